@@ -1,0 +1,436 @@
+#include "age/stream.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "age/armor.h"
+#include "base/file.h"
+#include "crypto/aead.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
+
+namespace ward::age {
+namespace {
+
+constexpr std::size_t kSealedChunkSize = kChunkSize + kTagSize;
+constexpr std::size_t kMaxLeadingWhitespace = 1024;
+
+using Nonce = std::array<std::uint8_t, crypto::kAeadNonceSize>;
+
+// STREAM nonce: an 11-byte big-endian chunk counter, then 1 for the final chunk.
+Nonce chunk_nonce(std::uint64_t counter, bool last) {
+  Nonce n{};
+  for (int i = 10; i >= 3; --i, counter >>= 8) n[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(counter);
+  n[11] = last ? 1 : 0;
+  return n;
+}
+
+unsigned default_threads() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Runs one job over a range of chunk indices on a fixed set of threads, each
+// with its own keyed AEAD context. start() returns at once so the caller can
+// do I/O while the workers run; wait() returns the lowest failed index.
+class ChunkPool {
+ public:
+  using Job = std::function<bool(crypto::Aead&, std::size_t)>;
+
+  ChunkPool(unsigned threads, ByteView key) {
+    for (unsigned i = 0; i < threads; ++i) {
+      aeads_.push_back(crypto::Aead::create(crypto::AeadAlg::ChaCha20Poly1305, key).value());
+    }
+    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this, i] { run(aeads_[i]); });
+  }
+  ChunkPool(const ChunkPool&) = delete;
+  ChunkPool& operator=(const ChunkPool&) = delete;
+  ~ChunkPool() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+
+  void start(Job job, std::size_t count) {
+    std::lock_guard lock(mu_);
+    job_ = std::move(job);
+    count_ = count;
+    next_.store(0);
+    first_failure_.store(kNone);
+    busy_ = static_cast<unsigned>(workers_.size());
+    ++generation_;
+    wake_.notify_all();
+  }
+
+  // Returns the index of the first chunk whose job failed, or kNone.
+  std::size_t wait() {
+    std::unique_lock lock(mu_);
+    done_.wait(lock, [this] { return busy_ == 0; });
+    return first_failure_.load();
+  }
+
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+ private:
+  void run(crypto::Aead& aead) {
+    std::uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      for (std::size_t i = next_.fetch_add(1); i < count_; i = next_.fetch_add(1)) {
+        if (job_(aead, i)) continue;
+        std::size_t prev = first_failure_.load();
+        while (i < prev && !first_failure_.compare_exchange_weak(prev, i)) {
+        }
+      }
+      std::lock_guard lock(mu_);
+      if (--busy_ == 0) done_.notify_one();
+    }
+  }
+
+  std::vector<crypto::Aead> aeads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  Job job_;
+  std::size_t count_ = 0;
+  std::atomic<std::size_t> next_{0};
+  std::atomic<std::size_t> first_failure_{kNone};
+  unsigned busy_ = 0;
+  std::uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+// A batch of consecutive chunks: input read in one go, output written in one go.
+struct Batch {
+  crypto::SecretBytes in;
+  crypto::SecretBytes out;
+  std::uint64_t first_counter = 0;
+  std::size_t chunks = 0;
+  std::size_t last_size = 0;  // input size of the last chunk in this batch
+  bool final = false;         // the input ends in this batch
+  bool last_is_final = false;  // the last chunk carries the final-chunk flag
+  std::size_t out_size = 0;
+  // A malformed chunk at the end of the input: the chunks before it are still
+  // processed and released, then this error is returned.
+  std::optional<Error> tail_error;
+};
+
+// Fills `b.in` with up to `capacity` bytes plus one byte of lookahead, which
+// tells whether more input follows. `carry` is the previous batch's lookahead.
+Result<std::size_t> fill_batch(Reader& in, Batch& b, std::size_t capacity, std::optional<std::uint8_t>& carry) {
+  std::size_t have = 0;
+  if (carry) b.in[have++] = *carry;
+  auto got = in.read(std::span(b.in.data() + have, capacity + 1 - have));
+  if (!got) return std::unexpected(got.error());
+  std::size_t total = have + *got;
+  b.final = total <= capacity;
+  carry.reset();
+  if (!b.final) {
+    carry = b.in[capacity];
+    total = capacity;
+  }
+  return total;
+}
+
+// Serves bytes already read (while sniffing the format or the header) before
+// reading on from the underlying source.
+class PrefixReader final : public Reader {
+ public:
+  PrefixReader(Bytes prefix, Reader& rest) : prefix_(std::move(prefix)), rest_(rest) {}
+  Result<std::size_t> read(std::span<std::uint8_t> out) override {
+    std::size_t n = std::min(out.size(), prefix_.size() - pos_);
+    std::memcpy(out.data(), prefix_.data() + pos_, n);
+    pos_ += n;
+    if (n == out.size()) return n;
+    auto more = rest_.read(out.subspan(n));
+    if (!more) return std::unexpected(more.error());
+    return n + *more;
+  }
+
+ private:
+  Bytes prefix_;
+  std::size_t pos_ = 0;
+  Reader& rest_;
+};
+
+crypto::SecretBytes payload_key(const FileKey& file_key, ByteView nonce) {
+  return crypto::hkdf(crypto::HashAlg::Sha256, view(file_key), nonce, as_bytes("payload"), 32).value();
+}
+
+Result<void> encrypt_payload(Reader& in, Writer& out, ByteView key, unsigned threads) {
+  ChunkPool pool(threads, key);
+  const std::size_t capacity = kBatchChunks * kChunkSize;
+  Batch batches[2];
+  for (Batch& b : batches) {
+    b.in.resize(capacity + 1);
+    b.out.resize(kBatchChunks * kSealedChunkSize);
+  }
+  std::optional<std::uint8_t> carry;
+  std::uint64_t counter = 0;
+
+  auto read_next = [&](Batch& b) -> Result<void> {
+    auto total = fill_batch(in, b, capacity, carry);
+    if (!total) return std::unexpected(total.error());
+    // An empty payload is one empty final chunk.
+    b.chunks = std::max<std::size_t>(1, (*total + kChunkSize - 1) / kChunkSize);
+    b.last_size = *total - (b.chunks - 1) * kChunkSize;
+    b.last_is_final = b.final;
+    b.first_counter = counter;
+    b.out_size = *total + b.chunks * kTagSize;
+    counter += b.chunks;
+    return {};
+  };
+  auto seal_job = [](Batch& b) {
+    return [&b](crypto::Aead& aead, std::size_t i) {
+      bool last = b.last_is_final && i + 1 == b.chunks;
+      std::size_t len = i + 1 == b.chunks ? b.last_size : kChunkSize;
+      std::uint8_t* dst = b.out.data() + i * kSealedChunkSize;
+      Nonce nonce = chunk_nonce(b.first_counter + i, last);
+      return aead.seal(nonce, {}, ByteView(b.in.data() + i * kChunkSize, len), std::span(dst, len),
+                       std::span<std::uint8_t, kTagSize>(dst + len, kTagSize))
+          .has_value();
+    };
+  };
+
+  Batch* cur = &batches[0];
+  Batch* prev = &batches[1];
+  if (auto r = read_next(*cur); !r) return r;
+  bool prev_pending = false;
+  for (;;) {
+    pool.start(seal_job(*cur), cur->chunks);
+    Result<void> io;
+    if (prev_pending) io = out.write(ByteView(prev->out.data(), prev->out_size));
+    if (io && !cur->final) io = read_next(*prev);
+    if (pool.wait() != ChunkPool::kNone) return fail("crypto.aead", "encrypting a chunk failed");
+    if (!io) return io;
+    if (cur->final) return out.write(ByteView(cur->out.data(), cur->out_size));
+    std::swap(cur, prev);
+    prev_pending = true;
+  }
+}
+
+// Explains a chunk that failed to authenticate by trying the other value of
+// the final-chunk flag, telling truncation and trailing data from tampering.
+// A full-size chunk that authenticates that way is genuine (a final chunk
+// followed by data, or a middle chunk with the rest cut off), so, as in age,
+// its plaintext is released to `out` before the error.
+Error chunk_error(crypto::Aead& aead, const Batch& b, std::size_t i, Writer& out) {
+  bool last = b.last_is_final && i + 1 == b.chunks;
+  std::size_t sealed = i + 1 == b.chunks ? b.last_size : kSealedChunkSize;
+  std::uint64_t index = b.first_counter + i;
+  const std::uint8_t* src = b.in.data() + i * kSealedChunkSize;
+  crypto::SecretBytes plain(sealed - kTagSize);
+  Nonce other = chunk_nonce(index, !last);
+  bool other_ok =
+      aead.open(other, {}, ByteView(src, sealed - kTagSize), ByteView(src + sealed - kTagSize, kTagSize), plain)
+          .has_value();
+  if (other_ok && sealed == kSealedChunkSize) {
+    if (auto w = out.write(view(plain)); !w) return w.error();
+  }
+  if (other_ok && last) return Error("age.payload", "the file is truncated: its final chunk is missing");
+  if (other_ok) return Error("age.payload", "the file has data after its final chunk");
+  return Error("age.payload", "chunk " + std::to_string(index) +
+                                  " failed to authenticate: the file was modified, reordered or corrupted");
+}
+
+Result<void> decrypt_payload(Reader& in, Writer& out, ByteView key, unsigned threads) {
+  ChunkPool pool(threads, key);
+  const std::size_t capacity = kBatchChunks * kSealedChunkSize;
+  Batch batches[2];
+  for (Batch& b : batches) {
+    b.in.resize(capacity + 1);
+    b.out.resize(kBatchChunks * kChunkSize);
+  }
+  std::optional<std::uint8_t> carry;
+  std::uint64_t counter = 0;
+
+  auto read_next = [&](Batch& b) -> Result<void> {
+    auto total = fill_batch(in, b, capacity, carry);
+    if (!total) return std::unexpected(total.error());
+    if (*total == 0) return fail("age.payload", "the file is truncated: the payload has no chunks");
+    b.chunks = (*total + kSealedChunkSize - 1) / kSealedChunkSize;
+    b.last_size = *total - (b.chunks - 1) * kSealedChunkSize;
+    b.last_is_final = b.final;
+    b.tail_error.reset();
+    if (b.last_size < kTagSize) {
+      b.tail_error = Error("age.payload", "the file is truncated: its last chunk is too short");
+    } else if (b.final && b.last_size == kTagSize && (counter > 0 || b.chunks > 1)) {
+      b.tail_error = Error("age.payload", "the final chunk is empty, which only an empty file may have");
+    }
+    if (b.tail_error) {
+      // Drop the bad chunk; the ones before it are ordinary, non-final chunks.
+      --b.chunks;
+      b.last_size = kSealedChunkSize;
+      b.last_is_final = false;
+    }
+    b.first_counter = counter;
+    b.out_size = b.chunks * kChunkSize - (b.chunks > 0 ? kSealedChunkSize - b.last_size : 0);
+    counter += b.chunks;
+    return {};
+  };
+  auto open_job = [](Batch& b) {
+    return [&b](crypto::Aead& aead, std::size_t i) {
+      bool last = b.last_is_final && i + 1 == b.chunks;
+      std::size_t sealed = i + 1 == b.chunks ? b.last_size : kSealedChunkSize;
+      const std::uint8_t* src = b.in.data() + i * kSealedChunkSize;
+      Nonce nonce = chunk_nonce(b.first_counter + i, last);
+      return aead
+          .open(nonce, {}, ByteView(src, sealed - kTagSize), ByteView(src + sealed - kTagSize, kTagSize),
+                std::span(b.out.data() + i * kChunkSize, sealed - kTagSize))
+          .has_value();
+    };
+  };
+
+  Batch* cur = &batches[0];
+  Batch* prev = &batches[1];
+  if (auto r = read_next(*cur); !r) return r;
+  bool prev_pending = false;
+  for (;;) {
+    pool.start(open_job(*cur), cur->chunks);
+    Result<void> io;
+    if (prev_pending) io = out.write(ByteView(prev->out.data(), prev->out_size));
+    std::optional<Error> read_error;
+    if (io && !cur->final) {
+      if (auto r = read_next(*prev); !r) read_error = r.error();
+    }
+    std::size_t failed = pool.wait();
+    if (!io) return io;
+    if (failed != ChunkPool::kNone) {
+      // Release exactly the chunks that authenticated before the bad one.
+      if (auto w = out.write(ByteView(cur->out.data(), failed * kChunkSize)); !w) return w;
+      auto aead = crypto::Aead::create(crypto::AeadAlg::ChaCha20Poly1305, key).value();
+      return std::unexpected(chunk_error(aead, *cur, failed, out));
+    }
+    if (cur->final) {
+      if (auto w = out.write(ByteView(cur->out.data(), cur->out_size)); !w) return w;
+      if (cur->tail_error) return std::unexpected(*cur->tail_error);
+      return {};
+    }
+    if (read_error) {
+      if (auto w = out.write(ByteView(cur->out.data(), cur->out_size)); !w) return w;
+      return std::unexpected(*read_error);
+    }
+    std::swap(cur, prev);
+    prev_pending = true;
+  }
+}
+
+// Reads the header from `in`, growing the buffer until it is complete.
+// Returns the header and the bytes read past it.
+Result<std::pair<Header, Bytes>> read_header(Reader& in) {
+  Bytes buf;
+  std::size_t step = 4096;
+  for (;;) {
+    std::size_t old = buf.size();
+    buf.resize(old + step);
+    auto got = in.read(std::span(buf.data() + old, step));
+    if (!got) return std::unexpected(got.error());
+    buf.resize(old + *got);
+    auto header = parse_header(buf);
+    if (header) {
+      Bytes rest(buf.begin() + static_cast<std::ptrdiff_t>(header->size), buf.end());
+      return std::make_pair(std::move(*header), std::move(rest));
+    }
+    if (header.error().code != "age.incomplete") return std::unexpected(header.error());
+    if (*got < step) {
+      if (buf.empty()) return fail("age.header", "the input is empty, not an age file");
+      return fail("age.header", "the file is truncated inside the age header");
+    }
+    step = std::min<std::size_t>(step * 2, 1 << 18);
+  }
+}
+
+bool is_space(std::uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+}  // namespace
+
+Result<std::size_t> FdReader::read(std::span<std::uint8_t> out) { return read_full(fd_, out); }
+
+Result<void> FdWriter::write(ByteView data) { return write_all(fd_, data); }
+
+Result<std::size_t> BytesReader::read(std::span<std::uint8_t> out) {
+  std::size_t n = std::min(out.size(), data_.size());
+  std::memcpy(out.data(), data_.data(), n);
+  data_ = data_.subspan(n);
+  return n;
+}
+
+Result<void> BytesWriter::write(ByteView data) {
+  bytes_.insert(bytes_.end(), data.begin(), data.end());
+  return {};
+}
+
+Result<void> encrypt(Reader& in, Writer& out, std::span<const Recipient* const> recipients,
+                     const EncryptOptions& options) {
+  FileKey file_key = generate_file_key();
+  auto stanzas = wrap_file_key(file_key, recipients);
+  if (!stanzas) return std::unexpected(stanzas.error());
+  std::optional<ArmorWriter> armor;
+  Writer* sink = &out;
+  if (options.armor) sink = &armor.emplace(out);
+
+  Bytes prefix = encode_header(*stanzas, file_key);
+  Bytes nonce = crypto::random_bytes(kNonceSize);
+  prefix.insert(prefix.end(), nonce.begin(), nonce.end());
+  if (auto w = sink->write(prefix); !w) return w;
+  crypto::SecretBytes key = payload_key(file_key, nonce);
+  if (auto r = encrypt_payload(in, *sink, view(key), options.threads ? options.threads : default_threads()); !r)
+    return r;
+  if (armor) return armor->finish();
+  return {};
+}
+
+Result<void> decrypt(Reader& in, Writer& out, std::span<const Identity* const> identities,
+                     const DecryptOptions& options) {
+  // Sniff the first bytes: armored files start with the armor line, after
+  // optional whitespace; binary ones with the age version line.
+  Bytes sniff(kMaxLeadingWhitespace + kArmorBegin.size());
+  auto got = in.read(sniff);
+  if (!got) return std::unexpected(got.error());
+  sniff.resize(*got);
+  std::size_t skip = 0;
+  while (skip < sniff.size() && is_space(sniff[skip])) ++skip;
+  bool armored = as_chars(sniff).substr(skip).starts_with(kArmorBegin);
+  PrefixReader sniffed(std::move(sniff), in);
+  std::optional<ArmorReader> armor;
+  Reader* source = &sniffed;
+  if (armored) source = &armor.emplace(sniffed);
+
+  auto header = read_header(*source);
+  if (!header) return std::unexpected(header.error());
+  std::vector<const Identity*> all(identities.begin(), identities.end());
+  std::optional<ScryptIdentity> scrypt;
+  if (needs_passphrase(header->first) && options.ask_passphrase) {
+    auto passphrase = options.ask_passphrase();
+    if (!passphrase) return std::unexpected(passphrase.error());
+    all.push_back(&scrypt.emplace(std::move(*passphrase)));
+  }
+  auto file_key = unwrap_file_key(header->first, all);
+  if (!file_key) return std::unexpected(file_key.error());
+
+  PrefixReader payload(std::move(header->second), *source);
+  std::uint8_t nonce[kNonceSize];
+  auto n = payload.read(nonce);
+  if (!n) return std::unexpected(n.error());
+  if (*n != kNonceSize) return fail("age.header", "the file is truncated: the payload nonce is missing");
+  crypto::SecretBytes key = payload_key(*file_key, nonce);
+  return decrypt_payload(payload, out, view(key), options.threads ? options.threads : default_threads());
+}
+
+}  // namespace ward::age

@@ -1,0 +1,190 @@
+#include "age/stream.h"
+
+#include <gtest/gtest.h>
+
+#include "age/armor.h"
+#include "crypto/random.h"
+
+namespace ward::age {
+namespace {
+
+struct Sealed {
+  Bytes file;
+  X25519Identity identity = X25519Identity::generate();
+};
+
+Sealed seal(ByteView plaintext, unsigned threads = 0, bool armor = false) {
+  Sealed s;
+  X25519Recipient r = s.identity.recipient();
+  const Recipient* rs[] = {&r};
+  BytesReader in(plaintext);
+  BytesWriter out;
+  EncryptOptions opts;
+  opts.threads = threads;
+  opts.armor = armor;
+  EXPECT_TRUE(encrypt(in, out, rs, opts));
+  s.file = std::move(out.bytes());
+  return s;
+}
+
+Result<Bytes> open(const Sealed& s, ByteView file, unsigned threads = 0, Bytes* released = nullptr) {
+  const Identity* ids[] = {&s.identity};
+  BytesReader in(file);
+  BytesWriter out;
+  DecryptOptions opts;
+  opts.threads = threads;
+  auto r = decrypt(in, out, ids, opts);
+  if (released) *released = out.bytes();
+  if (!r) return std::unexpected(r.error());
+  return std::move(out.bytes());
+}
+
+std::size_t payload_start(const Bytes& file) { return parse_header(file).value().size + kNonceSize; }
+
+// Sizes around chunk and batch boundaries, with 1 to 3 workers.
+TEST(Stream, RoundTripsSizesAroundChunkAndBatchBoundaries) {
+  const std::size_t batch = kBatchChunks * kChunkSize;
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, kChunkSize - 1, kChunkSize, kChunkSize + 1, batch - 1, batch,
+                        batch + 1, 2 * batch + kChunkSize + 3}) {
+    Bytes data = crypto::random_bytes(n);
+    for (unsigned threads : {1u, 3u}) {
+      Sealed s = seal(data, threads);
+      std::size_t chunks = n == 0 ? 1 : (n + kChunkSize - 1) / kChunkSize;
+      EXPECT_EQ(s.file.size(), payload_start(s.file) + n + chunks * kTagSize) << n;
+      auto back = open(s, s.file, 2);
+      ASSERT_TRUE(back) << n << ": " << back.error().message;
+      EXPECT_EQ(*back, data) << n;
+    }
+  }
+}
+
+TEST(Stream, ArmoredRoundTrip) {
+  Bytes data = crypto::random_bytes(3 * kChunkSize + 5);
+  Sealed s = seal(data, 0, /*armor=*/true);
+  EXPECT_TRUE(as_chars(s.file).starts_with(kArmorBegin));
+  auto back = open(s, s.file);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, data);
+}
+
+TEST(Stream, ShouldRejectFlippedBitAndReleaseOnlyEarlierChunks) {
+  Bytes data = crypto::random_bytes((kBatchChunks + 6) * kChunkSize);
+  Sealed s = seal(data);
+  Bytes bad = s.file;
+  std::size_t chunk = kBatchChunks + 2;
+  bad[payload_start(bad) + chunk * (kChunkSize + kTagSize) + 100] ^= 1;
+  Bytes released;
+  auto back = open(s, bad, 2, &released);
+  ASSERT_FALSE(back);
+  EXPECT_EQ(back.error().code, "age.payload");
+  EXPECT_NE(back.error().message.find("chunk " + std::to_string(chunk)), std::string::npos) << back.error().message;
+  EXPECT_EQ(released, Bytes(data.begin(), data.begin() + chunk * kChunkSize));
+}
+
+TEST(Stream, ShouldRejectSwappedChunks) {
+  Bytes data = crypto::random_bytes(4 * kChunkSize);
+  Sealed s = seal(data);
+  Bytes bad = s.file;
+  std::size_t c1 = payload_start(bad) + kChunkSize + kTagSize;
+  std::swap_ranges(bad.begin() + c1, bad.begin() + c1 + kChunkSize + kTagSize,
+                   bad.begin() + c1 + kChunkSize + kTagSize);
+  auto back = open(s, bad);
+  ASSERT_FALSE(back);
+  EXPECT_EQ(back.error().code, "age.payload");
+}
+
+TEST(Stream, ShouldReportTruncationAtChunkBoundary) {
+  Bytes data = crypto::random_bytes(3 * kChunkSize + 10);
+  Sealed s = seal(data);
+  Bytes cut(s.file.begin(), s.file.begin() + payload_start(s.file) + 2 * (kChunkSize + kTagSize));
+  auto back = open(s, cut);
+  ASSERT_FALSE(back);
+  EXPECT_NE(back.error().message.find("truncated"), std::string::npos) << back.error().message;
+}
+
+TEST(Stream, ShouldReportDataAfterFinalChunk) {
+  Sealed s = seal(crypto::random_bytes(100));
+  Bytes extended = s.file;
+  Bytes tail(s.file.end() - 116, s.file.end());
+  extended.insert(extended.end(), tail.begin(), tail.end());
+  auto back = open(s, extended);
+  ASSERT_FALSE(back);
+  EXPECT_EQ(back.error().code, "age.payload");
+}
+
+TEST(Stream, ShouldRejectWrongIdentity) {
+  Sealed s = seal(crypto::random_bytes(10));
+  Sealed other;
+  other.file = s.file;
+  auto back = open(other, s.file);
+  ASSERT_FALSE(back);
+  EXPECT_EQ(back.error().code, "age.no_match");
+}
+
+TEST(Stream, ShouldRejectEmptyAndGarbageInput) {
+  Sealed s = seal({});
+  for (std::string_view input : {std::string_view(""), std::string_view("hello world, not age\n")}) {
+    auto back = open(s, as_bytes(input));
+    ASSERT_FALSE(back);
+    EXPECT_EQ(back.error().code, "age.header");
+  }
+}
+
+TEST(Stream, SeveralRecipientsEachDecrypt) {
+  X25519Identity a = X25519Identity::generate(), b = X25519Identity::generate();
+  X25519Recipient ra = a.recipient(), rb = b.recipient();
+  const Recipient* rs[] = {&ra, &rb};
+  Bytes data = crypto::random_bytes(1000);
+  BytesReader in(data);
+  BytesWriter out;
+  ASSERT_TRUE(encrypt(in, out, rs));
+  for (const X25519Identity* id : {&a, &b}) {
+    const Identity* ids[] = {id};
+    BytesReader cin(out.bytes());
+    BytesWriter plain;
+    ASSERT_TRUE(decrypt(cin, plain, ids));
+    EXPECT_EQ(plain.bytes(), data);
+  }
+}
+
+TEST(Stream, PassphraseIsAskedOnlyForScryptFiles) {
+  ScryptRecipient r(crypto::to_secret(as_bytes("correct horse")), /*work_factor=*/10);
+  const Recipient* rs[] = {&r};
+  Bytes data = crypto::random_bytes(5000);
+  BytesReader in(data);
+  BytesWriter sealed;
+  ASSERT_TRUE(encrypt(in, sealed, rs));
+
+  int asked = 0;
+  DecryptOptions opts;
+  opts.ask_passphrase = [&]() -> Result<crypto::SecretBytes> {
+    ++asked;
+    return crypto::to_secret(as_bytes("correct horse"));
+  };
+  BytesReader cin(sealed.bytes());
+  BytesWriter plain;
+  ASSERT_TRUE(decrypt(cin, plain, {}, opts));
+  EXPECT_EQ(plain.bytes(), data);
+  EXPECT_EQ(asked, 1);
+
+  Sealed x = seal(data);
+  const Identity* ids[] = {&x.identity};
+  BytesReader xin(x.file);
+  BytesWriter xplain;
+  ASSERT_TRUE(decrypt(xin, xplain, ids, opts));
+  EXPECT_EQ(asked, 1);
+}
+
+TEST(Stream, ShouldRefuseScryptWithOtherRecipients) {
+  ScryptRecipient r(crypto::to_secret(as_bytes("pw")), 10);
+  X25519Recipient x = X25519Identity::generate().recipient();
+  const Recipient* rs[] = {&r, &x};
+  BytesReader in({});
+  BytesWriter out;
+  auto res = encrypt(in, out, rs);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, "age.usage");
+}
+
+}  // namespace
+}  // namespace ward::age
