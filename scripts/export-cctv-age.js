@@ -8,7 +8,7 @@ const path = require("path");
 const zlib = require("zlib");
 
 const [moduleDir, outDir] = process.argv.slice(2);
-const vectors = require(path.join(moduleDir, "cctv-age"));
+const vectors = require(path.resolve(moduleDir, "cctv-age"));
 fs.mkdirSync(outDir, { recursive: true });
 fs.mkdirSync(outDir + "-corpus", { recursive: true });
 let count = 0;

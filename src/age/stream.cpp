@@ -1,6 +1,7 @@
 #include "age/stream.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <sys/stat.h>
 #include <thread>
 
 #include "age/armor.h"
@@ -21,13 +23,17 @@ namespace {
 
 constexpr std::size_t kSealedChunkSize = kChunkSize + kTagSize;
 constexpr std::size_t kMaxLeadingWhitespace = 1024;
+// Positional workers use smaller batches than the streaming pipeline: a
+// worker's input and output buffers then stay inside its core's L2 cache.
+constexpr std::size_t kFileBatchChunks = 4;
 
 using Nonce = std::array<std::uint8_t, crypto::kAeadNonceSize>;
 
 // STREAM nonce: an 11-byte big-endian chunk counter, then 1 for the final chunk.
 Nonce chunk_nonce(std::uint64_t counter, bool last) {
   Nonce n{};
-  for (int i = 10; i >= 3; --i, counter >>= 8) n[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(counter);
+  for (int i = 10; i >= 3; --i, counter >>= 8)
+    n[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(counter);
   n[11] = last ? 1 : 0;
   return n;
 }
@@ -122,8 +128,8 @@ struct Batch {
   crypto::SecretBytes out;
   std::uint64_t first_counter = 0;
   std::size_t chunks = 0;
-  std::size_t last_size = 0;  // input size of the last chunk in this batch
-  bool final = false;         // the input ends in this batch
+  std::size_t last_size = 0;   // input size of the last chunk in this batch
+  bool final = false;          // the input ends in this batch
   bool last_is_final = false;  // the last chunk carries the final-chunk flag
   std::size_t out_size = 0;
   // A malformed chunk at the end of the input: the chunks before it are still
@@ -133,7 +139,8 @@ struct Batch {
 
 // Fills `b.in` with up to `capacity` bytes plus one byte of lookahead, which
 // tells whether more input follows. `carry` is the previous batch's lookahead.
-Result<std::size_t> fill_batch(Reader& in, Batch& b, std::size_t capacity, std::optional<std::uint8_t>& carry) {
+Result<std::size_t> fill_batch(Reader& in, Batch& b, std::size_t capacity,
+                               std::optional<std::uint8_t>& carry) {
   std::size_t have = 0;
   if (carry) b.in[have++] = *carry;
   auto got = in.read(std::span(b.in.data() + have, capacity + 1 - have));
@@ -155,7 +162,7 @@ class PrefixReader final : public Reader {
   PrefixReader(Bytes prefix, Reader& rest) : prefix_(std::move(prefix)), rest_(rest) {}
   Result<std::size_t> read(std::span<std::uint8_t> out) override {
     std::size_t n = std::min(out.size(), prefix_.size() - pos_);
-    std::memcpy(out.data(), prefix_.data() + pos_, n);
+    if (n > 0) std::memcpy(out.data(), prefix_.data() + pos_, n);
     pos_ += n;
     if (n == out.size()) return n;
     auto more = rest_.read(out.subspan(n));
@@ -202,8 +209,9 @@ Result<void> encrypt_payload(Reader& in, Writer& out, ByteView key, unsigned thr
       std::size_t len = i + 1 == b.chunks ? b.last_size : kChunkSize;
       std::uint8_t* dst = b.out.data() + i * kSealedChunkSize;
       Nonce nonce = chunk_nonce(b.first_counter + i, last);
-      return aead.seal(nonce, {}, ByteView(b.in.data() + i * kChunkSize, len), std::span(dst, len),
-                       std::span<std::uint8_t, kTagSize>(dst + len, kTagSize))
+      return aead
+          .seal(nonce, {}, ByteView(b.in.data() + i * kChunkSize, len), std::span(dst, len),
+                std::span<std::uint8_t, kTagSize>(dst + len, kTagSize))
           .has_value();
     };
   };
@@ -228,25 +236,30 @@ Result<void> encrypt_payload(Reader& in, Writer& out, ByteView key, unsigned thr
 // Explains a chunk that failed to authenticate by trying the other value of
 // the final-chunk flag, telling truncation and trailing data from tampering.
 // A full-size chunk that authenticates that way is genuine (a final chunk
-// followed by data, or a middle chunk with the rest cut off), so, as in age,
-// its plaintext is released to `out` before the error.
-Error chunk_error(crypto::Aead& aead, const Batch& b, std::size_t i, Writer& out) {
-  bool last = b.last_is_final && i + 1 == b.chunks;
-  std::size_t sealed = i + 1 == b.chunks ? b.last_size : kSealedChunkSize;
-  std::uint64_t index = b.first_counter + i;
-  const std::uint8_t* src = b.in.data() + i * kSealedChunkSize;
-  crypto::SecretBytes plain(sealed - kTagSize);
+// followed by data, or a middle chunk with the rest cut off); as in age, its
+// plaintext goes to `release` (when given) before the error.
+Error chunk_error(crypto::Aead& aead, std::uint64_t index, bool last, ByteView sealed, Writer* release) {
+  crypto::SecretBytes plain(sealed.size() - kTagSize);
   Nonce other = chunk_nonce(index, !last);
   bool other_ok =
-      aead.open(other, {}, ByteView(src, sealed - kTagSize), ByteView(src + sealed - kTagSize, kTagSize), plain)
-          .has_value();
-  if (other_ok && sealed == kSealedChunkSize) {
-    if (auto w = out.write(view(plain)); !w) return w.error();
+      aead.open(other, {}, sealed.first(plain.size()), sealed.subspan(plain.size()), plain).has_value();
+  if (other_ok && release && sealed.size() == kSealedChunkSize) {
+    if (auto w = release->write(view(plain)); !w) return w.error();
   }
   if (other_ok && last) return Error("age.payload", "the file is truncated: its final chunk is missing");
   if (other_ok) return Error("age.payload", "the file has data after its final chunk");
   return Error("age.payload", "chunk " + std::to_string(index) +
                                   " failed to authenticate: the file was modified, reordered or corrupted");
+}
+
+// Checks the size of the stream's last chunk: it must hold a tag, and only a
+// stream of one chunk may end with an empty one.
+std::optional<Error> last_chunk_error(std::size_t sealed_size, std::uint64_t index) {
+  if (sealed_size < kTagSize)
+    return Error("age.payload", "the file is truncated: its last chunk is too short");
+  if (sealed_size == kTagSize && index > 0)
+    return Error("age.payload", "the final chunk is empty, which only an empty file may have");
+  return std::nullopt;
 }
 
 Result<void> decrypt_payload(Reader& in, Writer& out, ByteView key, unsigned threads) {
@@ -268,11 +281,8 @@ Result<void> decrypt_payload(Reader& in, Writer& out, ByteView key, unsigned thr
     b.last_size = *total - (b.chunks - 1) * kSealedChunkSize;
     b.last_is_final = b.final;
     b.tail_error.reset();
-    if (b.last_size < kTagSize) {
-      b.tail_error = Error("age.payload", "the file is truncated: its last chunk is too short");
-    } else if (b.final && b.last_size == kTagSize && (counter > 0 || b.chunks > 1)) {
-      b.tail_error = Error("age.payload", "the final chunk is empty, which only an empty file may have");
-    }
+    // Only the input's last batch can hold a short or empty chunk.
+    if (b.final) b.tail_error = last_chunk_error(b.last_size, counter + b.chunks - 1);
     if (b.tail_error) {
       // Drop the bad chunk; the ones before it are ordinary, non-final chunks.
       --b.chunks;
@@ -315,7 +325,10 @@ Result<void> decrypt_payload(Reader& in, Writer& out, ByteView key, unsigned thr
       // Release exactly the chunks that authenticated before the bad one.
       if (auto w = out.write(ByteView(cur->out.data(), failed * kChunkSize)); !w) return w;
       auto aead = crypto::Aead::create(crypto::AeadAlg::ChaCha20Poly1305, key).value();
-      return std::unexpected(chunk_error(aead, *cur, failed, out));
+      bool last = cur->last_is_final && failed + 1 == cur->chunks;
+      std::size_t sealed = failed + 1 == cur->chunks ? cur->last_size : kSealedChunkSize;
+      return std::unexpected(chunk_error(aead, cur->first_counter + failed, last,
+                                         ByteView(cur->in.data() + failed * kSealedChunkSize, sealed), &out));
     }
     if (cur->final) {
       if (auto w = out.write(ByteView(cur->out.data(), cur->out_size)); !w) return w;
@@ -356,17 +369,23 @@ Result<std::pair<Header, Bytes>> read_header(Reader& in) {
   }
 }
 
-bool is_space(std::uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_space(std::uint8_t c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 }  // namespace
 
-Result<std::size_t> FdReader::read(std::span<std::uint8_t> out) { return read_full(fd_, out); }
+Result<std::size_t> FdReader::read(std::span<std::uint8_t> out) {
+  return read_full(fd_, out);
+}
 
-Result<void> FdWriter::write(ByteView data) { return write_all(fd_, data); }
+Result<void> FdWriter::write(ByteView data) {
+  return write_all(fd_, data);
+}
 
 Result<std::size_t> BytesReader::read(std::span<std::uint8_t> out) {
   std::size_t n = std::min(out.size(), data_.size());
-  std::memcpy(out.data(), data_.data(), n);
+  if (n > 0) std::memcpy(out.data(), data_.data(), n);
   data_ = data_.subspan(n);
   return n;
 }
@@ -390,47 +409,269 @@ Result<void> encrypt(Reader& in, Writer& out, std::span<const Recipient* const> 
   prefix.insert(prefix.end(), nonce.begin(), nonce.end());
   if (auto w = sink->write(prefix); !w) return w;
   crypto::SecretBytes key = payload_key(file_key, nonce);
-  if (auto r = encrypt_payload(in, *sink, view(key), options.threads ? options.threads : default_threads()); !r)
+  if (auto r = encrypt_payload(in, *sink, view(key), options.threads ? options.threads : default_threads());
+      !r)
     return r;
   if (armor) return armor->finish();
   return {};
 }
 
-Result<void> decrypt(Reader& in, Writer& out, std::span<const Identity* const> identities,
-                     const DecryptOptions& options) {
-  // Sniff the first bytes: armored files start with the armor line, after
-  // optional whitespace; binary ones with the age version line.
+namespace {
+
+// Reads the first bytes of `in` to tell an armored file (the armor line, after
+// optional whitespace) from a binary one; returns the bytes read.
+Result<std::pair<bool, Bytes>> sniff_armor(Reader& in) {
   Bytes sniff(kMaxLeadingWhitespace + kArmorBegin.size());
   auto got = in.read(sniff);
   if (!got) return std::unexpected(got.error());
   sniff.resize(*got);
   std::size_t skip = 0;
   while (skip < sniff.size() && is_space(sniff[skip])) ++skip;
-  bool armored = as_chars(sniff).substr(skip).starts_with(kArmorBegin);
-  PrefixReader sniffed(std::move(sniff), in);
-  std::optional<ArmorReader> armor;
-  Reader* source = &sniffed;
-  if (armored) source = &armor.emplace(sniffed);
+  bool armored = as_chars(sniff).substr(skip).starts_with("-----BEGIN");
+  return std::make_pair(armored, std::move(sniff));
+}
 
-  auto header = read_header(*source);
-  if (!header) return std::unexpected(header.error());
+// Unwraps the file key of `header`, asking for a passphrase only when the
+// header needs one.
+Result<FileKey> file_key_for(const Header& header, std::span<const Identity* const> identities,
+                             const DecryptOptions& options) {
   std::vector<const Identity*> all(identities.begin(), identities.end());
   std::optional<ScryptIdentity> scrypt;
-  if (needs_passphrase(header->first) && options.ask_passphrase) {
+  if (needs_passphrase(header) && options.ask_passphrase) {
     auto passphrase = options.ask_passphrase();
     if (!passphrase) return std::unexpected(passphrase.error());
     all.push_back(&scrypt.emplace(std::move(*passphrase)));
   }
-  auto file_key = unwrap_file_key(header->first, all);
-  if (!file_key) return std::unexpected(file_key.error());
+  return unwrap_file_key(header, all);
+}
 
-  PrefixReader payload(std::move(header->second), *source);
+Result<void> decrypt_stream(Reader& source, Writer& out, std::span<const Identity* const> identities,
+                            const DecryptOptions& options) {
+  auto header = read_header(source);
+  if (!header) return std::unexpected(header.error());
+  auto file_key = file_key_for(header->first, identities, options);
+  if (!file_key) return std::unexpected(file_key.error());
+  PrefixReader payload(std::move(header->second), source);
   std::uint8_t nonce[kNonceSize];
   auto n = payload.read(nonce);
   if (!n) return std::unexpected(n.error());
   if (*n != kNonceSize) return fail("age.header", "the file is truncated: the payload nonce is missing");
   crypto::SecretBytes key = payload_key(*file_key, nonce);
   return decrypt_payload(payload, out, view(key), options.threads ? options.threads : default_threads());
+}
+
+// Reads a file at increasing offsets with pread(), leaving its offset alone.
+class PreadReader final : public Reader {
+ public:
+  PreadReader(int fd, off_t offset) : fd_(fd), offset_(offset) {}
+  Result<std::size_t> read(std::span<std::uint8_t> out) override {
+    auto n = pread_full(fd_, out, offset_);
+    if (n) offset_ += static_cast<off_t>(*n);
+    return n;
+  }
+
+ private:
+  int fd_;
+  off_t offset_;
+};
+
+bool is_regular(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+struct BatchBuffers {
+  crypto::SecretBytes in, out;
+};
+using BatchWork = std::function<std::optional<Error>(crypto::Aead&, BatchBuffers&, std::uint64_t)>;
+
+// Runs `work` for every batch index on `threads` threads, each with its own
+// AEAD context and buffers; returns the error of the lowest failing batch
+// (batches are taken in order, so every lower one has run by then).
+Result<void> for_each_batch(std::uint64_t batches, unsigned threads, ByteView key, std::size_t in_size,
+                            std::size_t out_size, const BatchWork& work) {
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::optional<std::pair<std::uint64_t, Error>> first_error;
+  auto run = [&] {
+    auto aead = crypto::Aead::create(crypto::AeadAlg::ChaCha20Poly1305, key).value();
+    BatchBuffers buffers{crypto::SecretBytes(in_size), crypto::SecretBytes(out_size)};
+    for (std::uint64_t b = next.fetch_add(1); b < batches && !stop.load(); b = next.fetch_add(1)) {
+      if (auto e = work(aead, buffers, b)) {
+        std::lock_guard lock(mu);
+        if (!first_error || b < first_error->first) first_error.emplace(b, std::move(*e));
+        stop.store(true);
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back(run);
+  run();
+  for (std::thread& t : pool) t.join();
+  if (first_error) return std::unexpected(std::move(first_error->second));
+  return {};
+}
+
+// Where a positional worker puts a batch's output: built in `scratch`, then
+// written at its final offset with one pwrite(). (Sealing straight into a
+// shared mapping of the output was tried and was slower here: mapping and
+// unmapping each window costs more than the copy it saves.)
+class BatchWindow {
+ public:
+  BatchWindow(int fd, off_t offset, std::size_t size, std::uint8_t* scratch)
+      : fd_(fd), offset_(offset), size_(size), data_(scratch) {}
+  std::uint8_t* data() { return data_; }
+  Result<void> finish() { return pwrite_all(fd_, ByteView(data_, size_), offset_); }
+
+ private:
+  int fd_;
+  off_t offset_;
+  std::size_t size_;
+  std::uint8_t* data_;
+};
+
+}  // namespace
+
+Result<void> decrypt(Reader& in, Writer& out, std::span<const Identity* const> identities,
+                     const DecryptOptions& options) {
+  auto sniffed = sniff_armor(in);
+  if (!sniffed) return std::unexpected(sniffed.error());
+  PrefixReader source(std::move(sniffed->second), in);
+  if (!sniffed->first) return decrypt_stream(source, out, identities, options);
+  ArmorReader armor(source);
+  return decrypt_stream(armor, out, identities, options);
+}
+
+Result<void> encrypt_file(int in_fd, int out_fd, std::span<const Recipient* const> recipients,
+                          const EncryptOptions& options) {
+  if (options.armor || !is_regular(in_fd) || !is_regular(out_fd)) {
+    FdReader in(in_fd);
+    FdWriter out(out_fd);
+    return encrypt(in, out, recipients, options);
+  }
+  const off_t in_base = ::lseek(in_fd, 0, SEEK_CUR);
+  const off_t out_base = ::lseek(out_fd, 0, SEEK_CUR);
+  struct stat st;
+  if (in_base < 0 || out_base < 0 || ::fstat(in_fd, &st) != 0)
+    return fail("io.read", "cannot inspect the input file");
+  const std::uint64_t size = static_cast<std::uint64_t>(std::max<off_t>(0, st.st_size - in_base));
+
+  FileKey file_key = generate_file_key();
+  auto stanzas = wrap_file_key(file_key, recipients);
+  if (!stanzas) return std::unexpected(stanzas.error());
+  Bytes prefix = encode_header(*stanzas, file_key);
+  Bytes nonce = crypto::random_bytes(kNonceSize);
+  prefix.insert(prefix.end(), nonce.begin(), nonce.end());
+  if (auto w = pwrite_all(out_fd, prefix, out_base); !w) return w;
+  crypto::SecretBytes key = payload_key(file_key, nonce);
+
+  const std::uint64_t chunks = std::max<std::uint64_t>(1, (size + kChunkSize - 1) / kChunkSize);
+  const std::uint64_t batches = (chunks + kFileBatchChunks - 1) / kFileBatchChunks;
+  const off_t payload_base = out_base + static_cast<off_t>(prefix.size());
+  const off_t end = payload_base + static_cast<off_t>(size + chunks * kTagSize);
+  auto work = [&](crypto::Aead& aead, BatchBuffers& buf, std::uint64_t b) -> std::optional<Error> {
+    const std::uint64_t first = b * kFileBatchChunks;
+    const std::uint64_t count = std::min<std::uint64_t>(kFileBatchChunks, chunks - first);
+    const std::uint64_t offset = first * kChunkSize;
+    const std::size_t len =
+        static_cast<std::size_t>(std::min<std::uint64_t>(count * kChunkSize, size - offset));
+    auto got = pread_full(in_fd, std::span(buf.in.data(), len), in_base + static_cast<off_t>(offset));
+    if (!got) return got.error();
+    if (*got != len) return Error("io.read", "the input file shrank while it was being encrypted");
+    BatchWindow window(out_fd, payload_base + static_cast<off_t>(first * kSealedChunkSize),
+                       len + count * kTagSize, buf.out.data());
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const std::size_t n = std::min<std::size_t>(kChunkSize, len - i * kChunkSize);
+      std::uint8_t* dst = window.data() + i * kSealedChunkSize;
+      Nonce nonce_i = chunk_nonce(first + i, first + i + 1 == chunks);
+      if (!aead.seal(nonce_i, {}, ByteView(buf.in.data() + i * kChunkSize, n), std::span(dst, n),
+                     std::span<std::uint8_t, kTagSize>(dst + n, kTagSize)))
+        return Error("crypto.aead", "encrypting a chunk failed");
+    }
+    if (auto w = window.finish(); !w) return w.error();
+    return std::nullopt;
+  };
+  if (auto r = for_each_batch(batches, options.threads ? options.threads : default_threads(), view(key),
+                              kFileBatchChunks * kChunkSize, kFileBatchChunks * kSealedChunkSize, work);
+      !r)
+    return r;
+  if (::fstat(in_fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size - in_base) != size)
+    return fail("io.read", "the input file changed size while it was being encrypted");
+  if (::lseek(out_fd, end, SEEK_SET) != end) return fail("io.write", "cannot seek the output file");
+  return {};
+}
+
+Result<void> decrypt_file(int in_fd, int out_fd, std::span<const Identity* const> identities,
+                          const DecryptOptions& options) {
+  if (!is_regular(in_fd) || !is_regular(out_fd)) {
+    FdReader in(in_fd);
+    FdWriter out(out_fd);
+    return decrypt(in, out, identities, options);
+  }
+  const off_t in_base = ::lseek(in_fd, 0, SEEK_CUR);
+  const off_t out_base = ::lseek(out_fd, 0, SEEK_CUR);
+  struct stat st;
+  if (in_base < 0 || out_base < 0 || ::fstat(in_fd, &st) != 0)
+    return fail("io.read", "cannot inspect the input file");
+  PreadReader reader(in_fd, in_base);
+  auto sniffed = sniff_armor(reader);
+  if (!sniffed) return std::unexpected(sniffed.error());
+  if (sniffed->first) {
+    PreadReader again(in_fd, in_base);
+    ArmorReader armor(again);
+    FdWriter out(out_fd);
+    return decrypt_stream(armor, out, identities, options);
+  }
+  PreadReader from_start(in_fd, in_base);
+  auto header = read_header(from_start);
+  if (!header) return std::unexpected(header.error());
+  auto file_key = file_key_for(header->first, identities, options);
+  if (!file_key) return std::unexpected(file_key.error());
+  std::uint8_t nonce[kNonceSize];
+  const off_t nonce_at = in_base + static_cast<off_t>(header->first.size);
+  auto n = pread_full(in_fd, nonce, nonce_at);
+  if (!n) return std::unexpected(n.error());
+  if (*n != kNonceSize) return fail("age.header", "the file is truncated: the payload nonce is missing");
+  crypto::SecretBytes key = payload_key(*file_key, nonce);
+
+  const off_t payload_at = nonce_at + static_cast<off_t>(kNonceSize);
+  const std::uint64_t sealed_size = static_cast<std::uint64_t>(std::max<off_t>(0, st.st_size - payload_at));
+  if (sealed_size == 0) return fail("age.payload", "the file is truncated: the payload has no chunks");
+  const std::uint64_t chunks = (sealed_size + kSealedChunkSize - 1) / kSealedChunkSize;
+  const std::uint64_t last_size = sealed_size - (chunks - 1) * kSealedChunkSize;
+  if (auto e = last_chunk_error(last_size, chunks - 1)) return std::unexpected(*e);
+  const std::uint64_t batches = (chunks + kFileBatchChunks - 1) / kFileBatchChunks;
+  const off_t end = out_base + static_cast<off_t>(sealed_size - chunks * kTagSize);
+  auto work = [&](crypto::Aead& aead, BatchBuffers& buf, std::uint64_t b) -> std::optional<Error> {
+    const std::uint64_t first = b * kFileBatchChunks;
+    const std::uint64_t count = std::min<std::uint64_t>(kFileBatchChunks, chunks - first);
+    const std::uint64_t offset = first * kSealedChunkSize;
+    const std::size_t len =
+        static_cast<std::size_t>(std::min<std::uint64_t>(count * kSealedChunkSize, sealed_size - offset));
+    auto got = pread_full(in_fd, std::span(buf.in.data(), len), payload_at + static_cast<off_t>(offset));
+    if (!got) return got.error();
+    if (*got != len) return Error("io.read", "the input file shrank while it was being decrypted");
+    BatchWindow window(out_fd, out_base + static_cast<off_t>(first * kChunkSize), len - count * kTagSize,
+                       buf.out.data());
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const std::size_t sealed = std::min<std::size_t>(kSealedChunkSize, len - i * kSealedChunkSize);
+      const bool last = first + i + 1 == chunks;
+      ByteView chunk(buf.in.data() + i * kSealedChunkSize, sealed);
+      if (!aead.open(chunk_nonce(first + i, last), {}, chunk.first(sealed - kTagSize),
+                     chunk.subspan(sealed - kTagSize),
+                     std::span(window.data() + i * kChunkSize, sealed - kTagSize)))
+        return chunk_error(aead, first + i, last, chunk, nullptr);
+    }
+    if (auto w = window.finish(); !w) return w.error();
+    return std::nullopt;
+  };
+  if (auto r = for_each_batch(batches, options.threads ? options.threads : default_threads(), view(key),
+                              kFileBatchChunks * kSealedChunkSize, kFileBatchChunks * kChunkSize, work);
+      !r)
+    return r;
+  if (::lseek(out_fd, end, SEEK_SET) != end) return fail("io.write", "cannot seek the output file");
+  return {};
 }
 
 }  // namespace ward::age

@@ -100,4 +100,16 @@ struct DecryptOptions : StreamOptions {
 Result<void> decrypt(Reader& in, Writer& out, std::span<const Identity* const> identities,
                      const DecryptOptions& options = {});
 
+// The same for file descriptors. When both are regular files (and the
+// output is not armored), each worker thread reads its own batches with
+// pread() and writes them at their final offsets with pwrite(), so reading,
+// writing and cryptography all run in parallel; otherwise this streams as
+// above. With that positional path, an error leaves the output's content
+// unspecified: callers write to a temporary file and discard it on error
+// (AtomicFile), as `ward` does.
+Result<void> encrypt_file(int in_fd, int out_fd, std::span<const Recipient* const> recipients,
+                          const EncryptOptions& options = {});
+Result<void> decrypt_file(int in_fd, int out_fd, std::span<const Identity* const> identities,
+                          const DecryptOptions& options = {});
+
 }  // namespace ward::age

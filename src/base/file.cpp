@@ -1,17 +1,19 @@
 #include "base/file.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <sys/stat.h>
 
 namespace ward {
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 }  // namespace
 
@@ -49,6 +51,29 @@ Result<void> write_all(int fd, ByteView data) {
   return {};
 }
 
+Result<void> pwrite_all(int fd, ByteView data, off_t offset) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("io.write", "write failed: " + errno_text());
+    data = data.subspan(static_cast<std::size_t>(n));
+    offset += n;
+  }
+  return {};
+}
+
+Result<std::size_t> pread_full(int fd, std::span<std::uint8_t> out, off_t offset) {
+  std::size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + got, out.size() - got, offset + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("io.read", "read failed: " + errno_text());
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  return got;
+}
+
 Result<std::size_t> read_full(int fd, std::span<std::uint8_t> out) {
   std::size_t got = 0;
   while (got < out.size()) {
@@ -66,11 +91,17 @@ Result<AtomicFile> AtomicFile::create(const std::filesystem::path& path, unsigne
   if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return fail("io.create", "cannot open " + path.string() + ": " + errno_text());
-    return AtomicFile(path, {}, fd);
+    return AtomicFile(path, Kind::InPlace, {}, fd);
   }
   std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+  // An unnamed file vanishes with the process, so even a kill leaves nothing.
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd >= 0) return AtomicFile(path, Kind::Unnamed, {}, fd);
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+    return fail("io.create", "cannot create " + path.string() + ": " + errno_text());
+  // File systems without O_TMPFILE: a hidden temporary name, removed on failure.
   std::string temp = (dir / ("." + path.filename().string() + ".ward-tmp-XXXXXX")).string();
-  int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  fd = ::mkostemp(temp.data(), O_CLOEXEC);
   if (fd < 0) return fail("io.create", "cannot create " + path.string() + ": " + errno_text());
   // mkostemp makes the file 0600; give it the mode a plain open() would have.
   mode_t mask = ::umask(0);
@@ -81,11 +112,11 @@ Result<AtomicFile> AtomicFile::create(const std::filesystem::path& path, unsigne
     ::unlink(temp.c_str());
     return fail("io.create", "cannot set the mode of " + path.string() + ": " + why);
   }
-  return AtomicFile(path, std::move(temp), fd);
+  return AtomicFile(path, Kind::Named, std::move(temp), fd);
 }
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
-    : target_(std::move(other.target_)), temp_(std::move(other.temp_)), fd_(other.fd_) {
+    : target_(std::move(other.target_)), kind_(other.kind_), temp_(std::move(other.temp_)), fd_(other.fd_) {
   other.fd_ = -1;
   other.temp_.clear();
 }
@@ -95,21 +126,44 @@ AtomicFile::~AtomicFile() {
   if (!temp_.empty()) ::unlink(temp_.c_str());
 }
 
-Result<void> AtomicFile::write(ByteView data) { return write_all(fd_, data); }
+Result<void> AtomicFile::write(ByteView data) {
+  return write_all(fd_, data);
+}
 
-Result<void> AtomicFile::commit() {
-  if (temp_.empty()) {
-    int rc = ::close(fd_);
-    fd_ = -1;
-    if (rc != 0) return fail("io.write", "cannot close " + target_.string() + ": " + errno_text());
-    return {};
+Result<void> AtomicFile::commit(Replace replace) {
+  const std::string target = target_.string();
+  if (kind_ != Kind::InPlace && ::fsync(fd_) != 0)
+    return fail("io.write", "cannot flush " + target + ": " + errno_text());
+  if (kind_ == Kind::Unnamed) {
+    // Give the unnamed file a name: directly at the target when it must not
+    // replace anything, else at a fresh temporary name that is then renamed.
+    std::string self = "/proc/self/fd/" + std::to_string(fd_);
+    std::string name = target;
+    if (replace == Replace::Yes) {
+      name = (target_.parent_path().empty() ? "." : target_.parent_path().string()) + "/." +
+             target_.filename().string() + ".ward-tmp-" + std::to_string(::getpid()) + "-" +
+             std::to_string(fd_);
+      ::unlink(name.c_str());
+    }
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      if (errno == EEXIST) return fail("io.exists", target + " already exists");
+      return fail("io.rename", "cannot move output into place at " + target + ": " + errno_text());
+    }
+    if (replace == Replace::Yes) temp_ = name;
   }
-  if (::fsync(fd_) != 0) return fail("io.write", "cannot flush " + target_.string() + ": " + errno_text());
   int rc = ::close(fd_);
   fd_ = -1;
-  if (rc != 0) return fail("io.write", "cannot close " + target_.string() + ": " + errno_text());
-  if (::rename(temp_.c_str(), target_.c_str()) != 0)
-    return fail("io.rename", "cannot move output into place at " + target_.string() + ": " + errno_text());
+  if (rc != 0) return fail("io.write", "cannot close " + target + ": " + errno_text());
+  if (temp_.empty()) return {};
+  if (replace == Replace::No) {
+    if (::link(temp_.c_str(), target.c_str()) != 0) {
+      if (errno == EEXIST) return fail("io.exists", target + " already exists");
+      return fail("io.rename", "cannot move output into place at " + target + ": " + errno_text());
+    }
+    ::unlink(temp_.c_str());
+  } else if (::rename(temp_.c_str(), target.c_str()) != 0) {
+    return fail("io.rename", "cannot move output into place at " + target + ": " + errno_text());
+  }
   temp_.clear();
   return {};
 }

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <sys/types.h>
 
 #include "base/bytes.h"
 #include "base/error.h"
@@ -13,13 +14,17 @@ namespace ward {
 // Reads a whole file, refusing files larger than `max_size` bytes.
 Result<Bytes> read_file(const std::filesystem::path& path, std::size_t max_size);
 
-// Writes to a temporary file beside `path`; commit() fsyncs and renames it into
-// place. Destroying an uncommitted AtomicFile removes the temporary file, so a
-// failure part way never leaves partial output at `path`. When `path` already
-// exists and is not a regular file (/dev/null, /dev/stdout, a FIFO), it is
-// written in place: there is nothing to rename over it.
+// Output that appears at `path` only when complete. The data goes to an
+// unnamed file in the target's directory (O_TMPFILE; a hidden temporary name
+// on file systems without it), and commit() fsyncs it and links it into
+// place. Destroying an uncommitted AtomicFile, or the process dying, leaves
+// nothing at `path`. When `path` exists and is not a regular file
+// (/dev/null, /dev/stdout, a FIFO), it is written in place instead: there is
+// nothing to rename over it.
 class AtomicFile {
  public:
+  enum class Replace { Yes, No };
+
   static Result<AtomicFile> create(const std::filesystem::path& path, unsigned mode = 0644);
   AtomicFile(AtomicFile&& other) noexcept;
   AtomicFile& operator=(AtomicFile&&) = delete;
@@ -28,19 +33,25 @@ class AtomicFile {
 
   int fd() const { return fd_; }
   Result<void> write(ByteView data);
-  Result<void> commit();
+  // With Replace::No, fails with "io.exists" (and leaves the existing file
+  // alone) if something appeared at the path meanwhile.
+  Result<void> commit(Replace replace = Replace::Yes);
 
  private:
-  AtomicFile(std::filesystem::path target, std::filesystem::path temp, int fd)
-      : target_(std::move(target)), temp_(std::move(temp)), fd_(fd) {}
-  // temp_ is empty when writing in place.
+  enum class Kind { Unnamed, Named, InPlace };
+  AtomicFile(std::filesystem::path target, Kind kind, std::filesystem::path temp, int fd)
+      : target_(std::move(target)), kind_(kind), temp_(std::move(temp)), fd_(fd) {}
   std::filesystem::path target_;
-  std::filesystem::path temp_;
+  Kind kind_;
+  std::filesystem::path temp_;  // a named temporary file to remove on failure
   int fd_ = -1;
 };
 
 // Writes all of `data` to `fd`, retrying short writes and EINTR.
 Result<void> write_all(int fd, ByteView data);
+// Positional forms: at `offset`, leaving the file offset alone.
+Result<void> pwrite_all(int fd, ByteView data, off_t offset);
+Result<std::size_t> pread_full(int fd, std::span<std::uint8_t> out, off_t offset);
 // Reads up to `out.size()` bytes, stopping early only at end of input.
 // Returns the number of bytes read.
 Result<std::size_t> read_full(int fd, std::span<std::uint8_t> out);

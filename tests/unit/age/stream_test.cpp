@@ -1,8 +1,14 @@
 #include "age/stream.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "age/armor.h"
+#include "base/file.h"
 #include "crypto/random.h"
 
 namespace ward::age {
@@ -184,6 +190,121 @@ TEST(Stream, ShouldRefuseScryptWithOtherRecipients) {
   auto res = encrypt(in, out, rs);
   ASSERT_FALSE(res);
   EXPECT_EQ(res.error().code, "age.usage");
+}
+
+}  // namespace
+}  // namespace ward::age
+
+namespace ward::age {
+namespace {
+
+// encrypt_file / decrypt_file between regular files take the positional,
+// parallel path; these check it gives byte-identical results to streaming and
+// the same errors.
+class FileStreamTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("ward-stream-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  int open_rw(const std::string& name) { return ::open((dir_ / name).c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600); }
+  int open_ro(const std::string& name) { return ::open((dir_ / name).c_str(), O_RDONLY); }
+  void put(const std::string& name, ByteView data) {
+    int fd = open_rw(name);
+    ASSERT_TRUE(write_all(fd, data));
+    ::close(fd);
+  }
+  Bytes get(const std::string& name) { return read_file(dir_ / name, 1 << 30).value(); }
+
+  Result<void> encrypt_files(const std::string& in, const std::string& out, const Recipient* r, unsigned threads) {
+    int i = open_ro(in), o = open_rw(out);
+    const Recipient* rs[] = {r};
+    EncryptOptions opts;
+    opts.threads = threads;
+    auto res = encrypt_file(i, o, rs, opts);
+    ::close(i);
+    ::close(o);
+    return res;
+  }
+  Result<void> decrypt_files(const std::string& in, const std::string& out, const Identity* id, unsigned threads) {
+    int i = open_ro(in), o = open_rw(out);
+    const Identity* ids[] = {id};
+    DecryptOptions opts;
+    opts.threads = threads;
+    auto res = decrypt_file(i, o, ids, opts);
+    ::close(i);
+    ::close(o);
+    return res;
+  }
+
+  std::filesystem::path dir_;
+  X25519Identity id_ = X25519Identity::generate();
+  X25519Recipient r_ = id_.recipient();
+};
+
+TEST_F(FileStreamTest, RoundTripsSizesAroundChunkAndBatchBoundaries) {
+  const std::size_t batch = kBatchChunks * kChunkSize;
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, kChunkSize, kChunkSize + 1, batch, batch + 1,
+                        3 * batch + kChunkSize - 7}) {
+    Bytes data = crypto::random_bytes(n);
+    put("plain", data);
+    ASSERT_TRUE(encrypt_files("plain", "sealed", &r_, 2)) << n;
+    Bytes sealed = get("sealed");
+    std::size_t chunks = n == 0 ? 1 : (n + kChunkSize - 1) / kChunkSize;
+    EXPECT_EQ(sealed.size(), payload_start(sealed) + n + chunks * kTagSize) << n;
+    // The streaming decryptor reads what the positional encryptor wrote...
+    const Identity* ids[] = {&id_};
+    BytesReader in(sealed);
+    BytesWriter out;
+    ASSERT_TRUE(decrypt(in, out, ids));
+    EXPECT_EQ(out.bytes(), data) << n;
+    // ...and the positional decryptor too.
+    ASSERT_TRUE(decrypt_files("sealed", "back", &id_, 3)) << n;
+    EXPECT_EQ(get("back"), data) << n;
+  }
+}
+
+TEST_F(FileStreamTest, ShouldRejectTamperedChunkWithTheSameError) {
+  Bytes data = crypto::random_bytes(3 * kBatchChunks * kChunkSize);
+  put("plain", data);
+  ASSERT_TRUE(encrypt_files("plain", "sealed", &r_, 2));
+  Bytes sealed = get("sealed");
+  std::size_t chunk = 2 * kBatchChunks + 1;
+  sealed[payload_start(sealed) + chunk * (kChunkSize + kTagSize) + 9] ^= 0x40;
+  put("bad", sealed);
+  auto res = decrypt_files("bad", "back", &id_, 2);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, "age.payload");
+  EXPECT_NE(res.error().message.find("chunk " + std::to_string(chunk)), std::string::npos) << res.error().message;
+}
+
+TEST_F(FileStreamTest, ShouldReportTruncationAndTrailingData) {
+  Bytes data = crypto::random_bytes(2 * kChunkSize + 5);
+  put("plain", data);
+  ASSERT_TRUE(encrypt_files("plain", "sealed", &r_, 2));
+  Bytes sealed = get("sealed");
+  put("cut", ByteView(sealed).first(payload_start(sealed) + 2 * (kChunkSize + kTagSize)));
+  auto cut = decrypt_files("cut", "back", &id_, 2);
+  ASSERT_FALSE(cut);
+  EXPECT_NE(cut.error().message.find("truncated"), std::string::npos) << cut.error().message;
+  put("short", ByteView(sealed).first(payload_start(sealed) + 10));
+  auto short_chunk = decrypt_files("short", "back", &id_, 2);
+  ASSERT_FALSE(short_chunk);
+  EXPECT_EQ(short_chunk.error().code, "age.payload");
+  put("nonce", ByteView(sealed).first(payload_start(sealed) - 3));
+  auto no_nonce = decrypt_files("nonce", "back", &id_, 2);
+  ASSERT_FALSE(no_nonce);
+  EXPECT_EQ(no_nonce.error().code, "age.header");
+}
+
+TEST_F(FileStreamTest, ArmoredInputFallsBackToStreaming) {
+  Bytes data = crypto::random_bytes(70000);
+  Sealed s = seal(data, 0, /*armor=*/true);
+  put("armored", s.file);
+  ASSERT_TRUE(decrypt_files("armored", "back", &s.identity, 2));
+  EXPECT_EQ(get("back"), data);
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 #include "base/file.h"
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
+
+#include <gtest/gtest.h>
 
 namespace ward {
 namespace {
@@ -35,6 +35,38 @@ TEST_F(FileTest, UncommittedFileLeavesNothingBehind) {
     ASSERT_TRUE(f->write(as_bytes("partial plaintext")));
   }
   EXPECT_TRUE(fs::is_empty(dir_));
+}
+
+TEST_F(FileTest, NothingIsVisibleBeforeCommit) {
+  auto f = AtomicFile::create(dir_ / "out");
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(f->write(as_bytes("in progress")));
+  EXPECT_TRUE(fs::is_empty(dir_));
+  ASSERT_TRUE(f->commit());
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+}
+
+TEST_F(FileTest, CommitReplacesAnExistingFile) {
+  ASSERT_TRUE(AtomicFile::create(dir_ / "out")->commit());
+  auto f = AtomicFile::create(dir_ / "out");
+  ASSERT_TRUE(f->write(as_bytes("new")));
+  ASSERT_TRUE(f->commit());
+  EXPECT_EQ(read_file(dir_ / "out", 100).value(), to_bytes("new"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+}
+
+TEST_F(FileTest, CommitWithoutReplaceShouldRefuseExistingFile) {
+  auto f = AtomicFile::create(dir_ / "key");
+  ASSERT_TRUE(f->write(as_bytes("second")));
+  {
+    auto first = AtomicFile::create(dir_ / "key");
+    ASSERT_TRUE(first->write(as_bytes("first")));
+    ASSERT_TRUE(first->commit(AtomicFile::Replace::No));
+  }
+  auto r = f->commit(AtomicFile::Replace::No);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "io.exists");
+  EXPECT_EQ(read_file(dir_ / "key", 100).value(), to_bytes("first"));
 }
 
 TEST_F(FileTest, ReadFileShouldRefuseOversizedFile) {
