@@ -1,0 +1,218 @@
+// The ledger's state: the entities the contract reads and writes, the State
+// interface it works through (SQLite in the store, maps in memory for replay
+// and tests), and a per-transaction overlay that makes a rejection leave no
+// trace.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ledger/tx.h"
+
+namespace ward::ledger {
+
+struct LedgerInfo {
+  LedgerId id{};
+  bool dev = false;
+};
+
+struct Account {
+  AccountId id{};
+  std::string recipient;
+  std::string name;
+  std::uint64_t balance = 0;
+  std::uint64_t nonce = 0;    // last accepted nonce
+  std::uint64_t created = 0;  // index of the record that created it
+
+  bool operator==(const Account&) const = default;
+};
+
+struct Offer {
+  std::uint64_t id = 0;  // index of the offers.create record
+  AccountId owner{};
+  OfferKind kind = OfferKind::Engine;
+  std::string name;
+  std::string resource;
+  Price price;
+  bool enabled = true;
+
+  bool operator==(const Offer&) const = default;
+};
+
+struct Cvm {
+  CvmId id{};  // SHA-256 of `key`
+  crypto::Ed25519PublicKey key{};
+  std::string recipient;
+  std::string certificate;
+  std::uint64_t offer = 0;  // the provider's tee offer
+  AccountId provider{};
+  std::uint64_t registered_at = 0;
+  std::uint64_t heartbeat_at = 0;
+
+  bool operator==(const Cvm&) const = default;
+};
+
+enum class OrderStatus { New, Processing, Done, Error, Canceled };
+std::string_view to_string(OrderStatus status);
+std::optional<OrderStatus> parse_order_status(std::string_view text);
+
+// One payee of a settled order. revenue_share payees appear with amount 0 and
+// their bps, the record later serving orders account against.
+struct Payment {
+  std::uint64_t offer = 0;
+  AccountId to{};
+  Price price;
+  std::uint64_t amount = 0;
+
+  bool operator==(const Payment&) const = default;
+};
+
+struct Order {
+  std::uint64_t id = 0;  // index of the orders.create record
+  AccountId creator{};
+  CvmId cvm{};
+  std::string engine;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  std::vector<std::uint64_t> offers;
+  std::uint64_t deposit = 0;
+  OrderStatus status = OrderStatus::New;
+  std::uint64_t created_at = 0;
+  std::uint64_t started_at = 0;
+  std::uint64_t ended_at = 0;
+  std::string error;              // orders.fail reason
+  std::vector<Payment> payments;  // set when settled
+  std::uint64_t refund = 0;       // returned to the creator when settled or canceled
+
+  bool operator==(const Order&) const = default;
+};
+
+struct Report {
+  std::uint64_t order = 0;
+  std::string report;  // canonical JSON of the integrity report
+  std::uint64_t index = 0;
+  std::uint64_t time = 0;
+
+  bool operator==(const Report&) const = default;
+};
+
+// supply = sum of all balances + escrow; only the dev faucet changes it.
+struct Totals {
+  std::uint64_t supply = 0;
+  std::uint64_t escrow = 0;
+
+  bool operator==(const Totals&) const = default;
+};
+
+nlohmann::json to_json(const Account& a);
+nlohmann::json to_json(const Offer& o);
+nlohmann::json to_json(const Cvm& c);
+nlohmann::json to_json(const Order& o);
+nlohmann::json to_json(const Report& r);
+nlohmann::json to_json(const Totals& t);
+
+// What the contract reads and writes. Getters return nullopt for a missing
+// entity; puts insert or replace.
+class State {
+ public:
+  virtual ~State() = default;
+  virtual LedgerInfo info() const = 0;
+  virtual std::optional<Account> account(const AccountId& id) const = 0;
+  virtual std::optional<Offer> offer(std::uint64_t id) const = 0;
+  virtual std::optional<Cvm> cvm(const CvmId& id) const = 0;
+  virtual std::optional<Order> order(std::uint64_t id) const = 0;
+  virtual std::optional<Report> report(std::uint64_t order) const = 0;
+  virtual Totals totals() const = 0;
+
+  virtual void put(const Account& a) = 0;
+  virtual void put(const Offer& o) = 0;
+  virtual void put(const Cvm& c) = 0;
+  virtual void put(const Order& o) = 0;
+  virtual void put(const Report& r) = 0;
+  virtual void put(const Totals& t) = 0;
+};
+
+// Every entity of a state, in key order: what verify() compares.
+struct Snapshot {
+  std::map<AccountId, Account> accounts;
+  std::map<std::uint64_t, Offer> offers;
+  std::map<CvmId, Cvm> cvms;
+  std::map<std::uint64_t, Order> orders;
+  std::map<std::uint64_t, Report> reports;
+  Totals totals;
+
+  bool operator==(const Snapshot&) const = default;
+};
+
+// The first difference between two snapshots, naming the entity and field
+// ("account 3b6a...: balance: 5 vs 7"); nullopt when they are equal.
+std::optional<std::string> first_difference(const Snapshot& stored, const Snapshot& replayed);
+
+class MemoryState final : public State {
+ public:
+  explicit MemoryState(LedgerInfo info) : info_(info) {}
+
+  LedgerInfo info() const override { return info_; }
+  std::optional<Account> account(const AccountId& id) const override { return find(s_.accounts, id); }
+  std::optional<Offer> offer(std::uint64_t id) const override { return find(s_.offers, id); }
+  std::optional<Cvm> cvm(const CvmId& id) const override { return find(s_.cvms, id); }
+  std::optional<Order> order(std::uint64_t id) const override { return find(s_.orders, id); }
+  std::optional<Report> report(std::uint64_t order) const override { return find(s_.reports, order); }
+  Totals totals() const override { return s_.totals; }
+
+  void put(const Account& a) override { s_.accounts[a.id] = a; }
+  void put(const Offer& o) override { s_.offers[o.id] = o; }
+  void put(const Cvm& c) override { s_.cvms[c.id] = c; }
+  void put(const Order& o) override { s_.orders[o.id] = o; }
+  void put(const Report& r) override { s_.reports[r.order] = r; }
+  void put(const Totals& t) override { s_.totals = t; }
+
+  const Snapshot& snapshot() const { return s_; }
+
+ private:
+  template <class Map, class Key>
+  static std::optional<typename Map::mapped_type> find(const Map& map, const Key& key) {
+    const auto it = map.find(key);
+    if (it == map.end()) return std::nullopt;
+    return it->second;
+  }
+
+  LedgerInfo info_;
+  Snapshot s_;
+};
+
+// Buffers one transaction's writes over a base state; commit() writes them
+// through, and dropping the overlay discards them.
+class OverlayState final : public State {
+ public:
+  explicit OverlayState(State& base) : base_(base) {}
+
+  LedgerInfo info() const override { return base_.info(); }
+  std::optional<Account> account(const AccountId& id) const override;
+  std::optional<Offer> offer(std::uint64_t id) const override;
+  std::optional<Cvm> cvm(const CvmId& id) const override;
+  std::optional<Order> order(std::uint64_t id) const override;
+  std::optional<Report> report(std::uint64_t order) const override;
+  Totals totals() const override { return totals_ ? *totals_ : base_.totals(); }
+
+  void put(const Account& a) override { writes_.accounts[a.id] = a; }
+  void put(const Offer& o) override { writes_.offers[o.id] = o; }
+  void put(const Cvm& c) override { writes_.cvms[c.id] = c; }
+  void put(const Order& o) override { writes_.orders[o.id] = o; }
+  void put(const Report& r) override { writes_.reports[r.order] = r; }
+  void put(const Totals& t) override { totals_ = t; }
+
+  void commit();
+
+ private:
+  State& base_;
+  Snapshot writes_;  // its totals field is unused: totals_ says whether they were written
+  std::optional<Totals> totals_;
+};
+
+}  // namespace ward::ledger

@@ -1,0 +1,528 @@
+#include "ledger/tx.h"
+
+#include <algorithm>
+#include <initializer_list>
+#include <set>
+#include <utility>
+
+namespace ward::ledger {
+namespace {
+
+using json = nlohmann::json;
+using Parsed = std::expected<Action, Rejection>;
+
+// Deeper nesting than this has no use in a transaction and would only cost
+// stack in serialisation.
+constexpr int kMaxDepth = 32;
+constexpr std::uint32_t kMaxBps = 10000;
+constexpr std::size_t kMaxShortString = 256;
+constexpr std::size_t kMaxLongString = 4096;
+
+// Thrown only inside the parser callback and caught in parse_strict.
+struct StrictnessViolation {
+  std::string message;
+};
+
+// nlohmann keeps the last of duplicate keys silently; two readers of the same
+// bytes could then disagree about what was signed, so duplicates are refused.
+Result<json> parse_strict(std::string_view text) {
+  std::vector<std::set<std::string>> keys;
+  auto callback = [&keys](int depth, json::parse_event_t event, json& parsed) {
+    if (depth > kMaxDepth) throw StrictnessViolation{"nested deeper than " + std::to_string(kMaxDepth)};
+    switch (event) {
+      case json::parse_event_t::object_start:
+        keys.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        keys.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!keys.back().insert(parsed.get<std::string>()).second) {
+          throw StrictnessViolation{"duplicate key \"" + parsed.get<std::string>() + "\""};
+        }
+        break;
+      case json::parse_event_t::value:
+        if (parsed.is_number_float()) throw StrictnessViolation{"floating point numbers are not allowed"};
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  try {
+    return json::parse(text.begin(), text.end(), callback);
+  } catch (const StrictnessViolation& v) {
+    return fail("ledger.json", v.message);
+  } catch (const json::exception& e) {
+    std::string message = e.what();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    return fail("ledger.json", "invalid JSON: " + message);
+  }
+}
+
+std::unexpected<Rejection> malformed(std::string message) {
+  return reject(reason::kMalformed, std::move(message));
+}
+
+std::expected<void, Rejection> only_fields(const json& object,
+                                           std::initializer_list<std::string_view> allowed,
+                                           std::string_view what) {
+  if (!object.is_object()) return malformed(std::string(what) + " must be a JSON object");
+  for (const auto& [key, value] : object.items()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return malformed(std::string(what) + " has unknown field \"" + key + "\"");
+    }
+  }
+  return {};
+}
+
+std::expected<const json*, Rejection> field(const json& object, const char* key) {
+  const auto it = object.find(key);
+  if (it == object.end()) return malformed(std::string("missing field \"") + key + "\"");
+  return &*it;
+}
+
+std::expected<std::uint64_t, Rejection> uint_value(const json& value, const char* key) {
+  if (value.is_number_unsigned()) {
+    const auto n = value.get<std::uint64_t>();
+    if (n > kMaxAmount) return malformed(std::string("\"") + key + "\" exceeds 2^63-1");
+    return n;
+  }
+  if (value.is_number_integer()) return malformed(std::string("\"") + key + "\" must not be negative");
+  return malformed(std::string("\"") + key + "\" must be an integer");
+}
+
+std::expected<std::uint64_t, Rejection> get_uint(const json& object, const char* key) {
+  auto v = field(object, key);
+  if (!v) return std::unexpected(v.error());
+  return uint_value(**v, key);
+}
+
+std::expected<std::string, Rejection> string_value(const json& value, const char* key, std::size_t max_size,
+                                                   bool allow_empty = false) {
+  if (!value.is_string()) return malformed(std::string("\"") + key + "\" must be a string");
+  auto s = value.get<std::string>();
+  if (s.empty() && !allow_empty) return malformed(std::string("\"") + key + "\" must not be empty");
+  if (s.size() > max_size) {
+    return malformed(std::string("\"") + key + "\" is longer than " + std::to_string(max_size) + " bytes");
+  }
+  return s;
+}
+
+std::expected<std::string, Rejection> get_string(const json& object, const char* key, std::size_t max_size) {
+  auto v = field(object, key);
+  if (!v) return std::unexpected(v.error());
+  return string_value(**v, key, max_size);
+}
+
+std::expected<std::array<std::uint8_t, 32>, Rejection> get_id(const json& object, const char* key) {
+  auto s = get_string(object, key, 64);
+  if (!s) return std::unexpected(s.error());
+  auto id = parse_id(*s);
+  if (!id) return malformed(std::string("\"") + key + "\": " + id.error().message);
+  return *id;
+}
+
+// An age recipient is checked for its prefix only: its encoding is the age
+// module's business, and the ledger depends on crypto alone.
+std::expected<std::string, Rejection> get_recipient(const json& object, const char* key) {
+  auto s = get_string(object, key, kMaxLongString);
+  if (!s) return s;
+  if (!s->starts_with("age1"))
+    return malformed(std::string("\"") + key + "\" is not an age recipient (age1...)");
+  return s;
+}
+
+std::expected<std::vector<std::string>, Rejection> get_strings(const json& object, const char* key) {
+  auto v = field(object, key);
+  if (!v) return std::unexpected(v.error());
+  if (!(*v)->is_array()) return malformed(std::string("\"") + key + "\" must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& item : **v) {
+    auto s = string_value(item, key, kMaxLongString);
+    if (!s) return std::unexpected(s.error());
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+std::expected<std::vector<std::uint64_t>, Rejection> get_uints(const json& object, const char* key) {
+  auto v = field(object, key);
+  if (!v) return std::unexpected(v.error());
+  if (!(*v)->is_array()) return malformed(std::string("\"") + key + "\" must be an array of integers");
+  std::vector<std::uint64_t> out;
+  for (const auto& item : **v) {
+    auto n = uint_value(item, key);
+    if (!n) return std::unexpected(n.error());
+    out.push_back(*n);
+  }
+  return out;
+}
+
+std::expected<Price, Rejection> get_price(const json& object) {
+  auto v = field(object, "price");
+  if (!v) return std::unexpected(v.error());
+  const json& p = **v;
+  auto model =
+      p.is_object() ? get_string(p, "model", kMaxShortString) : malformed("\"price\" must be an object");
+  if (!model) return std::unexpected(model.error());
+  Price price;
+  if (*model == "fixed" || *model == "per_hour") {
+    if (auto ok = only_fields(p, {"model", "amount"}, "price"); !ok) return std::unexpected(ok.error());
+    auto amount = get_uint(p, "amount");
+    if (!amount) return std::unexpected(amount.error());
+    price.model = *model == "fixed" ? PriceModel::Fixed : PriceModel::PerHour;
+    price.amount = *amount;
+    return price;
+  }
+  if (*model == "revenue_share") {
+    if (auto ok = only_fields(p, {"model", "bps"}, "price"); !ok) return std::unexpected(ok.error());
+    auto bps = get_uint(p, "bps");
+    if (!bps) return std::unexpected(bps.error());
+    if (*bps > kMaxBps) return malformed("\"bps\" exceeds 10000");
+    price.model = PriceModel::RevenueShare;
+    price.bps = static_cast<std::uint32_t>(*bps);
+    return price;
+  }
+  return malformed("unknown price model \"" + *model + "\"");
+}
+
+// Each parser: (args object) -> typed arguments. The TRY macro keeps each to
+// its list of fields.
+#define WARD_TRY(var, expr)                              \
+  auto var##_r = (expr);                                 \
+  if (!var##_r) return std::unexpected(var##_r.error()); \
+  auto var = std::move(*var##_r)
+#define WARD_FIELDS(...) \
+  if (auto ok = only_fields(a, {__VA_ARGS__}, "args"); !ok) return std::unexpected(ok.error())
+
+Parsed parse_accounts_register(const json& a) {
+  WARD_FIELDS("recipient", "name");
+  WARD_TRY(recipient, get_recipient(a, "recipient"));
+  std::string name;
+  if (a.contains("name")) {
+    WARD_TRY(n, string_value(a.at("name"), "name", kMaxShortString, true));
+    name = std::move(n);
+  }
+  return args::AccountsRegister{std::move(recipient), std::move(name)};
+}
+
+Parsed parse_accounts_fund(const json& a) {
+  WARD_FIELDS("to", "amount");
+  WARD_TRY(to, get_id(a, "to"));
+  WARD_TRY(amount, get_uint(a, "amount"));
+  return args::AccountsFund{to, amount};
+}
+
+Parsed parse_accounts_transfer(const json& a) {
+  WARD_FIELDS("to", "amount");
+  WARD_TRY(to, get_id(a, "to"));
+  WARD_TRY(amount, get_uint(a, "amount"));
+  return args::AccountsTransfer{to, amount};
+}
+
+Parsed parse_offers_create(const json& a) {
+  WARD_FIELDS("kind", "name", "resource", "price");
+  WARD_TRY(kind_name, get_string(a, "kind", kMaxShortString));
+  OfferKind kind;
+  if (kind_name == "engine") {
+    kind = OfferKind::Engine;
+  } else if (kind_name == "dataset") {
+    kind = OfferKind::Dataset;
+  } else if (kind_name == "model") {
+    kind = OfferKind::Model;
+  } else if (kind_name == "tee") {
+    kind = OfferKind::Tee;
+  } else {
+    return malformed("unknown offer kind \"" + kind_name + "\"");
+  }
+  WARD_TRY(name, get_string(a, "name", kMaxShortString));
+  WARD_TRY(resource, get_string(a, "resource", kMaxLongString));
+  WARD_TRY(price, get_price(a));
+  return args::OffersCreate{kind, std::move(name), std::move(resource), price};
+}
+
+Parsed parse_offers_enable(const json& a) {
+  WARD_FIELDS("offer");
+  WARD_TRY(offer, get_uint(a, "offer"));
+  return args::OffersEnable{offer};
+}
+
+Parsed parse_offers_disable(const json& a) {
+  WARD_FIELDS("offer");
+  WARD_TRY(offer, get_uint(a, "offer"));
+  return args::OffersDisable{offer};
+}
+
+Parsed parse_cvms_register(const json& a) {
+  WARD_FIELDS("key", "recipient", "certificate", "offer");
+  WARD_TRY(key, get_id(a, "key"));
+  WARD_TRY(recipient, get_recipient(a, "recipient"));
+  WARD_TRY(certificate, get_string(a, "certificate", kMaxEnvelopeSize));
+  WARD_TRY(offer, get_uint(a, "offer"));
+  return args::CvmsRegister{key, std::move(recipient), std::move(certificate), offer};
+}
+
+Parsed parse_cvms_heartbeat(const json& a) {
+  WARD_FIELDS();
+  return args::CvmsHeartbeat{};
+}
+
+Parsed parse_orders_create(const json& a) {
+  WARD_FIELDS("cvm", "engine", "inputs", "outputs", "offers", "deposit");
+  WARD_TRY(cvm, get_id(a, "cvm"));
+  WARD_TRY(engine, get_string(a, "engine", kMaxShortString));
+  WARD_TRY(inputs, get_strings(a, "inputs"));
+  WARD_TRY(outputs, get_strings(a, "outputs"));
+  if (outputs.empty()) return malformed("\"outputs\" must name at least one recipient");
+  for (const auto& r : outputs) {
+    if (!r.starts_with("age1")) return malformed("\"outputs\" holds a value that is not an age recipient");
+  }
+  WARD_TRY(offers, get_uints(a, "offers"));
+  if (std::set<std::uint64_t>(offers.begin(), offers.end()).size() != offers.size()) {
+    return malformed("\"offers\" lists an offer twice");
+  }
+  WARD_TRY(deposit, get_uint(a, "deposit"));
+  return args::OrdersCreate{
+      cvm, std::move(engine), std::move(inputs), std::move(outputs), std::move(offers), deposit};
+}
+
+Parsed parse_orders_start(const json& a) {
+  WARD_FIELDS("order");
+  WARD_TRY(order, get_uint(a, "order"));
+  return args::OrdersStart{order};
+}
+
+Parsed parse_orders_cancel(const json& a) {
+  WARD_FIELDS("order");
+  WARD_TRY(order, get_uint(a, "order"));
+  return args::OrdersCancel{order};
+}
+
+Parsed parse_orders_fail(const json& a) {
+  WARD_FIELDS("order", "reason");
+  WARD_TRY(order, get_uint(a, "order"));
+  WARD_TRY(why, get_string(a, "reason", kMaxLongString));
+  return args::OrdersFail{order, std::move(why)};
+}
+
+Parsed parse_reports_submit(const json& a) {
+  WARD_FIELDS("order", "report");
+  WARD_TRY(order, get_uint(a, "order"));
+  WARD_TRY(report, field(a, "report"));
+  if (!report->is_object()) return malformed("\"report\" must be a JSON object");
+  return args::ReportsSubmit{order, canonical_json(*report)};
+}
+
+#undef WARD_FIELDS
+#undef WARD_TRY
+
+struct TxParser {
+  std::string_view type;
+  Parsed (*parse)(const json&);
+};
+
+constexpr TxParser kParsers[] = {
+    {"accounts.register", parse_accounts_register}, {"accounts.fund", parse_accounts_fund},
+    {"accounts.transfer", parse_accounts_transfer}, {"offers.create", parse_offers_create},
+    {"offers.enable", parse_offers_enable},         {"offers.disable", parse_offers_disable},
+    {"cvms.register", parse_cvms_register},         {"cvms.heartbeat", parse_cvms_heartbeat},
+    {"orders.create", parse_orders_create},         {"orders.start", parse_orders_start},
+    {"orders.cancel", parse_orders_cancel},         {"orders.fail", parse_orders_fail},
+    {"reports.submit", parse_reports_submit},
+};
+
+std::expected<Transaction, Rejection> parse_tx(const json& tx) {
+  if (auto ok = only_fields(tx, {"v", "ledger", "sender", "nonce", "type", "args"}, "tx"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto version = get_uint(tx, "v");
+  if (!version) return std::unexpected(version.error());
+  if (*version != 1) return malformed("unsupported transaction version " + std::to_string(*version));
+  Transaction out;
+  auto ledger = get_id(tx, "ledger");
+  if (!ledger) return std::unexpected(ledger.error());
+  out.ledger = *ledger;
+  auto sender = get_id(tx, "sender");
+  if (!sender) return std::unexpected(sender.error());
+  out.sender = *sender;
+  auto nonce = get_uint(tx, "nonce");
+  if (!nonce) return std::unexpected(nonce.error());
+  out.nonce = *nonce;
+  auto type = get_string(tx, "type", kMaxShortString);
+  if (!type) return std::unexpected(type.error());
+  const auto* parser = std::find_if(std::begin(kParsers), std::end(kParsers),
+                                    [&](const TxParser& p) { return p.type == *type; });
+  if (parser == std::end(kParsers)) return malformed("unknown transaction type \"" + *type + "\"");
+  out.type = std::move(*type);
+  auto args_json = field(tx, "args");
+  if (!args_json) return std::unexpected(args_json.error());
+  if (!(*args_json)->is_object()) return malformed("\"args\" must be a JSON object");
+  auto action = parser->parse(**args_json);
+  if (!action) return std::unexpected(action.error());
+  out.args = **args_json;
+  out.action = std::move(*action);
+  return out;
+}
+
+std::expected<SignedTx, Rejection> parse_signed(const json& sig, const json& tx) {
+  if (!sig.is_string()) return malformed("\"sig\" must be a base64 string");
+  const auto sig_bytes = base64_decode(sig.get<std::string>());
+  if (!sig_bytes || sig_bytes->size() != 64) return malformed("\"sig\" is not a base64 Ed25519 signature");
+  auto parsed = parse_tx(tx);
+  if (!parsed) return std::unexpected(parsed.error());
+  SignedTx out;
+  out.tx = std::move(*parsed);
+  std::copy(sig_bytes->begin(), sig_bytes->end(), out.sig.begin());
+  out.canonical = canonical_json(tx);
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_string(OfferKind kind) {
+  switch (kind) {
+    case OfferKind::Engine:
+      return "engine";
+    case OfferKind::Dataset:
+      return "dataset";
+    case OfferKind::Model:
+      return "model";
+    case OfferKind::Tee:
+      return "tee";
+  }
+  return "?";
+}
+
+std::string_view to_string(PriceModel model) {
+  switch (model) {
+    case PriceModel::Fixed:
+      return "fixed";
+    case PriceModel::PerHour:
+      return "per_hour";
+    case PriceModel::RevenueShare:
+      return "revenue_share";
+  }
+  return "?";
+}
+
+nlohmann::json price_json(const Price& price) {
+  if (price.model == PriceModel::RevenueShare) return {{"model", "revenue_share"}, {"bps", price.bps}};
+  return {{"model", to_string(price.model)}, {"amount", price.amount}};
+}
+
+Result<std::array<std::uint8_t, 32>> parse_id(std::string_view text) {
+  if (text.size() != 64 || !std::all_of(text.begin(), text.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      })) {
+    return fail("ledger.id", "expected 64 lower-case hex digits");
+  }
+  const auto bytes = hex_decode(text);
+  if (!bytes) return fail(bytes.error(), "id");
+  std::array<std::uint8_t, 32> out{};
+  std::copy(bytes->begin(), bytes->end(), out.begin());
+  return out;
+}
+
+std::string canonical_json(const nlohmann::json& value) {
+  // nlohmann's default object is a std::map, so dump() already sorts keys
+  // bytewise; `replace` only matters for values not produced by the parser.
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string canonical_bytes(const SignedTx& stx) {
+  std::string out;
+  out.reserve(kTxDomain.size() + stx.canonical.size());
+  out.append(kTxDomain).append(stx.canonical);
+  return out;
+}
+
+std::string canonical_bytes(const nlohmann::json& tx) {
+  return std::string(kTxDomain) + canonical_json(tx);
+}
+
+Result<std::string> sign_transaction(const nlohmann::json& tx, const crypto::Ed25519PrivateKey& key) {
+  try {
+    (void)tx.dump();
+  } catch (const json::exception&) {
+    return fail("ledger.tx", "transaction holds a string that is not UTF-8");
+  }
+  const auto sender = tx.is_object() && tx.contains("sender") && tx["sender"].is_string()
+                          ? parse_id(tx["sender"].get<std::string>())
+                          : fail("ledger.tx", "transaction has no sender");
+  if (!sender) return fail("ledger.tx", "transaction has no valid sender");
+  if (*sender != key.public_key()) return fail("ledger.tx", "the sender is not the signing key's public key");
+  const auto sig = key.sign(as_bytes(canonical_bytes(tx)));
+  const json envelope = {{"sig", base64_encode(sig)}, {"tx", tx}};
+  std::string text = canonical_json(envelope);
+  if (auto parsed = parse_and_verify(text); !parsed) {
+    return fail("ledger.tx", parsed.error().reason + ": " + parsed.error().message);
+  }
+  return text;
+}
+
+std::expected<SignedTx, Rejection> parse_envelope(std::string_view text) {
+  if (text.size() > kMaxEnvelopeSize) {
+    return reject(reason::kTooLarge,
+                  "envelope is larger than " + std::to_string(kMaxEnvelopeSize) + " bytes");
+  }
+  auto doc = parse_strict(text);
+  if (!doc) return malformed(doc.error().message);
+  if (auto ok = only_fields(*doc, {"sig", "tx"}, "envelope"); !ok) return std::unexpected(ok.error());
+  auto sig = field(*doc, "sig");
+  if (!sig) return std::unexpected(sig.error());
+  auto tx = field(*doc, "tx");
+  if (!tx) return std::unexpected(tx.error());
+  return parse_signed(**sig, **tx);
+}
+
+bool verify_signature(const SignedTx& stx) {
+  return crypto::ed25519_verify(stx.tx.sender, as_bytes(canonical_bytes(stx)), stx.sig);
+}
+
+std::expected<SignedTx, Rejection> parse_and_verify(std::string_view text) {
+  auto stx = parse_envelope(text);
+  if (!stx) return stx;
+  if (!verify_signature(*stx))
+    return reject(reason::kBadSignature, "the signature does not verify for the sender");
+  return stx;
+}
+
+std::string record_bytes(const Record& record) {
+  // Keys in canonical (sorted) order: index, sig, time, tx; the tx object is
+  // already canonical, so the record is built without re-serialising it.
+  const std::string sig = base64_encode(record.stx.sig);
+  std::string out;
+  out.reserve(64 + sig.size() + record.stx.canonical.size());
+  out.append("{\"index\":").append(std::to_string(record.index));
+  out.append(",\"sig\":\"").append(sig);
+  out.append("\",\"time\":").append(std::to_string(record.time));
+  out.append(",\"tx\":").append(record.stx.canonical).append("}");
+  return out;
+}
+
+Result<Record> parse_record(std::string_view bytes) {
+  auto doc = parse_strict(bytes);
+  if (!doc) return fail("ledger.record", doc.error().message);
+  const auto bad = [](const std::string& message) { return fail("ledger.record", message); };
+  if (auto ok = only_fields(*doc, {"index", "sig", "time", "tx"}, "record"); !ok)
+    return bad(ok.error().message);
+  Record record;
+  auto index = get_uint(*doc, "index");
+  if (!index) return bad(index.error().message);
+  auto time = get_uint(*doc, "time");
+  if (!time) return bad(time.error().message);
+  if (!doc->contains("sig") || !doc->contains("tx")) return bad("record lacks \"sig\" or \"tx\"");
+  auto stx = parse_signed(doc->at("sig"), doc->at("tx"));
+  if (!stx) return bad(stx.error().message);
+  record.index = *index;
+  record.time = *time;
+  record.stx = std::move(*stx);
+  if (!verify_signature(record.stx))
+    return bad("record " + std::to_string(*index) + ": signature does not verify");
+  if (record_bytes(record) != bytes)
+    return bad("record " + std::to_string(*index) + " is not in canonical form");
+  return record;
+}
+
+}  // namespace ward::ledger

@@ -1,0 +1,197 @@
+// Ledger transactions: the strict envelope parser, canonical bytes, signing,
+// and the record (an accepted transaction with its log index and time).
+// Format: docs/ledger.md ("Transactions", "Records and the log").
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/bytes.h"
+#include "base/error.h"
+#include "crypto/hash.h"
+#include "crypto/keys.h"
+
+namespace ward::ledger {
+
+using LedgerId = std::array<std::uint8_t, 32>;
+using AccountId = crypto::Ed25519PublicKey;
+using CvmId = crypto::Sha256Digest;
+
+// Amounts, nonces and ids are at most 2^63-1 so that every value fits SQLite's
+// signed 64-bit INTEGER and a sum of two never wraps an unsigned 64-bit word.
+inline constexpr std::uint64_t kMaxAmount = std::numeric_limits<std::int64_t>::max();
+inline constexpr std::size_t kMaxEnvelopeSize = std::size_t{64} << 10;
+inline constexpr std::string_view kTxDomain = "ward/ledger/tx/v1\n";
+
+// Why a transaction was refused. `reason` is one of the codes below (stable;
+// callers branch on it), `message` one line for a person.
+struct Rejection {
+  std::string reason;
+  std::string message;
+};
+
+namespace reason {
+inline constexpr const char* kMalformed = "malformed";
+inline constexpr const char* kTooLarge = "too_large";
+inline constexpr const char* kBadSignature = "bad_signature";
+inline constexpr const char* kWrongLedger = "wrong_ledger";
+inline constexpr const char* kBadNonce = "bad_nonce";
+inline constexpr const char* kUnknownAccount = "unknown_account";
+inline constexpr const char* kAlreadyExists = "already_exists";
+inline constexpr const char* kNotFound = "not_found";
+inline constexpr const char* kNotOwner = "not_owner";
+inline constexpr const char* kNotAllowed = "not_allowed";
+inline constexpr const char* kBadState = "bad_state";
+inline constexpr const char* kInsufficientFunds = "insufficient_funds";
+inline constexpr const char* kOverflow = "overflow";
+inline constexpr const char* kDevOnly = "dev_only";
+}  // namespace reason
+
+inline std::unexpected<Rejection> reject(const char* reason, std::string message) {
+  return std::unexpected<Rejection>(Rejection{reason, std::move(message)});
+}
+
+enum class OfferKind { Engine, Dataset, Model, Tee };
+enum class PriceModel { Fixed, PerHour, RevenueShare };
+
+struct Price {
+  PriceModel model = PriceModel::Fixed;
+  std::uint64_t amount = 0;  // fixed and per_hour
+  std::uint32_t bps = 0;     // revenue_share, at most 10000
+
+  bool operator==(const Price&) const = default;
+};
+
+std::string_view to_string(OfferKind kind);
+std::string_view to_string(PriceModel model);
+nlohmann::json price_json(const Price& price);
+
+// Typed arguments of each transaction type; the parser guarantees the ranges
+// documented in docs/ledger.md, so the contract only checks state.
+namespace args {
+struct AccountsRegister {
+  std::string recipient;
+  std::string name;
+};
+struct AccountsFund {
+  AccountId to;
+  std::uint64_t amount;
+};
+struct AccountsTransfer {
+  AccountId to;
+  std::uint64_t amount;
+};
+struct OffersCreate {
+  OfferKind kind;
+  std::string name;
+  std::string resource;
+  Price price;
+};
+struct OffersEnable {
+  std::uint64_t offer;
+};
+struct OffersDisable {
+  std::uint64_t offer;
+};
+struct CvmsRegister {
+  crypto::Ed25519PublicKey key;
+  std::string recipient;
+  std::string certificate;
+  std::uint64_t offer;
+};
+struct CvmsHeartbeat {};
+struct OrdersCreate {
+  CvmId cvm;
+  std::string engine;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  std::vector<std::uint64_t> offers;
+  std::uint64_t deposit;
+};
+struct OrdersStart {
+  std::uint64_t order;
+};
+struct OrdersCancel {
+  std::uint64_t order;
+};
+struct OrdersFail {
+  std::uint64_t order;
+  std::string reason;
+};
+struct ReportsSubmit {
+  std::uint64_t order;
+  std::string report;  // canonical JSON text of the report object
+};
+}  // namespace args
+
+using Action = std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer,
+                            args::OffersCreate, args::OffersEnable, args::OffersDisable, args::CvmsRegister,
+                            args::CvmsHeartbeat, args::OrdersCreate, args::OrdersStart, args::OrdersCancel,
+                            args::OrdersFail, args::ReportsSubmit>;
+
+struct Transaction {
+  LedgerId ledger{};
+  AccountId sender{};
+  std::uint64_t nonce = 0;
+  std::string type;     // "orders.create", ...
+  nlohmann::json args;  // as sent (validated)
+  Action action;        // the same arguments, typed
+};
+
+struct SignedTx {
+  Transaction tx;
+  crypto::Ed25519Signature sig{};
+  std::string canonical;  // canonical JSON of the tx object (without the domain prefix)
+};
+
+// JSON with keys sorted bytewise and no insignificant whitespace.
+std::string canonical_json(const nlohmann::json& value);
+
+// The bytes the sender signs: kTxDomain followed by the canonical tx object.
+std::string canonical_bytes(const SignedTx& stx);
+std::string canonical_bytes(const nlohmann::json& tx);
+
+// Checks `tx` as the ledger would (except state), signs it, and returns the
+// envelope text {"sig": ..., "tx": ...}. Fails ("ledger.tx") when `tx` is not a
+// valid transaction or its sender is not `key`'s public key.
+Result<std::string> sign_transaction(const nlohmann::json& tx, const crypto::Ed25519PrivateKey& key);
+
+// Strict parse of an envelope: at most kMaxEnvelopeSize bytes, no duplicate
+// keys, no floating point numbers anywhere, no unknown fields, integers within
+// 0..kMaxAmount. Does not check the signature (see verify_signature).
+std::expected<SignedTx, Rejection> parse_envelope(std::string_view text);
+
+bool verify_signature(const SignedTx& stx);
+
+// parse_envelope, then verify_signature.
+std::expected<SignedTx, Rejection> parse_and_verify(std::string_view text);
+
+// An accepted transaction: leaf `index` of the log, accepted at `time`.
+struct Record {
+  std::uint64_t index = 0;
+  std::uint64_t time = 0;
+  SignedTx stx;
+};
+
+// The record's canonical bytes {"index":N,"sig":"...","time":T,"tx":{...}},
+// the Merkle leaf.
+std::string record_bytes(const Record& record);
+
+// Parses stored record bytes, re-checking the transaction's form and signature
+// and that the bytes are canonical. Errors: "ledger.record".
+Result<Record> parse_record(std::string_view bytes);
+
+// A 32-byte id (ledger, account, CVM) in its only accepted spelling: 64
+// lower-case hex digits. Errors: "ledger.id".
+Result<std::array<std::uint8_t, 32>> parse_id(std::string_view text);
+
+}  // namespace ward::ledger

@@ -1,0 +1,659 @@
+#include "ledger/contract.h"
+
+#include <gtest/gtest.h>
+
+#include "ledger/state.h"
+#include "ledger_testing.h"
+
+namespace ward::ledger {
+namespace {
+
+using testing::json;
+using testing::Party;
+
+constexpr std::uint64_t kStartTime = 1'700'000'000;
+
+// A dev ledger in memory. run() signs, parses and applies one transaction as
+// the next record; a rejection is checked to leave the state unchanged.
+class ContractTest : public ::testing::Test {
+ protected:
+  LedgerId ledger_id{1, 2, 3};
+  MemoryState state{LedgerInfo{ledger_id, true}};
+  std::uint64_t next_index = 0;
+  std::uint64_t now = kStartTime;
+
+  std::expected<void, Rejection> run(Party& p, std::string_view type, json args,
+                                     std::optional<std::uint64_t> nonce = std::nullopt) {
+    return run_envelope(p, testing::signed_tx(ledger_id, p, type, std::move(args), nonce));
+  }
+
+  std::expected<void, Rejection> run_envelope(Party& p, const std::string& text) {
+    auto stx = parse_and_verify(text);
+    EXPECT_TRUE(stx.has_value()) << (stx ? "" : stx.error().message);
+    if (!stx) return std::unexpected(stx.error());
+    const Snapshot before = state.snapshot();
+    const std::uint64_t nonce = stx->tx.nonce;
+    auto result = apply(state, Record{next_index, now, std::move(*stx)});
+    if (result) {
+      ++next_index;
+      p.nonce = nonce;
+    } else {
+      EXPECT_EQ(state.snapshot(), before) << "a rejected transaction changed the state";
+    }
+    return result;
+  }
+
+  void ok(Party& p, std::string_view type, json args) {
+    auto r = run(p, type, std::move(args));
+    ASSERT_TRUE(r.has_value()) << type << ": " << r.error().reason << ": " << r.error().message;
+  }
+
+  // The rejection reason ("" when accepted).
+  std::string reason(Party& p, std::string_view type, json args,
+                     std::optional<std::uint64_t> nonce = std::nullopt) {
+    auto r = run(p, type, std::move(args), nonce);
+    return r ? std::string() : r.error().reason;
+  }
+
+  Party account(std::uint64_t balance = 0) {
+    Party p;
+    ok(p, "accounts.register", {{"recipient", p.recipient()}});
+    if (balance > 0) ok(p, "accounts.fund", {{"to", p.hex()}, {"amount", balance}});
+    return p;
+  }
+
+  std::uint64_t balance(const Party& p) { return state.account(p.id()).value().balance; }
+
+  std::uint64_t offer(Party& owner, std::string_view kind, json price) {
+    const std::uint64_t id = next_index;
+    ok(owner, "offers.create", {{"kind", kind}, {"name", "n"}, {"resource", "sha256:00"}, {"price", price}});
+    return id;
+  }
+
+  static json fixed(std::uint64_t n) { return {{"model", "fixed"}, {"amount", n}}; }
+  static json per_hour(std::uint64_t n) { return {{"model", "per_hour"}, {"amount", n}}; }
+  static json share(std::uint64_t bps) { return {{"model", "revenue_share"}, {"bps", bps}}; }
+
+  json cvm_args(const Party& cvm, std::uint64_t tee_offer) {
+    return {
+        {"key", cvm.hex()}, {"recipient", cvm.recipient()}, {"certificate", "CERT"}, {"offer", tee_offer}};
+  }
+
+  Party cvm(Party& provider, std::uint64_t tee_offer) {
+    Party c;
+    ok(provider, "cvms.register", cvm_args(c, tee_offer));
+    return c;
+  }
+
+  json order_args(const Party& cvm, std::uint64_t deposit, std::vector<std::uint64_t> offers = {}) {
+    return {{"cvm", hex_encode(crypto::sha256(cvm.id()))},
+            {"engine", "sha256:e"},
+            {"inputs", {"grant-1"}},
+            {"outputs", {"age1out"}},
+            {"offers", offers},
+            {"deposit", deposit}};
+  }
+
+  std::uint64_t order(Party& creator, const Party& cvm, std::uint64_t deposit,
+                      std::vector<std::uint64_t> offers = {}) {
+    const std::uint64_t id = next_index;
+    ok(creator, "orders.create", order_args(cvm, deposit, std::move(offers)));
+    return id;
+  }
+
+  OrderStatus status(std::uint64_t order) { return state.order(order).value().status; }
+
+  std::uint64_t sum_of_balances_and_escrow() {
+    std::uint64_t sum = state.totals().escrow;
+    for (const auto& [id, a] : state.snapshot().accounts) sum += a.balance;
+    return sum;
+  }
+};
+
+// A world with a provider (tee offer per hour), its CVM, a creator with funds
+// and an order; put_order_in() drives that order to any status.
+class OrderTest : public ContractTest {
+ protected:
+  void SetUp() override {
+    provider = account();
+    tee = offer(provider, "tee", per_hour(3600));
+    vm = cvm(provider, tee);
+    creator = account(1000);
+    stranger = account(1000);
+    other_vm = cvm(provider, tee);
+  }
+
+  std::uint64_t put_order_in(OrderStatus s) {
+    const std::uint64_t id = order(creator, vm, 100);
+    switch (s) {
+      case OrderStatus::New:
+        break;
+      case OrderStatus::Processing:
+        ok(vm, "orders.start", {{"order", id}});
+        break;
+      case OrderStatus::Done:
+        ok(vm, "orders.start", {{"order", id}});
+        ok(vm, "reports.submit", {{"order", id}, {"report", {{"ok", true}}}});
+        break;
+      case OrderStatus::Error:
+        ok(vm, "orders.start", {{"order", id}});
+        ok(vm, "orders.fail", {{"order", id}, {"reason", "boom"}});
+        break;
+      case OrderStatus::Canceled:
+        ok(creator, "orders.cancel", {{"order", id}});
+        break;
+    }
+    EXPECT_EQ(status(id), s);
+    return id;
+  }
+
+  Party provider, vm, creator, stranger, other_vm;
+  std::uint64_t tee = 0;
+};
+
+// --- nonces, ledger id, unknown senders (every type goes through these) ---
+
+class Nonce : public ContractTest {};
+
+TEST_F(Nonce, ShouldRejectWhenSenderHasNoAccount) {
+  Party nobody;
+  EXPECT_EQ(reason(nobody, "cvms.heartbeat", json::object()), reason::kUnknownAccount);
+}
+
+TEST_F(Nonce, ShouldRejectReplayedNonce) {
+  Party a = account(10);
+  Party b = account();
+  const std::string t =
+      testing::signed_tx(ledger_id, a, "accounts.transfer", {{"to", b.hex()}, {"amount", 1}});
+  ASSERT_TRUE(run_envelope(a, t));
+  auto again = run_envelope(a, t);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().reason, reason::kBadNonce);
+  EXPECT_EQ(balance(b), 1u);
+}
+
+TEST_F(Nonce, ShouldRejectSkippedNonce) {
+  Party a = account(10);
+  EXPECT_EQ(reason(a, "cvms.heartbeat", json::object(), a.nonce + 2), reason::kBadNonce);
+}
+
+TEST_F(Nonce, ShouldRejectZeroNonce) {
+  Party a = account(10);
+  EXPECT_EQ(reason(a, "cvms.heartbeat", json::object(), 0), reason::kBadNonce);
+}
+
+class LedgerIdCheck : public ContractTest {};
+
+TEST_F(LedgerIdCheck, ShouldRejectOtherLedgersId) {
+  Party a = account(10);
+  Party b = account();
+  const LedgerId other{9};
+  EXPECT_EQ(
+      run_envelope(a, testing::signed_tx(other, a, "accounts.transfer", {{"to", b.hex()}, {"amount", 1}}))
+          .error()
+          .reason,
+      reason::kWrongLedger);
+}
+
+// --- accounts ---
+
+class AccountsRegister : public ContractTest {};
+
+TEST_F(AccountsRegister, ShouldCreateAccountWithZeroBalanceAndNonceOne) {
+  Party a;
+  ok(a, "accounts.register", {{"recipient", a.recipient()}, {"name", "alice"}});
+  const Account acct = state.account(a.id()).value();
+  EXPECT_EQ(acct.balance, 0u);
+  EXPECT_EQ(acct.nonce, 1u);
+  EXPECT_EQ(acct.name, "alice");
+  EXPECT_EQ(acct.recipient, a.recipient());
+}
+
+TEST_F(AccountsRegister, ShouldRejectWhenAccountExists) {
+  Party a = account();
+  EXPECT_EQ(reason(a, "accounts.register", {{"recipient", a.recipient()}}, 1), reason::kAlreadyExists);
+  EXPECT_EQ(reason(a, "accounts.register", {{"recipient", a.recipient()}}), reason::kAlreadyExists);
+}
+
+TEST_F(AccountsRegister, ShouldRejectWhenNonceIsNotOne) {
+  Party a;
+  EXPECT_EQ(reason(a, "accounts.register", {{"recipient", a.recipient()}}, 2), reason::kBadNonce);
+}
+
+class AccountsFund : public ContractTest {};
+
+TEST_F(AccountsFund, ShouldMintOnDevLedger) {
+  Party a = account();
+  ok(a, "accounts.fund", {{"to", a.hex()}, {"amount", 500}});
+  EXPECT_EQ(balance(a), 500u);
+  EXPECT_EQ(state.totals().supply, 500u);
+}
+
+TEST_F(AccountsFund, ShouldRejectOnProductionLedger) {
+  state = MemoryState(LedgerInfo{ledger_id, false});
+  Party a = account();
+  EXPECT_EQ(reason(a, "accounts.fund", {{"to", a.hex()}, {"amount", 1}}), reason::kDevOnly);
+}
+
+TEST_F(AccountsFund, ShouldRejectWhenRecipientHasNoAccount) {
+  Party a = account();
+  Party nobody;
+  EXPECT_EQ(reason(a, "accounts.fund", {{"to", nobody.hex()}, {"amount", 1}}), reason::kUnknownAccount);
+}
+
+TEST_F(AccountsFund, ShouldRejectWhenSupplyWouldExceedMaximum) {
+  Party a = account(kMaxAmount);
+  Party b = account();
+  EXPECT_EQ(reason(b, "accounts.fund", {{"to", b.hex()}, {"amount", 1}}), reason::kOverflow);
+  EXPECT_EQ(balance(a), kMaxAmount);
+}
+
+class AccountsTransfer : public ContractTest {};
+
+TEST_F(AccountsTransfer, ShouldMoveTokens) {
+  Party a = account(10);
+  Party b = account();
+  ok(a, "accounts.transfer", {{"to", b.hex()}, {"amount", 4}});
+  EXPECT_EQ(balance(a), 6u);
+  EXPECT_EQ(balance(b), 4u);
+  EXPECT_EQ(state.totals().supply, 10u);
+}
+
+TEST_F(AccountsTransfer, ShouldRejectWhenAmountExceedsBalance) {
+  Party a = account(10);
+  Party b = account();
+  EXPECT_EQ(reason(a, "accounts.transfer", {{"to", b.hex()}, {"amount", 11}}), reason::kInsufficientFunds);
+}
+
+TEST_F(AccountsTransfer, ShouldRejectMoreThanTheWholeSupply) {
+  Party a = account(10);
+  Party b = account();
+  EXPECT_EQ(reason(a, "accounts.transfer", {{"to", b.hex()}, {"amount", kMaxAmount}}),
+            reason::kInsufficientFunds);
+}
+
+TEST_F(AccountsTransfer, ShouldRejectWhenRecipientHasNoAccount) {
+  Party a = account(10);
+  Party nobody;
+  EXPECT_EQ(reason(a, "accounts.transfer", {{"to", nobody.hex()}, {"amount", 1}}), reason::kUnknownAccount);
+}
+
+TEST_F(AccountsTransfer, ShouldKeepBalanceOnTransferToSelf) {
+  Party a = account(10);
+  ok(a, "accounts.transfer", {{"to", a.hex()}, {"amount", 10}});
+  EXPECT_EQ(balance(a), 10u);
+  EXPECT_EQ(reason(a, "accounts.transfer", {{"to", a.hex()}, {"amount", 11}}), reason::kInsufficientFunds);
+}
+
+TEST_F(AccountsTransfer, ShouldAllowZeroAmount) {
+  Party a = account();
+  Party b = account();
+  ok(a, "accounts.transfer", {{"to", b.hex()}, {"amount", 0}});
+  EXPECT_EQ(balance(b), 0u);
+}
+
+// --- offers ---
+
+class OffersCreate : public ContractTest {};
+
+TEST_F(OffersCreate, ShouldCreateEnabledOfferWhoseIdIsTheRecordIndex) {
+  Party a = account();
+  const std::uint64_t id = offer(a, "dataset", share(250));
+  const Offer o = state.offer(id).value();
+  EXPECT_EQ(o.owner, a.id());
+  EXPECT_EQ(o.kind, OfferKind::Dataset);
+  EXPECT_TRUE(o.enabled);
+  EXPECT_EQ(o.price, (Price{PriceModel::RevenueShare, 0, 250}));
+}
+
+class OffersEnableDisable : public ContractTest {};
+
+TEST_F(OffersEnableDisable, ShouldDisableAndEnableWhenSenderIsOwner) {
+  Party a = account();
+  const std::uint64_t id = offer(a, "engine", fixed(5));
+  ok(a, "offers.disable", {{"offer", id}});
+  EXPECT_FALSE(state.offer(id)->enabled);
+  ok(a, "offers.enable", {{"offer", id}});
+  EXPECT_TRUE(state.offer(id)->enabled);
+}
+
+TEST_F(OffersEnableDisable, ShouldRejectWhenSenderIsNotOwner) {
+  Party a = account();
+  Party b = account();
+  const std::uint64_t id = offer(a, "engine", fixed(5));
+  EXPECT_EQ(reason(b, "offers.disable", {{"offer", id}}), reason::kNotOwner);
+  ok(a, "offers.disable", {{"offer", id}});
+  EXPECT_EQ(reason(b, "offers.enable", {{"offer", id}}), reason::kNotOwner);
+}
+
+TEST_F(OffersEnableDisable, ShouldRejectWhenOfferDoesNotExist) {
+  Party a = account();
+  EXPECT_EQ(reason(a, "offers.disable", {{"offer", 99}}), reason::kNotFound);
+  EXPECT_EQ(reason(a, "offers.enable", {{"offer", 99}}), reason::kNotFound);
+}
+
+TEST_F(OffersEnableDisable, ShouldRejectWhenAlreadyInThatState) {
+  Party a = account();
+  const std::uint64_t id = offer(a, "model", fixed(5));
+  EXPECT_EQ(reason(a, "offers.enable", {{"offer", id}}), reason::kBadState);
+  ok(a, "offers.disable", {{"offer", id}});
+  EXPECT_EQ(reason(a, "offers.disable", {{"offer", id}}), reason::kBadState);
+}
+
+// --- CVMs ---
+
+class CvmsRegister : public ContractTest {};
+
+TEST_F(CvmsRegister, ShouldStoreCvmWithCertificateAndCreateItsAccount) {
+  Party provider = account();
+  const std::uint64_t tee = offer(provider, "tee", fixed(1));
+  Party vm = cvm(provider, tee);
+  const Cvm c = state.cvm(crypto::sha256(vm.id())).value();
+  EXPECT_EQ(c.certificate, "CERT");
+  EXPECT_EQ(c.provider, provider.id());
+  EXPECT_EQ(c.offer, tee);
+  const Account acct = state.account(vm.id()).value();
+  EXPECT_EQ(acct.nonce, 0u);
+  ok(vm, "cvms.heartbeat", json::object());
+}
+
+TEST_F(CvmsRegister, ShouldRejectWhenSenderDoesNotOwnTheOffer) {
+  Party provider = account();
+  Party other = account();
+  const std::uint64_t tee = offer(provider, "tee", fixed(1));
+  EXPECT_EQ(reason(other, "cvms.register", cvm_args(Party{}, tee)), reason::kNotOwner);
+}
+
+TEST_F(CvmsRegister, ShouldRejectWhenOfferIsNotTee) {
+  Party provider = account();
+  const std::uint64_t engine = offer(provider, "engine", fixed(1));
+  EXPECT_EQ(reason(provider, "cvms.register", cvm_args(Party{}, engine)), reason::kNotAllowed);
+}
+
+TEST_F(CvmsRegister, ShouldRejectWhenOfferDoesNotExist) {
+  Party provider = account();
+  EXPECT_EQ(reason(provider, "cvms.register", cvm_args(Party{}, 42)), reason::kNotFound);
+}
+
+TEST_F(CvmsRegister, ShouldRejectWhenCvmExists) {
+  Party provider = account();
+  const std::uint64_t tee = offer(provider, "tee", fixed(1));
+  Party vm = cvm(provider, tee);
+  EXPECT_EQ(reason(provider, "cvms.register", cvm_args(vm, tee)), reason::kAlreadyExists);
+}
+
+TEST_F(CvmsRegister, ShouldRejectWhenKeyAlreadyHasAnAccount) {
+  Party provider = account();
+  Party person = account();
+  const std::uint64_t tee = offer(provider, "tee", fixed(1));
+  EXPECT_EQ(reason(provider, "cvms.register", cvm_args(person, tee)), reason::kAlreadyExists);
+}
+
+class CvmsHeartbeat : public OrderTest {};
+
+TEST_F(CvmsHeartbeat, ShouldRecordTheLedgerTime) {
+  now += 60;
+  ok(vm, "cvms.heartbeat", json::object());
+  EXPECT_EQ(state.cvm(crypto::sha256(vm.id()))->heartbeat_at, now);
+}
+
+TEST_F(CvmsHeartbeat, ShouldRejectWhenSenderIsNotACvm) {
+  EXPECT_EQ(reason(provider, "cvms.heartbeat", json::object()), reason::kNotAllowed);
+}
+
+// --- orders ---
+
+class OrdersCreate : public OrderTest {};
+
+TEST_F(OrdersCreate, ShouldMoveDepositIntoEscrowWithStatusNew) {
+  const std::uint64_t id = order(creator, vm, 300);
+  EXPECT_EQ(balance(creator), 700u);
+  EXPECT_EQ(state.totals().escrow, 300u);
+  const Order o = state.order(id).value();
+  EXPECT_EQ(o.status, OrderStatus::New);
+  EXPECT_EQ(o.creator, creator.id());
+  EXPECT_EQ(o.inputs, std::vector<std::string>{"grant-1"});
+}
+
+TEST_F(OrdersCreate, ShouldRejectWhenDepositExceedsBalance) {
+  EXPECT_EQ(reason(creator, "orders.create", order_args(vm, 1001)), reason::kInsufficientFunds);
+  EXPECT_EQ(reason(creator, "orders.create", order_args(vm, kMaxAmount)), reason::kInsufficientFunds);
+}
+
+TEST_F(OrdersCreate, ShouldRejectWhenCvmDoesNotExist) {
+  EXPECT_EQ(reason(creator, "orders.create", order_args(Party{}, 1)), reason::kNotFound);
+}
+
+TEST_F(OrdersCreate, ShouldRejectWhenTheCvmsTeeOfferIsDisabled) {
+  ok(provider, "offers.disable", {{"offer", tee}});
+  EXPECT_EQ(reason(creator, "orders.create", order_args(vm, 1)), reason::kBadState);
+}
+
+TEST_F(OrdersCreate, ShouldRejectWhenAListedOfferIsDisabled) {
+  Party carol = account();
+  const std::uint64_t engine = offer(carol, "engine", fixed(5));
+  ok(carol, "offers.disable", {{"offer", engine}});
+  EXPECT_EQ(reason(creator, "orders.create", order_args(vm, 10, {engine})), reason::kBadState);
+}
+
+TEST_F(OrdersCreate, ShouldRejectWhenAListedOfferDoesNotExist) {
+  EXPECT_EQ(reason(creator, "orders.create", order_args(vm, 10, {777})), reason::kNotFound);
+}
+
+TEST_F(OrdersCreate, ShouldRejectWhenAListedOfferIsATeeOffer) {
+  EXPECT_EQ(reason(creator, "orders.create", order_args(vm, 10, {tee})), reason::kNotAllowed);
+}
+
+class OrdersStart : public OrderTest {};
+
+TEST_F(OrdersStart, ShouldMoveNewToProcessing) {
+  const std::uint64_t id = order(creator, vm, 100);
+  now += 5;
+  ok(vm, "orders.start", {{"order", id}});
+  EXPECT_EQ(status(id), OrderStatus::Processing);
+  EXPECT_EQ(state.order(id)->started_at, now);
+}
+
+TEST_F(OrdersStart, ShouldRejectWhenSenderIsNotTheOrdersCvm) {
+  const std::uint64_t id = order(creator, vm, 100);
+  EXPECT_EQ(reason(creator, "orders.start", {{"order", id}}), reason::kNotAllowed);
+  EXPECT_EQ(reason(provider, "orders.start", {{"order", id}}), reason::kNotAllowed);
+  EXPECT_EQ(reason(stranger, "orders.start", {{"order", id}}), reason::kNotAllowed);
+  EXPECT_EQ(reason(other_vm, "orders.start", {{"order", id}}), reason::kNotAllowed);
+}
+
+TEST_F(OrdersStart, ShouldRejectWhenOrderDoesNotExist) {
+  EXPECT_EQ(reason(vm, "orders.start", {{"order", 12345}}), reason::kNotFound);
+}
+
+TEST_F(OrdersStart, ShouldRejectEveryStatusButNew) {
+  for (auto s : {OrderStatus::Processing, OrderStatus::Done, OrderStatus::Error, OrderStatus::Canceled}) {
+    const std::uint64_t id = put_order_in(s);
+    EXPECT_EQ(reason(vm, "orders.start", {{"order", id}}), reason::kBadState) << to_string(s);
+  }
+}
+
+class OrdersCancel : public OrderTest {};
+
+TEST_F(OrdersCancel, ShouldRefundInFullWhenNew) {
+  const std::uint64_t id = order(creator, vm, 100);
+  ok(creator, "orders.cancel", {{"order", id}});
+  EXPECT_EQ(status(id), OrderStatus::Canceled);
+  EXPECT_EQ(balance(creator), 1000u);
+  EXPECT_EQ(state.totals().escrow, 0u);
+  EXPECT_EQ(state.order(id)->refund, 100u);
+}
+
+TEST_F(OrdersCancel, ShouldRejectWhenSenderIsNotTheCreator) {
+  const std::uint64_t id = order(creator, vm, 100);
+  EXPECT_EQ(reason(vm, "orders.cancel", {{"order", id}}), reason::kNotOwner);
+  EXPECT_EQ(reason(provider, "orders.cancel", {{"order", id}}), reason::kNotOwner);
+  EXPECT_EQ(reason(stranger, "orders.cancel", {{"order", id}}), reason::kNotOwner);
+}
+
+TEST_F(OrdersCancel, ShouldRejectWhenOrderDoesNotExist) {
+  EXPECT_EQ(reason(creator, "orders.cancel", {{"order", 12345}}), reason::kNotFound);
+}
+
+TEST_F(OrdersCancel, ShouldRejectEveryStatusButNew) {
+  for (auto s : {OrderStatus::Processing, OrderStatus::Done, OrderStatus::Error, OrderStatus::Canceled}) {
+    const std::uint64_t id = put_order_in(s);
+    EXPECT_EQ(reason(creator, "orders.cancel", {{"order", id}}), reason::kBadState) << to_string(s);
+  }
+}
+
+class OrdersFail : public OrderTest {};
+
+TEST_F(OrdersFail, ShouldMoveProcessingToErrorAndSettle) {
+  Party carol = account();
+  const std::uint64_t engine = offer(carol, "engine", fixed(30));
+  const std::uint64_t id = order(creator, vm, 100, {engine});
+  ok(vm, "orders.start", {{"order", id}});
+  now += 10;  // per_hour 3600/h: 10 tokens for 10 s
+  ok(vm, "orders.fail", {{"order", id}, {"reason", "grant mismatch"}});
+  const Order o = state.order(id).value();
+  EXPECT_EQ(o.status, OrderStatus::Error);
+  EXPECT_EQ(o.error, "grant mismatch");
+  EXPECT_EQ(balance(provider), 10u);
+  EXPECT_EQ(balance(carol), 0u) << "fixed prices are paid on Done only";
+  EXPECT_EQ(balance(creator), 990u);
+  EXPECT_EQ(o.refund, 90u);
+  EXPECT_EQ(state.totals().escrow, 0u);
+}
+
+TEST_F(OrdersFail, ShouldRejectWhenSenderIsNotTheOrdersCvm) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(reason(creator, "orders.fail", {{"order", id}, {"reason", "x"}}), reason::kNotAllowed);
+  EXPECT_EQ(reason(provider, "orders.fail", {{"order", id}, {"reason", "x"}}), reason::kNotAllowed);
+  EXPECT_EQ(reason(other_vm, "orders.fail", {{"order", id}, {"reason", "x"}}), reason::kNotAllowed);
+}
+
+TEST_F(OrdersFail, ShouldRejectWhenOrderDoesNotExist) {
+  EXPECT_EQ(reason(vm, "orders.fail", {{"order", 12345}, {"reason", "x"}}), reason::kNotFound);
+}
+
+TEST_F(OrdersFail, ShouldRejectEveryStatusButProcessing) {
+  for (auto s : {OrderStatus::New, OrderStatus::Done, OrderStatus::Error, OrderStatus::Canceled}) {
+    const std::uint64_t id = put_order_in(s);
+    EXPECT_EQ(reason(vm, "orders.fail", {{"order", id}, {"reason", "x"}}), reason::kBadState) << to_string(s);
+  }
+}
+
+// --- reports ---
+
+class ReportsSubmit : public OrderTest {};
+
+TEST_F(ReportsSubmit, ShouldStoreReportMarkDoneAndSettle) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  now += 3600;
+  const std::uint64_t report_index = next_index;
+  ok(vm, "reports.submit", {{"order", id}, {"report", {{"output", "sha256:ab"}, {"exit", 0}}}});
+  EXPECT_EQ(status(id), OrderStatus::Done);
+  const Report r = state.report(id).value();
+  EXPECT_EQ(r.report, R"({"exit":0,"output":"sha256:ab"})");
+  EXPECT_EQ(r.index, report_index);
+  EXPECT_EQ(balance(provider), 100u) << "one hour at 3600/h, capped by the deposit of 100";
+}
+
+TEST_F(ReportsSubmit, ShouldRejectASecondReport) {
+  const std::uint64_t id = put_order_in(OrderStatus::Done);
+  EXPECT_EQ(reason(vm, "reports.submit", {{"order", id}, {"report", json::object()}}),
+            reason::kAlreadyExists);
+}
+
+TEST_F(ReportsSubmit, ShouldRejectWhenSenderIsNotTheOrdersCvm) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(reason(creator, "reports.submit", {{"order", id}, {"report", json::object()}}),
+            reason::kNotAllowed);
+  EXPECT_EQ(reason(provider, "reports.submit", {{"order", id}, {"report", json::object()}}),
+            reason::kNotAllowed);
+  EXPECT_EQ(reason(other_vm, "reports.submit", {{"order", id}, {"report", json::object()}}),
+            reason::kNotAllowed);
+}
+
+TEST_F(ReportsSubmit, ShouldRejectWhenOrderDoesNotExist) {
+  EXPECT_EQ(reason(vm, "reports.submit", {{"order", 12345}, {"report", json::object()}}), reason::kNotFound);
+}
+
+TEST_F(ReportsSubmit, ShouldRejectEveryStatusButProcessing) {
+  for (auto s : {OrderStatus::New, OrderStatus::Error, OrderStatus::Canceled}) {
+    const std::uint64_t id = put_order_in(s);
+    EXPECT_EQ(reason(vm, "reports.submit", {{"order", id}, {"report", json::object()}}), reason::kBadState)
+        << to_string(s);
+  }
+}
+
+// --- settlement ---
+
+class Settlement : public OrderTest {};
+
+TEST_F(Settlement, ShouldPayProviderFirstThenOffersInOrderThenRefund) {
+  Party carol = account();
+  Party dana = account();
+  Party erin = account();
+  const std::uint64_t engine = offer(carol, "engine", fixed(30));
+  const std::uint64_t dataset = offer(dana, "dataset", per_hour(7200));
+  const std::uint64_t model = offer(erin, "model", share(1500));
+  const std::uint64_t id = order(creator, vm, 500, {engine, dataset, model});
+  ok(vm, "orders.start", {{"order", id}});
+  now += 60;
+  ok(vm, "reports.submit", {{"order", id}, {"report", json::object()}});
+  EXPECT_EQ(balance(provider), 60u);
+  EXPECT_EQ(balance(carol), 30u);
+  EXPECT_EQ(balance(dana), 120u);
+  EXPECT_EQ(balance(erin), 0u);
+  EXPECT_EQ(balance(creator), 1000u - 60 - 30 - 120);
+  const Order o = state.order(id).value();
+  ASSERT_EQ(o.payments.size(), 4u);
+  EXPECT_EQ(o.payments[0].offer, tee);
+  EXPECT_EQ(o.payments[3].price.bps, 1500u) << "revenue share recorded for later serving orders";
+  EXPECT_EQ(o.payments[3].amount, 0u);
+  EXPECT_EQ(o.refund, 500u - 210);
+}
+
+TEST_F(Settlement, ShouldNeverPayMoreThanTheDeposit) {
+  Party carol = account();
+  const std::uint64_t engine = offer(carol, "engine", fixed(1'000'000));
+  const std::uint64_t id = order(creator, vm, 50, {engine});
+  ok(vm, "orders.start", {{"order", id}});
+  now += 40;
+  ok(vm, "reports.submit", {{"order", id}, {"report", json::object()}});
+  EXPECT_EQ(balance(provider), 40u);
+  EXPECT_EQ(balance(carol), 10u);
+  EXPECT_EQ(balance(creator), 950u);
+  EXPECT_EQ(state.order(id)->refund, 0u);
+}
+
+TEST_F(Settlement, ShouldRoundPerHourUp) {
+  EXPECT_EQ(settlement_amount(Price{PriceModel::PerHour, 1, 0}, true, 1, 100), 1u);
+  EXPECT_EQ(settlement_amount(Price{PriceModel::PerHour, 3600, 0}, true, 1, 100), 1u);
+  EXPECT_EQ(settlement_amount(Price{PriceModel::PerHour, 3601, 0}, true, 1, 100), 2u);
+  EXPECT_EQ(settlement_amount(Price{PriceModel::PerHour, 10, 0}, true, 0, 100), 0u);
+}
+
+TEST_F(Settlement, ShouldCapHugeProductsAtWhatIsLeft) {
+  EXPECT_EQ(settlement_amount(Price{PriceModel::PerHour, kMaxAmount, 0}, true, kMaxAmount, 77), 77u);
+  EXPECT_EQ(settlement_amount(Price{PriceModel::Fixed, kMaxAmount, 0}, true, 0, 5), 5u);
+  EXPECT_EQ(settlement_amount(Price{PriceModel::Fixed, 9, 0}, false, 100, 50), 0u);
+  EXPECT_EQ(settlement_amount(Price{PriceModel::RevenueShare, 0, 10000}, true, 100, 50), 0u);
+}
+
+TEST_F(Settlement, ShouldConserveTheSupply) {
+  Party carol = account();
+  const std::uint64_t engine = offer(carol, "engine", fixed(7));
+  const std::uint64_t supply = state.totals().supply;
+  for (auto s : {OrderStatus::New, OrderStatus::Processing, OrderStatus::Done, OrderStatus::Error,
+                 OrderStatus::Canceled}) {
+    put_order_in(s);
+    now += 17;
+  }
+  const std::uint64_t id = order(creator, vm, 30, {engine});
+  ok(vm, "orders.start", {{"order", id}});
+  now += 1000;
+  ok(vm, "reports.submit", {{"order", id}, {"report", json::object()}});
+  EXPECT_EQ(state.totals().supply, supply);
+  EXPECT_EQ(sum_of_balances_and_escrow(), supply);
+}
+
+}  // namespace
+}  // namespace ward::ledger

@@ -1,0 +1,224 @@
+#include "ledger/tx.h"
+
+#include <gtest/gtest.h>
+
+#include "ledger_testing.h"
+
+namespace ward::ledger {
+namespace {
+
+using testing::json;
+using testing::Party;
+
+const LedgerId kLedger{7};
+
+class Envelope : public ::testing::Test {
+ protected:
+  Party alice;
+  Party bob;
+
+  json transfer(std::uint64_t amount = 5) {
+    return testing::tx_json(kLedger, alice, 1, "accounts.transfer", {{"to", bob.hex()}, {"amount", amount}});
+  }
+
+  // The reason parse_and_verify gives for `text` ("" when it is accepted).
+  static std::string reason(const std::string& text) {
+    auto r = parse_and_verify(text);
+    return r ? std::string() : r.error().reason;
+  }
+  // The reason for `tx` signed by alice, as a client would send it.
+  std::string reason_signed(const json& tx) { return reason(testing::envelope(tx, alice.key)); }
+  std::string with_args(json args, std::string type = "accounts.transfer") {
+    return reason_signed(testing::tx_json(kLedger, alice, 1, type, std::move(args)));
+  }
+};
+
+TEST_F(Envelope, ShouldAcceptASignedTransactionWithTypedArguments) {
+  auto stx = parse_and_verify(testing::envelope(transfer(), alice.key));
+  ASSERT_TRUE(stx) << stx.error().message;
+  EXPECT_EQ(stx->tx.sender, alice.id());
+  EXPECT_EQ(stx->tx.nonce, 1u);
+  EXPECT_EQ(stx->tx.type, "accounts.transfer");
+  const auto& a = std::get<args::AccountsTransfer>(stx->tx.action);
+  EXPECT_EQ(a.to, bob.id());
+  EXPECT_EQ(a.amount, 5u);
+}
+
+TEST_F(Envelope, ShouldSignOverSortedCompactJsonWithTheDomainPrefix) {
+  const json tx = transfer();
+  const std::string expected = std::string("ward/ledger/tx/v1\n") + R"({"args":{"amount":5,"to":")" +
+                               bob.hex() + R"("},"ledger":")" + hex_encode(kLedger) +
+                               R"(","nonce":1,"sender":")" + alice.hex() +
+                               R"(","type":"accounts.transfer","v":1})";
+  EXPECT_EQ(canonical_bytes(tx), expected);
+  // Whitespace and key order on the wire do not change what was signed.
+  const std::string sig = base64_encode(alice.key.sign(as_bytes(expected)));
+  const std::string spaced = "{ \"tx\" : " + tx.dump(2) + " ,\n \"sig\": \"" + sig + "\" }";
+  EXPECT_EQ(reason(spaced), "");
+}
+
+TEST_F(Envelope, ShouldSignThroughTheLibrary) {
+  auto text = sign_transaction(transfer(), alice.key);
+  ASSERT_TRUE(text) << text.error().message;
+  EXPECT_EQ(reason(*text), "");
+  EXPECT_FALSE(sign_transaction(transfer(), bob.key)) << "sender is not the key";
+  EXPECT_FALSE(sign_transaction(json{{"v", 1}}, alice.key));
+}
+
+TEST_F(Envelope, ShouldRejectUnsigned) {
+  EXPECT_EQ(reason(json{{"tx", transfer()}}.dump()), reason::kMalformed);
+  EXPECT_EQ(reason(json{{"tx", transfer()}, {"sig", ""}}.dump()), reason::kMalformed);
+}
+
+TEST_F(Envelope, ShouldRejectWrongSignatures) {
+  EXPECT_EQ(reason(testing::envelope(transfer(), bob.key)), reason::kBadSignature);
+  json tampered = json::parse(testing::envelope(transfer(5), alice.key));
+  tampered["tx"]["args"]["amount"] = 6;
+  EXPECT_EQ(reason(tampered.dump()), reason::kBadSignature);
+  const std::string zero_sig = base64_encode(Bytes(64, 0));
+  EXPECT_EQ(reason(json{{"tx", transfer()}, {"sig", zero_sig}}.dump()), reason::kBadSignature);
+}
+
+TEST_F(Envelope, ShouldRejectOversized) {
+  std::string big = testing::envelope(transfer(), alice.key);
+  big.insert(big.size() - 1, std::string(kMaxEnvelopeSize, ' '));
+  EXPECT_EQ(reason(big), reason::kTooLarge);
+}
+
+TEST_F(Envelope, ShouldRejectMalformedJson) {
+  for (const std::string text : {"", "{", "[]", "null", "{\"tx\":1,\"sig\":2}", "{}}", "\xff"}) {
+    EXPECT_EQ(reason(text), reason::kMalformed) << text;
+  }
+  EXPECT_EQ(reason(testing::envelope(transfer(), alice.key) + "x"), reason::kMalformed);
+}
+
+TEST_F(Envelope, ShouldRejectDuplicateKeys) {
+  const std::string text = testing::envelope(transfer(), alice.key);
+  // {"sig":...,"tx":{"args":{"amount":5,...  -> a second "amount" inside args
+  std::string dup = text;
+  dup.replace(dup.find("\"amount\":5"), 10, "\"amount\":5,\"amount\":6");
+  EXPECT_EQ(reason(dup), reason::kMalformed);
+}
+
+TEST_F(Envelope, ShouldRejectFloatsAnywhere) {
+  EXPECT_EQ(with_args({{"to", bob.hex()}, {"amount", 5.0}}), reason::kMalformed);
+  EXPECT_EQ(with_args({{"to", bob.hex()}, {"amount", 1e3}}), reason::kMalformed);
+  EXPECT_EQ(with_args({{"order", 1}, {"report", {{"score", 0.5}}}}, "reports.submit"), reason::kMalformed);
+}
+
+TEST_F(Envelope, ShouldRejectNegativeAndOverflowingAmounts) {
+  EXPECT_EQ(with_args({{"to", bob.hex()}, {"amount", -1}}), reason::kMalformed);
+  EXPECT_EQ(with_args({{"to", bob.hex()}, {"amount", kMaxAmount + 1}}), reason::kMalformed);
+  EXPECT_EQ(with_args({{"to", bob.hex()}, {"amount", std::numeric_limits<std::uint64_t>::max()}}),
+            reason::kMalformed);
+  EXPECT_EQ(with_args({{"to", bob.hex()}, {"amount", kMaxAmount}}), "");
+  // 2^64 and beyond do not fit any integer type: the parser sees a float.
+  std::string text = testing::envelope(transfer(5), alice.key);
+  text.replace(text.find("\"amount\":5"), 10, "\"amount\":18446744073709551616");
+  EXPECT_EQ(reason(text), reason::kMalformed);
+  EXPECT_EQ(with_args({{"to", bob.hex()}, {"amount", "5"}}), reason::kMalformed);
+}
+
+TEST_F(Envelope, ShouldRejectUnknownFields) {
+  json tx = transfer();
+  tx["extra"] = 1;
+  EXPECT_EQ(reason_signed(tx), reason::kMalformed);
+  EXPECT_EQ(with_args({{"to", bob.hex()}, {"amount", 5}, {"memo", "hi"}}), reason::kMalformed);
+  json env = json::parse(testing::envelope(transfer(), alice.key));
+  env["note"] = "x";
+  EXPECT_EQ(reason(env.dump()), reason::kMalformed);
+}
+
+TEST_F(Envelope, ShouldRejectMissingFields) {
+  for (const char* key : {"v", "ledger", "sender", "nonce", "type", "args"}) {
+    json tx = transfer();
+    tx.erase(key);
+    EXPECT_EQ(reason_signed(tx), reason::kMalformed) << key;
+  }
+  EXPECT_EQ(with_args({{"to", bob.hex()}}), reason::kMalformed);
+}
+
+TEST_F(Envelope, ShouldRejectBadHeaderValues) {
+  json tx = transfer();
+  tx["v"] = 2;
+  EXPECT_EQ(reason_signed(tx), reason::kMalformed);
+  tx = transfer();
+  tx["type"] = "accounts.steal";
+  EXPECT_EQ(reason_signed(tx), reason::kMalformed);
+  tx = transfer();
+  tx["ledger"] = "AB" + hex_encode(kLedger).substr(2);
+  EXPECT_EQ(reason_signed(tx), reason::kMalformed) << "ids are lower-case hex only";
+  tx = transfer();
+  tx["ledger"] = "00";
+  EXPECT_EQ(reason_signed(tx), reason::kMalformed);
+  tx = transfer();
+  tx["args"] = json::array();
+  EXPECT_EQ(reason_signed(tx), reason::kMalformed);
+}
+
+TEST_F(Envelope, ShouldRejectBadArguments) {
+  EXPECT_EQ(with_args({{"recipient", "ssh-ed25519 AAAA"}}, "accounts.register"), reason::kMalformed);
+  const json base = {{"kind", "engine"}, {"name", "e"}, {"resource", "r"}};
+  json o = base;
+  o["price"] = {{"model", "revenue_share"}, {"bps", 10001}};
+  EXPECT_EQ(with_args(o, "offers.create"), reason::kMalformed);
+  o["price"] = {{"model", "revenue_share"}, {"bps", 10000}};
+  EXPECT_EQ(with_args(o, "offers.create"), "");
+  o["price"] = {{"model", "auction"}, {"amount", 1}};
+  EXPECT_EQ(with_args(o, "offers.create"), reason::kMalformed);
+  o["price"] = {{"model", "fixed"}, {"amount", 1}, {"bps", 1}};
+  EXPECT_EQ(with_args(o, "offers.create"), reason::kMalformed);
+  o = base;
+  o["kind"] = "gpu";
+  o["price"] = {{"model", "fixed"}, {"amount", 1}};
+  EXPECT_EQ(with_args(o, "offers.create"), reason::kMalformed);
+  const json order = {{"cvm", bob.hex()},     {"engine", "e"},    {"inputs", json::array()},
+                      {"outputs", {"age1x"}}, {"offers", {1, 2}}, {"deposit", 1}};
+  EXPECT_EQ(with_args(order, "orders.create"), "");
+  json bad = order;
+  bad["offers"] = {1, 1};
+  EXPECT_EQ(with_args(bad, "orders.create"), reason::kMalformed);
+  bad = order;
+  bad["outputs"] = json::array();
+  EXPECT_EQ(with_args(bad, "orders.create"), reason::kMalformed);
+  bad = order;
+  bad["inputs"] = {1};
+  EXPECT_EQ(with_args(bad, "orders.create"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"order", 1}, {"report", "text"}}, "reports.submit"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"x", 1}}, "cvms.heartbeat"), reason::kMalformed);
+}
+
+TEST_F(Envelope, ShouldRejectDeepNesting) {
+  json report = json::object();
+  for (int i = 0; i < 40; ++i) report = json{{"a", report}};
+  EXPECT_EQ(with_args({{"order", 1}, {"report", report}}, "reports.submit"), reason::kMalformed);
+}
+
+class RecordBytes : public Envelope {};
+
+TEST_F(RecordBytes, ShouldBeCanonicalAndParseBack) {
+  auto stx = parse_and_verify(testing::envelope(transfer(), alice.key));
+  ASSERT_TRUE(stx);
+  const Record record{42, 1700000000, *stx};
+  const std::string bytes = record_bytes(record);
+  const json j = json::parse(bytes);
+  EXPECT_EQ(j.dump(), bytes) << "sorted keys, compact";
+  auto back = parse_record(bytes);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->index, 42u);
+  EXPECT_EQ(back->time, 1700000000u);
+  EXPECT_EQ(back->stx.canonical, stx->canonical);
+}
+
+TEST_F(RecordBytes, ShouldRejectNonCanonicalOrForgedRecords) {
+  auto stx = parse_and_verify(testing::envelope(transfer(), alice.key));
+  ASSERT_TRUE(stx);
+  const std::string bytes = record_bytes(Record{1, 2, *stx});
+  EXPECT_FALSE(parse_record(json::parse(bytes).dump(1)));
+  json forged = json::parse(bytes);
+  forged["tx"]["nonce"] = 2;
+  EXPECT_FALSE(parse_record(forged.dump()));
+}
+
+}  // namespace
+}  // namespace ward::ledger
