@@ -1,0 +1,459 @@
+// ward ledger init | serve | checkpoint | proof | verify | submit | records:
+// creating, serving and checking a ledger.
+#include <pthread.h>
+
+#include <csignal>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+#include "cli/ledger_common.h"
+#include "ledger/client.h"
+#include "ledger/server.h"
+
+namespace ward::cli {
+namespace {
+
+using json = nlohmann::json;
+
+struct InitArgs {
+  std::string db;
+  bool dev = false;
+  bool json = false;
+};
+
+struct ServeArgs {
+  std::string db = kDefaultLedger;
+  std::string listen = "127.0.0.1:7450";
+  std::size_t threads = 64;
+  bool json = false;
+};
+
+struct CheckpointArgs {
+  std::string ledger;
+  bool json = false;
+};
+
+struct ProofArgs {
+  std::string ledger;
+  std::optional<std::uint64_t> index;
+  std::optional<std::uint64_t> size;
+  std::optional<std::uint64_t> old_size;
+  std::string old_checkpoint;
+  std::string check;
+  std::string verifier_key;
+  bool json = false;
+};
+
+struct VerifyArgs {
+  std::string db = kDefaultLedger;
+  bool json = false;
+};
+
+struct SubmitArgs {
+  std::string ledger;
+  std::string input;
+  bool json = false;
+};
+
+struct RecordsArgs {
+  std::string ledger;
+  std::uint64_t after = 0;
+  std::uint64_t wait = 0;
+  bool json = false;
+};
+
+// Checkpoint notes and proof files are small; anything larger is a mistake.
+constexpr std::size_t kMaxProofFileSize = std::size_t{1} << 20;
+
+Result<void> run_init(const InitArgs& args) {
+  auto ledger = ledger::Ledger::init(args.db, args.dev);
+  if (!ledger) return std::unexpected(ledger.error());
+  const std::string id = hex_encode(ledger->info().id);
+  if (args.json) {
+    return print_json({{"id", id},
+                       {"dev", args.dev},
+                       {"origin", ledger->origin()},
+                       {"verifier_key", ledger->verifier_key()}});
+  }
+  return print_stdout("ledger id: " + id + "\nverifier key: " + ledger->verifier_key() +
+                      (args.dev ? "\ndev: yes (accounts fund mints tokens)\n" : "\n"));
+}
+
+std::string url_of(const ledger::ListenAddress& address, int port) {
+  const bool ipv6 = address.host.find(':') != std::string::npos;
+  return "http://" + (ipv6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(port);
+}
+
+Result<void> run_serve(const ServeArgs& args) {
+  auto address = ledger::parse_listen_address(args.listen);
+  if (!address) return fail(std::string(kUsage), address.error().message);
+  // Every thread started from here on (the ledger's writer, the server's
+  // pool) inherits this mask, so SIGINT and SIGTERM reach only sigwait below
+  // and the server stops cleanly rather than dying mid-commit.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0)
+    return fail("cli.signal", "cannot block signals");
+
+  auto ledger = ledger::Ledger::open(args.db);
+  if (!ledger) return fail(ledger.error(), "opening the ledger " + args.db);
+  ledger::LedgerServer server(*ledger, ledger::ServerOptions{.threads = args.threads});
+  auto port = server.bind(*address);
+  if (!port) return std::unexpected(port.error());
+  const std::string url = url_of(*address, *port);
+  auto printed = args.json ? print_json({{"url", url},
+                                         {"id", hex_encode(ledger->info().id)},
+                                         {"verifier_key", ledger->verifier_key()}})
+                           : print_stdout(url + "\n");
+  if (!printed) return printed;
+
+  std::thread waiter([&server, stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    server.stop();
+  });
+  auto served = server.serve();
+  // Wakes the waiter when the server stopped by itself; after a signal it
+  // has already returned and this one stays pending, blocked, unused.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  return served;
+}
+
+Result<ledger::NoteVerifier> verifier_for(ledger::LedgerClient* client, const std::string& pinned) {
+  std::string key = pinned;
+  if (key.empty()) {
+    auto summary = client->summary();
+    if (!summary) return std::unexpected(summary.error());
+    key = summary->verifier_key;
+  }
+  auto verifier = ledger::parse_verifier_key(key);
+  if (!verifier) return fail(verifier.error(), "verifier key");
+  return verifier;
+}
+
+Result<void> run_checkpoint(const CheckpointArgs& args) {
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto note = (*client)->checkpoint();
+  if (!note) return std::unexpected(note.error());
+  auto verifier = verifier_for(client->get(), "");
+  if (!verifier) return std::unexpected(verifier.error());
+  auto cp = ledger::open_checkpoint(*note, *verifier);
+  if (!cp) return fail(cp.error(), "the ledger's checkpoint does not verify");
+  if (!args.json) return print_stdout(*note);
+  return print_json({{"checkpoint", *note},
+                     {"origin", cp->origin},
+                     {"size", cp->size},
+                     {"root", hex_encode(cp->root)},
+                     {"verifier_key", ledger::verifier_key(verifier->name, verifier->key)}});
+}
+
+Result<void> print_record_proof(const ledger::RecordProof& proof, const ledger::Checkpoint& cp,
+                                const ledger::NoteVerifier& verifier, bool as_json) {
+  const std::string key = ledger::verifier_key(verifier.name, verifier.key);
+  if (as_json) {
+    json out = to_json(proof);
+    out["verified"] = true;
+    out["verifier_key"] = key;
+    return print_json(out);
+  }
+  std::string text = "record " + std::to_string(proof.record.index) + " (leaf " +
+                     hex_encode(proof.record.leaf) + "):\n" + proof.record.bytes +
+                     "\ninclusion proof in the tree of " + std::to_string(proof.size) + " records:\n";
+  for (const auto& h : proof.inclusion) text += "  " + hex_encode(h) + "\n";
+  if (proof.size != cp.size) {
+    text += "consistency proof from " + std::to_string(proof.size) + " to " + std::to_string(cp.size) +
+            " records:\n";
+    for (const auto& h : proof.consistency) text += "  " + hex_encode(h) + "\n";
+  }
+  text += "checkpoint:\n" + proof.checkpoint + "verified: record " + std::to_string(proof.record.index) +
+          " is in the log of " + std::to_string(cp.size) + " records signed by " + key + "\n";
+  return print_stdout(text);
+}
+
+// A proof file (ward ledger proof --json, or GET /v1/records/N) checked with
+// nothing but the file and the verifier key.
+Result<void> run_check(const ProofArgs& args) {
+  if (args.verifier_key.empty()) {
+    return fail(std::string(kUsage),
+                "--check needs --verifier-key: a proof is only as good as the key it is checked with");
+  }
+  auto verifier = ledger::parse_verifier_key(args.verifier_key);
+  if (!verifier) return fail(verifier.error(), "verifier key");
+  auto text = read_file(args.check, kMaxProofFileSize);
+  if (!text) return std::unexpected(text.error());
+  const json j = json::parse(as_chars(*text), nullptr, false);
+  if (j.is_discarded()) return fail("cli.proof", args.check + " is not JSON");
+  auto proof = ledger::record_proof_from_json(j);
+  if (!proof) return fail(proof.error(), args.check);
+  auto cp = ledger::verify_record_proof(*proof, *verifier);
+  if (!cp) return fail(cp.error(), "the proof does not verify");
+  return print_record_proof(*proof, *cp, *verifier, args.json);
+}
+
+Result<void> run_record_proof(const ProofArgs& args) {
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto verifier = verifier_for(client->get(), args.verifier_key);
+  if (!verifier) return std::unexpected(verifier.error());
+  auto proof = (*client)->record(*args.index, args.size);
+  if (!proof) return std::unexpected(proof.error());
+  if (!*proof)
+    return fail("cli.proof", "record " + std::to_string(*args.index) + " is not in the latest checkpoint");
+  auto cp = ledger::verify_record_proof(**proof, *verifier);
+  if (!cp) return fail(cp.error(), "the proof does not verify");
+  return print_record_proof(**proof, *cp, *verifier, args.json);
+}
+
+// Consistency of an older tree with the latest checkpoint. The old root comes
+// from a checkpoint the user kept (--old-checkpoint), the one thing that makes
+// the proof mean "the log only grew since I looked"; without one it is
+// recomputed from the last record of the old tree and its inclusion proof.
+Result<void> run_consistency(const ProofArgs& args) {
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto verifier = verifier_for(client->get(), args.verifier_key);
+  if (!verifier) return std::unexpected(verifier.error());
+  auto note = (*client)->checkpoint();
+  if (!note) return std::unexpected(note.error());
+  auto latest = ledger::open_checkpoint(*note, *verifier);
+  if (!latest) return fail(latest.error(), "the latest checkpoint does not verify");
+
+  std::uint64_t old_size = args.old_size.value_or(0);
+  ledger::Hash old_root{};
+  std::string root_from;
+  if (!args.old_checkpoint.empty()) {
+    auto text = read_file(args.old_checkpoint, kMaxProofFileSize);
+    if (!text) return std::unexpected(text.error());
+    auto old = ledger::open_checkpoint(as_chars(*text), *verifier);
+    if (!old) return fail(old.error(), args.old_checkpoint);
+    if (args.old_size && *args.old_size != old->size) {
+      return fail(std::string(kUsage), "--old-size differs from the size of " + args.old_checkpoint);
+    }
+    old_size = old->size;
+    old_root = old->root;
+    root_from = "checkpoint";
+  }
+  if (old_size == 0)
+    return fail(std::string(kUsage), "consistency with the empty log proves nothing; give --old-size M > 0");
+  if (old_size > latest->size) {
+    return fail("cli.proof", "the latest checkpoint has only " + std::to_string(latest->size) + " records");
+  }
+  if (root_from.empty()) {
+    auto last = (*client)->record(old_size - 1, old_size);
+    if (!last) return std::unexpected(last.error());
+    if (!*last)
+      return fail("cli.proof", "record " + std::to_string(old_size - 1) + " is not in the latest checkpoint");
+    auto root = ledger::root_from_inclusion(old_size - 1, old_size, (*last)->record.leaf, (*last)->inclusion);
+    if (!root) return std::unexpected(root.error());
+    old_root = *root;
+    root_from = "record " + std::to_string(old_size - 1);
+  }
+  std::vector<ledger::Hash> proof;
+  if (old_size < latest->size) {
+    auto got = (*client)->consistency_proof(old_size, latest->size);
+    if (!got) return std::unexpected(got.error());
+    proof = std::move(*got);
+  }
+  if (auto ok = ledger::verify_consistency(old_size, latest->size, old_root, latest->root, proof); !ok) {
+    return fail(ok.error(), "the consistency proof does not verify");
+  }
+  if (args.json) {
+    return print_json({{"old_size", old_size},
+                       {"old_root", hex_encode(old_root)},
+                       {"old_root_from", root_from},
+                       {"new_size", latest->size},
+                       {"proof", ledger::hashes_json(proof)},
+                       {"checkpoint", *note},
+                       {"verified", true}});
+  }
+  std::string text = "consistency proof from " + std::to_string(old_size) + " to " +
+                     std::to_string(latest->size) + " records (old root " + hex_encode(old_root) + ", from " +
+                     root_from + "):\n";
+  for (const auto& h : proof) text += "  " + hex_encode(h) + "\n";
+  text += "checkpoint:\n" + *note + "verified: the log of " + std::to_string(latest->size) +
+          " records extends the log of " + std::to_string(old_size) + "\n";
+  return print_stdout(text);
+}
+
+Result<void> run_proof(const ProofArgs& args) {
+  const int modes = (args.index ? 1 : 0) + (args.old_size || !args.old_checkpoint.empty() ? 1 : 0) +
+                    (args.check.empty() ? 0 : 1);
+  if (modes != 1) {
+    return fail(std::string(kUsage),
+                "give one of --index N, --old-size M (or --old-checkpoint FILE), --check FILE");
+  }
+  if (args.size && !args.index) return fail(std::string(kUsage), "--size goes with --index");
+  if (!args.check.empty()) return run_check(args);
+  if (args.index) return run_record_proof(args);
+  return run_consistency(args);
+}
+
+Result<void> run_verify(const VerifyArgs& args) {
+  auto ledger = ledger::Ledger::open(args.db);
+  if (!ledger) return fail(ledger.error(), "opening the ledger " + args.db);
+  auto report = ledger->verify();
+  if (!report) return std::unexpected(report.error());
+  if (args.json) {
+    if (auto ok = print_json(to_json(*report)); !ok) return ok;
+  } else {
+    std::string text = "records: " + std::to_string(report->records) +
+                       "\ncheckpoints: " + std::to_string(report->checkpoints) + "\n";
+    if (report->ok) {
+      text +=
+          "records parse and carry valid signatures: ok\n"
+          "tree recomputed from the records matches the stored tree: ok\n"
+          "every checkpoint signature verifies, each consistent with the next: ok\n"
+          "state replayed from the records equals the stored state: ok\n";
+    } else {
+      text += "FAILED: " + report->problem + "\n";
+    }
+    if (auto ok = print_stdout(text); !ok) return ok;
+  }
+  if (!report->ok) return fail("ledger.verify", "the ledger does not verify: " + report->problem);
+  return {};
+}
+
+Result<void> run_submit(const SubmitArgs& args) {
+  auto input = Input::open(args.input);
+  if (!input) return std::unexpected(input.error());
+  // One byte past the limit, so an oversized envelope reaches the ledger and
+  // is refused with its reason like any other.
+  std::string envelope(ledger::kMaxEnvelopeSize + 1, '\0');
+  auto n = input->reader().read(std::span(reinterpret_cast<std::uint8_t*>(envelope.data()), envelope.size()));
+  if (!n) return std::unexpected(n.error());
+  envelope.resize(*n);
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto receipt = submit_envelope(**client, envelope);
+  if (!receipt) return std::unexpected(receipt.error());
+  if (args.json) return print_json(to_json(*receipt));
+  return print_stdout("accepted: record " + std::to_string(receipt->index) + "\n");
+}
+
+Result<void> run_records(const RecordsArgs& args) {
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto page = (*client)->records_after(args.after, std::chrono::seconds(args.wait));
+  if (!page) return std::unexpected(page.error());
+  if (args.json) return print_json(to_json(*page));
+  std::string text;
+  for (const auto& r : page->records) text += r.bytes + "\n";
+  return print_stdout(text);
+}
+
+}  // namespace
+
+void add_ledger_commands(CLI::App& app, Action& action) {
+  CLI::App* group = app.add_subcommand("ledger", "Create, serve and check a ledger");
+  group->require_subcommand(1);
+  group->footer("Run 'ward ledger COMMAND --help' for a command's options.");
+
+  auto init = std::make_shared<InitArgs>();
+  CLI::App* init_cmd = group->add_subcommand("init", "Create a new ledger database");
+  init_cmd->footer(
+      "Creates FILE (mode 0600: it holds the checkpoint-signing key) with a fresh ledger id and key,\n"
+      "and prints the id and the verifier key that checks its checkpoints. --dev enables the faucet\n"
+      "('ward accounts fund'), for good: use it for tests and demos only.");
+  init_cmd->add_option("--db", init->db, "The database file to create (must not exist)")
+      ->option_text("FILE")
+      ->required();
+  init_cmd->add_flag("--dev", init->dev, "A development ledger, with the faucet");
+  add_json_flag(init_cmd, init->json);
+  init_cmd->callback([&action, init] { action = [init] { return run_init(*init); }; });
+
+  auto serve = std::make_shared<ServeArgs>();
+  CLI::App* serve_cmd = group->add_subcommand("serve", "Serve a ledger over HTTP");
+  serve_cmd->footer(
+      "Prints the URL it listens on (port 0 picks a free port), then serves the HTTP API of\n"
+      "docs/ledger.md until SIGINT or SIGTERM. Other commands reach it with --ledger URL.");
+  serve_cmd->add_option("--db", serve->db, "The ledger database file (default ./ward.db)")
+      ->option_text("FILE");
+  serve_cmd
+      ->add_option("--listen", serve->listen,
+                   "Address to listen on (default 127.0.0.1:7450; port 0: any free port)")
+      ->option_text("HOST:PORT");
+  serve_cmd->add_option("--threads", serve->threads, "Connections served at once (default 64)")
+      ->option_text("N")
+      ->check(CLI::Range(2, 4096));
+  add_json_flag(serve_cmd, serve->json);
+  serve_cmd->callback([&action, serve] { action = [serve] { return run_serve(*serve); }; });
+
+  auto checkpoint = std::make_shared<CheckpointArgs>();
+  CLI::App* checkpoint_cmd = group->add_subcommand("checkpoint", "Print the latest signed checkpoint");
+  checkpoint_cmd->footer(
+      "Prints the C2SP signed note (checked against the ledger's verifier key first). Keep it:\n"
+      "'ward ledger proof --old-checkpoint FILE' later proves the log only grew since.");
+  add_ledger_option(checkpoint_cmd, checkpoint->ledger);
+  add_json_flag(checkpoint_cmd, checkpoint->json);
+  checkpoint_cmd->callback(
+      [&action, checkpoint] { action = [checkpoint] { return run_checkpoint(*checkpoint); }; });
+
+  auto proof = std::make_shared<ProofArgs>();
+  CLI::App* proof_cmd = group->add_subcommand("proof", "Print and check an inclusion or consistency proof");
+  proof_cmd->footer(
+      "--index N: record N, its inclusion proof (to the latest checkpoint, or to the tree of S records\n"
+      "with --size, plus a consistency proof from there) and the checkpoint, all checked here.\n"
+      "--old-size M / --old-checkpoint FILE: a consistency proof from the tree of M records (or from\n"
+      "a checkpoint kept earlier) to the latest checkpoint, checked here.\n"
+      "--check FILE: checks a proof saved with --index --json, offline, with only --verifier-key.\n"
+      "The verifier key is the ledger's own unless --verifier-key pins one (from 'ward ledger init').");
+  add_ledger_option(proof_cmd, proof->ledger);
+  proof_cmd->add_option("--index", proof->index, "The record to prove")->option_text("N");
+  proof_cmd->add_option("--size", proof->size, "Prove inclusion in the tree of S records")->option_text("S");
+  proof_cmd
+      ->add_option("--old-size", proof->old_size, "Prove the tree of M records is a prefix of the latest")
+      ->option_text("M");
+  proof_cmd
+      ->add_option("--old-checkpoint", proof->old_checkpoint, "Prove the log extends this saved checkpoint")
+      ->option_text("FILE");
+  proof_cmd->add_option("--check", proof->check, "Check a saved proof (JSON) offline")->option_text("FILE");
+  proof_cmd->add_option("--verifier-key", proof->verifier_key, "Check checkpoints with this key")
+      ->option_text("KEY");
+  add_json_flag(proof_cmd, proof->json);
+  proof_cmd->callback([&action, proof] { action = [proof] { return run_proof(*proof); }; });
+
+  auto verify = std::make_shared<VerifyArgs>();
+  CLI::App* verify_cmd = group->add_subcommand("verify", "Check a ledger database from its records up");
+  verify_cmd->footer(
+      "Re-checks every record's signature, recomputes the Merkle tree, checks every checkpoint's\n"
+      "signature and its consistency with the next, and replays every record into a fresh state that\n"
+      "must equal the stored one. Prints each check; exits 1 if any fails.");
+  verify_cmd->add_option("--db", verify->db, "The ledger database file (default ./ward.db)")
+      ->option_text("FILE");
+  add_json_flag(verify_cmd, verify->json);
+  verify_cmd->callback([&action, verify] { action = [verify] { return run_verify(*verify); }; });
+
+  auto submit = std::make_shared<SubmitArgs>();
+  CLI::App* submit_cmd = group->add_subcommand("submit", "Submit a transaction signed elsewhere");
+  submit_cmd->footer(
+      "Reads one envelope {\"tx\": {...}, \"sig\": \"...\"} (docs/ledger.md) from FILE or standard input,\n"
+      "submits it and prints the record it became.");
+  add_ledger_option(submit_cmd, submit->ledger);
+  submit_cmd->add_option("FILE", submit->input, "The envelope (default: standard input)")->option_text(" ");
+  add_json_flag(submit_cmd, submit->json);
+  submit_cmd->callback([&action, submit] { action = [submit] { return run_submit(*submit); }; });
+
+  auto records = std::make_shared<RecordsArgs>();
+  CLI::App* records_cmd = group->add_subcommand("records", "Print records, waiting for new ones");
+  records_cmd->footer(
+      "Prints up to 1000 records from index N on, one canonical JSON record per line. When there are\n"
+      "none yet, waits up to --wait seconds (at most 60) for one to be committed.");
+  add_ledger_option(records_cmd, records->ledger);
+  records_cmd->add_option("--after", records->after, "Skip the first N records")->option_text("N");
+  records_cmd->add_option("--wait", records->wait, "Seconds to wait for a new record")
+      ->option_text("S")
+      ->check(CLI::Range(0, 60));
+  add_json_flag(records_cmd, records->json);
+  records_cmd->callback([&action, records] { action = [records] { return run_records(*records); }; });
+}
+
+}  // namespace ward::cli

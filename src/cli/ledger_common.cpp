@@ -1,0 +1,107 @@
+#include "cli/ledger_common.h"
+
+#include "cli/cli.h"
+
+namespace ward::cli {
+
+using json = nlohmann::json;
+
+void add_ledger_option(CLI::App* command, std::string& target) {
+  target = kDefaultLedger;
+  command
+      ->add_option(
+          "--ledger", target,
+          "The ledger: a database file, or http://HOST:PORT of a 'ward ledger serve' (default ./ward.db)")
+      ->option_text("FILE|URL");
+}
+
+void add_key_option(CLI::App* command, std::string& path) {
+  command->add_option("--key", path, "The party key file (from 'ward keys new') that signs")
+      ->option_text("FILE")
+      ->required();
+}
+
+void add_json_flag(CLI::App* command, bool& json) {
+  command->add_flag("--json", json, "Print JSON");
+}
+
+CLI::Option* add_amount_option(CLI::App* command, const std::string& name, std::uint64_t& value,
+                               const std::string& help) {
+  return command->add_option(name, value, help)
+      ->option_text("N")
+      ->check(CLI::Range(std::uint64_t{0}, ledger::kMaxAmount));
+}
+
+Result<std::array<std::uint8_t, 32>> parse_id_arg(std::string_view what, std::string_view text) {
+  auto id = ledger::parse_id(text);
+  if (!id)
+    return fail(std::string(kUsage),
+                std::string(what) + " '" + std::string(text) + "' is not 64 lower-case hex digits");
+  return id;
+}
+
+Result<ledger::Receipt> submit_envelope(ledger::LedgerClient& client, std::string_view envelope) {
+  auto receipt = client.submit(envelope);
+  if (!receipt) return receipt;
+  if (receipt->rejection) {
+    return fail("ledger.rejected",
+                "rejected (" + receipt->rejection->reason + "): " + receipt->rejection->message);
+  }
+  return receipt;
+}
+
+Result<ledger::Receipt> submit_transaction(ledger::LedgerClient& client, const keys::PartyKey& key,
+                                           std::string_view type, json args) {
+  auto summary = client.summary();
+  if (!summary) return std::unexpected(summary.error());
+  const auto sender = key.signing_public_key();
+  auto nonce = ledger::next_nonce(client, sender);
+  if (!nonce) return std::unexpected(nonce.error());
+  const json tx = {{"v", 1},
+                   {"ledger", hex_encode(summary->info.id)},
+                   {"sender", hex_encode(sender)},
+                   {"nonce", *nonce},
+                   {"type", type},
+                   {"args", std::move(args)}};
+  auto envelope = ledger::sign_transaction(tx, key.signing_key());
+  if (!envelope) return std::unexpected(envelope.error());
+  return submit_envelope(client, *envelope);
+}
+
+Result<void> print_json(const json& value) {
+  return print_stdout(value.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+namespace {
+
+std::string field_text(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_array()) {
+    std::string out;
+    for (const auto& item : value) {
+      if (!out.empty()) out += ", ";
+      out += field_text(item);
+    }
+    return out.empty() ? "-" : out;
+  }
+  if (value.is_object() && value.contains("model")) return price_text(value);
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+Result<void> print_fields(const json& object) {
+  std::string out;
+  for (const auto& [key, value] : object.items()) out += key + ": " + field_text(value) + "\n";
+  return print_stdout(out);
+}
+
+std::string price_text(const json& price) {
+  const std::string model = price.value("model", "");
+  if (model == "revenue_share") return "revenue-share:" + price.value("bps", json(0)).dump();
+  std::string name = model;
+  for (char& c : name) c = c == '_' ? '-' : c;
+  return name + ":" + price.value("amount", json(0)).dump();
+}
+
+}  // namespace ward::cli

@@ -1,0 +1,54 @@
+# Shared setup for the e2e scripts (sourced, not run): strict mode, the ward
+# binary, a temporary directory removed on exit, and assertion helpers.
+set -Eeuo pipefail
+
+: "${WARD:=build/src/cli/ward}"
+[[ -x $WARD ]] || { echo "FAIL: no ward binary at '$WARD' (set WARD)" >&2; exit 1; }
+WARD=$(realpath "$WARD")
+command -v age >/dev/null || { echo "FAIL: the age CLI is missing (Debian package age)" >&2; exit 1; }
+command -v jq >/dev/null || { echo "FAIL: jq is missing (Debian package jq)" >&2; exit 1; }
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ward-e2e.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+trap 'echo "FAIL: ${BASH_SOURCE[0]##*/}:$LINENO: command failed: $BASH_COMMAND" >&2' ERR
+cd "$TMP"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+pass() { echo "ok: $*"; }
+
+# random_file PATH SIZE
+random_file() { head -c "$2" /dev/urandom >"$1"; }
+
+# same_file EXPECTED ACTUAL WHAT
+same_file() { cmp -s "$1" "$2" || fail "$3: $2 differs from $1"; }
+
+# expect_ward_error WHAT OUTDIR [PATTERN] -- ARGS...: `ward ARGS...` must exit
+# non-zero with exactly one stderr line "ward: error: ..." (matching PATTERN,
+# an extended regex, when given), and leave OUTDIR empty (no output file and no
+# temporary file).
+expect_ward_error() {
+  local what=$1 outdir=$2 pattern=${3:-}
+  shift 3
+  [[ ${1:-} == -- ]] && shift
+  local rc=0
+  "$WARD" "$@" >"$TMP/stdout" 2>"$TMP/stderr" || rc=$?
+  ((rc != 0)) || fail "$what: ward exited 0"
+  ((rc == 1)) || fail "$what: ward exited $rc, expected 1 (stderr: $(cat "$TMP/stderr"))"
+  local lines
+  lines=$(wc -l <"$TMP/stderr")
+  ((lines == 1)) || fail "$what: expected one stderr line, got $lines: $(cat "$TMP/stderr")"
+  grep -q '^ward: error: ' "$TMP/stderr" || fail "$what: stderr does not start with 'ward: error:': $(cat "$TMP/stderr")"
+  if [[ -n $pattern ]]; then
+    grep -Eqi -- "$pattern" "$TMP/stderr" || fail "$what: error does not match /$pattern/: $(cat "$TMP/stderr")"
+  fi
+  if [[ -n $outdir ]]; then
+    local left
+    left=$(ls -A "$outdir")
+    [[ -z $left ]] || fail "$what: files left in $outdir: $left"
+  fi
+  echo "ok: $what -> $(cat "$TMP/stderr")"
+}
