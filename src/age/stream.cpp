@@ -180,14 +180,54 @@ crypto::SecretBytes payload_key(const FileKey& file_key, ByteView nonce) {
   return crypto::hkdf(crypto::HashAlg::Sha256, view(file_key), nonce, as_bytes("payload"), 32).value();
 }
 
+// Sizes both batches of a pipeline: `in_size` bytes of input plus the byte of
+// lookahead, `out_size` of output.
+void size_batches(Batch (&batches)[2], std::size_t in_size, std::size_t out_size) {
+  for (Batch& b : batches) {
+    b.in.resize(in_size + 1);
+    b.out.resize(out_size);
+  }
+}
+
+// Drives the two-batch pipeline: while the workers run `job` over the current
+// batch, this thread writes the previous batch and reads the next. Output is
+// written strictly in order; a batch whose job failed somewhere is handed to
+// `on_failure` instead of being written. A batch's `tail_error`, or an error
+// reading the batch after it, is returned once the batch itself is written.
+template <class ReadNext, class Job, class OnFailure>
+Result<void> run_pipeline(Batch (&batches)[2], ChunkPool& pool, Writer& out, ReadNext read_next, Job job,
+                          OnFailure on_failure) {
+  Batch* cur = &batches[0];
+  Batch* prev = &batches[1];
+  if (auto r = read_next(*cur); !r) return r;
+  bool prev_pending = false;
+  for (;;) {
+    pool.start(job(*cur), cur->chunks);
+    Result<void> io;
+    if (prev_pending) io = out.write(ByteView(prev->out.data(), prev->out_size));
+    std::optional<Error> read_error;
+    if (io && !cur->final) {
+      if (auto r = read_next(*prev); !r) read_error = r.error();
+    }
+    std::size_t failed = pool.wait();
+    if (!io) return io;
+    if (failed != ChunkPool::kNone) return std::unexpected(on_failure(*cur, failed));
+    if (cur->final || read_error) {
+      if (auto w = out.write(ByteView(cur->out.data(), cur->out_size)); !w) return w;
+      if (cur->tail_error) return std::unexpected(*cur->tail_error);
+      if (read_error) return std::unexpected(*read_error);
+      return {};
+    }
+    std::swap(cur, prev);
+    prev_pending = true;
+  }
+}
+
 Result<void> encrypt_payload(Reader& in, Writer& out, ByteView key, unsigned threads) {
   ChunkPool pool(threads, key);
   const std::size_t capacity = kBatchChunks * kChunkSize;
   Batch batches[2];
-  for (Batch& b : batches) {
-    b.in.resize(capacity + 1);
-    b.out.resize(kBatchChunks * kSealedChunkSize);
-  }
+  size_batches(batches, capacity, kBatchChunks * kSealedChunkSize);
   std::optional<std::uint8_t> carry;
   std::uint64_t counter = 0;
 
@@ -216,21 +256,8 @@ Result<void> encrypt_payload(Reader& in, Writer& out, ByteView key, unsigned thr
     };
   };
 
-  Batch* cur = &batches[0];
-  Batch* prev = &batches[1];
-  if (auto r = read_next(*cur); !r) return r;
-  bool prev_pending = false;
-  for (;;) {
-    pool.start(seal_job(*cur), cur->chunks);
-    Result<void> io;
-    if (prev_pending) io = out.write(ByteView(prev->out.data(), prev->out_size));
-    if (io && !cur->final) io = read_next(*prev);
-    if (pool.wait() != ChunkPool::kNone) return fail("crypto.aead", "encrypting a chunk failed");
-    if (!io) return io;
-    if (cur->final) return out.write(ByteView(cur->out.data(), cur->out_size));
-    std::swap(cur, prev);
-    prev_pending = true;
-  }
+  return run_pipeline(batches, pool, out, read_next, seal_job,
+                      [](Batch&, std::size_t) { return Error("crypto.aead", "encrypting a chunk failed"); });
 }
 
 // Explains a chunk that failed to authenticate by trying the other value of
@@ -266,10 +293,7 @@ Result<void> decrypt_payload(Reader& in, Writer& out, ByteView key, unsigned thr
   ChunkPool pool(threads, key);
   const std::size_t capacity = kBatchChunks * kSealedChunkSize;
   Batch batches[2];
-  for (Batch& b : batches) {
-    b.in.resize(capacity + 1);
-    b.out.resize(kBatchChunks * kChunkSize);
-  }
+  size_batches(batches, capacity, kBatchChunks * kChunkSize);
   std::optional<std::uint8_t> carry;
   std::uint64_t counter = 0;
 
@@ -307,41 +331,17 @@ Result<void> decrypt_payload(Reader& in, Writer& out, ByteView key, unsigned thr
     };
   };
 
-  Batch* cur = &batches[0];
-  Batch* prev = &batches[1];
-  if (auto r = read_next(*cur); !r) return r;
-  bool prev_pending = false;
-  for (;;) {
-    pool.start(open_job(*cur), cur->chunks);
-    Result<void> io;
-    if (prev_pending) io = out.write(ByteView(prev->out.data(), prev->out_size));
-    std::optional<Error> read_error;
-    if (io && !cur->final) {
-      if (auto r = read_next(*prev); !r) read_error = r.error();
-    }
-    std::size_t failed = pool.wait();
-    if (!io) return io;
-    if (failed != ChunkPool::kNone) {
-      // Release exactly the chunks that authenticated before the bad one.
-      if (auto w = out.write(ByteView(cur->out.data(), failed * kChunkSize)); !w) return w;
-      auto aead = crypto::Aead::create(crypto::AeadAlg::ChaCha20Poly1305, key).value();
-      bool last = cur->last_is_final && failed + 1 == cur->chunks;
-      std::size_t sealed = failed + 1 == cur->chunks ? cur->last_size : kSealedChunkSize;
-      return std::unexpected(chunk_error(aead, cur->first_counter + failed, last,
-                                         ByteView(cur->in.data() + failed * kSealedChunkSize, sealed), &out));
-    }
-    if (cur->final) {
-      if (auto w = out.write(ByteView(cur->out.data(), cur->out_size)); !w) return w;
-      if (cur->tail_error) return std::unexpected(*cur->tail_error);
-      return {};
-    }
-    if (read_error) {
-      if (auto w = out.write(ByteView(cur->out.data(), cur->out_size)); !w) return w;
-      return std::unexpected(*read_error);
-    }
-    std::swap(cur, prev);
-    prev_pending = true;
-  }
+  // Release exactly the chunks that authenticated before the bad one, then
+  // explain it.
+  auto on_failure = [&](Batch& b, std::size_t failed) -> Error {
+    if (auto w = out.write(ByteView(b.out.data(), failed * kChunkSize)); !w) return w.error();
+    auto aead = crypto::Aead::create(crypto::AeadAlg::ChaCha20Poly1305, key).value();
+    bool last = b.last_is_final && failed + 1 == b.chunks;
+    std::size_t sealed = failed + 1 == b.chunks ? b.last_size : kSealedChunkSize;
+    return chunk_error(aead, b.first_counter + failed, last,
+                       ByteView(b.in.data() + failed * kSealedChunkSize, sealed), &out);
+  };
+  return run_pipeline(batches, pool, out, read_next, open_job, on_failure);
 }
 
 // Reads the header from `in`, growing the buffer until it is complete.
