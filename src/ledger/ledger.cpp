@@ -99,6 +99,9 @@ struct Ledger::Impl {
 
   mutable std::mutex reader_mu;
   mutable Store reader_store;
+  // The readers' view of the tree, reopened only when the committed size
+  // has moved: opening rebuilds the right edge, which costs more than a proof.
+  mutable std::optional<MerkleLog> reader_log;
 
   mutable std::mutex mu;
   std::condition_variable writer_cv;
@@ -240,6 +243,19 @@ struct Ledger::Impl {
     auto result = f(reader_store);
     reader_store.rollback();
     return result;
+  }
+
+  // Runs `f` on the readers' tree at the committed size, inside read().
+  template <class F>
+  auto with_log(Store& s, F f) const -> decltype(f(*reader_log)) {
+    auto meta = s.meta();
+    if (!meta) return std::unexpected(meta.error());
+    if (!reader_log || reader_log->size() != meta->size) {
+      auto opened = MerkleLog::open(s.tiles(), meta->size);
+      if (!opened) return std::unexpected(opened.error());
+      reader_log.emplace(std::move(*opened));
+    }
+    return f(*reader_log);
   }
 
   static Result<std::unique_ptr<Impl>> make(const std::filesystem::path& path, Store writer) {
@@ -412,22 +428,14 @@ std::string Ledger::origin() const {
 }
 
 Result<std::vector<Hash>> Ledger::inclusion_proof(std::uint64_t index, std::uint64_t size) const {
-  return impl_->read([&](Store& s) -> Result<std::vector<Hash>> {
-    auto meta = s.meta();
-    if (!meta) return std::unexpected(meta.error());
-    auto log = MerkleLog::open(s.tiles(), meta->size);
-    if (!log) return std::unexpected(log.error());
-    return log->inclusion_proof(index, size);
+  return impl_->read([&](Store& s) {
+    return impl_->with_log(s, [&](MerkleLog& log) { return log.inclusion_proof(index, size); });
   });
 }
 
 Result<std::vector<Hash>> Ledger::consistency_proof(std::uint64_t old_size, std::uint64_t new_size) const {
-  return impl_->read([&](Store& s) -> Result<std::vector<Hash>> {
-    auto meta = s.meta();
-    if (!meta) return std::unexpected(meta.error());
-    auto log = MerkleLog::open(s.tiles(), meta->size);
-    if (!log) return std::unexpected(log.error());
-    return log->consistency_proof(old_size, new_size);
+  return impl_->read([&](Store& s) {
+    return impl_->with_log(s, [&](MerkleLog& log) { return log.consistency_proof(old_size, new_size); });
   });
 }
 
