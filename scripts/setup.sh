@@ -32,3 +32,12 @@ if [[ ! -f .deps/cctv-age/x25519 || ! -f .deps/cctv-age-corpus/x25519 ]]; then
   rm -rf .deps/cctv-age .deps/cctv-age-corpus
   node scripts/export-cctv-age.js .deps/npm/node_modules .deps/cctv-age
 fi
+
+# The JavaScript peer of bench/attest_vs_dcap_qvl.sh, used from node_modules.
+# An npm install --no-save removes the packages it does not name, so this one
+# runs after the cctv-age export, which no longer needs its package.
+dcap_qvl_version=0.3.9
+if ! grep -qs "\"version\": \"$dcap_qvl_version\"" .deps/npm/node_modules/@phala/dcap-qvl/package.json; then
+  echo "setup: installing the DCAP benchmark peer (npm @phala/dcap-qvl@$dcap_qvl_version)"
+  npm install --prefix .deps/npm --no-audit --no-fund --no-save --silent "@phala/dcap-qvl@$dcap_qvl_version"
+fi

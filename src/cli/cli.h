@@ -30,6 +30,8 @@ void add_ledger_commands(CLI::App& app, Action& action);
 void add_accounts_commands(CLI::App& app, Action& action);
 void add_offers_commands(CLI::App& app, Action& action);
 void add_orders_commands(CLI::App& app, Action& action);
+void add_attest_commands(CLI::App& app, Action& action);
+void add_ca_commands(CLI::App& app, Action& action);
 
 // Makes an option take one value per occurrence, any number of times
 // (-r A -r B), never swallowing the arguments after it.

@@ -237,6 +237,27 @@ std::optional<Bytes> Certificate::extension(std::string_view oid) const {
   return Bytes(bytes, bytes + ASN1_STRING_length(data));
 }
 
+std::optional<std::string> Certificate::crl_distribution_point() const {
+  auto* points = static_cast<CRL_DIST_POINTS*>(
+      X509_get_ext_d2i(cert_.get(), NID_crl_distribution_points, nullptr, nullptr));
+  std::optional<std::string> url;
+  for (int i = 0; points != nullptr && !url && i < sk_DIST_POINT_num(points); ++i) {
+    const DIST_POINT* point = sk_DIST_POINT_value(points, i);
+    if (point->distpoint == nullptr || point->distpoint->type != 0) continue;  // 0: a full name
+    const GENERAL_NAMES* names = point->distpoint->name.fullname;
+    for (int j = 0; !url && j < sk_GENERAL_NAME_num(names); ++j) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, j);
+      if (name->type != GEN_URI) continue;
+      const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
+      url.emplace(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                  static_cast<std::size_t>(ASN1_STRING_length(uri)));
+    }
+  }
+  CRL_DIST_POINTS_free(points);
+  ERR_clear_error();  // an absent extension leaves nothing to report
+  return url;
+}
+
 Result<void> Certificate::verify_signature(const Certificate& issuer) const {
   EVP_PKEY* key = issuer.public_key();
   return signature_matches(key != nullptr ? X509_verify(cert_.get(), key) : 0, "certificate");
@@ -288,6 +309,12 @@ std::string Crl::issuer() const {
 
 sys_seconds Crl::this_update() const {
   return to_sys_seconds(X509_CRL_get0_lastUpdate(crl_.get()));
+}
+
+std::optional<sys_seconds> Crl::next_update() const {
+  const ASN1_TIME* t = X509_CRL_get0_nextUpdate(crl_.get());
+  if (t == nullptr) return std::nullopt;
+  return to_sys_seconds(t);
 }
 
 bool Crl::lists(const Certificate& cert) const {

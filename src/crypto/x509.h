@@ -56,6 +56,9 @@ class Certificate {
   // dotted OID such as "1.2.840.113741.1.13.1"; nullopt when absent or when
   // `oid` is not a dotted OID.
   std::optional<Bytes> extension(std::string_view oid) const;
+  // The first URI among the full names of the CRL distribution points
+  // extension; nullopt when there is none.
+  std::optional<std::string> crl_distribution_point() const;
 
   // Checks only that `issuer`'s key signed this certificate (any algorithm
   // OpenSSL knows, RSA-PSS included); names, validity and extensions are
@@ -86,6 +89,8 @@ class Crl {
   std::string to_pem() const;
   std::string issuer() const;
   sys_seconds this_update() const;
+  // Absent when the CRL has no nextUpdate (RFC 5280 requires one).
+  std::optional<sys_seconds> next_update() const;
   // Whether `cert`'s serial is listed (the issuer is not compared).
   bool lists(const Certificate& cert) const;
   Result<void> verify_signature(const Certificate& issuer) const;

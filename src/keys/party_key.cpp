@@ -1,27 +1,11 @@
 #include "keys/party_key.h"
 
-#include <time.h>
-
-#include <ctime>
-
 #include "base/bytes.h"
 #include "base/file.h"
+#include "base/time.h"
 #include "crypto/hash.h"
 
 namespace ward::keys {
-namespace {
-
-// RFC 3339 in UTC with second precision, as age-keygen writes it when TZ=UTC.
-std::string rfc3339_utc(std::chrono::system_clock::time_point t) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  ::gmtime_r(&seconds, &tm);
-  char buf[32];
-  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return std::string(buf, n);
-}
-
-}  // namespace
 
 Result<crypto::Ed25519PrivateKey> derive_signing_key(const crypto::SecretBytes& x25519_scalar) {
   auto seed =
@@ -61,7 +45,7 @@ Result<PartyKey> PartyKey::load(const std::filesystem::path& path) {
 
 std::string PartyKey::identity_file_text(std::chrono::system_clock::time_point created) const {
   std::string text;
-  text += "# created: " + rfc3339_utc(created) + "\n";
+  text += "# created: " + format_rfc3339(created) + "\n";
   text += "# public key: " + recipient().to_string() + "\n";
   text += "# ward signing key: " + hex_encode(signing_public_key()) + "\n";
   text += identity_.to_string() + "\n";

@@ -1,0 +1,352 @@
+#include "attest/dcap/verify.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "attest/dcap/pck.h"
+#include "attest/dcap/quote.h"
+#include "attest/dcap/tcb.h"
+#include "attest/sim.h"
+#include "base/time.h"
+#include "crypto/ecdsa.h"
+#include "crypto/hash.h"
+
+namespace ward::attest::dcap {
+
+namespace {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// The Intel SGX Root CA, as published at
+// https://certificates.trustedservices.intel.com/Intel_SGX_Provisioning_Certification_RootCA.pem
+constexpr std::string_view kIntelSgxRootPem = R"(-----BEGIN CERTIFICATE-----
+MIICjzCCAjSgAwIBAgIUImUM1lqdNInzg7SVUr9QGzknBqwwCgYIKoZIzj0EAwIw
+aDEaMBgGA1UEAwwRSW50ZWwgU0dYIFJvb3QgQ0ExGjAYBgNVBAoMEUludGVsIENv
+cnBvcmF0aW9uMRQwEgYDVQQHDAtTYW50YSBDbGFyYTELMAkGA1UECAwCQ0ExCzAJ
+BgNVBAYTAlVTMB4XDTE4MDUyMTEwNDUxMFoXDTQ5MTIzMTIzNTk1OVowaDEaMBgG
+A1UEAwwRSW50ZWwgU0dYIFJvb3QgQ0ExGjAYBgNVBAoMEUludGVsIENvcnBvcmF0
+aW9uMRQwEgYDVQQHDAtTYW50YSBDbGFyYTELMAkGA1UECAwCQ0ExCzAJBgNVBAYT
+AlVTMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEC6nEwMDIYZOj/iPWsCzaEKi7
+1OiOSLRFhWGjbnBVJfVnkY4u3IjkDYYL0MxO4mqsyYjlBalTVYxFP2sJBK5zlKOB
+uzCBuDAfBgNVHSMEGDAWgBQiZQzWWp00ifODtJVSv1AbOScGrDBSBgNVHR8ESzBJ
+MEegRaBDhkFodHRwczovL2NlcnRpZmljYXRlcy50cnVzdGVkc2VydmljZXMuaW50
+ZWwuY29tL0ludGVsU0dYUm9vdENBLmRlcjAdBgNVHQ4EFgQUImUM1lqdNInzg7SV
+Ur9QGzknBqwwDgYDVR0PAQH/BAQDAgEGMBIGA1UdEwEB/wQIMAYBAf8CAQEwCgYI
+KoZIzj0EAwIDSQAwRgIhAOW/5QkR+S9CiSDcNoowLuPRLsWGf/Yi7GSX94BgwTwg
+AiEA4J0lrHoMs+Xo5o/sX6O9QWxHRAvZUGOdRQ7cvqRXaqI=
+-----END CERTIFICATE-----
+)";
+
+std::string hex_of(ByteView b) { return hex_encode(b); }
+
+template <std::size_t N>
+Bytes to_vec(const std::array<std::uint8_t, N>& a) {
+  return Bytes(a.begin(), a.end());
+}
+
+bool same_key(const crypto::Certificate& a, const crypto::Certificate& b) {
+  return a.to_der() == b.to_der();
+}
+
+// What the checks have established so far, passed from one to the next.
+struct State {
+  Quote quote;
+  std::vector<crypto::Certificate> pck_chain;  // leaf first
+  const crypto::Certificate* anchor = nullptr;
+  PckExtensions pck;
+  std::vector<crypto::Crl> crls;
+  std::optional<TcbInfo> tcb_info;
+  std::optional<QeIdentity> qe_identity;
+};
+
+void record_body(const Quote& q, Appraisal& out) {
+  if (const TdReport* td = q.td_report()) {
+    out.platform = Platform::Tdx;
+    out.debug = td->debug();
+    out.report_data = to_vec(td->report_data);
+    out.measurements = {
+        {"mrtd", to_vec(td->mr_td)},
+        {"rtmr0", to_vec(td->rtmr[0])},
+        {"rtmr1", to_vec(td->rtmr[1])},
+        {"rtmr2", to_vec(td->rtmr[2])},
+        {"rtmr3", to_vec(td->rtmr[3])},
+        {"mrseam", to_vec(td->mr_seam)},
+        {"mrsignerseam", to_vec(td->mr_signer_seam)},
+        {"mrconfigid", to_vec(td->mr_config_id)},
+        {"mrowner", to_vec(td->mr_owner)},
+        {"mrownerconfig", to_vec(td->mr_owner_config)},
+    };
+    if (td->mr_servicetd) out.measurements.push_back({"mrservicetd", to_vec(*td->mr_servicetd)});
+    out.claims["td_attributes"] = hex_of(td->td_attributes);
+    out.claims["xfam"] = hex_of(td->xfam);
+    out.claims["tee_tcb_svn"] = hex_of(td->tee_tcb_svn);
+    if (td->tee_tcb_svn_2) out.claims["tee_tcb_svn_2"] = hex_of(*td->tee_tcb_svn_2);
+    out.claims["tdx_module"] = q.body_type == 3 ? "1.5" : "1.0";
+  } else {
+    const EnclaveReport& e = *q.enclave_report();
+    out.platform = Platform::Sgx;
+    out.debug = e.debug();
+    out.report_data = to_vec(e.report_data);
+    out.measurements = {{"mrenclave", to_vec(e.mr_enclave)}, {"mrsigner", to_vec(e.mr_signer)}};
+    out.claims["isv_prod_id"] = std::to_string(e.isv_prod_id);
+    out.claims["isv_svn"] = std::to_string(e.isv_svn);
+    out.claims["attributes"] = hex_of(e.attributes);
+  }
+  out.claims["quote_version"] = std::to_string(q.header.version);
+}
+
+bool check_parse(ByteView data, State& s, Appraisal& out) {
+  auto q = parse_quote(data);
+  if (!q) return out.checks.fail("quote.parse", q.error().message);
+  s.quote = std::move(*q);
+  record_body(s.quote, out);
+  std::string detail = std::string(s.quote.is_tdx() ? "TDX" : "SGX") + " quote v" +
+                       std::to_string(s.quote.header.version);
+  if (s.quote.length < data.size()) detail += ", " + std::to_string(data.size() - s.quote.length) + " padding bytes ignored";
+  return out.checks.pass("quote.parse", detail);
+}
+
+bool check_pck_chain_parse(State& s, Appraisal& out) {
+  auto chain = crypto::parse_pem_chain(s.quote.certification.pck_chain_pem);
+  if (!chain) return out.checks.fail("pck.chain.parse", chain.error().message);
+  if (chain->size() < 2) {
+    return out.checks.fail("pck.chain.parse", "the PCK chain has " + std::to_string(chain->size()) +
+                                                  " certificate(s); a PCK leaf and its CA are required");
+  }
+  s.pck_chain = std::move(*chain);
+  return out.checks.pass("pck.chain.parse", std::to_string(s.pck_chain.size()) + " certificates, leaf " +
+                                                s.pck_chain.front().subject());
+}
+
+// Tries each anchor in turn: the chain must end at one of them, and which one
+// decides whether the evidence is simulated.
+Result<const crypto::Certificate*> verify_to_anchor(const std::vector<crypto::Certificate>& chain,
+                                                    std::span<const crypto::Certificate> anchors,
+                                                    std::span<const crypto::Crl> crls, TimePoint at) {
+  std::optional<Error> first_error;
+  std::span<const crypto::Certificate> intermediates(chain.begin() + 1, chain.end());
+  for (const auto& anchor : anchors) {
+    auto r = crypto::verify_chain(chain.front(), intermediates, std::span(&anchor, 1), crls, at);
+    if (r) return &anchor;
+    if (!first_error) first_error = r.error();
+  }
+  if (!first_error) return fail("attest.chain", "no trust anchor configured");
+  return std::unexpected(*first_error);
+}
+
+bool check_pck_chain(State& s, std::span<const crypto::Certificate> anchors, TimePoint at, Appraisal& out) {
+  auto anchor = verify_to_anchor(s.pck_chain, anchors, s.crls, at);
+  if (!anchor) return out.checks.fail("pck.chain", anchor.error().message);
+  s.anchor = *anchor;
+  // A root carried in the quote must be the trusted one itself, byte for
+  // byte: an altered copy proves nothing and must not pass unnoticed.
+  const crypto::Certificate& top = s.pck_chain.back();
+  if (top.subject() == top.issuer() && !(top == **anchor)) {
+    return out.checks.fail("pck.chain", "the quote's root certificate differs from the trusted " +
+                                            (*anchor)->subject());
+  }
+  out.simulated = same_key(**anchor, sim::root());
+  if (out.simulated) out.platform = Platform::Tdx;
+  std::string detail = "chains to " + (*anchor)->subject();
+  detail += s.crls.empty() ? " (no collateral: revocation not checked)" : ", not revoked";
+  return out.checks.pass("pck.chain", detail);
+}
+
+bool check_pck_extensions(State& s, Appraisal& out) {
+  auto ext = parse_pck_extensions(s.pck_chain.front());
+  if (!ext) return out.checks.fail("pck.extensions", ext.error().message);
+  s.pck = *ext;
+  out.claims["fmspc"] = hex_of(s.pck.fmspc);
+  out.claims["pce_id"] = hex_of(s.pck.pce_id);
+  return out.checks.pass("pck.extensions", "FMSPC " + hex_of(s.pck.fmspc) + ", PCE-ID " + hex_of(s.pck.pce_id));
+}
+
+bool check_qe_report_signature(const State& s, Appraisal& out) {
+  auto key = s.pck_chain.front().ec_public_key();
+  if (!key || key->curve() != crypto::EcCurve::P256) {
+    return out.checks.fail("qe_report.signature", "the PCK certificate's key is not ECDSA P-256");
+  }
+  auto r = crypto::ecdsa_verify(*key, crypto::HashAlg::Sha256, s.quote.certification.qe_report_raw,
+                                s.quote.certification.qe_report_signature, crypto::SigFormat::Raw);
+  if (!r) return out.checks.fail("qe_report.signature", "the QE report is not signed by the PCK key");
+  return out.checks.pass("qe_report.signature");
+}
+
+// The QE vouches for the attestation key by putting SHA-256(key || QE
+// authentication data) in the first half of its report data, zeros after.
+bool check_attestation_key_binding(const State& s, Appraisal& out) {
+  crypto::Hasher h(crypto::HashAlg::Sha256);
+  h.update(s.quote.attestation_key);
+  h.update(s.quote.certification.qe_auth_data);
+  const Bytes expected = h.finish();
+  const auto& rd = s.quote.certification.qe_report.report_data;
+  const bool hash_ok = std::equal(expected.begin(), expected.end(), rd.begin());
+  const bool zeros_ok = std::all_of(rd.begin() + 32, rd.end(), [](std::uint8_t b) { return b == 0; });
+  if (!hash_ok) {
+    return out.checks.fail("qe_report.key_binding",
+                           "the QE report does not bind the attestation key (SHA-256 of key and auth data differs)");
+  }
+  if (!zeros_ok) return out.checks.fail("qe_report.key_binding", "the QE report data's second half is not zero");
+  return out.checks.pass("qe_report.key_binding");
+}
+
+bool check_quote_signature(const State& s, Appraisal& out) {
+  auto key = crypto::EcPublicKey::from_raw(crypto::EcCurve::P256, s.quote.attestation_key);
+  if (!key) return out.checks.fail("quote.signature", "the attestation key is not a P-256 point");
+  auto r = crypto::ecdsa_verify(*key, crypto::HashAlg::Sha256, s.quote.signed_region, s.quote.signature,
+                                crypto::SigFormat::Raw);
+  if (!r) return out.checks.fail("quote.signature", "the quote is not signed by its attestation key");
+  return out.checks.pass("quote.signature");
+}
+
+std::string rfc3339(std::chrono::sys_seconds t) { return format_rfc3339(t); }
+
+// CRLs are parsed before the PCK chain is checked, which then requires them.
+bool check_collateral_crls(const Collateral& c, State& s, Appraisal& out) {
+  auto root_crl = crypto::Crl::from_der(c.root_ca_crl);
+  if (!root_crl) return out.checks.fail("collateral.crls", "root CA CRL: " + root_crl.error().message);
+  auto pck_crl = crypto::Crl::from_der(c.pck_crl);
+  if (!pck_crl) return out.checks.fail("collateral.crls", "PCK CRL: " + pck_crl.error().message);
+  s.crls = {*root_crl, *pck_crl};
+  return out.checks.pass("collateral.crls", "root CA CRL and PCK CRL (" + pck_crl->issuer() + ")");
+}
+
+// Every piece of collateral must be current at `at`: a verdict holds only
+// inside the window where all of them are.
+bool check_collateral_validity(const State& s, TimePoint at, Appraisal& out) {
+  const TcbInfo& tcb = *s.tcb_info;
+  const QeIdentity& qe = *s.qe_identity;
+  const auto now = std::chrono::time_point_cast<std::chrono::seconds>(at);
+  struct Piece {
+    std::string name;
+    std::chrono::sys_seconds from;
+    std::optional<std::chrono::sys_seconds> until;
+  };
+  std::vector<Piece> pieces{{"TCB Info", tcb.issue_date, tcb.next_update},
+                            {"QE Identity", qe.issue_date, qe.next_update}};
+  pieces.push_back({"root CA CRL", s.crls[0].this_update(), s.crls[0].next_update()});
+  pieces.push_back({"PCK CRL", s.crls[1].this_update(), s.crls[1].next_update()});
+  for (const auto& p : pieces) {
+    if (!p.until) return out.checks.fail("collateral.validity", p.name + " has no next update time");
+    if (now < p.from) {
+      return out.checks.fail("collateral.validity",
+                             p.name + " is not yet valid: issued " + rfc3339(p.from) + ", after " + rfc3339(now));
+    }
+    if (now >= *p.until) {
+      return out.checks.fail("collateral.validity", "collateral expired: " + p.name + " was due for update at " +
+                                                        rfc3339(*p.until) + ", before " + rfc3339(now));
+    }
+  }
+  return out.checks.pass("collateral.validity", "current at " + rfc3339(now));
+}
+
+// A signed collateral body: its issuer chain must end at the anchor that
+// vouched for the PCK chain (sim collateral cannot bless a real quote, nor
+// the reverse), unrevoked under the root CA CRL, and its signature must
+// cover the exact text.
+bool check_signed_body(std::string_view check, std::string_view issuer_chain_pem, std::string_view text,
+                       ByteView signature, const State& s, TimePoint at, Appraisal& out) {
+  auto chain = crypto::parse_pem_chain(issuer_chain_pem);
+  if (!chain) return out.checks.fail(std::string(check) + ".chain", chain.error().message);
+  std::span<const crypto::Certificate> intermediates(chain->begin() + 1, chain->end());
+  auto r = crypto::verify_chain(chain->front(), intermediates, std::span(s.anchor, 1), std::span(&s.crls[0], 1), at);
+  if (!r) return out.checks.fail(std::string(check) + ".chain", r.error().message);
+  out.checks.pass(std::string(check) + ".chain", "signed by " + chain->front().subject());
+  return out.checks.record(std::string(check) + ".signature", verify_signed_json(text, signature, chain->front()));
+}
+
+std::string status_detail(const TcbMatch& m) {
+  std::string d(tcb_status_name(m.status));
+  if (!m.tcb_date.empty()) d += ", TCB date " + m.tcb_date;
+  if (!m.advisories.empty()) {
+    d += ", advisories";
+    for (const auto& a : m.advisories) d += " " + a;
+  }
+  return d;
+}
+
+// Collateral is parsed and its validity window checked before any chain, so
+// that stale collateral is reported as such rather than as a chain error.
+bool check_collateral(const Collateral& c, State& s, TimePoint at, Appraisal& out) {
+  if (!check_collateral_crls(c, s, out)) return false;
+  auto tcb = parse_tcb_info(c.tcb_info);
+  if (!tcb) return out.checks.fail("collateral.tcb_info.parse", tcb.error().message);
+  s.tcb_info = std::move(*tcb);
+  out.checks.pass("collateral.tcb_info.parse");
+  auto qe = parse_qe_identity(c.qe_identity);
+  if (!qe) return out.checks.fail("collateral.qe_identity.parse", qe.error().message);
+  s.qe_identity = std::move(*qe);
+  out.checks.pass("collateral.qe_identity.parse");
+  return check_collateral_validity(s, at, out);
+}
+
+void verify_with_collateral(const Collateral& c, State& s, TimePoint at, Appraisal& out) {
+  const bool tdx = s.quote.is_tdx();
+  if (!check_signed_body("collateral.tcb_info", c.tcb_info_issuer_chain, c.tcb_info, c.tcb_info_signature, s, at,
+                         out)) {
+    return;
+  }
+  if (!check_signed_body("collateral.qe_identity", c.qe_identity_issuer_chain, c.qe_identity,
+                         c.qe_identity_signature, s, at, out)) {
+    return;
+  }
+  const TcbInfo& tcb = *s.tcb_info;
+  const QeIdentity& qe = *s.qe_identity;
+  if (!out.checks.record("tcb_info.applies", check_tcb_info_applies(tcb, s.pck, tdx),
+                         "FMSPC " + hex_of(s.pck.fmspc) + ", TCB evaluation data number " +
+                             std::to_string(tcb.tcb_evaluation_data_number))) {
+    return;
+  }
+  if (!out.checks.record("qe_identity.applies", check_qe_identity_applies(qe, tdx))) return;
+  if (const TdReport* td = s.quote.td_report()) {
+    if (!out.checks.record("tdx_module.identity", check_tdx_module(tcb, *td))) return;
+  }
+  auto qe_match = match_qe_identity(qe, s.quote.certification.qe_report);
+  if (!qe_match) {
+    out.checks.fail("qe_identity.match", qe_match.error().message);
+    return;
+  }
+  out.checks.pass("qe_identity.match", "QE " + status_detail(*qe_match));
+  auto platform = match_tcb_level(tcb, s.pck, s.quote.td_report());
+  if (!platform) {
+    out.checks.fail("tcb.level", platform.error().message);
+    return;
+  }
+  const TcbMatch folded = fold_status(*platform, *qe_match);
+  out.tcb_status = folded.status;
+  out.advisories = folded.advisories;
+  if (!folded.tcb_date.empty()) out.claims["tcb_date"] = folded.tcb_date;
+  if (folded.status == TcbStatus::NotSupported) {
+    out.checks.fail("tcb.level", "no TCB level of the TCB Info matches this platform: TCB not supported");
+    return;
+  }
+  out.checks.pass("tcb.level", status_detail(folded));
+}
+
+}  // namespace
+
+const crypto::Certificate& intel_sgx_root() {
+  static const crypto::Certificate root = crypto::Certificate::from_pem(kIntelSgxRootPem).value();
+  return root;
+}
+
+void verify_quote(ByteView data, const Collateral* collateral, std::span<const crypto::Certificate> anchors,
+                  TimePoint at, Appraisal& out) {
+  State s;
+  if (!check_parse(data, s, out)) return;
+  if (!check_pck_chain_parse(s, out)) return;
+  if (collateral && !check_collateral(*collateral, s, at, out)) return;
+  if (!check_pck_chain(s, anchors, at, out)) return;
+  if (!check_pck_extensions(s, out)) return;
+  if (!check_qe_report_signature(s, out)) return;
+  if (!check_attestation_key_binding(s, out)) return;
+  if (!check_quote_signature(s, out)) return;
+  if (!collateral) {
+    out.checks.pass("collateral", "none supplied: TCB status and revocation not appraised");
+    return;
+  }
+  verify_with_collateral(*collateral, s, at, out);
+}
+
+}  // namespace ward::attest::dcap
