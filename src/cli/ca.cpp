@@ -1,15 +1,11 @@
 // ward ca init | serve | report-data | request | verify: the certification
 // center, and getting and checking CVM certificates.
-#include <pthread.h>
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <csignal>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +19,7 @@
 #include "ca/server.h"
 #include "cli/cli.h"
 #include "cli/ledger_common.h"
+#include "cli/serve.h"
 #include "crypto/hash.h"
 #include "keys/party_key.h"
 #include "ledger/server.h"
@@ -110,11 +107,6 @@ Result<std::chrono::seconds> parse_duration(std::string_view text) {
   return std::chrono::seconds(n * unit);
 }
 
-std::string url_of(const ledger::ListenAddress& address, int port) {
-  const bool ipv6 = address.host.find(':') != std::string::npos;
-  return "http://" + (ipv6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(port);
-}
-
 Result<void> run_init(const InitArgs& args) {
   auto center = ca::CertificationCenter::init(args.dir, system_clock::now());
   if (!center) return std::unexpected(center.error());
@@ -144,14 +136,8 @@ Result<void> run_serve(const ServeArgs& args) {
   auto center = ca::CertificationCenter::open(args.dir);
   if (!center) return std::unexpected(center.error());
 
-  // Every thread started from here on inherits this mask, so SIGINT and
-  // SIGTERM reach only sigwait below and the server stops cleanly.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  if (pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0)
-    return fail("cli.signal", "cannot block signals");
+  auto stop_signals = StopSignals::block();
+  if (!stop_signals) return std::unexpected(stop_signals.error());
 
   ca::CaServer server(*center, *policy, options);
   auto port = server.bind(address->host, address->port);
@@ -164,17 +150,7 @@ Result<void> run_serve(const ServeArgs& args) {
                      : print_stdout(url + "\n");
   if (!printed) return printed;
 
-  std::thread waiter([&server, stop_signals] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    server.stop();
-  });
-  auto served = server.serve();
-  // Wakes the waiter when the server stopped by itself; after a signal it
-  // has already returned and this one stays pending, blocked, unused.
-  pthread_kill(waiter.native_handle(), SIGTERM);
-  waiter.join();
-  return served;
+  return stop_signals->serve([&server] { return server.serve(); }, [&server] { server.stop(); });
 }
 
 Result<void> run_report_data(const ReportDataArgs& args) {

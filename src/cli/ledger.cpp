@@ -1,17 +1,14 @@
 // ward ledger init | serve | checkpoint | proof | verify | submit | records:
 // creating, serving and checking a ledger.
-#include <pthread.h>
-
-#include <csignal>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
 #include "cli/ledger_common.h"
+#include "cli/serve.h"
 #include "ledger/client.h"
 #include "ledger/server.h"
 
@@ -84,23 +81,11 @@ Result<void> run_init(const InitArgs& args) {
                       (args.dev ? "\ndev: yes (accounts fund mints tokens)\n" : "\n"));
 }
 
-std::string url_of(const ledger::ListenAddress& address, int port) {
-  const bool ipv6 = address.host.find(':') != std::string::npos;
-  return "http://" + (ipv6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(port);
-}
-
 Result<void> run_serve(const ServeArgs& args) {
   auto address = ledger::parse_listen_address(args.listen);
   if (!address) return fail(std::string(kUsage), address.error().message);
-  // Every thread started from here on (the ledger's writer, the server's
-  // pool) inherits this mask, so SIGINT and SIGTERM reach only sigwait below
-  // and the server stops cleanly rather than dying mid-commit.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  if (pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0)
-    return fail("cli.signal", "cannot block signals");
+  auto stop_signals = StopSignals::block();
+  if (!stop_signals) return std::unexpected(stop_signals.error());
 
   auto ledger = ledger::Ledger::open(args.db);
   if (!ledger) return fail(ledger.error(), "opening the ledger " + args.db);
@@ -114,17 +99,7 @@ Result<void> run_serve(const ServeArgs& args) {
                            : print_stdout(url + "\n");
   if (!printed) return printed;
 
-  std::thread waiter([&server, stop_signals] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    server.stop();
-  });
-  auto served = server.serve();
-  // Wakes the waiter when the server stopped by itself; after a signal it
-  // has already returned and this one stays pending, blocked, unused.
-  pthread_kill(waiter.native_handle(), SIGTERM);
-  waiter.join();
-  return served;
+  return stop_signals->serve([&server] { return server.serve(); }, [&server] { server.stop(); });
 }
 
 Result<ledger::NoteVerifier> verifier_for(ledger::LedgerClient* client, const std::string& pinned) {
