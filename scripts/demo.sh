@@ -66,7 +66,7 @@ echo '{"allow_simulated": true}' >allow-sim.json
 "$ward" ca init --dir ca >/dev/null
 "$ward" ca serve --dir ca --listen 127.0.0.1:0 --policy allow-sim.json >ca-url.txt 2>ca.log &
 ca_pid=$!
-trap 'kill "$ca_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "$ca_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do [[ -s ca-url.txt ]] && break; sleep 0.1; done
 ca_url=$(head -1 ca-url.txt | grep -oE 'http://[^ ]+')
 "$ward" ca request --ca "$ca_url" --key cvm.key --evidence cvm-quote.bin \
