@@ -1,6 +1,8 @@
 #include "attest/dcap/verify.h"
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -49,15 +51,112 @@ bool same_key(const crypto::Certificate& a, const crypto::Certificate& b) {
   return a.to_der() == b.to_der();
 }
 
+// A time window [from, until) in which every certificate and CRL behind a
+// verification is valid: a verification at one time inside it holds at
+// every other, since nothing else in a chain check depends on the time.
+struct Window {
+  std::chrono::sys_seconds from = std::chrono::sys_seconds::min();
+  std::chrono::sys_seconds until = std::chrono::sys_seconds::max();
+
+  void narrow(std::chrono::sys_seconds f, std::chrono::sys_seconds u) {
+    from = std::max(from, f);
+    until = std::min(until, u);
+  }
+  void narrow(const crypto::Certificate& c) { narrow(c.not_before(), c.not_after()); }
+  void narrow(const crypto::Crl& c) {
+    narrow(c.this_update(), c.next_update().value_or(std::chrono::sys_seconds::min()));
+  }
+  bool contains(TimePoint t) const {
+    const auto s = std::chrono::time_point_cast<std::chrono::seconds>(t);
+    return from <= s && s < until;
+  }
+};
+
+}  // namespace
+
+struct PreparedCollateral::Parsed {
+  std::vector<crypto::Crl> crls;  // root CA CRL, PCK CRL
+  TcbInfo tcb_info;
+  QeIdentity qe_identity;
+  std::vector<crypto::Certificate> tcb_info_chain;  // signer first
+  std::vector<crypto::Certificate> qe_identity_chain;
+  std::string tcb_info_text;
+  Bytes tcb_info_signature;
+  std::string qe_identity_text;
+  Bytes qe_identity_signature;
+  std::string pck_crl_issuer;
+};
+
+// A PCK chain found valid under this collateral's CRLs.
+struct VerifiedPck {
+  crypto::Certificate anchor;
+  Window window;
+  std::vector<crypto::Certificate> chain;
+  crypto::EcPublicKey leaf_key;
+  PckExtensions extensions;
+  std::string leaf_subject;
+  std::string anchor_subject;
+};
+
+// The TCB Info and QE Identity found signed under an anchor.
+struct VerifiedBodies {
+  crypto::Certificate anchor;
+  Window window;
+  std::string tcb_info_signer;
+  std::string qe_identity_signer;
+};
+
+struct PreparedCollateral::Memo {
+  // Bounds the memory a verifier serving many platforms spends on PCK chains.
+  static constexpr std::size_t kMaxPckChains = 4096;
+  std::mutex mu;
+  std::vector<VerifiedBodies> bodies;
+  std::unordered_map<std::string, std::vector<VerifiedPck>> pck;  // by PEM text
+  std::size_t pck_count = 0;
+  // Attestation keys as points (a QE keeps its key until it restarts, and
+  // importing one costs about as much as a signature check); by raw x||y.
+  std::unordered_map<std::string, crypto::EcPublicKey> attestation_keys;
+};
+
+Result<PreparedCollateral> PreparedCollateral::prepare(const Collateral& c) {
+  auto p = std::make_shared<Parsed>();
+  auto root_crl = crypto::Crl::from_der(c.root_ca_crl);
+  if (!root_crl) return fail("collateral.crls", "root CA CRL: " + root_crl.error().message);
+  auto pck_crl = crypto::Crl::from_der(c.pck_crl);
+  if (!pck_crl) return fail("collateral.crls", "PCK CRL: " + pck_crl.error().message);
+  p->pck_crl_issuer = pck_crl->issuer();
+  p->crls = {*root_crl, *pck_crl};
+  auto tcb = parse_tcb_info(c.tcb_info);
+  if (!tcb) return fail("collateral.tcb_info.parse", tcb.error().message);
+  p->tcb_info = std::move(*tcb);
+  auto qe = parse_qe_identity(c.qe_identity);
+  if (!qe) return fail("collateral.qe_identity.parse", qe.error().message);
+  p->qe_identity = std::move(*qe);
+  auto tcb_chain = crypto::parse_pem_chain(c.tcb_info_issuer_chain);
+  if (!tcb_chain) return fail("collateral.tcb_info.chain", tcb_chain.error().message);
+  p->tcb_info_chain = std::move(*tcb_chain);
+  auto qe_chain = crypto::parse_pem_chain(c.qe_identity_issuer_chain);
+  if (!qe_chain) return fail("collateral.qe_identity.chain", qe_chain.error().message);
+  p->qe_identity_chain = std::move(*qe_chain);
+  p->tcb_info_text = c.tcb_info;
+  p->tcb_info_signature = c.tcb_info_signature;
+  p->qe_identity_text = c.qe_identity;
+  p->qe_identity_signature = c.qe_identity_signature;
+  return PreparedCollateral(std::move(p), std::make_shared<Memo>());
+}
+
+namespace {
+
 // What the checks have established so far, passed from one to the next.
 struct State {
   Quote quote;
   std::vector<crypto::Certificate> pck_chain;  // leaf first
   const crypto::Certificate* anchor = nullptr;
+  std::optional<crypto::EcPublicKey> pck_key;
   PckExtensions pck;
   std::vector<crypto::Crl> crls;
-  std::optional<TcbInfo> tcb_info;
-  std::optional<QeIdentity> qe_identity;
+  const PreparedCollateral::Parsed* collateral = nullptr;
+  std::optional<VerifiedPck> known_pck;  // found in the collateral's memo
 };
 
 void record_body(const Quote& q, Appraisal& out) {
@@ -108,6 +207,10 @@ bool check_parse(ByteView data, State& s, Appraisal& out) {
 }
 
 bool check_pck_chain_parse(State& s, Appraisal& out) {
+  if (s.known_pck) {
+    return out.checks.pass("pck.chain.parse", std::to_string(s.known_pck->chain.size()) + " certificates, leaf " +
+                                                  s.known_pck->leaf_subject);
+  }
   auto chain = crypto::parse_pem_chain(s.quote.certification.pck_chain_pem);
   if (!chain) return out.checks.fail("pck.chain.parse", chain.error().message);
   if (chain->size() < 2) {
@@ -135,7 +238,29 @@ Result<const crypto::Certificate*> verify_to_anchor(const std::vector<crypto::Ce
   return std::unexpected(*first_error);
 }
 
+void record_anchor(const crypto::Certificate& anchor, const std::string& anchor_subject, const State& s,
+                   Appraisal& out) {
+  out.simulated = same_key(anchor, sim::root());
+  std::string detail = "chains to " + anchor_subject;
+  detail += s.crls.empty() ? " (no collateral: revocation not checked)" : ", not revoked";
+  out.checks.pass("pck.chain", detail);
+}
+
+void record_extensions(const PckExtensions& ext, Appraisal& out) {
+  out.claims["fmspc"] = hex_of(ext.fmspc);
+  out.claims["pce_id"] = hex_of(ext.pce_id);
+  out.checks.pass("pck.extensions", "FMSPC " + hex_of(ext.fmspc) + ", PCE-ID " + hex_of(ext.pce_id));
+}
+
 bool check_pck_chain(State& s, std::span<const crypto::Certificate> anchors, TimePoint at, Appraisal& out) {
+  if (s.known_pck) {
+    for (const auto& a : anchors) {
+      if (a == s.known_pck->anchor) s.anchor = &a;
+    }
+    s.pck_chain = s.known_pck->chain;
+    record_anchor(*s.anchor, s.known_pck->anchor_subject, s, out);
+    return true;
+  }
   auto anchor = verify_to_anchor(s.pck_chain, anchors, s.crls, at);
   if (!anchor) return out.checks.fail("pck.chain", anchor.error().message);
   s.anchor = *anchor;
@@ -146,28 +271,33 @@ bool check_pck_chain(State& s, std::span<const crypto::Certificate> anchors, Tim
     return out.checks.fail("pck.chain", "the quote's root certificate differs from the trusted " +
                                             (*anchor)->subject());
   }
-  out.simulated = same_key(**anchor, sim::root());
-  if (out.simulated) out.platform = Platform::Tdx;
-  std::string detail = "chains to " + (*anchor)->subject();
-  detail += s.crls.empty() ? " (no collateral: revocation not checked)" : ", not revoked";
-  return out.checks.pass("pck.chain", detail);
+  record_anchor(**anchor, (*anchor)->subject(), s, out);
+  return true;
 }
 
 bool check_pck_extensions(State& s, Appraisal& out) {
+  if (s.known_pck) {
+    s.pck = s.known_pck->extensions;
+    s.pck_key = s.known_pck->leaf_key;
+    record_extensions(s.pck, out);
+    return true;
+  }
   auto ext = parse_pck_extensions(s.pck_chain.front());
   if (!ext) return out.checks.fail("pck.extensions", ext.error().message);
   s.pck = *ext;
-  out.claims["fmspc"] = hex_of(s.pck.fmspc);
-  out.claims["pce_id"] = hex_of(s.pck.pce_id);
-  return out.checks.pass("pck.extensions", "FMSPC " + hex_of(s.pck.fmspc) + ", PCE-ID " + hex_of(s.pck.pce_id));
+  record_extensions(s.pck, out);
+  return true;
 }
 
-bool check_qe_report_signature(const State& s, Appraisal& out) {
-  auto key = s.pck_chain.front().ec_public_key();
-  if (!key || key->curve() != crypto::EcCurve::P256) {
-    return out.checks.fail("qe_report.signature", "the PCK certificate's key is not ECDSA P-256");
+bool check_qe_report_signature(State& s, Appraisal& out) {
+  if (!s.pck_key) {
+    auto key = s.pck_chain.front().ec_public_key();
+    if (!key || key->curve() != crypto::EcCurve::P256) {
+      return out.checks.fail("qe_report.signature", "the PCK certificate's key is not ECDSA P-256");
+    }
+    s.pck_key = *key;
   }
-  auto r = crypto::ecdsa_verify(*key, crypto::HashAlg::Sha256, s.quote.certification.qe_report_raw,
+  auto r = crypto::ecdsa_verify(*s.pck_key, crypto::HashAlg::Sha256, s.quote.certification.qe_report_raw,
                                 s.quote.certification.qe_report_signature, crypto::SigFormat::Raw);
   if (!r) return out.checks.fail("qe_report.signature", "the QE report is not signed by the PCK key");
   return out.checks.pass("qe_report.signature");
@@ -191,8 +321,26 @@ bool check_attestation_key_binding(const State& s, Appraisal& out) {
   return out.checks.pass("qe_report.key_binding");
 }
 
-bool check_quote_signature(const State& s, Appraisal& out) {
-  auto key = crypto::EcPublicKey::from_raw(crypto::EcCurve::P256, s.quote.attestation_key);
+// The attestation key as a point, from the memo when one is at hand.
+Result<crypto::EcPublicKey> attestation_key(const State& s, const PreparedCollateral* collateral) {
+  const auto& raw = s.quote.attestation_key;
+  if (!collateral) return crypto::EcPublicKey::from_raw(crypto::EcCurve::P256, raw);
+  const std::string id(as_chars(raw));
+  auto& memo = collateral->memo();
+  {
+    std::lock_guard lock(memo.mu);
+    if (auto it = memo.attestation_keys.find(id); it != memo.attestation_keys.end()) return it->second;
+  }
+  auto key = crypto::EcPublicKey::from_raw(crypto::EcCurve::P256, raw);
+  if (!key) return key;
+  std::lock_guard lock(memo.mu);
+  if (memo.attestation_keys.size() >= PreparedCollateral::Memo::kMaxPckChains) memo.attestation_keys.clear();
+  memo.attestation_keys.emplace(id, *key);
+  return key;
+}
+
+bool check_quote_signature(const State& s, const PreparedCollateral* collateral, Appraisal& out) {
+  auto key = attestation_key(s, collateral);
   if (!key) return out.checks.fail("quote.signature", "the attestation key is not a P-256 point");
   auto r = crypto::ecdsa_verify(*key, crypto::HashAlg::Sha256, s.quote.signed_region, s.quote.signature,
                                 crypto::SigFormat::Raw);
@@ -202,21 +350,45 @@ bool check_quote_signature(const State& s, Appraisal& out) {
 
 std::string rfc3339(std::chrono::sys_seconds t) { return format_rfc3339(t); }
 
-// CRLs are parsed before the PCK chain is checked, which then requires them.
-bool check_collateral_crls(const Collateral& c, State& s, Appraisal& out) {
-  auto root_crl = crypto::Crl::from_der(c.root_ca_crl);
-  if (!root_crl) return out.checks.fail("collateral.crls", "root CA CRL: " + root_crl.error().message);
-  auto pck_crl = crypto::Crl::from_der(c.pck_crl);
-  if (!pck_crl) return out.checks.fail("collateral.crls", "PCK CRL: " + pck_crl.error().message);
-  s.crls = {*root_crl, *pck_crl};
-  return out.checks.pass("collateral.crls", "root CA CRL and PCK CRL (" + pck_crl->issuer() + ")");
+// The PCK chain of this quote, if the collateral's memo holds it as
+// verified under one of `anchors` at `at`.
+std::optional<VerifiedPck> find_verified_pck(const PreparedCollateral& c, const std::string& pem,
+                                             std::span<const crypto::Certificate> anchors, TimePoint at) {
+  auto& memo = c.memo();
+  std::lock_guard lock(memo.mu);
+  auto it = memo.pck.find(pem);
+  if (it == memo.pck.end()) return std::nullopt;
+  for (const auto& v : it->second) {
+    if (!v.window.contains(at)) continue;
+    for (const auto& a : anchors) {
+      if (a == v.anchor) return v;
+    }
+  }
+  return std::nullopt;
+}
+
+void remember_pck(const PreparedCollateral& c, const State& s) {
+  Window w;
+  for (const auto& cert : s.pck_chain) w.narrow(cert);
+  w.narrow(*s.anchor);
+  for (const auto& crl : s.crls) w.narrow(crl);
+  VerifiedPck v{*s.anchor,         w, s.pck_chain, *s.pck_key, s.pck, s.pck_chain.front().subject(),
+                s.anchor->subject()};
+  auto& memo = c.memo();
+  std::lock_guard lock(memo.mu);
+  if (memo.pck_count >= PreparedCollateral::Memo::kMaxPckChains) {
+    memo.pck.clear();
+    memo.pck_count = 0;
+  }
+  memo.pck[s.quote.certification.pck_chain_pem].push_back(std::move(v));
+  ++memo.pck_count;
 }
 
 // Every piece of collateral must be current at `at`: a verdict holds only
 // inside the window where all of them are.
 bool check_collateral_validity(const State& s, TimePoint at, Appraisal& out) {
-  const TcbInfo& tcb = *s.tcb_info;
-  const QeIdentity& qe = *s.qe_identity;
+  const TcbInfo& tcb = s.collateral->tcb_info;
+  const QeIdentity& qe = s.collateral->qe_identity;
   const auto now = std::chrono::time_point_cast<std::chrono::seconds>(at);
   struct Piece {
     std::string name;
@@ -241,19 +413,61 @@ bool check_collateral_validity(const State& s, TimePoint at, Appraisal& out) {
   return out.checks.pass("collateral.validity", "current at " + rfc3339(now));
 }
 
+// Collateral is parsed and its validity window checked before any chain, so
+// that stale collateral is reported as such rather than as a chain error.
+bool check_collateral(const PreparedCollateral::Parsed& c, State& s, TimePoint at, Appraisal& out) {
+  s.collateral = &c;
+  s.crls = c.crls;
+  out.checks.pass("collateral.crls", "root CA CRL and PCK CRL (" + c.pck_crl_issuer + ")");
+  out.checks.pass("collateral.tcb_info.parse");
+  out.checks.pass("collateral.qe_identity.parse");
+  return check_collateral_validity(s, at, out);
+}
+
 // A signed collateral body: its issuer chain must end at the anchor that
 // vouched for the PCK chain (sim collateral cannot bless a real quote, nor
 // the reverse), unrevoked under the root CA CRL, and its signature must
 // cover the exact text.
-bool check_signed_body(std::string_view check, std::string_view issuer_chain_pem, std::string_view text,
-                       ByteView signature, const State& s, TimePoint at, Appraisal& out) {
-  auto chain = crypto::parse_pem_chain(issuer_chain_pem);
-  if (!chain) return out.checks.fail(std::string(check) + ".chain", chain.error().message);
-  std::span<const crypto::Certificate> intermediates(chain->begin() + 1, chain->end());
-  auto r = crypto::verify_chain(chain->front(), intermediates, std::span(s.anchor, 1), std::span(&s.crls[0], 1), at);
-  if (!r) return out.checks.fail(std::string(check) + ".chain", r.error().message);
-  out.checks.pass(std::string(check) + ".chain", "signed by " + chain->front().subject());
-  return out.checks.record(std::string(check) + ".signature", verify_signed_json(text, signature, chain->front()));
+bool check_signed_body(std::string_view check, const std::vector<crypto::Certificate>& chain, std::string_view text,
+                       ByteView signature, const State& s, TimePoint at, Appraisal& out, Window& window) {
+  const std::string name(check);
+  if (chain.empty()) return out.checks.fail(name + ".chain", "the issuer chain is empty");
+  std::span<const crypto::Certificate> intermediates(chain.begin() + 1, chain.end());
+  auto r = crypto::verify_chain(chain.front(), intermediates, std::span(s.anchor, 1), std::span(&s.crls[0], 1), at);
+  if (!r) return out.checks.fail(name + ".chain", r.error().message);
+  for (const auto& cert : chain) window.narrow(cert);
+  out.checks.pass(name + ".chain", "signed by " + chain.front().subject());
+  return out.checks.record(name + ".signature", verify_signed_json(text, signature, chain.front()));
+}
+
+// Both signed bodies, or what the memo says of them under this anchor.
+bool check_signed_bodies(const PreparedCollateral& prepared, const State& s, TimePoint at, Appraisal& out) {
+  auto& memo = prepared.memo();
+  {
+    std::lock_guard lock(memo.mu);
+    for (const auto& v : memo.bodies) {
+      if (v.anchor == *s.anchor && v.window.contains(at)) {
+        out.checks.pass("collateral.tcb_info.chain", "signed by " + v.tcb_info_signer);
+        out.checks.pass("collateral.tcb_info.signature");
+        out.checks.pass("collateral.qe_identity.chain", "signed by " + v.qe_identity_signer);
+        out.checks.pass("collateral.qe_identity.signature");
+        return true;
+      }
+    }
+  }
+  const auto& c = prepared.parsed();
+  Window w;
+  w.narrow(*s.anchor);
+  w.narrow(c.crls[0]);
+  if (!check_signed_body("collateral.tcb_info", c.tcb_info_chain, c.tcb_info_text, c.tcb_info_signature, s, at, out,
+                         w) ||
+      !check_signed_body("collateral.qe_identity", c.qe_identity_chain, c.qe_identity_text, c.qe_identity_signature,
+                         s, at, out, w)) {
+    return false;
+  }
+  std::lock_guard lock(memo.mu);
+  memo.bodies.push_back({*s.anchor, w, c.tcb_info_chain.front().subject(), c.qe_identity_chain.front().subject()});
+  return true;
 }
 
 std::string status_detail(const TcbMatch& m) {
@@ -266,33 +480,11 @@ std::string status_detail(const TcbMatch& m) {
   return d;
 }
 
-// Collateral is parsed and its validity window checked before any chain, so
-// that stale collateral is reported as such rather than as a chain error.
-bool check_collateral(const Collateral& c, State& s, TimePoint at, Appraisal& out) {
-  if (!check_collateral_crls(c, s, out)) return false;
-  auto tcb = parse_tcb_info(c.tcb_info);
-  if (!tcb) return out.checks.fail("collateral.tcb_info.parse", tcb.error().message);
-  s.tcb_info = std::move(*tcb);
-  out.checks.pass("collateral.tcb_info.parse");
-  auto qe = parse_qe_identity(c.qe_identity);
-  if (!qe) return out.checks.fail("collateral.qe_identity.parse", qe.error().message);
-  s.qe_identity = std::move(*qe);
-  out.checks.pass("collateral.qe_identity.parse");
-  return check_collateral_validity(s, at, out);
-}
-
-void verify_with_collateral(const Collateral& c, State& s, TimePoint at, Appraisal& out) {
+void verify_with_collateral(const PreparedCollateral& prepared, State& s, TimePoint at, Appraisal& out) {
   const bool tdx = s.quote.is_tdx();
-  if (!check_signed_body("collateral.tcb_info", c.tcb_info_issuer_chain, c.tcb_info, c.tcb_info_signature, s, at,
-                         out)) {
-    return;
-  }
-  if (!check_signed_body("collateral.qe_identity", c.qe_identity_issuer_chain, c.qe_identity,
-                         c.qe_identity_signature, s, at, out)) {
-    return;
-  }
-  const TcbInfo& tcb = *s.tcb_info;
-  const QeIdentity& qe = *s.qe_identity;
+  if (!check_signed_bodies(prepared, s, at, out)) return;
+  const TcbInfo& tcb = prepared.parsed().tcb_info;
+  const QeIdentity& qe = prepared.parsed().qe_identity;
   if (!out.checks.record("tcb_info.applies", check_tcb_info_applies(tcb, s.pck, tdx),
                          "FMSPC " + hex_of(s.pck.fmspc) + ", TCB evaluation data number " +
                              std::to_string(tcb.tcb_evaluation_data_number))) {
@@ -324,6 +516,35 @@ void verify_with_collateral(const Collateral& c, State& s, TimePoint at, Apprais
   out.checks.pass("tcb.level", status_detail(folded));
 }
 
+void verify(ByteView data, const PreparedCollateral* collateral, std::span<const crypto::Certificate> anchors,
+            TimePoint at, Appraisal& out) {
+  State s;
+  if (!check_parse(data, s, out)) return;
+  if (collateral) s.known_pck = find_verified_pck(*collateral, s.quote.certification.pck_chain_pem, anchors, at);
+  if (!check_pck_chain_parse(s, out)) return;
+  if (collateral && !check_collateral(collateral->parsed(), s, at, out)) return;
+  if (!check_pck_chain(s, anchors, at, out)) return;
+  if (!check_pck_extensions(s, out)) return;
+  if (!check_qe_report_signature(s, out)) return;
+  if (!check_attestation_key_binding(s, out)) return;
+  if (!check_quote_signature(s, collateral, out)) return;
+  if (!collateral) {
+    out.checks.pass("collateral", "none supplied: TCB status and revocation not appraised");
+    return;
+  }
+  if (!s.known_pck) remember_pck(*collateral, s);
+  verify_with_collateral(*collateral, s, at, out);
+}
+
+// The checks preparation passed before the one that failed.
+void record_preparation_failure(const Error& e, Appraisal& out) {
+  for (const char* check : {"collateral.crls", "collateral.tcb_info.parse", "collateral.qe_identity.parse"}) {
+    if (e.code == check) break;
+    out.checks.pass(check);
+  }
+  out.checks.fail(e.code, e.message);
+}
+
 }  // namespace
 
 const crypto::Certificate& intel_sgx_root() {
@@ -333,20 +554,25 @@ const crypto::Certificate& intel_sgx_root() {
 
 void verify_quote(ByteView data, const Collateral* collateral, std::span<const crypto::Certificate> anchors,
                   TimePoint at, Appraisal& out) {
-  State s;
-  if (!check_parse(data, s, out)) return;
-  if (!check_pck_chain_parse(s, out)) return;
-  if (collateral && !check_collateral(*collateral, s, at, out)) return;
-  if (!check_pck_chain(s, anchors, at, out)) return;
-  if (!check_pck_extensions(s, out)) return;
-  if (!check_qe_report_signature(s, out)) return;
-  if (!check_attestation_key_binding(s, out)) return;
-  if (!check_quote_signature(s, out)) return;
   if (!collateral) {
-    out.checks.pass("collateral", "none supplied: TCB status and revocation not appraised");
+    verify(data, nullptr, anchors, at, out);
     return;
   }
-  verify_with_collateral(*collateral, s, at, out);
+  auto prepared = PreparedCollateral::prepare(*collateral);
+  if (!prepared) {
+    // The quote's own parse still comes first, as with prepared collateral.
+    State s;
+    if (!check_parse(data, s, out)) return;
+    if (!check_pck_chain_parse(s, out)) return;
+    record_preparation_failure(prepared.error(), out);
+    return;
+  }
+  verify(data, &*prepared, anchors, at, out);
+}
+
+void verify_quote(ByteView data, const PreparedCollateral& collateral, std::span<const crypto::Certificate> anchors,
+                  TimePoint at, Appraisal& out) {
+  verify(data, &collateral, anchors, at, out);
 }
 
 }  // namespace ward::attest::dcap

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <span>
 
 #include "attest/appraisal.h"
@@ -18,12 +19,42 @@ namespace ward::attest::dcap {
 // The Intel SGX Root CA (SHA-256 of DER 44a0196b...74d3), built in.
 const crypto::Certificate& intel_sgx_root();
 
+// Collateral parsed once for any number of quotes: its CRLs, TCB Info, QE
+// Identity and issuer chains as objects, and a memo of what has been
+// verified under it (the signed bodies' chains and signatures, and PCK
+// chains), each reused only at times inside the window where every
+// certificate and CRL involved is valid, and only for the same trust anchor.
+// Copies share the memo; safe to use from several threads.
+class PreparedCollateral {
+ public:
+  // Errors carry the name of the failed check as their code
+  // ("collateral.crls", "collateral.tcb_info.parse",
+  // "collateral.qe_identity.parse", "collateral.tcb_info.chain",
+  // "collateral.qe_identity.chain").
+  static Result<PreparedCollateral> prepare(const Collateral& c);
+
+  struct Parsed;
+  struct Memo;
+  const Parsed& parsed() const { return *parsed_; }
+  Memo& memo() const { return *memo_; }
+
+ private:
+  PreparedCollateral(std::shared_ptr<const Parsed> parsed, std::shared_ptr<Memo> memo)
+      : parsed_(std::move(parsed)), memo_(std::move(memo)) {}
+  std::shared_ptr<const Parsed> parsed_;
+  std::shared_ptr<Memo> memo_;
+};
+
 // Verifies `quote` and fills `out` (platform, measurements, report data,
 // debug, TCB status and advisories, checks). The chain must end at one of
 // `anchors`; `out.simulated` is set when it ends at sim::root(). Without
 // collateral there is no revocation or TCB appraisal: the checks say so and
 // `out.tcb_status` stays empty.
 void verify_quote(ByteView quote, const Collateral* collateral, std::span<const crypto::Certificate> anchors,
+                  std::chrono::system_clock::time_point at, Appraisal& out);
+// The same checks, with collateral prepared once: what its memo already
+// holds is not verified again (the appraisal lists the same checks).
+void verify_quote(ByteView quote, const PreparedCollateral& collateral, std::span<const crypto::Certificate> anchors,
                   std::chrono::system_clock::time_point at, Appraisal& out);
 
 }  // namespace ward::attest::dcap

@@ -4,13 +4,16 @@
 // simulated TEE's pieces.
 #include "attest/dcap/verify.h"
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "attest/dcap/quote.h"
 #include "attest/dcap/quote_builder.h"
@@ -408,6 +411,110 @@ TEST(DcapChecks, ShouldFailTcbInfoChainWhenCollateralComesFromTheSimulatedRoot) 
   mixed.pck_crl = intel->pck_crl;
   verify_quote(real, &mixed, anchors, when, a);
   EXPECT_EQ(failed(a), "collateral.tcb_info.chain");
+}
+
+}  // namespace
+}  // namespace ward::attest::dcap
+
+namespace ward::attest::dcap {
+namespace {
+
+std::vector<std::string> check_names(const Appraisal& a) {
+  std::vector<std::string> names;
+  for (const auto& c : a.checks.results()) names.push_back(c.name + (c.ok ? "" : "!"));
+  return names;
+}
+
+// Prepared collateral keeps verdicts (signed bodies, PCK chains, attestation
+// keys) and must give exactly the appraisal a verification from scratch does.
+TEST(DcapPrepared, ShouldListTheSameChecksColdWarmAndFromScratch) {
+  auto c = parse_collateral(read_text("dcap-qvl/tdx_quote_collateral.json"));
+  ASSERT_TRUE(c);
+  auto prepared = PreparedCollateral::prepare(*c);
+  ASSERT_TRUE(prepared);
+  const Bytes quote = read_quote("dcap-qvl/tdx_quote");
+  Appraisal scratch, cold, warm;
+  verify_quote(quote, &*c, std::span(&intel_sgx_root(), 1), at(2025, 7, 1), scratch);
+  verify_quote(quote, *prepared, std::span(&intel_sgx_root(), 1), at(2025, 7, 1), cold);
+  verify_quote(quote, *prepared, std::span(&intel_sgx_root(), 1), at(2025, 7, 1), warm);
+  ASSERT_TRUE(warm.accepted()) << why(warm);
+  EXPECT_EQ(check_names(scratch), check_names(cold));
+  EXPECT_EQ(check_names(scratch), check_names(warm));
+  EXPECT_EQ(appraisal_to_json(scratch), appraisal_to_json(warm));
+}
+
+TEST(DcapPrepared, ShouldStillRejectOnceTheCollateralExpired) {
+  auto c = parse_collateral(read_text("dcap-qvl/tdx_quote_collateral.json"));
+  auto prepared = PreparedCollateral::prepare(*c);
+  ASSERT_TRUE(prepared);
+  const Bytes quote = read_quote("dcap-qvl/tdx_quote");
+  Appraisal warm, later;
+  verify_quote(quote, *prepared, std::span(&intel_sgx_root(), 1), at(2025, 7, 1), warm);
+  ASSERT_TRUE(warm.accepted());
+  verify_quote(quote, *prepared, std::span(&intel_sgx_root(), 1), at(2025, 8, 1), later);
+  EXPECT_EQ(failed(later), "collateral.validity");
+}
+
+TEST(DcapPrepared, ShouldNotReuseAVerdictUnderAnotherAnchor) {
+  SimCase c;
+  auto prepared = PreparedCollateral::prepare(c.collateral);
+  ASSERT_TRUE(prepared);
+  const Bytes quote = *build_quote(c.parts, c.attestation_key, c.pki.pck_key);
+  Appraisal warm, intel_only;
+  verify_quote(quote, *prepared, std::span(&sim::root(), 1), kNow, warm);
+  ASSERT_TRUE(warm.accepted()) << why(warm);
+  verify_quote(quote, *prepared, std::span(&intel_sgx_root(), 1), kNow, intel_only);
+  EXPECT_EQ(failed(intel_only), "pck.chain");
+}
+
+TEST(DcapPrepared, ShouldStillCheckEachQuotesOwnSignaturesWhenWarm) {
+  SimCase c;
+  auto prepared = PreparedCollateral::prepare(c.collateral);
+  ASSERT_TRUE(prepared);
+  const Bytes quote = *build_quote(c.parts, c.attestation_key, c.pki.pck_key);
+  Appraisal warm;
+  verify_quote(quote, *prepared, std::span(&sim::root(), 1), kNow, warm);
+  ASSERT_TRUE(warm.accepted()) << why(warm);
+  Bytes body_flipped = quote;
+  body_flipped[48 + 136] ^= 1;
+  Appraisal a;
+  verify_quote(body_flipped, *prepared, std::span(&sim::root(), 1), kNow, a);
+  EXPECT_EQ(failed(a), "quote.signature");
+  const auto other = crypto::EcPrivateKey::generate(crypto::EcCurve::P256);
+  Appraisal b;
+  verify_quote(*build_quote(c.parts, c.attestation_key, other), *prepared, std::span(&sim::root(), 1), kNow, b);
+  EXPECT_EQ(failed(b), "qe_report.signature");
+}
+
+TEST(DcapPrepared, ShouldNameTheCheckWhenPreparationFails) {
+  SimCase c;
+  c.collateral.tcb_info = "{";
+  auto prepared = PreparedCollateral::prepare(c.collateral);
+  ASSERT_FALSE(prepared);
+  EXPECT_EQ(prepared.error().code, "collateral.tcb_info.parse");
+  c.collateral.qe_identity_issuer_chain = "no PEM here";
+  c.collateral.tcb_info = SimCase().collateral.tcb_info;
+  EXPECT_EQ(PreparedCollateral::prepare(c.collateral).error().code, "collateral.qe_identity.chain");
+}
+
+TEST(DcapPrepared, ShouldServeSeveralThreadsAtOnce) {
+  SimCase c;
+  auto prepared = PreparedCollateral::prepare(c.collateral);
+  ASSERT_TRUE(prepared);
+  const Bytes quote = *build_quote(c.parts, c.attestation_key, c.pki.pck_key);
+  std::atomic<int> accepted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        Appraisal a;
+        verify_quote(quote, *prepared, std::span(&sim::root(), 1), kNow, a);
+        if (a.accepted()) ++accepted;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), 80);
 }
 
 }  // namespace
