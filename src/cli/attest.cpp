@@ -17,12 +17,11 @@
 #include "base/file.h"
 #include "base/time.h"
 #include "cli/cli.h"
+#include "cli/evidence.h"
 
 namespace ward::cli {
 namespace {
 
-constexpr std::size_t kMaxPolicySize = 1 << 20;
-constexpr std::size_t kMaxCertsSize = 1 << 20;
 
 struct VerifyArgs {
   std::string evidence;
@@ -47,82 +46,6 @@ struct QuoteArgs {
   std::string tsm_root = attest::kDefaultTsmRoot;
 };
 
-// An unreadable or malformed input file is a usage problem (exit 2), not a
-// verdict about the evidence.
-std::unexpected<Error> unusable(const Error& e, const std::string& what) {
-  return fail(std::string(kUsage), what + ": " + e.message);
-}
-
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-// Evidence files hold the native bytes, or the same as hex text (as several
-// tools print them), or a ward/evidence/v1 bundle.
-Result<Bytes> decode_evidence_text(Bytes raw) {
-  std::string text;
-  for (auto b : raw) {
-    if (!is_space(static_cast<char>(b))) text.push_back(static_cast<char>(b));
-  }
-  if (text.starts_with("0x")) text.erase(0, 2);
-  if (!text.empty() && text.size() % 2 == 0 &&
-      text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos) {
-    return hex_decode(text);
-  }
-  return raw;
-}
-
-// PEM (any number of certificates) or one DER certificate.
-Result<std::vector<crypto::Certificate>> load_certificates(ByteView data) {
-  const std::string_view text = as_chars(data);
-  if (text.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos) return crypto::parse_pem_chain(text);
-  auto cert = crypto::Certificate::from_der(data);
-  if (!cert) return std::unexpected(cert.error());
-  return std::vector<crypto::Certificate>{*cert};
-}
-
-Result<attest::EvidenceBundle> load_bundle(const VerifyArgs& args) {
-  auto raw = read_file(args.evidence, attest::kMaxEvidenceBundleSize);
-  if (!raw) return unusable(raw.error(), "reading " + args.evidence);
-  const std::string_view text = as_chars(*raw);
-  const auto first = text.find_first_not_of(" \n\r\t");
-  attest::EvidenceBundle bundle;
-  if (first != std::string_view::npos && text[first] == '{') {
-    auto parsed = attest::parse_bundle(text);
-    if (!parsed) return unusable(parsed.error(), args.evidence);
-    bundle = std::move(*parsed);
-  } else {
-    auto bytes = decode_evidence_text(std::move(*raw));
-    if (!bytes) return unusable(bytes.error(), args.evidence);
-    bundle.evidence = std::move(*bytes);
-    if (args.platform == "auto") {
-      auto detected = attest::detect_platform(bundle.evidence);
-      if (!detected) {
-        return fail(std::string(kUsage), args.evidence +
-                                             ": not a DCAP quote, SEV-SNP report or SPDM measurement report; "
-                                             "give --platform");
-      }
-      bundle.platform = *detected;
-    }
-  }
-  if (args.platform != "auto") {
-    auto p = attest::parse_platform(args.platform);
-    if (!p) return fail(std::string(kUsage), "unknown platform " + args.platform);
-    bundle.platform = *p;
-  }
-  if (!args.collateral.empty()) {
-    auto c = read_file(args.collateral, attest::dcap::kMaxCollateralSize);
-    if (!c) return unusable(c.error(), "reading " + args.collateral);
-    bundle.collateral = std::string(as_chars(*c));
-  }
-  if (!args.certs.empty()) {
-    auto c = read_file(args.certs, kMaxCertsSize);
-    if (!c) return unusable(c.error(), "reading " + args.certs);
-    auto certs = load_certificates(*c);
-    if (!certs) return unusable(certs.error(), args.certs);
-    bundle.certs = std::move(*certs);
-  }
-  return bundle;
-}
-
 // --online: what the evidence needs and the user did not supply, from Intel
 // PCS (or a PCCS) and AMD KDS, through the on-disk cache. Nothing else in
 // `ward attest verify` touches the network.
@@ -138,6 +61,10 @@ Result<void> fetch_missing(attest::EvidenceBundle& b, const VerifyArgs& args) {
     if (!b.certs.empty()) return {};
     auto report = attest::snp::parse_report(b.evidence);
     if (!report) return std::unexpected(report.error());
+    if (report->signing_key() != 0) {  // SIGNING_KEY: 0 VCEK, 1 VLEK
+      return fail(std::string(kUsage), "this SEV-SNP report is not signed by a VCEK (AMD KDS serves VLEKs only to "
+                                       "cloud providers); give --certs");
+    }
     std::optional<attest::snp::Product> product;
     if (report->cpuid) product = attest::snp::product_from_cpuid(report->cpuid->family, report->cpuid->model);
     if (!product) {
@@ -169,19 +96,10 @@ Result<void> fetch_missing(attest::EvidenceBundle& b, const VerifyArgs& args) {
   return {};
 }
 
-Result<attest::Policy> load_policy(const std::string& path) {
-  if (path.empty()) return attest::Policy::report_only();
-  auto text = read_file(path, kMaxPolicySize);
-  if (!text) return unusable(text.error(), "reading " + path);
-  auto policy = attest::Policy::from_json(as_chars(*text));
-  if (!policy) return unusable(policy.error(), path);
-  return policy;
-}
-
 Result<void> run_verify(const VerifyArgs& args) {
-  auto bundle = load_bundle(args);
+  auto bundle = load_evidence({args.evidence, args.platform, args.collateral, args.certs});
   if (!bundle) return std::unexpected(bundle.error());
-  auto policy = load_policy(args.policy);
+  auto policy = load_policy(args.policy, attest::Policy::report_only());
   if (!policy) return std::unexpected(policy.error());
   if (args.online) {
     if (auto r = fetch_missing(*bundle, args); !r) return r;

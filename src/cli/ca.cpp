@@ -18,6 +18,7 @@
 #include "ca/certificate.h"
 #include "ca/server.h"
 #include "cli/cli.h"
+#include "cli/evidence.h"
 #include "cli/ledger_common.h"
 #include "cli/serve.h"
 #include "crypto/hash.h"
@@ -69,15 +70,6 @@ struct VerifyArgs {
 };
 
 constexpr std::size_t kMaxSmallFileSize = std::size_t{1} << 20;
-
-Result<attest::Policy> load_policy(const std::string& path, attest::Policy fallback) {
-  if (path.empty()) return fallback;
-  auto text = read_file(path, kMaxSmallFileSize);
-  if (!text) return std::unexpected(text.error());
-  auto policy = attest::Policy::from_json(as_chars(*text));
-  if (!policy) return fail(policy.error(), path);
-  return policy;
-}
 
 Result<crypto::Certificate> load_certificate(const std::string& path) {
   auto text = read_file(path, kMaxSmallFileSize + attest::kMaxEvidenceBundleSize * 2);
@@ -165,54 +157,10 @@ Result<void> run_report_data(const ReportDataArgs& args) {
                      {"cvm_id", hex_encode(ca::cvm_id(signing))}});
 }
 
-// The evidence file is either a ward/evidence/v1 bundle, or the platform's
-// native bytes completed by --collateral, --certs and --platform.
-Result<attest::EvidenceBundle> load_evidence(const RequestArgs& args) {
-  auto bytes = read_file(args.evidence, attest::kMaxEvidenceBundleSize);
-  if (!bytes) return std::unexpected(bytes.error());
-  if (!bytes->empty() && (*bytes)[0] == '{') {
-    if (!args.collateral.empty() || !args.certs.empty() || !args.platform.empty()) {
-      return fail(std::string(kUsage),
-                  args.evidence +
-                      " is an evidence bundle: it already names its platform, collateral and certificates");
-    }
-    auto bundle = attest::parse_bundle(as_chars(*bytes));
-    if (!bundle) return fail(bundle.error(), args.evidence);
-    return bundle;
-  }
-  attest::EvidenceBundle bundle;
-  if (!args.platform.empty()) {
-    const auto platform = attest::parse_platform(args.platform);
-    if (!platform)
-      return fail(std::string(kUsage),
-                  "unknown platform '" + args.platform + "' (tdx, sgx, snp, nvgpu, sim)");
-    bundle.platform = *platform;
-  } else {
-    const auto platform = attest::detect_platform(*bytes);
-    if (!platform)
-      return fail(std::string(kUsage), "cannot tell the platform of " + args.evidence + "; give --platform");
-    bundle.platform = *platform;
-  }
-  bundle.evidence = std::move(*bytes);
-  if (!args.collateral.empty()) {
-    auto text = read_file(args.collateral, attest::kMaxEvidenceBundleSize);
-    if (!text) return std::unexpected(text.error());
-    bundle.collateral = std::string(as_chars(*text));
-  }
-  if (!args.certs.empty()) {
-    auto text = read_file(args.certs, attest::kMaxEvidenceBundleSize);
-    if (!text) return std::unexpected(text.error());
-    auto certs = crypto::parse_pem_chain(as_chars(*text));
-    if (!certs) return fail(certs.error(), args.certs);
-    bundle.certs = std::move(*certs);
-  }
-  return bundle;
-}
-
 Result<void> run_request(const RequestArgs& args) {
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());
-  auto bundle = load_evidence(args);
+  auto bundle = load_evidence({args.evidence, args.platform, args.collateral, args.certs});
   if (!bundle) return std::unexpected(bundle.error());
   auto output = Output::open(args.output, 0644);
   if (!output) return std::unexpected(output.error());
