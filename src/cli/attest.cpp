@@ -1,6 +1,7 @@
 // ward attest verify | quote: hardware evidence, verified offline against a
 // policy, and evidence made by the simulated TEE or the Linux configfs-tsm.
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,7 @@ struct QuoteArgs {
   std::string collateral_output;
   std::string measure;
   std::string tsm_root = attest::kDefaultTsmRoot;
+  std::optional<unsigned> privlevel;
 };
 
 // --online: what the evidence needs and the user did not supply, from Intel
@@ -156,7 +158,10 @@ Result<void> run_quote(const QuoteArgs& args) {
                         collateral_path + "\n");
   }
   if (args.platform == "tsm") {
-    auto report = attest::tsm_report(*report_data, args.tsm_root);
+    attest::TsmOptions options;
+    options.root = args.tsm_root;
+    options.privlevel = args.privlevel;
+    auto report = attest::tsm_report(*report_data, options, attest::system_tsm_fs());
     if (!report) return std::unexpected(report.error());
     if (auto r = write_file(args.output, report->outblob); !r) return r;
     std::string note = report->provider + " evidence written to " + args.output;
@@ -226,6 +231,8 @@ void add_attest_commands(CLI::App& app, Action& action) {
                     "sim: the binary whose SHA-384 becomes MRTD (default: this ward binary)");
   quote->add_option("--tsm-root", quote_args->tsm_root, "tsm: the configfs-tsm report directory")
       ->default_str(attest::kDefaultTsmRoot);
+  quote->add_option("--privlevel", quote_args->privlevel, "tsm, SEV-SNP: the VMPL to report for (0..3)")
+      ->check(CLI::Range(0u, 3u));
   quote->callback([&action, quote_args] { action = [quote_args] { return run_quote(*quote_args); }; });
 }
 
