@@ -295,18 +295,18 @@ void add_ca_commands(CLI::App& app, Action& action) {
   request_cmd->footer(
       "Sends the evidence and the key's public keys to the center and writes the certificate it\n"
       "returns, after checking it certifies these keys and carries this evidence. --evidence is a\n"
-      "ward/evidence/v1 bundle, or native evidence (platform detected unless --platform).");
+      "ward/evidence/v1 bundle, or native evidence as bytes or hex (platform detected unless --platform).");
   request_cmd->add_option("--ca", request->ca, "The center's URL")
       ->option_text("http://HOST:PORT")
       ->required();
   request_cmd->add_option("--key", request->key, "The CVM's party key file")->option_text("FILE")->required();
-  request_cmd->add_option("--evidence", request->evidence, "The evidence (native bytes or a bundle)")
+  request_cmd->add_option("--evidence", request->evidence, "The evidence (native bytes, their hex, or a bundle)")
       ->option_text("FILE")
       ->required();
   request_cmd->add_option("--collateral", request->collateral, "DCAP collateral (dcap-qvl JSON)")
       ->option_text("FILE");
   request_cmd
-      ->add_option("--certs", request->certs, "Certificates for the evidence (PEM: VCEK chain, GPU chain)")
+      ->add_option("--certs", request->certs, "Certificates for the evidence (PEM, or one DER): VCEK chain, GPU chain")
       ->option_text("FILE");
   request_cmd->add_option("--platform", request->platform, "tdx, sgx, snp, nvgpu or sim")->option_text("P");
   request_cmd
