@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "crypto/der.h"
 #include "crypto/ecdsa.h"
 #include "crypto/hash.h"
 
@@ -107,34 +108,10 @@ Result<std::vector<MeasurementBlock>> parse_record(ByteView data, std::size_t ex
   return blocks;
 }
 
-// One DER element read from the front of `in`; only the definite, short
-// forms that certificate extensions use.
-struct Tlv {
-  std::uint8_t tag;
-  ByteView contents;
-};
-
-std::optional<Tlv> read_tlv(ByteView& in) {
-  if (in.size() < 2 || (in[0] & 0x1f) == 0x1f) return std::nullopt;
-  std::size_t length = in[1];
-  std::size_t header = 2;
-  if (length & 0x80) {
-    const std::size_t count = length & 0x7f;
-    if (count == 0 || count > 2 || in.size() < 2 + count) return std::nullopt;
-    length = 0;
-    for (std::size_t i = 0; i < count; ++i) length = (length << 8) | in[2 + i];
-    header += count;
-  }
-  if (in.size() - header < length) return std::nullopt;
-  Tlv tlv{in[0], in.subspan(header, length)};
-  in = in.subspan(header + length);
-  return tlv;
-}
-
 // FWID ::= SEQUENCE { hashAlg OID, digest OCTET STRING } with SHA-384.
 std::optional<ByteView> sha384_fwid(ByteView sequence) {
-  auto oid = read_tlv(sequence);
-  auto digest = read_tlv(sequence);
+  auto oid = crypto::der::read(sequence);
+  auto digest = crypto::der::read(sequence);
   if (!oid || !digest || !sequence.empty() || oid->tag != 0x06 || digest->tag != 0x04) return std::nullopt;
   if (!std::ranges::equal(oid->contents, ByteView(kSha384Oid)) || digest->contents.size() != kFwidSize) {
     return std::nullopt;
@@ -146,7 +123,7 @@ std::optional<ByteView> sha384_fwid(ByteView sequence) {
 // at the top level, the TCG layout inside fwids [6]; both are accepted.
 bool collect_fwids(ByteView der, int depth, std::vector<ByteView>& out) {
   while (!der.empty()) {
-    auto tlv = read_tlv(der);
+    auto tlv = crypto::der::read(der);
     if (!tlv) return false;
     if ((tlv->tag & 0x20) == 0) continue;
     if (tlv->tag == 0x30) {

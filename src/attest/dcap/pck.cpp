@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "crypto/der.h"
+
 namespace ward::attest::dcap {
 
 namespace {
@@ -35,39 +37,16 @@ std::unexpected<Error> bad(const std::string& what) {
   return fail("attest.pck", "SGX extension: " + what);
 }
 
-struct Tlv {
-  std::uint8_t tag;
-  ByteView value;
-};
-
-// Reads DER TLVs from a buffer, refusing anything BER allows but DER does not
-// (indefinite or non-minimal lengths) and anything longer than the input.
+// Reads the elements of a DER buffer in turn, naming the element in errors.
 class DerReader {
  public:
   explicit DerReader(ByteView in) : in_(in) {}
 
   bool done() const { return in_.empty(); }
 
-  Result<Tlv> next(const std::string& what) {
-    if (in_.size() < 2) return bad(what + " is truncated");
-    const std::uint8_t tag = in_[0];
-    if ((tag & 0x1F) == 0x1F) return bad(what + " has a multi-byte tag");
-    std::size_t length = in_[1];
-    std::size_t header = 2;
-    if (length >= 0x80) {
-      const std::size_t count = length & 0x7F;
-      // The whole extension is a few hundred bytes: two length bytes suffice.
-      if (count == 0 || count > 2) return bad(what + " has an unsupported length encoding");
-      if (in_.size() < 2 + count) return bad(what + " is truncated");
-      length = 0;
-      for (std::size_t i = 0; i < count; ++i) length = (length << 8) | in_[2 + i];
-      const bool minimal = count == 1 ? length >= 0x80 : length >= 0x100;
-      if (!minimal) return bad(what + " has a non-minimal length");
-      header += count;
-    }
-    if (in_.size() - header < length) return bad(what + " is truncated");
-    Tlv tlv{tag, in_.subspan(header, length)};
-    in_ = in_.subspan(header + length);
+  Result<crypto::der::Tlv> next(const std::string& what) {
+    auto tlv = crypto::der::read(in_);
+    if (!tlv) return bad(what + ": " + tlv.error().message);
     return tlv;
   }
 
@@ -75,7 +54,7 @@ class DerReader {
     auto tlv = next(what);
     if (!tlv) return std::unexpected(tlv.error());
     if (tlv->tag != tag) return bad(what + " has the wrong type");
-    return tlv->value;
+    return tlv->contents;
   }
 
  private:
@@ -127,7 +106,7 @@ Bytes arc_of(std::uint8_t element) {
 // One SEQUENCE { OID, value } entry whose OID is `arc`.n; returns n and the value.
 struct Entry {
   std::uint8_t number;
-  Tlv value;
+  crypto::der::Tlv value;
 };
 
 Result<Entry> read_entry(DerReader& list, ByteView arc, const std::string& what) {
@@ -155,14 +134,14 @@ Result<void> parse_tcb(ByteView body, PckExtensions& out) {
     if (entry->number != expected) return bad(name + " is out of order or repeated");
     if (expected == kTcbCpuSvn) {
       if (entry->value.tag != kTagOctetString) return bad("CPUSVN has the wrong type");
-      auto svn = read_octets<16>(entry->value.value, "CPUSVN");
+      auto svn = read_octets<16>(entry->value.contents, "CPUSVN");
       if (!svn) return std::unexpected(svn.error());
       out.cpu_svn = *svn;
       continue;
     }
     if (entry->value.tag != kTagInteger) return bad(name + " has the wrong type");
     const unsigned max = expected == kTcbPceSvn ? 0xFFFF : 0xFF;
-    auto svn = read_unsigned(entry->value.value, max, name);
+    auto svn = read_unsigned(entry->value.contents, max, name);
     if (!svn) return std::unexpected(svn.error());
     if (expected == kTcbPceSvn) {
       out.pce_svn = static_cast<std::uint16_t>(*svn);
@@ -185,28 +164,12 @@ Result<void> check_configuration(ByteView body) {
     if (!entry) return std::unexpected(entry.error());
     if (entry->number <= last) return bad("Configuration elements are out of order or repeated");
     last = entry->number;
-    const ByteView flag = entry->value.value;
+    const ByteView flag = entry->value.contents;
     if (entry->value.tag != kTagBoolean || flag.size() != 1 || (flag[0] != 0x00 && flag[0] != 0xFF)) {
       return bad("Configuration element ." + std::to_string(entry->number) + " is not a DER BOOLEAN");
     }
   }
   return {};
-}
-
-void put_tlv(Bytes& out, std::uint8_t tag, ByteView value) {
-  out.push_back(tag);
-  const std::size_t n = value.size();
-  if (n < 0x80) {
-    out.push_back(static_cast<std::uint8_t>(n));
-  } else if (n <= 0xFF) {
-    out.push_back(0x81);
-    out.push_back(static_cast<std::uint8_t>(n));
-  } else {
-    out.push_back(0x82);
-    out.push_back(static_cast<std::uint8_t>(n >> 8));
-    out.push_back(static_cast<std::uint8_t>(n));
-  }
-  out.insert(out.end(), value.begin(), value.end());
 }
 
 Bytes unsigned_content(unsigned v) {
@@ -221,9 +184,9 @@ Bytes unsigned_content(unsigned v) {
 
 void put_entry(Bytes& list, ByteView oid, std::uint8_t tag, ByteView value) {
   Bytes entry;
-  put_tlv(entry, kTagOid, oid);
-  put_tlv(entry, tag, value);
-  put_tlv(list, kTagSequence, entry);
+  crypto::der::append(entry, kTagOid, oid);
+  crypto::der::append(entry, tag, value);
+  crypto::der::append(list, kTagSequence, entry);
 }
 
 }  // namespace
@@ -248,50 +211,50 @@ Result<PckExtensions> parse_pck_extensions_der(ByteView extn_value) {
     if (n <= last) return bad(name + " is out of order or repeated");
     last = n;
     seen[n] = true;
-    const Tlv& value = entry->value;
+    const crypto::der::Tlv& value = entry->value;
     Result<void> ok;
     switch (n) {
       case kPpid: {
         if (value.tag != kTagOctetString) return bad("PPID has the wrong type");
-        auto ppid = read_octets<16>(value.value, "PPID");
+        auto ppid = read_octets<16>(value.contents, "PPID");
         if (!ppid) return std::unexpected(ppid.error());
         out.ppid.assign(ppid->begin(), ppid->end());
         break;
       }
       case kTcb:
         if (value.tag != kTagSequence) return bad("TCB has the wrong type");
-        ok = parse_tcb(value.value, out);
+        ok = parse_tcb(value.contents, out);
         break;
       case kPceId: {
         if (value.tag != kTagOctetString) return bad("PCE-ID has the wrong type");
-        auto pce_id = read_octets<2>(value.value, "PCE-ID");
+        auto pce_id = read_octets<2>(value.contents, "PCE-ID");
         if (!pce_id) return std::unexpected(pce_id.error());
         out.pce_id = *pce_id;
         break;
       }
       case kFmspc: {
         if (value.tag != kTagOctetString) return bad("FMSPC has the wrong type");
-        auto fmspc = read_octets<6>(value.value, "FMSPC");
+        auto fmspc = read_octets<6>(value.contents, "FMSPC");
         if (!fmspc) return std::unexpected(fmspc.error());
         out.fmspc = *fmspc;
         break;
       }
       case kSgxType: {
         if (value.tag != kTagEnumerated) return bad("SGX Type has the wrong type");
-        auto type = read_unsigned(value.value, 0xFF, "SGX Type");
+        auto type = read_unsigned(value.contents, 0xFF, "SGX Type");
         if (!type) return std::unexpected(type.error());
         out.sgx_type = static_cast<int>(*type);
         break;
       }
       case kPlatformInstanceId:
         if (value.tag != kTagOctetString) return bad("PlatformInstanceID has the wrong type");
-        if (auto id = read_octets<16>(value.value, "PlatformInstanceID"); !id) {
+        if (auto id = read_octets<16>(value.contents, "PlatformInstanceID"); !id) {
           return std::unexpected(id.error());
         }
         break;
       case kConfiguration:
         if (value.tag != kTagSequence) return bad("Configuration has the wrong type");
-        ok = check_configuration(value.value);
+        ok = check_configuration(value.contents);
         break;
       default:
         break;
@@ -332,7 +295,7 @@ Bytes encode_pck_extensions(const PckExtensions& ext) {
   put_entry(list, arc_of(kFmspc), kTagOctetString, ext.fmspc);
   put_entry(list, arc_of(kSgxType), kTagEnumerated, unsigned_content(static_cast<unsigned>(ext.sgx_type)));
   Bytes out;
-  put_tlv(out, kTagSequence, list);
+  crypto::der::append(out, kTagSequence, list);
   return out;
 }
 

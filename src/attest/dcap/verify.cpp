@@ -40,15 +40,9 @@ AiEA4J0lrHoMs+Xo5o/sX6O9QWxHRAvZUGOdRQ7cvqRXaqI=
 -----END CERTIFICATE-----
 )";
 
-std::string hex_of(ByteView b) { return hex_encode(b); }
-
 template <std::size_t N>
 Bytes to_vec(const std::array<std::uint8_t, N>& a) {
   return Bytes(a.begin(), a.end());
-}
-
-bool same_key(const crypto::Certificate& a, const crypto::Certificate& b) {
-  return a.to_der() == b.to_der();
 }
 
 // A time window [from, until) in which every certificate and CRL behind a
@@ -156,7 +150,7 @@ struct State {
   PckExtensions pck;
   std::vector<crypto::Crl> crls;
   const PreparedCollateral::Parsed* collateral = nullptr;
-  std::optional<VerifiedPck> known_pck;  // found in the collateral's memo
+  std::optional<VerifiedPck> known_pck;  // found in the collateral's memo, under `anchor`
 };
 
 void record_body(const Quote& q, Appraisal& out) {
@@ -177,10 +171,10 @@ void record_body(const Quote& q, Appraisal& out) {
         {"mrownerconfig", to_vec(td->mr_owner_config)},
     };
     if (td->mr_servicetd) out.measurements.push_back({"mrservicetd", to_vec(*td->mr_servicetd)});
-    out.claims["td_attributes"] = hex_of(td->td_attributes);
-    out.claims["xfam"] = hex_of(td->xfam);
-    out.claims["tee_tcb_svn"] = hex_of(td->tee_tcb_svn);
-    if (td->tee_tcb_svn_2) out.claims["tee_tcb_svn_2"] = hex_of(*td->tee_tcb_svn_2);
+    out.claims["td_attributes"] = hex_encode(td->td_attributes);
+    out.claims["xfam"] = hex_encode(td->xfam);
+    out.claims["tee_tcb_svn"] = hex_encode(td->tee_tcb_svn);
+    if (td->tee_tcb_svn_2) out.claims["tee_tcb_svn_2"] = hex_encode(*td->tee_tcb_svn_2);
     out.claims["tdx_module"] = q.body_type == 3 ? "1.5" : "1.0";
   } else {
     const EnclaveReport& e = *q.enclave_report();
@@ -190,7 +184,7 @@ void record_body(const Quote& q, Appraisal& out) {
     out.measurements = {{"mrenclave", to_vec(e.mr_enclave)}, {"mrsigner", to_vec(e.mr_signer)}};
     out.claims["isv_prod_id"] = std::to_string(e.isv_prod_id);
     out.claims["isv_svn"] = std::to_string(e.isv_svn);
-    out.claims["attributes"] = hex_of(e.attributes);
+    out.claims["attributes"] = hex_encode(e.attributes);
   }
   out.claims["quote_version"] = std::to_string(q.header.version);
 }
@@ -240,23 +234,20 @@ Result<const crypto::Certificate*> verify_to_anchor(const std::vector<crypto::Ce
 
 void record_anchor(const crypto::Certificate& anchor, const std::string& anchor_subject, const State& s,
                    Appraisal& out) {
-  out.simulated = same_key(anchor, sim::root());
+  out.simulated = anchor == sim::root();
   std::string detail = "chains to " + anchor_subject;
   detail += s.crls.empty() ? " (no collateral: revocation not checked)" : ", not revoked";
   out.checks.pass("pck.chain", detail);
 }
 
 void record_extensions(const PckExtensions& ext, Appraisal& out) {
-  out.claims["fmspc"] = hex_of(ext.fmspc);
-  out.claims["pce_id"] = hex_of(ext.pce_id);
-  out.checks.pass("pck.extensions", "FMSPC " + hex_of(ext.fmspc) + ", PCE-ID " + hex_of(ext.pce_id));
+  out.claims["fmspc"] = hex_encode(ext.fmspc);
+  out.claims["pce_id"] = hex_encode(ext.pce_id);
+  out.checks.pass("pck.extensions", "FMSPC " + hex_encode(ext.fmspc) + ", PCE-ID " + hex_encode(ext.pce_id));
 }
 
 bool check_pck_chain(State& s, std::span<const crypto::Certificate> anchors, TimePoint at, Appraisal& out) {
   if (s.known_pck) {
-    for (const auto& a : anchors) {
-      if (a == s.known_pck->anchor) s.anchor = &a;
-    }
     s.pck_chain = s.known_pck->chain;
     record_anchor(*s.anchor, s.known_pck->anchor_subject, s, out);
     return true;
@@ -348,23 +339,24 @@ bool check_quote_signature(const State& s, const PreparedCollateral* collateral,
   return out.checks.pass("quote.signature");
 }
 
-std::string rfc3339(std::chrono::sys_seconds t) { return format_rfc3339(t); }
-
-// The PCK chain of this quote, if the collateral's memo holds it as
-// verified under one of `anchors` at `at`.
-std::optional<VerifiedPck> find_verified_pck(const PreparedCollateral& c, const std::string& pem,
-                                             std::span<const crypto::Certificate> anchors, TimePoint at) {
+// The quote's PCK chain, when the collateral's memo holds it as verified
+// under one of `anchors` at `at`; sets s.known_pck and s.anchor.
+void find_verified_pck(const PreparedCollateral& c, std::span<const crypto::Certificate> anchors, TimePoint at,
+                       State& s) {
   auto& memo = c.memo();
   std::lock_guard lock(memo.mu);
-  auto it = memo.pck.find(pem);
-  if (it == memo.pck.end()) return std::nullopt;
+  auto it = memo.pck.find(s.quote.certification.pck_chain_pem);
+  if (it == memo.pck.end()) return;
   for (const auto& v : it->second) {
     if (!v.window.contains(at)) continue;
     for (const auto& a : anchors) {
-      if (a == v.anchor) return v;
+      if (a == v.anchor) {
+        s.known_pck = v;
+        s.anchor = &a;
+        return;
+      }
     }
   }
-  return std::nullopt;
 }
 
 void remember_pck(const PreparedCollateral& c, const State& s) {
@@ -403,14 +395,14 @@ bool check_collateral_validity(const State& s, TimePoint at, Appraisal& out) {
     if (!p.until) return out.checks.fail("collateral.validity", p.name + " has no next update time");
     if (now < p.from) {
       return out.checks.fail("collateral.validity",
-                             p.name + " is not yet valid: issued " + rfc3339(p.from) + ", after " + rfc3339(now));
+                             p.name + " is not yet valid: issued " + format_rfc3339(p.from) + ", after " + format_rfc3339(now));
     }
     if (now >= *p.until) {
       return out.checks.fail("collateral.validity", "collateral expired: " + p.name + " was due for update at " +
-                                                        rfc3339(*p.until) + ", before " + rfc3339(now));
+                                                        format_rfc3339(*p.until) + ", before " + format_rfc3339(now));
     }
   }
-  return out.checks.pass("collateral.validity", "current at " + rfc3339(now));
+  return out.checks.pass("collateral.validity", "current at " + format_rfc3339(now));
 }
 
 // Collateral is parsed and its validity window checked before any chain, so
@@ -486,7 +478,7 @@ void verify_with_collateral(const PreparedCollateral& prepared, State& s, TimePo
   const TcbInfo& tcb = prepared.parsed().tcb_info;
   const QeIdentity& qe = prepared.parsed().qe_identity;
   if (!out.checks.record("tcb_info.applies", check_tcb_info_applies(tcb, s.pck, tdx),
-                         "FMSPC " + hex_of(s.pck.fmspc) + ", TCB evaluation data number " +
+                         "FMSPC " + hex_encode(s.pck.fmspc) + ", TCB evaluation data number " +
                              std::to_string(tcb.tcb_evaluation_data_number))) {
     return;
   }
@@ -520,7 +512,7 @@ void verify(ByteView data, const PreparedCollateral* collateral, std::span<const
             TimePoint at, Appraisal& out) {
   State s;
   if (!check_parse(data, s, out)) return;
-  if (collateral) s.known_pck = find_verified_pck(*collateral, s.quote.certification.pck_chain_pem, anchors, at);
+  if (collateral) find_verified_pck(*collateral, anchors, at, s);
   if (!check_pck_chain_parse(s, out)) return;
   if (collateral && !check_collateral(collateral->parsed(), s, at, out)) return;
   if (!check_pck_chain(s, anchors, at, out)) return;
