@@ -32,6 +32,9 @@ void add_offers_commands(CLI::App& app, Action& action);
 void add_orders_commands(CLI::App& app, Action& action);
 void add_attest_commands(CLI::App& app, Action& action);
 void add_ca_commands(CLI::App& app, Action& action);
+void add_engine_commands(CLI::App& app, Action& action);
+void add_files_commands(CLI::App& app, Action& action);
+void add_node_commands(CLI::App& app, Action& action);
 
 // Makes an option take one value per occurrence, any number of times
 // (-r A -r B), never swallowing the arguments after it.

@@ -23,6 +23,9 @@ int run(int argc, char** argv) {
   ward::cli::add_orders_commands(app, action);
   ward::cli::add_attest_commands(app, action);
   ward::cli::add_ca_commands(app, action);
+  ward::cli::add_engine_commands(app, action);
+  ward::cli::add_files_commands(app, action);
+  ward::cli::add_node_commands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,8 @@
+// ward files: placeholder until its verb group lands.
+#include "cli/cli.h"
+
+namespace ward::cli {
+
+void add_files_commands(CLI::App&, Action&) {}
+
+}  // namespace ward::cli

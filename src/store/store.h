@@ -1,0 +1,96 @@
+// Blob stores: where Ward keeps ciphertext (encrypted files, grants, outputs).
+// Blobs are content-addressed: a blob's name is the lower-case hex SHA-256 of
+// its bytes, and every read checks the bytes against that name, so a store
+// needs no trust: it can lose or withhold data, never change it unnoticed.
+//
+// Backends, chosen by URI:
+//   file:///abs/dir (or a plain directory path)  blobs at <dir>/<hex>
+//   http://host[:port]/prefix, https://...       GET/PUT/HEAD <prefix>/<hex>
+//                                                (a WebDAV server such as nginx)
+// A blob's URI is its store's URI + "/" + <hex>.
+//
+// Error codes: "store.uri" (not a store or blob URI), "store.io" (local I/O),
+// "store.http" (the server could not be reached or answered an error),
+// "store.not_found", "store.digest" (the bytes do not hash to their name),
+// "store.too_large".
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/bytes.h"
+#include "base/error.h"
+#include "crypto/hash.h"
+
+namespace ward::store {
+
+// Progress of one transfer. On a terminal (stderr is a tty) it draws a bar
+// on stderr; elsewhere it prints nothing.
+class Progress {
+ public:
+  // `label` names the transfer ("upload alice.csv"); `total` 0 when unknown.
+  Progress(std::string label, std::uint64_t total);
+  ~Progress();  // finishes the line, if one was drawn
+  void advance(std::uint64_t bytes);
+  bool enabled() const { return enabled_; }
+
+ private:
+  std::string label_;
+  std::uint64_t total_ = 0;
+  std::uint64_t done_ = 0;
+  bool enabled_ = false;
+  std::int64_t last_draw_ms_ = 0;
+};
+
+struct BlobInfo {
+  std::string uri;  // the blob's URI
+  crypto::Sha256Digest sha256{};
+  std::uint64_t size = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The store's URI, in the canonical spelling (file:///abs/dir, http://...).
+  virtual std::string uri() const = 0;
+
+  // Streams the file at `path` into the store (hashing it on the way; a
+  // file store writes atomically, so a reader never sees a partial blob).
+  // Storing a blob that is already there succeeds.
+  virtual Result<BlobInfo> put_file(const std::filesystem::path& path, Progress* progress = nullptr) = 0;
+  virtual Result<BlobInfo> put_bytes(ByteView bytes) = 0;
+
+  // The blob's size, or nullopt when the store does not have it.
+  virtual Result<std::optional<std::uint64_t>> head(const crypto::Sha256Digest& digest) = 0;
+
+  // Streams blob `digest` into a new file at `dest` (AtomicFile: nothing
+  // appears at `dest` unless the whole blob arrived and hashed to `digest`).
+  virtual Result<BlobInfo> get_file(const crypto::Sha256Digest& digest, const std::filesystem::path& dest,
+                                    Progress* progress = nullptr) = 0;
+  // The blob's bytes, refusing ("store.too_large") blobs over `max_size`.
+  virtual Result<Bytes> get_bytes(const crypto::Sha256Digest& digest, std::uint64_t max_size) = 0;
+};
+
+// Opens a store by URI (see above). A relative directory path is made
+// absolute; a file store's directory is created if missing.
+Result<std::unique_ptr<Store>> open_store(std::string_view uri);
+
+// Splits a blob URI into its store's URI and its digest
+// ("file:///s/<hex>" -> "file:///s", digest). Errors: "store.uri".
+struct BlobRef {
+  std::string store_uri;
+  crypto::Sha256Digest sha256{};
+};
+Result<BlobRef> parse_blob_uri(std::string_view blob_uri);
+
+// open_store(ref.store_uri) then get_*: fetches a blob by its URI.
+Result<BlobInfo> fetch_file(std::string_view blob_uri, const std::filesystem::path& dest,
+                            Progress* progress = nullptr);
+Result<Bytes> fetch_bytes(std::string_view blob_uri, std::uint64_t max_size);
+
+}  // namespace ward::store
