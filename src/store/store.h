@@ -28,6 +28,10 @@
 
 namespace ward::store {
 
+// No store holds blobs larger than this (1 TiB); larger ones are refused
+// with "store.too_large" before any byte moves.
+inline constexpr std::uint64_t kMaxBlobSize = std::uint64_t{1} << 40;
+
 // Progress of one transfer. On a terminal (stderr is a tty) it draws a bar
 // on stderr; elsewhere it prints nothing.
 class Progress {
@@ -44,6 +48,9 @@ class Progress {
   std::uint64_t done_ = 0;
   bool enabled_ = false;
   std::int64_t last_draw_ms_ = 0;
+  std::int64_t start_ms_ = 0;  // for the rate
+  bool drawn_ = false;
+  void draw(std::int64_t now_ms);
 };
 
 struct BlobInfo {
