@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Engine images end to end: pack a directory holding a shell engine (the
+# host's /bin/sh and cat with their libraries) reproducibly, inspect it, run
+# it in the sandbox on two inputs with arguments, and check what it could and
+# could not do; then an engine that fails, one that runs too long, a tampered
+# image, and a missing bubblewrap. `ward engine run` leaves no scratch files.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+command -v bwrap >/dev/null || { echo "FAIL: bwrap is missing (Debian package bubblewrap)" >&2; exit 1; }
+command -v ldd >/dev/null || { echo "FAIL: ldd is missing (Debian package libc-bin)" >&2; exit 1; }
+
+# Run as root, the engine runs as uid 65534: it must reach what it is given.
+chmod 711 "$TMP"
+export TMPDIR="$TMP/scratch"
+mkdir -m 755 "$TMPDIR"
+
+# copy_with_libs BINARY: into engine/ at the same path, with what ldd lists.
+copy_with_libs() {
+  mkdir -p "engine$(dirname "$1")"
+  cp -L "$1" "engine$1"
+  local lib
+  for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+    mkdir -p "engine$(dirname "$lib")"
+    cp -L "$lib" "engine$lib"
+  done
+}
+copy_with_libs /bin/sh
+copy_with_libs /bin/cat
+cat >engine/bin/engine.sh <<'EOF'
+#!/bin/sh
+set -e
+echo "engine: starting"
+args=$(cat /ward/args.json)
+case "$args" in
+*fail*) echo "engine: failing as asked" >&2; exit 3 ;;
+*spin*) while :; do :; done ;;
+esac
+cat /ward/inputs/0/a.txt /ward/inputs/1/b.txt >/ward/output/joined.txt
+printf '%s\n' "$args" >/ward/output/args.json
+printf '%s\n' "$GREETING" >/ward/output/greeting.txt
+if (echo x >/ward/inputs/0/evil) 2>/dev/null; then echo "engine: an input is writable"; exit 10; fi
+if (echo x >/evil) 2>/dev/null; then echo "engine: / is writable"; exit 11; fi
+if (echo x >/bin/evil) 2>/dev/null; then echo "engine: the image is writable"; exit 12; fi
+echo "engine: done"
+EOF
+chmod 755 engine/bin/engine.sh
+
+# pack: reproducible, and inspect agrees.
+PACK=(engine pack engine --entrypoint /bin/sh --entrypoint /bin/engine.sh --env GREETING=hello --workdir /)
+DIGEST=$("$WARD" "${PACK[@]}" -o engine.tar)
+[[ $DIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || fail "engine pack printed '$DIGEST'"
+touch engine/bin/engine.sh
+"$WARD" "${PACK[@]}" -o again.tar --json >pack.json
+[[ $(jq -r .digest pack.json) == "$DIGEST" ]] || fail "packing again gave another digest: $(cat pack.json)"
+same_file engine.tar again.tar "packing twice"
+tar -tf engine.tar | grep -qx 'oci-layout' && tar -tf engine.tar | grep -qx 'manifest.json' ||
+  fail "engine.tar is not an OCI layout with a docker manifest.json: $(tar -tf engine.tar)"
+pass "engine pack is reproducible and writes an OCI layout tar"
+
+"$WARD" engine inspect engine.tar --json >inspect.json
+[[ $(jq -r .digest inspect.json) == "$DIGEST" ]] || fail "inspect: $(cat inspect.json)"
+[[ $(jq -c .entrypoint inspect.json) == '["/bin/sh","/bin/engine.sh"]' ]] || fail "inspect entrypoint: $(cat inspect.json)"
+[[ $(jq -c .env inspect.json) == '["GREETING=hello"]' && $(jq '.layers | length' inspect.json) == 1 ]] ||
+  fail "inspect: $(cat inspect.json)"
+"$WARD" engine inspect engine.tar | grep -q "^digest: $DIGEST\$" || fail "inspect does not print the digest"
+pass "engine inspect verifies the image and shows its digest and command"
+
+# run: inputs read-only, output written, args passed.
+mkdir -m 755 in0 in1
+echo "alpha" >in0/a.txt
+echo "beta" >in1/b.txt
+echo '{"mode": "ok"}' >args.json
+"$WARD" engine run engine.tar --input in0 --input in1 --args args.json -o out --log run.log --json >run.json ||
+  fail "engine run failed: $(cat run.json) $(cat run.log)"
+[[ $(jq -r .outcome run.json) == exited && $(jq -r .code run.json) == 0 && $(jq -r .digest run.json) == "$DIGEST" ]] ||
+  fail "engine run: $(cat run.json)"
+[[ $(cat out/joined.txt) == $'alpha\nbeta' ]] || fail "joined output: $(cat out/joined.txt)"
+[[ $(cat out/args.json) == '{"mode": "ok"}' && $(cat out/greeting.txt) == hello ]] || fail "args or env not passed"
+grep -q "engine: done" run.log || fail "the log lacks the engine's output: $(cat run.log)"
+[[ ! -e in0/evil ]] || fail "the engine wrote into an input"
+[[ -z $(ls -A "$TMPDIR") ]] || fail "engine run left scratch files: $(ls -A "$TMPDIR")"
+pass "engine run: inputs read-only, output and args, log captured, scratch removed"
+
+# An engine that fails: exit 1, one error line naming its status.
+echo '{"mode": "fail"}' >fail.json
+expect_ward_error "a failing engine" "" 'exited with status 3' -- engine run engine.tar -o out2 --args fail.json --log fail.log
+grep -q "failing as asked" fail.log || fail "the failing engine's stderr is not in the log"
+
+# One that runs too long is killed at its time limit.
+echo '{"mode": "spin"}' >spin.json
+start=$SECONDS
+expect_ward_error "an engine over its time limit" "" 'time limit' -- engine run engine.tar -o out3 --args spin.json --time-limit 2s --log spin.log
+((SECONDS - start < 20)) || fail "the time limit did not stop the engine"
+[[ -z $(ls -A "$TMPDIR") ]] || fail "a failed run left scratch files: $(ls -A "$TMPDIR")"
+
+# Without bubblewrap nothing runs.
+mkdir out4
+WARD_BWRAP=/nonexistent/bwrap expect_ward_error "no bubblewrap" out4 'bubblewrap' -- engine run engine.tar -o out4
+pass "a failing engine, a time limit and a missing bwrap are errors, and nothing ran unsandboxed"
+
+# A tampered image is refused, naming what failed.
+mkdir layout
+tar -xf engine.tar -C layout
+CONFIG=$(jq -r '.[0].Config' layout/manifest.json)
+cp -r layout tampered
+echo ' ' >>"tampered/$CONFIG"
+expect_ward_error "a tampered config" "" 'does not match its digest' -- engine inspect tampered
+LAYER=$(jq -r '.[0].Layers[0]' layout/manifest.json)
+cp -r layout bad-layer
+printf 'x' | dd of="bad-layer/$LAYER" bs=1 seek=100 conv=notrunc status=none
+expect_ward_error "a tampered layer" "" 'layer 1 of 1' -- engine inspect bad-layer
+[[ $("$WARD" engine inspect layout --json | jq -r .digest) == "$DIGEST" ]] || fail "the extracted layout reads differently"
+pass "engine inspect reads the layout as a directory and refuses tampering"

@@ -1,0 +1,212 @@
+// The engine the sandbox tests and the order e2e tests run: a static program
+// (no libraries needed in its rootfs) whose first argument picks what it
+// tries. The check-* and net modes exit 0 when the sandbox behaved as the
+// test expects and say why not on stderr otherwise; copy, connect and slow
+// act as an engine of an order would (tests/e2e/order.sh).
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <netinet/in.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+extern char** environ;
+
+namespace {
+
+std::string slurp(const char* path) {
+  std::string out;
+  FILE* f = fopen(path, "rb");
+  if (!f) return "<missing>";
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  fclose(f);
+  return out;
+}
+
+bool spit(const char* path, const std::string& data) {
+  FILE* f = fopen(path, "wb");
+  if (!f) return false;
+  const bool ok = fwrite(data.data(), 1, data.size(), f) == data.size();
+  return fclose(f) == 0 && ok;
+}
+
+int expect(bool ok, const char* what) {
+  if (!ok) fprintf(stderr, "payload: %s (errno %d: %s)\n", what, errno, strerror(errno));
+  return ok ? 0 : 1;
+}
+
+// Inputs and / are read-only, the output is writable, args.json is readable.
+int check_io() {
+  int bad = 0;
+  const std::string args = slurp("/ward/args.json");
+  const std::string input = slurp("/ward/inputs/0/data.txt");
+  bad |= expect(args != "<missing>", "cannot read /ward/args.json");
+  bad |= expect(input != "<missing>", "cannot read /ward/inputs/0/data.txt");
+  bad |= expect(!spit("/ward/inputs/0/data.txt", "changed"), "could overwrite an input");
+  bad |= expect(!spit("/ward/inputs/0/new.txt", "x"), "could create a file among the inputs");
+  bad |= expect(!spit("/ward/args.json", "{}"), "could overwrite args.json");
+  bad |= expect(!spit("/bin/new", "x"), "could write into the image");
+  bad |= expect(!spit("/new", "x"), "could write into /");
+  bad |= expect(spit("/tmp/scratch", "x"), "cannot write /tmp");
+  bad |= expect(spit("/ward/output/result.txt", args + "|" + input), "cannot write the output");
+  return bad;
+}
+
+// No route anywhere: connecting to the host's listener on 127.0.0.1 fails,
+// and the only interface is loopback.
+int check_network(int port) {
+  int bad = 0;
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s >= 0) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bad |= expect(connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0,
+                  "reached the host's listener");
+    close(s);
+  }
+  const std::string dev = slurp("/proc/net/dev");
+  int interfaces = 0;
+  for (size_t pos = dev.find(':'); pos != std::string::npos; pos = dev.find(':', pos + 1)) ++interfaces;
+  bad |= expect(interfaces == 1 && dev.find("lo:") != std::string::npos, "sees interfaces besides loopback");
+  return bad;
+}
+
+int alloc(long megabytes) {
+  for (long i = 0; i < megabytes; i += 16) {
+    char* p = static_cast<char*>(malloc(16 << 20));
+    if (!p) return 3;
+    memset(p, 1, 16 << 20);
+  }
+  return 0;
+}
+
+int fork_bomb(int n) {
+  for (int i = 0; i < n; ++i) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      pause();
+      _exit(0);
+    }
+    if (pid < 0) {
+      printf("fork %d failed\n", i);
+      return 0;
+    }
+  }
+  return expect(false, "every fork succeeded");
+}
+
+int write_output(const char* name, long bytes) {
+  char path[256];
+  snprintf(path, sizeof path, "/ward/output/%s", name);
+  FILE* f = fopen(path, "wb");
+  if (!f) return expect(false, "cannot create the output");
+  static char block[65536];
+  memset(block, 'x', sizeof block);
+  for (long done = 0; done < bytes; done += static_cast<long>(sizeof block))
+    if (fwrite(block, 1, sizeof block, f) != sizeof block) return 4;
+  return fclose(f) == 0 ? 0 : 4;
+}
+
+// Copies every input file to /ward/output/<n>-<name>, and args.json.
+int copy_inputs() {
+  DIR* inputs = opendir("/ward/inputs");
+  if (!inputs) return expect(false, "cannot list /ward/inputs");
+  int bad = 0;
+  while (const dirent* n = readdir(inputs)) {
+    if (n->d_name[0] == '.') continue;
+    const std::string dir = std::string("/ward/inputs/") + n->d_name;
+    DIR* files = opendir(dir.c_str());
+    if (!files) continue;
+    while (const dirent* f = readdir(files)) {
+      const std::string from = dir + "/" + f->d_name;
+      struct stat st {};
+      if (stat(from.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      const std::string to = std::string("/ward/output/") + n->d_name + "-" + f->d_name;
+      bad |= expect(spit(to.c_str(), slurp(from.c_str())), "cannot copy an input");
+      printf("copied %s\n", from.c_str());
+    }
+    closedir(files);
+  }
+  closedir(inputs);
+  bad |= expect(!spit("/ward/inputs/0/x", "x"), "could write among the inputs");
+  bad |= expect(spit("/ward/output/args.json", slurp("/ward/args.json")), "cannot copy args.json");
+  return bad;
+}
+
+// An engine trying to send data out: exits 3 when it cannot connect.
+int connect_out(int port) {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return 3;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool reached = connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  printf("connect 127.0.0.1:%d: %s\n", port, reached ? "connected" : strerror(errno));
+  close(s);
+  return reached ? 0 : 3;
+}
+
+int describe_env() {
+  std::string out;
+  for (char** e = environ; *e; ++e) out += std::string(*e) + "\n";
+  char cwd[512] = "";
+  if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+  out += "cwd=" + std::string(cwd) + "\nuid=" + std::to_string(getuid()) + "\n";
+  return spit("/ward/output/env.txt", out) ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  const char* arg = argc > 2 ? argv[2] : "0";
+  if (mode == "exit") return atoi(arg);
+  if (mode == "check-io") return check_io();
+  if (mode == "net") return check_network(atoi(arg));
+  if (mode == "sleep") {  // a child too, to show the whole tree dies
+    if (fork() == 0) pause();
+    sleep(1000);
+    return 0;
+  }
+  if (mode == "alloc") return alloc(atol(arg));
+  if (mode == "forkbomb") return fork_bomb(atoi(arg));
+  if (mode == "write") return write_output("big", atol(arg));
+  if (mode == "write-many") {
+    for (int i = 0; i < 8; ++i)
+      if (int r = write_output(("part" + std::to_string(i)).c_str(), atol(arg)); r != 0) return r;
+    return 0;
+  }
+  if (mode == "spam") {
+    static char line[1024];
+    memset(line, 'y', sizeof line - 1);
+    line[sizeof line - 1] = '\n';
+    for (long done = 0; done < atol(arg); done += static_cast<long>(sizeof line))
+      fwrite(line, 1, sizeof line, stdout);
+    return 0;
+  }
+  if (mode == "env") return describe_env();
+  if (mode == "copy") return copy_inputs();
+  if (mode == "connect") return connect_out(atoi(arg));
+  if (mode == "slow") {
+    const int rc = copy_inputs();
+    sleep(static_cast<unsigned>(atoi(arg)));
+    return rc;
+  }
+  fprintf(stderr, "payload: unknown mode '%s'\n", mode.c_str());
+  return 2;
+}

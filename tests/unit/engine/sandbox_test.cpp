@@ -1,0 +1,224 @@
+#include "engine/sandbox.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+
+#include "fixture.h"
+
+namespace ward::engine {
+namespace {
+
+using namespace testing;
+using Outcome = RunResult::Outcome;
+
+// True when some process's command line holds `marker`.
+bool process_alive_with(const std::string& marker) {
+  DIR* d = ::opendir("/proc");
+  bool found = false;
+  while (const dirent* e = d ? ::readdir(d) : nullptr) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string cmdline = read_text(std::filesystem::path("/proc") / e->d_name / "cmdline");
+    std::ranges::replace(cmdline, '\0', ' ');
+    if (cmdline.find(marker) != std::string::npos) found = true;
+  }
+  if (d) ::closedir(d);
+  return found;
+}
+
+class SandboxTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    // The host must allow what bwrap needs; the tests check Ward, not the kernel.
+    if (std::system("bwrap --unshare-all --unshare-user --ro-bind / / true >/dev/null 2>&1") != 0)
+      GTEST_SKIP() << "bubblewrap cannot create namespaces on this host";
+    if (GetParam()) ::setenv("WARD_SANDBOX_NO_CGROUP", "1", 1);
+    std::filesystem::create_directories(tmp_ / "rootfs/bin");
+    std::filesystem::copy_file(WARD_ENGINE_PAYLOAD, tmp_ / "rootfs/bin/payload");
+    ::chmod((tmp_ / "rootfs").c_str(), 0755);
+    ::chmod((tmp_ / "rootfs/bin").c_str(), 0755);
+    ::chmod((tmp_ / "rootfs/bin/payload").c_str(), 0755);
+    std::filesystem::create_directories(tmp_ / "input");
+    ::chmod((tmp_ / "input").c_str(), 0755);
+    write_text(tmp_ / "input/data.txt", "input data");
+    std::filesystem::create_directories(tmp_ / "output");
+    spec_.rootfs = tmp_ / "rootfs";
+    spec_.inputs = {tmp_ / "input"};
+    spec_.output = tmp_ / "output";
+    spec_.log = tmp_ / "log.txt";
+    spec_.limits.wall_time = std::chrono::seconds(20);
+    spec_.limits.memory_bytes = 256 << 20;
+  }
+  void TearDown() override { ::unsetenv("WARD_SANDBOX_NO_CGROUP"); }
+
+  RunResult run(std::vector<std::string> argv) {
+    spec_.argv = std::move(argv);
+    auto result = run_sandboxed(spec_);
+    EXPECT_TRUE(result) << result.error().code << ": " << result.error().message;
+    return result ? *result : RunResult{Outcome::Exited, -1, {}, 0};
+  }
+  std::string log() const { return read_text(tmp_ / "log.txt"); }
+
+  TempDir tmp_;
+  SandboxSpec spec_;
+};
+
+TEST_P(SandboxTest, ShouldExitWithTheEnginesStatus) {
+  auto ok = run({"/bin/payload", "exit", "0"});
+  EXPECT_EQ(ok.outcome, Outcome::Exited);
+  EXPECT_EQ(ok.code, 0);
+  EXPECT_EQ(ok.describe(), "exited with status 0");
+  auto three = run({"/bin/payload", "exit", "3"});
+  EXPECT_EQ(three.outcome, Outcome::Exited);
+  EXPECT_EQ(three.code, 3);
+  // Exit status 1 from the engine is not a sandbox failure.
+  auto one = run({"payload", "exit", "1"});
+  EXPECT_EQ(one.outcome, Outcome::Exited);
+  EXPECT_EQ(one.code, 1);
+}
+
+TEST_P(SandboxTest, ShouldGiveInputsReadOnlyOutputWritableAndArgs) {
+  spec_.args_json = R"({"epochs": 3})";
+  auto result = run({"/bin/payload", "check-io"});
+  EXPECT_EQ(result.outcome, Outcome::Exited);
+  EXPECT_EQ(result.code, 0) << log();
+  EXPECT_EQ(read_text(tmp_ / "output/result.txt"), R"({"epochs": 3}|input data)");
+  EXPECT_EQ(read_text(tmp_ / "input/data.txt"), "input data");
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "input/new.txt"));
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "rootfs/bin/new"));
+}
+
+TEST_P(SandboxTest, ShouldClearTheEnvironmentAndUseTheImagesSettings) {
+  ::setenv("WARD_TEST_HOST_SECRET", "leak", 1);
+  spec_.env = {"ENGINE_MODE=fast", "PATH=/bin"};
+  spec_.working_dir = "/bin";
+  auto result = run({"payload", "env"});
+  ::unsetenv("WARD_TEST_HOST_SECRET");
+  ASSERT_EQ(result.code, 0) << log();
+  const std::string env = read_text(tmp_ / "output/env.txt");
+  EXPECT_NE(env.find("ENGINE_MODE=fast\n"), std::string::npos) << env;
+  EXPECT_NE(env.find("cwd=/bin\n"), std::string::npos) << env;
+  EXPECT_EQ(env.find("WARD_TEST_HOST_SECRET"), std::string::npos) << env;
+  if (::geteuid() == 0) {
+    EXPECT_NE(env.find("uid=" + std::to_string(kSandboxUid) + "\n"), std::string::npos) << env;
+  }
+}
+
+TEST_P(SandboxTest, ShouldHaveNoNetwork) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto result = run({"/bin/payload", "net", std::to_string(ntohs(addr.sin_port))});
+  EXPECT_EQ(result.code, 0) << log();
+  EXPECT_LT(::accept(listener, nullptr, nullptr), 0) << "the host's listener got a connection";
+  ::close(listener);
+}
+
+TEST_P(SandboxTest, ShouldKillTheWholeSandboxAtTheTimeLimit) {
+  spec_.limits.wall_time = std::chrono::milliseconds(1500);
+  const std::string marker = "ward-timeout-marker-" + std::to_string(::getpid());
+  auto result = run({"/bin/payload", "sleep", marker});
+  EXPECT_EQ(result.outcome, Outcome::TimedOut);
+  EXPECT_EQ(result.describe(), "killed: over its 1500 ms time limit");
+  EXPECT_GE(result.elapsed, std::chrono::milliseconds(1500));
+  EXPECT_LT(result.elapsed, std::chrono::seconds(8));
+  EXPECT_FALSE(process_alive_with(marker)) << "a sandboxed process outlived the time limit";
+}
+
+TEST_P(SandboxTest, ShouldStopAnEngineOverItsMemoryLimit) {
+  spec_.limits.memory_bytes = 64 << 20;
+  auto result = run({"/bin/payload", "alloc", "512"});
+  EXPECT_FALSE(result.outcome == Outcome::Exited && result.code == 0) << result.describe();
+  EXPECT_TRUE(result.outcome == Outcome::MemoryExceeded || result.outcome == Outcome::Signaled ||
+              (result.outcome == Outcome::Exited && result.code == 3))
+      << result.describe();
+  // Within the limit it runs.
+  auto small = run({"/bin/payload", "alloc", "16"});
+  EXPECT_EQ(small.outcome, Outcome::Exited);
+  EXPECT_EQ(small.code, 0) << log();
+}
+
+TEST_P(SandboxTest, ShouldLimitAForkBomb) {
+  spec_.limits.max_processes = 16;
+  auto result = run({"/bin/payload", "forkbomb", "500"});
+  EXPECT_EQ(result.outcome, Outcome::Exited);
+  EXPECT_EQ(result.code, 0) << log();
+}
+
+TEST_P(SandboxTest, ShouldReportOutputOverItsLimit) {
+  spec_.limits.max_output_bytes = 1 << 20;
+  auto one_file = run({"/bin/payload", "write", std::to_string(2 << 20)});
+  EXPECT_EQ(one_file.outcome, Outcome::OutputExceeded) << one_file.describe();
+  EXPECT_EQ(one_file.describe(), "failed: its output is over the 1 MiB limit");
+  std::filesystem::remove_all(tmp_ / "output/big");
+  auto many_files = run({"/bin/payload", "write-many", std::to_string(256 << 10)});
+  EXPECT_EQ(many_files.outcome, Outcome::OutputExceeded) << many_files.describe();
+  auto within = run({"/bin/payload", "write", std::to_string(512 << 10)});
+  EXPECT_EQ(within.outcome, Outcome::OutputExceeded) << "the earlier parts still count";
+}
+
+TEST_P(SandboxTest, ShouldCapTheLog) {
+  auto result = run({"/bin/payload", "spam", std::to_string(3 << 20)});
+  EXPECT_EQ(result.code, 0);
+  const std::string text = log();
+  EXPECT_GE(text.size(), kMaxLogBytes);
+  EXPECT_LT(text.size(), kMaxLogBytes + 100);
+  EXPECT_NE(text.find("[ward: log truncated"), std::string::npos);
+}
+
+TEST_P(SandboxTest, ShouldFailWithoutRunningWhenBwrapIsMissing) {
+  ::setenv("WARD_BWRAP", (tmp_ / "no-such-bwrap").c_str(), 1);
+  spec_.argv = {"/bin/payload", "check-io"};
+  auto result = run_sandboxed(spec_);
+  ::unsetenv("WARD_BWRAP");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, "engine.sandbox");
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_ / "output")) << "something ran";
+}
+
+TEST_P(SandboxTest, ShouldTellASandboxFailureFromAnEngineFailure) {
+  spec_.argv = {"/bin/no-such-engine"};
+  auto missing = run_sandboxed(spec_);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, "engine.sandbox");
+  EXPECT_NE(missing.error().message.find("bwrap: "), std::string::npos) << missing.error().message;
+
+  spec_.argv = {"/bin/payload", "exit", "0"};
+  spec_.working_dir = "/no/such/dir";
+  auto bad_dir = run_sandboxed(spec_);
+  ASSERT_FALSE(bad_dir);
+  EXPECT_EQ(bad_dir.error().code, "engine.sandbox");
+
+  spec_.working_dir.clear();
+  spec_.inputs = {tmp_ / "no-such-input"};
+  auto bad_input = run_sandboxed(spec_);
+  ASSERT_FALSE(bad_input);
+  EXPECT_EQ(bad_input.error().code, "engine.sandbox");
+}
+
+INSTANTIATE_TEST_SUITE_P(Sandbox, SandboxTest, ::testing::Values(false, true), [](const auto& info) {
+  return info.param ? std::string("RlimitsOnly") : std::string("Default");
+});
+
+TEST(RunResultTest, ShouldDescribeEachOutcomeInOneLine) {
+  EXPECT_EQ((RunResult{Outcome::Exited, 2, {}, 0}).describe(), "exited with status 2");
+  EXPECT_EQ((RunResult{Outcome::Signaled, 11, {}, 0}).describe(), "killed by signal 11 (SIGSEGV)");
+  EXPECT_EQ((RunResult{Outcome::TimedOut, 9, {}, 2000}).describe(), "killed: over its 2 s time limit");
+  EXPECT_EQ((RunResult{Outcome::MemoryExceeded, 9, {}, 512ull << 20}).describe(),
+            "killed: over its 512 MiB memory limit");
+}
+
+}  // namespace
+}  // namespace ward::engine
