@@ -18,14 +18,16 @@ constexpr std::uint32_t kMaxBps = 10000;
 constexpr std::size_t kMaxShortString = 256;
 constexpr std::size_t kMaxLongString = 4096;
 
-// Thrown only inside the parser callback and caught in parse_strict.
+// Thrown only inside the parser callback and caught in parse_strict_json.
 struct StrictnessViolation {
   std::string message;
 };
 
+}  // namespace
+
 // nlohmann keeps the last of duplicate keys silently; two readers of the same
 // bytes could then disagree about what was signed, so duplicates are refused.
-Result<json> parse_strict(std::string_view text) {
+Result<json> parse_strict_json(std::string_view text) {
   std::vector<std::set<std::string>> keys;
   auto callback = [&keys](int depth, json::parse_event_t event, json& parsed) {
     if (depth > kMaxDepth) throw StrictnessViolation{"nested deeper than " + std::to_string(kMaxDepth)};
@@ -59,6 +61,8 @@ Result<json> parse_strict(std::string_view text) {
     return fail("ledger.json", "invalid JSON: " + message);
   }
 }
+
+namespace {
 
 std::unexpected<Rejection> malformed(std::string message) {
   return reject(reason::kMalformed, std::move(message));
@@ -466,7 +470,7 @@ std::expected<SignedTx, Rejection> parse_envelope(std::string_view text) {
     return reject(reason::kTooLarge,
                   "envelope is larger than " + std::to_string(kMaxEnvelopeSize) + " bytes");
   }
-  auto doc = parse_strict(text);
+  auto doc = parse_strict_json(text);
   if (!doc) return malformed(doc.error().message);
   if (auto ok = only_fields(*doc, {"sig", "tx"}, "envelope"); !ok) return std::unexpected(ok.error());
   auto sig = field(*doc, "sig");
@@ -502,7 +506,7 @@ std::string record_bytes(const Record& record) {
 }
 
 Result<Record> parse_record(std::string_view bytes) {
-  auto doc = parse_strict(bytes);
+  auto doc = parse_strict_json(bytes);
   if (!doc) return fail("ledger.record", doc.error().message);
   const auto bad = [](const std::string& message) { return fail("ledger.record", message); };
   if (auto ok = only_fields(*doc, {"index", "sig", "time", "tx"}, "record"); !ok)

@@ -190,6 +190,12 @@ std::string record_bytes(const Record& record);
 // and that the bytes are canonical. Errors: "ledger.record".
 Result<Record> parse_record(std::string_view bytes);
 
+// Parses JSON text refusing duplicate keys (two readers of the same bytes
+// could otherwise disagree about what was signed), floating point numbers,
+// and nesting deeper than 32. Other documents signed over canonical_json use
+// it too. Errors: "ledger.json".
+Result<nlohmann::json> parse_strict_json(std::string_view text);
+
 // A 32-byte id (ledger, account, CVM) in its only accepted spelling: 64
 // lower-case hex digits. Errors: "ledger.id".
 Result<std::array<std::uint8_t, 32>> parse_id(std::string_view text);

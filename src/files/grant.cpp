@@ -1,0 +1,259 @@
+#include "files/grant.h"
+
+#include <algorithm>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "age/header.h"
+#include "age/rewrap.h"
+#include "base/file.h"
+#include "base/time.h"
+#include "files/fields.h"
+#include "files/workdir.h"
+
+namespace ward::files {
+namespace {
+
+using json = nlohmann::json;
+using std::chrono::system_clock;
+
+std::unexpected<Error> bad(const std::string& message) { return fail("files.grant", message); }
+
+template <class T>
+Result<T> field(Result<T> value) {
+  if (!value) return bad(value.error().message);
+  return value;
+}
+
+// Each output as its canonical age1 spelling; sorted and unique when
+// `require_sorted` is false, required to be already when it is true.
+Result<std::vector<std::string>> check_outputs(std::vector<std::string> outputs, bool require_sorted) {
+  if (outputs.empty()) return bad("a grant allows at least one output recipient");
+  if (outputs.size() > kMaxGrantOutputs)
+    return bad("a grant allows at most " + std::to_string(kMaxGrantOutputs) + " output recipients");
+  for (auto& output : outputs) {
+    auto recipient = age::X25519Recipient::parse(output);
+    if (!recipient) return bad("output \"" + output.substr(0, 100) + "\" is not an age recipient (age1...)");
+    if (require_sorted && recipient->to_string() != output)
+      return bad("output \"" + output.substr(0, 100) + "\" is not in its canonical spelling");
+    output = recipient->to_string();
+  }
+  if (require_sorted) {
+    if (std::adjacent_find(outputs.begin(), outputs.end(), std::greater_equal<>()) != outputs.end())
+      return bad("\"outputs\" are not sorted and unique");
+  } else {
+    std::sort(outputs.begin(), outputs.end());
+    outputs.erase(std::unique(outputs.begin(), outputs.end()), outputs.end());
+  }
+  return outputs;
+}
+
+json policy_object(const GrantPolicy& p) {
+  return {{"v", 1},
+          {"resource", hex_encode(p.resource)},
+          {"engine", p.engine},
+          {"cvm", hex_encode(p.cvm)},
+          {"outputs", p.outputs},
+          {"expires", p.expires},
+          {"header_sha256", hex_encode(p.header_sha256)},
+          {"owner", hex_encode(p.owner)},
+          {"created", p.created}};
+}
+
+std::string signed_bytes(const json& grant) { return std::string(kGrantDomain) + ledger::canonical_json(grant); }
+
+Result<GrantPolicy> read_policy(const json& o) {
+  if (auto ok = detail::only_fields(
+          o, {"v", "resource", "engine", "cvm", "outputs", "expires", "header_sha256", "owner", "created"},
+          {"v", "resource", "engine", "cvm", "outputs", "expires", "header_sha256", "owner", "created"}, "grant");
+      !ok)
+    return bad(ok.error().message);
+  auto v = field(detail::get_uint(o, "v"));
+  if (!v) return std::unexpected(v.error());
+  if (*v != 1) return bad("unsupported version " + std::to_string(*v) + " (this Ward reads version 1)");
+  GrantPolicy p;
+  auto resource = field(detail::get_hex<32>(o, "resource"));
+  if (!resource) return std::unexpected(resource.error());
+  p.resource = *resource;
+  auto engine = field(detail::get_string(o, "engine", 71));
+  if (!engine) return std::unexpected(engine.error());
+  auto normal = detail::parse_engine_digest(*engine, "\"engine\"");
+  if (!normal || *normal != *engine) return bad("\"engine\" is not sha256:<64 lower-case hex digits>");
+  p.engine = *engine;
+  auto cvm = field(detail::get_hex<32>(o, "cvm"));
+  if (!cvm) return std::unexpected(cvm.error());
+  p.cvm = *cvm;
+  const json& outputs = o.at("outputs");
+  if (!outputs.is_array()) return bad("\"outputs\" is not an array");
+  std::vector<std::string> list;
+  for (const auto& output : outputs) {
+    if (!output.is_string()) return bad("\"outputs\" holds something other than a string");
+    list.push_back(output.get<std::string>());
+  }
+  auto checked = check_outputs(std::move(list), true);
+  if (!checked) return std::unexpected(checked.error());
+  p.outputs = std::move(*checked);
+  auto expires = field(detail::get_time(o, "expires"));
+  if (!expires) return std::unexpected(expires.error());
+  p.expires = *expires;
+  auto header_sha256 = field(detail::get_hex<32>(o, "header_sha256"));
+  if (!header_sha256) return std::unexpected(header_sha256.error());
+  p.header_sha256 = *header_sha256;
+  auto owner = field(detail::get_hex<32>(o, "owner"));
+  if (!owner) return std::unexpected(owner.error());
+  p.owner = *owner;
+  auto created = field(detail::get_time(o, "created"));
+  if (!created) return std::unexpected(created.error());
+  p.created = *created;
+  return p;
+}
+
+Result<Grant> parse_grant_json(const json& doc) {
+  if (auto ok = detail::only_fields(doc, {"grant", "header", "descriptor", "sig"},
+                                    {"grant", "header", "descriptor", "sig"}, "the grant file");
+      !ok)
+    return bad(ok.error().message);
+  auto policy = read_policy(doc.at("grant"));
+  if (!policy) return std::unexpected(policy.error());
+  if (!doc.at("header").is_string()) return bad("\"header\" is not a string");
+  const std::string& header_text = doc.at("header").get_ref<const std::string&>();
+  if (header_text.size() > (age::kMaxHeaderSize / 3 + 1) * 4) return bad("\"header\" is larger than 1 MiB");
+  auto header = base64_decode(header_text);
+  if (!header || header->empty()) return bad("\"header\" is not standard padded base64");
+  auto sig = field(detail::get_hex<64>(doc, "sig"));
+  if (!sig) return std::unexpected(sig.error());
+
+  auto descriptor = parse_resource_json(doc.at("descriptor"));
+  if (!descriptor) return bad("grant.descriptor: " + descriptor.error().message);
+  if (!crypto::ed25519_verify(policy->owner, as_bytes(signed_bytes(doc.at("grant"))), *sig))
+    return bad("grant.sig: the signature does not verify for the grant's owner " + hex_encode(policy->owner));
+  if (policy->owner != descriptor->resource.owner)
+    return bad("grant.owner: the grant is signed by " + hex_encode(policy->owner) +
+               ", not by the resource's owner " + hex_encode(descriptor->resource.owner));
+  if (policy->resource != descriptor->resource.ciphertext_sha256)
+    return bad("grant.resource: the grant is for resource " + hex_encode(policy->resource) +
+               ", not the descriptor's " + hex_encode(descriptor->resource.ciphertext_sha256));
+  if (crypto::sha256(*header) != policy->header_sha256)
+    return bad("grant.header_sha256: the header does not hash to the signed header_sha256");
+  auto parsed = age::parse_header(*header);
+  if (!parsed || parsed->size != header->size())
+    return bad("grant.header: the header is not exactly one age header" +
+               (parsed ? std::string() : ": " + parsed.error().message));
+  return Grant{std::move(*policy), std::move(*header), std::move(*descriptor), doc};
+}
+
+}  // namespace
+
+Result<std::string> normalize_engine(std::string_view engine) {
+  auto normal = detail::parse_engine_digest(engine, "engine");
+  if (!normal) return fail("files.engine", normal.error().message);
+  return normal;
+}
+
+Result<Grant> make_grant(const SignedResource& descriptor, const keys::PartyKey& owner,
+                         const age::X25519Recipient& cvm_recipient, const ledger::CvmId& cvm,
+                         std::string_view engine, std::vector<std::string> outputs,
+                         system_clock::time_point expires) {
+  auto ref = store::parse_blob_uri(descriptor.resource.uri);
+  if (!ref) return std::unexpected(ref.error());
+  auto store = store::open_store(ref->store_uri);
+  if (!store) return std::unexpected(store.error());
+  return make_grant(descriptor, **store, owner, cvm_recipient, cvm, engine, std::move(outputs), expires);
+}
+
+Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, const keys::PartyKey& owner,
+                         const age::X25519Recipient& cvm_recipient, const ledger::CvmId& cvm,
+                         std::string_view engine, std::vector<std::string> outputs,
+                         system_clock::time_point expires) {
+  const Resource& r = descriptor.resource;
+  if (owner.signing_public_key() != r.owner)
+    return bad("the key is not the owner of " + r.name + " (owner " + hex_encode(r.owner) + ")");
+  auto engine_digest = normalize_engine(engine);
+  if (!engine_digest) return bad(engine_digest.error().message);
+  auto checked = check_outputs(std::move(outputs), false);
+  if (!checked) return std::unexpected(checked.error());
+  const auto now = system_clock::now();
+  if (expires <= now) return bad("the grant would expire before it is made");
+
+  auto work = detail::WorkDir::create(std::filesystem::temp_directory_path(), "ward-grant-");
+  if (!work) return std::unexpected(work.error());
+  const auto blob = work->path() / "ciphertext";
+  auto info = store.get_file(r.ciphertext_sha256, blob);
+  if (!info) return std::unexpected(info.error());
+  if (info->size != r.ciphertext_size)
+    return bad("the stored ciphertext is " + std::to_string(info->size) + " bytes, the descriptor says " +
+               std::to_string(r.ciphertext_size));
+  Bytes prefix(r.header_length);
+  const int fd = ::open(blob.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("io.open", "cannot open the fetched ciphertext");
+  auto n = pread_full(fd, prefix, 0);
+  ::close(fd);
+  if (!n) return std::unexpected(n.error());
+  if (*n != prefix.size()) return bad("the stored ciphertext is shorter than its header");
+
+  const age::Identity* identities[] = {&owner.identity()};
+  const age::Recipient* recipients[] = {&cvm_recipient};
+  auto rewrapped = age::rewrap_header(prefix, identities, recipients);
+  if (!rewrapped) return fail(rewrapped.error(), "re-wrapping the header of " + r.name);
+  if (rewrapped->payload_offset != r.header_length)
+    return bad("the stored ciphertext's header is not header_length bytes");
+
+  GrantPolicy policy;
+  policy.resource = r.ciphertext_sha256;
+  policy.engine = *engine_digest;
+  policy.cvm = cvm;
+  policy.outputs = std::move(*checked);
+  policy.expires = format_rfc3339(expires);
+  policy.header_sha256 = crypto::sha256(rewrapped->header);
+  policy.owner = r.owner;
+  policy.created = format_rfc3339(now);
+  json object = policy_object(policy);
+  const auto sig = owner.signing_key().sign(as_bytes(signed_bytes(object)));
+  const json doc = {{"grant", std::move(object)},
+                    {"header", base64_encode(rewrapped->header)},
+                    {"descriptor", descriptor.json},
+                    {"sig", hex_encode(sig)}};
+  // Read back what was written, so a grant that parse_grant would refuse is
+  // never handed out.
+  return parse_grant_json(doc);
+}
+
+Result<Grant> parse_grant(std::string_view text) {
+  if (text.size() > kMaxGrantSize) return bad("larger than 2 MiB");
+  auto doc = ledger::parse_strict_json(text);
+  if (!doc) return bad(doc.error().message);
+  return parse_grant_json(*doc);
+}
+
+Result<Grant> load_grant(const std::filesystem::path& path) {
+  auto text = read_file(path, kMaxGrantSize);
+  if (!text) return std::unexpected(text.error());
+  auto grant = parse_grant(as_chars(*text));
+  if (!grant) return fail(grant.error(), path.string());
+  return grant;
+}
+
+std::string grant_text(const Grant& grant) { return grant.json.dump(2) + "\n"; }
+
+Result<void> check_grant_for_order(const Grant& grant, const ledger::CvmId& cvm, std::string_view engine,
+                                   const std::vector<std::string>& order_outputs, system_clock::time_point now) {
+  const GrantPolicy& p = grant.policy;
+  if (p.cvm != cvm)
+    return bad("grant.cvm: granted to CVM " + hex_encode(p.cvm) + ", not to CVM " + hex_encode(cvm));
+  auto order_engine = detail::parse_engine_digest(engine, "the order's engine");
+  if (!order_engine || *order_engine != p.engine)
+    return bad("grant.engine: granted for engine " + p.engine + ", the order runs " +
+               std::string(engine.substr(0, 80)));
+  for (const auto& output : order_outputs) {
+    auto recipient = age::X25519Recipient::parse(output);
+    const std::string canonical = recipient ? recipient->to_string() : output;
+    if (!std::binary_search(p.outputs.begin(), p.outputs.end(), canonical))
+      return bad("grant.outputs: the order sends output to " + output.substr(0, 100) +
+                 ", which the grant does not allow");
+  }
+  auto expires = parse_rfc3339(p.expires);
+  if (!expires || now >= *expires) return bad("grant.expired: the grant expired at " + p.expires);
+  return {};
+}
+
+}  // namespace ward::files

@@ -1,0 +1,96 @@
+// Grants (docs/files.md, "Grant"): an owner's permission for one CVM to read
+// one resource for one engine, sending output only to named recipients,
+// until a time. A grant carries a new age header addressed to the CVM over
+// the stored payload (age/rewrap.h), the owner's signed descriptor, and the
+// owner's signature over the policy, which pins that header by its digest.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "age/recipients.h"
+#include "base/bytes.h"
+#include "base/error.h"
+#include "crypto/hash.h"
+#include "crypto/keys.h"
+#include "files/resource.h"
+#include "keys/party_key.h"
+#include "ledger/tx.h"
+#include "store/store.h"
+
+namespace ward::files {
+
+inline constexpr std::string_view kGrantDomain = "ward/grant/v1\n";
+// Grant files larger than this are refused (one holds a header and a descriptor).
+inline constexpr std::size_t kMaxGrantSize = std::size_t{2} << 20;
+inline constexpr std::size_t kMaxGrantOutputs = 256;
+
+struct GrantPolicy {
+  crypto::Sha256Digest resource{};  // the descriptor's ciphertext_sha256
+  std::string engine;               // "sha256:<hex>"
+  ledger::CvmId cvm{};
+  std::vector<std::string> outputs;  // age1... recipients, sorted, unique, at least one
+  std::string expires;               // RFC 3339 UTC
+  crypto::Sha256Digest header_sha256{};
+  crypto::Ed25519PublicKey owner{};
+  std::string created;  // RFC 3339 UTC
+};
+
+struct Grant {
+  GrantPolicy policy;
+  Bytes header;  // the binary age header for the CVM's recipient
+  SignedResource descriptor;
+  nlohmann::json json;  // {"grant", "header", "descriptor", "sig"}, as signed
+};
+
+// Makes a grant of `descriptor` (owned by `owner`) to CVM `cvm`: fetches the
+// ciphertext from the descriptor's URI (the whole blob, since only the whole
+// blob can be checked against its digest), unwraps the file key from its
+// header with the owner's identity, and wraps it to `cvm_recipient` in a new
+// header. `engine` is "sha256:<hex>" or bare hex; `outputs` are age1...
+// recipients (sorted and de-duplicated here). Errors: "files.grant" (not the
+// owner, bad engine or outputs, already expired, a header that is not
+// header_length bytes), the store's and age's codes.
+Result<Grant> make_grant(const SignedResource& descriptor, const keys::PartyKey& owner,
+                         const age::X25519Recipient& cvm_recipient, const ledger::CvmId& cvm,
+                         std::string_view engine, std::vector<std::string> outputs,
+                         std::chrono::system_clock::time_point expires);
+// The same, fetching from `store` (which must hold the blob) instead.
+Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, const keys::PartyKey& owner,
+                         const age::X25519Recipient& cvm_recipient, const ledger::CvmId& cvm,
+                         std::string_view engine, std::vector<std::string> outputs,
+                         std::chrono::system_clock::time_point expires);
+
+// Strict parse (no unknown or duplicate fields; types, spellings, ranges),
+// then, in order, each failure named in the message: "grant.descriptor" (the
+// descriptor parses and its owner's signature verifies), "grant.sig" (by
+// policy.owner), "grant.owner" (policy.owner is the descriptor's owner),
+// "grant.resource" (policy.resource is the descriptor's ciphertext_sha256),
+// "grant.header_sha256" (the header hashes to it), "grant.header" (it is
+// exactly one well-formed age header). Errors: "files.grant".
+Result<Grant> parse_grant(std::string_view text);
+Result<Grant> load_grant(const std::filesystem::path& path);
+
+// Pretty JSON and a newline: the text of a GRANT.json file.
+std::string grant_text(const Grant& grant);
+
+// The loader's check of a grant against the order it is asked to run. Each
+// failure's message starts with its check: "grant.cvm" (granted to another
+// CVM), "grant.engine" (for another engine), "grant.outputs" (an order
+// output the grant does not allow), "grant.expired" (at `now`).
+// Errors: "files.grant".
+Result<void> check_grant_for_order(const Grant& grant, const ledger::CvmId& cvm, std::string_view engine,
+                                   const std::vector<std::string>& order_outputs,
+                                   std::chrono::system_clock::time_point now);
+
+// "sha256:<hex>" for an engine digest given that way or as bare hex.
+// Errors: "files.engine".
+Result<std::string> normalize_engine(std::string_view engine);
+
+}  // namespace ward::files

@@ -1,0 +1,256 @@
+#include "files/grant.h"
+
+#include <functional>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "age/header.h"
+#include "crypto/hash.h"
+#include "files/transfer.h"
+#include "fixture.h"
+
+namespace ward::files {
+namespace {
+
+using testing::FilesTest;
+using testing::read_text;
+using testing::write_text;
+using json = nlohmann::json;
+using std::chrono::hours;
+using std::chrono::system_clock;
+namespace fs = std::filesystem;
+
+const std::string kEngine = "sha256:" + std::string(64, 'e');
+
+class GrantTest : public FilesTest {
+ protected:
+  void SetUp() override {
+    FilesTest::SetUp();
+    cvm_id_ = crypto::sha256(cvm_.signing_public_key());
+    outputs_ = {other_.recipient().to_string()};
+  }
+
+  Result<Grant> grant(const SignedResource& res) {
+    return make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, outputs_,
+                      system_clock::now() + hours(1));
+  }
+
+  // The grant document with its policy edited and re-signed by `key`.
+  static std::string resign(const Grant& g, const std::function<void(json&)>& edit,
+                            const crypto::Ed25519PrivateKey& key) {
+    json doc = g.json;
+    edit(doc);
+    const std::string message = std::string(kGrantDomain) + ledger::canonical_json(doc["grant"]);
+    doc["sig"] = hex_encode(key.sign(as_bytes(message)));
+    return doc.dump();
+  }
+
+  static void expect_refused(const std::string& text, const std::string& check) {
+    auto parsed = parse_grant(text);
+    ASSERT_FALSE(parsed) << check << " was not refused";
+    EXPECT_EQ(parsed.error().code, "files.grant");
+    EXPECT_NE(parsed.error().message.find(check), std::string::npos) << parsed.error().message;
+  }
+
+  ledger::CvmId cvm_id_{};
+  std::vector<std::string> outputs_;
+};
+
+TEST_F(GrantTest, ShouldLetTheCvmDecryptAGrantedFile) {
+  const std::string text = "patient,label\n1,0\n";
+  auto res = upload_text("alice.csv", text);
+  auto g = grant(res);
+  ASSERT_TRUE(g) << g.error().message;
+  auto parsed = parse_grant(grant_text(*g));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->policy.resource, res.resource.ciphertext_sha256);
+  EXPECT_EQ(parsed->policy.cvm, cvm_id_);
+  EXPECT_EQ(parsed->policy.engine, kEngine);
+  EXPECT_EQ(parsed->header, g->header);
+  EXPECT_EQ(parsed->descriptor.resource, res.resource);
+  EXPECT_EQ(grant_text(*parsed), grant_text(*g));
+
+  const fs::path blob = dir() / "blob";
+  ASSERT_TRUE(store().get_file(res.resource.ciphertext_sha256, blob));
+  auto ok = decrypt_granted(*parsed, blob, cvm_.identity(), out("input"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(read_text(out("input")), text);
+  // The header is the CVM's alone: the owner's own identity does not open it.
+  ok = decrypt_granted(*parsed, blob, owner_.identity(), out("owner"));
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().code, "age.no_match");
+  EXPECT_TRUE(out_dir_holds_only({"input"}));
+}
+
+TEST_F(GrantTest, ShouldLetTheCvmDecryptAGrantedDirectory) {
+  write_text(dir() / "in" / "d" / "a.csv", "a\n");
+  write_text(dir() / "in" / "d" / "sub" / "b.csv", "b\n");
+  auto res = upload(dir() / "in" / "d", owner_, store());
+  ASSERT_TRUE(res);
+  auto g = grant(*res);
+  ASSERT_TRUE(g) << g.error().message;
+  const fs::path blob = dir() / "blob";
+  ASSERT_TRUE(store().get_file(res->resource.ciphertext_sha256, blob));
+  auto ok = decrypt_granted(*g, blob, cvm_.identity(), out("d"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(read_text(out("d") / "a.csv"), "a\n");
+  EXPECT_EQ(read_text(out("d") / "sub" / "b.csv"), "b\n");
+}
+
+TEST_F(GrantTest, ShouldLeaveNothingWhenTheGrantedCiphertextIsTampered) {
+  auto res = upload_text("alice.csv", std::string(200000, 'x'));
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const fs::path blob = dir() / "blob";
+  ASSERT_TRUE(store().get_file(res.resource.ciphertext_sha256, blob));
+  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
+  {
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(res.resource.header_length) + 100000);
+    f.put('X');
+  }
+  auto ok = decrypt_granted(*g, blob, cvm_.identity(), out("input"));
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().code, "age.payload");
+  EXPECT_TRUE(out_dir_holds_only());
+}
+
+TEST_F(GrantTest, ShouldNormaliseEngineAndOutputs) {
+  auto res = upload_text("alice.csv", "x");
+  const std::string a = cvm_.recipient().to_string();
+  const std::string b = other_.recipient().to_string();
+  auto g = make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, std::string(64, 'e'), {b, a, b},
+                      system_clock::now() + hours(1));
+  ASSERT_TRUE(g) << g.error().message;
+  EXPECT_EQ(g->policy.engine, kEngine);
+  std::vector<std::string> sorted = {a, b};
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(g->policy.outputs, sorted);
+}
+
+TEST_F(GrantTest, ShouldRefuseToMakeBadGrants) {
+  auto res = upload_text("alice.csv", "x");
+  const auto later = system_clock::now() + hours(1);
+  auto by_other = make_grant(res, store(), other_, cvm_.recipient(), cvm_id_, kEngine, outputs_, later);
+  ASSERT_FALSE(by_other);
+  EXPECT_NE(by_other.error().message.find("not the owner"), std::string::npos);
+  EXPECT_FALSE(make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, "sha256:12", outputs_, later));
+  EXPECT_FALSE(make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, {}, later));
+  EXPECT_FALSE(make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, {"age1nope"}, later));
+  EXPECT_FALSE(make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, outputs_,
+                          system_clock::now() - hours(1)));
+}
+
+TEST_F(GrantTest, ShouldRefuseAGrantSignedByAnotherKey) {
+  auto res = upload_text("alice.csv", "x");
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const auto thief = crypto::Ed25519PrivateKey::generate();
+  // Signed by another key, still naming the owner: the signature fails.
+  expect_refused(resign(*g, [](json&) {}, thief), "grant.sig");
+  // Naming the other key as owner: not the descriptor's owner.
+  expect_refused(resign(*g, [&](json& d) { d["grant"]["owner"] = hex_encode(thief.public_key()); }, thief),
+                 "grant.owner");
+  // Another owner's descriptor swapped in under the thief's own grant.
+  auto thief_res = upload(dir() / "in" / "alice.csv", other_, store());
+  ASSERT_TRUE(thief_res);
+  expect_refused(resign(*g, [&](json& d) { d["descriptor"] = thief_res->json; }, owner_.signing_key()),
+                 "grant.owner");
+}
+
+TEST_F(GrantTest, ShouldRefuseTamperedGrantsNamingTheCheck) {
+  auto res = upload_text("alice.csv", "x");
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const auto& key = owner_.signing_key();
+  // Unsigned edits of the policy.
+  for (const char* field : {"engine", "cvm", "expires", "created"}) {
+    json doc = g->json;
+    doc["grant"][field] = field == std::string("engine")  ? json(kEngine.substr(0, 7) + std::string(64, 'f'))
+                          : field == std::string("cvm")   ? json(std::string(64, '1'))
+                                                          : json("2099-01-01T00:00:00Z");
+    expect_refused(doc.dump(), "grant.sig");
+  }
+  json doc = g->json;
+  doc["grant"]["outputs"] = {cvm_.recipient().to_string()};
+  expect_refused(doc.dump(), "grant.sig");
+  // A descriptor edited: its own signature fails first.
+  doc = g->json;
+  doc["descriptor"]["resource"]["name"] = "other.csv";
+  expect_refused(doc.dump(), "grant.descriptor");
+  // Signed, but for another resource.
+  expect_refused(resign(*g, [](json& d) { d["grant"]["resource"] = std::string(64, '2'); }, key), "grant.resource");
+  // The header swapped for another one: no longer the signed digest.
+  auto other_res = upload_text("b.csv", "y");
+  auto other_grant = grant(other_res);
+  ASSERT_TRUE(other_grant);
+  doc = g->json;
+  doc["header"] = other_grant->json["header"];
+  expect_refused(doc.dump(), "grant.header_sha256");
+  // Signed garbage in place of a header.
+  const Bytes junk = to_bytes("not an age header");
+  expect_refused(resign(*g,
+                        [&](json& d) {
+                          d["header"] = base64_encode(junk);
+                          d["grant"]["header_sha256"] = hex_encode(crypto::sha256(junk));
+                        },
+                        key),
+                 "grant.header");
+}
+
+TEST_F(GrantTest, ShouldRefuseMalformedGrantFiles) {
+  auto res = upload_text("alice.csv", "x");
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const auto& key = owner_.signing_key();
+  json doc = g->json;
+  doc["extra"] = true;
+  expect_refused(doc.dump(), "unknown field \"extra\"");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["extra"] = 1; }, key), "unknown field \"extra\"");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["v"] = 2; }, key), "unsupported version");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["outputs"] = json::array(); }, key), "at least one");
+  expect_refused(resign(*g,
+                        [&](json& d) {
+                          d["grant"]["outputs"] = {other_.recipient().to_string(), other_.recipient().to_string()};
+                        },
+                        key),
+                 "sorted and unique");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["engine"] = std::string(64, 'e'); }, key), "\"engine\"");
+  doc = g->json;
+  doc["header"] = "not base64!";
+  expect_refused(doc.dump(), "base64");
+  std::string text = grant_text(*g);
+  const auto at = text.find("\"grant\": {") + 10;
+  expect_refused(text.substr(0, at) + "\"v\": 1, " + text.substr(at), "duplicate key");
+  expect_refused(std::string(kMaxGrantSize + 1, ' '), "larger");
+}
+
+TEST_F(GrantTest, ShouldCheckAGrantAgainstAnOrder) {
+  auto res = upload_text("alice.csv", "x");
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const auto now = system_clock::now();
+  const auto check = [&](const ledger::CvmId& cvm, const std::string& engine,
+                         const std::vector<std::string>& outputs, system_clock::time_point at) {
+    return check_grant_for_order(*g, cvm, engine, outputs, at);
+  };
+  EXPECT_TRUE(check(cvm_id_, kEngine, outputs_, now));
+  EXPECT_TRUE(check(cvm_id_, std::string(64, 'e'), outputs_, now));
+  EXPECT_TRUE(check(cvm_id_, kEngine, {}, now));
+  const auto fails = [](const Result<void>& r, const std::string& name) {
+    ASSERT_FALSE(r) << name;
+    EXPECT_EQ(r.error().code, "files.grant");
+    EXPECT_TRUE(r.error().message.starts_with(name + ": ")) << r.error().message;
+  };
+  ledger::CvmId other_cvm = cvm_id_;
+  other_cvm[0] ^= 1;
+  fails(check(other_cvm, kEngine, outputs_, now), "grant.cvm");
+  fails(check(cvm_id_, "sha256:" + std::string(64, 'f'), outputs_, now), "grant.engine");
+  fails(check(cvm_id_, "sha256:e1", outputs_, now), "grant.engine");
+  fails(check(cvm_id_, kEngine, {outputs_[0], owner_.recipient().to_string()}, now), "grant.outputs");
+  fails(check(cvm_id_, kEngine, outputs_, now + hours(2)), "grant.expired");
+}
+
+}  // namespace
+}  // namespace ward::files
