@@ -42,3 +42,6 @@ if ! grep -qs "\"version\": \"$dcap_qvl_version\"" .deps/npm/node_modules/@phala
   echo "setup: installing the DCAP benchmark peer (npm @phala/dcap-qvl@$dcap_qvl_version)"
   npm install --prefix .deps/npm --no-audit --no-fund --no-save --silent "@phala/dcap-qvl@$dcap_qvl_version"
 fi
+
+# The data set of `ward demo` (Breast Cancer Wisconsin, from python3-sklearn).
+[[ -f .deps/data/breast_cancer.csv ]] || scripts/fetch-dataset.sh

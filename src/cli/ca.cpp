@@ -69,15 +69,6 @@ struct VerifyArgs {
   bool json = false;
 };
 
-constexpr std::size_t kMaxSmallFileSize = std::size_t{1} << 20;
-
-Result<crypto::Certificate> load_certificate(const std::string& path) {
-  auto text = read_file(path, kMaxSmallFileSize + attest::kMaxEvidenceBundleSize * 2);
-  if (!text) return std::unexpected(text.error());
-  auto cert = crypto::Certificate::from_pem(as_chars(*text));
-  if (!cert) return fail(cert.error(), path);
-  return cert;
-}
 
 // "90s", "30m", "24h", "7d": a positive whole number and one unit.
 Result<std::chrono::seconds> parse_duration(std::string_view text) {
@@ -198,9 +189,9 @@ Result<void> run_verify(const VerifyArgs& args) {
   }
   auto policy = load_policy(args.policy, attest::Policy::report_only());
   if (!policy) return std::unexpected(policy.error());
-  auto cert = load_certificate(args.cert);
+  auto cert = load_certificate_file(args.cert);
   if (!cert) return std::unexpected(cert.error());
-  auto ca_cert = load_certificate(args.ca_cert);
+  auto ca_cert = load_certificate_file(args.ca_cert);
   if (!ca_cert) return std::unexpected(ca_cert.error());
 
   const ca::CvmCertificateVerification v = ca::verify_cvm_certificate(*cert, *ca_cert, *policy, at);

@@ -91,6 +91,14 @@ Result<attest::EvidenceBundle> load_evidence(const EvidenceFiles& files) {
   return bundle;
 }
 
+Result<crypto::Certificate> load_certificate_file(const std::string& path) {
+  auto text = read_file(path, (std::size_t{1} << 20) + attest::kMaxEvidenceBundleSize * 2);
+  if (!text) return std::unexpected(text.error());
+  auto cert = crypto::Certificate::from_pem(as_chars(*text));
+  if (!cert) return fail(cert.error(), path);
+  return cert;
+}
+
 Result<attest::Policy> load_policy(const std::string& path, attest::Policy fallback) {
   if (path.empty()) return fallback;
   auto text = read_file(path, kMaxPolicySize);

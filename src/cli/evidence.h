@@ -7,6 +7,7 @@
 
 #include "attest/evidence.h"
 #include "attest/policy.h"
+#include "crypto/x509.h"
 #include "base/error.h"
 
 namespace ward::cli {
@@ -21,6 +22,10 @@ struct EvidenceFiles {
 // A bundle file already names its platform, collateral and certificates, so
 // it cannot be combined with the other three.
 Result<attest::EvidenceBundle> load_evidence(const EvidenceFiles& files);
+
+// A PEM certificate file (a CVM certificate carries its evidence, so these
+// can be large).
+Result<crypto::Certificate> load_certificate_file(const std::string& path);
 
 // `fallback` when `path` is empty.
 Result<attest::Policy> load_policy(const std::string& path, attest::Policy fallback);

@@ -41,31 +41,12 @@ Result<std::array<std::uint8_t, 32>> parse_id_arg(std::string_view what, std::st
 }
 
 Result<ledger::Receipt> submit_envelope(ledger::LedgerClient& client, std::string_view envelope) {
-  auto receipt = client.submit(envelope);
-  if (!receipt) return receipt;
-  if (receipt->rejection) {
-    return fail("ledger.rejected",
-                "rejected (" + receipt->rejection->reason + "): " + receipt->rejection->message);
-  }
-  return receipt;
+  return ledger::submit_accepted(client, envelope);
 }
 
 Result<ledger::Receipt> submit_transaction(ledger::LedgerClient& client, const keys::PartyKey& key,
                                            std::string_view type, json args) {
-  auto summary = client.summary();
-  if (!summary) return std::unexpected(summary.error());
-  const auto sender = key.signing_public_key();
-  auto nonce = ledger::next_nonce(client, sender);
-  if (!nonce) return std::unexpected(nonce.error());
-  const json tx = {{"v", 1},
-                   {"ledger", hex_encode(summary->info.id)},
-                   {"sender", hex_encode(sender)},
-                   {"nonce", *nonce},
-                   {"type", type},
-                   {"args", std::move(args)}};
-  auto envelope = ledger::sign_transaction(tx, key.signing_key());
-  if (!envelope) return std::unexpected(envelope.error());
-  return submit_envelope(client, *envelope);
+  return ledger::submit_signed(client, key.signing_key(), type, std::move(args));
 }
 
 Result<void> print_json(const json& value) {

@@ -1,8 +1,92 @@
-// ward node: placeholder until its verb group lands.
+// ward node run: the provider's agent, which starts CVMs and lists them on
+// the ledger.
+#include <atomic>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "cli/cli.h"
+#include "cli/ledger_common.h"
+#include "cli/serve.h"
+#include "node/node.h"
 
 namespace ward::cli {
+namespace {
 
-void add_node_commands(CLI::App&, Action&) {}
+struct RunArgs {
+  std::string ledger;
+  std::string key;
+  std::string store;
+  std::string ca;
+  std::string platform;
+  std::size_t cvms = 1;
+  std::string dir = "./ward-node";
+  std::uint64_t offer = 0;
+  std::uint64_t price = 0;
+  std::string loader;
+  std::uint64_t time_limit = 600;
+  std::uint64_t memory_limit = 4096;
+  std::string work;
+};
+
+Result<void> run_node_command(const RunArgs& args) {
+  auto key = keys::PartyKey::load(args.key);
+  if (!key) return std::unexpected(key.error());
+  node::NodeOptions options;
+  options.ledger = args.ledger;
+  options.store = args.store;
+  options.ca_url = args.ca;
+  options.platform = args.platform;
+  options.cvms = args.cvms;
+  options.dir = std::filesystem::absolute(args.dir);
+  options.provider = &*key;
+  if (args.offer != 0) options.offer = args.offer;
+  options.price_per_hour = args.price;
+  options.loader = args.loader.empty() ? node::default_loader_path() : std::filesystem::path(args.loader);
+  options.loader_args = {"--time-limit", std::to_string(args.time_limit), "--memory-limit",
+                         std::to_string(args.memory_limit)};
+  if (!args.work.empty()) options.work_root = std::filesystem::absolute(args.work);
+  options.log = [](std::string_view line) { std::cout << "ward node: " << line << std::endl; };
+
+  auto stop_signals = StopSignals::block();
+  if (!stop_signals) return std::unexpected(stop_signals.error());
+  std::atomic<bool> stop{false};
+  std::cout << "ward node: starting " << args.cvms << " " << (args.platform == "sim" ? "SIMULATED " : "")
+            << "CVM(s) in " << options.dir.string() << std::endl;
+  return stop_signals->serve([&] { return node::run_node(options, stop); }, [&] { stop.store(true); });
+}
+
+}  // namespace
+
+void add_node_commands(CLI::App& app, Action& action) {
+  CLI::App* group = app.add_subcommand("node", "Run a provider node: CVMs that take confidential orders");
+  group->require_subcommand(1);
+
+  auto run = std::make_shared<RunArgs>();
+  CLI::App* run_cmd = group->add_subcommand("run", "Start CVMs, get them certified, list them on the ledger");
+  run_cmd->footer(
+      "Each CVM runs ward-loader, which makes the CVM's keys, gets a certificate from the certification\n"
+      "center over hardware evidence binding them, and runs the orders placed on the CVM. The node lists\n"
+      "each certified CVM on the ledger under the provider's tee offer (created if there is none) and\n"
+      "restarts a loader that dies. With --platform sim a CVM is a local process under Ward's simulated,\n"
+      "NOT SECURE, TEE. Stops its CVMs on SIGINT or SIGTERM.");
+  run_cmd->add_option("--ledger", run->ledger, "The ledger: a `ward ledger serve` URL")->required();
+  add_key_option(run_cmd, run->key);
+  run_cmd->add_option("--store", run->store, "Where the CVMs upload encrypted outputs")->required();
+  run_cmd->add_option("--ca", run->ca, "The certification center's URL")->required();
+  run_cmd->add_option("--platform", run->platform, "sim or tsm")
+      ->required()
+      ->check(CLI::IsMember({"sim", "tsm"}));
+  run_cmd->add_option("--cvms", run->cvms, "How many CVMs to run (default 1)")->check(CLI::Range(1, 64));
+  run_cmd->add_option("--dir", run->dir, "The node's directory, one subdirectory per CVM (default ./ward-node)");
+  run_cmd->add_option("--offer", run->offer, "The tee offer to list the CVMs under")->option_text("ID");
+  run_cmd->add_option("--price", run->price, "Tokens per hour, for a new tee offer (default 0)");
+  run_cmd->add_option("--loader", run->loader, "The ward-loader binary (default: next to ward)");
+  run_cmd->add_option("--time-limit", run->time_limit, "An engine's wall-clock limit, seconds (default 600)");
+  run_cmd->add_option("--memory-limit", run->memory_limit, "An engine's memory limit, MiB (default 4096)");
+  run_cmd->add_option("--work", run->work, "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
+  run_cmd->callback([&action, run] { action = [run] { return run_node_command(*run); }; });
+}
 
 }  // namespace ward::cli

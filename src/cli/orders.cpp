@@ -1,12 +1,25 @@
-// ward orders create | list | get | cancel: confidential work placed on a CVM.
+// ward orders create | list | get | cancel | wait | result | report | verify:
+// confidential work placed on a CVM, and what came of it.
+#include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "base/file.h"
+#include "ca/server.h"
 #include "cli/cli.h"
+#include "cli/evidence.h"
 #include "cli/ledger_common.h"
+#include "files/grant.h"
+#include "files/resource.h"
+#include "files/transfer.h"
+#include "loader/report.h"
+#include "loader/verify.h"
+#include "store/store.h"
 
 namespace ward::cli {
 namespace {
@@ -19,6 +32,8 @@ struct CreateArgs {
   std::string cvm;
   std::string engine;
   std::vector<std::string> inputs;
+  std::vector<std::string> grants;
+  std::string store;
   std::vector<std::string> outputs;
   std::vector<std::uint64_t> offers;
   std::uint64_t deposit = 0;
@@ -39,6 +54,38 @@ struct GetArgs {
   bool json = false;
 };
 
+struct WaitArgs {
+  std::string ledger;
+  std::uint64_t id = 0;
+  std::uint64_t timeout = 600;
+  bool json = false;
+};
+
+struct ResultArgs {
+  std::string ledger;
+  std::string key;
+  std::uint64_t id = 0;
+  std::string output;
+};
+
+struct ReportArgs {
+  std::string ledger;
+  std::uint64_t id = 0;
+};
+
+struct VerifyArgs {
+  std::string ledger;
+  std::uint64_t id = 0;
+  std::string ca;
+  std::string ca_cert;
+  std::string policy;
+  std::vector<std::string> resources;
+  std::string report;
+  std::string ledger_key;
+  bool no_output_check = false;
+  bool json = false;
+};
+
 struct CancelArgs {
   std::string ledger;
   std::string key;
@@ -46,17 +93,64 @@ struct CancelArgs {
   bool json = false;
 };
 
+// The engine digest: given as such, or read from the engine's descriptor.
+Result<std::string> engine_digest(const std::string& engine) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(engine, ec)) {
+    auto digest = files::normalize_engine(engine);
+    if (!digest) return fail(std::string(kUsage), "--engine is neither a descriptor file nor a digest: " + engine);
+    return digest;
+  }
+  auto descriptor = files::load_resource(engine);
+  if (!descriptor) return fail(descriptor.error(), engine);
+  if (!descriptor->resource.engine) return fail("cli.engine", engine + " does not describe an engine image");
+  return *descriptor->resource.engine;
+}
+
+// Checks each grant against the order about to be placed, so that a grant the
+// CVM would refuse is caught here, then puts it in the store: the order
+// references grants by blob URI.
+Result<std::vector<std::string>> upload_grants(const CreateArgs& args, const ledger::CvmId& cvm,
+                                               const std::string& engine) {
+  std::vector<std::string> refs;
+  if (args.grants.empty()) return refs;
+  auto store = store::open_store(args.store);
+  if (!store) return std::unexpected(store.error());
+  bool has_engine = false;
+  for (const auto& path : args.grants) {
+    auto grant = files::load_grant(path);
+    if (!grant) return fail(grant.error(), path);
+    if (auto ok = files::check_grant_for_order(*grant, cvm, engine, args.outputs, std::chrono::system_clock::now());
+        !ok) {
+      return fail(ok.error(), path);
+    }
+    has_engine = has_engine || grant->descriptor.resource.engine == engine;
+    auto blob = (*store)->put_bytes(as_bytes(files::grant_text(*grant)));
+    if (!blob) return fail(blob.error(), "uploading " + path);
+    refs.push_back(blob->uri);
+  }
+  if (!has_engine) {
+    return fail("cli.engine", "no --grant carries the engine " + engine + " (grant the engine image to the CVM too)");
+  }
+  return refs;
+}
+
 Result<void> run_create(const CreateArgs& args) {
   auto cvm = parse_id_arg("--cvm", args.cvm);
   if (!cvm) return std::unexpected(cvm.error());
+  auto engine = engine_digest(args.engine);
+  if (!engine) return std::unexpected(engine.error());
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());
+  auto inputs = upload_grants(args, *cvm, *engine);
+  if (!inputs) return std::unexpected(inputs.error());
+  inputs->insert(inputs->end(), args.inputs.begin(), args.inputs.end());
   auto client = ledger::open_client(args.ledger);
   if (!client) return std::unexpected(client.error());
   auto receipt = submit_transaction(**client, *key, "orders.create",
                                     {{"cvm", hex_encode(*cvm)},
-                                     {"engine", args.engine},
-                                     {"inputs", args.inputs},
+                                     {"engine", *engine},
+                                     {"inputs", *inputs},
                                      {"outputs", args.outputs},
                                      {"offers", args.offers},
                                      {"deposit", args.deposit}});
@@ -120,6 +214,110 @@ Result<void> run_cancel(const CancelArgs& args) {
                       std::to_string(receipt->index) + ")\n");
 }
 
+Result<ledger::Order> find_order(ledger::LedgerClient& client, std::uint64_t id) {
+  auto order = client.order(id);
+  if (!order) return std::unexpected(order.error());
+  if (!*order) return fail("cli.not_found", "no order " + std::to_string(id) + " on the ledger");
+  return **order;
+}
+
+Result<void> run_wait(const WaitArgs& args) {
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(args.timeout);
+  for (;;) {
+    auto order = find_order(**client, args.id);
+    if (!order) return std::unexpected(order.error());
+    const auto status = order->status;
+    if (status == ledger::OrderStatus::Done || status == ledger::OrderStatus::Error ||
+        status == ledger::OrderStatus::Canceled) {
+      if (args.json) {
+        if (auto ok = print_json(to_json(*order)); !ok) return ok;
+      } else {
+        std::string line = "order " + std::to_string(args.id) + " " + std::string(ledger::to_string(status));
+        if (!order->error.empty()) line += ": " + order->error;
+        if (auto ok = print_stdout(line + "\n"); !ok) return ok;
+      }
+      if (status == ledger::OrderStatus::Done) return {};
+      return fail("cli.order", "order " + std::to_string(args.id) + " ended " +
+                                   std::string(ledger::to_string(status)) +
+                                   (order->error.empty() ? "" : ": " + order->error));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return fail("cli.timeout", "order " + std::to_string(args.id) + " is still " +
+                                     std::string(ledger::to_string(status)) + " after " +
+                                     std::to_string(args.timeout) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Result<loader::SignedReport> ledger_report(ledger::LedgerClient& client, std::uint64_t id) {
+  auto report = client.report(id);
+  if (!report) return std::unexpected(report.error());
+  if (!*report) return fail("cli.not_found", "order " + std::to_string(id) + " has no report (not done)");
+  return loader::parse_report_text((*report)->report);
+}
+
+Result<void> run_result(const ResultArgs& args) {
+  auto key = keys::PartyKey::load(args.key);
+  if (!key) return std::unexpected(key.error());
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto report = ledger_report(**client, args.id);
+  if (!report) return std::unexpected(report.error());
+  const auto& output = report->report.output;
+  if (auto ok = files::download_sealed(output.uri, key->identity(), args.output); !ok) {
+    return fail(ok.error(), "order " + std::to_string(args.id) + "'s output");
+  }
+  return print_stdout("order " + std::to_string(args.id) + ": output decrypted into " + args.output +
+                      " (output/ and engine.log)\n");
+}
+
+Result<void> run_report(const ReportArgs& args) {
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto report = ledger_report(**client, args.id);
+  if (!report) return std::unexpected(report.error());
+  return print_json(report->json);
+}
+
+Result<crypto::Certificate> verifier_ca(const VerifyArgs& args) {
+  if (!args.ca_cert.empty()) return load_certificate_file(args.ca_cert);
+  if (!args.ca.empty()) return ca::fetch_ca_certificate(args.ca);
+  return fail(std::string(kUsage), "give the certification center to trust: --ca-cert FILE or --ca URL");
+}
+
+Result<void> run_verify(const VerifyArgs& args) {
+  auto ca_cert = verifier_ca(args);
+  if (!ca_cert) return std::unexpected(ca_cert.error());
+  auto policy = load_policy(args.policy, attest::Policy::strict());
+  if (!policy) return std::unexpected(policy.error());
+  loader::VerifyOptions options{*ca_cert, *policy, {}, std::nullopt, args.ledger_key, !args.no_output_check};
+  for (const auto& path : args.resources) {
+    auto resource = files::load_resource(path);
+    if (!resource) return fail(resource.error(), path);
+    options.resources.push_back(std::move(*resource));
+  }
+  if (!args.report.empty()) {
+    auto text = read_file(args.report, loader::kMaxReportSize);
+    if (!text) return std::unexpected(text.error());
+    auto doc = ledger::parse_strict_json(as_chars(*text));
+    if (!doc) return fail("report.parse", args.report + ": " + doc.error().message);
+    options.report = std::move(*doc);
+  }
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  const auto verification = loader::verify_order(**client, args.id, options);
+  auto printed = args.json ? print_json(loader::verification_json(verification))
+                           : print_stdout(loader::verification_text(verification));
+  if (!printed) return printed;
+  if (verification.accepted()) return {};
+  const auto* failed = verification.checks.first_failure();
+  return fail("cli.rejected", "order " + std::to_string(args.id) + " does not verify: " +
+                                  (failed ? failed->name + ": " + failed->detail : std::string("no check ran")));
+}
+
 }  // namespace
 
 void add_orders_commands(CLI::App& app, Action& action) {
@@ -137,11 +335,19 @@ void add_orders_commands(CLI::App& app, Action& action) {
   create_cmd->add_option("--cvm", create->cvm, "The CVM to run on (its id, 64 hex digits)")
       ->option_text("ID")
       ->required();
-  create_cmd->add_option("--engine", create->engine, "The engine's image digest")
-      ->option_text("DIGEST")
+  create_cmd->add_option("--engine", create->engine,
+                         "The engine: its descriptor (RES.json from ward files upload) or its image digest")
+      ->option_text("RES.json|DIGEST")
       ->required();
-  repeatable(create_cmd->add_option("--input", create->inputs, "An input grant reference. Can be repeated"))
-      ->option_text("REF");
+  repeatable(create_cmd->add_option("--grant", create->grants,
+                                    "A grant to the CVM (ward files grant), the engine's included. Checked "
+                                    "against the order, then put in the store. Can be repeated"))
+      ->option_text("GRANT.json");
+  create_cmd->add_option("--store", create->store, "Where the grants are put (default $WARD_STORE, else ./ward-store)")
+      ->option_text("URI");
+  repeatable(create_cmd->add_option("--input", create->inputs,
+                                    "A grant already in a store, by blob URI. Can be repeated"))
+      ->option_text("URI");
   repeatable(create_cmd->add_option("--output-to", create->outputs,
                                     "An age recipient (age1...) the output is encrypted to. Can be repeated"))
       ->option_text("RECIPIENT")
@@ -169,6 +375,58 @@ void add_orders_commands(CLI::App& app, Action& action) {
   get_cmd->add_option("ID", get->id, "The order id")->option_text(" ")->required();
   add_json_flag(get_cmd, get->json);
   get_cmd->callback([&action, get] { action = [get] { return run_get(*get); }; });
+
+  auto wait = std::make_shared<WaitArgs>();
+  CLI::App* wait_cmd = group->add_subcommand("wait", "Wait until an order ends; exit 0 only if it is done");
+  add_ledger_option(wait_cmd, wait->ledger);
+  wait_cmd->add_option("ID", wait->id, "The order id")->option_text(" ")->required();
+  wait_cmd->add_option("--timeout", wait->timeout, "Seconds to wait (default 600)");
+  add_json_flag(wait_cmd, wait->json);
+  wait_cmd->callback([&action, wait] { action = [wait] { return run_wait(*wait); }; });
+
+  auto result = std::make_shared<ResultArgs>();
+  CLI::App* result_cmd = group->add_subcommand("result", "Download and decrypt an order's output");
+  result_cmd->footer("Writes DIR/output/ (what the engine wrote) and DIR/engine.log. DIR must not exist.");
+  add_ledger_option(result_cmd, result->ledger);
+  add_key_option(result_cmd, result->key);
+  result_cmd->add_option("ID", result->id, "The order id")->option_text(" ")->required();
+  result_cmd->add_option("-o,--output", result->output, "A new directory for the output")
+      ->option_text("DIR")
+      ->required();
+  result_cmd->callback([&action, result] { action = [result] { return run_result(*result); }; });
+
+  auto report = std::make_shared<ReportArgs>();
+  CLI::App* report_cmd = group->add_subcommand("report", "Print an order's signed integrity report (JSON)");
+  add_ledger_option(report_cmd, report->ledger);
+  report_cmd->add_option("ID", report->id, "The order id")->option_text(" ")->required();
+  report_cmd->callback([&action, report] { action = [report] { return run_report(*report); }; });
+
+  auto verify = std::make_shared<VerifyArgs>();
+  CLI::App* verify_cmd = group->add_subcommand("verify", "Verify an order's integrity report, printing each check");
+  verify_cmd->footer(
+      "Checks: the report's signature by the CVM certificate's key; the certificate under the trusted\n"
+      "certification center; its hardware evidence to the vendor root (or the simulated root, when the\n"
+      "policy allows) and the policy's measurements; that the report is for this order, CVM and engine,\n"
+      "used exactly the order's grants and encrypted to its recipients; your descriptors (--resources);\n"
+      "that the store holds the output; and the ledger's inclusion proof. Exit 0 verified, 1 rejected.");
+  add_ledger_option(verify_cmd, verify->ledger);
+  verify_cmd->add_option("ID", verify->id, "The order id")->option_text(" ")->required();
+  verify_cmd->add_option("--ca-cert", verify->ca_cert, "The certification center's certificate (PEM)")
+      ->option_text("FILE");
+  verify_cmd->add_option("--ca", verify->ca, "Or fetch it from the center (trust on first use)")->option_text("URL");
+  verify_cmd->add_option("--policy", verify->policy,
+                         "The attestation policy (JSON, docs/attest.md); default strict: no simulation")
+      ->option_text("FILE");
+  repeatable(verify_cmd->add_option("--resources", verify->resources,
+                                    "A descriptor you hold that the order must have used. Can be repeated"))
+      ->option_text("RES.json");
+  verify_cmd->add_option("--report", verify->report, "Check this report file instead of the ledger's copy")
+      ->option_text("FILE");
+  verify_cmd->add_option("--ledger-key", verify->ledger_key, "Pin the ledger's checkpoint verifier key")
+      ->option_text("VKEY");
+  verify_cmd->add_flag("--no-output-check", verify->no_output_check, "Do not ask the store for the output");
+  add_json_flag(verify_cmd, verify->json);
+  verify_cmd->callback([&action, verify] { action = [verify] { return run_verify(*verify); }; });
 
   auto cancel = std::make_shared<CancelArgs>();
   CLI::App* cancel_cmd = group->add_subcommand("cancel", "Cancel a new order and get the deposit back");

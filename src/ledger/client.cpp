@@ -245,4 +245,32 @@ Result<std::uint64_t> next_nonce(LedgerClient& client, const AccountId& account)
   return (*found)->nonce + 1;
 }
 
+Result<Receipt> submit_accepted(LedgerClient& client, std::string_view envelope) {
+  auto receipt = client.submit(envelope);
+  if (!receipt) return receipt;
+  if (receipt->rejection) {
+    return fail("ledger.rejected",
+                "rejected (" + receipt->rejection->reason + "): " + receipt->rejection->message);
+  }
+  return receipt;
+}
+
+Result<Receipt> submit_signed(LedgerClient& client, const crypto::Ed25519PrivateKey& key, std::string_view type,
+                              nlohmann::json args) {
+  auto summary = client.summary();
+  if (!summary) return std::unexpected(summary.error());
+  const auto sender = key.public_key();
+  auto nonce = next_nonce(client, sender);
+  if (!nonce) return std::unexpected(nonce.error());
+  const nlohmann::json tx = {{"v", 1},
+                             {"ledger", hex_encode(summary->info.id)},
+                             {"sender", hex_encode(sender)},
+                             {"nonce", *nonce},
+                             {"type", type},
+                             {"args", std::move(args)}};
+  auto envelope = sign_transaction(tx, key);
+  if (!envelope) return std::unexpected(envelope.error());
+  return submit_accepted(client, *envelope);
+}
+
 }  // namespace ward::ledger

@@ -126,4 +126,13 @@ std::unique_ptr<LedgerClient> borrow_client(Ledger& ledger);
 // or 1 for a key that has no account yet.
 Result<std::uint64_t> next_nonce(LedgerClient& client, const AccountId& account);
 
+// Submits an envelope; a refusal becomes the Error "ledger.rejected" whose
+// message is "rejected (<reason>): <message>".
+Result<Receipt> submit_accepted(LedgerClient& client, std::string_view envelope);
+
+// Builds {type, args} from `key`'s account with its next nonce, signs it and
+// submit_accepted()s it.
+Result<Receipt> submit_signed(LedgerClient& client, const crypto::Ed25519PrivateKey& key, std::string_view type,
+                              nlohmann::json args);
+
 }  // namespace ward::ledger

@@ -17,6 +17,7 @@ CVM_R=$("$WARD" keys show --json cvm-age.key | jq -r .recipient)
 PROVIDER=$(ossl_key provider)
 CVM_KEY=$(ossl_key cvm)
 CVM_ID=$(xxd -r -p <<<"$CVM_KEY" | sha256_hex)
+ENGINE=sha256:e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1  # an image config digest
 
 # Drops what legitimately differs between two ledgers: times, leaf hashes
 # and checkpoints (both cover the ledger id and the time).
@@ -74,7 +75,7 @@ flow() {
 
   step "orders"
   local o1 o2
-  o1=$("$WARD" orders create --ledger "$L" --key alice.key --cvm "$CVM_ID" --engine sha256:e1 --input grant:1 \
+  o1=$("$WARD" orders create --ledger "$L" --key alice.key --cvm "$CVM_ID" --engine "$ENGINE" --input grant:1 \
     --input grant:2 --output-to "$ALICE_R" --offer "$engine" --deposit 100 --json | jq .order)
   [[ $("$WARD" accounts show --ledger "$L" "$ALICE" --json | jq .balance) == 900 ]] || fail "deposit not escrowed"
   expect_ward_error "orders cancel by someone else ($L)" "" 'rejected \(not_owner\)' -- \
@@ -84,8 +85,8 @@ flow() {
   expect_ward_error "orders cancel twice ($L)" "" 'rejected \(bad_state\)' -- \
     orders cancel --ledger "$L" --key alice.key "$o1"
   expect_ward_error "deposit beyond the balance ($L)" "" 'rejected \(insufficient_funds\)' -- \
-    orders create --ledger "$L" --key bob.key --cvm "$CVM_ID" --engine sha256:e1 --output-to "$ALICE_R" --deposit 501
-  o2=$("$WARD" orders create --ledger "$L" --key alice.key --cvm "$CVM_ID" --engine sha256:e1 --input grant:3 \
+    orders create --ledger "$L" --key bob.key --cvm "$CVM_ID" --engine "$ENGINE" --output-to "$ALICE_R" --deposit 501
+  o2=$("$WARD" orders create --ledger "$L" --key alice.key --cvm "$CVM_ID" --engine "$ENGINE" --input grant:3 \
     --output-to "$ALICE_R" --offer "$engine" --offer "$dataset" --deposit 100 --json | jq .order)
   # The CVM (an openssl key) runs the order and reports; settlement pays fixed prices.
   sign_tx cvm.pem "$(tx "$lid" "$CVM_KEY" 1 orders.start "{\"order\":$o2}")" | "$WARD" ledger submit --ledger "$L" >>"$out"

@@ -1,0 +1,112 @@
+#include "loader/cvm.h"
+
+#include <chrono>
+#include <system_error>
+
+#include "attest/evidence.h"
+#include "attest/sim.h"
+#include "attest/tsm.h"
+#include "attest/snp.h"
+#include "base/file.h"
+#include "ca/binding.h"
+#include "ca/certificate.h"
+#include "ca/server.h"
+#include "attest/dcap/collateral.h"
+
+namespace ward::loader {
+namespace {
+
+constexpr std::size_t kMaxCertificateSize = std::size_t{1} << 20;
+
+Result<keys::PartyKey> load_or_create_key(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return keys::PartyKey::load(path);
+  auto key = keys::PartyKey::generate();
+  auto file = AtomicFile::create(path, 0600);
+  if (!file) return std::unexpected(file.error());
+  if (auto ok = file->write(as_bytes(key.identity_file_text(std::chrono::system_clock::now()))); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = file->commit(AtomicFile::Replace::No); !ok) return std::unexpected(ok.error());
+  return key;
+}
+
+Result<attest::EvidenceBundle> make_evidence(const CvmOptions& options, const ca::ReportData& report_data) {
+  attest::EvidenceBundle bundle;
+  if (options.platform == "sim") {
+    auto mrtd = attest::sim::measure_file(options.measured);
+    if (!mrtd) return fail(mrtd.error(), "measuring " + options.measured.string());
+    auto quote = attest::sim::make_quote(report_data, *mrtd, std::chrono::system_clock::now());
+    if (!quote) return std::unexpected(quote.error());
+    bundle.platform = attest::Platform::Sim;
+    bundle.evidence = std::move(quote->quote);
+    bundle.collateral = attest::dcap::collateral_to_json(quote->collateral);
+    return bundle;
+  }
+  if (options.platform == "tsm") {
+    attest::TsmOptions tsm;
+    if (!options.tsm_root.empty()) tsm.root = options.tsm_root;
+    auto report = attest::tsm_report(report_data, tsm, attest::system_tsm_fs());
+    if (!report) return std::unexpected(report.error());
+    auto platform = attest::detect_platform(report->outblob);
+    if (!platform) return fail("loader.cvm", "the TEE returned evidence of an unknown format");
+    bundle.platform = *platform;
+    bundle.evidence = std::move(report->outblob);
+    if (!report->auxblob.empty()) {
+      auto certs = attest::snp::parse_cert_table(report->auxblob);
+      if (!certs) return fail(certs.error(), "the SEV-SNP certificate table");
+      bundle.certs = std::move(*certs);
+    }
+    return bundle;
+  }
+  return fail("loader.cvm", "unknown platform \"" + options.platform + "\" (sim or tsm)");
+}
+
+// The kept certificate, when it is for this key and valid for another hour.
+std::optional<crypto::Certificate> kept_certificate(const std::filesystem::path& path,
+                                                    const keys::PartyKey& key) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  auto pem = read_file(path, kMaxCertificateSize);
+  if (!pem) return std::nullopt;
+  auto cert = crypto::Certificate::from_pem(as_chars(*pem));
+  if (!cert) return std::nullopt;
+  auto contents = ca::read_cvm_certificate(*cert);
+  if (!contents || contents->identity.signing_key != key.signing_public_key()) return std::nullopt;
+  if (cert->not_after() < std::chrono::system_clock::now() + std::chrono::hours(1)) return std::nullopt;
+  return std::move(*cert);
+}
+
+}  // namespace
+
+Result<CvmState> provision_cvm(const CvmOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return fail("loader.cvm", "cannot create " + options.dir.string() + ": " + ec.message());
+  std::filesystem::permissions(options.dir, std::filesystem::perms::owner_all, ec);
+  auto key = load_or_create_key(options.dir / "cvm.key");
+  if (!key) return std::unexpected(key.error());
+
+  const auto cert_path = options.dir / "cvm.pem";
+  std::optional<crypto::Certificate> cert = kept_certificate(cert_path, *key);
+  if (!cert) {
+    const auto report_data = ca::cvm_report_data(key->signing_public_key(), key->recipient().key());
+    auto evidence = make_evidence(options, report_data);
+    if (!evidence) return std::unexpected(evidence.error());
+    auto issued =
+        ca::request_certificate(options.ca_url, *evidence, key->signing_public_key(), key->recipient());
+    if (!issued) return std::unexpected(issued.error());
+    auto file = AtomicFile::create(cert_path, 0644);
+    if (!file) return std::unexpected(file.error());
+    if (auto ok = file->write(as_bytes(issued->to_pem())); !ok) return std::unexpected(ok.error());
+    if (auto ok = file->commit(); !ok) return std::unexpected(ok.error());
+    cert = std::move(*issued);
+  }
+  auto contents = ca::read_cvm_certificate(*cert);
+  if (!contents) return std::unexpected(contents.error());
+  CvmState state{std::move(*key), *cert, cert->to_pem(), contents->identity.id,
+                 contents->evidence.platform == attest::Platform::Sim};
+  return state;
+}
+
+}  // namespace ward::loader

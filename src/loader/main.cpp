@@ -1,0 +1,71 @@
+// ward-loader: the trusted loader that runs inside each CVM (DESIGN.md steps
+// 2 and 7-10). Started by `ward node run`, one per CVM.
+#include <atomic>
+#include <csignal>
+#include <exception>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "loader/loader.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_signal(int) {
+  g_stop.store(true);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app("ward-loader: the trusted loader inside a CVM. It makes the CVM's keys, gets them certified over "
+               "hardware evidence, and runs the orders placed on the CVM: fetch, verify, decrypt, run sandboxed, "
+               "encrypt, report.",
+               "ward-loader");
+  ward::loader::LoaderOptions options;
+  std::uint64_t time_limit_s = 600;
+  std::uint64_t memory_limit_mb = 4096;
+  std::uint64_t poll_ms = 200;
+  std::string work;
+  app.add_option("--dir", options.cvm.dir, "The CVM's private directory (its key and certificate)")->required();
+  app.add_option("--ledger", options.ledger, "The ledger (a `ward ledger serve` URL)")->required();
+  app.add_option("--store", options.pipeline.store, "Where encrypted outputs are uploaded")->required();
+  app.add_option("--ca", options.cvm.ca_url, "The certification center's URL")->required();
+  app.add_option("--platform", options.cvm.platform, "sim (Ward's NOT SECURE simulated TEE) or tsm (configfs-tsm)")
+      ->required()
+      ->check(CLI::IsMember({"sim", "tsm"}));
+  app.add_option("--work", work, "tmpfs directory for decrypted orders (default /dev/shm/ward-cvm-<id>)");
+  app.add_option("--time-limit", time_limit_s, "An engine's wall-clock limit, seconds (default 600)");
+  app.add_option("--memory-limit", memory_limit_mb, "An engine's memory limit, MiB (default 4096)");
+  app.add_option("--poll-ms", poll_ms, "How often to look for new orders (default 200)");
+  app.add_flag("--exit-when-idle", options.exit_when_idle, "Stop once no order is waiting");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  options.pipeline.work_root = work;
+  options.pipeline.limits.wall_time = std::chrono::seconds(time_limit_s);
+  options.pipeline.limits.memory_bytes = memory_limit_mb << 20;
+  options.poll = std::chrono::milliseconds(poll_ms);
+
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  auto result = ward::loader::run_loader(options, g_stop);
+  if (!result) {
+    std::cerr << "ward-loader: error: " << result.error().message << std::endl;
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "ward-loader: error: internal error: " << e.what() << std::endl;
+    return 1;
+  }
+}

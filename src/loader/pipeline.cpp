@@ -1,0 +1,296 @@
+#include "loader/pipeline.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <set>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "base/file.h"
+#include "base/time.h"
+#include "engine/image.h"
+#include "files/grant.h"
+#include "files/resource.h"
+#include "files/transfer.h"
+#include "store/store.h"
+
+namespace ward::loader {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint64_t kMaxGrantSize = std::uint64_t{1} << 20;
+
+// The order's private directory in the tmpfs: created empty, removed with
+// everything in it however the order ends.
+class WorkDir {
+ public:
+  static Result<WorkDir> create(const fs::path& root, std::uint64_t order) {
+    std::error_code ec;
+    fs::create_directories(root, ec);
+    if (ec) return fail("loader.work", "cannot create " + root.string() + ": " + ec.message());
+    fs::path dir = root / ("order-" + std::to_string(order));
+    (void)engine::remove_rootfs(dir);
+    if (::mkdir(dir.c_str(), 0700) != 0) {
+      return fail("loader.work", "cannot create " + dir.string() + ": " + std::strerror(errno));
+    }
+    // Run as root, the sandbox drops to kSandboxUid, which must reach the
+    // inputs and the output: the order's directory is that uid's alone.
+    if (::geteuid() == 0 && ::chown(dir.c_str(), engine::kSandboxUid, engine::kSandboxUid) != 0) {
+      const std::string why = std::strerror(errno);
+      (void)engine::remove_rootfs(dir);
+      return fail("loader.work", "cannot hand " + dir.string() + " to the sandbox's uid: " + why);
+    }
+    return WorkDir(std::move(dir));
+  }
+  WorkDir(WorkDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+  WorkDir& operator=(WorkDir&&) = delete;
+  ~WorkDir() {
+    if (!path_.empty()) (void)engine::remove_rootfs(path_);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  explicit WorkDir(fs::path path) : path_(std::move(path)) {}
+  fs::path path_;
+};
+
+class StageClock {
+ public:
+  explicit StageClock(std::map<std::string, std::uint64_t>& out) : out_(out), start_(Clock::now()) {}
+  void end(const std::string& stage) {
+    const auto now = Clock::now();
+    out_[stage] += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count());
+    start_ = now;
+  }
+
+ private:
+  std::map<std::string, std::uint64_t>& out_;
+  Clock::time_point start_;
+};
+
+struct Component {
+  std::string grant_uri;
+  crypto::Sha256Digest grant_digest{};
+  files::Grant grant;
+  fs::path ciphertext;
+};
+
+ReportInput report_input(const Component& c, const crypto::Sha256Digest& plaintext) {
+  return ReportInput{c.grant.descriptor.resource.ciphertext_sha256, plaintext, c.grant.policy.owner,
+                     c.grant_digest};
+}
+
+// Steps 7 to 10 up to the signed report. Any Error is the order's failure
+// reason; nothing has been decrypted when a grant or digest check fails.
+Result<SignedReport> execute(const CvmState& cvm, const ledger::LedgerId& ledger_id, const ledger::Order& order,
+                             const PipelineOptions& options, const fs::path& work,
+                             std::map<std::string, std::uint64_t>& stages) {
+  const auto log = [&](const std::string& line) {
+    if (options.log) options.log("order " + std::to_string(order.id) + ": " + line);
+  };
+  const std::string started = format_rfc3339(std::chrono::system_clock::now());
+  StageClock clock(stages);
+
+  // Fetch the grants (each names its resource), then every ciphertext.
+  std::vector<Component> components;
+  for (const auto& uri : order.inputs) {
+    auto ref = store::parse_blob_uri(uri);
+    if (!ref) return fail(ref.error(), "grant " + uri);
+    auto text = store::fetch_bytes(uri, kMaxGrantSize);
+    if (!text) return fail(text.error(), "fetching grant " + uri);
+    auto grant = files::parse_grant(as_chars(*text));
+    if (!grant) return fail(grant.error(), "grant " + uri);
+    components.push_back(Component{uri, ref->sha256, std::move(*grant), {}});
+  }
+  clock.end("fetch");
+
+  // Verify: every grant allows this order, exactly one of them is the engine.
+  const auto now = std::chrono::system_clock::now();
+  std::size_t engine_index = components.size();
+  for (std::size_t i = 0; i < components.size(); ++i) {
+    const auto& grant = components[i].grant;
+    if (auto ok = files::check_grant_for_order(grant, cvm.id, order.engine, order.outputs, now); !ok) {
+      return fail(ok.error(), "grant " + components[i].grant_uri);
+    }
+    if (grant.descriptor.resource.engine == order.engine) {
+      if (engine_index != components.size()) return fail("loader.engine", "two grants carry the engine image");
+      engine_index = i;
+    }
+  }
+  if (engine_index == components.size()) {
+    return fail("loader.engine", "no grant carries the engine " + order.engine);
+  }
+  for (std::size_t i = 0; i < components.size(); ++i) {
+    auto& c = components[i];
+    const auto& resource = c.grant.descriptor.resource;
+    auto ref = store::parse_blob_uri(resource.uri);
+    if (!ref) return fail(ref.error(), "resource " + resource.name);
+    if (ref->sha256 != resource.ciphertext_sha256) {
+      return fail("loader.digest", "resource " + resource.name + ": its URI does not name its ciphertext digest");
+    }
+    c.ciphertext = work / ("ciphertext-" + std::to_string(i));
+    auto fetched = store::fetch_file(resource.uri, c.ciphertext);
+    if (!fetched) return fail(fetched.error(), "fetching " + resource.name);
+    if (fetched->size != resource.ciphertext_size) {
+      return fail("loader.digest", "resource " + resource.name + " has another size than its descriptor says");
+    }
+  }
+  log("fetched and verified " + std::to_string(components.size()) + " grants and ciphertexts");
+  clock.end("verify");
+
+  // Decrypt the engine first: its image must be the one the grants name
+  // before any data owner's input is decrypted.
+  const auto& engine_component = components[engine_index];
+  const fs::path engine_tar = work / "engine.tar";
+  if (auto ok = files::decrypt_granted(engine_component.grant, engine_component.ciphertext, cvm.key.identity(),
+                                       engine_tar);
+      !ok) {
+    return fail(ok.error(), "decrypting the engine");
+  }
+  const fs::path rootfs = work / "rootfs";
+  auto image = engine::unpack_image(engine_tar, rootfs);
+  if (!image) return fail(image.error(), "the engine image");
+  if (image->digest != order.engine) {
+    return fail("loader.engine", "the engine image is " + image->digest + ", not " + order.engine +
+                                     " as the order and its grants say");
+  }
+  std::error_code ec;
+  fs::remove(engine_tar, ec);
+  fs::remove(engine_component.ciphertext, ec);
+
+  std::vector<fs::path> inputs;
+  std::vector<ReportInput> report_inputs;
+  for (std::size_t i = 0; i < components.size(); ++i) {
+    if (i == engine_index) continue;
+    const auto& c = components[i];
+    const auto& resource = c.grant.descriptor.resource;
+    const fs::path dir = work / "inputs" / std::to_string(inputs.size());
+    fs::create_directories(dir.parent_path(), ec);
+    const fs::path target = resource.kind == "dir" ? dir : dir / resource.name;
+    if (resource.kind != "dir") fs::create_directories(dir, ec);
+    if (auto ok = files::decrypt_granted(c.grant, c.ciphertext, cvm.key.identity(), target); !ok) {
+      return fail(ok.error(), "decrypting " + resource.name);
+    }
+    fs::remove(c.ciphertext, ec);
+    inputs.push_back(dir);
+    report_inputs.push_back(report_input(c, resource.plaintext_sha256));
+  }
+  log("decrypted the engine and " + std::to_string(inputs.size()) + " inputs");
+  clock.end("decrypt");
+
+  // Run.
+  const fs::path result = work / "result";
+  fs::create_directories(result / "output", ec);
+  if (ec) return fail("loader.work", "cannot create the output directory: " + ec.message());
+  nlohmann::json args = {{"order", order.id}};
+  engine::SandboxSpec spec;
+  spec.rootfs = rootfs;
+  spec.inputs = inputs;
+  spec.output = result / "output";
+  spec.args_json = args.dump();
+  spec.argv = image->entrypoint;
+  spec.argv.insert(spec.argv.end(), image->cmd.begin(), image->cmd.end());
+  spec.env = image->env;
+  spec.working_dir = image->working_dir;
+  spec.log = result / "engine.log";
+  spec.limits = options.limits;
+  if (spec.argv.empty()) return fail("loader.engine", "the engine image names no entrypoint or command");
+  auto run = engine::run_sandboxed(spec);
+  if (!run) return fail(run.error(), "the sandbox");
+  log("engine " + run->describe());
+  clock.end("run");
+  if (run->outcome != engine::RunResult::Outcome::Exited || run->code != 0) {
+    return fail("loader.engine", "the engine " + run->describe());
+  }
+  (void)engine::remove_rootfs(rootfs);
+
+  // Encrypt the output and the engine's log to the order's recipients.
+  std::vector<age::X25519Recipient> recipients;
+  for (const auto& r : order.outputs) {
+    auto recipient = age::X25519Recipient::parse(r);
+    if (!recipient) return fail(recipient.error(), "output recipient " + r);
+    recipients.push_back(*recipient);
+  }
+  const fs::path sealed = work / "output.age";
+  auto sealed_info = files::encrypt_path(result, recipients, sealed);
+  if (!sealed_info) return fail(sealed_info.error(), "encrypting the output");
+  (void)engine::remove_rootfs(result);
+  clock.end("encrypt");
+
+  auto store = store::open_store(options.store);
+  if (!store) return std::unexpected(store.error());
+  auto blob = (*store)->put_file(sealed);
+  if (!blob) return fail(blob.error(), "uploading the output");
+  log("uploaded the encrypted output " + blob->uri);
+  clock.end("upload");
+
+  Report report;
+  report.ledger = ledger_id;
+  report.order = order.id;
+  report.cvm = cvm.id;
+  report.certificate = cvm.certificate_pem;
+  report.engine = order.engine;
+  report.engine_resource =
+      report_input(engine_component, engine_component.grant.descriptor.resource.plaintext_sha256);
+  report.inputs = std::move(report_inputs);
+  report.output = ReportOutput{blob->uri, blob->sha256, blob->size, order.outputs};
+  report.started = started;
+  report.finished = format_rfc3339(std::chrono::system_clock::now());
+  report.exit_code = run->code;
+  report.outcome = run->describe();
+  report.stages_ms = stages;
+  return sign_report(report, cvm.key.signing_key());
+}
+
+std::string one_line(std::string text) {
+  std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  if (text.size() > 1000) text.resize(1000);
+  return text;
+}
+
+}  // namespace
+
+void wipe_work_root(const fs::path& work_root) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(work_root, ec)) {
+    if (entry.path().filename().string().starts_with("order-")) (void)engine::remove_rootfs(entry.path());
+  }
+}
+
+Result<OrderOutcome> process_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+                                   const PipelineOptions& options) {
+  auto summary = ledger.summary();
+  if (!summary) return std::unexpected(summary.error());
+  OrderOutcome outcome;
+  Result<SignedReport> report = fail("loader.work", "not run");
+  {
+    auto work = WorkDir::create(options.work_root, order.id);
+    if (!work) return std::unexpected(work.error());
+    report = execute(cvm, summary->info.id, order, options, work->path(), outcome.stages_ms);
+  }  // inputs, keys' plaintext and outputs are wiped here, before anything is published
+
+  const auto publish_start = Clock::now();
+  if (report) {
+    auto receipt = ledger::submit_signed(ledger, cvm.key.signing_key(), "reports.submit",
+                                         {{"order", order.id}, {"report", report->json}});
+    if (!receipt) return std::unexpected(receipt.error());
+    outcome.done = true;
+  } else {
+    outcome.reason = one_line(report.error().message);
+    auto receipt = ledger::submit_signed(ledger, cvm.key.signing_key(), "orders.fail",
+                                         {{"order", order.id}, {"reason", outcome.reason}});
+    if (!receipt) return std::unexpected(receipt.error());
+  }
+  outcome.stages_ms["publish"] = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - publish_start).count());
+  return outcome;
+}
+
+}  // namespace ward::loader

@@ -1,0 +1,51 @@
+// One order through the CVM (DESIGN.md steps 7-10): fetch every component,
+// verify every digest and grant, only then decrypt (into the CVM's tmpfs),
+// run the engine in its sandbox, encrypt and upload the output, sign and
+// publish the integrity report, wipe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+#include "engine/sandbox.h"
+#include "ledger/client.h"
+#include "loader/cvm.h"
+#include "loader/report.h"
+
+namespace ward::loader {
+
+struct PipelineOptions {
+  // Where orders are decrypted and run: a tmpfs inside the CVM. Each order
+  // gets a private directory there, removed when the order ends.
+  std::filesystem::path work_root;
+  // Where the encrypted output is uploaded.
+  std::string store;
+  engine::SandboxLimits limits;
+  // Progress lines ("order 7: fetched 3 components"), for the loader's log.
+  std::function<void(std::string_view)> log;
+};
+
+// What became of an order.
+struct OrderOutcome {
+  bool done = false;       // Done with a published report; otherwise Error
+  std::string reason;      // why it is in Error
+  std::map<std::string, std::uint64_t> stages_ms;  // fetch, verify, decrypt, run, encrypt, upload, publish
+};
+
+// Runs `order`, which must be Processing on this CVM, and records the end on
+// the ledger: reports.submit (Done) or orders.fail with the reason (Error).
+// An Error return means the ledger could not be told; the order is still
+// Processing and is retried (run again from the start).
+Result<OrderOutcome> process_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+                                   const PipelineOptions& options);
+
+// Removes what a previous run left in `work_root` (a loader killed mid-order).
+void wipe_work_root(const std::filesystem::path& work_root);
+
+}  // namespace ward::loader

@@ -1,0 +1,233 @@
+#include "loader/verify.h"
+
+#include <algorithm>
+#include <set>
+
+#include "base/bytes.h"
+#include "ca/certificate.h"
+#include "store/store.h"
+
+namespace ward::loader {
+namespace {
+
+using json = nlohmann::json;
+
+std::string short_hex(const crypto::Sha256Digest& d) {
+  return hex_encode(d).substr(0, 16);
+}
+
+bool same_input(const ReportInput& in, const files::Resource& r) {
+  return in.resource == r.ciphertext_sha256 && in.plaintext_sha256 == r.plaintext_sha256 && in.owner == r.owner;
+}
+
+// The checks after the report is known to be signed by a verified CVM.
+void check_contents(OrderVerification& v, const ledger::Order& order, const ledger::LedgerId& ledger_id,
+                    const ca::CvmIdentity& cvm, const VerifyOptions& options) {
+  attest::Checks& checks = v.checks;
+  const Report& r = v.report->report;
+  if (!checks.pass_if("report.order", r.order == order.id && r.ledger == ledger_id,
+                      r.order == order.id && r.ledger == ledger_id
+                          ? "order " + std::to_string(order.id) + " of ledger " + hex_encode(ledger_id).substr(0, 16)
+                          : "the report is for order " + std::to_string(r.order) + " of ledger " +
+                                hex_encode(r.ledger).substr(0, 16))) {
+    return;
+  }
+  if (!checks.pass_if("report.cvm", r.cvm == cvm.id && r.cvm == order.cvm,
+                      r.cvm == cvm.id && r.cvm == order.cvm
+                          ? "CVM " + short_hex(r.cvm) + " holds the order and the certificate"
+                          : "the report, its certificate and the order name different CVMs")) {
+    return;
+  }
+  if (!checks.pass_if("report.engine", r.engine == order.engine,
+                      r.engine == order.engine ? r.engine : "the report ran " + r.engine + ", the order names " +
+                                                                order.engine)) {
+    return;
+  }
+  // Every grant the order lists was used, and nothing else.
+  std::multiset<std::string> ordered, used;
+  for (const auto& uri : order.inputs) {
+    auto ref = store::parse_blob_uri(uri);
+    ordered.insert(ref ? hex_encode(ref->sha256) : uri);
+  }
+  used.insert(hex_encode(r.engine_resource.grant));
+  for (const auto& in : r.inputs) used.insert(hex_encode(in.grant));
+  if (!checks.pass_if("report.inputs", ordered == used,
+                      ordered == used ? "the engine and " + std::to_string(r.inputs.size()) +
+                                            " inputs, each under a grant the order lists"
+                                      : "the report's grants are not the order's")) {
+    return;
+  }
+  std::vector<std::string> want = order.outputs, got = r.output.recipients;
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  if (!checks.pass_if("report.outputs", want == got,
+                      want == got ? "encrypted to " + std::to_string(got.size()) + " recipient(s) of the order"
+                                  : "the output was encrypted to other recipients than the order's")) {
+    return;
+  }
+  for (const auto& held : options.resources) {
+    const auto& res = held.resource;
+    const bool is_engine = same_input(r.engine_resource, res) && (!res.engine || *res.engine == r.engine);
+    const bool is_input =
+        std::any_of(r.inputs.begin(), r.inputs.end(), [&](const ReportInput& in) { return same_input(in, res); });
+    if (!checks.pass_if("resource." + res.name, is_engine || is_input,
+                        is_engine  ? "the engine, as in your descriptor"
+                        : is_input ? "an input, as in your descriptor"
+                                   : "your descriptor (" + short_hex(res.ciphertext_sha256) +
+                                         ") is not what the order ran on")) {
+      return;
+    }
+  }
+  if (options.check_output) {
+    auto ref = store::parse_blob_uri(r.output.uri);
+    Result<std::optional<std::uint64_t>> size = ref ? Result<std::optional<std::uint64_t>>(std::nullopt)
+                                                    : std::unexpected(ref.error());
+    if (ref) {
+      auto store = store::open_store(ref->store_uri);
+      size = store ? (*store)->head(ref->sha256) : std::unexpected(store.error());
+    }
+    const bool ok = ref && ref->sha256 == r.output.sha256 && size && *size && **size == r.output.size;
+    if (!checks.pass_if("output.blob", ok,
+                        ok     ? r.output.uri + " (" + std::to_string(r.output.size) + " bytes)"
+                        : !size ? size.error().message
+                                : "the store does not hold the output the report names")) {
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order_id, const VerifyOptions& options) {
+  OrderVerification v;
+  attest::Checks& checks = v.checks;
+  auto summary = ledger.summary();
+  if (!summary) {
+    checks.fail("ledger.reach", summary.error().message);
+    return v;
+  }
+  auto order = ledger.order(order_id);
+  if (!order || !*order) {
+    checks.fail("ledger.order", order ? "no order " + std::to_string(order_id) : order.error().message);
+    return v;
+  }
+  if (!checks.pass_if("ledger.order", (*order)->status == ledger::OrderStatus::Done,
+                      "order " + std::to_string(order_id) + " is " + std::string(ledger::to_string((*order)->status)) +
+                          ((*order)->error.empty() ? "" : ": " + (*order)->error))) {
+    return v;
+  }
+  auto stored = ledger.report(order_id);
+  if (!stored || !*stored) {
+    checks.fail("ledger.report", stored ? "the ledger holds no report for the order" : stored.error().message);
+    return v;
+  }
+  json report_doc;
+  if (options.report) {
+    report_doc = *options.report;
+  } else {
+    auto doc = ledger::parse_strict_json((*stored)->report);
+    if (!doc) {
+      checks.fail("report.parse", doc.error().message);
+      return v;
+    }
+    report_doc = std::move(*doc);
+  }
+  auto parsed = parse_report(report_doc);
+  if (!checks.record("report.parse", parsed.has_value() ? Result<void>() : std::unexpected(parsed.error()))) {
+    return v;
+  }
+  v.report = std::move(*parsed);
+
+  auto cert = crypto::Certificate::from_pem(v.report->report.certificate);
+  auto contents = cert ? ca::read_cvm_certificate(*cert) : std::unexpected(cert.error());
+  if (!checks.record("report.certificate", contents ? Result<void>() : std::unexpected(contents.error()),
+                     contents ? "CVM " + short_hex(contents->identity.id) : "")) {
+    return v;
+  }
+  if (!checks.pass_if("report.signature",
+                      report_signature_valid(*v.report, contents->identity.signing_key),
+                      "signed by the certificate's key")) {
+    return v;
+  }
+  // The certificate and its evidence, as they stood when the ledger accepted the report.
+  const auto at = std::chrono::system_clock::time_point(std::chrono::seconds((*stored)->time));
+  auto cvm = ca::verify_cvm_certificate(*cert, options.ca_certificate, options.policy, at);
+  v.simulated = cvm.appraisal.simulated;
+  for (const auto& c : cvm.appraisal.checks.results()) {
+    if (c.ok) {
+      checks.pass(c.name, c.detail);
+    } else {
+      checks.fail(c.name, c.detail);
+    }
+  }
+  v.evidence = cvm.appraisal;
+  if (!cvm.accepted()) return v;
+
+  check_contents(v, **order, summary->info.id, contents->identity, options);
+  if (!checks.ok()) return v;
+
+  // The ledger: the report is the one the CVM submitted, in a record the
+  // signed checkpoint commits to.
+  if (!checks.pass_if("ledger.report", ledger::canonical_json(report_doc) == (*stored)->report,
+                      "the report is the one on the ledger")) {
+    return v;
+  }
+  std::string vkey = options.ledger_key.empty() ? summary->verifier_key : options.ledger_key;
+  auto verifier = ledger::parse_verifier_key(vkey);
+  auto proof = ledger.record((*stored)->index, std::nullopt);
+  Result<void> included;
+  std::string detail;
+  if (!verifier) {
+    included = std::unexpected(verifier.error());
+  } else if (!proof) {
+    included = std::unexpected(proof.error());
+  } else if (!*proof) {
+    included = fail("ledger.proof", "no checkpoint covers the report's record yet");
+  } else if (auto cp = ledger::verify_record_proof(**proof, *verifier); !cp) {
+    included = std::unexpected(cp.error());
+  } else {
+    auto record = ledger::parse_record((*proof)->record.bytes);
+    const auto* submit = record ? std::get_if<ledger::args::ReportsSubmit>(&record->stx.tx.action) : nullptr;
+    if (!submit || submit->order != order_id || submit->report != (*stored)->report ||
+        ca::cvm_id(record->stx.tx.sender) != (*order)->cvm) {
+      included = fail("ledger.proof", "record " + std::to_string((*stored)->index) +
+                                          " is not the CVM's reports.submit for this order");
+    } else {
+      detail = "record " + std::to_string((*stored)->index) + " in the checkpoint of size " +
+               std::to_string(cp->size) + " signed by " + verifier->name;
+    }
+  }
+  checks.record("ledger.inclusion", included, detail);
+  return v;
+}
+
+std::string verification_text(const OrderVerification& v) {
+  std::string out;
+  for (const auto& c : v.checks.results()) {
+    out += c.ok ? "  ok    " : "  FAIL  ";
+    out += c.name;
+    if (!c.detail.empty()) out += ": " + c.detail;
+    out += '\n';
+  }
+  if (v.accepted()) {
+    out += v.simulated ? "verdict: verified (SIMULATED TEE: no hardware protection)\n" : "verdict: verified\n";
+  } else {
+    const auto* failed = v.checks.first_failure();
+    out += "verdict: REJECTED at " + (failed ? failed->name : std::string("no check")) + "\n";
+  }
+  return out;
+}
+
+json verification_json(const OrderVerification& v) {
+  json checks = json::array();
+  for (const auto& c : v.checks.results()) checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  const auto* failed = v.checks.first_failure();
+  json out = {{"verdict", v.accepted() ? "verified" : "rejected"},
+              {"simulated", v.simulated},
+              {"checks", std::move(checks)},
+              {"failed_check", failed ? json(failed->name) : json(nullptr)}};
+  if (v.report) out["report"] = v.report->json;
+  return out;
+}
+
+}  // namespace ward::loader
