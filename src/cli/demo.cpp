@@ -235,7 +235,7 @@ Result<void> run_demo(const DemoArgs& args) {
       if (!dir.empty()) (void)engine::remove_rootfs(dir);
     }
   } work_cleanup;
-  for (const char* sub : {"keys", "data", "ca", "node", "work"}) fs::create_directories(dir / sub, ec);
+  for (const char* sub : {"keys", "data", "ca", "node"}) fs::create_directories(dir / sub, ec);
 
   step("Ward demo: a confidential order between three parties (SIMULATED TEE: no hardware protection)");
   say("Everything lives in " + dir.string() + (args.keep ? " (kept)" : " (removed at the end)"));

@@ -31,6 +31,11 @@ struct RunArgs {
 };
 
 Result<void> run_node_command(const RunArgs& args) {
+  // The node and each CVM write to the ledger from their own processes;
+  // only a server serializes them.
+  if (!args.ledger.starts_with("http://") && !args.ledger.starts_with("https://")) {
+    return fail(std::string(kUsage), "--ledger must be a `ward ledger serve` URL (the node and its CVMs all write to it)");
+  }
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());
   node::NodeOptions options;

@@ -22,6 +22,7 @@
 
 #include "base/bytes.h"
 #include "base/file.h"
+#include "base/unique_fd.h"
 #include "crypto/hash.h"
 
 namespace ward::engine {
@@ -55,31 +56,6 @@ std::string shown(std::string_view name) {
   return name.size() <= 200 ? std::string(name) : std::string(name.substr(0, 200)) + "...";
 }
 
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct ReadArchiveFree {
   void operator()(archive* a) const { archive_read_free(a); }

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/unique_fd.h"
 #include "base/bytes.h"
 #include "base/file.h"
 
@@ -54,36 +55,11 @@ std::string errno_text(int e = errno) {
   return std::strerror(e);
 }
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // Moves a descriptor above the numbers bwrap's process uses, close-on-exec.
-Fd high(int fd) {
-  if (fd < 0) return Fd();
-  Fd moved(::fcntl(fd, F_DUPFD_CLOEXEC, kHighFd));
+UniqueFd high(int fd) {
+  if (fd < 0) return UniqueFd();
+  UniqueFd moved(::fcntl(fd, F_DUPFD_CLOEXEC, kHighFd));
   ::close(fd);
   return moved;
 }
@@ -95,7 +71,7 @@ std::optional<std::string> read_text(const std::filesystem::path& path) {
 }
 
 bool write_text(const std::filesystem::path& path, std::string_view text) {
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   return fd && ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
 }
 
@@ -231,7 +207,7 @@ class RunCgroup {
   RunCgroup() = default;
 
   void add_procs(const std::filesystem::path& dir) {
-    Fd fd = high(::open((dir / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+    UniqueFd fd = high(::open((dir / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
     if (fd) procs_.push_back(std::move(fd));
   }
 
@@ -244,7 +220,7 @@ class RunCgroup {
   }
 
   std::vector<std::filesystem::path> dirs_;
-  std::vector<Fd> procs_;
+  std::vector<UniqueFd> procs_;
   std::filesystem::path memory_dir_;
   bool v2_ = false;
   bool memory_ = false;
@@ -487,21 +463,21 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
   auto args = bwrap_args(*bwrap, spec);
   if (!args) return std::unexpected(args.error());
 
-  Fd log;
+  UniqueFd log;
   if (!spec.log.empty()) {
-    log = Fd(::open(spec.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    log = UniqueFd(::open(spec.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!log)
       return fail("engine.sandbox", "cannot create the log " + spec.log.string() + ": " + errno_text());
   }
   int out_pipe[2], status_pipe[2], report_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return fail("engine.sandbox", "pipe: " + errno_text());
-  Fd out_r = high(out_pipe[0]), out_w = high(out_pipe[1]);
+  UniqueFd out_r = high(out_pipe[0]), out_w = high(out_pipe[1]);
   if (::pipe2(status_pipe, O_CLOEXEC) != 0) return fail("engine.sandbox", "pipe: " + errno_text());
-  Fd status_r = high(status_pipe[0]), status_w = high(status_pipe[1]);
+  UniqueFd status_r = high(status_pipe[0]), status_w = high(status_pipe[1]);
   if (::pipe2(report_pipe, O_CLOEXEC) != 0) return fail("engine.sandbox", "pipe: " + errno_text());
-  Fd report_r = high(report_pipe[0]), report_w = high(report_pipe[1]);
-  Fd devnull = high(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  Fd args_fd = high(::memfd_create("ward-args.json", MFD_CLOEXEC));
+  UniqueFd report_r = high(report_pipe[0]), report_w = high(report_pipe[1]);
+  UniqueFd devnull = high(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  UniqueFd args_fd = high(::memfd_create("ward-args.json", MFD_CLOEXEC));
   if (!out_r || !out_w || !status_r || !status_w || !report_r || !report_w || !devnull || !args_fd)
     return fail("engine.sandbox", "cannot set up the sandbox's descriptors: " + errno_text());
   const std::string args_json = spec.args_json.empty() ? "{}" : spec.args_json;

@@ -12,6 +12,7 @@
 #include "age/header.h"
 #include "age/stream.h"
 #include "base/file.h"
+#include "base/unique_fd.h"
 #include "base/time.h"
 #include "files/tar.h"
 #include "files/workdir.h"
@@ -23,16 +24,6 @@ namespace fs = std::filesystem;
 
 std::string errno_text() { return std::strerror(errno); }
 
-// Closes a descriptor it owns.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 // Counts and hashes what passes through.
 class HashingReader final : public age::Reader {
@@ -150,16 +141,16 @@ Result<void> decrypt_into(age::Reader& in, const age::Identity& identity, std::s
   }
   // The tar is checked against the descriptor before libarchive parses it.
   const fs::path tar_path = work / "plain.tar";
-  Fd tar(::open(tar_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (tar.fd < 0) return fail("io.open", "cannot create " + tar_path.string() + ": " + errno_text());
-  age::FdWriter fd_writer(tar.fd);
+  UniqueFd tar(::open(tar_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (tar.get() < 0) return fail("io.open", "cannot create " + tar_path.string() + ": " + errno_text());
+  age::FdWriter fd_writer(tar.get());
   HashingWriter writer(fd_writer);
   if (auto ok = age::decrypt(in, writer, identities); !ok) return fail(ok.error(), "decrypting " + what);
   if (auto ok = check(writer); !ok) return ok;
-  if (::lseek(tar.fd, 0, SEEK_SET) != 0) return fail("io.read", "cannot rewind the tar: " + errno_text());
+  if (::lseek(tar.get(), 0, SEEK_SET) != 0) return fail("io.read", "cannot rewind the tar: " + errno_text());
   const fs::path tree = work / "tree";
   if (::mkdir(tree.c_str(), 0755) != 0) return fail("io.open", "cannot create " + tree.string() + ": " + errno_text());
-  if (auto ok = detail::extract_tar(tar.fd, tree); !ok) return ok;
+  if (auto ok = detail::extract_tar(tar.get(), tree); !ok) return ok;
   if (::renameat2(AT_FDCWD, tree.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) != 0) {
     if (errno == EEXIST) return fail("files.download", target.string() + " already exists");
     return fail("io.rename", "cannot move the directory into place at " + target.string() + ": " + errno_text());
@@ -187,16 +178,16 @@ Result<Encrypted> encrypt_to(const fs::path& path, std::span<const age::Recipien
   const bool is_dir = fs::is_directory(status);
   if (!is_dir && !fs::is_regular_file(status))
     return fail("files.upload", path.string() + " is neither a regular file nor a directory");
-  Fd in_fd(-1);
+  UniqueFd in_fd;
   std::unique_ptr<age::Reader> source;
   if (is_dir) {
     auto tar = detail::DirTarReader::open(path);
     if (!tar) return std::unexpected(tar.error());
     source = std::move(*tar);
   } else {
-    in_fd.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (in_fd.fd < 0) return fail("io.open", "cannot open " + path.string() + ": " + errno_text());
-    source = std::make_unique<age::FdReader>(in_fd.fd);
+    in_fd = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (in_fd.get() < 0) return fail("io.open", "cannot open " + path.string() + ": " + errno_text());
+    source = std::make_unique<age::FdReader>(in_fd.get());
   }
   HashingReader plaintext(*source);
   age::FdWriter fd_writer(out_fd);
@@ -231,13 +222,13 @@ Result<SignedResource> upload(const fs::path& path, const keys::PartyKey& owner,
   auto work = detail::WorkDir::create(fs::temp_directory_path(ec), "ward-upload-");
   if (!work) return std::unexpected(work.error());
   const fs::path ciphertext_path = work->path() / "ciphertext";
-  Fd out(::open(ciphertext_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (out.fd < 0) return fail("io.open", "cannot create " + ciphertext_path.string() + ": " + errno_text());
+  UniqueFd out(::open(ciphertext_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (out.get() < 0) return fail("io.open", "cannot create " + ciphertext_path.string() + ": " + errno_text());
   const age::X25519Recipient recipient = owner.recipient();
   const age::Recipient* recipients[] = {&recipient};
-  auto sealed = encrypt_to(path, recipients, out.fd);
+  auto sealed = encrypt_to(path, recipients, out.get());
   if (!sealed) return std::unexpected(sealed.error());
-  if (::close(std::exchange(out.fd, -1)) != 0) return fail("io.write", "cannot write the ciphertext: " + errno_text());
+  if (::close(out.release()) != 0) return fail("io.write", "cannot write the ciphertext: " + errno_text());
 
   auto info = store.put_file(ciphertext_path, progress);
   if (!info) return std::unexpected(info.error());
@@ -292,9 +283,9 @@ Result<void> download(const SignedResource& descriptor, store::Store& store, con
   auto info = store.get_file(r.ciphertext_sha256, blob, progress);
   if (!info) return std::unexpected(info.error());
   if (auto ok = check_ciphertext_size(r, info->size); !ok) return ok;
-  Fd in(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.fd < 0) return fail("io.open", "cannot open the fetched ciphertext: " + errno_text());
-  age::FdReader reader(in.fd);
+  UniqueFd in(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return fail("io.open", "cannot open the fetched ciphertext: " + errno_text());
+  age::FdReader reader(in.get());
   return decrypt_into(reader, identity, r.kind, &r, r.name, target, work->path());
 }
 
@@ -303,16 +294,16 @@ Result<void> decrypt_granted(const Grant& grant, const fs::path& ciphertext, con
   const Resource& r = grant.descriptor.resource;
   const fs::path target = named_path(out);
   if (auto ok = refuse_existing_dir(r.kind, target); !ok) return ok;
-  Fd in(::open(ciphertext.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.fd < 0) return fail("io.open", "cannot open " + ciphertext.string() + ": " + errno_text());
+  UniqueFd in(::open(ciphertext.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return fail("io.open", "cannot open " + ciphertext.string() + ": " + errno_text());
   struct stat st {};
-  if (::fstat(in.fd, &st) != 0) return fail("io.read", "cannot stat " + ciphertext.string() + ": " + errno_text());
+  if (::fstat(in.get(), &st) != 0) return fail("io.read", "cannot stat " + ciphertext.string() + ": " + errno_text());
   if (auto ok = check_ciphertext_size(r, static_cast<std::uint64_t>(st.st_size)); !ok) return ok;
-  if (::lseek(in.fd, static_cast<off_t>(r.header_length), SEEK_SET) < 0)
+  if (::lseek(in.get(), static_cast<off_t>(r.header_length), SEEK_SET) < 0)
     return fail("io.read", "cannot seek in " + ciphertext.string() + ": " + errno_text());
   auto work = detail::WorkDir::create(target.parent_path(), ".ward-decrypt-");
   if (!work) return std::unexpected(work.error());
-  age::FdReader payload(in.fd);
+  age::FdReader payload(in.get());
   ChainReader reader(grant.header, payload);
   return decrypt_into(reader, cvm_identity, r.kind, &r, r.name, target, work->path());
 }
@@ -330,9 +321,9 @@ Result<void> download_sealed(std::string_view blob_uri, const age::Identity& ide
   const fs::path blob = work->path() / "ciphertext";
   auto info = (*store)->get_file(ref->sha256, blob, progress);
   if (!info) return std::unexpected(info.error());
-  Fd in(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.fd < 0) return fail("io.open", "cannot open the fetched ciphertext: " + errno_text());
-  age::FdReader reader(in.fd);
+  UniqueFd in(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return fail("io.open", "cannot open the fetched ciphertext: " + errno_text());
+  age::FdReader reader(in.get());
   return decrypt_into(reader, identity, "dir", nullptr, std::string(blob_uri), target, work->path());
 }
 

@@ -6,42 +6,10 @@ command -v curl >/dev/null || { echo "FAIL: curl is missing (Debian package curl
 command -v openssl >/dev/null || { echo "FAIL: openssl is missing (Debian package openssl)" >&2; exit 1; }
 command -v xxd >/dev/null || { echo "FAIL: xxd is missing (Debian package xxd)" >&2; exit 1; }
 
-SERVER_PIDS=()
-SERVER_LOGS=()
-# Stops every server with SIGTERM; each must exit 0 (a graceful stop, and no
-# sanitizer report) with nothing on stderr.
-stop_servers() {
-  local i rc
-  for i in "${!SERVER_PIDS[@]}"; do
-    kill -TERM "${SERVER_PIDS[i]}" 2>/dev/null || true
-    rc=0
-    wait "${SERVER_PIDS[i]}" 2>/dev/null || rc=$?
-    if ((rc != 0)) || [[ -s ${SERVER_LOGS[i]} ]]; then
-      SERVER_PIDS=()
-      fail "ward ledger serve exited $rc: $(head -c 4000 "${SERVER_LOGS[i]}")"
-    fi
-  done
-  SERVER_PIDS=()
-  SERVER_LOGS=()
-}
 trap 'stop_servers; rm -rf "$TMP"' EXIT
 
 # start_server DB: serves DB on a free port of 127.0.0.1 and sets URL.
-start_server() {
-  local db=$1 out
-  out=$(mktemp "$TMP/serve.XXXXXX")
-  "$WARD" ledger serve --db "$db" --listen 127.0.0.1:0 >"$out" 2>"$out.err" &
-  SERVER_PIDS+=($!)
-  SERVER_LOGS+=("$out.err")
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ -s $out ]] && break
-    kill -0 "${SERVER_PIDS[-1]}" 2>/dev/null || fail "ward ledger serve exited: $(cat "$out.err")"
-    sleep 0.1
-  done
-  URL=$(head -n1 "$out")
-  [[ $URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "ward ledger serve printed '$URL', not its URL"
-}
+start_server() { start_ward_server ledger serve --db "$1"; }
 
 # ossl_key NAME: a fresh Ed25519 key in NAME.pem; prints its public key (hex).
 ossl_key() {

@@ -52,3 +52,41 @@ expect_ward_error() {
   fi
   echo "ok: $what -> $(cat "$TMP/stderr")"
 }
+
+SERVER_PIDS=()
+SERVER_LOGS=()
+# start_ward_server ARGS...: runs `ward ARGS... --listen 127.0.0.1:0` in the
+# background (a ledger or a certification center) and sets URL to the URL it
+# prints. stop_servers stops it.
+start_ward_server() {
+  local out
+  out=$(mktemp "$TMP/serve.XXXXXX")
+  "$WARD" "$@" --listen 127.0.0.1:0 >"$out" 2>"$out.err" &
+  SERVER_PIDS+=($!)
+  SERVER_LOGS+=("$out.err")
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ -s $out ]] && break
+    kill -0 "${SERVER_PIDS[-1]}" 2>/dev/null || fail "ward $1 $2 exited: $(cat "$out.err")"
+    sleep 0.1
+  done
+  URL=$(head -n1 "$out")
+  [[ $URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "ward $1 $2 printed '$URL', not its URL"
+}
+
+# Stops every server with SIGTERM; each must exit 0 (a graceful stop, and no
+# sanitizer report) with nothing on stderr.
+stop_servers() {
+  local i rc
+  for i in "${!SERVER_PIDS[@]}"; do
+    kill -TERM "${SERVER_PIDS[i]}" 2>/dev/null || true
+    rc=0
+    wait "${SERVER_PIDS[i]}" 2>/dev/null || rc=$?
+    if ((rc != 0)) || [[ -s ${SERVER_LOGS[i]} ]]; then
+      SERVER_PIDS=()
+      fail "a ward server exited $rc: $(head -c 4000 "${SERVER_LOGS[i]}")"
+    fi
+  done
+  SERVER_PIDS=()
+  SERVER_LOGS=()
+}

@@ -16,33 +16,21 @@ touch start.stamp
 # work directories below.
 chmod 711 "$TMP"
 
-pids=()
+NODE=
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [[ -z $NODE ]] || { kill "$NODE" 2>/dev/null; wait "$NODE" 2>/dev/null || true; }
+  stop_servers
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-# url_from FILE: waits for a server's first stdout line (its URL).
-url_from() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ -s $1 ]] && { head -n 1 "$1"; return; }
-    sleep 0.1
-  done
-  fail "no URL in $1: $(cat "${1%.out}.err" 2>/dev/null)"
-}
-
 "$WARD" ledger init --db l.db --dev >/dev/null
-"$WARD" ledger serve --db l.db --listen 127.0.0.1:0 >ledger.out 2>ledger.err &
-pids+=($!)
-L=$(url_from ledger.out)
+start_ward_server ledger serve --db l.db
+L=$URL
 "$WARD" ca init --dir ca >/dev/null
 echo '{"allow_simulated": true}' >ca-policy.json
-"$WARD" ca serve --dir ca --policy ca-policy.json --listen 127.0.0.1:0 >ca.out 2>ca.err &
-pids+=($!)
-CA=$(url_from ca.out)
+start_ward_server ca serve --dir ca --policy ca-policy.json
+CA=$URL
 
 for p in alice bob carol provider; do
   "$WARD" keys new -o "$p.key" >/dev/null 2>&1
@@ -57,7 +45,6 @@ STORE=$TMP/store
 "$WARD" node run --ledger "$L" --key provider.key --store "$STORE" --ca "$CA" --platform sim --cvms 2 \
   --dir node --work "$TMP/work" --time-limit 4 --memory-limit 256 >node.out 2>&1 &
 NODE=$!
-pids+=($NODE)
 for ((i = 0; i < 300; i++)); do
   n=$(curl -fsS "$L/v1/cvms" | jq '.cvms | length')
   ((n == 2)) && break
@@ -293,6 +280,7 @@ left=$(find "$TMP/work" -mindepth 2 2>/dev/null)
 pass "no input marker in the store, work directories, node directories, /dev/shm or /tmp"
 
 kill -TERM "$NODE"
-wait "$NODE" || true
+wait "$NODE" || fail "ward node run did not stop cleanly: $(tail -3 node.out)"
+NODE=
 pgrep -f "ward-loader --dir $TMP/node" >/dev/null && fail "loaders still running after the node stopped"
 pass "the node stops its CVMs on SIGTERM"
