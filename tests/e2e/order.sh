@@ -17,8 +17,10 @@ touch start.stamp
 chmod 711 "$TMP"
 
 NODE=
+NGINX=
 cleanup() {
   [[ -z $NODE ]] || { kill "$NODE" 2>/dev/null; wait "$NODE" 2>/dev/null || true; }
+  [[ -z $NGINX ]] || { kill "$NGINX" 2>/dev/null; wait "$NGINX" 2>/dev/null || true; }
   stop_servers
   rm -rf "$TMP"
 }
@@ -269,6 +271,37 @@ grep -q 'restarting it' node.out || fail "the node did not restart the loader: $
 "$WARD" orders result "$ID" --ledger "$L" --key carol.key -o result-slow >/dev/null
 same_file own/bob.txt result-slow/output/0-bob.txt "the restarted order's output"
 pass "a loader killed mid-order leaves the order processing; restarted, it completes it"
+
+# 11. Data in an http store: a real nginx with WebDAV PUT, the loader fetching over HTTP.
+mkdir -p nginx/www/blobs
+# A port nothing listens on.
+while PORT=$((20000 + RANDOM % 40000)); (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do :; done
+cat >nginx/nginx.conf <<CONF
+daemon off; master_process off; worker_processes 1;
+pid $TMP/nginx/nginx.pid; error_log $TMP/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log $TMP/nginx/access.log;
+  client_body_temp_path $TMP/nginx/body; proxy_temp_path $TMP/nginx/proxy; fastcgi_temp_path $TMP/nginx/fcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi; scgi_temp_path $TMP/nginx/scgi;
+  server { listen 127.0.0.1:$PORT; root $TMP/nginx/www;
+    location /blobs/ { dav_methods PUT; create_full_put_path on; client_max_body_size 0; } }
+}
+CONF
+/usr/sbin/nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" &
+NGINX=$!
+for ((i = 0; i < 50; i++)); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+HTTP_STORE=http://127.0.0.1:$PORT/blobs
+"$WARD" files upload own/bob.txt --key bob.key --store "$HTTP_STORE" -o bob-http.res.json >/dev/null
+jq -e --arg s "$HTTP_STORE/" '.resource.uri | startswith($s)' bob-http.res.json >/dev/null || fail "not in the http store"
+grant bob-http bob "$CVM0" "$(digest copy)" g-bob-http.json
+ID=$(order "$CVM0" copy g-copy.json g-bob-http.json)
+"$WARD" orders wait "$ID" --ledger "$L" --timeout 60 >/dev/null || fail "order $ID with an http store: $(tail -5 node.out)"
+"$WARD" orders result "$ID" --ledger "$L" --key carol.key -o result-http >/dev/null
+same_file own/bob.txt result-http/output/0-bob.txt "the input fetched over HTTP"
+grep -q "GET /blobs/$(jq -r .resource.ciphertext_sha256 bob-http.res.json)" nginx/access.log ||
+  fail "the loader did not fetch from nginx"
+pass "an input stored behind nginx (WebDAV) is fetched over HTTP and its digest checked"
 
 # No plaintext, key or output outside the parties' own files and Carol's results.
 leaks=$(grep -rlsF -e "$MARK_A" -e "$MARK_B" "$STORE" "$TMP/work" "$TMP/node" /dev/shm 2>/dev/null || true)
