@@ -9,7 +9,7 @@
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app("Ward: confidential AI collaboration (party keys, age encryption, the ledger).", "ward");
+  CLI::App app("Ward: confidential AI collaboration. Try `ward demo`.", "ward");
   app.set_version_flag("--version", "ward " WARD_VERSION);
   app.require_subcommand(1);
   app.footer("Run 'ward COMMAND --help' for a command's options.");

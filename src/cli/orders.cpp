@@ -321,7 +321,7 @@ Result<void> run_verify(const VerifyArgs& args) {
 }  // namespace
 
 void add_orders_commands(CLI::App& app, Action& action) {
-  CLI::App* group = app.add_subcommand("orders", "Place, inspect and cancel orders");
+  CLI::App* group = app.add_subcommand("orders", "Place orders; wait for, fetch and verify their results");
   group->require_subcommand(1);
   group->footer("Run 'ward orders COMMAND --help' for a command's options.");
 

@@ -312,8 +312,10 @@ left=$(find "$TMP/work" -mindepth 2 2>/dev/null)
 [[ -z $left ]] || fail "work directories left behind: $left"
 pass "no input marker in the store, work directories, node directories, /dev/shm or /tmp"
 
+started=$SECONDS
 kill -TERM "$NODE"
 wait "$NODE" || fail "ward node run did not stop cleanly: $(tail -3 node.out)"
 NODE=
+((SECONDS - started < 4)) || fail "the node took $((SECONDS - started)) s to stop (its loaders ignored SIGTERM?)"
 pgrep -f "ward-loader --dir $TMP/node" >/dev/null && fail "loaders still running after the node stopped"
 pass "the node stops its CVMs on SIGTERM"
