@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "base/bytes.h"
+#include "base/time.h"
 #include "cli/cli.h"
 #include "cli/ledger_common.h"
 #include "cli/serve.h"
@@ -62,6 +64,33 @@ Result<void> run_node_command(const RunArgs& args) {
   return stop_signals->serve([&] { return node::run_node(options, stop); }, [&] { stop.store(true); });
 }
 
+struct CvmsArgs {
+  std::string ledger;
+  bool json = false;
+};
+
+Result<void> run_cvms(const CvmsArgs& args) {
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto cvms = (*client)->cvms();
+  if (!cvms) return std::unexpected(cvms.error());
+  nlohmann::json list = nlohmann::json::array();
+  std::string text;
+  for (const auto& c : *cvms) {
+    nlohmann::json j = to_json(c);
+    j.erase("certificate");  // the PEM is long; `ward ledger records` or the HTTP API has it
+    const std::string beat =
+        c.heartbeat_at == 0
+            ? std::string("never")
+            : format_rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(c.heartbeat_at)));
+    text += hex_encode(c.id) + "  offer " + std::to_string(c.offer) + "  last heartbeat " + beat + "  " +
+            c.recipient + "\n";
+    list.push_back(std::move(j));
+  }
+  if (args.json) return print_json({{"cvms", std::move(list)}});
+  return print_stdout(text);
+}
+
 }  // namespace
 
 void add_node_commands(CLI::App& app, Action& action) {
@@ -92,6 +121,12 @@ void add_node_commands(CLI::App& app, Action& action) {
   run_cmd->add_option("--memory-limit", run->memory_limit, "An engine's memory limit, MiB (default 4096)");
   run_cmd->add_option("--work", run->work, "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
   run_cmd->callback([&action, run] { action = [run] { return run_node_command(*run); }; });
+
+  auto cvms = std::make_shared<CvmsArgs>();
+  CLI::App* cvms_cmd = group->add_subcommand("cvms", "List the CVMs on the ledger (id, offer, last heartbeat, recipient)");
+  add_ledger_option(cvms_cmd, cvms->ledger);
+  add_json_flag(cvms_cmd, cvms->json);
+  cvms_cmd->callback([&action, cvms] { action = [cvms] { return run_cvms(*cvms); }; });
 }
 
 }  // namespace ward::cli

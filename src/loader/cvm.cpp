@@ -62,9 +62,22 @@ Result<attest::EvidenceBundle> make_evidence(const CvmOptions& options, const ca
   return fail("loader.cvm", "unknown platform \"" + options.platform + "\" (sim or tsm)");
 }
 
-// The kept certificate, when it is for this key and valid for another hour.
-std::optional<crypto::Certificate> kept_certificate(const std::filesystem::path& path,
-                                                    const keys::PartyKey& key) {
+// Whether simulated evidence measured the binary this loader runs now (a
+// rebuilt loader must not present its predecessor's measurement).
+bool measures_this_binary(const attest::EvidenceBundle& evidence, const CvmOptions& options) {
+  auto mrtd = attest::sim::measure_file(options.measured);
+  if (!mrtd) return false;
+  attest::Policy policy = attest::Policy::report_only();
+  policy.allow_simulated = true;
+  const auto appraisal = attest::verify_evidence(evidence, policy, std::chrono::system_clock::now());
+  const auto* reported = appraisal.measurement("mrtd");
+  return reported && reported->value == Bytes(mrtd->begin(), mrtd->end());
+}
+
+// The kept certificate, when it is for this key (and, simulated, this
+// binary) and valid for another hour.
+std::optional<crypto::Certificate> kept_certificate(const std::filesystem::path& path, const keys::PartyKey& key,
+                                                    const CvmOptions& options) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;
   auto pem = read_file(path, kMaxCertificateSize);
@@ -74,6 +87,7 @@ std::optional<crypto::Certificate> kept_certificate(const std::filesystem::path&
   auto contents = ca::read_cvm_certificate(*cert);
   if (!contents || contents->identity.signing_key != key.signing_public_key()) return std::nullopt;
   if (cert->not_after() < std::chrono::system_clock::now() + std::chrono::hours(1)) return std::nullopt;
+  if (options.platform == "sim" && !measures_this_binary(contents->evidence, options)) return std::nullopt;
   return std::move(*cert);
 }
 
@@ -88,7 +102,7 @@ Result<CvmState> provision_cvm(const CvmOptions& options) {
   if (!key) return std::unexpected(key.error());
 
   const auto cert_path = options.dir / "cvm.pem";
-  std::optional<crypto::Certificate> cert = kept_certificate(cert_path, *key);
+  std::optional<crypto::Certificate> cert = kept_certificate(cert_path, *key, options);
   if (!cert) {
     const auto report_data = ca::cvm_report_data(key->signing_public_key(), key->recipient().key());
     auto evidence = make_evidence(options, report_data);

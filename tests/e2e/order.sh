@@ -48,7 +48,7 @@ STORE=$TMP/store
   --dir node --work "$TMP/work" --time-limit 4 --memory-limit 256 >node.out 2>&1 &
 NODE=$!
 for ((i = 0; i < 300; i++)); do
-  n=$(curl -fsS "$L/v1/cvms" | jq '.cvms | length')
+  n=$("$WARD" node cvms --ledger "$L" --json | jq '.cvms | length')
   ((n == 2)) && break
   sleep 0.1
 done
