@@ -52,7 +52,7 @@ CVM_ID=$(xxd -r -p <<<"$SIGNING" | openssl dgst -sha256 -binary | xxd -p -c 64)
 "$WARD" ca init --dir ca --json >init.json
 [[ $(stat -c %a ca/ca.key) == 600 ]] || fail "ca.key has mode $(stat -c %a ca/ca.key), not 600"
 [[ $(jq -r .subject init.json) == "CN=Ward certification center,O=Ward" ]] || fail "CA subject: $(cat init.json)"
-openssl x509 -in ca/ca.pem -noout -text | grep -q 'NIST CURVE: P-384' || fail "the CA key is not P-384"
+openssl x509 -in ca/ca.pem -noout -text | grep 'NIST CURVE: P-384' >/dev/null || fail "the CA key is not P-384"
 [[ $(openssl x509 -in ca/ca.pem -outform DER | openssl dgst -sha256 -binary | xxd -p -c 64) == $(jq -r .sha256 init.json) ]] ||
   fail "ca init --json printed another fingerprint"
 cp ca/ca.key key.before
@@ -96,7 +96,7 @@ not_after=$(date -d "$(openssl x509 -in cvm.pem -noout -enddate | cut -d= -f2)" 
 ((not_after - not_before == 2 * 3600 + 5 * 60)) || fail "validity $((not_after - not_before)) s, expected 2 h + 5 min"
 [[ $(openssl x509 -in cvm.pem -noout -pubkey | openssl pkey -pubin -outform DER | tail -c 32 | xxd -p -c 64) == "$SIGNING" ]] ||
   fail "the certificate is not for the CVM's Ed25519 key"
-openssl x509 -in cvm.pem -noout -text | grep -q '2.25.20012103950266490252863831713239714041.1' ||
+openssl x509 -in cvm.pem -noout -text | grep '2.25.20012103950266490252863831713239714041.1' >/dev/null ||
   fail "the certificate has no evidence extension"
 pass "ca request gets a certificate for the CVM's Ed25519 key that openssl verifies under the CA"
 

@@ -52,8 +52,10 @@ touch engine/bin/engine.sh
 "$WARD" "${PACK[@]}" -o again.tar --json >pack.json
 [[ $(jq -r .digest pack.json) == "$DIGEST" ]] || fail "packing again gave another digest: $(cat pack.json)"
 same_file engine.tar again.tar "packing twice"
-tar -tf engine.tar | grep -qx 'oci-layout' && tar -tf engine.tar | grep -qx 'manifest.json' ||
-  fail "engine.tar is not an OCI layout with a docker manifest.json: $(tar -tf engine.tar)"
+# (the listing is read whole: grep -q closing the pipe early would fail tar under pipefail)
+listing=$(tar -tf engine.tar)
+grep -qx 'oci-layout' <<<"$listing" && grep -qx 'manifest.json' <<<"$listing" ||
+  fail "engine.tar is not an OCI layout with a docker manifest.json: $listing"
 pass "engine pack is reproducible and writes an OCI layout tar"
 
 "$WARD" engine inspect engine.tar --json >inspect.json
