@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A confidential order over one large input against running the same engine
 # directly on the plaintext, with the order's time split by the loader's
-# stages (fetch, verify, decrypt, run, encrypt, upload, publish).
+# stages (fetch, verify, decrypt, run, encrypt, upload, wipe, publish).
 # Goal (the issue): order <= direct * 1.10 + 300 ms.
 #
 # usage: bench/order_vs_direct.sh [SIZE [ROUNDS]]
@@ -14,6 +14,8 @@
 #   WARD=build/src/cli/ward (ward-loader and cancer-trainer next to it)
 #   MEMORY_LIMIT_MIB=16384  the engine's memory limit (node and sandbox)
 #   CHECK=1           exit 1 unless the goal is met (medians)
+# e.g. bench/order_vs_direct.sh (about 16 min on 2 cores), ENGINE=scan
+# bench/order_vs_direct.sh (about 1 min), bench/order_vs_direct.sh 16M 1
 #
 # What runs, all on this machine, in a private directory under /dev/shm
 # (tmpfs, like the loader's work directory, so no disk is timed anywhere):
@@ -30,10 +32,10 @@
 #           then each round times `ward orders create` + `ward orders wait`,
 #           end to end, and reads the loader's stage times from its log line
 #           "order N: done (fetch=..ms verify=..ms ...)". "other" is the end to
-#           end time less `orders create` and the stages: the loader's poll
-#           (200 ms), orders.start and the ledger summary, `orders wait`'s
-#           poll (100 ms). Carol's download of the result is timed apart and
-#           its outputs must equal the direct run's.
+#           end time less `orders create` and the stages: the loader noticing
+#           the order (it waits on the ledger's record feed), orders.start
+#           and the ledger summary, `orders wait`'s poll (100 ms). Carol's download of the
+#           result is timed apart and its outputs must equal the direct run's.
 # The three runs of a round alternate their order between rounds. The
 # summary gives medians. The input is uploaded as one file (the loader then
 # decrypts it straight into place; a directory would go through a tar).
@@ -65,7 +67,7 @@ TRAINER=${TRAINER:-$(dirname "$WARD")/cancer-trainer}
 [[ -x $LOADER ]] || die "no ward-loader next to $WARD"
 [[ -f $DATA ]] || die "no $DATA (scripts/fetch-dataset.sh)"
 for tool in jq curl numfmt bwrap; do command -v "$tool" >/dev/null || die "$tool is missing"; done
-BYTES=$(numfmt --from=iec "$SIZE") || die "SIZE '$SIZE' is not a size such as 1G or 64M"
+BYTES=$(numfmt --from=iec "$SIZE" 2>/dev/null) || die "SIZE '$SIZE' is not a size such as 1G or 64M"
 ((BYTES >= 4096)) || die "SIZE must be at least 4 KiB"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 case $ENGINE in
@@ -125,7 +127,7 @@ url_from() {
 }
 
 echo "ward: $WARD ($("$WARD" --version))"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) >> 20)) GiB"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) >> 20)) GiB, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # 1. The input: the data set's rows repeated, whole rows only, up to BYTES.
 t0=$(now_ms)
@@ -211,7 +213,7 @@ timed() { # timed NAME COMMAND...: runs it, quietly, and prints "NAME N ms"
   local name=$1 start
   shift
   start=$(now_ms)
-  "$@" >"$name.log" 2>&1 || die "$name failed: $(tail -5 "$name.log")"
+  "$@" >prep.log 2>&1 || die "$name failed: $(tail -5 prep.log)"
   printf '  %-34s %8d ms\n' "$name" $(($(now_ms) - start))
 }
 echo "owner-side preparation (not part of the order):"
@@ -260,7 +262,7 @@ run_sandbox() {
   [[ -d ref ]] && same_outputs out-sandbox "ward engine run"
   return 0
 }
-STAGES=(fetch verify decrypt run encrypt upload publish)
+STAGES=(fetch verify decrypt run encrypt upload wipe publish)
 declare -A STAGE
 run_order() {
   local start mid id line i s
@@ -297,7 +299,7 @@ run_order() {
 }
 
 cols=(round direct sandbox order create "${STAGES[@]}" stages other result)
-row_format='%-6s %8s %8s %8s %7s %6s %7s %8s %8s %8s %7s %8s %8s %6s %7s\n'
+row_format='%-6s %8s %8s %8s %7s %6s %7s %8s %8s %8s %7s %6s %8s %8s %6s %7s\n'
 results=$DIR/results
 : >"$results"
 echo
@@ -332,7 +334,7 @@ declare -A M
 for ((c = 2; c <= ${#cols[@]}; c++)); do M[${cols[c - 1]}]=$(median "$c"); done
 # shellcheck disable=SC2059
 printf "$row_format" median "${M[direct]}" "${M[sandbox]}" "${M[order]}" "${M[create]}" \
-  "${M[fetch]}" "${M[verify]}" "${M[decrypt]}" "${M[run]}" "${M[encrypt]}" "${M[upload]}" "${M[publish]}" \
+  "${M[fetch]}" "${M[verify]}" "${M[decrypt]}" "${M[run]}" "${M[encrypt]}" "${M[upload]}" "${M[wipe]}" "${M[publish]}" \
   "${M[stages]}" "${M[other]}" "${M[result]}"
 
 sec() { awk -v ms="$1" 'BEGIN { printf "%.3f s", ms / 1000 }'; }
@@ -352,7 +354,7 @@ printf '    %-42s %12s\n' "orders create (client checks + ledger)" "$(sec "${M[c
 for s in "${STAGES[@]}"; do
   extra=
   case $s in
-    verify) extra="copy + SHA-256 of the ciphertext, $(mbps "${M[verify]}")" ;;
+    fetch) extra="grants, then copy + SHA-256 of the ciphertexts, $(mbps "${M[fetch]}")" ;;
     decrypt) extra="engine image + input, $(mbps "${M[decrypt]}")" ;;
     run) extra="$(pct $((M[run] - M[direct])) "${M[direct]}") vs direct" ;;
   esac
@@ -361,7 +363,8 @@ done
 printf '    %-42s %12s\n' "loader: all stages" "$(sec "${M[stages]}")"
 printf '    %-42s %12s\n' "other (polls, orders.start, wait)" "$(sec "${M[other]}")"
 printf '  %-44s %12s\n' "result download + decrypt (carol, apart)" "$(sec "${M[result]}")"
-printf '  %-44s %12s\n' "overhead = order - direct" "$(sec "$overhead")"
+printf '  %-44s %12s  per round: %s\n' "overhead = order - direct" "$(sec "$overhead")" \
+  "$(awk '{ printf "%s%.3f", (NR > 1 ? ", " : ""), ($4 - $2) / 1000 } END { print " s" }' "$results")"
 printf '  %-44s %12s\n' "  of which the loader's own stages (not run)" "$(sec "$loader_own")"
 printf '  %-44s %12s\n' "budget = 10% of direct + 300 ms" "$(sec "$budget")"
 if ((overhead <= budget)); then

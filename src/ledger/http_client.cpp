@@ -219,6 +219,9 @@ class HttpClient final : public LedgerClient {
  public:
   explicit HttpClient(std::string url) : url_(std::move(url)), http_(url_) {
     http_.set_keep_alive(true);
+    // A request goes out as two writes (headers, body): without this, Nagle
+    // holds the body for the server's delayed ACK, some 40 ms a call.
+    http_.set_tcp_nodelay(true);
     http_.set_connection_timeout(kConnectTimeout);
     http_.set_write_timeout(kRequestTimeout);
   }

@@ -16,7 +16,7 @@ void say(const std::string& line) {
 
 std::string stages_text(const std::map<std::string, std::uint64_t>& stages) {
   std::string out;
-  for (const char* name : {"fetch", "verify", "decrypt", "run", "encrypt", "upload", "publish"}) {
+  for (const char* name : {"fetch", "verify", "decrypt", "run", "encrypt", "upload", "wipe", "publish"}) {
     auto it = stages.find(name);
     if (it == stages.end()) continue;
     if (!out.empty()) out += " ";
@@ -60,6 +60,9 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
   auto ledger = ledger::open_client(options.ledger);
   if (!ledger) return std::unexpected(ledger.error());
 
+  auto summary = (*ledger)->summary();
+  if (!summary) return fail(summary.error(), "the ledger");
+  std::uint64_t seen_size = summary->size;  // records already looked at for orders
   auto unreachable_since = Clock::now();
   bool registered = false;
   Clock::time_point last_heartbeat{};
@@ -100,7 +103,14 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
     unreachable_since = Clock::now();
     if (orders->empty()) {
       if (options.exit_when_idle) return {};
-      std::this_thread::sleep_for(options.poll);
+      // Wake as soon as the ledger grows (a new order is a new record)
+      // rather than after a fixed sleep.
+      auto page = (*ledger)->records_after(seen_size, std::chrono::seconds(1));
+      if (page) {
+        seen_size = page->size;
+      } else {
+        std::this_thread::sleep_for(options.poll);
+      }
       continue;
     }
     for (const auto& order : *orders) {

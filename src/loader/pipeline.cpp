@@ -109,7 +109,7 @@ Result<SignedReport> execute(const CvmState& cvm, const ledger::LedgerId& ledger
     if (!grant) return fail(grant.error(), "grant " + uri);
     components.push_back(Component{uri, ref->sha256, std::move(*grant), {}});
   }
-  clock.end("fetch");
+  clock.end("fetch");  // the ciphertexts below count as fetch too, once the grants allow the order
 
   // Verify: every grant allows this order, exactly one of them is the engine.
   const auto now = std::chrono::system_clock::now();
@@ -127,6 +127,7 @@ Result<SignedReport> execute(const CvmState& cvm, const ledger::LedgerId& ledger
   if (engine_index == components.size()) {
     return fail("loader.engine", "no grant carries the engine " + order.engine);
   }
+  clock.end("verify");
   for (std::size_t i = 0; i < components.size(); ++i) {
     auto& c = components[i];
     const auto& resource = c.grant.descriptor.resource;
@@ -143,7 +144,7 @@ Result<SignedReport> execute(const CvmState& cvm, const ledger::LedgerId& ledger
     }
   }
   log("fetched and verified " + std::to_string(components.size()) + " grants and ciphertexts");
-  clock.end("verify");
+  clock.end("fetch");
 
   // Decrypt the engine first: its image must be the one the grants name
   // before any data owner's input is decrypted.
@@ -274,7 +275,10 @@ Result<OrderOutcome> process_order(const CvmState& cvm, ledger::LedgerClient& le
     auto work = WorkDir::create(options.work_root, order.id);
     if (!work) return std::unexpected(work.error());
     report = execute(cvm, summary->info.id, order, options, work->path(), outcome.stages_ms);
-  }  // inputs, keys' plaintext and outputs are wiped here, before anything is published
+    StageClock wipe(outcome.stages_ms);
+    { auto gone = std::move(*work); }  // decrypted inputs and outputs are wiped here, before anything is published
+    wipe.end("wipe");
+  }
 
   const auto publish_start = Clock::now();
   if (report) {

@@ -35,7 +35,7 @@ struct PipelineOptions {
 struct OrderOutcome {
   bool done = false;       // Done with a published report; otherwise Error
   std::string reason;      // why it is in Error
-  std::map<std::string, std::uint64_t> stages_ms;  // fetch, verify, decrypt, run, encrypt, upload, publish
+  std::map<std::string, std::uint64_t> stages_ms;  // fetch, verify, decrypt, run, encrypt, upload, wipe, publish
 };
 
 // Runs `order`, which must be Processing on this CVM, and records the end on
