@@ -70,25 +70,6 @@ struct VerifyArgs {
 };
 
 
-// "90s", "30m", "24h", "7d": a positive whole number and one unit.
-Result<std::chrono::seconds> parse_duration(std::string_view text) {
-  const auto bad = [text] {
-    return fail(std::string(kUsage),
-                "--validity '" + std::string(text) + "' is not a duration such as 90s, 30m, 24h or 7d");
-  };
-  constexpr std::pair<char, std::int64_t> kUnits[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-  if (text.size() < 2) return bad();
-  const auto unit_it = std::ranges::find(kUnits, text.back(), &std::pair<char, std::int64_t>::first);
-  if (unit_it == std::end(kUnits)) return bad();
-  const std::int64_t unit = unit_it->second;
-  const std::string_view digits = text.substr(0, text.size() - 1);
-  std::int64_t n = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (ec != std::errc() || end != digits.data() + digits.size() || n <= 0) return bad();
-  if (n > ca::kCaValidity.count() / unit)
-    return fail(std::string(kUsage), "--validity is longer than the CA's own");
-  return std::chrono::seconds(n * unit);
-}
 
 Result<void> run_init(const InitArgs& args) {
   auto center = ca::CertificationCenter::init(args.dir, system_clock::now());
@@ -108,9 +89,9 @@ Result<void> run_serve(const ServeArgs& args) {
   if (!address) return fail(std::string(kUsage), address.error().message);
   ca::ServerOptions options{.threads = args.threads};
   if (!args.validity.empty()) {
-    auto validity = parse_duration(args.validity);
+    auto validity = parse_duration("--validity", args.validity, ca::kCaValidity);
     if (!validity) return std::unexpected(validity.error());
-    options.validity = *validity;
+    options.validity = std::chrono::duration_cast<std::chrono::seconds>(*validity);
   }
   // A center issues only for evidence that meets the strict defaults unless
   // an operator's policy file says otherwise.

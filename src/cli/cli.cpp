@@ -1,5 +1,9 @@
 #include "cli/cli.h"
 
+#include <charconv>
+
+#include <algorithm>
+
 #include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -28,6 +32,28 @@ extern "C" void restore_tty_and_reraise(int sig) {
 constexpr int kRestoreSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
 }  // namespace
+
+Result<std::chrono::milliseconds> parse_duration(std::string_view option, std::string_view text,
+                                                 std::chrono::milliseconds max) {
+  const auto bad = [&] {
+    return fail(std::string(kUsage), std::string(option) + " '" + std::string(text) +
+                                         "' is not a duration such as 500ms, 90s, 30m, 24h or 7d");
+  };
+  std::int64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || n <= 0) return bad();
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  constexpr std::pair<std::string_view, std::int64_t> kUnits[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  const auto* found = std::find_if(std::begin(kUnits), std::end(kUnits), [&](const auto& u) { return u.first == unit; });
+  if (found == std::end(kUnits)) return bad();
+  if (n > max.count() / found->second) {
+    const std::int64_t days = max.count() / 86'400'000;
+    const std::string limit = days > 0 ? std::to_string(days) + " days" : std::to_string(max.count()) + " ms";
+    return fail(std::string(kUsage), std::string(option) + " '" + std::string(text) + "' is longer than " + limit);
+  }
+  return std::chrono::milliseconds(n * found->second);
+}
 
 void print_error(std::string_view message) {
   std::string line = "ward: error: ";

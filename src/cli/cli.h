@@ -2,6 +2,7 @@
 // printed, where output goes, and the terminal passphrase prompt.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -40,6 +41,11 @@ void add_demo_command(CLI::App& app, Action& action);
 // Makes an option take one value per occurrence, any number of times
 // (-r A -r B), never swallowing the arguments after it.
 CLI::Option* repeatable(CLI::Option* option);
+
+// "500ms", "90s", "30m", "24h", "7d": a positive whole number and one unit.
+// A usage error (naming `option`) otherwise, or when longer than `max`.
+Result<std::chrono::milliseconds> parse_duration(std::string_view option, std::string_view text,
+                                                 std::chrono::milliseconds max);
 
 // Prints "ward: error: <message>" as exactly one line on stderr (control
 // characters in the message, which may come from input files, are replaced).

@@ -51,30 +51,6 @@ struct RunArgs {
 
 constexpr std::size_t kMaxArgsSize = std::size_t{16} << 20;
 
-// A whole number and a unit: "500ms", "10s", "5m", "2h" (bare: seconds).
-Result<std::chrono::milliseconds> parse_time_limit(std::string_view text) {
-  const auto bad = [text] {
-    return fail(std::string(kUsage),
-                "--time-limit '" + std::string(text) + "' is not a duration such as 500ms, 10s, 5m or 2h");
-  };
-  std::uint64_t n = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n == 0) return bad();
-  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  std::uint64_t scale = 0;
-  if (unit == "ms")
-    scale = 1;
-  else if (unit.empty() || unit == "s")
-    scale = 1000;
-  else if (unit == "m")
-    scale = 60'000;
-  else if (unit == "h")
-    scale = 3'600'000;
-  else
-    return bad();
-  if (n > (std::uint64_t{1} << 40) / scale) return bad();
-  return std::chrono::milliseconds(n * scale);
-}
 
 // A whole number of bytes with an optional binary unit: "512M", "2G", "64KiB".
 Result<std::uint64_t> parse_size(std::string_view option, std::string_view text) {
@@ -180,7 +156,7 @@ const char* outcome_name(engine::RunResult::Outcome o) {
 
 Result<void> run_run(const RunArgs& args) {
   engine::SandboxSpec spec;
-  auto wall = parse_time_limit(args.time_limit);
+  auto wall = parse_duration("--time-limit", args.time_limit, std::chrono::hours(24 * 366));
   if (!wall) return std::unexpected(wall.error());
   auto memory = parse_size("--memory-limit", args.memory_limit);
   if (!memory) return std::unexpected(memory.error());

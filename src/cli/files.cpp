@@ -81,28 +81,6 @@ std::string store_uri(const std::string& option) {
   return env && *env ? env : kDefaultStore;
 }
 
-// "90s", "30m", "24h", "7d": a positive whole number and one unit.
-Result<std::chrono::seconds> parse_expiry(std::string_view text) {
-  const auto bad = [text] {
-    return fail(std::string(kUsage),
-                "--expires '" + std::string(text) + "' is not a duration such as 30m, 24h or 7d");
-  };
-  if (text.size() < 2) return bad();
-  std::int64_t unit = 0;
-  switch (text.back()) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    default: return bad();
-  }
-  const std::string_view digits = text.substr(0, text.size() - 1);
-  std::int64_t n = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (ec != std::errc() || end != digits.data() + digits.size() || n <= 0) return bad();
-  if (n > kMaxGrantValidity.count() / unit) return fail(std::string(kUsage), "--expires is longer than 366 days");
-  return std::chrono::seconds(n * unit);
-}
 
 json resource_summary(const files::Resource& r) {
   json out = {{"name", r.name},
@@ -205,7 +183,7 @@ Result<crypto::Certificate> load_ca_certificate(const GrantArgs& args) {
 Result<void> run_grant(const GrantArgs& args) {
   if (args.ca.empty() == args.ca_cert.empty())
     return fail(std::string(kUsage), "give exactly one of --ca-cert FILE and --ca URL");
-  auto validity = parse_expiry(args.expires);
+  auto validity = parse_duration("--expires", args.expires, kMaxGrantValidity);
   if (!validity) return std::unexpected(validity.error());
   auto cvm_id = parse_id_arg("--cvm", args.cvm);
   if (!cvm_id) return std::unexpected(cvm_id.error());
