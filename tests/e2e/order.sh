@@ -274,9 +274,11 @@ pass "a loader killed mid-order leaves the order processing; restarted, it compl
 
 # 11. Data in an http store: a real nginx with WebDAV PUT, the loader fetching over HTTP.
 mkdir -p nginx/www/blobs
-# A port nothing listens on.
-while PORT=$((20000 + RANDOM % 40000)); (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do :; done
-cat >nginx/nginx.conf <<CONF
+echo "$TMP" >nginx/www/probe
+# start_nginx PORT: true once our nginx answers there (serving our probe file,
+# not another server's answer); false when it could not bind.
+start_nginx() {
+  cat >nginx/nginx.conf <<CONF
 daemon off; master_process off; worker_processes 1;
 pid $TMP/nginx/nginx.pid; error_log $TMP/nginx/error.log;
 events { worker_connections 64; }
@@ -284,13 +286,26 @@ http {
   access_log $TMP/nginx/access.log;
   client_body_temp_path $TMP/nginx/body; proxy_temp_path $TMP/nginx/proxy; fastcgi_temp_path $TMP/nginx/fcgi;
   uwsgi_temp_path $TMP/nginx/uwsgi; scgi_temp_path $TMP/nginx/scgi;
-  server { listen 127.0.0.1:$PORT; root $TMP/nginx/www;
+  server { listen 127.0.0.1:$1; root $TMP/nginx/www;
     location /blobs/ { dav_methods PUT; create_full_put_path on; client_max_body_size 0; } }
 }
 CONF
-/usr/sbin/nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" &
-NGINX=$!
-for ((i = 0; i < 50; i++)); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+  /usr/sbin/nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" 2>>nginx/start.err &
+  NGINX=$!
+  for ((i = 0; i < 100; i++)); do
+    [[ $(curl -s "http://127.0.0.1:$1/probe") == "$TMP" ]] && return 0
+    kill -0 "$NGINX" 2>/dev/null || { NGINX=; return 1; }
+    sleep 0.05
+  done
+  fail "nginx did not answer on port $1: $(cat nginx/start.err)"
+}
+# Below the kernel's ephemeral range (32768 up), so no client's socket holds
+# the port; another server may, so a few tries.
+for ((try = 0; try < 10; try++)); do
+  PORT=$((20000 + RANDOM % 12000))
+  start_nginx "$PORT" && break
+done
+[[ -n $NGINX ]] || fail "nginx could not bind a port: $(cat nginx/start.err)"
 HTTP_STORE=http://127.0.0.1:$PORT/blobs
 "$WARD" files upload own/bob.txt --key bob.key --store "$HTTP_STORE" -o bob-http.res.json >/dev/null
 jq -e --arg s "$HTTP_STORE/" '.resource.uri | startswith($s)' bob-http.res.json >/dev/null || fail "not in the http store"
