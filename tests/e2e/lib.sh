@@ -77,16 +77,16 @@ start_ward_server() {
 # Stops every server with SIGTERM; each must exit 0 (a graceful stop, and no
 # sanitizer report) with nothing on stderr.
 stop_servers() {
-  local i rc
+  local i rc failed=
   for i in "${!SERVER_PIDS[@]}"; do
     kill -TERM "${SERVER_PIDS[i]}" 2>/dev/null || true
     rc=0
     wait "${SERVER_PIDS[i]}" 2>/dev/null || rc=$?
     if ((rc != 0)) || [[ -s ${SERVER_LOGS[i]} ]]; then
-      SERVER_PIDS=()
-      fail "a ward server exited $rc: $(head -c 4000 "${SERVER_LOGS[i]}")"
+      failed+="a ward server exited $rc: $(head -c 4000 "${SERVER_LOGS[i]}") "
     fi
   done
   SERVER_PIDS=()
   SERVER_LOGS=()
+  [[ -z $failed ]] || fail "$failed"
 }

@@ -18,9 +18,11 @@ chmod 711 "$TMP"
 
 NODE=
 NGINX=
+# Stops everything however the script ends (no step may abort the rest).
 cleanup() {
-  [[ -z $NODE ]] || { kill "$NODE" 2>/dev/null; wait "$NODE" 2>/dev/null || true; }
-  [[ -z $NGINX ]] || { kill "$NGINX" 2>/dev/null; wait "$NGINX" 2>/dev/null || true; }
+  set +e
+  [[ -z $NODE ]] || { kill "$NODE"; wait "$NODE"; } 2>/dev/null
+  [[ -z $NGINX ]] || { kill "$NGINX"; wait "$NGINX"; } 2>/dev/null
   stop_servers
   rm -rf "$TMP"
 }
