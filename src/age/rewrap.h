@@ -18,8 +18,11 @@ struct RewrappedHeader {
 // `file_prefix` is the start of a binary age file, holding at least its whole
 // header. The file key is unwrapped with `identities` (and the MAC checked)
 // before anything is produced. New header ‖ original[payload_offset:] is a
-// valid age file for `recipients`.
+// valid age file for `recipients`. `extra` stanzas follow the recipients'
+// and are covered by the new header's MAC (Ward's grants bind their policy
+// this way; age tools skip stanza types they do not know).
 Result<RewrappedHeader> rewrap_header(ByteView file_prefix, std::span<const Identity* const> identities,
-                                      std::span<const Recipient* const> recipients);
+                                      std::span<const Recipient* const> recipients,
+                                      std::span<const Stanza> extra = {});
 
 }  // namespace ward::age

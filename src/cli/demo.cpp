@@ -360,9 +360,11 @@ Result<void> run_demo(const DemoArgs& args) {
   say("CVM verified: chain to the CA, SIMULATED TDX quote, MRTD = ward-loader, keys bound by the report data");
   const auto expires = system_clock::now() + std::chrono::hours(1);
   const std::vector<std::string> outputs = {carol->key.recipient().to_string()};
+  // Alice and Bob also limit their grants to orders Carol creates.
+  const files::GrantLimits by_carol{carol->key.signing_public_key(), 0};
   auto grant_of = [&](const files::SignedResource& res, const Party& owner,
                       const std::string& engine) -> Result<std::string> {
-    auto grant = files::make_grant(res, **store, owner.key, recipient, cvm_id, engine, outputs, expires);
+    auto grant = files::make_grant(res, **store, owner.key, recipient, cvm_id, engine, outputs, expires, by_carol);
     if (!grant) return std::unexpected(grant.error());
     auto blob = (*store)->put_bytes(as_bytes(files::grant_text(*grant)));
     if (!blob) return std::unexpected(blob.error());
@@ -374,8 +376,9 @@ Result<void> run_demo(const DemoArgs& args) {
   for (const auto* g : {&alice_grant, &bob_grant, &carol_grant}) {
     if (!*g) return std::unexpected(g->error());
   }
-  say("grants: a new age header for the CVM over the same ciphertext, bound to {resource, engine " +
-      engine_digest->substr(0, 19) + "..., CVM, output to Carol, expiry in 1 h}");
+  say("grants: a new age header for the CVM over the same ciphertext, signed policy {resource, engine " +
+      engine_digest->substr(0, 19) + "..., CVM, output to Carol, expiry in 1 h, orders by Carol}; the header's MAC "
+      "covers the policy's digest, so the key works under no other policy");
 
   step("6. Carol places the order: engine + grants + output recipient + deposit");
   auto order_receipt = ledger::submit_signed(**ledger, carol->key.signing_key(), "orders.create",

@@ -67,6 +67,15 @@ struct GrantArgs {
   std::string ca;
   std::string policy;
   std::string output;
+  std::string order_by;
+  std::uint64_t uses = 0;
+  bool json = false;
+};
+
+struct RevokeArgs {
+  std::string grant;
+  std::string key;
+  std::string ledger;
   bool json = false;
 };
 
@@ -193,6 +202,15 @@ Result<void> run_grant(const GrantArgs& args) {
     if (!age::X25519Recipient::parse(output))
       return fail(std::string(kUsage), "--output-to '" + output + "' is not an age recipient (age1...)");
   }
+  files::GrantLimits limits;
+  if (!args.order_by.empty()) {
+    auto order_by = parse_id_arg("--order-by", args.order_by);
+    if (!order_by) return std::unexpected(order_by.error());
+    limits.order_by = *order_by;
+  }
+  if (args.uses > files::kMaxGrantUses)
+    return fail(std::string(kUsage), "--uses must be from 1 to " + std::to_string(files::kMaxGrantUses));
+  limits.uses = args.uses;
   auto policy = load_policy(args.policy, attest::Policy::strict());
   if (!policy) return std::unexpected(policy.error());
   auto res = files::load_resource(args.descriptor);
@@ -216,13 +234,14 @@ Result<void> run_grant(const GrantArgs& args) {
   if (!grantee) return std::unexpected(grantee.error());
 
   auto grant = files::make_grant(*res, *key, grantee->recipient, *cvm_id, *engine, args.outputs,
-                                 system_clock::now() + *validity);
+                                 system_clock::now() + *validity, limits);
   if (!grant) return std::unexpected(grant.error());
   if (auto ok = out->write(as_bytes(files::grant_text(*grant))); !ok) return ok;
   if (auto ok = out->commit(); !ok) return ok;
   const bool simulated = grantee->appraisal.simulated;
   if (args.json) {
     return print_json({{"grant", args.output},
+                       {"id", hex_encode(grant->id)},
                        {"resource", hex_encode(grant->policy.resource)},
                        {"name", res->resource.name},
                        {"cvm", id},
@@ -266,9 +285,11 @@ Result<void> run_show(const ShowArgs& args) {
                   {"outputs", p.outputs},
                   {"expires", p.expires},
                   {"expired", system_clock::now() >= *parse_rfc3339(p.expires)},
-                  {"header_sha256", hex_encode(p.header_sha256)},
+                  {"id", hex_encode(grant->id)},
                   {"owner", hex_encode(p.owner)},
                   {"created", p.created}};
+  if (p.order_by) summary["order_by"] = hex_encode(*p.order_by);
+  if (p.uses != 0) summary["uses"] = p.uses;
   if (args.json) {
     summary["type"] = "grant";
     summary["signature"] = "verified";
@@ -276,6 +297,29 @@ Result<void> run_show(const ShowArgs& args) {
   }
   if (auto ok = print_stdout("grant, signatures verified\n"); !ok) return ok;
   return print_fields(summary);
+}
+
+// Revocation is a ledger transaction by the grant's owner; the CVM's
+// grants.use is refused for a revoked grant before anything is decrypted.
+Result<void> run_revoke(const RevokeArgs& args) {
+  auto grant = files::load_grant(args.grant);
+  if (!grant) return std::unexpected(grant.error());
+  auto key = keys::PartyKey::load(args.key);
+  if (!key) return std::unexpected(key.error());
+  if (key->signing_public_key() != grant->policy.owner)
+    return fail("files.grant", args.key + " is not the owner of the grant (owner " +
+                                   hex_encode(grant->policy.owner) + "); only the owner's revocation counts");
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto receipt = submit_transaction(**client, *key, "grants.revoke", {{"grant", hex_encode(grant->id)}});
+  if (!receipt) return std::unexpected(receipt.error());
+  if (args.json) {
+    json out = to_json(*receipt);
+    out["grant"] = hex_encode(grant->id);
+    return print_json(out);
+  }
+  return print_stdout("grant " + hex_encode(grant->id) + " revoked (record " + std::to_string(receipt->index) +
+                      "); orders that have not yet used it will be refused\n");
 }
 
 }  // namespace
@@ -328,7 +372,9 @@ void add_files_commands(CLI::App& app, Action& action) {
       "Checks that the key owns the resource, that the CVM is on the ledger, and that its certificate\n"
       "verifies under the CA down to the hardware with the policy, which must pin the loader's\n"
       "measurement; then re-wraps the file key to the CVM's age recipient and signs the policy\n"
-      "{resource, engine, CVM, output recipients, expiry}. The payload is not re-encrypted.");
+      "{resource, engine, CVM, output recipients, expiry[, order-by account, uses]}. The new header\n"
+      "carries the policy's digest under its MAC, so the key works only under this policy. The\n"
+      "payload is not re-encrypted.");
   grant_cmd->add_option("descriptor", grant->descriptor, "The resource's descriptor")
       ->option_text("RES.json")
       ->required();
@@ -353,8 +399,24 @@ void add_files_commands(CLI::App& app, Action& action) {
   grant_cmd->add_option("-o,--output", grant->output, "Where to write the grant")
       ->option_text("GRANT.json")
       ->required();
+  grant_cmd->add_option("--order-by", grant->order_by, "Only orders created by this account may use the grant")
+      ->option_text("ACCOUNT");
+  grant_cmd->add_option("--uses", grant->uses, "At most this many orders may use it (the ledger counts)")
+      ->option_text("N")
+      ->check(CLI::Range(std::uint64_t{1}, files::kMaxGrantUses));
   add_json_flag(grant_cmd, grant->json);
   grant_cmd->callback([&action, grant] { action = [grant] { return run_grant(*grant); }; });
+
+  auto revoke = std::make_shared<RevokeArgs>();
+  CLI::App* revoke_cmd = group->add_subcommand("revoke", "Revoke a grant on the ledger");
+  revoke_cmd->footer(
+      "Submits grants.revoke for the grant's id, signed by its owner. The CVM asks the ledger before\n"
+      "it decrypts anything (grants.use), so no order that has not yet used the grant can use it.");
+  revoke_cmd->add_option("grant", revoke->grant, "The grant")->option_text("GRANT.json")->required();
+  add_key_option(revoke_cmd, revoke->key);
+  add_ledger_option(revoke_cmd, revoke->ledger);
+  add_json_flag(revoke_cmd, revoke->json);
+  revoke_cmd->callback([&action, revoke] { action = [revoke] { return run_revoke(*revoke); }; });
 
   auto show = std::make_shared<ShowArgs>();
   CLI::App* show_cmd = group->add_subcommand("show", "Verify and print a descriptor or a grant");

@@ -110,8 +110,7 @@ Result<std::string> engine_digest(const std::string& engine) {
 // Checks each grant against the order about to be placed, so that a grant the
 // CVM would refuse is caught here, then puts it in the store: the order
 // references grants by blob URI.
-Result<std::vector<std::string>> upload_grants(const CreateArgs& args, const ledger::CvmId& cvm,
-                                               const std::string& engine) {
+Result<std::vector<std::string>> upload_grants(const CreateArgs& args, const files::OrderTerms& order) {
   std::vector<std::string> refs;
   if (args.grants.empty()) return refs;
   auto store = store::open_store(args.store);
@@ -120,17 +119,17 @@ Result<std::vector<std::string>> upload_grants(const CreateArgs& args, const led
   for (const auto& path : args.grants) {
     auto grant = files::load_grant(path);
     if (!grant) return fail(grant.error(), path);
-    if (auto ok = files::check_grant_for_order(*grant, cvm, engine, args.outputs, std::chrono::system_clock::now());
-        !ok) {
+    if (auto ok = files::check_grant_for_order(*grant, order, std::chrono::system_clock::now()); !ok) {
       return fail(ok.error(), path);
     }
-    has_engine = has_engine || grant->descriptor.resource.engine == engine;
+    has_engine = has_engine || grant->descriptor.resource.engine == order.engine;
     auto blob = (*store)->put_bytes(as_bytes(files::grant_text(*grant)));
     if (!blob) return fail(blob.error(), "uploading " + path);
     refs.push_back(blob->uri);
   }
   if (!has_engine) {
-    return fail("cli.engine", "no --grant carries the engine " + engine + " (grant the engine image to the CVM too)");
+    return fail("cli.engine",
+                "no --grant carries the engine " + order.engine + " (grant the engine image to the CVM too)");
   }
   return refs;
 }
@@ -142,7 +141,7 @@ Result<void> run_create(const CreateArgs& args) {
   if (!engine) return std::unexpected(engine.error());
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());
-  auto inputs = upload_grants(args, *cvm, *engine);
+  auto inputs = upload_grants(args, files::OrderTerms{*cvm, *engine, args.outputs, key->signing_public_key()});
   if (!inputs) return std::unexpected(inputs.error());
   inputs->insert(inputs->end(), args.inputs.begin(), args.inputs.end());
   auto client = ledger::open_client(args.ledger);

@@ -49,28 +49,60 @@ Result<std::vector<std::string>> check_outputs(std::vector<std::string> outputs,
 }
 
 json policy_object(const GrantPolicy& p) {
-  return {{"v", 1},
-          {"resource", hex_encode(p.resource)},
-          {"engine", p.engine},
-          {"cvm", hex_encode(p.cvm)},
-          {"outputs", p.outputs},
-          {"expires", p.expires},
-          {"header_sha256", hex_encode(p.header_sha256)},
-          {"owner", hex_encode(p.owner)},
-          {"created", p.created}};
+  json o = {{"v", 2},
+            {"resource", hex_encode(p.resource)},
+            {"engine", p.engine},
+            {"cvm", hex_encode(p.cvm)},
+            {"outputs", p.outputs},
+            {"expires", p.expires},
+            {"owner", hex_encode(p.owner)},
+            {"created", p.created}};
+  if (p.order_by) o["order_by"] = hex_encode(*p.order_by);
+  if (p.uses != 0) o["uses"] = p.uses;
+  return o;
 }
 
 std::string signed_bytes(const json& grant) { return std::string(kGrantDomain) + ledger::canonical_json(grant); }
 
+// The stanza that binds a header to the policy whose id it carries.
+age::Stanza binding_stanza(const crypto::Sha256Digest& id) {
+  return age::Stanza{std::string(kGrantStanza), {base64_encode(id, false)}, {}};
+}
+
+// The header binds the policy `id` names: exactly one ward-grant stanza, and
+// it carries `id`. A header without one predates binding or was made by
+// someone without the file key; two could let readers disagree on which binds.
+Result<void> check_binding(const age::Header& header, const crypto::Sha256Digest& id) {
+  std::vector<const age::Stanza*> found;
+  for (const auto& stanza : header.stanzas) {
+    if (stanza.type == kGrantStanza) found.push_back(&stanza);
+  }
+  if (found.empty())
+    return bad("grant.binding: the header carries no ward-grant stanza, so its key is bound to no policy");
+  if (found.size() > 1)
+    return bad("grant.binding: the header carries " + std::to_string(found.size()) + " ward-grant stanzas");
+  const age::Stanza& stanza = *found.front();
+  const std::string expected = base64_encode(id, false);
+  if (stanza.args.size() != 1 || !stanza.body.empty())
+    return bad("grant.binding: the ward-grant stanza is not one argument and an empty body");
+  if (stanza.args.front() != expected)
+    return bad("grant.binding: the header binds policy " + stanza.args.front().substr(0, 64) +
+               ", not this grant's policy " + expected);
+  return {};
+}
+
 Result<GrantPolicy> read_policy(const json& o) {
+  if (o.is_object() && o.contains("v") && o.at("v") == 1)
+    return bad("grant.version: a version 1 grant does not bind its key to its policy; ask the owner to grant "
+               "again");
   if (auto ok = detail::only_fields(
-          o, {"v", "resource", "engine", "cvm", "outputs", "expires", "header_sha256", "owner", "created"},
-          {"v", "resource", "engine", "cvm", "outputs", "expires", "header_sha256", "owner", "created"}, "grant");
+          o, {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created", "order_by", "uses"},
+          {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created"}, "grant");
       !ok)
     return bad(ok.error().message);
   auto v = field(detail::get_uint(o, "v"));
   if (!v) return std::unexpected(v.error());
-  if (*v != 1) return bad("unsupported version " + std::to_string(*v) + " (this Ward reads version 1)");
+  if (*v != 2) return bad("unsupported version " + std::to_string(*v) + " (this Ward reads version 2)");
   GrantPolicy p;
   auto resource = field(detail::get_hex<32>(o, "resource"));
   if (!resource) return std::unexpected(resource.error());
@@ -96,15 +128,24 @@ Result<GrantPolicy> read_policy(const json& o) {
   auto expires = field(detail::get_time(o, "expires"));
   if (!expires) return std::unexpected(expires.error());
   p.expires = *expires;
-  auto header_sha256 = field(detail::get_hex<32>(o, "header_sha256"));
-  if (!header_sha256) return std::unexpected(header_sha256.error());
-  p.header_sha256 = *header_sha256;
   auto owner = field(detail::get_hex<32>(o, "owner"));
   if (!owner) return std::unexpected(owner.error());
   p.owner = *owner;
   auto created = field(detail::get_time(o, "created"));
   if (!created) return std::unexpected(created.error());
   p.created = *created;
+  if (o.contains("order_by")) {
+    auto order_by = field(detail::get_hex<32>(o, "order_by"));
+    if (!order_by) return std::unexpected(order_by.error());
+    p.order_by = *order_by;
+  }
+  if (o.contains("uses")) {
+    auto uses = field(detail::get_uint(o, "uses"));
+    if (!uses) return std::unexpected(uses.error());
+    if (*uses == 0 || *uses > kMaxGrantUses)
+      return bad("\"uses\" must be from 1 to " + std::to_string(kMaxGrantUses) + " (omit it for no limit)");
+    p.uses = *uses;
+  }
   return p;
 }
 
@@ -133,13 +174,13 @@ Result<Grant> parse_grant_json(const json& doc) {
   if (policy->resource != descriptor->resource.ciphertext_sha256)
     return bad("grant.resource: the grant is for resource " + hex_encode(policy->resource) +
                ", not the descriptor's " + hex_encode(descriptor->resource.ciphertext_sha256));
-  if (crypto::sha256(*header) != policy->header_sha256)
-    return bad("grant.header_sha256: the header does not hash to the signed header_sha256");
   auto parsed = age::parse_header(*header);
   if (!parsed || parsed->size != header->size())
     return bad("grant.header: the header is not exactly one age header" +
                (parsed ? std::string() : ": " + parsed.error().message));
-  return Grant{std::move(*policy), std::move(*header), std::move(*descriptor), doc};
+  const auto id = crypto::sha256(as_bytes(signed_bytes(doc.at("grant"))));
+  if (auto ok = check_binding(*parsed, id); !ok) return std::unexpected(ok.error());
+  return Grant{std::move(*policy), id, std::move(*header), std::move(*descriptor), doc};
 }
 
 }  // namespace
@@ -153,18 +194,18 @@ Result<std::string> normalize_engine(std::string_view engine) {
 Result<Grant> make_grant(const SignedResource& descriptor, const keys::PartyKey& owner,
                          const age::X25519Recipient& cvm_recipient, const ledger::CvmId& cvm,
                          std::string_view engine, std::vector<std::string> outputs,
-                         system_clock::time_point expires) {
+                         system_clock::time_point expires, const GrantLimits& limits) {
   auto ref = store::parse_blob_uri(descriptor.resource.uri);
   if (!ref) return std::unexpected(ref.error());
   auto store = store::open_store(ref->store_uri);
   if (!store) return std::unexpected(store.error());
-  return make_grant(descriptor, **store, owner, cvm_recipient, cvm, engine, std::move(outputs), expires);
+  return make_grant(descriptor, **store, owner, cvm_recipient, cvm, engine, std::move(outputs), expires, limits);
 }
 
 Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, const keys::PartyKey& owner,
                          const age::X25519Recipient& cvm_recipient, const ledger::CvmId& cvm,
                          std::string_view engine, std::vector<std::string> outputs,
-                         system_clock::time_point expires) {
+                         system_clock::time_point expires, const GrantLimits& limits) {
   const Resource& r = descriptor.resource;
   if (owner.signing_public_key() != r.owner)
     return bad("the key is not the owner of " + r.name + " (owner " + hex_encode(r.owner) + ")");
@@ -174,6 +215,8 @@ Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, 
   if (!checked) return std::unexpected(checked.error());
   const auto now = system_clock::now();
   if (expires <= now) return bad("the grant would expire before it is made");
+  if (limits.uses > kMaxGrantUses)
+    return bad("a grant allows at most " + std::to_string(kMaxGrantUses) + " uses");
 
   auto work = detail::WorkDir::create(std::filesystem::temp_directory_path(), "ward-grant-");
   if (!work) return std::unexpected(work.error());
@@ -191,24 +234,31 @@ Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, 
   if (!n) return std::unexpected(n.error());
   if (*n != prefix.size()) return bad("the stored ciphertext is shorter than its header");
 
-  const age::Identity* identities[] = {&owner.identity()};
-  const age::Recipient* recipients[] = {&cvm_recipient};
-  auto rewrapped = age::rewrap_header(prefix, identities, recipients);
-  if (!rewrapped) return fail(rewrapped.error(), "re-wrapping the header of " + r.name);
-  if (rewrapped->payload_offset != r.header_length)
-    return bad("the stored ciphertext's header is not header_length bytes");
-
   GrantPolicy policy;
   policy.resource = r.ciphertext_sha256;
   policy.engine = *engine_digest;
   policy.cvm = cvm;
   policy.outputs = std::move(*checked);
   policy.expires = format_rfc3339(expires);
-  policy.header_sha256 = crypto::sha256(rewrapped->header);
   policy.owner = r.owner;
   policy.created = format_rfc3339(now);
+  policy.order_by = limits.order_by;
+  policy.uses = limits.uses;
   json object = policy_object(policy);
-  const auto sig = owner.signing_key().sign(as_bytes(signed_bytes(object)));
+  const std::string message = signed_bytes(object);
+  const age::Stanza binding[] = {binding_stanza(crypto::sha256(as_bytes(message)))};
+
+  // The file key is unwrapped with the owner's identity (so only a holder of
+  // the key can make the header) and re-wrapped to the CVM, and the header
+  // MAC, keyed by it, covers the binding stanza.
+  const age::Identity* identities[] = {&owner.identity()};
+  const age::Recipient* recipients[] = {&cvm_recipient};
+  auto rewrapped = age::rewrap_header(prefix, identities, recipients, binding);
+  if (!rewrapped) return fail(rewrapped.error(), "re-wrapping the header of " + r.name);
+  if (rewrapped->payload_offset != r.header_length)
+    return bad("the stored ciphertext's header is not header_length bytes");
+
+  const auto sig = owner.signing_key().sign(as_bytes(message));
   const json doc = {{"grant", std::move(object)},
                     {"header", base64_encode(rewrapped->header)},
                     {"descriptor", descriptor.json},
@@ -235,25 +285,45 @@ Result<Grant> load_grant(const std::filesystem::path& path) {
 
 std::string grant_text(const Grant& grant) { return grant.json.dump(2) + "\n"; }
 
-Result<void> check_grant_for_order(const Grant& grant, const ledger::CvmId& cvm, std::string_view engine,
-                                   const std::vector<std::string>& order_outputs, system_clock::time_point now) {
+Result<void> authenticate_grant(const Grant& grant, const age::Identity& grantee) {
+  auto header = age::parse_header(grant.header);
+  if (!header) return bad("grant.header: " + header.error().message);
+  const age::Identity* identities[] = {&grantee};
+  auto file_key = age::unwrap_file_key(*header, identities);
+  if (!file_key) {
+    if (file_key.error().code == "age.hmac")
+      return bad("grant.mac: the header's MAC does not verify with the file key it wraps, so no holder of the "
+                 "file key made this header");
+    return std::unexpected(file_key.error());
+  }
+  return check_binding(*header, grant.id);
+}
+
+Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order, system_clock::time_point now) {
   const GrantPolicy& p = grant.policy;
-  if (p.cvm != cvm)
-    return bad("grant.cvm: granted to CVM " + hex_encode(p.cvm) + ", not to CVM " + hex_encode(cvm));
-  auto order_engine = detail::parse_engine_digest(engine, "the order's engine");
+  if (p.cvm != order.cvm)
+    return bad("grant.cvm: granted to CVM " + hex_encode(p.cvm) + ", not to CVM " + hex_encode(order.cvm));
+  auto order_engine = detail::parse_engine_digest(order.engine, "the order's engine");
   if (!order_engine || *order_engine != p.engine)
     return bad("grant.engine: granted for engine " + p.engine + ", the order runs " +
-               std::string(engine.substr(0, 80)));
-  for (const auto& output : order_outputs) {
+               order.engine.substr(0, 80));
+  for (const auto& output : order.outputs) {
     auto recipient = age::X25519Recipient::parse(output);
     const std::string canonical = recipient ? recipient->to_string() : output;
     if (!std::binary_search(p.outputs.begin(), p.outputs.end(), canonical))
       return bad("grant.outputs: the order sends output to " + output.substr(0, 100) +
                  ", which the grant does not allow");
   }
+  if (p.order_by && *p.order_by != order.creator)
+    return bad("grant.order_by: only orders created by " + hex_encode(*p.order_by) + " may use the grant, not " +
+               hex_encode(order.creator));
   auto expires = parse_rfc3339(p.expires);
   if (!expires || now >= *expires) return bad("grant.expired: the grant expired at " + p.expires);
   return {};
+}
+
+json grant_use_entry(const Grant& grant) {
+  return {{"id", hex_encode(grant.id)}, {"owner", hex_encode(grant.policy.owner)}, {"uses", grant.policy.uses}};
 }
 
 }  // namespace ward::files

@@ -2,12 +2,16 @@
 // one resource for one engine, sending output only to named recipients,
 // until a time. A grant carries a new age header addressed to the CVM over
 // the stored payload (age/rewrap.h), the owner's signed descriptor, and the
-// owner's signature over the policy, which pins that header by its digest.
+// owner's signature over the policy. The header also carries the policy's
+// digest in a "ward-grant" stanza, covered by the header MAC that only a
+// holder of the file key can compute: the key it releases is usable only
+// under that policy (docs/files.md, "What binds what").
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,10 +30,15 @@
 
 namespace ward::files {
 
-inline constexpr std::string_view kGrantDomain = "ward/grant/v1\n";
+inline constexpr std::string_view kGrantDomain = "ward/grant/v2\n";
+// The header stanza that binds the policy: "-> ward-grant <base64 of the
+// 32-byte grant id>" with an empty body. age tools skip stanzas they do not know.
+inline constexpr std::string_view kGrantStanza = "ward-grant";
 // Grant files larger than this are refused (one holds a header and a descriptor).
 inline constexpr std::size_t kMaxGrantSize = std::size_t{2} << 20;
 inline constexpr std::size_t kMaxGrantOutputs = 256;
+// The most orders one grant may be limited to (the ledger's kMaxGrantUses).
+inline constexpr std::uint64_t kMaxGrantUses = 100000;
 
 struct GrantPolicy {
   crypto::Sha256Digest resource{};  // the descriptor's ciphertext_sha256
@@ -37,13 +46,26 @@ struct GrantPolicy {
   ledger::CvmId cvm{};
   std::vector<std::string> outputs;  // age1... recipients, sorted, unique, at least one
   std::string expires;               // RFC 3339 UTC
-  crypto::Sha256Digest header_sha256{};
   crypto::Ed25519PublicKey owner{};
   std::string created;  // RFC 3339 UTC
+  // Optional tightening by the owner: only orders created by this account;
+  // at most this many orders (0: no limit), counted by the ledger.
+  std::optional<ledger::AccountId> order_by;
+  std::uint64_t uses = 0;
+};
+
+// What the owner may add when granting (ward files grant --order-by, --uses).
+struct GrantLimits {
+  std::optional<ledger::AccountId> order_by;
+  std::uint64_t uses = 0;
 };
 
 struct Grant {
   GrantPolicy policy;
+  // SHA-256 of kGrantDomain + the canonical policy: the grant's id, the
+  // digest its header's ward-grant stanza carries, and what the ledger counts
+  // uses and revocations by.
+  crypto::Sha256Digest id{};
   Bytes header;  // the binary age header for the CVM's recipient
   SignedResource descriptor;
   nlohmann::json json;  // {"grant", "header", "descriptor", "sig"}, as signed
@@ -60,34 +82,56 @@ struct Grant {
 Result<Grant> make_grant(const SignedResource& descriptor, const keys::PartyKey& owner,
                          const age::X25519Recipient& cvm_recipient, const ledger::CvmId& cvm,
                          std::string_view engine, std::vector<std::string> outputs,
-                         std::chrono::system_clock::time_point expires);
+                         std::chrono::system_clock::time_point expires, const GrantLimits& limits = {});
 // The same, fetching from `store` (which must hold the blob) instead.
 Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, const keys::PartyKey& owner,
                          const age::X25519Recipient& cvm_recipient, const ledger::CvmId& cvm,
                          std::string_view engine, std::vector<std::string> outputs,
-                         std::chrono::system_clock::time_point expires);
+                         std::chrono::system_clock::time_point expires, const GrantLimits& limits = {});
 
 // Strict parse (no unknown or duplicate fields; types, spellings, ranges),
 // then, in order, each failure named in the message: "grant.descriptor" (the
 // descriptor parses and its owner's signature verifies), "grant.sig" (by
 // policy.owner), "grant.owner" (policy.owner is the descriptor's owner),
 // "grant.resource" (policy.resource is the descriptor's ciphertext_sha256),
-// "grant.header_sha256" (the header hashes to it), "grant.header" (it is
-// exactly one well-formed age header). Errors: "files.grant".
+// "grant.header" (it is exactly one well-formed age header), "grant.binding"
+// (its one ward-grant stanza carries this policy's id). Only a reader holding
+// the grantee's identity can check that the stanza is authentic: see
+// authenticate_grant. Errors: "files.grant".
 Result<Grant> parse_grant(std::string_view text);
 Result<Grant> load_grant(const std::filesystem::path& path);
+
+// Unwraps the file key from the grant's header with the grantee's identity,
+// checks the header MAC with it ("grant.mac": the header was not made by a
+// holder of the file key) and that the authenticated header binds exactly
+// this grant's policy ("grant.binding"). Every reader of a grant calls it
+// before any payload byte is decrypted. Errors: "files.grant", and age's
+// "age.no_match" when the identity is not the grantee.
+Result<void> authenticate_grant(const Grant& grant, const age::Identity& grantee);
 
 // Pretty JSON and a newline: the text of a GRANT.json file.
 std::string grant_text(const Grant& grant);
 
+// The order a grant is checked against.
+struct OrderTerms {
+  ledger::CvmId cvm{};
+  std::string engine;
+  std::vector<std::string> outputs;
+  ledger::AccountId creator{};
+};
+
 // The loader's check of a grant against the order it is asked to run. Each
 // failure's message starts with its check: "grant.cvm" (granted to another
 // CVM), "grant.engine" (for another engine), "grant.outputs" (an order
-// output the grant does not allow), "grant.expired" (at `now`).
+// output the grant does not allow), "grant.order_by" (the order's creator is
+// not the account the grant is limited to), "grant.expired" (at `now`).
+// Uses and revocation are the ledger's to check (grants.use).
 // Errors: "files.grant".
-Result<void> check_grant_for_order(const Grant& grant, const ledger::CvmId& cvm, std::string_view engine,
-                                   const std::vector<std::string>& order_outputs,
+Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order,
                                    std::chrono::system_clock::time_point now);
+
+// The entry of a grants.use transaction for this grant: {id, owner, uses}.
+nlohmann::json grant_use_entry(const Grant& grant);
 
 // "sha256:<hex>" for an engine digest given that way or as bare hex.
 // Errors: "files.engine".

@@ -294,6 +294,7 @@ Result<void> decrypt_granted(const Grant& grant, const fs::path& ciphertext, con
   const Resource& r = grant.descriptor.resource;
   const fs::path target = named_path(out);
   if (auto ok = refuse_existing_dir(r.kind, target); !ok) return ok;
+  if (auto ok = authenticate_grant(grant, cvm_identity); !ok) return ok;
   UniqueFd in(::open(ciphertext.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) return fail("io.open", "cannot open " + ciphertext.string() + ": " + errno_text());
   struct stat st {};

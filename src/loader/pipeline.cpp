@@ -89,7 +89,15 @@ ReportInput report_input(const Component& c, const crypto::Sha256Digest& plainte
 
 // Steps 7 to 10 up to the signed report. Any Error is the order's failure
 // reason; nothing has been decrypted when a grant or digest check fails.
-Result<SignedReport> execute(const CvmState& cvm, const ledger::LedgerId& ledger_id, const ledger::Order& order,
+// The ledger's refusal of grants.use as the grant check it enforces.
+std::unexpected<Error> grant_use_refusal(const Error& e) {
+  if (e.message.starts_with("rejected (revoked)")) return fail("files.grant", "grant.revoked: " + e.message);
+  if (e.message.starts_with("rejected (used_up)")) return fail("files.grant", "grant.uses: " + e.message);
+  return fail(e, "the ledger refused the order's use of its grants");
+}
+
+Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::LedgerId& ledger_id,
+                             const ledger::Order& order,
                              const PipelineOptions& options, const fs::path& work,
                              std::map<std::string, std::uint64_t>& stages) {
   const auto log = [&](const std::string& line) {
@@ -113,10 +121,16 @@ Result<SignedReport> execute(const CvmState& cvm, const ledger::LedgerId& ledger
 
   // Verify: every grant allows this order, exactly one of them is the engine.
   const auto now = std::chrono::system_clock::now();
+  const files::OrderTerms terms{cvm.id, order.engine, order.outputs, order.creator};
   std::size_t engine_index = components.size();
   for (std::size_t i = 0; i < components.size(); ++i) {
     const auto& grant = components[i].grant;
-    if (auto ok = files::check_grant_for_order(grant, cvm.id, order.engine, order.outputs, now); !ok) {
+    if (auto ok = files::check_grant_for_order(grant, terms, now); !ok) {
+      return fail(ok.error(), "grant " + components[i].grant_uri);
+    }
+    // The key this grant releases must be bound to the policy just checked,
+    // by a holder of the file key: checked before any payload is fetched.
+    if (auto ok = files::authenticate_grant(grant, cvm.key.identity()); !ok) {
       return fail(ok.error(), "grant " + components[i].grant_uri);
     }
     if (grant.descriptor.resource.engine == order.engine) {
@@ -126,6 +140,15 @@ Result<SignedReport> execute(const CvmState& cvm, const ledger::LedgerId& ledger
   }
   if (engine_index == components.size()) {
     return fail("loader.engine", "no grant carries the engine " + order.engine);
+  }
+  // The ledger counts uses and knows revocations: it must accept this order's
+  // use of every grant before anything is decrypted.
+  nlohmann::json uses = nlohmann::json::array();
+  for (const auto& c : components) uses.push_back(files::grant_use_entry(c.grant));
+  if (auto used = ledger::submit_signed(ledger, cvm.key.signing_key(), "grants.use",
+                                        {{"order", order.id}, {"grants", std::move(uses)}});
+      !used) {
+    return grant_use_refusal(used.error());
   }
   clock.end("verify");
   for (std::size_t i = 0; i < components.size(); ++i) {
@@ -274,7 +297,7 @@ Result<OrderOutcome> process_order(const CvmState& cvm, ledger::LedgerClient& le
   {
     auto work = WorkDir::create(options.work_root, order.id);
     if (!work) return std::unexpected(work.error());
-    report = execute(cvm, summary->info.id, order, options, work->path(), outcome.stages_ms);
+    report = execute(cvm, ledger, summary->info.id, order, options, work->path(), outcome.stages_ms);
     StageClock wipe(outcome.stages_ms);
     { auto gone = std::move(*work); }  // decrypted inputs and outputs are wiped here, before anything is published
     wipe.end("wipe");

@@ -1,5 +1,6 @@
 #include "files/grant.h"
 
+#include <cstdlib>
 #include <functional>
 
 #include <gtest/gtest.h>
@@ -51,6 +52,12 @@ class GrantTest : public FilesTest {
     ASSERT_FALSE(parsed) << check << " was not refused";
     EXPECT_EQ(parsed.error().code, "files.grant");
     EXPECT_NE(parsed.error().message.find(check), std::string::npos) << parsed.error().message;
+  }
+
+  static void fails(const Result<void>& r, const std::string& name) {
+    ASSERT_FALSE(r) << name;
+    EXPECT_EQ(r.error().code, "files.grant");
+    EXPECT_TRUE(r.error().message.starts_with(name + ": ")) << r.error().message;
   }
 
   ledger::CvmId cvm_id_{};
@@ -181,22 +188,172 @@ TEST_F(GrantTest, ShouldRefuseTamperedGrantsNamingTheCheck) {
   expect_refused(doc.dump(), "grant.descriptor");
   // Signed, but for another resource.
   expect_refused(resign(*g, [](json& d) { d["grant"]["resource"] = std::string(64, '2'); }, key), "grant.resource");
-  // The header swapped for another one: no longer the signed digest.
+  // The header swapped for another grant's: it binds that grant's policy.
   auto other_res = upload_text("b.csv", "y");
   auto other_grant = grant(other_res);
   ASSERT_TRUE(other_grant);
   doc = g->json;
   doc["header"] = other_grant->json["header"];
-  expect_refused(doc.dump(), "grant.header_sha256");
+  expect_refused(doc.dump(), "grant.binding");
   // Signed garbage in place of a header.
   const Bytes junk = to_bytes("not an age header");
-  expect_refused(resign(*g,
-                        [&](json& d) {
-                          d["header"] = base64_encode(junk);
-                          d["grant"]["header_sha256"] = hex_encode(crypto::sha256(junk));
-                        },
-                        key),
-                 "grant.header");
+  expect_refused(resign(*g, [&](json& d) { d["header"] = base64_encode(junk); }, key), "grant.header");
+  // A re-signed policy (the owner's own key, another engine) keeps the header,
+  // which binds the policy the file key's holder approved, not this one.
+  expect_refused(resign(*g, [](json& d) { d["grant"]["engine"] = "sha256:" + std::string(64, 'f'); }, key),
+                 "grant.binding");
+}
+
+// The text of a grant's header with `edit` applied to its lines; the MAC line
+// is kept as it was.
+std::string edit_header(const Grant& g, const std::function<void(std::vector<std::string>&)>& edit) {
+  const std::string text(as_chars(g.header));
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(text.substr(start, end - start));
+  edit(lines);
+  std::string out;
+  for (const auto& line : lines) out += line + "\n";
+  return out;
+}
+
+std::size_t stanza_line(const std::vector<std::string>& lines) {
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].starts_with("-> ward-grant ")) return i;
+  }
+  return lines.size();
+}
+
+TEST_F(GrantTest, ShouldCarryThePolicyDigestInAStanzaUnderTheHeaderMac) {
+  auto res = upload_text("alice.csv", "x");
+  auto g = grant(res);
+  ASSERT_TRUE(g) << g.error().message;
+  EXPECT_EQ(g->id, crypto::sha256(as_bytes(std::string(kGrantDomain) + ledger::canonical_json(g->json["grant"]))));
+  auto header = age::parse_header(g->header);
+  ASSERT_TRUE(header);
+  std::size_t bindings = 0;
+  for (const auto& stanza : header->stanzas) {
+    if (stanza.type != kGrantStanza) continue;
+    ++bindings;
+    ASSERT_EQ(stanza.args.size(), 1u);
+    EXPECT_EQ(stanza.args[0], base64_encode(g->id, false));
+    EXPECT_TRUE(stanza.body.empty());
+  }
+  EXPECT_EQ(bindings, 1u);
+  // The MAC input holds the stanza, and the MAC verifies with the file key
+  // the CVM unwraps.
+  const std::string mac_input(as_chars(header->mac_input));
+  EXPECT_NE(mac_input.find("-> ward-grant " + base64_encode(g->id, false) + "\n"), std::string::npos);
+  EXPECT_TRUE(authenticate_grant(*g, cvm_.identity()));
+  // Any other identity cannot even unwrap it.
+  auto other = authenticate_grant(*g, other_.identity());
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, "age.no_match");
+}
+
+TEST_F(GrantTest, ShouldRefuseAHeaderWhosePolicyDigestIsSwappedRemovedOrDuplicated) {
+  auto res = upload_text("alice.csv", "x");
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const std::string mallory_id = base64_encode(crypto::sha256(as_bytes(std::string("mallory's policy"))), false);
+  const auto with_header = [&](const std::string& header) {
+    json doc = g->json;
+    doc["header"] = base64_encode(as_bytes(header));
+    return doc.dump();
+  };
+  // Removed: no stanza binds the key.
+  const std::string removed = edit_header(*g, [](auto& lines) {
+    const auto at = stanza_line(lines);
+    lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(at), lines.begin() + static_cast<std::ptrdiff_t>(at) + 2);
+  });
+  expect_refused(with_header(removed), "grant.binding: the header carries no ward-grant stanza");
+  // Duplicated.
+  const std::string duplicated = edit_header(*g, [](auto& lines) {
+    const auto at = stanza_line(lines);
+    lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(at), {lines[at], ""});
+  });
+  expect_refused(with_header(duplicated), "grant.binding: the header carries 2 ward-grant stanzas");
+  // Swapped for another policy's digest: parse_grant sees the mismatch...
+  const std::string swapped = edit_header(*g, [&](auto& lines) { lines[stanza_line(lines)] = "-> ward-grant " + mallory_id; });
+  expect_refused(with_header(swapped), "grant.binding: the header binds policy " + mallory_id);
+
+  // ... and a policy re-signed to match the swapped digest is still refused by
+  // the grantee, since only the file key's holder can make the MAC.
+  Grant forged = *g;
+  forged.header = to_bytes(swapped);
+  auto header = age::parse_header(forged.header);
+  ASSERT_TRUE(header);
+  forged.id = crypto::sha256(as_bytes(std::string("mallory's policy")));
+  auto ok = authenticate_grant(forged, cvm_.identity());
+  ASSERT_FALSE(ok);
+  EXPECT_TRUE(ok.error().message.starts_with("grant.mac: ")) << ok.error().message;
+  // The same for a removed stanza: the grantee refuses before decrypting, and
+  // decrypt_granted, the other reader of a grant, checks the same.
+  forged = *g;
+  forged.header = to_bytes(removed);
+  ok = authenticate_grant(forged, cvm_.identity());
+  ASSERT_FALSE(ok);
+  EXPECT_TRUE(ok.error().message.starts_with("grant.mac: ")) << ok.error().message;
+  const fs::path blob = dir() / "blob";
+  ASSERT_TRUE(store().get_file(res.resource.ciphertext_sha256, blob));
+  ok = decrypt_granted(forged, blob, cvm_.identity(), out("input"));
+  ASSERT_FALSE(ok);
+  EXPECT_TRUE(ok.error().message.starts_with("grant.mac: ")) << ok.error().message;
+  EXPECT_TRUE(out_dir_holds_only());
+  // A grant whose id is not what its header binds (a policy swapped after
+  // parsing) is refused by the same check.
+  forged = *g;
+  forged.id[0] ^= 1;
+  ok = decrypt_granted(forged, blob, cvm_.identity(), out("input"));
+  ASSERT_FALSE(ok);
+  EXPECT_TRUE(ok.error().message.starts_with("grant.binding: ")) << ok.error().message;
+  EXPECT_TRUE(out_dir_holds_only());
+}
+
+// The theft of issue 10, at the library level: Mallory copies Alice's
+// descriptor as her own, and signs a policy of her own over Alice's header.
+TEST_F(GrantTest, ShouldRefuseAnotherOwnersHeaderUnderAReSignedPolicy) {
+  auto res = upload_text("alice.csv", "secret rows\n");
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const keys::PartyKey& mallory = other_;
+  json descriptor = res.json;
+  descriptor["resource"]["owner"] = hex_encode(mallory.signing_public_key());
+  descriptor["sig"] = hex_encode(mallory.signing_key().sign(
+      as_bytes(std::string(kResourceDomain) + ledger::canonical_json(descriptor["resource"]))));
+  ASSERT_TRUE(parse_resource(descriptor.dump())) << "the copied descriptor should verify as Mallory's";
+  const std::string stolen = resign(*g,
+                                    [&](json& d) {
+                                      d["descriptor"] = descriptor;
+                                      d["grant"]["owner"] = hex_encode(mallory.signing_public_key());
+                                      d["grant"]["engine"] = "sha256:" + std::string(64, 'c');
+                                      d["grant"]["outputs"] = {mallory.recipient().to_string()};
+                                    },
+                                    mallory.signing_key());
+  expect_refused(stolen, "grant.binding");
+}
+
+TEST_F(GrantTest, ShouldStayReadableByAge111WithTheCvmIdentity) {
+  const std::string text = "patient,label\n1,0\n";
+  auto res = upload_text("alice.csv", text);
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const fs::path blob = dir() / "blob";
+  ASSERT_TRUE(store().get_file(res.resource.ciphertext_sha256, blob));
+  auto ciphertext = read_file(blob, std::size_t{1} << 20);
+  ASSERT_TRUE(ciphertext);
+  // The grant's header followed by the stored payload is a plain age file.
+  Bytes file = g->header;
+  file.insert(file.end(), ciphertext->begin() + static_cast<std::ptrdiff_t>(res.resource.header_length),
+              ciphertext->end());
+  write_text(dir() / "granted.age", as_chars(file));
+  write_text(dir() / "cvm.key", cvm_.identity().to_string() + "\n");
+  const std::string command = "age --version | grep -qx 1.1.1 && age -d -i '" + (dir() / "cvm.key").string() +
+                              "' -o '" + (dir() / "plain.csv").string() + "' '" + (dir() / "granted.age").string() +
+                              "'";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  EXPECT_EQ(read_text(dir() / "plain.csv"), text);
 }
 
 TEST_F(GrantTest, ShouldRefuseMalformedGrantFiles) {
@@ -208,7 +365,11 @@ TEST_F(GrantTest, ShouldRefuseMalformedGrantFiles) {
   doc["extra"] = true;
   expect_refused(doc.dump(), "unknown field \"extra\"");
   expect_refused(resign(*g, [](json& d) { d["grant"]["extra"] = 1; }, key), "unknown field \"extra\"");
-  expect_refused(resign(*g, [](json& d) { d["grant"]["v"] = 2; }, key), "unsupported version");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["v"] = 3; }, key), "unsupported version");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["v"] = 1; }, key), "grant.version");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["uses"] = 0; }, key), "\"uses\" must be from 1");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["uses"] = kMaxGrantUses + 1; }, key), "\"uses\" must be from 1");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["order_by"] = "ab"; }, key), "order_by");
   expect_refused(resign(*g, [](json& d) { d["grant"]["outputs"] = json::array(); }, key), "at least one");
   expect_refused(resign(*g,
                         [&](json& d) {
@@ -231,18 +392,14 @@ TEST_F(GrantTest, ShouldCheckAGrantAgainstAnOrder) {
   auto g = grant(res);
   ASSERT_TRUE(g);
   const auto now = system_clock::now();
+  const auto creator = other_.signing_public_key();
   const auto check = [&](const ledger::CvmId& cvm, const std::string& engine,
                          const std::vector<std::string>& outputs, system_clock::time_point at) {
-    return check_grant_for_order(*g, cvm, engine, outputs, at);
+    return check_grant_for_order(*g, OrderTerms{cvm, engine, outputs, creator}, at);
   };
   EXPECT_TRUE(check(cvm_id_, kEngine, outputs_, now));
   EXPECT_TRUE(check(cvm_id_, std::string(64, 'e'), outputs_, now));
   EXPECT_TRUE(check(cvm_id_, kEngine, {}, now));
-  const auto fails = [](const Result<void>& r, const std::string& name) {
-    ASSERT_FALSE(r) << name;
-    EXPECT_EQ(r.error().code, "files.grant");
-    EXPECT_TRUE(r.error().message.starts_with(name + ": ")) << r.error().message;
-  };
   ledger::CvmId other_cvm = cvm_id_;
   other_cvm[0] ^= 1;
   fails(check(other_cvm, kEngine, outputs_, now), "grant.cvm");
@@ -250,6 +407,33 @@ TEST_F(GrantTest, ShouldCheckAGrantAgainstAnOrder) {
   fails(check(cvm_id_, "sha256:e1", outputs_, now), "grant.engine");
   fails(check(cvm_id_, kEngine, {outputs_[0], owner_.recipient().to_string()}, now), "grant.outputs");
   fails(check(cvm_id_, kEngine, outputs_, now + hours(2)), "grant.expired");
+}
+
+TEST_F(GrantTest, ShouldLimitAGrantToOrdersByOneAccount) {
+  auto res = upload_text("alice.csv", "x");
+  const auto carol = keys::PartyKey::generate();
+  auto g = make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, outputs_,
+                      system_clock::now() + hours(1), GrantLimits{carol.signing_public_key(), 3});
+  ASSERT_TRUE(g) << g.error().message;
+  auto parsed = parse_grant(grant_text(*g));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_TRUE(parsed->policy.order_by);
+  EXPECT_EQ(*parsed->policy.order_by, carol.signing_public_key());
+  EXPECT_EQ(parsed->policy.uses, 3u);
+  EXPECT_EQ(grant_use_entry(*parsed),
+            json({{"id", hex_encode(g->id)}, {"owner", hex_encode(owner_.signing_public_key())}, {"uses", 3}}));
+  const auto now = system_clock::now();
+  EXPECT_TRUE(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, outputs_, carol.signing_public_key()}, now));
+  // Mallory (another account) placing the same order is refused.
+  fails(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, outputs_, other_.signing_public_key()}, now),
+        "grant.order_by");
+  // Dropping the limit from the policy needs a new signature and then breaks
+  // the binding: the header carries the limited policy's id.
+  expect_refused(resign(*parsed, [](json& d) { d["grant"].erase("order_by"); d["grant"].erase("uses"); },
+                        owner_.signing_key()),
+                 "grant.binding");
+  EXPECT_FALSE(make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, outputs_,
+                          system_clock::now() + hours(1), GrantLimits{std::nullopt, kMaxGrantUses + 1}));
 }
 
 }  // namespace

@@ -1,0 +1,98 @@
+// The attacker's tool of tests/e2e/grants.sh: what a hostile party can make
+// with its own key from public documents. It is test-only and deliberately
+// uses Ward's own formats so that every forgery is well-formed and correctly
+// signed by the forger; what must stop it is a binding, not a typo.
+//
+//   forge grant GRANT.json FORGER.key ENGINE RECIPIENT OUT.json [--rebind]
+//     Issue 10's theft: the grant's descriptor copied with the forger as
+//     owner and re-signed, a policy naming ENGINE and RECIPIENT signed by the
+//     forger, the original header kept. With --rebind the header's ward-grant
+//     stanza is edited to carry the forged policy's id (its MAC then fails).
+//   forge report REPORT.json FORGER.key OUT.json
+//     A report whose first input is re-attributed to the forger, re-signed
+//     by the forger.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "base/bytes.h"
+#include "crypto/hash.h"
+#include "files/grant.h"
+#include "files/resource.h"
+#include "keys/party_key.h"
+#include "ledger/tx.h"
+#include "loader/report.h"
+
+namespace {
+
+using json = nlohmann::json;
+using namespace ward;
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return json::parse(text.str());
+}
+
+std::string sign_hex(const keys::PartyKey& key, std::string_view domain, const json& object) {
+  const std::string message = std::string(domain) + ledger::canonical_json(object);
+  return hex_encode(key.signing_key().sign(as_bytes(message)));
+}
+
+int forge_grant(const std::string& in, const keys::PartyKey& forger, const std::string& engine,
+                const std::string& recipient, const std::string& out, bool rebind) {
+  json doc = read_json(in);
+  const std::string me = hex_encode(forger.signing_public_key());
+  doc["descriptor"]["resource"]["owner"] = me;
+  doc["descriptor"]["sig"] = sign_hex(forger, files::kResourceDomain, doc["descriptor"]["resource"]);
+  doc["grant"]["owner"] = me;
+  doc["grant"]["engine"] = engine;
+  doc["grant"]["outputs"] = {recipient};
+  doc["grant"].erase("order_by");
+  doc["sig"] = sign_hex(forger, files::kGrantDomain, doc["grant"]);
+  if (rebind) {
+    const auto id = crypto::sha256(as_bytes(std::string(files::kGrantDomain) + ledger::canonical_json(doc["grant"])));
+    auto header = base64_decode(doc["header"].get<std::string>());
+    if (!header) return 2;
+    std::string text(as_chars(*header));
+    const std::string tag = "-> ward-grant ";
+    const auto at = text.find(tag);
+    if (at == std::string::npos) return 2;
+    const auto end = text.find('\n', at);
+    text.replace(at + tag.size(), end - at - tag.size(), base64_encode(id, false));
+    doc["header"] = base64_encode(as_bytes(text));
+  }
+  std::ofstream(out) << doc.dump(2) << "\n";
+  return 0;
+}
+
+int forge_report(const std::string& in, const keys::PartyKey& forger, const std::string& out) {
+  json doc = read_json(in);
+  json& report = doc.contains("report") && doc["report"].contains("report") ? doc["report"] : doc;
+  report["report"]["inputs"][0]["owner"] = hex_encode(forger.signing_public_key());
+  report["sig"] = sign_hex(forger, loader::kReportDomain, report["report"]);
+  std::ofstream(out) << report.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if ((mode == "grant" && (argc == 7 || argc == 8)) || (mode == "report" && argc == 5)) {
+    auto key = keys::PartyKey::load(argv[3]);
+    if (!key) {
+      std::cerr << "forge: " << key.error().message << "\n";
+      return 2;
+    }
+    if (mode == "grant")
+      return forge_grant(argv[2], *key, argv[4], argv[5], argv[6], argc == 8 && std::string(argv[7]) == "--rebind");
+    return forge_report(argv[2], *key, argv[4]);
+  }
+  std::cerr << "usage: forge grant GRANT.json KEY ENGINE RECIPIENT OUT.json [--rebind] | forge report REPORT.json KEY OUT.json\n";
+  return 2;
+}
