@@ -31,6 +31,9 @@ using CvmId = crypto::Sha256Digest;
 inline constexpr std::uint64_t kMaxAmount = std::numeric_limits<std::int64_t>::max();
 inline constexpr std::size_t kMaxEnvelopeSize = std::size_t{64} << 10;
 inline constexpr std::string_view kTxDomain = "ward/ledger/tx/v1\n";
+// What a CVM's integrity report signature covers: this, then the canonical
+// JSON of the report object (src/loader/report.h builds and signs reports).
+inline constexpr std::string_view kReportDomain = "ward/report/v1\n";
 
 // Why a transaction was refused. `reason` is one of the codes below (stable;
 // callers branch on it), `message` one line for a person.
@@ -54,6 +57,7 @@ inline constexpr const char* kBadState = "bad_state";
 inline constexpr const char* kInsufficientFunds = "insufficient_funds";
 inline constexpr const char* kOverflow = "overflow";
 inline constexpr const char* kDevOnly = "dev_only";
+inline constexpr const char* kReportMismatch = "report_mismatch";
 }  // namespace reason
 
 inline std::unexpected<Rejection> reject(const char* reason, std::string message) {
@@ -127,9 +131,20 @@ struct OrdersFail {
   std::uint64_t order;
   std::string reason;
 };
+// What a submitted report says about itself, which the contract checks
+// against the order and the submitting CVM before it settles.
+struct ReportClaims {
+  LedgerId ledger{};
+  std::uint64_t order = 0;
+  CvmId cvm{};
+  std::string engine;
+  crypto::Ed25519Signature sig{};
+  std::string body;  // canonical JSON of the report object: `sig` covers kReportDomain + body
+};
 struct ReportsSubmit {
   std::uint64_t order;
-  std::string report;  // canonical JSON text of the report object
+  std::string report;  // canonical JSON text of the signed report {"report": {...}, "sig": ...}
+  ReportClaims claims;
 };
 }  // namespace args
 

@@ -358,6 +358,60 @@ TEST_F(LedgerTest, VerifyShouldCatchARemovedCheckpointSignature) {
   EXPECT_NE(report->problem.find("checkpoint at size 1"), std::string::npos) << report->problem;
 }
 
+// A provider, its CVM and a funded creator on the file ledger, for the
+// order-driven transactions.
+class LedgerOrderTest : public LedgerTest {
+ protected:
+  void SetUp() override {
+    LedgerTest::SetUp();
+    provider = account();
+    const std::uint64_t tee = ledger->size();
+    ok(provider, "offers.create",
+       {{"kind", "tee"},
+        {"name", "h100"},
+        {"resource", "r"},
+        {"price", {{"model", "fixed"}, {"amount", 3}}}});
+    ok(provider, "cvms.register",
+       {{"key", vm.hex()}, {"recipient", vm.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
+    creator = account(100);
+  }
+
+  std::uint64_t processing_order() {
+    const std::uint64_t id = ledger->size();
+    ok(creator, "orders.create",
+       {{"cvm", hex_encode(crypto::sha256(vm.id()))},
+        {"engine", "sha256:e"},
+        {"inputs", json::array()},
+        {"outputs", {"age1o"}},
+        {"offers", json::array()},
+        {"deposit", 10}});
+    ok(vm, "orders.start", {{"order", id}});
+    return id;
+  }
+
+  std::string reason_of(Party& p, std::string_view type, json args) {
+    const Receipt r = submit(p, type, std::move(args));
+    return r.rejection ? r.rejection->reason : std::string();
+  }
+
+  Party provider, vm, creator;
+};
+
+TEST_F(LedgerOrderTest, ShouldSettleOnlyAConsistentReport) {
+  const std::uint64_t first = processing_order();
+  const std::uint64_t second = processing_order();
+  const json first_report = testing::signed_report(ledger->info().id, first, vm, "sha256:e");
+  EXPECT_EQ(reason_of(vm, "reports.submit", {{"order", second}, {"report", first_report}}),
+            reason::kReportMismatch);
+  EXPECT_EQ(ledger->order(second)->value().status, OrderStatus::Processing);
+  EXPECT_FALSE(ledger->report(second)->has_value());
+  EXPECT_EQ(ledger->account(provider.id())->value().balance, 0u);
+  EXPECT_EQ(reason_of(vm, "reports.submit", {{"order", first}, {"report", first_report}}), "");
+  EXPECT_EQ(ledger->report(first)->value().report, canonical_json(first_report));
+  EXPECT_EQ(ledger->account(provider.id())->value().balance, 3u);
+  expect_verified();
+}
+
 // The crash test: a writer process is SIGKILLed at random points while it
 // appends; after each kill every acknowledged transaction must be in the
 // reopened ledger, which must verify.

@@ -1,5 +1,9 @@
 #include "ledger/tx.h"
 
+#include <cctype>
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "ledger_testing.h"
@@ -192,6 +196,91 @@ TEST_F(Envelope, ShouldRejectDeepNesting) {
   json report = json::object();
   for (int i = 0; i < 40; ++i) report = json{{"a", report}};
   EXPECT_EQ(with_args({{"order", 1}, {"report", report}}, "reports.submit"), reason::kMalformed);
+}
+
+// reports.submit reads what the contract checks from the signed report, and
+// stores the rest as sent.
+class ReportArgs : public Envelope {
+ protected:
+  json signed_report() { return testing::signed_report(kLedger, 30, bob, "sha256:e1"); }
+  std::string submit(const json& report) {
+    return with_args({{"order", 30}, {"report", report}}, "reports.submit");
+  }
+};
+
+TEST_F(ReportArgs, ShouldReadTheCheckedFieldsAndKeepTheRest) {
+  json body = signed_report()["report"];
+  body["inputs"] = {{{"owner", alice.hex()}}};
+  const json report = testing::sign_report_body(body, bob);
+  auto stx = parse_and_verify(testing::envelope(
+      testing::tx_json(kLedger, alice, 1, "reports.submit", {{"order", 30}, {"report", report}}), alice.key));
+  ASSERT_TRUE(stx) << stx.error().message;
+  const auto& a = std::get<args::ReportsSubmit>(stx->tx.action);
+  EXPECT_EQ(a.order, 30u);
+  EXPECT_EQ(a.report, canonical_json(report));
+  EXPECT_EQ(a.claims.ledger, kLedger);
+  EXPECT_EQ(a.claims.order, 30u);
+  EXPECT_EQ(a.claims.cvm, crypto::sha256(bob.id()));
+  EXPECT_EQ(a.claims.engine, "sha256:e1");
+  EXPECT_EQ(hex_encode(a.claims.sig), report["sig"].get<std::string>());
+  EXPECT_EQ(a.claims.body, canonical_json(report["report"]));
+  EXPECT_TRUE(
+      crypto::ed25519_verify(bob.id(), as_bytes(std::string(kReportDomain) + a.claims.body), a.claims.sig));
+}
+
+TEST_F(ReportArgs, ShouldRejectMissingCheckedFields) {
+  for (const char* key : {"ledger", "order", "cvm", "engine"}) {
+    json report = signed_report();
+    report["report"].erase(key);
+    EXPECT_EQ(submit(report), reason::kMalformed) << key;
+  }
+  json report = signed_report();
+  report.erase("sig");
+  EXPECT_EQ(submit(report), reason::kMalformed);
+  report = signed_report();
+  report.erase("report");
+  EXPECT_EQ(submit(report), reason::kMalformed);
+}
+
+TEST_F(ReportArgs, ShouldRejectCheckedFieldsOfTheWrongTypeOrSpelling) {
+  const std::string upper_id = "AB" + hex_encode(kLedger).substr(2);
+  const std::vector<std::pair<const char*, json>> bad = {{"ledger", upper_id},
+                                                         {"ledger", "00"},
+                                                         {"ledger", 7},
+                                                         {"order", "30"},
+                                                         {"order", -30},
+                                                         {"order", kMaxAmount + 1},
+                                                         {"cvm", upper_id},
+                                                         {"cvm", json::array()},
+                                                         {"engine", ""},
+                                                         {"engine", 1},
+                                                         {"engine", std::string(300, 'e')}};
+  for (const auto& [key, value] : bad) {
+    json report = signed_report();
+    report["report"][key] = value;
+    EXPECT_EQ(submit(report), reason::kMalformed) << key << " = " << value.dump();
+  }
+  const std::string sig = signed_report()["sig"];
+  std::string upper_sig = sig;
+  for (char& c : upper_sig) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const json& value :
+       {json(sig.substr(2)), json(sig + "00"), json(upper_sig), json(1), json(base64_encode(Bytes(64, 1)))}) {
+    json report = signed_report();
+    report["sig"] = value;
+    EXPECT_EQ(submit(report), reason::kMalformed) << value.dump();
+  }
+}
+
+TEST_F(ReportArgs, ShouldRejectAnythingButASignedReportObject) {
+  EXPECT_EQ(submit(signed_report()), "");
+  EXPECT_EQ(submit(signed_report()["report"]), reason::kMalformed) << "an unsigned report";
+  json extra = signed_report();
+  extra["note"] = "unsigned";
+  EXPECT_EQ(submit(extra), reason::kMalformed);
+  json not_object = signed_report();
+  not_object["report"] = "text";
+  EXPECT_EQ(submit(not_object), reason::kMalformed);
+  EXPECT_EQ(submit(json::array()), reason::kMalformed);
 }
 
 class RecordBytes : public Envelope {};
