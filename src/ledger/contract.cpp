@@ -314,6 +314,55 @@ RuleResult apply_reports_submit(State& s, const Record& r, const args::ReportsSu
   return settle(s, *order);
 }
 
+namespace {
+
+std::string grant_name(const GrantId& id) {
+  return "grant " + hex_encode(id).substr(0, 16);
+}
+
+// One entry of grants.use: refused when its owner revoked it, or when its
+// limited uses are spent by other orders; the same order counts once.
+RuleResult use_grant(State& s, std::uint64_t order, const args::GrantUse& g) {
+  auto grant = s.grant(g.id, g.owner);
+  if (grant && grant->revoked)
+    return reject(reason::kRevoked, grant_name(g.id) + " was revoked by its owner");
+  if (g.uses == 0) return {};
+  Grant counted = grant.value_or(Grant{g.id, g.owner, {}, false, 0});
+  if (std::find(counted.orders.begin(), counted.orders.end(), order) != counted.orders.end()) return {};
+  if (counted.orders.size() >= g.uses) {
+    return reject(reason::kUsedUp,
+                  grant_name(g.id) + " allows " + std::to_string(g.uses) + " uses, all spent");
+  }
+  counted.orders.push_back(order);
+  s.put(counted);
+  return {};
+}
+
+}  // namespace
+
+RuleResult apply_grants_use(State& s, const Record& r, const args::GrantsUse& a) {
+  auto order = order_for_cvm(s, r, a.order);
+  if (!order) return std::unexpected(order.error());
+  if (order->status != OrderStatus::Processing) {
+    return reject(reason::kBadState,
+                  "order is " + std::string(to_string(order->status)) + ", not processing");
+  }
+  for (const args::GrantUse& g : a.grants) {
+    if (auto ok = use_grant(s, a.order, g); !ok) return ok;
+  }
+  return {};
+}
+
+RuleResult apply_grants_revoke(State& s, const Record& r, const args::GrantsRevoke& a) {
+  const AccountId& owner = r.stx.tx.sender;
+  Grant grant = s.grant(a.grant, owner).value_or(Grant{a.grant, owner, {}, false, 0});
+  if (grant.revoked) return reject(reason::kAlreadyExists, grant_name(a.grant) + " is already revoked");
+  grant.revoked = true;
+  grant.revoked_at = r.time;
+  s.put(grant);
+  return {};
+}
+
 std::expected<void, Rejection> apply(State& state, const Record& record) {
   const Transaction& tx = record.stx.tx;
   if (tx.ledger != state.info().id)
@@ -358,9 +407,13 @@ std::expected<void, Rejection> apply(State& state, const Record& record) {
             return apply_orders_cancel(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::OrdersFail>) {
             return apply_orders_fail(overlay, record, a);
-          } else {
-            static_assert(std::is_same_v<A, args::ReportsSubmit>);
+          } else if constexpr (std::is_same_v<A, args::ReportsSubmit>) {
             return apply_reports_submit(overlay, record, a);
+          } else if constexpr (std::is_same_v<A, args::GrantsUse>) {
+            return apply_grants_use(overlay, record, a);
+          } else {
+            static_assert(std::is_same_v<A, args::GrantsRevoke>);
+            return apply_grants_revoke(overlay, record, a);
           }
         },
         tx.action);

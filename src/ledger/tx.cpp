@@ -360,6 +360,42 @@ Parsed parse_reports_submit(const json& a) {
   return args::ReportsSubmit{order, canonical_json(*report), std::move(*claims)};
 }
 
+std::expected<args::GrantUse, Rejection> grant_use(const json& g) {
+  if (auto ok = only_fields(g, {"id", "owner", "uses"}, "a grant"); !ok) return std::unexpected(ok.error());
+  WARD_TRY(id, get_id(g, "id"));
+  WARD_TRY(owner, get_id(g, "owner"));
+  WARD_TRY(uses, get_uint(g, "uses"));
+  if (uses > kMaxGrantUses) return malformed("\"uses\" exceeds " + std::to_string(kMaxGrantUses));
+  return args::GrantUse{id, owner, uses};
+}
+
+Parsed parse_grants_use(const json& a) {
+  WARD_FIELDS("order", "grants");
+  WARD_TRY(order, get_uint(a, "order"));
+  WARD_TRY(list, field(a, "grants"));
+  if (!list->is_array()) return malformed("\"grants\" must be an array of grants");
+  if (list->empty() || list->size() > kMaxGrantsPerUse) {
+    return malformed("\"grants\" must list 1 to " + std::to_string(kMaxGrantsPerUse) + " grants");
+  }
+  std::vector<args::GrantUse> grants;
+  std::set<std::pair<GrantId, AccountId>> seen;
+  for (const auto& item : *list) {
+    WARD_TRY(g, grant_use(item));
+    if (!seen.emplace(g.id, g.owner).second) {
+      return malformed("\"grants\" lists grant " + hex_encode(g.id).substr(0, 16) + " of owner " +
+                       hex_encode(g.owner).substr(0, 16) + " twice");
+    }
+    grants.push_back(g);
+  }
+  return args::GrantsUse{order, std::move(grants)};
+}
+
+Parsed parse_grants_revoke(const json& a) {
+  WARD_FIELDS("grant");
+  WARD_TRY(grant, get_id(a, "grant"));
+  return args::GrantsRevoke{grant};
+}
+
 #undef WARD_FIELDS
 #undef WARD_TRY
 
@@ -375,7 +411,8 @@ constexpr TxParser kParsers[] = {
     {"cvms.register", parse_cvms_register},         {"cvms.heartbeat", parse_cvms_heartbeat},
     {"orders.create", parse_orders_create},         {"orders.start", parse_orders_start},
     {"orders.cancel", parse_orders_cancel},         {"orders.fail", parse_orders_fail},
-    {"reports.submit", parse_reports_submit},
+    {"reports.submit", parse_reports_submit},       {"grants.use", parse_grants_use},
+    {"grants.revoke", parse_grants_revoke},
 };
 
 std::expected<Transaction, Rejection> parse_tx(const json& tx) {

@@ -283,6 +283,81 @@ TEST_F(ReportArgs, ShouldRejectAnythingButASignedReportObject) {
   EXPECT_EQ(submit(json::array()), reason::kMalformed);
 }
 
+class GrantArgs : public Envelope {
+ protected:
+  static json entry(std::uint8_t n, const Party& owner, json uses = 1) {
+    return {{"id", hex_encode(crypto::sha256(Bytes{n}))}, {"owner", owner.hex()}, {"uses", std::move(uses)}};
+  }
+  std::string use(json grants) {
+    return with_args({{"order", 4}, {"grants", std::move(grants)}}, "grants.use");
+  }
+};
+
+TEST_F(GrantArgs, ShouldParseGrantsUse) {
+  auto stx = parse_and_verify(testing::envelope(
+      testing::tx_json(kLedger, alice, 1, "grants.use",
+                       {{"order", 4}, {"grants", {entry(1, bob, 0), entry(1, alice, kMaxGrantUses)}}}),
+      alice.key));
+  ASSERT_TRUE(stx) << stx.error().message;
+  const auto& a = std::get<args::GrantsUse>(stx->tx.action);
+  EXPECT_EQ(a.order, 4u);
+  ASSERT_EQ(a.grants.size(), 2u);
+  EXPECT_EQ(a.grants[0].id, crypto::sha256(Bytes{1}));
+  EXPECT_EQ(a.grants[0].owner, bob.id());
+  EXPECT_EQ(a.grants[0].uses, 0u);
+  EXPECT_EQ(a.grants[1].owner, alice.id());
+  EXPECT_EQ(a.grants[1].uses, kMaxGrantUses);
+}
+
+TEST_F(GrantArgs, ShouldTakeOneToMaxGrants) {
+  json grants = json::array();
+  EXPECT_EQ(use(grants), reason::kMalformed) << "no grants";
+  for (std::size_t i = 0; i < kMaxGrantsPerUse; ++i)
+    grants.push_back(entry(static_cast<std::uint8_t>(i), alice));
+  EXPECT_EQ(use(grants), "");
+  grants.push_back(entry(0, bob));
+  EXPECT_EQ(use(grants), reason::kMalformed) << "257 grants";
+}
+
+TEST_F(GrantArgs, ShouldRejectAGrantListedTwice) {
+  EXPECT_EQ(use({entry(1, alice), entry(1, alice)}), reason::kMalformed);
+  EXPECT_EQ(use({entry(1, alice, 1), entry(1, alice, 2)}), reason::kMalformed);
+  EXPECT_EQ(use({entry(1, alice), entry(1, bob), entry(2, alice)}), "") << "a pair is the key";
+}
+
+TEST_F(GrantArgs, ShouldRejectBadEntries) {
+  EXPECT_EQ(use({entry(1, alice, kMaxGrantUses + 1)}), reason::kMalformed);
+  EXPECT_EQ(use({entry(1, alice, -1)}), reason::kMalformed);
+  EXPECT_EQ(use({entry(1, alice, "1")}), reason::kMalformed);
+  for (const char* key : {"id", "owner", "uses"}) {
+    json e = entry(1, alice);
+    e.erase(key);
+    EXPECT_EQ(use({e}), reason::kMalformed) << key;
+  }
+  for (const char* key : {"id", "owner"}) {
+    json e = entry(1, alice);
+    e[key] = "AB" + e[key].get<std::string>().substr(2);
+    EXPECT_EQ(use({e}), reason::kMalformed) << key << " in upper case";
+    e[key] = e[key].get<std::string>().substr(2);
+    EXPECT_EQ(use({e}), reason::kMalformed) << key << " too short";
+  }
+  json e = entry(1, alice);
+  e["expires"] = 1;
+  EXPECT_EQ(use({e}), reason::kMalformed);
+  EXPECT_EQ(use(entry(1, alice)), reason::kMalformed) << "an object, not a list";
+  EXPECT_EQ(use({"grant"}), reason::kMalformed);
+  EXPECT_EQ(with_args({{"grants", {entry(1, alice)}}}, "grants.use"), reason::kMalformed) << "no order";
+}
+
+TEST_F(GrantArgs, ShouldParseGrantsRevoke) {
+  const std::string id = hex_encode(crypto::sha256(Bytes{1}));
+  EXPECT_EQ(with_args({{"grant", id}}, "grants.revoke"), "");
+  EXPECT_EQ(with_args({{"grant", "AB" + id.substr(2)}}, "grants.revoke"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"grant", id.substr(1)}}, "grants.revoke"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"grant", id}, {"owner", alice.hex()}}, "grants.revoke"), reason::kMalformed);
+  EXPECT_EQ(with_args(json::object(), "grants.revoke"), reason::kMalformed);
+}
+
 class RecordBytes : public Envelope {};
 
 TEST_F(RecordBytes, ShouldBeCanonicalAndParseBack) {
