@@ -254,6 +254,45 @@ RuleResult apply_orders_fail(State& s, const Record& r, const args::OrdersFail& 
   return settle(s, *order);
 }
 
+namespace {
+
+// The checks of what a submitted report says, each against what the ledger
+// knows: the order it names, this ledger, the order's CVM (which is the
+// sender, by order_for_cvm), the order's engine, and the sender's signature.
+RuleResult check_report_order(const Order& order, const args::ReportClaims& c) {
+  if (c.order == order.id) return {};
+  return reject(reason::kReportMismatch, "the report is for order " + std::to_string(c.order) +
+                                             ", not order " + std::to_string(order.id));
+}
+
+RuleResult check_report_ledger(const State& s, const args::ReportClaims& c) {
+  const LedgerId& id = s.info().id;
+  if (c.ledger == id) return {};
+  return reject(reason::kReportMismatch,
+                "the report is for ledger " + short_id(c.ledger) + ", not ledger " + short_id(id));
+}
+
+RuleResult check_report_cvm(const Order& order, const args::ReportClaims& c) {
+  if (c.cvm == order.cvm) return {};
+  return reject(reason::kReportMismatch,
+                "the report names CVM " + short_id(c.cvm) + ", the order's is " + short_id(order.cvm));
+}
+
+RuleResult check_report_engine(const Order& order, const args::ReportClaims& c) {
+  if (c.engine == order.engine) return {};
+  return reject(reason::kReportMismatch,
+                "the report ran engine " + c.engine + ", the order's is " + order.engine);
+}
+
+RuleResult check_report_signature(const Record& r, const args::ReportClaims& c) {
+  std::string signed_bytes(kReportDomain);
+  signed_bytes += c.body;
+  if (crypto::ed25519_verify(r.stx.tx.sender, as_bytes(signed_bytes), c.sig)) return {};
+  return reject(reason::kBadSignature, "the report's signature does not verify under the CVM's key");
+}
+
+}  // namespace
+
 RuleResult apply_reports_submit(State& s, const Record& r, const args::ReportsSubmit& a) {
   auto order = order_for_cvm(s, r, a.order);
   if (!order) return std::unexpected(order.error());
@@ -263,10 +302,65 @@ RuleResult apply_reports_submit(State& s, const Record& r, const args::ReportsSu
     return reject(reason::kBadState,
                   "order is " + std::string(to_string(order->status)) + ", not processing");
   }
+  for (const RuleResult& check :
+       {check_report_order(*order, a.claims), check_report_ledger(s, a.claims),
+        check_report_cvm(*order, a.claims), check_report_engine(*order, a.claims)}) {
+    if (!check) return check;
+  }
+  if (auto ok = check_report_signature(r, a.claims); !ok) return ok;
   s.put(Report{a.order, a.report, r.index, r.time});
   order->status = OrderStatus::Done;
   order->ended_at = r.time;
   return settle(s, *order);
+}
+
+namespace {
+
+std::string grant_name(const GrantId& id) {
+  return "grant " + hex_encode(id).substr(0, 16);
+}
+
+// One entry of grants.use: refused when its owner revoked it, or when its
+// limited uses are spent by other orders; the same order counts once.
+RuleResult use_grant(State& s, std::uint64_t order, const args::GrantUse& g) {
+  auto grant = s.grant(g.id, g.owner);
+  if (grant && grant->revoked)
+    return reject(reason::kRevoked, grant_name(g.id) + " was revoked by its owner");
+  if (g.uses == 0) return {};
+  Grant counted = grant.value_or(Grant{g.id, g.owner, {}, false, 0});
+  if (std::find(counted.orders.begin(), counted.orders.end(), order) != counted.orders.end()) return {};
+  if (counted.orders.size() >= g.uses) {
+    return reject(reason::kUsedUp,
+                  grant_name(g.id) + " allows " + std::to_string(g.uses) + " uses, all spent");
+  }
+  counted.orders.push_back(order);
+  s.put(counted);
+  return {};
+}
+
+}  // namespace
+
+RuleResult apply_grants_use(State& s, const Record& r, const args::GrantsUse& a) {
+  auto order = order_for_cvm(s, r, a.order);
+  if (!order) return std::unexpected(order.error());
+  if (order->status != OrderStatus::Processing) {
+    return reject(reason::kBadState,
+                  "order is " + std::string(to_string(order->status)) + ", not processing");
+  }
+  for (const args::GrantUse& g : a.grants) {
+    if (auto ok = use_grant(s, a.order, g); !ok) return ok;
+  }
+  return {};
+}
+
+RuleResult apply_grants_revoke(State& s, const Record& r, const args::GrantsRevoke& a) {
+  const AccountId& owner = r.stx.tx.sender;
+  Grant grant = s.grant(a.grant, owner).value_or(Grant{a.grant, owner, {}, false, 0});
+  if (grant.revoked) return reject(reason::kAlreadyExists, grant_name(a.grant) + " is already revoked");
+  grant.revoked = true;
+  grant.revoked_at = r.time;
+  s.put(grant);
+  return {};
 }
 
 std::expected<void, Rejection> apply(State& state, const Record& record) {
@@ -313,8 +407,13 @@ std::expected<void, Rejection> apply(State& state, const Record& record) {
             return apply_orders_cancel(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::OrdersFail>) {
             return apply_orders_fail(overlay, record, a);
-          } else {
+          } else if constexpr (std::is_same_v<A, args::ReportsSubmit>) {
             return apply_reports_submit(overlay, record, a);
+          } else if constexpr (std::is_same_v<A, args::GrantsUse>) {
+            return apply_grants_use(overlay, record, a);
+          } else {
+            static_assert(std::is_same_v<A, args::GrantsRevoke>);
+            return apply_grants_revoke(overlay, record, a);
           }
         },
         tx.action);

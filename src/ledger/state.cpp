@@ -123,6 +123,14 @@ json to_json(const Report& r) {
   return {{"order", r.order}, {"report", r.report}, {"index", r.index}, {"time", r.time}};
 }
 
+json to_json(const Grant& g) {
+  return {{"id", hex_encode(g.id)},
+          {"owner", hex_encode(g.owner)},
+          {"orders", g.orders},
+          {"revoked", g.revoked},
+          {"revoked_at", g.revoked_at}};
+}
+
 json to_json(const Totals& t) {
   return {{"supply", t.supply}, {"escrow", t.escrow}};
 }
@@ -135,6 +143,10 @@ std::optional<std::string> first_difference(const Snapshot& stored, const Snapsh
   if (auto d = map_difference("cvm", stored.cvms, replayed.cvms, hex_name)) return d;
   if (auto d = map_difference("order", stored.orders, replayed.orders, number_name)) return d;
   if (auto d = map_difference("report", stored.reports, replayed.reports, number_name)) return d;
+  const auto grant_name = [](const GrantKey& key) {
+    return hex_encode(key.first) + " of owner " + hex_encode(key.second);
+  };
+  if (auto d = map_difference("grant", stored.grants, replayed.grants, grant_name)) return d;
   if (!(stored.totals == replayed.totals)) {
     return field_difference("totals", to_json(stored.totals), to_json(replayed.totals));
   }
@@ -162,12 +174,18 @@ std::optional<Report> OverlayState::report(std::uint64_t order) const {
   return base_.report(order);
 }
 
+std::optional<Grant> OverlayState::grant(const GrantId& id, const AccountId& owner) const {
+  if (auto g = overlay_find(writes_.grants, GrantKey{id, owner})) return g;
+  return base_.grant(id, owner);
+}
+
 void OverlayState::commit() {
   for (const auto& [id, a] : writes_.accounts) base_.put(a);
   for (const auto& [id, o] : writes_.offers) base_.put(o);
   for (const auto& [id, c] : writes_.cvms) base_.put(c);
   for (const auto& [id, o] : writes_.orders) base_.put(o);
   for (const auto& [id, r] : writes_.reports) base_.put(r);
+  for (const auto& [key, g] : writes_.grants) base_.put(g);
   if (totals_) base_.put(*totals_);
   writes_ = {};
   totals_.reset();

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -101,6 +102,22 @@ struct Report {
   bool operator==(const Report&) const = default;
 };
 
+// One owner's grant as the contract counts it. The contract cannot tell who
+// owns a grant id (the policy it hashes is not on the ledger), so it keys
+// everything by (grant id, owner): an owner's revocation counts only for the
+// entries that name that owner, which the attested CVM copies from the
+// owner-signed policy. Exists once a limited grant is used or it is revoked.
+struct Grant {
+  GrantId id{};
+  AccountId owner{};
+  std::vector<std::uint64_t> orders;  // the orders that used it under a use limit, in order
+  bool revoked = false;
+  std::uint64_t revoked_at = 0;  // the grants.revoke record's time; 0 when not revoked
+
+  bool operator==(const Grant&) const = default;
+};
+using GrantKey = std::pair<GrantId, AccountId>;
+
 // supply = sum of all balances + escrow; only the dev faucet changes it.
 struct Totals {
   std::uint64_t supply = 0;
@@ -114,6 +131,7 @@ nlohmann::json to_json(const Offer& o);
 nlohmann::json to_json(const Cvm& c);
 nlohmann::json to_json(const Order& o);
 nlohmann::json to_json(const Report& r);
+nlohmann::json to_json(const Grant& g);
 nlohmann::json to_json(const Totals& t);
 
 // What the contract reads and writes. Getters return nullopt for a missing
@@ -127,6 +145,7 @@ class State {
   virtual std::optional<Cvm> cvm(const CvmId& id) const = 0;
   virtual std::optional<Order> order(std::uint64_t id) const = 0;
   virtual std::optional<Report> report(std::uint64_t order) const = 0;
+  virtual std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const = 0;
   virtual Totals totals() const = 0;
 
   virtual void put(const Account& a) = 0;
@@ -134,6 +153,7 @@ class State {
   virtual void put(const Cvm& c) = 0;
   virtual void put(const Order& o) = 0;
   virtual void put(const Report& r) = 0;
+  virtual void put(const Grant& g) = 0;
   virtual void put(const Totals& t) = 0;
 };
 
@@ -144,6 +164,7 @@ struct Snapshot {
   std::map<CvmId, Cvm> cvms;
   std::map<std::uint64_t, Order> orders;
   std::map<std::uint64_t, Report> reports;
+  std::map<GrantKey, Grant> grants;
   Totals totals;
 
   bool operator==(const Snapshot&) const = default;
@@ -163,6 +184,9 @@ class MemoryState final : public State {
   std::optional<Cvm> cvm(const CvmId& id) const override { return find(s_.cvms, id); }
   std::optional<Order> order(std::uint64_t id) const override { return find(s_.orders, id); }
   std::optional<Report> report(std::uint64_t order) const override { return find(s_.reports, order); }
+  std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const override {
+    return find(s_.grants, GrantKey{id, owner});
+  }
   Totals totals() const override { return s_.totals; }
 
   void put(const Account& a) override { s_.accounts[a.id] = a; }
@@ -170,6 +194,7 @@ class MemoryState final : public State {
   void put(const Cvm& c) override { s_.cvms[c.id] = c; }
   void put(const Order& o) override { s_.orders[o.id] = o; }
   void put(const Report& r) override { s_.reports[r.order] = r; }
+  void put(const Grant& g) override { s_.grants[GrantKey{g.id, g.owner}] = g; }
   void put(const Totals& t) override { s_.totals = t; }
 
   const Snapshot& snapshot() const { return s_; }
@@ -198,6 +223,7 @@ class OverlayState final : public State {
   std::optional<Cvm> cvm(const CvmId& id) const override;
   std::optional<Order> order(std::uint64_t id) const override;
   std::optional<Report> report(std::uint64_t order) const override;
+  std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const override;
   Totals totals() const override { return totals_ ? *totals_ : base_.totals(); }
 
   void put(const Account& a) override { writes_.accounts[a.id] = a; }
@@ -205,6 +231,7 @@ class OverlayState final : public State {
   void put(const Cvm& c) override { writes_.cvms[c.id] = c; }
   void put(const Order& o) override { writes_.orders[o.id] = o; }
   void put(const Report& r) override { writes_.reports[r.order] = r; }
+  void put(const Grant& g) override { writes_.grants[GrantKey{g.id, g.owner}] = g; }
   void put(const Totals& t) override { totals_ = t; }
 
   void commit();

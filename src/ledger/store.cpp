@@ -39,6 +39,18 @@ CREATE TABLE reports(order_id INTEGER PRIMARY KEY, report TEXT NOT NULL, idx INT
                      time INTEGER NOT NULL) STRICT;
 )sql";
 
+// Tables added after the first schema: created with it in a new ledger, and
+// on opening a ledger made before them (none of its records can have used
+// them, so an empty table is their exact state).
+constexpr const char* kLaterTables[][2] = {
+    {"grants", R"sql(
+CREATE TABLE IF NOT EXISTS grants(id BLOB NOT NULL, owner BLOB NOT NULL, orders TEXT NOT NULL,
+                                  revoked INTEGER NOT NULL, revoked_at INTEGER NOT NULL,
+                                  PRIMARY KEY(id, owner)) STRICT;
+)sql"},
+};
+constexpr const char* kTableExists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
+
 constexpr const char* kSelectMeta = "SELECT value FROM meta WHERE key = ?";
 constexpr const char* kUpsertMeta = "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)";
 constexpr const char* kInsertRecord = "INSERT INTO records(idx, time, leaf, bytes) VALUES(?, ?, ?, ?)";
@@ -88,6 +100,11 @@ constexpr const char* kReportColumns = "SELECT order_id, report, idx, time FROM 
 constexpr const char* kSelectReport = "SELECT order_id, report, idx, time FROM reports WHERE order_id = ?";
 constexpr const char* kPutReport =
     "INSERT OR REPLACE INTO reports(order_id, report, idx, time) VALUES(?, ?, ?, ?)";
+constexpr const char* kGrantColumns = "SELECT id, owner, orders, revoked, revoked_at FROM grants";
+constexpr const char* kSelectGrant =
+    "SELECT id, owner, orders, revoked, revoked_at FROM grants WHERE id = ? AND owner = ?";
+constexpr const char* kPutGrant =
+    "INSERT OR REPLACE INTO grants(id, owner, orders, revoked, revoked_at) VALUES(?, ?, ?, ?, ?)";
 
 struct StmtDeleter {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
@@ -224,6 +241,11 @@ Report report_row(sqlite3_stmt* s) {
   return Report{col_u64(s, 0), col_text(s, 1), col_u64(s, 2), col_u64(s, 3)};
 }
 
+Grant grant_row(sqlite3_stmt* s) {
+  return Grant{col_id(s, 0), col_id(s, 1), json_vector<std::uint64_t>(col_text(s, 2)), col_u64(s, 3) != 0,
+               col_u64(s, 4)};
+}
+
 }  // namespace
 
 struct Store::Impl {
@@ -249,6 +271,9 @@ struct Store::Impl {
     }
     std::optional<Report> report(std::uint64_t order) const override {
       return impl_.get_one(kSelectReport, report_row, error_, order);
+    }
+    std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const override {
+      return impl_.get_one(kSelectGrant, grant_row, error_, id, owner);
     }
     Totals totals() const override {
       auto supply = impl_.meta_u64("supply");
@@ -278,6 +303,10 @@ struct Store::Impl {
                       full["payments"].dump(), o.refund));
     }
     void put(const Report& r) override { keep(impl_.exec(kPutReport, r.order, r.report, r.index, r.time)); }
+    void put(const Grant& g) override {
+      keep(impl_.exec(kPutGrant, g.id, g.owner, json(g.orders).dump(), std::uint64_t{g.revoked},
+                      g.revoked_at));
+    }
     void put(const Totals& t) override {
       keep(impl_.exec(kUpsertMeta, std::string_view("supply"), t.supply));
       keep(impl_.exec(kUpsertMeta, std::string_view("escrow"), t.escrow));
@@ -420,6 +449,19 @@ struct Store::Impl {
     return impl;
   }
 
+  Result<void> create_later_tables() {
+    for (const auto& [name, sql] : kLaterTables) {
+      bool exists = false;
+      auto ok = query(
+          kTableExists, [&](sqlite3_stmt*) { exists = true; }, std::string_view(name));
+      if (!ok) return ok;
+      if (exists) continue;
+      if (auto made = exec_script(sql); !made)
+        return fail(made.error(), std::string("creating table ") + name);
+    }
+    return {};
+  }
+
   Result<void> attach_tiles() {
     auto t = SqliteTileStore::open(db);
     if (!t) return std::unexpected(t.error());
@@ -454,6 +496,7 @@ Result<Store> Store::create(const std::filesystem::path& path, const LedgerInfo&
     Impl& db = **impl;
     ok = db.exec_script("BEGIN IMMEDIATE");
     if (ok) ok = db.exec_script(kSchema);
+    if (ok) ok = db.create_later_tables();
     if (ok) ok = db.exec(kUpsertMeta, std::string_view("ledger_id"), info.id);
     if (ok) ok = db.exec(kUpsertMeta, std::string_view("dev"), std::uint64_t{info.dev});
     if (ok) ok = db.exec(kUpsertMeta, std::string_view("seed"), ByteView(crypto::view(seed)));
@@ -486,6 +529,7 @@ Result<Store> Store::open(const std::filesystem::path& path) {
   Store store(std::move(*impl));
   auto meta = store.meta();
   if (!meta) return fail(meta.error(), "opening " + path.string());
+  if (auto ok = store.impl_->create_later_tables(); !ok) return fail(ok.error(), "opening " + path.string());
   store.impl_->state.set_info(meta->info);
   return store;
 }
@@ -648,6 +692,11 @@ Result<Snapshot> Store::snapshot() {
     ok = impl_->query(kReportColumns, [&](sqlite3_stmt* s) {
       auto r = report_row(s);
       snap.reports[r.order] = std::move(r);
+    });
+  if (ok)
+    ok = impl_->query(kGrantColumns, [&](sqlite3_stmt* s) {
+      auto g = grant_row(s);
+      snap.grants[GrantKey{g.id, g.owner}] = std::move(g);
     });
   if (!ok) return std::unexpected(ok.error());
   snap.totals = impl_->state.totals();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -117,6 +118,17 @@ std::expected<std::string, Rejection> get_string(const json& object, const char*
   auto v = field(object, key);
   if (!v) return std::unexpected(v.error());
   return string_value(**v, key, max_size);
+}
+
+// Bytes spelt in lower-case hex only, so that one value has one spelling.
+std::optional<Bytes> lower_hex(std::string_view text) {
+  if (!std::all_of(text.begin(), text.end(),
+                   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
+    return std::nullopt;
+  }
+  auto bytes = hex_decode(text);
+  if (!bytes) return std::nullopt;
+  return std::move(*bytes);
 }
 
 std::expected<std::array<std::uint8_t, 32>, Rejection> get_id(const json& object, const char* key) {
@@ -310,12 +322,78 @@ Parsed parse_orders_fail(const json& a) {
   return args::OrdersFail{order, std::move(why)};
 }
 
+// The fields of a signed report {"report": {...}, "sig": hex} that the
+// contract checks; the rest of the report is the loader's format to judge
+// (src/loader/report.h), and is stored as sent.
+std::expected<args::ReportClaims, Rejection> report_claims(const json& signed_report) {
+  if (!signed_report.is_object()) return malformed("must be a JSON object");
+  if (auto ok = only_fields(signed_report, {"report", "sig"}, "the signed report"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  WARD_TRY(body, field(signed_report, "report"));
+  if (!body->is_object()) return malformed("\"report\" must be a JSON object");
+  args::ReportClaims claims;
+  WARD_TRY(ledger, get_id(*body, "ledger"));
+  WARD_TRY(order, get_uint(*body, "order"));
+  WARD_TRY(cvm, get_id(*body, "cvm"));
+  WARD_TRY(engine, get_string(*body, "engine", kMaxShortString));
+  WARD_TRY(sig, get_string(signed_report, "sig", 2 * claims.sig.size()));
+  const auto sig_bytes = lower_hex(sig);
+  if (!sig_bytes || sig_bytes->size() != claims.sig.size()) {
+    return malformed("\"sig\" must be 128 lower-case hex digits (an Ed25519 signature)");
+  }
+  claims.ledger = ledger;
+  claims.order = order;
+  claims.cvm = cvm;
+  claims.engine = std::move(engine);
+  std::copy(sig_bytes->begin(), sig_bytes->end(), claims.sig.begin());
+  claims.body = canonical_json(*body);
+  return claims;
+}
+
 Parsed parse_reports_submit(const json& a) {
   WARD_FIELDS("order", "report");
   WARD_TRY(order, get_uint(a, "order"));
   WARD_TRY(report, field(a, "report"));
-  if (!report->is_object()) return malformed("\"report\" must be a JSON object");
-  return args::ReportsSubmit{order, canonical_json(*report)};
+  auto claims = report_claims(*report);
+  if (!claims) return malformed("\"report\": " + claims.error().message);
+  return args::ReportsSubmit{order, canonical_json(*report), std::move(*claims)};
+}
+
+std::expected<args::GrantUse, Rejection> grant_use(const json& g) {
+  if (auto ok = only_fields(g, {"id", "owner", "uses"}, "a grant"); !ok) return std::unexpected(ok.error());
+  WARD_TRY(id, get_id(g, "id"));
+  WARD_TRY(owner, get_id(g, "owner"));
+  WARD_TRY(uses, get_uint(g, "uses"));
+  if (uses > kMaxGrantUses) return malformed("\"uses\" exceeds " + std::to_string(kMaxGrantUses));
+  return args::GrantUse{id, owner, uses};
+}
+
+Parsed parse_grants_use(const json& a) {
+  WARD_FIELDS("order", "grants");
+  WARD_TRY(order, get_uint(a, "order"));
+  WARD_TRY(list, field(a, "grants"));
+  if (!list->is_array()) return malformed("\"grants\" must be an array of grants");
+  if (list->empty() || list->size() > kMaxGrantsPerUse) {
+    return malformed("\"grants\" must list 1 to " + std::to_string(kMaxGrantsPerUse) + " grants");
+  }
+  std::vector<args::GrantUse> grants;
+  std::set<std::pair<GrantId, AccountId>> seen;
+  for (const auto& item : *list) {
+    WARD_TRY(g, grant_use(item));
+    if (!seen.emplace(g.id, g.owner).second) {
+      return malformed("\"grants\" lists grant " + hex_encode(g.id).substr(0, 16) + " of owner " +
+                       hex_encode(g.owner).substr(0, 16) + " twice");
+    }
+    grants.push_back(g);
+  }
+  return args::GrantsUse{order, std::move(grants)};
+}
+
+Parsed parse_grants_revoke(const json& a) {
+  WARD_FIELDS("grant");
+  WARD_TRY(grant, get_id(a, "grant"));
+  return args::GrantsRevoke{grant};
 }
 
 #undef WARD_FIELDS
@@ -333,7 +411,8 @@ constexpr TxParser kParsers[] = {
     {"cvms.register", parse_cvms_register},         {"cvms.heartbeat", parse_cvms_heartbeat},
     {"orders.create", parse_orders_create},         {"orders.start", parse_orders_start},
     {"orders.cancel", parse_orders_cancel},         {"orders.fail", parse_orders_fail},
-    {"reports.submit", parse_reports_submit},
+    {"reports.submit", parse_reports_submit},       {"grants.use", parse_grants_use},
+    {"grants.revoke", parse_grants_revoke},
 };
 
 std::expected<Transaction, Rejection> parse_tx(const json& tx) {

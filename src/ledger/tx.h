@@ -25,12 +25,20 @@ namespace ward::ledger {
 using LedgerId = std::array<std::uint8_t, 32>;
 using AccountId = crypto::Ed25519PublicKey;
 using CvmId = crypto::Sha256Digest;
+using GrantId = crypto::Sha256Digest;  // SHA-256 of the owner-signed grant policy
 
 // Amounts, nonces and ids are at most 2^63-1 so that every value fits SQLite's
 // signed 64-bit INTEGER and a sum of two never wraps an unsigned 64-bit word.
 inline constexpr std::uint64_t kMaxAmount = std::numeric_limits<std::int64_t>::max();
 inline constexpr std::size_t kMaxEnvelopeSize = std::size_t{64} << 10;
 inline constexpr std::string_view kTxDomain = "ward/ledger/tx/v1\n";
+// What a CVM's integrity report signature covers: this, then the canonical
+// JSON of the report object (src/loader/report.h builds and signs reports).
+inline constexpr std::string_view kReportDomain = "ward/report/v1\n";
+// A grant's use limit is at most this; 0 means unlimited.
+inline constexpr std::uint64_t kMaxGrantUses = 100000;
+// The most grants one grants.use may name.
+inline constexpr std::size_t kMaxGrantsPerUse = 256;
 
 // Why a transaction was refused. `reason` is one of the codes below (stable;
 // callers branch on it), `message` one line for a person.
@@ -54,6 +62,9 @@ inline constexpr const char* kBadState = "bad_state";
 inline constexpr const char* kInsufficientFunds = "insufficient_funds";
 inline constexpr const char* kOverflow = "overflow";
 inline constexpr const char* kDevOnly = "dev_only";
+inline constexpr const char* kRevoked = "revoked";
+inline constexpr const char* kUsedUp = "used_up";
+inline constexpr const char* kReportMismatch = "report_mismatch";
 }  // namespace reason
 
 inline std::unexpected<Rejection> reject(const char* reason, std::string message) {
@@ -127,16 +138,40 @@ struct OrdersFail {
   std::uint64_t order;
   std::string reason;
 };
+// What a submitted report says about itself, which the contract checks
+// against the order and the submitting CVM before it settles.
+struct ReportClaims {
+  LedgerId ledger{};
+  std::uint64_t order = 0;
+  CvmId cvm{};
+  std::string engine;
+  crypto::Ed25519Signature sig{};
+  std::string body;  // canonical JSON of the report object: `sig` covers kReportDomain + body
+};
 struct ReportsSubmit {
   std::uint64_t order;
-  std::string report;  // canonical JSON text of the report object
+  std::string report;  // canonical JSON text of the signed report {"report": {...}, "sig": ...}
+  ReportClaims claims;
+};
+// One grant an order's CVM is about to use, as the owner-signed policy says.
+struct GrantUse {
+  GrantId id{};
+  AccountId owner{};
+  std::uint64_t uses = 0;  // the policy's limit, 1..kMaxGrantUses; 0 = unlimited
+};
+struct GrantsUse {
+  std::uint64_t order;
+  std::vector<GrantUse> grants;  // 1..kMaxGrantsPerUse, no (id, owner) twice
+};
+struct GrantsRevoke {
+  GrantId grant;
 };
 }  // namespace args
 
 using Action = std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer,
                             args::OffersCreate, args::OffersEnable, args::OffersDisable, args::CvmsRegister,
                             args::CvmsHeartbeat, args::OrdersCreate, args::OrdersStart, args::OrdersCancel,
-                            args::OrdersFail, args::ReportsSubmit>;
+                            args::OrdersFail, args::ReportsSubmit, args::GrantsUse, args::GrantsRevoke>;
 
 struct Transaction {
   LedgerId ledger{};

@@ -21,7 +21,7 @@
 
 namespace ward::loader {
 
-inline constexpr std::string_view kReportDomain = "ward/report/v1\n";
+inline constexpr std::string_view kReportDomain = ledger::kReportDomain;
 inline constexpr std::size_t kMaxReportSize = std::size_t{60} << 10;  // fits a ledger transaction
 
 struct ReportInput {

@@ -90,7 +90,26 @@ flow() {
     --output-to "$ALICE_R" --offer "$engine" --offer "$dataset" --deposit 100 --json | jq .order)
   # The CVM (an openssl key) runs the order and reports; settlement pays fixed prices.
   sign_tx cvm.pem "$(tx "$lid" "$CVM_KEY" 1 orders.start "{\"order\":$o2}")" | "$WARD" ledger submit --ledger "$L" >>"$out"
-  sign_tx cvm.pem "$(tx "$lid" "$CVM_KEY" 2 reports.submit "{\"order\":$o2,\"report\":{\"exit\":0}}")" \
+  local report
+  report_for() {
+    sign_report "$1" "$(jq -cn --arg l "$lid" --argjson o "$2" --arg c "$CVM_ID" --arg e "$3" \
+      '{v: 1, ledger: $l, order: $o, cvm: $c, engine: $e, exit_code: 0}')"
+  }
+  # The ledger reads the report: another order's, another engine's, or one
+  # signed by another key is refused, and nothing is settled.
+  report=$(report_for cvm.pem "$o1" "$ENGINE")
+  sign_tx cvm.pem "$(tx "$lid" "$CVM_KEY" 2 reports.submit "{\"order\":$o2,\"report\":$report}")" >bad.tx
+  expect_ward_error "order $o1's report for order $o2 ($L)" "" 'rejected \(report_mismatch\): the report is for order' -- \
+    ledger submit --ledger "$L" bad.tx
+  report=$(report_for cvm.pem "$o2" sha256:0000)
+  sign_tx cvm.pem "$(tx "$lid" "$CVM_KEY" 2 reports.submit "{\"order\":$o2,\"report\":$report}")" >bad.tx
+  expect_ward_error "a report of another engine ($L)" "" 'rejected \(report_mismatch\)' -- ledger submit --ledger "$L" bad.tx
+  report=$(report_for provider.pem "$o2" "$ENGINE")
+  sign_tx cvm.pem "$(tx "$lid" "$CVM_KEY" 2 reports.submit "{\"order\":$o2,\"report\":$report}")" >bad.tx
+  expect_ward_error "a report signed by another key ($L)" "" 'rejected \(bad_signature\)' -- ledger submit --ledger "$L" bad.tx
+  [[ $("$WARD" orders get --ledger "$L" "$o2" --json | jq -r .status) == processing ]] || fail "a refused report moved the order"
+  report=$(report_for cvm.pem "$o2" "$ENGINE")
+  sign_tx cvm.pem "$(tx "$lid" "$CVM_KEY" 2 reports.submit "{\"order\":$o2,\"report\":$report}")" \
     | "$WARD" ledger submit --ledger "$L" >>"$out"
   "$WARD" orders get --ledger "$L" "$o2" --json | norm >>"$out"
   "$WARD" orders get --ledger "$L" "$o1" | grep -Ev '^(created_at|started_at|ended_at)' >>"$out"

@@ -27,6 +27,17 @@ sign_tx() {
   jq -cn --argjson tx "$tx" --arg sig "$(base64 -w0 <"$TMP/tx.sig")" '{sig: $sig, tx: $tx}'
 }
 
+# sign_report PEM REPORT_JSON: prints the signed integrity report
+# {"report", "sig"} as a CVM's loader makes it: the signed bytes are
+# "ward/report/v1\n" and the canonical report object; sig is hex.
+sign_report() {
+  local pem=$1 report
+  report=$(jq -cS . <<<"$2")
+  printf 'ward/report/v1\n%s' "$report" >"$TMP/report.msg"
+  openssl pkeyutl -sign -inkey "$pem" -rawin -in "$TMP/report.msg" -out "$TMP/report.sig"
+  jq -cn --argjson report "$report" --arg sig "$(xxd -p -c 64 <"$TMP/report.sig")" '{report: $report, sig: $sig}'
+}
+
 # tx LEDGER_ID SENDER_HEX NONCE TYPE ARGS_JSON: a transaction object.
 tx() {
   jq -cn --arg l "$1" --arg s "$2" --argjson n "$3" --arg t "$4" --argjson a "$5" \

@@ -103,6 +103,12 @@ class ContractTest : public ::testing::Test {
 
   OrderStatus status(std::uint64_t order) { return state.order(order).value().status; }
 
+  // The consistent signed report `cvm` submits for `order`.
+  json report(const Party& cvm, std::uint64_t order) {
+    const auto o = state.order(order);
+    return testing::signed_report(ledger_id, order, cvm, o ? o->engine : "sha256:e");
+  }
+
   std::uint64_t sum_of_balances_and_escrow() {
     std::uint64_t sum = state.totals().escrow;
     for (const auto& [id, a] : state.snapshot().accounts) sum += a.balance;
@@ -133,7 +139,7 @@ class OrderTest : public ContractTest {
         break;
       case OrderStatus::Done:
         ok(vm, "orders.start", {{"order", id}});
-        ok(vm, "reports.submit", {{"order", id}, {"report", {{"ok", true}}}});
+        ok(vm, "reports.submit", {{"order", id}, {"report", report(vm, id)}});
         break;
       case OrderStatus::Error:
         ok(vm, "orders.start", {{"order", id}});
@@ -547,40 +553,297 @@ TEST_F(ReportsSubmit, ShouldStoreReportMarkDoneAndSettle) {
   const std::uint64_t id = put_order_in(OrderStatus::Processing);
   now += 3600;
   const std::uint64_t report_index = next_index;
-  ok(vm, "reports.submit", {{"order", id}, {"report", {{"output", "sha256:ab"}, {"exit", 0}}}});
+  json submitted = report(vm, id);
+  submitted["report"]["output"] = {{"uri", "file://out"}, {"size", 5}};
+  submitted = testing::sign_report_body(submitted["report"], vm);
+  ok(vm, "reports.submit", {{"order", id}, {"report", submitted}});
   EXPECT_EQ(status(id), OrderStatus::Done);
   const Report r = state.report(id).value();
-  EXPECT_EQ(r.report, R"({"exit":0,"output":"sha256:ab"})");
+  EXPECT_EQ(r.report, canonical_json(submitted))
+      << "the whole signed report, every field, stored canonically";
   EXPECT_EQ(r.index, report_index);
   EXPECT_EQ(balance(provider), 100u) << "one hour at 3600/h, capped by the deposit of 100";
 }
 
 TEST_F(ReportsSubmit, ShouldRejectASecondReport) {
   const std::uint64_t id = put_order_in(OrderStatus::Done);
-  EXPECT_EQ(reason(vm, "reports.submit", {{"order", id}, {"report", json::object()}}),
+  EXPECT_EQ(reason(vm, "reports.submit", {{"order", id}, {"report", report(vm, id)}}),
             reason::kAlreadyExists);
 }
 
 TEST_F(ReportsSubmit, ShouldRejectWhenSenderIsNotTheOrdersCvm) {
   const std::uint64_t id = put_order_in(OrderStatus::Processing);
-  EXPECT_EQ(reason(creator, "reports.submit", {{"order", id}, {"report", json::object()}}),
+  EXPECT_EQ(reason(creator, "reports.submit", {{"order", id}, {"report", report(vm, id)}}),
             reason::kNotAllowed);
-  EXPECT_EQ(reason(provider, "reports.submit", {{"order", id}, {"report", json::object()}}),
+  EXPECT_EQ(reason(provider, "reports.submit", {{"order", id}, {"report", report(vm, id)}}),
             reason::kNotAllowed);
-  EXPECT_EQ(reason(other_vm, "reports.submit", {{"order", id}, {"report", json::object()}}),
+  EXPECT_EQ(reason(other_vm, "reports.submit", {{"order", id}, {"report", report(vm, id)}}),
             reason::kNotAllowed);
 }
 
 TEST_F(ReportsSubmit, ShouldRejectWhenOrderDoesNotExist) {
-  EXPECT_EQ(reason(vm, "reports.submit", {{"order", 12345}, {"report", json::object()}}), reason::kNotFound);
+  EXPECT_EQ(reason(vm, "reports.submit", {{"order", 12345}, {"report", report(vm, 12345)}}),
+            reason::kNotFound);
 }
 
 TEST_F(ReportsSubmit, ShouldRejectEveryStatusButProcessing) {
   for (auto s : {OrderStatus::New, OrderStatus::Error, OrderStatus::Canceled}) {
     const std::uint64_t id = put_order_in(s);
-    EXPECT_EQ(reason(vm, "reports.submit", {{"order", id}, {"report", json::object()}}), reason::kBadState)
+    EXPECT_EQ(reason(vm, "reports.submit", {{"order", id}, {"report", report(vm, id)}}), reason::kBadState)
         << to_string(s);
   }
+}
+
+// What a report says must match the order it settles and the CVM that sends it.
+class ReportChecks : public OrderTest {
+ protected:
+  void SetUp() override {
+    OrderTest::SetUp();
+    id = put_order_in(OrderStatus::Processing);
+  }
+
+  // Submits `body` signed by `signer` (vm unless given) for order `id`;
+  // returns the rejection, checking that nothing was settled (run() also
+  // checks that the whole state is unchanged).
+  Rejection refused(const json& body, const Party* signer = nullptr) {
+    const std::uint64_t provider_balance = balance(provider);
+    const std::uint64_t escrow = state.totals().escrow;
+    auto r = run(vm, "reports.submit",
+                 {{"order", id}, {"report", testing::sign_report_body(body, signer ? *signer : vm)}});
+    EXPECT_FALSE(r) << "accepted";
+    EXPECT_EQ(status(id), OrderStatus::Processing);
+    EXPECT_FALSE(state.report(id));
+    EXPECT_EQ(balance(provider), provider_balance);
+    EXPECT_EQ(state.totals().escrow, escrow);
+    return r ? Rejection{} : r.error();
+  }
+
+  json body() { return report(vm, id)["report"]; }
+
+  std::uint64_t id = 0;
+};
+
+TEST_F(ReportChecks, ShouldRefuseAnotherOrdersReportAndSettleNothing) {
+  const std::uint64_t other = put_order_in(OrderStatus::Processing);
+  const Rejection r = refused(report(vm, other)["report"]);
+  EXPECT_EQ(r.reason, reason::kReportMismatch);
+  EXPECT_EQ(r.message,
+            "the report is for order " + std::to_string(other) + ", not order " + std::to_string(id));
+  ok(vm, "reports.submit", {{"order", other}, {"report", report(vm, other)}});
+  ok(vm, "reports.submit", {{"order", id}, {"report", report(vm, id)}});
+  EXPECT_EQ(status(id), OrderStatus::Done);
+}
+
+TEST_F(ReportChecks, ShouldRefuseAReportForAnotherLedger) {
+  json b = body();
+  const LedgerId other{9, 9, 9};
+  b["ledger"] = hex_encode(other);
+  const Rejection r = refused(b);
+  EXPECT_EQ(r.reason, reason::kReportMismatch);
+  EXPECT_EQ(r.message, "the report is for ledger " + hex_encode(other).substr(0, 16) + ", not ledger " +
+                           hex_encode(ledger_id).substr(0, 16));
+}
+
+TEST_F(ReportChecks, ShouldRefuseAReportNamingAnotherCvm) {
+  json b = body();
+  b["cvm"] = hex_encode(crypto::sha256(other_vm.id()));
+  const Rejection r = refused(b);
+  EXPECT_EQ(r.reason, reason::kReportMismatch);
+  EXPECT_EQ(r.message, "the report names CVM " + hex_encode(crypto::sha256(other_vm.id())).substr(0, 16) +
+                           ", the order's is " + hex_encode(crypto::sha256(vm.id())).substr(0, 16));
+}
+
+TEST_F(ReportChecks, ShouldRefuseAnotherCvmsSignedReport) {
+  // other_vm's own, consistent report of its own run, relayed by the order's CVM.
+  json b = body();
+  b["cvm"] = hex_encode(crypto::sha256(other_vm.id()));
+  EXPECT_EQ(refused(b, &other_vm).reason, reason::kReportMismatch);
+}
+
+TEST_F(ReportChecks, ShouldRefuseAReportOfAnotherEngine) {
+  json b = body();
+  b["engine"] = "sha256:f00d";
+  const Rejection r = refused(b);
+  EXPECT_EQ(r.reason, reason::kReportMismatch);
+  EXPECT_EQ(r.message, "the report ran engine sha256:f00d, the order's is sha256:e");
+}
+
+TEST_F(ReportChecks, ShouldRefuseAReportSignedByAnotherKey) {
+  EXPECT_EQ(refused(body(), &other_vm).reason, reason::kBadSignature);
+  EXPECT_EQ(refused(body(), &creator).reason, reason::kBadSignature);
+}
+
+TEST_F(ReportChecks, ShouldRefuseAReportChangedAfterSigning) {
+  json signed_report = report(vm, id);
+  signed_report["report"]["exit_code"] = 1;
+  auto r = run(vm, "reports.submit", {{"order", id}, {"report", signed_report}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kBadSignature);
+  EXPECT_EQ(status(id), OrderStatus::Processing);
+}
+
+TEST_F(ReportChecks, ShouldRefuseASignatureOverTheTransactionDomain) {
+  // The CVM's key signs ledger transactions too: a signature under the
+  // transaction domain is not a report signature.
+  const json b = body();
+  const auto sig = vm.key.sign(as_bytes(std::string(kTxDomain) + canonical_json(b)));
+  auto r = run(vm, "reports.submit", {{"order", id}, {"report", {{"report", b}, {"sig", hex_encode(sig)}}}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kBadSignature);
+}
+
+// --- grants ---
+
+// Grants used by the orders of one CVM; alice owns the grants, mallory
+// tries to interfere.
+class Grants : public OrderTest {
+ protected:
+  void SetUp() override {
+    OrderTest::SetUp();
+    alice = account();
+    mallory = account();
+  }
+
+  static GrantId grant_id(std::uint8_t n) { return crypto::sha256(Bytes{n}); }
+
+  static json entry(const GrantId& id, const Party& owner, std::uint64_t uses) {
+    return {{"id", hex_encode(id)}, {"owner", owner.hex()}, {"uses", uses}};
+  }
+
+  std::string use(std::uint64_t order, json grants, Party* sender = nullptr) {
+    return reason(sender ? *sender : vm, "grants.use", {{"order", order}, {"grants", std::move(grants)}});
+  }
+
+  std::expected<void, Rejection> run_use(std::uint64_t order, json grants) {
+    return run(vm, "grants.use", {{"order", order}, {"grants", std::move(grants)}});
+  }
+
+  std::string revoke(Party& owner, const GrantId& id) {
+    return reason(owner, "grants.revoke", {{"grant", hex_encode(id)}});
+  }
+
+  std::vector<std::uint64_t> users(const GrantId& id, const Party& owner) {
+    const auto g = state.grant(id, owner.id());
+    return g ? g->orders : std::vector<std::uint64_t>{};
+  }
+
+  Party alice, mallory;
+  const GrantId g1 = grant_id(1);
+  const GrantId g2 = grant_id(2);
+};
+
+TEST_F(Grants, ShouldAllowALimitedGrantToItsLimitOfOrders) {
+  const std::uint64_t first = put_order_in(OrderStatus::Processing);
+  const std::uint64_t second = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(use(first, {entry(g1, alice, 1)}), "");
+  EXPECT_EQ(users(g1, alice), std::vector<std::uint64_t>{first});
+  auto r = run_use(second, {entry(g1, alice, 1)});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kUsedUp);
+  EXPECT_EQ(r.error().message, "grant " + hex_encode(g1).substr(0, 16) + " allows 1 uses, all spent");
+  EXPECT_EQ(users(g1, alice), std::vector<std::uint64_t>{first});
+}
+
+TEST_F(Grants, ShouldCountEachOrderOnceWhenItUsesTheGrantAgain) {
+  const std::uint64_t first = put_order_in(OrderStatus::Processing);
+  const std::uint64_t second = put_order_in(OrderStatus::Processing);
+  const std::uint64_t third = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(use(first, {entry(g1, alice, 2)}), "");
+  EXPECT_EQ(use(first, {entry(g1, alice, 2)}), "") << "a loader re-running the order after a crash";
+  EXPECT_EQ(use(second, {entry(g1, alice, 2)}), "");
+  EXPECT_EQ(use(second, {entry(g1, alice, 2)}), "");
+  EXPECT_EQ(use(first, {entry(g1, alice, 2)}), "") << "an order already counted is never used up";
+  EXPECT_EQ(use(third, {entry(g1, alice, 2)}), reason::kUsedUp);
+  EXPECT_EQ(users(g1, alice), (std::vector<std::uint64_t>{first, second}));
+}
+
+TEST_F(Grants, ShouldNotRecordUnlimitedGrants) {
+  for (int i = 0; i < 3; ++i) {
+    const std::uint64_t id = put_order_in(OrderStatus::Processing);
+    EXPECT_EQ(use(id, {entry(g1, alice, 0)}), "");
+  }
+  EXPECT_FALSE(state.grant(g1, alice.id()));
+}
+
+TEST_F(Grants, ShouldCountTheSameGrantIdPerOwner) {
+  const std::uint64_t first = put_order_in(OrderStatus::Processing);
+  const std::uint64_t second = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(use(first, {entry(g1, alice, 1), entry(g1, mallory, 1)}), "");
+  EXPECT_EQ(use(second, {entry(g1, mallory, 1)}), reason::kUsedUp);
+  EXPECT_EQ(use(second, {entry(g2, alice, 1)}), "");
+}
+
+TEST_F(Grants, ShouldRefuseAGrantItsOwnerRevoked) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(revoke(alice, g1), "");
+  const Grant g = state.grant(g1, alice.id()).value();
+  EXPECT_TRUE(g.revoked);
+  EXPECT_EQ(g.revoked_at, now);
+  for (const std::uint64_t uses : {0, 1, 5}) {
+    auto r = run_use(id, {entry(g1, alice, uses)});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().reason, reason::kRevoked);
+    EXPECT_EQ(r.error().message, "grant " + hex_encode(g1).substr(0, 16) + " was revoked by its owner");
+  }
+}
+
+TEST_F(Grants, ShouldRefuseARevokedGrantToAnOrderThatUsedItBefore) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(use(id, {entry(g1, alice, 3)}), "");
+  EXPECT_EQ(revoke(alice, g1), "");
+  EXPECT_EQ(use(id, {entry(g1, alice, 3)}), reason::kRevoked);
+  EXPECT_EQ(users(g1, alice), std::vector<std::uint64_t>{id}) << "revoking keeps the count";
+}
+
+TEST_F(Grants, ShouldIgnoreARevocationBySomeoneElse) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(revoke(mallory, g1), "");
+  EXPECT_EQ(use(id, {entry(g1, alice, 0)}), "");
+  EXPECT_EQ(use(id, {entry(g1, alice, 1)}), "");
+  EXPECT_FALSE(state.grant(g1, alice.id())->revoked);
+  EXPECT_EQ(use(id, {entry(g1, mallory, 0)}), reason::kRevoked)
+      << "mallory's revocation binds her own grants";
+}
+
+TEST_F(Grants, ShouldRefuseRevokingTwice) {
+  EXPECT_EQ(revoke(alice, g1), "");
+  EXPECT_EQ(revoke(alice, g1), reason::kAlreadyExists);
+  EXPECT_EQ(revoke(alice, g2), "");
+}
+
+TEST_F(Grants, ShouldRefuseRevocationBySenderWithoutAccount) {
+  Party nobody;
+  EXPECT_EQ(revoke(nobody, g1), reason::kUnknownAccount);
+}
+
+TEST_F(Grants, ShouldRefuseSendersOtherThanTheOrdersCvm) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  for (Party* p : {&creator, &provider, &stranger, &other_vm, &alice}) {
+    EXPECT_EQ(use(id, {entry(g1, alice, 1)}, p), reason::kNotAllowed);
+  }
+  EXPECT_EQ(use(12345, {entry(g1, alice, 1)}), reason::kNotFound);
+  EXPECT_FALSE(state.grant(g1, alice.id()));
+}
+
+TEST_F(Grants, ShouldRefuseEveryStatusButProcessing) {
+  for (auto s : {OrderStatus::New, OrderStatus::Done, OrderStatus::Error, OrderStatus::Canceled}) {
+    const std::uint64_t id = put_order_in(s);
+    EXPECT_EQ(use(id, {entry(g1, alice, 1)}), reason::kBadState) << to_string(s);
+  }
+  EXPECT_FALSE(state.grant(g1, alice.id()));
+}
+
+TEST_F(Grants, ShouldChangeNothingWhenAnyGrantIsRefused) {
+  const std::uint64_t first = put_order_in(OrderStatus::Processing);
+  const std::uint64_t second = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(use(first, {entry(g2, alice, 1)}), "");
+  EXPECT_EQ(revoke(alice, grant_id(3)), "");
+  // run() checks that each refusal leaves the whole state as it was.
+  EXPECT_EQ(use(second, {entry(g1, alice, 4), entry(grant_id(3), alice, 0)}), reason::kRevoked);
+  EXPECT_EQ(use(second, {entry(g1, alice, 4), entry(g2, alice, 1)}), reason::kUsedUp);
+  EXPECT_FALSE(state.grant(g1, alice.id())) << "the first entry's count was dropped with the refusal";
+  EXPECT_EQ(use(second, {entry(g1, alice, 4)}), "");
+  EXPECT_EQ(users(g1, alice), std::vector<std::uint64_t>{second});
 }
 
 // --- settlement ---
@@ -597,7 +860,7 @@ TEST_F(Settlement, ShouldPayProviderFirstThenOffersInOrderThenRefund) {
   const std::uint64_t id = order(creator, vm, 500, {engine, dataset, model});
   ok(vm, "orders.start", {{"order", id}});
   now += 60;
-  ok(vm, "reports.submit", {{"order", id}, {"report", json::object()}});
+  ok(vm, "reports.submit", {{"order", id}, {"report", report(vm, id)}});
   EXPECT_EQ(balance(provider), 60u);
   EXPECT_EQ(balance(carol), 30u);
   EXPECT_EQ(balance(dana), 120u);
@@ -617,7 +880,7 @@ TEST_F(Settlement, ShouldNeverPayMoreThanTheDeposit) {
   const std::uint64_t id = order(creator, vm, 50, {engine});
   ok(vm, "orders.start", {{"order", id}});
   now += 40;
-  ok(vm, "reports.submit", {{"order", id}, {"report", json::object()}});
+  ok(vm, "reports.submit", {{"order", id}, {"report", report(vm, id)}});
   EXPECT_EQ(balance(provider), 40u);
   EXPECT_EQ(balance(carol), 10u);
   EXPECT_EQ(balance(creator), 950u);
@@ -650,7 +913,7 @@ TEST_F(Settlement, ShouldConserveTheSupply) {
   const std::uint64_t id = order(creator, vm, 30, {engine});
   ok(vm, "orders.start", {{"order", id}});
   now += 1000;
-  ok(vm, "reports.submit", {{"order", id}, {"report", json::object()}});
+  ok(vm, "reports.submit", {{"order", id}, {"report", report(vm, id)}});
   EXPECT_EQ(state.totals().supply, supply);
   EXPECT_EQ(sum_of_balances_and_escrow(), supply);
 }

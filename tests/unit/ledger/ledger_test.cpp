@@ -358,6 +358,118 @@ TEST_F(LedgerTest, VerifyShouldCatchARemovedCheckpointSignature) {
   EXPECT_NE(report->problem.find("checkpoint at size 1"), std::string::npos) << report->problem;
 }
 
+// A provider, its CVM and a funded creator on the file ledger, for the
+// order-driven transactions.
+class LedgerOrderTest : public LedgerTest {
+ protected:
+  void SetUp() override {
+    LedgerTest::SetUp();
+    provider = account();
+    const std::uint64_t tee = ledger->size();
+    ok(provider, "offers.create",
+       {{"kind", "tee"},
+        {"name", "h100"},
+        {"resource", "r"},
+        {"price", {{"model", "fixed"}, {"amount", 3}}}});
+    ok(provider, "cvms.register",
+       {{"key", vm.hex()}, {"recipient", vm.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
+    creator = account(100);
+    alice = account();
+  }
+
+  std::uint64_t processing_order() {
+    const std::uint64_t id = ledger->size();
+    ok(creator, "orders.create",
+       {{"cvm", hex_encode(crypto::sha256(vm.id()))},
+        {"engine", "sha256:e"},
+        {"inputs", json::array()},
+        {"outputs", {"age1o"}},
+        {"offers", json::array()},
+        {"deposit", 10}});
+    ok(vm, "orders.start", {{"order", id}});
+    return id;
+  }
+
+  std::string reason_of(Party& p, std::string_view type, json args) {
+    const Receipt r = submit(p, type, std::move(args));
+    return r.rejection ? r.rejection->reason : std::string();
+  }
+
+  json grant_entry(const GrantId& id, std::uint64_t uses) {
+    return {{"id", hex_encode(id)}, {"owner", alice.hex()}, {"uses", uses}};
+  }
+
+  Party provider, vm, creator, alice;
+  const GrantId grant = crypto::sha256(Bytes{7});
+};
+
+TEST_F(LedgerOrderTest, ShouldSettleOnlyAConsistentReport) {
+  const std::uint64_t first = processing_order();
+  const std::uint64_t second = processing_order();
+  const json first_report = testing::signed_report(ledger->info().id, first, vm, "sha256:e");
+  EXPECT_EQ(reason_of(vm, "reports.submit", {{"order", second}, {"report", first_report}}),
+            reason::kReportMismatch);
+  EXPECT_EQ(ledger->order(second)->value().status, OrderStatus::Processing);
+  EXPECT_FALSE(ledger->report(second)->has_value());
+  EXPECT_EQ(ledger->account(provider.id())->value().balance, 0u);
+  EXPECT_EQ(reason_of(vm, "reports.submit", {{"order", first}, {"report", first_report}}), "");
+  EXPECT_EQ(ledger->report(first)->value().report, canonical_json(first_report));
+  EXPECT_EQ(ledger->account(provider.id())->value().balance, 3u);
+  expect_verified();
+}
+
+TEST_F(LedgerOrderTest, GrantsShouldBeStoredAndReplayedByVerify) {
+  const std::uint64_t first = processing_order();
+  const std::uint64_t second = processing_order();
+  ok(vm, "grants.use", {{"order", first}, {"grants", {grant_entry(grant, 1)}}});
+  ok(vm, "grants.use", {{"order", first}, {"grants", {grant_entry(grant, 1)}}});
+  EXPECT_EQ(reason_of(vm, "grants.use", {{"order", second}, {"grants", {grant_entry(grant, 1)}}}),
+            reason::kUsedUp);
+  ok(alice, "grants.revoke", {{"grant", hex_encode(grant)}});
+  EXPECT_EQ(reason_of(vm, "grants.use", {{"order", second}, {"grants", {grant_entry(grant, 0)}}}),
+            reason::kRevoked);
+  reopen();
+  const Grant g = ledger->grant(grant, alice.id())->value();
+  EXPECT_EQ(g.orders, std::vector<std::uint64_t>{first});
+  EXPECT_TRUE(g.revoked);
+  EXPECT_GT(g.revoked_at, 0u);
+  EXPECT_FALSE(ledger->grant(grant, creator.id())->has_value());
+  expect_verified();
+}
+
+TEST_F(LedgerOrderTest, VerifyShouldNameATamperedGrant) {
+  const std::uint64_t id = processing_order();
+  ok(vm, "grants.use", {{"order", id}, {"grants", {grant_entry(grant, 2)}}});
+  const std::string name = "grant " + hex_encode(grant) + " of owner " + alice.hex();
+  ledger.reset();
+  tamper(path, "UPDATE grants SET orders = '[]'");
+  reopen();
+  auto report = ledger->verify();
+  ASSERT_TRUE(report);
+  EXPECT_FALSE(report->ok);
+  EXPECT_NE(report->problem.find(name + ": orders: stored [], replayed [" + std::to_string(id) + "]"),
+            std::string::npos)
+      << report->problem;
+  ledger.reset();
+  tamper(path, "DELETE FROM grants");
+  reopen();
+  report = ledger->verify();
+  ASSERT_TRUE(report);
+  EXPECT_NE(report->problem.find(name + " is replayed but not stored"), std::string::npos) << report->problem;
+}
+
+TEST_F(LedgerOrderTest, ALedgerMadeBeforeGrantsShouldGainTheirTableOnOpen) {
+  const std::uint64_t id = processing_order();
+  ledger.reset();
+  tamper(path, "DROP TABLE grants");
+  reopen();
+  expect_verified();
+  ok(vm, "grants.use", {{"order", id}, {"grants", {grant_entry(grant, 1)}}});
+  ok(alice, "grants.revoke", {{"grant", hex_encode(crypto::sha256(Bytes{8}))}});
+  EXPECT_EQ(ledger->grant(grant, alice.id())->value().orders, std::vector<std::uint64_t>{id});
+  expect_verified();
+}
+
 // The crash test: a writer process is SIGKILLed at random points while it
 // appends; after each kill every acknowledged transaction must be in the
 // reopened ledger, which must verify.

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "ledger/tx.h"
 
@@ -41,6 +44,32 @@ inline std::string signed_tx(const LedgerId& ledger, const Party& sender, std::s
                              std::optional<std::uint64_t> nonce = std::nullopt) {
   return envelope(tx_json(ledger, sender, nonce.value_or(sender.nonce + 1), type, std::move(args)),
                   sender.key);
+}
+
+// The report object a CVM signs for an order: the fields the contract checks
+// and a few of the loader's, which the ledger stores without reading.
+inline json report_body(const LedgerId& ledger, std::uint64_t order, const Party& cvm,
+                        std::string_view engine) {
+  return {{"v", 1},
+          {"ledger", hex_encode(ledger)},
+          {"order", order},
+          {"cvm", hex_encode(crypto::sha256(cvm.id()))},
+          {"engine", engine},
+          {"exit_code", 0},
+          {"outcome", "exited with status 0"}};
+}
+
+// {"report": body, "sig": hex} with `body` signed by `signer` as a CVM signs
+// its integrity report (src/loader/report.h).
+inline json sign_report_body(const json& body, const Party& signer) {
+  const auto sig = signer.key.sign(as_bytes(std::string(kReportDomain) + canonical_json(body)));
+  return {{"report", body}, {"sig", hex_encode(sig)}};
+}
+
+// The consistent report `cvm` submits for `order`.
+inline json signed_report(const LedgerId& ledger, std::uint64_t order, const Party& cvm,
+                          std::string_view engine) {
+  return sign_report_body(report_body(ledger, order, cvm, engine), cvm);
 }
 
 }  // namespace ward::ledger::testing

@@ -1,5 +1,9 @@
 #include "ledger/tx.h"
 
+#include <cctype>
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "ledger_testing.h"
@@ -192,6 +196,166 @@ TEST_F(Envelope, ShouldRejectDeepNesting) {
   json report = json::object();
   for (int i = 0; i < 40; ++i) report = json{{"a", report}};
   EXPECT_EQ(with_args({{"order", 1}, {"report", report}}, "reports.submit"), reason::kMalformed);
+}
+
+// reports.submit reads what the contract checks from the signed report, and
+// stores the rest as sent.
+class ReportArgs : public Envelope {
+ protected:
+  json signed_report() { return testing::signed_report(kLedger, 30, bob, "sha256:e1"); }
+  std::string submit(const json& report) {
+    return with_args({{"order", 30}, {"report", report}}, "reports.submit");
+  }
+};
+
+TEST_F(ReportArgs, ShouldReadTheCheckedFieldsAndKeepTheRest) {
+  json body = signed_report()["report"];
+  body["inputs"] = {{{"owner", alice.hex()}}};
+  const json report = testing::sign_report_body(body, bob);
+  auto stx = parse_and_verify(testing::envelope(
+      testing::tx_json(kLedger, alice, 1, "reports.submit", {{"order", 30}, {"report", report}}), alice.key));
+  ASSERT_TRUE(stx) << stx.error().message;
+  const auto& a = std::get<args::ReportsSubmit>(stx->tx.action);
+  EXPECT_EQ(a.order, 30u);
+  EXPECT_EQ(a.report, canonical_json(report));
+  EXPECT_EQ(a.claims.ledger, kLedger);
+  EXPECT_EQ(a.claims.order, 30u);
+  EXPECT_EQ(a.claims.cvm, crypto::sha256(bob.id()));
+  EXPECT_EQ(a.claims.engine, "sha256:e1");
+  EXPECT_EQ(hex_encode(a.claims.sig), report["sig"].get<std::string>());
+  EXPECT_EQ(a.claims.body, canonical_json(report["report"]));
+  EXPECT_TRUE(
+      crypto::ed25519_verify(bob.id(), as_bytes(std::string(kReportDomain) + a.claims.body), a.claims.sig));
+}
+
+TEST_F(ReportArgs, ShouldRejectMissingCheckedFields) {
+  for (const char* key : {"ledger", "order", "cvm", "engine"}) {
+    json report = signed_report();
+    report["report"].erase(key);
+    EXPECT_EQ(submit(report), reason::kMalformed) << key;
+  }
+  json report = signed_report();
+  report.erase("sig");
+  EXPECT_EQ(submit(report), reason::kMalformed);
+  report = signed_report();
+  report.erase("report");
+  EXPECT_EQ(submit(report), reason::kMalformed);
+}
+
+TEST_F(ReportArgs, ShouldRejectCheckedFieldsOfTheWrongTypeOrSpelling) {
+  const std::string upper_id = "AB" + hex_encode(kLedger).substr(2);
+  const std::vector<std::pair<const char*, json>> bad = {{"ledger", upper_id},
+                                                         {"ledger", "00"},
+                                                         {"ledger", 7},
+                                                         {"order", "30"},
+                                                         {"order", -30},
+                                                         {"order", kMaxAmount + 1},
+                                                         {"cvm", upper_id},
+                                                         {"cvm", json::array()},
+                                                         {"engine", ""},
+                                                         {"engine", 1},
+                                                         {"engine", std::string(300, 'e')}};
+  for (const auto& [key, value] : bad) {
+    json report = signed_report();
+    report["report"][key] = value;
+    EXPECT_EQ(submit(report), reason::kMalformed) << key << " = " << value.dump();
+  }
+  const std::string sig = signed_report()["sig"];
+  std::string upper_sig = sig;
+  for (char& c : upper_sig) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const json& value :
+       {json(sig.substr(2)), json(sig + "00"), json(upper_sig), json(1), json(base64_encode(Bytes(64, 1)))}) {
+    json report = signed_report();
+    report["sig"] = value;
+    EXPECT_EQ(submit(report), reason::kMalformed) << value.dump();
+  }
+}
+
+TEST_F(ReportArgs, ShouldRejectAnythingButASignedReportObject) {
+  EXPECT_EQ(submit(signed_report()), "");
+  EXPECT_EQ(submit(signed_report()["report"]), reason::kMalformed) << "an unsigned report";
+  json extra = signed_report();
+  extra["note"] = "unsigned";
+  EXPECT_EQ(submit(extra), reason::kMalformed);
+  json not_object = signed_report();
+  not_object["report"] = "text";
+  EXPECT_EQ(submit(not_object), reason::kMalformed);
+  EXPECT_EQ(submit(json::array()), reason::kMalformed);
+}
+
+class GrantArgs : public Envelope {
+ protected:
+  static json entry(std::uint8_t n, const Party& owner, json uses = 1) {
+    return {{"id", hex_encode(crypto::sha256(Bytes{n}))}, {"owner", owner.hex()}, {"uses", std::move(uses)}};
+  }
+  std::string use(json grants) {
+    return with_args({{"order", 4}, {"grants", std::move(grants)}}, "grants.use");
+  }
+};
+
+TEST_F(GrantArgs, ShouldParseGrantsUse) {
+  auto stx = parse_and_verify(testing::envelope(
+      testing::tx_json(kLedger, alice, 1, "grants.use",
+                       {{"order", 4}, {"grants", {entry(1, bob, 0), entry(1, alice, kMaxGrantUses)}}}),
+      alice.key));
+  ASSERT_TRUE(stx) << stx.error().message;
+  const auto& a = std::get<args::GrantsUse>(stx->tx.action);
+  EXPECT_EQ(a.order, 4u);
+  ASSERT_EQ(a.grants.size(), 2u);
+  EXPECT_EQ(a.grants[0].id, crypto::sha256(Bytes{1}));
+  EXPECT_EQ(a.grants[0].owner, bob.id());
+  EXPECT_EQ(a.grants[0].uses, 0u);
+  EXPECT_EQ(a.grants[1].owner, alice.id());
+  EXPECT_EQ(a.grants[1].uses, kMaxGrantUses);
+}
+
+TEST_F(GrantArgs, ShouldTakeOneToMaxGrants) {
+  json grants = json::array();
+  EXPECT_EQ(use(grants), reason::kMalformed) << "no grants";
+  for (std::size_t i = 0; i < kMaxGrantsPerUse; ++i)
+    grants.push_back(entry(static_cast<std::uint8_t>(i), alice));
+  EXPECT_EQ(use(grants), "");
+  grants.push_back(entry(0, bob));
+  EXPECT_EQ(use(grants), reason::kMalformed) << "257 grants";
+}
+
+TEST_F(GrantArgs, ShouldRejectAGrantListedTwice) {
+  EXPECT_EQ(use({entry(1, alice), entry(1, alice)}), reason::kMalformed);
+  EXPECT_EQ(use({entry(1, alice, 1), entry(1, alice, 2)}), reason::kMalformed);
+  EXPECT_EQ(use({entry(1, alice), entry(1, bob), entry(2, alice)}), "") << "a pair is the key";
+}
+
+TEST_F(GrantArgs, ShouldRejectBadEntries) {
+  EXPECT_EQ(use({entry(1, alice, kMaxGrantUses + 1)}), reason::kMalformed);
+  EXPECT_EQ(use({entry(1, alice, -1)}), reason::kMalformed);
+  EXPECT_EQ(use({entry(1, alice, "1")}), reason::kMalformed);
+  for (const char* key : {"id", "owner", "uses"}) {
+    json e = entry(1, alice);
+    e.erase(key);
+    EXPECT_EQ(use({e}), reason::kMalformed) << key;
+  }
+  for (const char* key : {"id", "owner"}) {
+    json e = entry(1, alice);
+    e[key] = "AB" + e[key].get<std::string>().substr(2);
+    EXPECT_EQ(use({e}), reason::kMalformed) << key << " in upper case";
+    e[key] = e[key].get<std::string>().substr(2);
+    EXPECT_EQ(use({e}), reason::kMalformed) << key << " too short";
+  }
+  json e = entry(1, alice);
+  e["expires"] = 1;
+  EXPECT_EQ(use({e}), reason::kMalformed);
+  EXPECT_EQ(use(entry(1, alice)), reason::kMalformed) << "an object, not a list";
+  EXPECT_EQ(use({"grant"}), reason::kMalformed);
+  EXPECT_EQ(with_args({{"grants", {entry(1, alice)}}}, "grants.use"), reason::kMalformed) << "no order";
+}
+
+TEST_F(GrantArgs, ShouldParseGrantsRevoke) {
+  const std::string id = hex_encode(crypto::sha256(Bytes{1}));
+  EXPECT_EQ(with_args({{"grant", id}}, "grants.revoke"), "");
+  EXPECT_EQ(with_args({{"grant", "AB" + id.substr(2)}}, "grants.revoke"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"grant", id.substr(1)}}, "grants.revoke"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"grant", id}, {"owner", alice.hex()}}, "grants.revoke"), reason::kMalformed);
+  EXPECT_EQ(with_args(json::object(), "grants.revoke"), reason::kMalformed);
 }
 
 class RecordBytes : public Envelope {};
