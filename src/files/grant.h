@@ -38,7 +38,7 @@ inline constexpr std::string_view kGrantStanza = "ward-grant";
 inline constexpr std::size_t kMaxGrantSize = std::size_t{2} << 20;
 inline constexpr std::size_t kMaxGrantOutputs = 256;
 // The most orders one grant may be limited to (the ledger's kMaxGrantUses).
-inline constexpr std::uint64_t kMaxGrantUses = 100000;
+inline constexpr std::uint64_t kMaxGrantUses = ledger::kMaxGrantUses;
 
 struct GrantPolicy {
   crypto::Sha256Digest resource{};  // the descriptor's ciphertext_sha256
