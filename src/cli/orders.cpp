@@ -118,7 +118,7 @@ Result<std::vector<std::string>> upload_grants(const CreateArgs& args, const fil
   bool has_engine = false;
   for (const auto& path : args.grants) {
     auto grant = files::load_grant(path);
-    if (!grant) return fail(grant.error(), path);
+    if (!grant) return std::unexpected(grant.error());
     if (auto ok = files::check_grant_for_order(*grant, order, std::chrono::system_clock::now()); !ok) {
       return fail(ok.error(), path);
     }

@@ -108,13 +108,13 @@ expect_done() { # expect_done ID WHAT
 }
 
 # 1. The honest order: Carol runs her engine on Alice's file.
-grant copy carol copy g-copy.json --output-to "$CAROL"
+grant copy carol copy g-copy.json --output-to "$CAROL" --output-to "$MALLORY"
 grant alice alice copy g-alice.json --output-to "$CAROL"
 ID=$(raw_order carol copy "$CAROL" g-copy.json g-alice.json)
 HONEST=$ID
 expect_done "$ID" "Carol's order"
 "$WARD" orders result "$ID" --ledger "$L" --key carol.key -o result >/dev/null
-same_file own/alice.csv result/output/1-alice.csv "Alice's input in Carol's result"
+same_file own/alice.csv result/output/0-alice.csv "Alice's input in Carol's result"
 pass "order $ID: Carol's engine ran on Alice's file"
 
 # 2. The theft. Mallory reads Alice's grant back from the store by its URI in
