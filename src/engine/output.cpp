@@ -47,10 +47,14 @@ const char* kind_of(mode_t mode) {
 }
 
 Result<std::vector<std::string>> list_dir(int fd, const std::string& where) {
-  DIR* d = ::fdopendir(::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // A duplicate, not a new open of ".": the directory's mode may shut out even its owner.
+  const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  DIR* d = dup < 0 ? nullptr : ::fdopendir(dup);
+  if (!d && dup >= 0) ::close(dup);
   if (!d)
     return fail("engine.output",
                 "cannot list " + shown(where.empty() ? "the output" : where) + ": " + errno_text());
+  ::rewinddir(d);
   std::vector<std::string> names;
   while (const dirent* e = ::readdir(d)) {
     const std::string_view n = e->d_name;
@@ -61,16 +65,19 @@ Result<std::vector<std::string>> list_dir(int fd, const std::string& where) {
 }
 
 // Opens an entry of the engine's tree for reading. An entry its owner made
-// unreadable (mode 0 and such) is made readable first when the caller is
-// not root: the tmpfs is thrown away afterwards.
+// unreadable (mode 0 and such) is opened up when the caller is not root (it
+// owns the entry then): a file for the open only, a directory for good
+// (u+rx; the walk needs to search it).
 UniqueFd open_entry(int dirfd, const std::string& name, bool dir) {
   const int flags = O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | (dir ? O_DIRECTORY : 0);
   UniqueFd fd(::openat(dirfd, name.c_str(), flags));
   if (!fd && errno == EACCES) {
     struct stat st;
     if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        ::fchmodat(dirfd, name.c_str(), (st.st_mode & 07777) | S_IRUSR | (dir ? S_IXUSR : 0), 0) == 0)
+        ::fchmodat(dirfd, name.c_str(), (st.st_mode & 07777) | S_IRUSR | (dir ? S_IXUSR : 0), 0) == 0) {
       fd = UniqueFd(::openat(dirfd, name.c_str(), flags));
+      if (fd && !dir) ::fchmod(fd.get(), st.st_mode & 07777);
+    }
   }
   return fd;
 }

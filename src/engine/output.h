@@ -24,12 +24,15 @@ struct OutputScan {
 // Walks the directory open at `root`: Refused at the first entry that is
 // neither a regular file nor a directory, or a directory nested deeper than
 // kMaxOutputDepth; OverLimit once the files' sizes (st_size, so a sparse file
-// counts in full) add up to more than `limit`. Errors: "engine.output".
+// counts in full) add up to more than `limit`. When the caller is not root,
+// a directory whose mode shuts out its owner (the caller) is given u+rx, and
+// a file u+r for the moment it is opened. Errors: "engine.output".
 Result<OutputScan> scan_output(int root, std::uint64_t limit);
 
 // Copies the regular files and directories under `from` into the empty
 // directory `to`: each created anew (O_EXCL, never through a link), owned by
-// the caller, with the source's permission bits (no set-id or sticky bits).
+// the caller, with the source's permission bits (no set-id or sticky bits;
+// a directory that shut out a non-root caller gets u+rx, see scan_output).
 // Fails on anything scan_output refuses and once more than `limit` bytes were
 // read. On failure `to` is emptied again. Errors: "engine.output", "io.*".
 Result<void> copy_output(int from, int to, std::uint64_t limit);

@@ -192,6 +192,15 @@ int write_tree() {
   return bad;
 }
 
+int unreadable() {
+  int bad = expect(spit("/ward/output/secret.txt", "s") && chmod("/ward/output/secret.txt", 0) == 0,
+                   "cannot write secret.txt");
+  bad |= expect(mkdir("/ward/output/closed", 0755) == 0 && spit("/ward/output/closed/inner.txt", "i") &&
+                    chmod("/ward/output/closed", 0) == 0,
+                "cannot make closed/");
+  return bad;
+}
+
 int special(const std::string& kind) {
   int bad = expect(spit("/ward/output/ok.txt", "ok"), "cannot write ok.txt");
   if (kind == "symlink")
@@ -275,6 +284,7 @@ int main(int argc, char** argv) {
   if (mode == "env") return describe_env();
   if (mode == "fill") return fill(atoi(arg), argc > 3 ? atol(argv[3]) : 0);
   if (mode == "tree") return write_tree();
+  if (mode == "unreadable") return unreadable();
   if (mode == "special") return special(arg);
   if (mode == "sparse") return sparse(atoi(arg), argc > 3 ? atol(argv[3]) : 0);
   if (mode == "empties") return empties(atoi(arg));

@@ -245,6 +245,25 @@ TEST_P(SandboxTest, ShouldDeliverAnOutputWithinItsLimitByteForByte) {
   EXPECT_EQ(mode("top.txt"), 0644u);
 }
 
+// Modes the engine set are kept, even those that shut out its owner (but
+// for a directory a non-root caller has to search).
+TEST_P(SandboxTest, ShouldDeliverFilesTheEngineMadeUnreadable) {
+  auto result = run({"/bin/payload", "unreadable"});
+  ASSERT_EQ(result.outcome, Outcome::Exited) << result.describe();
+  ASSERT_EQ(result.code, 0) << log();
+  const auto out = tmp_ / "output";
+  struct stat st {};
+  ASSERT_EQ(::lstat((out / "secret.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0u);
+  ASSERT_EQ(::lstat((out / "closed").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, ::geteuid() == 0 ? 0u : 0500u);
+  ASSERT_EQ(::chmod((out / "closed").c_str(), 0700), 0);
+  ASSERT_EQ(::chmod((out / "secret.txt").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod((out / "closed/inner.txt").c_str(), 0600), 0);
+  EXPECT_EQ(read_text(out / "secret.txt"), "s");
+  EXPECT_EQ(read_text(out / "closed/inner.txt"), "i");
+}
+
 TEST_P(SandboxTest, ShouldRefuseLinksFifosAndSocketsInTheOutput) {
   for (const char* kind : {"symlink", "fifo", "socket"}) {
     auto result = run({"/bin/payload", "special", kind});
