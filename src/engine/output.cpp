@@ -48,9 +48,9 @@ const char* kind_of(mode_t mode) {
 
 Result<std::vector<std::string>> list_dir(int fd, const std::string& where) {
   // A duplicate, not a new open of ".": the directory's mode may shut out even its owner.
-  const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  DIR* d = dup < 0 ? nullptr : ::fdopendir(dup);
-  if (!d && dup >= 0) ::close(dup);
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  DIR* d = copy < 0 ? nullptr : ::fdopendir(copy);
+  if (!d && copy >= 0) ::close(copy);
   if (!d)
     return fail("engine.output",
                 "cannot list " + shown(where.empty() ? "the output" : where) + ": " + errno_text());
