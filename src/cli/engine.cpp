@@ -150,6 +150,8 @@ const char* outcome_name(engine::RunResult::Outcome o) {
       return "memory_exceeded";
     case engine::RunResult::Outcome::OutputExceeded:
       return "output_exceeded";
+    case engine::RunResult::Outcome::OutputRefused:
+      return "output_refused";
   }
   return "unknown";
 }
@@ -259,12 +261,14 @@ void add_engine_commands(CLI::App& app, Action& action) {
   run_cmd->footer(
       "Unpacks the image into a temporary directory and runs its entrypoint under bubblewrap with no\n"
       "network: inputs read-only at /ward/inputs/<n>/, OUTDIR writable at /ward/output/, the --args\n"
-      "file at /ward/args.json. Exits 0 only if the engine exited 0. Run as root, the engine runs as\n"
-      "uid 65534: inputs must be readable by it, and OUTDIR is given to it.");
+      "file at /ward/args.json. Exits 0 only if the engine exited 0. /ward/output/ is a fresh tmpfs of\n"
+      "--output-limit bytes; only a run that exits 0 within it has its files copied into OUTDIR (which\n"
+      "must be empty; it keeps its owner and mode, the files are yours). Run as root, the engine runs\n"
+      "as uid 65534: inputs must be readable by it.");
   run_cmd->add_option("image", run->image, "The image")->option_text("IMAGE")->required();
   repeatable(run_cmd->add_option("--input", run->inputs, "An input directory (first is /ward/inputs/0)"))
       ->option_text("DIR");
-  run_cmd->add_option("-o,--output", run->output, "The output directory (created if missing)")
+  run_cmd->add_option("-o,--output", run->output, "The output directory (created if missing, else empty)")
       ->option_text("OUTDIR")
       ->required();
   run_cmd->add_option("--args", run->args, "A JSON file for /ward/args.json (default {})")

@@ -2,8 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,9 +15,12 @@
 #include <optional>
 #include <string_view>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
@@ -28,6 +31,7 @@
 #include "base/unique_fd.h"
 #include "base/bytes.h"
 #include "base/file.h"
+#include "engine/output.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -50,6 +54,11 @@ constexpr int kArgsFd = 4;
 constexpr int kFirstFreeFd = 5;
 constexpr int kHighFd = 10;
 constexpr std::string_view kReserved[] = {"proc", "dev", "tmp", "ward"};
+// The output tmpfs's inode limit: one per page of the cap, within these.
+constexpr std::uint64_t kMinOutputInodes = 1024;
+constexpr std::uint64_t kMaxOutputInodes = std::uint64_t{1} << 22;
+// Larger caps are not a limit anyway; this keeps the page arithmetic exact.
+constexpr std::uint64_t kMaxOutputCap = std::uint64_t{1} << 62;
 
 std::string errno_text(int e = errno) {
   return std::strerror(e);
@@ -261,6 +270,33 @@ Result<void> require_dir(const std::filesystem::path& path, const std::string& w
   return {};
 }
 
+// The output must start empty: a failed run then leaves it as it was, and
+// nothing of the caller's is hidden under the engine's tmpfs.
+Result<void> require_empty(const std::filesystem::path& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return fail("engine.sandbox", "cannot list the output " + path.string() + ": " + errno_text());
+  bool empty = true;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view n = e->d_name;
+    if (n != "." && n != "..") empty = false;
+  }
+  ::closedir(d);
+  if (!empty) return fail("engine.sandbox", "the output directory " + path.string() + " is not empty");
+  return {};
+}
+
+// The tmpfs the engine writes its output into: at most the cap (rounded up
+// to a page) and one page more, so that a full tmpfs always means a write
+// was refused; one inode per page of the cap. Owned by the sandbox's uid.
+std::string output_tmpfs_options(std::uint64_t cap, unsigned uid, unsigned gid) {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  cap = std::min(cap, kMaxOutputCap);
+  const std::uint64_t size = (cap + page - 1) / page * page + page;
+  const std::uint64_t inodes = std::clamp(cap / page, kMinOutputInodes, kMaxOutputInodes);
+  return "size=" + std::to_string(size) + ",nr_inodes=" + std::to_string(inodes) +
+         ",mode=0700,uid=" + std::to_string(uid) + ",gid=" + std::to_string(gid);
+}
+
 Result<std::vector<std::string>> bwrap_args(const std::string& bwrap, const SandboxSpec& spec) {
   std::vector<std::string> a = {bwrap,
                                 "--unshare-all",
@@ -324,7 +360,7 @@ Result<std::vector<std::string>> bwrap_args(const std::string& bwrap, const Sand
 
 // What the child reports through the close-on-exec pipe when it cannot
 // reach exec; a successful exec closes the pipe with nothing written.
-enum class Stage : int { Cgroup = 1, Limits, DropUid, Access, Exec };
+enum class Stage : int { Cgroup = 1, Namespace, OutputMount, Limits, DropUid, Access, Exec };
 struct ChildFailure {
   Stage stage;
   int err;
@@ -337,11 +373,67 @@ struct ChildPlan {
   char** envp = nullptr;
   int devnull = -1, out = -1, status = -1, args = -1, report = -1;
   std::vector<int> cgroup_fds;
+  // The output's tmpfs: mounted over `output` in the child's own mount
+  // namespace, its root sent back through `channel`. Without root, a user
+  // namespace mapping only the caller's own ids grants the mount.
+  const char* output = nullptr;
+  const char* tmpfs_options = nullptr;
+  bool userns = false;
+  const char* uid_map = nullptr;
+  const char* gid_map = nullptr;
+  int channel = -1;
   std::vector<std::pair<rlimit, int>> rlimits;  // value, resource
   bool drop = false;
   std::vector<std::pair<const char*, int>> access;  // path, mode
   pid_t parent = 0;
 };
+
+bool write_proc(const char* path, const char* text) {
+  const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const auto size = static_cast<ssize_t>(std::strlen(text));
+  const bool ok = ::write(fd, text, static_cast<std::size_t>(size)) == size;
+  return ::close(fd) == 0 && ok;
+}
+
+bool send_fd(int channel, int fd) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return ::sendmsg(channel, &msg, MSG_NOSIGNAL) == 1;
+}
+
+// The descriptor the child sent; none when it closed the channel first.
+UniqueFd receive_fd(int channel) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t got;
+  do {
+    got = ::recvmsg(channel, &msg, MSG_CMSG_CLOEXEC);
+  } while (got < 0 && errno == EINTR);
+  const cmsghdr* c = got == 1 ? CMSG_FIRSTHDR(&msg) : nullptr;
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+    return UniqueFd();
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return UniqueFd(fd);
+}
 
 // After fork: only async-signal-safe calls, raw syscalls for the ids (only
 // this thread exists in the child).
@@ -353,6 +445,20 @@ struct ChildPlan {
   };
   for (std::size_t i = 0; i < p.cgroup_fds.size(); ++i)
     if (::write(p.cgroup_fds[i], "0", 1) != 1) die(Stage::Cgroup, static_cast<int>(i));
+  // Mounts made here stay in this process's namespace: bwrap's namespaces
+  // inherit them, the host never sees them, and they vanish with the sandbox
+  // (but for the descriptor sent to the parent, which keeps the tmpfs alive).
+  if (::unshare(CLONE_NEWNS | (p.userns ? CLONE_NEWUSER : 0)) != 0) die(Stage::Namespace, 0);
+  if (p.userns &&
+      (!write_proc("/proc/self/setgroups", "deny") || !write_proc("/proc/self/uid_map", p.uid_map) ||
+       !write_proc("/proc/self/gid_map", p.gid_map)))
+    die(Stage::Namespace, 1);
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die(Stage::Namespace, 2);
+  if (::mount("ward-output", p.output, "tmpfs", MS_NOSUID | MS_NODEV, p.tmpfs_options) != 0)
+    die(Stage::OutputMount, 0);
+  const int output_root = ::open(p.output, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (output_root < 0 || !send_fd(p.channel, output_root)) die(Stage::OutputMount, 1);
+  ::close(output_root);
   for (const auto& [value, resource] : p.rlimits)
     if (::setrlimit(static_cast<__rlimit_resource>(resource), &value) != 0) die(Stage::Limits, resource);
   if (p.drop) {
@@ -380,20 +486,6 @@ struct ChildPlan {
   ::execve(p.bwrap, p.argv, p.envp);
   die(Stage::Exec, -1);
   ::_exit(127);
-}
-
-thread_local std::uint64_t tl_tree_bytes = 0;
-int add_file_size(const char*, const struct stat* st, int type, FTW*) {
-  if (type == FTW_F) tl_tree_bytes += static_cast<std::uint64_t>(st->st_size);
-  return type == FTW_DNR || type == FTW_NS ? 1 : 0;
-}
-
-// The total size of the regular files under `dir`, symlinks not followed;
-// nullopt when some part cannot be read.
-std::optional<std::uint64_t> tree_size(const std::filesystem::path& dir) {
-  tl_tree_bytes = 0;
-  if (::nftw(dir.c_str(), add_file_size, 16, FTW_PHYS) != 0) return std::nullopt;
-  return tl_tree_bytes;
 }
 
 // bwrap's last "bwrap: ..." line in the output's tail.
@@ -442,8 +534,13 @@ std::string RunResult::describe() const {
              " time limit";
     case Outcome::MemoryExceeded:
       return "killed: over its " + bytes_text(limit) + " memory limit";
-    case Outcome::OutputExceeded:
-      return "failed: its output is over the " + bytes_text(limit) + " limit";
+    case Outcome::OutputExceeded: {
+      const std::string unit = bytes_text(limit);
+      return "failed: its output exceeded its limit of " + std::to_string(limit) + " bytes" +
+             (unit.ends_with(" bytes") ? "" : " (" + unit + ")");
+    }
+    case Outcome::OutputRefused:
+      return "failed: its output holds " + refused + "; only regular files and directories are delivered";
   }
   return "unknown outcome";
 }
@@ -454,12 +551,10 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
   if (!bwrap) return std::unexpected(bwrap.error());
   if (auto ok = require_dir(spec.rootfs, "rootfs"); !ok) return std::unexpected(ok.error());
   if (auto ok = require_dir(spec.output, "output"); !ok) return std::unexpected(ok.error());
+  if (auto ok = require_empty(spec.output); !ok) return std::unexpected(ok.error());
   for (const auto& input : spec.inputs)
     if (auto ok = require_dir(input, "input"); !ok) return std::unexpected(ok.error());
   const bool drop = ::geteuid() == 0;
-  if (drop && ::chown(spec.output.c_str(), kSandboxUid, kSandboxUid) != 0)
-    return fail("engine.sandbox", "cannot give the output directory to uid " + std::to_string(kSandboxUid) +
-                                      ": " + errno_text());
   auto args = bwrap_args(*bwrap, spec);
   if (!args) return std::unexpected(args.error());
 
@@ -476,9 +571,14 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
   UniqueFd status_r = high(status_pipe[0]), status_w = high(status_pipe[1]);
   if (::pipe2(report_pipe, O_CLOEXEC) != 0) return fail("engine.sandbox", "pipe: " + errno_text());
   UniqueFd report_r = high(report_pipe[0]), report_w = high(report_pipe[1]);
+  int channel[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0)
+    return fail("engine.sandbox", "socketpair: " + errno_text());
+  UniqueFd channel_r = high(channel[0]), channel_w = high(channel[1]);
   UniqueFd devnull = high(::open("/dev/null", O_RDWR | O_CLOEXEC));
   UniqueFd args_fd = high(::memfd_create("ward-args.json", MFD_CLOEXEC));
-  if (!out_r || !out_w || !status_r || !status_w || !report_r || !report_w || !devnull || !args_fd)
+  if (!out_r || !out_w || !status_r || !status_w || !report_r || !report_w || !channel_r || !channel_w ||
+      !devnull || !args_fd)
     return fail("engine.sandbox", "cannot set up the sandbox's descriptors: " + errno_text());
   const std::string args_json = spec.args_json.empty() ? "{}" : spec.args_json;
   if (auto ok = write_all(args_fd.get(), as_bytes(args_json)); !ok) return fail(ok.error(), "args.json");
@@ -511,6 +611,19 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
     plan.rlimits.push_back({rlimit{n, n}, RLIMIT_NPROC});
   }
   plan.drop = drop;
+  const std::string output_path = std::filesystem::absolute(spec.output).string();
+  const unsigned sandbox_uid = drop ? kSandboxUid : ::geteuid();
+  const unsigned sandbox_gid = drop ? kSandboxUid : ::getegid();
+  const std::string tmpfs_options =
+      output_tmpfs_options(spec.limits.max_output_bytes, sandbox_uid, sandbox_gid);
+  const std::string uid_map = std::to_string(sandbox_uid) + " " + std::to_string(sandbox_uid) + " 1";
+  const std::string gid_map = std::to_string(sandbox_gid) + " " + std::to_string(sandbox_gid) + " 1";
+  plan.output = output_path.c_str();
+  plan.tmpfs_options = tmpfs_options.c_str();
+  plan.userns = !drop;
+  plan.uid_map = uid_map.c_str();
+  plan.gid_map = gid_map.c_str();
+  plan.channel = channel_w.get();
   std::vector<std::string> access_paths;
   std::vector<std::pair<std::string, int>> checks = {{spec.rootfs.string(), X_OK},
                                                      {spec.output.string(), W_OK | X_OK}};
@@ -525,6 +638,11 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
   out_w.reset();
   status_w.reset();
   report_w.reset();
+  channel_w.reset();
+  // Held until the output is delivered: the tmpfs outlives the sandbox's
+  // namespaces only through this descriptor.
+  UniqueFd output_fs = receive_fd(channel_r.get());
+  channel_r.reset();
 
   ChildFailure failure{};
   ssize_t got;
@@ -538,6 +656,12 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
     switch (failure.stage) {
       case Stage::Cgroup:
         return fail("engine.sandbox", "cannot enter the sandbox's cgroup: " + why);
+      case Stage::Namespace:
+        return fail("engine.sandbox", std::string("cannot create the ") +
+                                          (drop ? "mount namespace" : "user and mount namespaces") +
+                                          " for the output's tmpfs: " + why);
+      case Stage::OutputMount:
+        return fail("engine.sandbox", "cannot mount the output's tmpfs on " + output_path + ": " + why);
       case Stage::Limits:
         return fail("engine.sandbox", "cannot set the sandbox's resource limits: " + why);
       case Stage::DropUid:
@@ -551,6 +675,12 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
     }
   }
   report_r.reset();
+  if (!output_fs) {
+    ::kill(pid, SIGKILL);
+    int ignored;
+    ::waitpid(pid, &ignored, 0);
+    return fail("engine.sandbox", "the sandbox's output tmpfs was not handed over");
+  }
 
   std::string status, tail;
   std::uint64_t logged = 0;
@@ -654,12 +784,31 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
     result.limit = spec.limits.memory_bytes;
     return result;
   }
-  const auto size = tree_size(spec.output);
-  if ((result.outcome == RunResult::Outcome::Signaled && result.code == SIGXFSZ) || !size ||
-      *size > spec.limits.max_output_bytes) {
+  // The output: over its limit if a write was refused (the tmpfs is full,
+  // a file hit RLIMIT_FSIZE) or its files add up to more than the cap;
+  // delivered only from an engine that exited 0.
+  const std::uint64_t cap = spec.limits.max_output_bytes;
+  struct statfs usage {};
+  const bool full = ::fstatfs(output_fs.get(), &usage) != 0 || usage.f_bavail == 0 || usage.f_ffree == 0;
+  auto scan = detail::scan_output(output_fs.get(), cap);
+  if ((result.outcome == RunResult::Outcome::Signaled && result.code == SIGXFSZ) || full ||
+      (scan && scan->verdict == detail::OutputScan::Verdict::OverLimit)) {
     result.outcome = RunResult::Outcome::OutputExceeded;
-    result.limit = spec.limits.max_output_bytes;
+    result.limit = cap;
+    return result;
   }
+  if (failed) return result;
+  if (!scan) return fail(scan.error(), "the engine's output");
+  if (scan->verdict == detail::OutputScan::Verdict::Refused) {
+    result.outcome = RunResult::Outcome::OutputRefused;
+    result.refused = scan->refused;
+    return result;
+  }
+  UniqueFd dest(::open(spec.output.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dest)
+    return fail("engine.output", "cannot open the output " + spec.output.string() + ": " + errno_text());
+  if (auto ok = detail::copy_output(output_fs.get(), dest.get(), cap); !ok)
+    return fail(ok.error(), "delivering the engine's output");
   return result;
 }
 

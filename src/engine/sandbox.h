@@ -30,7 +30,7 @@ struct SandboxLimits {
 struct SandboxSpec {
   std::filesystem::path rootfs;               // read-only at /
   std::vector<std::filesystem::path> inputs;  // read-only at /ward/inputs/<n>/ (n = 0, 1, ...)
-  std::filesystem::path output;               // writable at /ward/output/
+  std::filesystem::path output;               // an empty directory: receives /ward/output/ on success
   std::string args_json;                      // read-only at /ward/args.json ("{}" when empty)
   std::vector<std::string> argv;              // usually entrypoint + cmd from the image config
   std::vector<std::string> env;               // "KEY=VALUE"; PATH gets a default when absent
@@ -40,11 +40,12 @@ struct SandboxSpec {
 };
 
 struct RunResult {
-  enum class Outcome { Exited, Signaled, TimedOut, MemoryExceeded, OutputExceeded };
+  enum class Outcome { Exited, Signaled, TimedOut, MemoryExceeded, OutputExceeded, OutputRefused };
   Outcome outcome = Outcome::Exited;
   int code = 0;  // the exit status (Exited) or the signal (otherwise, when one killed it)
   std::chrono::milliseconds elapsed{0};
   std::uint64_t limit = 0;  // the limit it broke: milliseconds or bytes (for describe)
+  std::string refused;      // OutputRefused: what the output held, and where
   // One line: "exited with status 0", "killed: over its 2 s time limit", ...
   std::string describe() const;
 };
@@ -55,12 +56,19 @@ struct RunResult {
 // tmpfs holding the rootfs's top-level entries (read-only binds), a fresh
 // /proc, a minimal /dev, a tmpfs /tmp (at most memory_bytes), and /ward.
 // When the caller is root the engine runs as kSandboxUid: every path must
-// be reachable by that uid (inputs readable; output is chowned to it).
+// be reachable by that uid (inputs readable, the output's parents
+// searchable). The output directory is never handed to it: /ward/output/ is
+// a tmpfs of max_output_bytes (plus a page), mounted over spec.output in a
+// mount namespace of the sandbox's own, and only when the engine exits 0
+// within the limit, with regular files and directories only, are its files
+// copied into spec.output, owned by the caller. Every other run leaves
+// spec.output empty. The tmpfs's pages count against the memory cgroup.
 //
 // Limits: wall time (the sandbox's whole process tree is killed), memory (a
 // memory cgroup when one can be created under the caller's, else
-// RLIMIT_AS), processes (a pids cgroup, else RLIMIT_NPROC), output
-// (RLIMIT_FSIZE per file, and the total size of the output tree afterwards).
+// RLIMIT_AS), processes (a pids cgroup, else RLIMIT_NPROC), output (the
+// tmpfs's size and inodes: ENOSPC; RLIMIT_FSIZE per file; the sizes of the
+// files, sparse ones in full, re-checked before any is copied out).
 // MemoryExceeded means the memory cgroup recorded an OOM kill; without a
 // cgroup, an allocation failing under RLIMIT_AS shows only as the engine's
 // own exit or signal, and a SIGKILL (which only the kernel's OOM killer can
@@ -68,8 +76,17 @@ struct RunResult {
 // MemoryExceeded. bwrap reports a death by signal n as status 128+n, so an
 // engine exiting with 129..192 reads as Signaled.
 //
-// Errors ("engine.sandbox"): bwrap is missing, a path is unusable, or bwrap
-// failed before the engine started (its own message is included).
+// OutputExceeded: the tmpfs filled up (a write was refused), a file hit
+// RLIMIT_FSIZE, or the files add up to more than the limit. OutputRefused:
+// the output holds a symlink, FIFO, socket or device, or nests directories
+// deeper than 64.
+//
+// Errors ("engine.sandbox"): bwrap is missing, a path is unusable, the
+// output is not an empty directory, the output's tmpfs cannot be mounted
+// (neither root nor unprivileged user namespaces), or bwrap failed before
+// the engine started (its own message is included); nothing ran. After a
+// run ("engine.output", "io.*"): its output could not be copied out, and
+// spec.output was emptied again.
 Result<RunResult> run_sandboxed(const SandboxSpec& spec);
 
 }  // namespace ward::engine

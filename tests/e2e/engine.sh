@@ -3,7 +3,8 @@
 # host's /bin/sh and cat with their libraries) reproducibly, inspect it, run
 # it in the sandbox on two inputs with arguments, and check what it could and
 # could not do; then an engine that fails, one that runs too long, a tampered
-# image, and a missing bubblewrap. `ward engine run` leaves no scratch files.
+# image, and a missing bubblewrap; an engine over its output limit, and an
+# existing output directory. `ward engine run` leaves no scratch files.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v bwrap >/dev/null || { echo "FAIL: bwrap is missing (Debian package bubblewrap)" >&2; exit 1; }
 command -v ldd >/dev/null || { echo "FAIL: ldd is missing (Debian package libc-bin)" >&2; exit 1; }
@@ -33,6 +34,15 @@ args=$(cat /ward/args.json)
 case "$args" in
 *fail*) echo "engine: failing as asked" >&2; exit 3 ;;
 *spin*) while :; do :; done ;;
+*flood*)
+  # Far more than its output limit, in files each under it, ignoring every error.
+  i=0
+  while [ $i -lt 40 ]; do
+    cat /dev/zero >/ward/output/flood-$i 2>/dev/null || :
+    i=$((i + 1))
+  done
+  exit 0
+  ;;
 esac
 cat /ward/inputs/0/a.txt /ward/inputs/1/b.txt >/ward/output/joined.txt
 printf '%s\n' "$args" >/ward/output/args.json
@@ -93,6 +103,56 @@ start=$SECONDS
 expect_ward_error "an engine over its time limit" "" 'time limit' -- engine run engine.tar -o out3 --args spin.json --time-limit 2s --log spin.log
 ((SECONDS - start < 20)) || fail "the time limit did not stop the engine"
 [[ -z $(ls -A "$TMPDIR") ]] || fail "a failed run left scratch files: $(ls -A "$TMPDIR")"
+
+# An engine writing far past its output limit: refused at the limit (ENOSPC,
+# SIGXFSZ), the run fails naming it, nothing is left in OUTDIR, and the disk
+# under the work tree never grew by more than the limit.
+echo '{"mode": "flood"}' >flood.json
+# The work tree but the scratch directory (where the image is unpacked); files
+# come and go while du reads, so its complaints and status are ignored.
+du_now() { { du -s --block-size=1 --exclude=scratch "$TMP" 2>/dev/null || true; } | cut -f1; }
+before=$(du_now)
+(
+  # Stops by itself once the check is over, or the script has failed and
+  # removed $TMP.
+  trap - ERR
+  set +e
+  most=$before
+  while [[ ! -e flood.done && -d $TMP ]]; do
+    now=$(du_now)
+    ((${now:-0} > most)) && most=$now
+    echo "$most" >flood.most 2>/dev/null || exit 0
+    sleep 0.05
+  done
+) &
+watcher=$!
+expect_ward_error "an engine over its output limit" out5 'output.*limit' -- \
+  engine run engine.tar -o out5 --args flood.json --output-limit 1M --log flood.log
+touch flood.done
+wait "$watcher"
+grep -q 'its output exceeded its limit of 1048576 bytes (1 MiB)$' "$TMP/stderr" ||
+  fail "the error does not name the limit: $(cat "$TMP/stderr")"
+grew=$(($(cat flood.most) - before))
+((grew <= 1048576)) || fail "the work tree grew by $grew bytes under a 1 MiB output limit"
+[[ -z $(ls -A "$TMPDIR") ]] || fail "an over-limit run left scratch files: $(ls -A "$TMPDIR")"
+pass "an engine over its output limit is stopped at it, and nothing of its output is left"
+
+# -o EXISTING_DIR: the directory keeps its owner and mode (never handed to
+# the sandbox's uid), and the files in it belong to the caller.
+mkdir -m 750 existing
+before=$(stat -c '%u:%g %a' existing)
+"$WARD" engine run engine.tar --input in0 --input in1 --args args.json -o existing --log existing.log >/dev/null ||
+  fail "engine run into an existing directory failed: $(cat existing.log)"
+[[ $(stat -c '%u:%g %a' existing) == "$before" ]] ||
+  fail "the output directory changed from $before to $(stat -c '%u:%g %a' existing)"
+[[ $(cat existing/joined.txt) == $'alpha\nbeta' ]] || fail "joined output: $(cat existing/joined.txt)"
+owners=$(find existing -mindepth 1 -printf '%u:%g\n' | sort -u)
+[[ $owners == "$(id -un):$(id -gn)" ]] || fail "the output's files belong to $owners, not the caller"
+mkdir out6
+echo "mine" >out6/earlier.txt
+expect_ward_error "a non-empty output directory" "" 'not empty' -- engine run engine.tar -o out6
+[[ $(cat out6/earlier.txt) == mine && $(ls -A out6) == earlier.txt ]] || fail "the non-empty output was changed"
+pass "engine run -o EXISTING_DIR leaves its owner and mode, and the files are the caller's"
 
 # Without bubblewrap nothing runs.
 mkdir out4

@@ -2,7 +2,8 @@
 // (no libraries needed in its rootfs) whose first argument picks what it
 // tries. The check-* and net modes exit 0 when the sandbox behaved as the
 // test expects and say why not on stderr otherwise; copy, connect and slow
-// act as an engine of an order would (tests/e2e/order.sh).
+// act as an engine of an order would (tests/e2e/order.sh); fill, tree,
+// special, sparse, empties and deep write outputs for the output cap's tests.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 extern char** environ;
@@ -161,6 +163,86 @@ int connect_out(int port) {
   return reached ? 0 : 3;
 }
 
+// Output modes for the output cap: an engine that writes past it and
+// ignores every error, a tree to deliver byte for byte, and outputs that
+// must not be delivered (links, FIFOs, sparse files, too many files).
+int fill(int files, long bytes) {
+  for (int i = 0; i < files; ++i) (void)write_output(("fill-" + std::to_string(i)).c_str(), bytes);
+  return 0;
+}
+
+std::string pattern(long bytes) {
+  std::string out(static_cast<size_t>(bytes), '\0');
+  for (long i = 0; i < bytes; ++i) out[static_cast<size_t>(i)] = static_cast<char>((i * 7 + i / 251) & 0xff);
+  return out;
+}
+
+int write_tree() {
+  int bad = 0;
+  bad |= expect(mkdir("/ward/output/a", 0755) == 0 && mkdir("/ward/output/a/b", 0750) == 0 &&
+                    mkdir("/ward/output/d", 0755) == 0 && mkdir("/ward/output/d/e", 0700) == 0,
+                "cannot make directories");
+  bad |= expect(spit("/ward/output/top.txt", "top\n"), "cannot write top.txt");
+  bad |= expect(spit("/ward/output/a/b/c.bin", pattern(300000)), "cannot write a/b/c.bin");
+  bad |= expect(spit("/ward/output/a/empty", ""), "cannot write a/empty");
+  bad |= expect(spit("/ward/output/a/run.sh", "#!/bin/sh\n") && chmod("/ward/output/a/run.sh", 0755) == 0,
+                "cannot write a/run.sh");
+  bad |= expect(spit("/ward/output/a/private", "p") && chmod("/ward/output/a/private", 0600) == 0,
+                "cannot write a/private");
+  return bad;
+}
+
+int unreadable() {
+  int bad = expect(spit("/ward/output/secret.txt", "s") && chmod("/ward/output/secret.txt", 0) == 0,
+                   "cannot write secret.txt");
+  bad |= expect(mkdir("/ward/output/closed", 0755) == 0 && spit("/ward/output/closed/inner.txt", "i") &&
+                    chmod("/ward/output/closed", 0) == 0,
+                "cannot make closed/");
+  return bad;
+}
+
+int special(const std::string& kind) {
+  int bad = expect(spit("/ward/output/ok.txt", "ok"), "cannot write ok.txt");
+  if (kind == "symlink")
+    bad |= expect(symlink("/etc/passwd", "/ward/output/link") == 0, "cannot make a symlink");
+  if (kind == "fifo") bad |= expect(mkfifo("/ward/output/fifo", 0644) == 0, "cannot make a FIFO");
+  if (kind == "socket") {
+    const int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    strcpy(addr.sun_path, "/ward/output/sock");
+    bad |= expect(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0, "cannot bind a socket");
+    close(s);
+  }
+  return bad;
+}
+
+int sparse(int files, long bytes) {
+  int bad = 0;
+  for (int i = 0; i < files; ++i) {
+    const std::string path = "/ward/output/sparse-" + std::to_string(i);
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    bad |= expect(fd >= 0 && ftruncate(fd, bytes) == 0, "cannot make a sparse file");
+    if (fd >= 0) close(fd);
+  }
+  return bad;
+}
+
+int empties(int files) {
+  for (int i = 0; i < files; ++i) {
+    const int fd = open(("/ward/output/empty-" + std::to_string(i)).c_str(), O_WRONLY | O_CREAT, 0644);
+    if (fd >= 0) close(fd);
+  }
+  return 0;
+}
+
+int deep(int levels) {
+  int bad = expect(chdir("/ward/output") == 0, "cannot enter the output");
+  for (int i = 0; i < levels && !bad; ++i)
+    bad |= expect(mkdir("d", 0755) == 0 && chdir("d") == 0, "cannot nest");
+  return bad | expect(spit("leaf", "leaf"), "cannot write the leaf");
+}
+
 int describe_env() {
   std::string out;
   for (char** e = environ; *e; ++e) out += std::string(*e) + "\n";
@@ -200,6 +282,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (mode == "env") return describe_env();
+  if (mode == "fill") return fill(atoi(arg), argc > 3 ? atol(argv[3]) : 0);
+  if (mode == "tree") return write_tree();
+  if (mode == "unreadable") return unreadable();
+  if (mode == "special") return special(arg);
+  if (mode == "sparse") return sparse(atoi(arg), argc > 3 ? atol(argv[3]) : 0);
+  if (mode == "empties") return empties(atoi(arg));
+  if (mode == "deep") return deep(atoi(arg));
   if (mode == "copy") return copy_inputs();
   if (mode == "connect") return connect_out(atoi(arg));
   if (mode == "slow") {

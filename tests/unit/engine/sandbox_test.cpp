@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -30,6 +33,27 @@ bool process_alive_with(const std::string& marker) {
   }
   if (d) ::closedir(d);
   return found;
+}
+
+// The disk space the files under `dir` take (symlinks not followed).
+std::uint64_t disk_usage(const std::filesystem::path& dir) {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(
+           dir, std::filesystem::directory_options::skip_permission_denied, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0) total += static_cast<std::uint64_t>(st.st_blocks) * 512;
+  }
+  return total;
+}
+
+// What payload.cpp's "tree" mode writes into a/b/c.bin.
+std::string payload_pattern(long bytes) {
+  std::string out(static_cast<std::size_t>(bytes), '\0');
+  for (long i = 0; i < bytes; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>((i * 7 + i / 251) & 0xff);
+  return out;
 }
 
 class SandboxTest : public ::testing::TestWithParam<bool> {
@@ -61,7 +85,7 @@ class SandboxTest : public ::testing::TestWithParam<bool> {
     spec_.argv = std::move(argv);
     auto result = run_sandboxed(spec_);
     EXPECT_TRUE(result) << result.error().code << ": " << result.error().message;
-    return result ? *result : RunResult{Outcome::Exited, -1, {}, 0};
+    return result ? *result : RunResult{Outcome::Exited, -1, {}, 0, {}};
   }
   std::string log() const { return read_text(tmp_ / "log.txt"); }
 
@@ -161,12 +185,142 @@ TEST_P(SandboxTest, ShouldReportOutputOverItsLimit) {
   spec_.limits.max_output_bytes = 1 << 20;
   auto one_file = run({"/bin/payload", "write", std::to_string(2 << 20)});
   EXPECT_EQ(one_file.outcome, Outcome::OutputExceeded) << one_file.describe();
-  EXPECT_EQ(one_file.describe(), "failed: its output is over the 1 MiB limit");
-  std::filesystem::remove_all(tmp_ / "output/big");
+  EXPECT_EQ(one_file.describe(), "failed: its output exceeded its limit of 1048576 bytes (1 MiB)");
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_ / "output")) << "a failed run left files";
   auto many_files = run({"/bin/payload", "write-many", std::to_string(256 << 10)});
   EXPECT_EQ(many_files.outcome, Outcome::OutputExceeded) << many_files.describe();
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_ / "output")) << "a failed run left files";
   auto within = run({"/bin/payload", "write", std::to_string(512 << 10)});
-  EXPECT_EQ(within.outcome, Outcome::OutputExceeded) << "the earlier parts still count";
+  EXPECT_EQ(within.outcome, Outcome::Exited) << within.describe() << log();
+  EXPECT_EQ(within.code, 0);
+  EXPECT_EQ(std::filesystem::file_size(tmp_ / "output/big"), 512u << 10);
+}
+
+// An engine writing far more than its cap in files each under it (and
+// ignoring every write error) gets ENOSPC at the cap: the run fails naming
+// the limit, the output directory is left empty, and the disk holding the
+// work tree never grew by more than the cap.
+TEST_P(SandboxTest, ShouldNeverLetTheOutputGrowPastItsCap) {
+  spec_.limits.max_output_bytes = 1 << 20;
+  const std::uint64_t before = disk_usage(tmp_.path());
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> most{before};
+  std::thread watcher([&] {
+    while (!done) {
+      most = std::max<std::uint64_t>(most, disk_usage(tmp_.path()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  auto result = run({"/bin/payload", "fill", "64", std::to_string(512 << 10)});
+  done = true;
+  watcher.join();
+  most = std::max<std::uint64_t>(most, disk_usage(tmp_.path()));
+  EXPECT_EQ(result.outcome, Outcome::OutputExceeded) << result.describe();
+  EXPECT_NE(result.describe().find("limit of 1048576 bytes"), std::string::npos) << result.describe();
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_ / "output")) << "a failed run left files";
+  EXPECT_LE(most - before, std::uint64_t{1} << 20) << "the work tree grew past the output cap";
+}
+
+TEST_P(SandboxTest, ShouldDeliverAnOutputWithinItsLimitByteForByte) {
+  spec_.limits.max_output_bytes = 1 << 20;
+  auto result = run({"/bin/payload", "tree"});
+  ASSERT_EQ(result.outcome, Outcome::Exited) << result.describe();
+  ASSERT_EQ(result.code, 0) << log();
+  const auto out = tmp_ / "output";
+  EXPECT_EQ(read_text(out / "top.txt"), "top\n");
+  EXPECT_EQ(read_text(out / "a/b/c.bin"), payload_pattern(300000));
+  EXPECT_EQ(read_text(out / "a/empty"), "");
+  EXPECT_TRUE(std::filesystem::is_directory(out / "d/e"));
+  EXPECT_TRUE(std::filesystem::is_empty(out / "d/e"));
+  const auto mode = [&out](const char* name) {
+    struct stat st {};
+    EXPECT_EQ(::lstat((out / name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_uid, ::geteuid()) << name << " does not belong to the caller";
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode("a/run.sh"), 0755u);
+  EXPECT_EQ(mode("a/private"), 0600u);
+  EXPECT_EQ(mode("a/b"), 0750u);
+  EXPECT_EQ(mode("d/e"), 0700u);
+  EXPECT_EQ(mode("top.txt"), 0644u);
+}
+
+// Modes the engine set are kept, even those that shut out its owner (but
+// for a directory a non-root caller has to search).
+TEST_P(SandboxTest, ShouldDeliverFilesTheEngineMadeUnreadable) {
+  auto result = run({"/bin/payload", "unreadable"});
+  ASSERT_EQ(result.outcome, Outcome::Exited) << result.describe();
+  ASSERT_EQ(result.code, 0) << log();
+  const auto out = tmp_ / "output";
+  struct stat st {};
+  ASSERT_EQ(::lstat((out / "secret.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0u);
+  ASSERT_EQ(::lstat((out / "closed").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, ::geteuid() == 0 ? 0u : 0500u);
+  ASSERT_EQ(::chmod((out / "closed").c_str(), 0700), 0);
+  ASSERT_EQ(::chmod((out / "secret.txt").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod((out / "closed/inner.txt").c_str(), 0600), 0);
+  EXPECT_EQ(read_text(out / "secret.txt"), "s");
+  EXPECT_EQ(read_text(out / "closed/inner.txt"), "i");
+}
+
+TEST_P(SandboxTest, ShouldRefuseLinksFifosAndSocketsInTheOutput) {
+  for (const char* kind : {"symlink", "fifo", "socket"}) {
+    auto result = run({"/bin/payload", "special", kind});
+    EXPECT_EQ(result.outcome, Outcome::OutputRefused) << kind << ": " << result.describe() << log();
+    EXPECT_NE(result.describe().find("only regular files and directories"), std::string::npos)
+        << result.describe();
+    EXPECT_TRUE(std::filesystem::is_empty(tmp_ / "output")) << kind << ": a refused output left files";
+  }
+}
+
+TEST_P(SandboxTest, ShouldCountSparseFilesAtTheirFullSize) {
+  spec_.limits.max_output_bytes = 1 << 20;
+  auto result = run({"/bin/payload", "sparse", "8", std::to_string(512 << 10)});
+  EXPECT_EQ(result.outcome, Outcome::OutputExceeded) << result.describe() << log();
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_ / "output")) << "a failed run left files";
+}
+
+TEST_P(SandboxTest, ShouldLimitTheNumberOfOutputFiles) {
+  spec_.limits.max_output_bytes = 1 << 20;
+  auto result = run({"/bin/payload", "empties", "5000"});
+  EXPECT_EQ(result.outcome, Outcome::OutputExceeded) << result.describe() << log();
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_ / "output")) << "a failed run left files";
+}
+
+TEST_P(SandboxTest, ShouldRefuseAnOutputNestedTooDeep) {
+  auto result = run({"/bin/payload", "deep", "200"});
+  EXPECT_EQ(result.outcome, Outcome::OutputRefused) << result.describe() << log();
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_ / "output")) << "a refused output left files";
+}
+
+// The caller's directory is never handed to the sandbox's uid: its owner and
+// mode stay, and the delivered files belong to the caller.
+TEST_P(SandboxTest, ShouldLeaveTheOutputDirectorysOwnerAndModeAlone) {
+  ASSERT_EQ(::chmod((tmp_ / "output").c_str(), 0750), 0);
+  struct stat before {};
+  ASSERT_EQ(::stat((tmp_ / "output").c_str(), &before), 0);
+  auto result = run({"/bin/payload", "tree"});
+  EXPECT_EQ(result.code, 0) << log();
+  struct stat after {};
+  ASSERT_EQ(::stat((tmp_ / "output").c_str(), &after), 0);
+  EXPECT_EQ(after.st_uid, before.st_uid);
+  EXPECT_EQ(after.st_gid, before.st_gid);
+  EXPECT_EQ(after.st_mode, before.st_mode);
+  struct stat file {};
+  ASSERT_EQ(::stat((tmp_ / "output/top.txt").c_str(), &file), 0);
+  EXPECT_EQ(file.st_uid, ::geteuid());
+}
+
+TEST_P(SandboxTest, ShouldRefuseAnOutputDirectoryThatIsNotEmpty) {
+  write_text(tmp_ / "output/earlier.txt", "mine");
+  spec_.argv = {"/bin/payload", "tree"};
+  auto result = run_sandboxed(spec_);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, "engine.sandbox");
+  EXPECT_NE(result.error().message.find("not empty"), std::string::npos) << result.error().message;
+  EXPECT_EQ(read_text(tmp_ / "output/earlier.txt"), "mine");
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "output/top.txt")) << "something ran";
 }
 
 TEST_P(SandboxTest, ShouldCapTheLog) {
@@ -213,11 +367,15 @@ INSTANTIATE_TEST_SUITE_P(Sandbox, SandboxTest, ::testing::Values(false, true), [
 });
 
 TEST(RunResultTest, ShouldDescribeEachOutcomeInOneLine) {
-  EXPECT_EQ((RunResult{Outcome::Exited, 2, {}, 0}).describe(), "exited with status 2");
-  EXPECT_EQ((RunResult{Outcome::Signaled, 11, {}, 0}).describe(), "killed by signal 11 (SIGSEGV)");
-  EXPECT_EQ((RunResult{Outcome::TimedOut, 9, {}, 2000}).describe(), "killed: over its 2 s time limit");
-  EXPECT_EQ((RunResult{Outcome::MemoryExceeded, 9, {}, 512ull << 20}).describe(),
+  EXPECT_EQ((RunResult{Outcome::Exited, 2, {}, 0, {}}).describe(), "exited with status 2");
+  EXPECT_EQ((RunResult{Outcome::Signaled, 11, {}, 0, {}}).describe(), "killed by signal 11 (SIGSEGV)");
+  EXPECT_EQ((RunResult{Outcome::TimedOut, 9, {}, 2000, {}}).describe(), "killed: over its 2 s time limit");
+  EXPECT_EQ((RunResult{Outcome::MemoryExceeded, 9, {}, 512ull << 20, {}}).describe(),
             "killed: over its 512 MiB memory limit");
+  EXPECT_EQ((RunResult{Outcome::OutputExceeded, 0, {}, 100ull << 20, {}}).describe(),
+            "failed: its output exceeded its limit of 104857600 bytes (100 MiB)");
+  EXPECT_EQ((RunResult{Outcome::OutputExceeded, 0, {}, 1000, {}}).describe(),
+            "failed: its output exceeded its limit of 1000 bytes");
 }
 
 }  // namespace
