@@ -295,7 +295,10 @@ Result<void> run_show(const ShowArgs& args) {
     summary["signature"] = "verified";
     return print_json(summary);
   }
-  if (auto ok = print_stdout("grant, signatures verified\n"); !ok) return ok;
+  if (auto ok = print_stdout("grant, signatures verified, header bound to this policy (its MAC is the CVM's to "
+                             "check)\n");
+      !ok)
+    return ok;
   return print_fields(summary);
 }
 

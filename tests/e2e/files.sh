@@ -153,7 +153,7 @@ age -d -i cvm.key -o granted.out granted.age
 same_file data.bin granted.out "the granted copy decrypted with the CVM's key"
 ! age -d -i alice.key -o /dev/null granted.age 2>/dev/null || fail "the grant's header opens with alice's key"
 "$WARD" files show grant.json >show-grant.txt
-grep -q '^grant, signatures verified$' show-grant.txt && grep -q "^cvm: $CVM_ID$" show-grant.txt ||
+grep -q '^grant, signatures verified, header bound to this policy' show-grant.txt && grep -q "^cvm: $CVM_ID$" show-grant.txt ||
   fail "files show of a grant: $(cat show-grant.txt)"
 grant --ca "$CA_URL" --policy grant-policy.json --json -o grant2.json >grant2.out
 jq -e '.simulated == true' grant2.out >/dev/null || fail "files grant --json: $(cat grant2.out)"

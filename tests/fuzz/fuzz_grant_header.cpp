@@ -6,13 +6,14 @@
 // rest is used: as a whole header, as (offset, xor) edits of the real header,
 // or as text inserted into it. Whatever is authenticated must be the real
 // header byte for byte: no other header may release the key.
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -49,8 +50,8 @@ Fixture* make_fixture() {
   auto res = files::upload(dir / "data.csv", f->owner, **store);
   if (!res) std::abort();
   auto grant = files::make_grant(*res, **store, f->owner, f->cvm.recipient(),
-                                 crypto::sha256(f->cvm.signing_public_key()), "sha256:" + std::string(64, 'e'),
-                                 {f->owner.recipient().to_string()},
+                                 crypto::sha256(f->cvm.signing_public_key()),
+                                 "sha256:" + std::string(64, 'e'), {f->owner.recipient().to_string()},
                                  std::chrono::system_clock::now() + std::chrono::hours(1));
   if (!grant) std::abort();
   f->doc = grant->json;
@@ -67,7 +68,8 @@ Bytes shape_header(const Fixture& f, std::string_view input) {
   Bytes header = f.header;
   if (mode == 1) {
     for (std::size_t i = 0; i + 1 < input.size(); i += 2) {
-      header[static_cast<std::uint8_t>(input[i]) * header.size() / 256] ^= static_cast<std::uint8_t>(input[i + 1]);
+      header[static_cast<std::uint8_t>(input[i]) * header.size() / 256] ^=
+          static_cast<std::uint8_t>(input[i + 1]);
     }
     return header;
   }
@@ -86,6 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   doc["header"] = base64_encode(header);
   auto grant = files::parse_grant(doc.dump());
   if (!grant) return 0;
-  if (files::authenticate_grant(*grant, fixture->cvm.identity()) && grant->header != fixture->header) std::abort();
+  if (files::authenticate_grant(*grant, fixture->cvm.identity()) && grant->header != fixture->header)
+    std::abort();
   return 0;
 }

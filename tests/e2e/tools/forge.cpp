@@ -55,7 +55,8 @@ int forge_grant(const std::string& in, const keys::PartyKey& forger, const std::
   doc["grant"].erase("order_by");
   doc["sig"] = sign_hex(forger, files::kGrantDomain, doc["grant"]);
   if (rebind) {
-    const auto id = crypto::sha256(as_bytes(std::string(files::kGrantDomain) + ledger::canonical_json(doc["grant"])));
+    const auto id =
+        crypto::sha256(as_bytes(std::string(files::kGrantDomain) + ledger::canonical_json(doc["grant"])));
     auto header = base64_decode(doc["header"].get<std::string>());
     if (!header) return 2;
     std::string text(as_chars(*header));
@@ -90,9 +91,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (mode == "grant")
-      return forge_grant(argv[2], *key, argv[4], argv[5], argv[6], argc == 8 && std::string(argv[7]) == "--rebind");
+      return forge_grant(argv[2], *key, argv[4], argv[5], argv[6],
+                         argc == 8 && std::string(argv[7]) == "--rebind");
     return forge_report(argv[2], *key, argv[4]);
   }
-  std::cerr << "usage: forge grant GRANT.json KEY ENGINE RECIPIENT OUT.json [--rebind] | forge report REPORT.json KEY OUT.json\n";
+  std::cerr << "usage: forge grant GRANT.json KEY ENGINE RECIPIENT OUT.json [--rebind] | forge report "
+               "REPORT.json KEY OUT.json\n";
   return 2;
 }
