@@ -735,9 +735,9 @@ class Grants : public OrderTest {
 TEST_F(Grants, ShouldAllowALimitedGrantToItsLimitOfOrders) {
   const std::uint64_t first = put_order_in(OrderStatus::Processing);
   const std::uint64_t second = put_order_in(OrderStatus::Processing);
-  EXPECT_EQ(use(first, {entry(g1, alice, 1)}), "");
+  EXPECT_EQ(use(first, json::array({entry(g1, alice, 1)})), "");
   EXPECT_EQ(users(g1, alice), std::vector<std::uint64_t>{first});
-  auto r = run_use(second, {entry(g1, alice, 1)});
+  auto r = run_use(second, json::array({entry(g1, alice, 1)}));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, reason::kUsedUp);
   EXPECT_EQ(r.error().message, "grant " + hex_encode(g1).substr(0, 16) + " allows 1 uses, all spent");
@@ -748,19 +748,21 @@ TEST_F(Grants, ShouldCountEachOrderOnceWhenItUsesTheGrantAgain) {
   const std::uint64_t first = put_order_in(OrderStatus::Processing);
   const std::uint64_t second = put_order_in(OrderStatus::Processing);
   const std::uint64_t third = put_order_in(OrderStatus::Processing);
-  EXPECT_EQ(use(first, {entry(g1, alice, 2)}), "");
-  EXPECT_EQ(use(first, {entry(g1, alice, 2)}), "") << "a loader re-running the order after a crash";
-  EXPECT_EQ(use(second, {entry(g1, alice, 2)}), "");
-  EXPECT_EQ(use(second, {entry(g1, alice, 2)}), "");
-  EXPECT_EQ(use(first, {entry(g1, alice, 2)}), "") << "an order already counted is never used up";
-  EXPECT_EQ(use(third, {entry(g1, alice, 2)}), reason::kUsedUp);
+  EXPECT_EQ(use(first, json::array({entry(g1, alice, 2)})), "");
+  EXPECT_EQ(use(first, json::array({entry(g1, alice, 2)})), "")
+      << "a loader re-running the order after a crash";
+  EXPECT_EQ(use(second, json::array({entry(g1, alice, 2)})), "");
+  EXPECT_EQ(use(second, json::array({entry(g1, alice, 2)})), "");
+  EXPECT_EQ(use(first, json::array({entry(g1, alice, 2)})), "")
+      << "an order already counted is never used up";
+  EXPECT_EQ(use(third, json::array({entry(g1, alice, 2)})), reason::kUsedUp);
   EXPECT_EQ(users(g1, alice), (std::vector<std::uint64_t>{first, second}));
 }
 
 TEST_F(Grants, ShouldNotRecordUnlimitedGrants) {
   for (int i = 0; i < 3; ++i) {
     const std::uint64_t id = put_order_in(OrderStatus::Processing);
-    EXPECT_EQ(use(id, {entry(g1, alice, 0)}), "");
+    EXPECT_EQ(use(id, json::array({entry(g1, alice, 0)})), "");
   }
   EXPECT_FALSE(state.grant(g1, alice.id()));
 }
@@ -768,9 +770,9 @@ TEST_F(Grants, ShouldNotRecordUnlimitedGrants) {
 TEST_F(Grants, ShouldCountTheSameGrantIdPerOwner) {
   const std::uint64_t first = put_order_in(OrderStatus::Processing);
   const std::uint64_t second = put_order_in(OrderStatus::Processing);
-  EXPECT_EQ(use(first, {entry(g1, alice, 1), entry(g1, mallory, 1)}), "");
-  EXPECT_EQ(use(second, {entry(g1, mallory, 1)}), reason::kUsedUp);
-  EXPECT_EQ(use(second, {entry(g2, alice, 1)}), "");
+  EXPECT_EQ(use(first, json::array({entry(g1, alice, 1), entry(g1, mallory, 1)})), "");
+  EXPECT_EQ(use(second, json::array({entry(g1, mallory, 1)})), reason::kUsedUp);
+  EXPECT_EQ(use(second, json::array({entry(g2, alice, 1)})), "");
 }
 
 TEST_F(Grants, ShouldRefuseAGrantItsOwnerRevoked) {
@@ -780,7 +782,7 @@ TEST_F(Grants, ShouldRefuseAGrantItsOwnerRevoked) {
   EXPECT_TRUE(g.revoked);
   EXPECT_EQ(g.revoked_at, now);
   for (const std::uint64_t uses : {0, 1, 5}) {
-    auto r = run_use(id, {entry(g1, alice, uses)});
+    auto r = run_use(id, json::array({entry(g1, alice, uses)}));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().reason, reason::kRevoked);
     EXPECT_EQ(r.error().message, "grant " + hex_encode(g1).substr(0, 16) + " was revoked by its owner");
@@ -789,19 +791,19 @@ TEST_F(Grants, ShouldRefuseAGrantItsOwnerRevoked) {
 
 TEST_F(Grants, ShouldRefuseARevokedGrantToAnOrderThatUsedItBefore) {
   const std::uint64_t id = put_order_in(OrderStatus::Processing);
-  EXPECT_EQ(use(id, {entry(g1, alice, 3)}), "");
+  EXPECT_EQ(use(id, json::array({entry(g1, alice, 3)})), "");
   EXPECT_EQ(revoke(alice, g1), "");
-  EXPECT_EQ(use(id, {entry(g1, alice, 3)}), reason::kRevoked);
+  EXPECT_EQ(use(id, json::array({entry(g1, alice, 3)})), reason::kRevoked);
   EXPECT_EQ(users(g1, alice), std::vector<std::uint64_t>{id}) << "revoking keeps the count";
 }
 
 TEST_F(Grants, ShouldIgnoreARevocationBySomeoneElse) {
   const std::uint64_t id = put_order_in(OrderStatus::Processing);
   EXPECT_EQ(revoke(mallory, g1), "");
-  EXPECT_EQ(use(id, {entry(g1, alice, 0)}), "");
-  EXPECT_EQ(use(id, {entry(g1, alice, 1)}), "");
-  EXPECT_FALSE(state.grant(g1, alice.id())->revoked);
-  EXPECT_EQ(use(id, {entry(g1, mallory, 0)}), reason::kRevoked)
+  EXPECT_EQ(use(id, json::array({entry(g1, alice, 0)})), "");
+  EXPECT_EQ(use(id, json::array({entry(g1, alice, 1)})), "");
+  EXPECT_FALSE(state.grant(g1, alice.id()).value().revoked);
+  EXPECT_EQ(use(id, json::array({entry(g1, mallory, 0)})), reason::kRevoked)
       << "mallory's revocation binds her own grants";
 }
 
@@ -819,16 +821,16 @@ TEST_F(Grants, ShouldRefuseRevocationBySenderWithoutAccount) {
 TEST_F(Grants, ShouldRefuseSendersOtherThanTheOrdersCvm) {
   const std::uint64_t id = put_order_in(OrderStatus::Processing);
   for (Party* p : {&creator, &provider, &stranger, &other_vm, &alice}) {
-    EXPECT_EQ(use(id, {entry(g1, alice, 1)}, p), reason::kNotAllowed);
+    EXPECT_EQ(use(id, json::array({entry(g1, alice, 1)}), p), reason::kNotAllowed);
   }
-  EXPECT_EQ(use(12345, {entry(g1, alice, 1)}), reason::kNotFound);
+  EXPECT_EQ(use(12345, json::array({entry(g1, alice, 1)})), reason::kNotFound);
   EXPECT_FALSE(state.grant(g1, alice.id()));
 }
 
 TEST_F(Grants, ShouldRefuseEveryStatusButProcessing) {
   for (auto s : {OrderStatus::New, OrderStatus::Done, OrderStatus::Error, OrderStatus::Canceled}) {
     const std::uint64_t id = put_order_in(s);
-    EXPECT_EQ(use(id, {entry(g1, alice, 1)}), reason::kBadState) << to_string(s);
+    EXPECT_EQ(use(id, json::array({entry(g1, alice, 1)})), reason::kBadState) << to_string(s);
   }
   EXPECT_FALSE(state.grant(g1, alice.id()));
 }
@@ -836,13 +838,13 @@ TEST_F(Grants, ShouldRefuseEveryStatusButProcessing) {
 TEST_F(Grants, ShouldChangeNothingWhenAnyGrantIsRefused) {
   const std::uint64_t first = put_order_in(OrderStatus::Processing);
   const std::uint64_t second = put_order_in(OrderStatus::Processing);
-  EXPECT_EQ(use(first, {entry(g2, alice, 1)}), "");
+  EXPECT_EQ(use(first, json::array({entry(g2, alice, 1)})), "");
   EXPECT_EQ(revoke(alice, grant_id(3)), "");
   // run() checks that each refusal leaves the whole state as it was.
-  EXPECT_EQ(use(second, {entry(g1, alice, 4), entry(grant_id(3), alice, 0)}), reason::kRevoked);
-  EXPECT_EQ(use(second, {entry(g1, alice, 4), entry(g2, alice, 1)}), reason::kUsedUp);
+  EXPECT_EQ(use(second, json::array({entry(g1, alice, 4), entry(grant_id(3), alice, 0)})), reason::kRevoked);
+  EXPECT_EQ(use(second, json::array({entry(g1, alice, 4), entry(g2, alice, 1)})), reason::kUsedUp);
   EXPECT_FALSE(state.grant(g1, alice.id())) << "the first entry's count was dropped with the refusal";
-  EXPECT_EQ(use(second, {entry(g1, alice, 4)}), "");
+  EXPECT_EQ(use(second, json::array({entry(g1, alice, 4)})), "");
   EXPECT_EQ(users(g1, alice), std::vector<std::uint64_t>{second});
 }
 

@@ -421,13 +421,15 @@ TEST_F(LedgerOrderTest, ShouldSettleOnlyAConsistentReport) {
 TEST_F(LedgerOrderTest, GrantsShouldBeStoredAndReplayedByVerify) {
   const std::uint64_t first = processing_order();
   const std::uint64_t second = processing_order();
-  ok(vm, "grants.use", {{"order", first}, {"grants", {grant_entry(grant, 1)}}});
-  ok(vm, "grants.use", {{"order", first}, {"grants", {grant_entry(grant, 1)}}});
-  EXPECT_EQ(reason_of(vm, "grants.use", {{"order", second}, {"grants", {grant_entry(grant, 1)}}}),
-            reason::kUsedUp);
+  ok(vm, "grants.use", {{"order", first}, {"grants", json::array({grant_entry(grant, 1)})}});
+  ok(vm, "grants.use", {{"order", first}, {"grants", json::array({grant_entry(grant, 1)})}});
+  EXPECT_EQ(
+      reason_of(vm, "grants.use", {{"order", second}, {"grants", json::array({grant_entry(grant, 1)})}}),
+      reason::kUsedUp);
   ok(alice, "grants.revoke", {{"grant", hex_encode(grant)}});
-  EXPECT_EQ(reason_of(vm, "grants.use", {{"order", second}, {"grants", {grant_entry(grant, 0)}}}),
-            reason::kRevoked);
+  EXPECT_EQ(
+      reason_of(vm, "grants.use", {{"order", second}, {"grants", json::array({grant_entry(grant, 0)})}}),
+      reason::kRevoked);
   reopen();
   const Grant g = ledger->grant(grant, alice.id())->value();
   EXPECT_EQ(g.orders, std::vector<std::uint64_t>{first});
@@ -439,7 +441,7 @@ TEST_F(LedgerOrderTest, GrantsShouldBeStoredAndReplayedByVerify) {
 
 TEST_F(LedgerOrderTest, VerifyShouldNameATamperedGrant) {
   const std::uint64_t id = processing_order();
-  ok(vm, "grants.use", {{"order", id}, {"grants", {grant_entry(grant, 2)}}});
+  ok(vm, "grants.use", {{"order", id}, {"grants", json::array({grant_entry(grant, 2)})}});
   const std::string name = "grant " + hex_encode(grant) + " of owner " + alice.hex();
   ledger.reset();
   tamper(path, "UPDATE grants SET orders = '[]'");
@@ -464,7 +466,7 @@ TEST_F(LedgerOrderTest, ALedgerMadeBeforeGrantsShouldGainTheirTableOnOpen) {
   tamper(path, "DROP TABLE grants");
   reopen();
   expect_verified();
-  ok(vm, "grants.use", {{"order", id}, {"grants", {grant_entry(grant, 1)}}});
+  ok(vm, "grants.use", {{"order", id}, {"grants", json::array({grant_entry(grant, 1)})}});
   ok(alice, "grants.revoke", {{"grant", hex_encode(crypto::sha256(Bytes{8}))}});
   EXPECT_EQ(ledger->grant(grant, alice.id())->value().orders, std::vector<std::uint64_t>{id});
   expect_verified();

@@ -295,8 +295,9 @@ class GrantArgs : public Envelope {
 
 TEST_F(GrantArgs, ShouldParseGrantsUse) {
   auto stx = parse_and_verify(testing::envelope(
-      testing::tx_json(kLedger, alice, 1, "grants.use",
-                       {{"order", 4}, {"grants", {entry(1, bob, 0), entry(1, alice, kMaxGrantUses)}}}),
+      testing::tx_json(
+          kLedger, alice, 1, "grants.use",
+          {{"order", 4}, {"grants", json::array({entry(1, bob, 0), entry(1, alice, kMaxGrantUses)})}}),
       alice.key));
   ASSERT_TRUE(stx) << stx.error().message;
   const auto& a = std::get<args::GrantsUse>(stx->tx.action);
@@ -320,33 +321,34 @@ TEST_F(GrantArgs, ShouldTakeOneToMaxGrants) {
 }
 
 TEST_F(GrantArgs, ShouldRejectAGrantListedTwice) {
-  EXPECT_EQ(use({entry(1, alice), entry(1, alice)}), reason::kMalformed);
-  EXPECT_EQ(use({entry(1, alice, 1), entry(1, alice, 2)}), reason::kMalformed);
-  EXPECT_EQ(use({entry(1, alice), entry(1, bob), entry(2, alice)}), "") << "a pair is the key";
+  EXPECT_EQ(use(json::array({entry(1, alice), entry(1, alice)})), reason::kMalformed);
+  EXPECT_EQ(use(json::array({entry(1, alice, 1), entry(1, alice, 2)})), reason::kMalformed);
+  EXPECT_EQ(use(json::array({entry(1, alice), entry(1, bob), entry(2, alice)})), "") << "a pair is the key";
 }
 
 TEST_F(GrantArgs, ShouldRejectBadEntries) {
-  EXPECT_EQ(use({entry(1, alice, kMaxGrantUses + 1)}), reason::kMalformed);
-  EXPECT_EQ(use({entry(1, alice, -1)}), reason::kMalformed);
-  EXPECT_EQ(use({entry(1, alice, "1")}), reason::kMalformed);
+  EXPECT_EQ(use(json::array({entry(1, alice, kMaxGrantUses + 1)})), reason::kMalformed);
+  EXPECT_EQ(use(json::array({entry(1, alice, -1)})), reason::kMalformed);
+  EXPECT_EQ(use(json::array({entry(1, alice, "1")})), reason::kMalformed);
   for (const char* key : {"id", "owner", "uses"}) {
     json e = entry(1, alice);
     e.erase(key);
-    EXPECT_EQ(use({e}), reason::kMalformed) << key;
+    EXPECT_EQ(use(json::array({e})), reason::kMalformed) << key;
   }
   for (const char* key : {"id", "owner"}) {
     json e = entry(1, alice);
     e[key] = "AB" + e[key].get<std::string>().substr(2);
-    EXPECT_EQ(use({e}), reason::kMalformed) << key << " in upper case";
+    EXPECT_EQ(use(json::array({e})), reason::kMalformed) << key << " in upper case";
     e[key] = e[key].get<std::string>().substr(2);
-    EXPECT_EQ(use({e}), reason::kMalformed) << key << " too short";
+    EXPECT_EQ(use(json::array({e})), reason::kMalformed) << key << " too short";
   }
   json e = entry(1, alice);
   e["expires"] = 1;
-  EXPECT_EQ(use({e}), reason::kMalformed);
+  EXPECT_EQ(use(json::array({e})), reason::kMalformed);
   EXPECT_EQ(use(entry(1, alice)), reason::kMalformed) << "an object, not a list";
-  EXPECT_EQ(use({"grant"}), reason::kMalformed);
-  EXPECT_EQ(with_args({{"grants", {entry(1, alice)}}}, "grants.use"), reason::kMalformed) << "no order";
+  EXPECT_EQ(use(json::array({"grant"})), reason::kMalformed);
+  EXPECT_EQ(with_args({{"grants", json::array({entry(1, alice)})}}, "grants.use"), reason::kMalformed)
+      << "no order";
 }
 
 TEST_F(GrantArgs, ShouldParseGrantsRevoke) {
