@@ -322,7 +322,7 @@ Result<void> run_revoke(const RevokeArgs& args) {
     return print_json(out);
   }
   return print_stdout("grant " + hex_encode(grant->id) + " revoked (record " + std::to_string(receipt->index) +
-                      "); orders that have not yet used it will be refused\n");
+                      "); the CVM refuses every later use\n");
 }
 
 }  // namespace
@@ -414,7 +414,8 @@ void add_files_commands(CLI::App& app, Action& action) {
   CLI::App* revoke_cmd = group->add_subcommand("revoke", "Revoke a grant on the ledger");
   revoke_cmd->footer(
       "Submits grants.revoke for the grant's id, signed by its owner. The CVM asks the ledger before\n"
-      "it decrypts anything (grants.use), so no order that has not yet used the grant can use it.");
+      "it decrypts anything (grants.use), so no order can use the grant after this; an engine already\n"
+      "running on the decrypted file is not stopped.");
   revoke_cmd->add_option("grant", revoke->grant, "The grant")->option_text("GRANT.json")->required();
   add_key_option(revoke_cmd, revoke->key);
   add_ledger_option(revoke_cmd, revoke->ledger);
