@@ -1,23 +1,20 @@
 #include "ledger/server.h"
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <functional>
-#include <sys/socket.h>
 #include <utility>
-#include <vector>
 
+#include "http/router.h"
 #include "ledger/client.h"
 
 namespace ward::ledger {
 namespace {
 
 using json = nlohmann::json;
-using httplib::Request;
-using httplib::Response;
+using http::Request;
+using http::Response;
 
 // A long poll checks this often whether the server is stopping.
 constexpr std::chrono::milliseconds kStopCheck{250};
@@ -26,13 +23,11 @@ constexpr const char* kBadRequest = "bad_request";
 constexpr const char* kInternal = "internal";
 
 void send_json(Response& res, int status, const json& body) {
-  res.status = status;
-  // Replace rather than throw on text that is not UTF-8: a response must go out.
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  res = http::json_response(status, body);
 }
 
 void send_error(Response& res, int status, std::string_view reason, std::string_view message) {
-  send_json(res, status, {{"error", {{"reason", reason}, {"message", message}}}});
+  res = http::error_response(status, reason, message);
 }
 
 // A storage failure is the server's fault; a proof asked for sizes the log
@@ -58,44 +53,9 @@ std::optional<std::uint64_t> parse_u64(std::string_view text) {
 std::optional<std::uint64_t> u64_param(const Request& req, Response& res, const char* name,
                                        std::uint64_t fallback) {
   if (!req.has_param(name)) return fallback;
-  const auto value = parse_u64(req.get_param_value(name));
+  const auto value = parse_u64(req.get_param(name));
   if (!value) send_error(res, 400, kBadRequest, std::string("query parameter ") + name + " is not a number");
   return value;
-}
-
-// A path: fixed, or a prefix and one more segment, the handler's parameter.
-struct Route {
-  const char* method;
-  std::string_view path;
-  bool has_param;
-  std::function<void(const Request&, Response&, const std::string&)> handle;
-
-  std::optional<std::string> match(std::string_view p) const {
-    if (!has_param) return p == path ? std::optional<std::string>("") : std::nullopt;
-    if (!p.starts_with(path) || p.size() <= path.size() + 1 || p[path.size()] != '/') return std::nullopt;
-    const std::string_view param = p.substr(path.size() + 1);
-    if (param.find('/') != std::string_view::npos) return std::nullopt;
-    return std::string(param);
-  }
-};
-
-// The reason and message of a refusal httplib makes before any handler runs.
-std::pair<const char*, std::string> httplib_refusal(int status) {
-  switch (status) {
-    case 400:
-      return {reason::kMalformed, "the request is not valid HTTP"};
-    case 408:
-      return {"timeout", "the request did not arrive in time"};
-    case 413:
-      return {reason::kTooLarge,
-              "the request body is larger than " + std::to_string(kMaxEnvelopeSize) + " bytes"};
-    case 414:
-    case 431:
-      return {reason::kTooLarge, "the request line or headers are too long"};
-    default:
-      if (status >= 500) return {kInternal, "the server failed"};
-      return {"http_error", "HTTP status " + std::to_string(status)};
-  }
 }
 
 }  // namespace
@@ -123,87 +83,39 @@ Result<ListenAddress> parse_listen_address(std::string_view text) {
   return ListenAddress{std::string(host), static_cast<int>(*port)};
 }
 
-// httplib listens with a backlog of 5 (fixed when Debian built it): a burst
-// of new connections overflows it and their first requests are lost. Linux
-// lets listen() on a listening socket raise the backlog, which needs the
-// socket httplib keeps to itself.
-class HttpServer final : public httplib::Server {
- public:
-  bool raise_backlog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
-};
-
 struct LedgerServer::Impl {
   Ledger& ledger;
   ServerOptions options;
   // The embedded client keeps no state of its own and Ledger is thread-safe,
   // so every connection's thread shares it.
   std::unique_ptr<LedgerClient> client;
-  HttpServer http;
-  std::vector<Route> routes;
+  http::Router router;
   std::atomic<bool> stopping{false};
   bool bound = false;
+  http::Server http;
 
-  Impl(Ledger& l, ServerOptions o) : ledger(l), options(o), client(borrow_client(l)) {
-    const std::size_t threads = std::max<std::size_t>(options.threads, 2);
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    http.set_payload_max_length(kMaxEnvelopeSize);
-    http.set_read_timeout(options.io_timeout);
-    http.set_write_timeout(options.io_timeout);
-    http.set_keep_alive_timeout(options.keep_alive.count());
-    // Keep-alive clients (nodes, the benchmark) send many requests per connection.
-    http.set_keep_alive_max_count(100000);
-    http.set_tcp_nodelay(true);
+  Impl(Ledger& l, ServerOptions o)
+      : ledger(l), options(o), client(borrow_client(l)), http([this](const Request& req) {
+          return router.handle(req);
+        }, http_options(o)) {
     add_routes();
-    http.set_pre_routing_handler([this](const Request& req, Response& res) { return route(req, res); });
-    http.Post("/v1/tx", [this](const Request& req, Response& res) { submit(req, res); });
-    // Fills in the body of refusals httplib makes itself (413, 400, ...).
-    http.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
-      if (res.body.empty()) {
-        const auto [why, message] = httplib_refusal(res.status);
-        send_error(res, res.status, why, message);
-      }
-      return httplib::Server::HandlerResponse::Handled;
-    }));
-    http.set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
-      std::string what = "unexpected failure";
-      try {
-        if (ep) std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-      send_error(res, 500, kInternal, what);
-    });
   }
 
-  // Dispatches every request here, so that an unknown path is a JSON 404 and
-  // a known path with the wrong method a 405. Transactions go on to httplib's
-  // own POST handler, which reads the body within the size limit.
-  httplib::Server::HandlerResponse route(const Request& req, Response& res) {
-    const std::string method = req.method == "HEAD" ? "GET" : req.method;
-    for (const Route& r : routes) {
-      const auto param = r.match(req.path);
-      if (!param) continue;
-      if (method != r.method) {
-        res.set_header("Allow", r.method);
-        send_error(res, 405, "method_not_allowed",
-                   req.method + " is not allowed on " + req.path + " (use " + r.method + ")");
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      if (!r.handle) return httplib::Server::HandlerResponse::Unhandled;
-      r.handle(req, res, *param);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    send_error(res, 404, "unknown_path", "no such endpoint: " + req.path);
-    return httplib::Server::HandlerResponse::Handled;
+  static http::ServerOptions http_options(const ServerOptions& o) {
+    http::ServerOptions h = o.http;
+    h.threads = std::max<std::size_t>(o.threads, 2);
+    h.limits.max_body_bytes = kMaxEnvelopeSize;
+    return h;
   }
 
   // "/a/{}" takes one path segment as the handler's parameter.
   void add(const char* method, std::string_view path,
            std::function<void(const Request&, Response&, const std::string&)> f) {
-    const bool has_param = path.ends_with("/{}");
-    if (has_param) path.remove_suffix(3);
-    routes.push_back(Route{method, path, has_param, std::move(f)});
+    router.add(method, path, [f = std::move(f)](const Request& req, const std::string& param) {
+      Response res;
+      f(req, res, param);
+      return res;
+    });
   }
 
   void submit(const Request& req, Response& res) {
@@ -248,7 +160,7 @@ struct LedgerServer::Impl {
   }
 
   void add_routes() {
-    add("POST", "/v1/tx", nullptr);
+    add("POST", "/v1/tx", [this](const Request& req, Response& res, const std::string&) { submit(req, res); });
     add("GET", "/v1/info", [this](const Request&, Response& res, const std::string&) {
       auto s = client->summary();
       if (!s) return send_failure(res, s.error());
@@ -321,17 +233,17 @@ struct LedgerServer::Impl {
   void orders(const Request& req, Response& res) {
     OrderFilter filter;
     if (req.has_param("creator")) {
-      const auto id = id_in(req.get_param_value("creator"), res);
+      const auto id = id_in(req.get_param("creator"), res);
       if (!id) return;
       filter.creator = *id;
     }
     if (req.has_param("cvm")) {
-      const auto id = id_in(req.get_param_value("cvm"), res);
+      const auto id = id_in(req.get_param("cvm"), res);
       if (!id) return;
       filter.cvm = *id;
     }
     if (req.has_param("status")) {
-      const std::string text = req.get_param_value("status");
+      const std::string text = req.get_param("status");
       filter.status = parse_order_status(text);
       if (!filter.status) return send_error(res, 400, kBadRequest, "unknown order status '" + text + "'");
     }
@@ -374,25 +286,16 @@ LedgerServer::~LedgerServer() {
 }
 
 Result<int> LedgerServer::bind(const ListenAddress& address) {
-  int port = address.port;
-  if (port == 0) {
-    port = impl_->http.bind_to_any_port(address.host);
-    if (port <= 0) return fail("ledger.server", "cannot listen on " + address.host + " (any port)");
-  } else if (!impl_->http.bind_to_port(address.host, port)) {
-    return fail("ledger.server", "cannot listen on " + address.host + ":" + std::to_string(port) +
-                                     " (in use, or not an address of this machine)");
-  }
-  if (!impl_->http.raise_backlog()) return fail("ledger.server", "cannot raise the listen backlog");
+  auto port = impl_->http.bind(address.host, address.port);
+  if (!port) return fail("ledger.server", port.error().message);
   impl_->bound = true;
   return port;
 }
 
 Result<void> LedgerServer::serve() {
   if (!impl_->bound) return fail("ledger.server", "serve() before bind()");
-  if (impl_->stopping) return {};
-  if (!impl_->http.listen_after_bind() && !impl_->stopping) {
-    return fail("ledger.server", "the HTTP server stopped unexpectedly");
-  }
+  auto served = impl_->http.serve();
+  if (!served) return fail("ledger.server", served.error().message);
   return {};
 }
 

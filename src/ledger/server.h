@@ -13,18 +13,18 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "http/server.h"
 #include "ledger/ledger.h"
 
 namespace ward::ledger {
 
 struct ServerOptions {
-  // Connections served at once: each open keep-alive connection and each
-  // waiting long poll holds one thread.
+  // Requests handled at once. A waiting long poll holds a thread; idle and
+  // slow connections hold none.
   std::size_t threads = 64;
-  // Longest wait for a request's next bytes, or to write a response.
-  std::chrono::seconds io_timeout{10};
-  // How long an idle keep-alive connection is kept open.
-  std::chrono::seconds keep_alive{5};
+  // Deadlines and connection limits (http/server.h); `threads` above and the
+  // body limit (kMaxEnvelopeSize) override theirs.
+  http::ServerOptions http{};
 };
 
 // The HTTP status of a refused transaction: 400 for a transaction that is

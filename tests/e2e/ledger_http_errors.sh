@@ -77,6 +77,12 @@ sign_tx eve.pem "$(tx "$LID" "$E" 3 orders.cancel '{"order":0}')" >no-order.json
 expect_refusal "an order that does not exist" 409 not_found --data-binary @no-order.json
 head -c 70000 /dev/zero | tr '\0' ' ' >big.json
 expect_refusal "oversized body" 413 too_large --data-binary @big.json
+grep -q 'larger than 65536 bytes' resp.json || fail "the 413 does not state the limit: $(cat resp.json)"
+# curl's default type is a form: a form body over 8 KiB is read like any other
+# (once it got 413 "larger than 65536 bytes", untrue for forms).
+{ printf 'a='; head -c 10000 /dev/zero | tr '\0' x; } >form.txt
+expect_refusal "a 10 KB form body (read, not JSON)" 400 malformed \
+  -H 'Content-Type: application/x-www-form-urlencoded' --data-binary @form.txt
 expect_refusal "malformed JSON" 400 malformed --data-binary '{"tx": {"v": 1,'
 expect_refusal "not an object" 400 malformed --data-binary '[1, 2]'
 expect_refusal "empty body" 400 malformed --data-binary ''
