@@ -4,24 +4,22 @@
 
 #include <algorithm>
 #include <atomic>
-#include <exception>
 #include <string>
-#include <sys/socket.h>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "ca/certificate.h"
+#include "http/router.h"
 
 namespace ward::ca {
 namespace {
 
 using json = nlohmann::json;
-using httplib::Request;
-using httplib::Response;
+using http::Request;
+using http::Response;
 
 constexpr const char* kMalformed = "malformed";
-constexpr const char* kTooLarge = "too_large";
 constexpr const char* kInternal = "internal";
 constexpr const char* kPemType = "application/x-pem-file";
 
@@ -30,34 +28,8 @@ constexpr std::chrono::seconds kConnectTimeout{10};
 // loaded center and a slow network.
 constexpr std::chrono::seconds kRequestTimeout{60};
 
-void send_json(Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
-}
-
-void send_error(Response& res, int status, std::string_view reason, std::string_view message) {
-  send_json(res, status, {{"error", {{"reason", reason}, {"message", message}}}});
-}
-
-std::pair<const char*, std::string> httplib_refusal(int status) {
-  switch (status) {
-    case 400:
-      return {kMalformed, "the request is not valid HTTP"};
-    case 404:
-      return {"unknown_path", "no such endpoint"};
-    case 408:
-      return {"timeout", "the request did not arrive in time"};
-    case 413:
-      // httplib holds bodies sent as forms (curl's default type) to 8 KiB.
-      return {kTooLarge, "the request body is too large: at most " + std::to_string(kMaxRequestSize) +
-                             " bytes as application/json, 8192 as a form"};
-    case 414:
-    case 431:
-      return {kTooLarge, "the request line or headers are too long"};
-    default:
-      if (status >= 500) return {kInternal, "the server failed"};
-      return {"http_error", "HTTP status " + std::to_string(status)};
-  }
+Response send_json(int status, const json& body) {
+  return http::json_response(status, body);
 }
 
 struct CertificateRequest {
@@ -99,12 +71,6 @@ Result<CertificateRequest> parse_request(std::string_view body) {
   return out;
 }
 
-// httplib listens with a backlog of 5; see ledger/server.cpp.
-class HttpServer final : public httplib::Server {
- public:
-  bool raise_backlog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
-};
-
 std::unexpected<Error> client_error(std::string_view url, const std::string& why) {
   return fail("ca.client", "the certification center at " + std::string(url) + ": " + why);
 }
@@ -138,77 +104,50 @@ struct CaServer::Impl {
   const CertificationCenter& center;
   const attest::Policy& policy;
   ServerOptions options;
-  HttpServer http;
-  std::atomic<bool> stopping{false};
+  http::Router router;
   bool bound = false;
+  http::Server http;
 
   Impl(const CertificationCenter& c, const attest::Policy& p, ServerOptions o)
-      : center(c), policy(p), options(o) {
-    const std::size_t threads = std::max<std::size_t>(options.threads, 2);
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    http.set_payload_max_length(kMaxRequestSize);
-    http.set_read_timeout(options.io_timeout);
-    http.set_write_timeout(options.io_timeout);
-    http.set_keep_alive_timeout(options.keep_alive.count());
-    http.set_pre_routing_handler([](const Request& req, Response& res) {
-      const std::string method = req.method == "HEAD" ? "GET" : req.method;
-      const char* allowed = req.path == "/v1/certificates" ? "POST" : req.path == "/v1/ca" ? "GET" : nullptr;
-      if (allowed == nullptr) {
-        send_error(res, 404, "unknown_path", "no such endpoint: " + req.path);
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      if (method != allowed) {
-        res.set_header("Allow", allowed);
-        send_error(res, 405, "method_not_allowed",
-                   req.method + " is not allowed on " + req.path + " (use " + allowed + ")");
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    http.Post("/v1/certificates", [this](const Request& req, Response& res) { issue(req, res); });
-    http.Get("/v1/ca", [this](const Request&, Response& res) {
+      : center(c),
+        policy(p),
+        options(o),
+        http([this](const Request& req) { return router.handle(req); }, http_options(o)) {
+    router.add("POST", "/v1/certificates", [this](const Request& req, const std::string&) { return issue(req); });
+    router.add("GET", "/v1/ca", [this](const Request&, const std::string&) {
+      Response res;
       res.set_content(center.certificate().to_pem(), kPemType);
-    });
-    http.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
-      if (res.body.empty()) {
-        const auto [why, message] = httplib_refusal(res.status);
-        send_error(res, res.status, why, message);
-      }
-      return httplib::Server::HandlerResponse::Handled;
-    }));
-    http.set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
-      std::string what = "unexpected failure";
-      try {
-        if (ep) std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-      send_error(res, 500, kInternal, what);
+      return res;
     });
   }
 
-  void issue(const Request& req, Response& res) {
+  static http::ServerOptions http_options(const ServerOptions& o) {
+    http::ServerOptions h = o.http;
+    h.threads = std::max<std::size_t>(o.threads, 2);
+    h.limits.max_body_bytes = kMaxRequestSize;
+    return h;
+  }
+
+  Response issue(const Request& req) const {
     auto request = parse_request(req.body);
     if (!request) {
       const std::string& reason = request.error().code;
-      return send_error(res, 400, reason, request.error().message);
+      return http::error_response(400, reason, request.error().message);
     }
     auto issued = center.issue(request->evidence, request->signing_key, request->recipient, policy,
                                std::chrono::system_clock::now(), options.validity);
-    if (!issued) return send_error(res, 500, kInternal, issued.error().message);
+    if (!issued) return http::error_response(500, kInternal, issued.error().message);
     if (!issued->certificate) {
       const attest::CheckResult* failed = issued->appraisal.checks.first_failure();
       json body = {{"error",
                     {{"reason", failed ? failed->name : "rejected"},
                      {"message", failed ? failed->detail : "the evidence was not accepted"}}},
                    {"appraisal", attest::appraisal_to_json(issued->appraisal)}};
-      return send_json(res, 422, body);
+      return send_json(422, body);
     }
-    send_json(res, 201,
-              {{"certificate", issued->certificate->to_pem()},
-               {"cvm_id", hex_encode(cvm_id(request->signing_key))},
-               {"simulated", issued->appraisal.simulated}});
+    return send_json(201, {{"certificate", issued->certificate->to_pem()},
+                           {"cvm_id", hex_encode(cvm_id(request->signing_key))},
+                           {"simulated", issued->appraisal.simulated}});
   }
 };
 
@@ -220,30 +159,20 @@ CaServer::~CaServer() {
 }
 
 Result<int> CaServer::bind(std::string_view host, int port) {
-  const std::string h(host);
-  if (port == 0) {
-    port = impl_->http.bind_to_any_port(h);
-    if (port <= 0) return fail("ca.server", "cannot listen on " + h + " (any port)");
-  } else if (!impl_->http.bind_to_port(h, port)) {
-    return fail("ca.server", "cannot listen on " + h + ":" + std::to_string(port) +
-                                 " (in use, or not an address of this machine)");
-  }
-  if (!impl_->http.raise_backlog()) return fail("ca.server", "cannot raise the listen backlog");
+  auto bound = impl_->http.bind(host, port);
+  if (!bound) return fail("ca.server", bound.error().message);
   impl_->bound = true;
-  return port;
+  return bound;
 }
 
 Result<void> CaServer::serve() {
   if (!impl_->bound) return fail("ca.server", "serve() before bind()");
-  if (impl_->stopping) return {};
-  if (!impl_->http.listen_after_bind() && !impl_->stopping) {
-    return fail("ca.server", "the HTTP server stopped unexpectedly");
-  }
+  auto served = impl_->http.serve();
+  if (!served) return fail("ca.server", served.error().message);
   return {};
 }
 
 void CaServer::stop() {
-  impl_->stopping = true;
   impl_->http.stop();
 }
 

@@ -23,6 +23,7 @@
 #include "ca/center.h"
 #include "crypto/keys.h"
 #include "crypto/x509.h"
+#include "http/server.h"
 
 namespace ward::ca {
 
@@ -30,12 +31,12 @@ namespace ward::ca {
 inline constexpr std::size_t kMaxRequestSize = attest::kMaxEvidenceBundleSize + 64 * 1024;
 
 struct ServerOptions {
-  // Requests served at once; each keep-alive connection holds a thread.
+  // Requests handled at once; idle and slow connections hold no thread.
   std::size_t threads = 16;
-  // Longest wait for a request's next bytes, or to write a response.
-  std::chrono::seconds io_timeout{10};
-  std::chrono::seconds keep_alive{5};
   std::chrono::seconds validity = kDefaultValidity;
+  // Deadlines and connection limits (http/server.h); `threads` above and the
+  // body limit (kMaxRequestSize) override theirs.
+  http::ServerOptions http{};
 };
 
 class CaServer {

@@ -133,6 +133,34 @@ TEST_F(ServerTest, ShouldRefuseAnOversizedBodyWith413) {
   expect_healthy();
 }
 
+TEST_F(ServerTest, ShouldStateTheRealLimitInA413WhateverTheContentType) {
+  httplib::Client http(url_);
+  auto res = http.Post("/v1/certificates", std::string(kMaxRequestSize + 1, 'a'),
+                       "application/x-www-form-urlencoded");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_NE(res->body.find("larger than " + std::to_string(kMaxRequestSize) + " bytes"), std::string::npos)
+      << res->body;
+}
+
+TEST_F(ServerTest, ShouldReadAFormBodyOver8KiBLikeAnyOther) {
+  httplib::Client http(url_);
+  auto res = http.Post("/v1/certificates", "a=" + std::string(10000, 'x'), "application/x-www-form-urlencoded");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400) << res->body;
+  EXPECT_EQ(json::parse(res->body)["error"]["reason"], "malformed");
+  expect_healthy();
+}
+
+TEST_F(ServerTest, ShouldAnswerHeadLikeGetWithoutABody) {
+  httplib::Client http(url_);
+  auto res = http.Head("/v1/ca");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(res->body.empty());
+  EXPECT_EQ(res->get_header_value("Content-Length"), std::to_string(center().certificate().to_pem().size()));
+}
+
 TEST_F(ServerTest, ShouldRefuseEvidenceOfAnotherKeyWith422NamingTheCheck) {
   const keys::PartyKey other = keys::PartyKey::generate();
   EXPECT_EQ(refusal(request_json(evidence_now(other), cvm_).dump()),
