@@ -242,7 +242,7 @@ void add_ca_commands(CLI::App& app, Action& action) {
       ->option_text("FILE");
   serve_cmd->add_option("--validity", serve->validity, "Certificate lifetime (default 24h)")
       ->option_text("DURATION");
-  serve_cmd->add_option("--threads", serve->threads, "Requests served at once (default 16)")
+  serve_cmd->add_option("--threads", serve->threads, "Requests handled at once (default 16; slow and idle connections hold none)")
       ->option_text("N")
       ->check(CLI::Range(2, 1024));
   add_json_flag(serve_cmd, serve->json);

@@ -356,7 +356,7 @@ void add_ledger_commands(CLI::App& app, Action& action) {
       ->add_option("--listen", serve->listen,
                    "Address to listen on (default 127.0.0.1:7450; port 0: any free port)")
       ->option_text("HOST:PORT");
-  serve_cmd->add_option("--threads", serve->threads, "Connections served at once (default 64)")
+  serve_cmd->add_option("--threads", serve->threads, "Requests handled at once (default 64; slow and idle connections hold none)")
       ->option_text("N")
       ->check(CLI::Range(2, 4096));
   add_json_flag(serve_cmd, serve->json);
