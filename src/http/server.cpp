@@ -213,6 +213,7 @@ struct Server::Impl {
   std::uint64_t next_id = kFirstConnectionId;
   std::size_t max_connections = 0;
   bool draining = false;
+  Clock::time_point last_sweep{};
 
   Impl(Handler h, ServerOptions o) : handler(std::move(h)), options(std::move(o)) {
     wake = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -624,8 +625,11 @@ struct Server::Impl {
     }
   }
 
+  // Once a tick, not once a wake-up: under load the loop wakes far more often.
   void check_deadlines() {
     const auto now = Clock::now();
+    if (now - last_sweep < kTick) return;
+    last_sweep = now;
     for (auto& [id, c] : connections) {
       if (c->dead) continue;
       if (c->write_deadline && now >= *c->write_deadline) {
