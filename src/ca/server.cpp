@@ -113,7 +113,8 @@ struct CaServer::Impl {
         policy(p),
         options(o),
         http([this](const Request& req) { return router.handle(req); }, http_options(o)) {
-    router.add("POST", "/v1/certificates", [this](const Request& req, const std::string&) { return issue(req); });
+    router.add("POST", "/v1/certificates",
+               [this](const Request& req, const std::string&) { return issue(req); });
     router.add("GET", "/v1/ca", [this](const Request&, const std::string&) {
       Response res;
       res.set_content(center.certificate().to_pem(), kPemType);

@@ -26,9 +26,9 @@ std::optional<std::string_view> find_header(const Headers& headers, std::string_
 bool iequals(std::string_view a, std::string_view b);
 
 struct Request {
-  std::string method;  // as sent: "GET", "HEAD", "POST", ...
-  std::string target;  // the request target as sent
-  std::string path;    // the target before '?', percent-decoded
+  std::string method;                                      // as sent: "GET", "HEAD", "POST", ...
+  std::string target;                                      // the request target as sent
+  std::string path;                                        // the target before '?', percent-decoded
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   Headers headers;
   std::string body;  // complete (de-chunked) and within the server's limit

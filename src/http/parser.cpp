@@ -14,9 +14,9 @@ Refusal bad_request(std::string message) {
 }
 
 Refusal head_too_large(const Limits& limits) {
-  return Refusal{431, "too_large",
-                 "the request line and headers are larger than " + std::to_string(limits.max_head_bytes) +
-                     " bytes"};
+  return Refusal{
+      431, "too_large",
+      "the request line and headers are larger than " + std::to_string(limits.max_head_bytes) + " bytes"};
 }
 
 Refusal body_too_large(const Limits& limits) {
@@ -80,8 +80,8 @@ int hex_digit(char c) {
 std::expected<void, Refusal> parse_target(RequestHead& head) {
   const std::string_view target = head.target;
   if (!target.starts_with('/')) {
-    return std::unexpected(bad_request("the request target '" + head.target.substr(0, 100) +
-                                       "' is not a path (origin-form)"));
+    return std::unexpected(
+        bad_request("the request target '" + head.target.substr(0, 100) + "' is not a path (origin-form)"));
   }
   const auto q = target.find('?');
   auto path = percent_decode(target.substr(0, q), false);
@@ -179,7 +179,8 @@ std::expected<void, Refusal> interpret_headers(RequestHead& head, const Limits& 
     return std::unexpected(bad_request("both Content-Length and Transfer-Encoding"));
   }
   if (has_transfer_encoding) {
-    if (head.version_minor == 0) return std::unexpected(bad_request("Transfer-Encoding in an HTTP/1.0 request"));
+    if (head.version_minor == 0)
+      return std::unexpected(bad_request("Transfer-Encoding in an HTTP/1.0 request"));
     head.body = BodyKind::Chunked;
   } else if (length && *length > 0) {
     if (*length > limits.max_body_bytes) return std::unexpected(body_too_large(limits));
@@ -217,7 +218,8 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
 Parsed<ParsedHead> parse_head(std::string_view bytes, const Limits& limits) {
   std::size_t pos = 0;
   // RFC 9112 §2.2: ignore at least one empty line before the request line.
-  while (pos < bytes.size() && (bytes[pos] == '\r' || bytes[pos] == '\n') && pos < limits.max_head_bytes) ++pos;
+  while (pos < bytes.size() && (bytes[pos] == '\r' || bytes[pos] == '\n') && pos < limits.max_head_bytes)
+    ++pos;
   ParsedHead out{};
   bool first = true;
   for (;;) {
@@ -247,9 +249,9 @@ Parsed<ParsedHead> parse_head(std::string_view bytes, const Limits& limits) {
     const std::string_view value = trim(text.substr(colon + 1));
     if (!is_field_value(value)) return std::unexpected(bad_request("a header value has control characters"));
     if (out.head.headers.size() >= limits.max_headers) {
-      return std::unexpected(Refusal{431, "too_large",
-                                     "the request has more than " + std::to_string(limits.max_headers) +
-                                         " header fields"});
+      return std::unexpected(
+          Refusal{431, "too_large",
+                  "the request has more than " + std::to_string(limits.max_headers) + " header fields"});
     }
     out.head.headers.push_back(Header{std::string(text.substr(0, colon)), std::string(value)});
   }
@@ -307,7 +309,8 @@ Parsed<ParsedBody> parse_chunked_body(std::string_view bytes, const Limits& limi
     auto line = next_line(bytes.substr(pos));
     if (!line) return std::unexpected(line.error());
     if (!*line) {
-      if (bytes.size() - trailer_start > limits.max_head_bytes) return std::unexpected(head_too_large(limits));
+      if (bytes.size() - trailer_start > limits.max_head_bytes)
+        return std::unexpected(head_too_large(limits));
       return std::nullopt;
     }
     pos += (**line).second;

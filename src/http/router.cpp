@@ -27,8 +27,9 @@ Response Router::handle(const Request& request) const {
     if (allowed.find(r.method) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + r.method;
   }
   if (allowed.empty()) return error_response(404, "unknown_path", "no such endpoint: " + request.path);
-  Response res = error_response(405, "method_not_allowed",
-                                request.method + " is not allowed on " + request.path + " (use " + allowed + ")");
+  Response res =
+      error_response(405, "method_not_allowed",
+                     request.method + " is not allowed on " + request.path + " (use " + allowed + ")");
   res.set_header("Allow", allowed);
   return res;
 }

@@ -1,15 +1,9 @@
 #include "http/server.h"
 
-#include <arpa/inet.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -18,8 +12,14 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <optional>
 #include <string>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -300,7 +300,8 @@ struct Server::Impl {
     }
     // An HTTP/1.0 client knows no chunks: its stream ends when we close.
     if (minor == 0) keep_alive = false;
-    post_counted(job, response_head(res, std::nullopt, keep_alive, minor), head_only, head_only && !keep_alive);
+    post_counted(job, response_head(res, std::nullopt, keep_alive, minor), head_only,
+                 head_only && !keep_alive);
     if (head_only) return;
     Sink sink(*this, job);
     try {
@@ -567,7 +568,8 @@ struct Server::Impl {
       }
       std::string peer = peer_address(sa);
       if (connections.size() >= max_connections) {
-        refuse_at_once(fd.get(), Refusal{503, "busy", "the server has too many connections; try again later"});
+        refuse_at_once(fd.get(),
+                       Refusal{503, "busy", "the server has too many connections; try again later"});
         continue;
       }
       std::size_t& from_peer = per_peer[peer];
@@ -675,7 +677,8 @@ struct Server::Impl {
 
   Result<void> run() {
     epoll = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
-    if (!epoll || !wake) return fail("http.server", std::string("cannot create the event loop: ") + std::strerror(errno));
+    if (!epoll || !wake)
+      return fail("http.server", std::string("cannot create the event loop: ") + std::strerror(errno));
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = kWakeTag;
@@ -701,7 +704,8 @@ struct Server::Impl {
       if (draining && (connections.empty() || Clock::now() >= *drain_until)) break;
       const int n = ::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()),
                                  static_cast<int>(kTick.count()));
-      if (n < 0 && errno != EINTR) return fail("http.server", std::string("epoll_wait: ") + std::strerror(errno));
+      if (n < 0 && errno != EINTR)
+        return fail("http.server", std::string("epoll_wait: ") + std::strerror(errno));
       for (int i = 0; i < n; ++i) {
         const std::uint64_t tag = events[i].data.u64;
         if (tag == kWakeTag) {
@@ -751,7 +755,8 @@ Server::~Server() {
 
 Result<int> Server::bind(std::string_view host, int port) {
   const std::string h(host);
-  const std::string where = (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(port);
+  const std::string where =
+      (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

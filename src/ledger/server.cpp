@@ -95,9 +95,10 @@ struct LedgerServer::Impl {
   http::Server http;
 
   Impl(Ledger& l, ServerOptions o)
-      : ledger(l), options(o), client(borrow_client(l)), http([this](const Request& req) {
-          return router.handle(req);
-        }, http_options(o)) {
+      : ledger(l),
+        options(o),
+        client(borrow_client(l)),
+        http([this](const Request& req) { return router.handle(req); }, http_options(o)) {
     add_routes();
   }
 
@@ -160,7 +161,8 @@ struct LedgerServer::Impl {
   }
 
   void add_routes() {
-    add("POST", "/v1/tx", [this](const Request& req, Response& res, const std::string&) { submit(req, res); });
+    add("POST", "/v1/tx",
+        [this](const Request& req, Response& res, const std::string&) { submit(req, res); });
     add("GET", "/v1/info", [this](const Request&, Response& res, const std::string&) {
       auto s = client->summary();
       if (!s) return send_failure(res, s.error());

@@ -6,20 +6,20 @@
 // Loopback only: it refuses any other host.
 //
 //   slow_clients --port P --path /v1/info [--slow 200] [--seconds 10] [--min-ratio 0.95]
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <netinet/in.h>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
 #include <vector>
 
@@ -154,7 +154,8 @@ int main(int argc, char** argv) {
     }
   }
   if (port <= 0 || port > 65535 || !path.starts_with('/')) {
-    std::fprintf(stderr, "usage: slow_clients --port P --path /PATH [--slow N] [--seconds S] [--min-ratio R]\n");
+    std::fprintf(stderr,
+                 "usage: slow_clients --port P --path /PATH [--slow N] [--seconds S] [--min-ratio R]\n");
     return 2;
   }
 
@@ -191,9 +192,9 @@ int main(int argc, char** argv) {
   attacker.join();
 
   const double ratio = total > 0 ? static_cast<double>(answered) / total : 0.0;
-  std::printf("%s: %d of %d honest requests answered 200 within 1 s (%.1f%%) while %d slow clients "
-              "were connected (at least %d at each check; %d reconnected after the server closed them)\n",
-              path.c_str(), answered.load(), total.load(), 100.0 * ratio, open_at_start, min_open,
-              reconnects.load());
+  std::printf(
+      "%s: %d of %d honest requests answered 200 within 1 s (%.1f%%) while %d slow clients "
+      "were connected (at least %d at each check; %d reconnected after the server closed them)\n",
+      path.c_str(), answered.load(), total.load(), 100.0 * ratio, open_at_start, min_open, reconnects.load());
   return ratio >= min_ratio && total >= 20 ? 0 : 1;
 }

@@ -19,11 +19,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view rest = text;
   if (head && *head) {
     const std::size_t used = (*head)->size;
-    if (used > text.size() || used > limits.max_head_bytes || (*head)->head.headers.size() > limits.max_headers) {
+    if (used > text.size() || used > limits.max_head_bytes ||
+        (*head)->head.headers.size() > limits.max_headers) {
       std::abort();
     }
     auto again = ward::http::parse_head(text.substr(0, used), limits);
-    if (!again || !*again || (*again)->size != used || (*again)->head.path != (*head)->head.path) std::abort();
+    if (!again || !*again || (*again)->size != used || (*again)->head.path != (*head)->head.path)
+      std::abort();
     if ((*head)->head.body == ward::http::BodyKind::Length &&
         (*head)->head.content_length > limits.max_body_bytes) {
       std::abort();

@@ -145,7 +145,8 @@ TEST_F(ServerTest, ShouldStateTheRealLimitInA413WhateverTheContentType) {
 
 TEST_F(ServerTest, ShouldReadAFormBodyOver8KiBLikeAnyOther) {
   httplib::Client http(url_);
-  auto res = http.Post("/v1/certificates", "a=" + std::string(10000, 'x'), "application/x-www-form-urlencoded");
+  auto res =
+      http.Post("/v1/certificates", "a=" + std::string(10000, 'x'), "application/x-www-form-urlencoded");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400) << res->body;
   EXPECT_EQ(json::parse(res->body)["error"]["reason"], "malformed");

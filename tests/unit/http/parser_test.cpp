@@ -61,7 +61,8 @@ TEST(ParseHead, ShouldFollowConnectionHeadersPerVersion) {
 }
 
 TEST(ParseHead, ShouldRefuseAmbiguousFramingWith400) {
-  EXPECT_EQ(refusal_status("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+  EXPECT_EQ(refusal_status("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400);
   EXPECT_EQ(refusal_status("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), 400);
   EXPECT_EQ(refusal_status("POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n"), 400);
   EXPECT_EQ(refusal_status("POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n"), 400);
@@ -106,7 +107,8 @@ TEST(ParseChunkedBody, ShouldDecodeChunksAndDropExtensionsAndTrailers) {
 }
 
 TEST(ParseChunkedBody, ShouldWaitForTheLastChunkAndTrailer) {
-  for (std::string_view partial : {"3\r\nab", "3\r\nabc\r\n", "3\r\nabc\r\n0\r\n", "3\r\nabc\r\n0\r\nT: x\r\n"}) {
+  for (std::string_view partial :
+       {"3\r\nab", "3\r\nabc\r\n", "3\r\nabc\r\n0\r\n", "3\r\nabc\r\n0\r\nT: x\r\n"}) {
     auto body = parse_chunked_body(partial, {});
     ASSERT_TRUE(body) << partial;
     EXPECT_FALSE(*body) << partial;

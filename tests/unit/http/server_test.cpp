@@ -1,13 +1,13 @@
 #include "http/server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -195,8 +195,7 @@ class ServerTest : public ::testing::Test {
 TEST_F(ServerTest, ShouldAnswerARequestWithItsBodyAndQuery) {
   start();
   const UniqueFd fd = connect_to(port_);
-  const Answer a =
-      request(fd, "POST /p?q=a%20b HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+  const Answer a = request(fd, "POST /p?q=a%20b HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
   EXPECT_EQ(a.status, 200);
   EXPECT_EQ(a.body, "POST /p a b hello");
   EXPECT_NE(a.head.find("Content-Type: text/plain"), std::string::npos);
@@ -276,16 +275,23 @@ TEST_F(ServerTest, ShouldRefuseABodyOverTheLimitWith413NamingTheLimit) {
   start(options);
   const UniqueFd fd = connect_to(port_);
   // Sent whole, as a client that does not wait for 100 Continue would.
-  const Answer a = request(fd, "POST /p HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                               "Content-Length: 20000\r\n\r\n" + std::string(20000, 'a'));
+  const Answer a =
+      request(fd,
+              "POST /p HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+              "Content-Length: 20000\r\n\r\n" +
+                  std::string(20000, 'a'));
   EXPECT_EQ(a.status, 413);
   EXPECT_EQ(reason_of(a), "too_large");
   EXPECT_NE(a.body.find("larger than 1000 bytes"), std::string::npos) << a.body;
   EXPECT_TRUE(closed_within(fd, 2s));
   // A form body under the limit is just a body, whatever its type.
   const UniqueFd form = connect_to(port_);
-  EXPECT_EQ(request(form, "POST /p HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                          "Content-Length: 999\r\n\r\n" + std::string(999, 'a')).status, 200);
+  EXPECT_EQ(request(form,
+                    "POST /p HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                    "Content-Length: 999\r\n\r\n" +
+                        std::string(999, 'a'))
+                .status,
+            200);
 }
 
 TEST_F(ServerTest, ShouldRefuseAChunkedBodyOverTheLimitWith413) {
@@ -391,8 +397,8 @@ TEST_F(ServerTest, ShouldAnswerHeadWithTheLengthButNoBody) {
 TEST_F(ServerTest, ShouldDecodeAChunkedRequestBody) {
   start();
   const UniqueFd fd = connect_to(port_);
-  const Answer a =
-      request(fd, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  const Answer a = request(
+      fd, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
   EXPECT_EQ(a.status, 200);
   EXPECT_EQ(a.body, "POST /c  hello world");
 }
