@@ -4,9 +4,10 @@
 # clients on 127.0.0.1 ask GET /v1/info of `ward ledger serve` and GET /v1/ca
 # of `ward ca serve`. At least 95% of the honest requests must be answered
 # within 1 s. The attack runs 8 s against each server.
+# Resolved before lib.sh moves into the temporary directory.
+WARD_SLOW_CLIENTS=$(realpath -e "${WARD_SLOW_CLIENTS:-build/tests/e2e/slow_clients}" 2>/dev/null || true)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-: "${WARD_SLOW_CLIENTS:=build/tests/e2e/slow_clients}"
-[[ -x $WARD_SLOW_CLIENTS ]] || fail "no slow_clients tool at '$WARD_SLOW_CLIENTS' (set WARD_SLOW_CLIENTS)"
+[[ -x $WARD_SLOW_CLIENTS ]] || fail "no slow_clients tool (build the target slow_clients, or set WARD_SLOW_CLIENTS)"
 trap 'stop_servers; rm -rf "$TMP"' EXIT
 
 SLOW=${SLOW_CLIENTS_N:-200}
