@@ -91,6 +91,11 @@ struct LedgerServer::Impl {
   std::unique_ptr<LedgerClient> client;
   http::Router router;
   std::atomic<bool> stopping{false};
+  // Long polls hold a handler thread while they wait: at most half the
+  // threads may, so that polls (from one peer or many) never starve other
+  // requests; a poll beyond that is answered at once and the client polls again.
+  std::atomic<std::size_t> waiting{0};
+  std::size_t max_waiting = 1;
   bool bound = false;
   http::Server http;
 
@@ -98,6 +103,7 @@ struct LedgerServer::Impl {
       : ledger(l),
         options(o),
         client(borrow_client(l)),
+        max_waiting(std::max<std::size_t>(http_options(o).threads / 2, 1)),
         http([this](const Request& req) { return router.handle(req); }, http_options(o)) {
     add_routes();
   }
@@ -267,7 +273,12 @@ struct LedgerServer::Impl {
     if (!wait) return;
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::seconds(std::min<std::uint64_t>(*wait, kMaxFeedWait.count()));
-    while (!stopping && ledger.size() <= *after) {
+    const bool may_wait = waiting.fetch_add(1) < max_waiting;
+    struct Leave {
+      std::atomic<std::size_t>& n;
+      ~Leave() { n.fetch_sub(1); }
+    } leave{waiting};
+    while (may_wait && !stopping && ledger.size() <= *after) {
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) break;
       ledger.wait_for_records(

@@ -158,6 +158,25 @@ done
 [[ $(curl -sf "$URL/v1/records?after=0" | jq '[.records[].index] == [range(0; 5)]') == true ]] || fail "feed from 0"
 pass "the long-poll feed returns a record submitted while waiting (curl and ward ledger records)"
 
+# Long polls may hold at most half the handler threads: with --threads 4, six
+# polls waiting at the end of the log leave GET /v1/info answered at once,
+# and the polls past the second are answered at once, empty.
+"$WARD" ledger init --db polls.db --dev >/dev/null
+start_ward_server ledger serve --db polls.db --threads 4
+POLLS=$URL
+polls=()
+for i in 1 2 3 4 5 6; do
+  curl -s -o "poll-$i.json" -w '%{time_total}\n' "$POLLS/v1/records?after=0&wait=20" >"poll-$i.time" &
+  polls+=($!)
+done
+sleep 1
+curl -sf --max-time 1 "$POLLS/v1/info" | jq -e '.size == 0' >/dev/null || fail "GET /v1/info starved by long polls"
+quick=$(cat poll-*.time 2>/dev/null | awk '$1 < 2' | wc -l)
+((quick >= 4)) || fail "only $quick of 6 long polls past the limit were answered at once"
+kill "${polls[@]}" 2>/dev/null || true
+wait "${polls[@]}" 2>/dev/null || true
+pass "long polls hold at most half the handler threads; other requests are answered at once"
+
 # SIGTERM stops the server promptly even with a long poll open.
 curl -s "$URL/v1/records?after=99&wait=60" >/dev/null &
 sleep 0.5
