@@ -79,10 +79,10 @@ Result<void> run_cvms(const CvmsArgs& args) {
   for (const auto& c : *cvms) {
     nlohmann::json j = to_json(c);
     j.erase("certificate");  // the PEM is long; `ward ledger records` or the HTTP API has it
-    const std::string beat =
-        c.heartbeat_at == 0
-            ? std::string("never")
-            : format_rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(c.heartbeat_at)));
+    const auto at = from_unix_seconds(c.heartbeat_at);
+    const std::string beat = c.heartbeat_at == 0 ? std::string("never")
+                             : at               ? format_rfc3339(*at)
+                                                : std::to_string(c.heartbeat_at) + " (unrepresentable)";
     text += hex_encode(c.id) + "  offer " + std::to_string(c.offer) + "  last heartbeat " + beat + "  " +
             c.recipient + "\n";
     list.push_back(std::move(j));
