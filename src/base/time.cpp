@@ -1,5 +1,6 @@
 #include "base/time.h"
 
+#include <algorithm>
 #include <ctime>
 
 namespace ward {
@@ -27,6 +28,14 @@ std::string format_rfc3339(std::chrono::system_clock::time_point t) {
   return std::string(buf, n);
 }
 
+Result<std::chrono::system_clock::time_point> from_unix_seconds(std::uint64_t seconds) {
+  if (seconds > static_cast<std::uint64_t>(kLatestTime.time_since_epoch().count())) {
+    return fail("time.range", std::to_string(seconds) + " s since 1970 is after " + format_rfc3339(kLatestTime) +
+                                  ", the last time Ward can represent");
+  }
+  return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
+}
+
 Result<std::chrono::sys_seconds> parse_rfc3339(std::string_view text) {
   using namespace std::chrono;
   auto bad = [&] {
@@ -49,7 +58,12 @@ Result<std::chrono::sys_seconds> parse_rfc3339(std::string_view text) {
   if (pos + 1 != text.size() || text[pos] != 'Z') return bad();
   const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return bad();
-  return sys_days{ymd} + hours{h} + minutes{mi} + seconds{std::min(s, 59)};
+  const sys_seconds t = sys_days{ymd} + hours{h} + minutes{mi} + seconds{std::min(s, 59)};
+  if (t < kEarliestTime || t > kLatestTime) {
+    return fail("time.range", std::string(text.substr(0, 40)) + " is outside the times Ward can represent (" +
+                                  format_rfc3339(kEarliestTime) + " to " + format_rfc3339(kLatestTime) + ")");
+  }
+  return t;
 }
 
 }  // namespace ward

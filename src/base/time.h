@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -10,10 +11,24 @@
 
 namespace ward {
 
+// The whole seconds a std::chrono::system_clock::time_point (64-bit
+// nanoseconds since 1970) can hold: 1677-09-21T00:12:44Z to
+// 2262-04-11T23:47:16Z. Every time Ward reads lies inside them, so comparing
+// it with a clock reading, or converting it to one, never overflows.
+inline constexpr std::chrono::sys_seconds kEarliestTime =
+    std::chrono::ceil<std::chrono::seconds>(std::chrono::system_clock::time_point::min());
+inline constexpr std::chrono::sys_seconds kLatestTime =
+    std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::time_point::max());
+
 std::string format_rfc3339(std::chrono::system_clock::time_point t);
 
+// Seconds since 1970 as stored in ledger records, as a clock time.
+// Errors: "time.range" above kLatestTime (such a number would wrap).
+Result<std::chrono::system_clock::time_point> from_unix_seconds(std::uint64_t seconds);
+
 // Accepts exactly "YYYY-MM-DDTHH:MM:SSZ", with an optional fraction of a
-// second (".123") that is dropped. Errors: "time.format".
+// second (".123") that is dropped; a leap second (:60) reads as :59.
+// Errors: "time.format"; "time.range" outside kEarliestTime..kLatestTime.
 Result<std::chrono::sys_seconds> parse_rfc3339(std::string_view text);
 
 }  // namespace ward

@@ -242,9 +242,10 @@ void add_ca_commands(CLI::App& app, Action& action) {
       ->option_text("FILE");
   serve_cmd->add_option("--validity", serve->validity, "Certificate lifetime (default 24h)")
       ->option_text("DURATION");
-  serve_cmd->add_option("--threads", serve->threads, "Requests handled at once (default 16; slow and idle connections hold none)")
-      ->option_text("N")
-      ->check(CLI::Range(2, 1024));
+  decimal(serve_cmd->add_option("--threads", serve->threads,
+                                "Requests handled at once (default 16; slow and idle connections hold none)"),
+          2, 1024)
+      ->option_text("N");
   add_json_flag(serve_cmd, serve->json);
   serve_cmd->callback([&action, serve] { action = [serve] { return run_serve(*serve); }; });
 

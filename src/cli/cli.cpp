@@ -1,7 +1,5 @@
 #include "cli/cli.h"
 
-#include <charconv>
-
 #include <algorithm>
 
 #include <fcntl.h>
@@ -33,16 +31,29 @@ constexpr int kRestoreSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
 }  // namespace
 
+CLI::Option* decimal(CLI::Option* option, std::uint64_t min, std::uint64_t max) {
+  const std::string range = min == 0 && max == kMaxDecimal ? "" : std::to_string(min) + ".." + std::to_string(max);
+  return option->check(CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        auto n = parse_decimal(text, max);
+        if (!n) return "'" + text + "' " + n.error().message;
+        if (*n < min) return "'" + text + "' is below the minimum of " + std::to_string(min);
+        return {};
+      },
+      range, "decimal"));
+}
+
 Result<std::chrono::milliseconds> parse_duration(std::string_view option, std::string_view text,
                                                  std::chrono::milliseconds max) {
   const auto bad = [&] {
     return fail(std::string(kUsage), std::string(option) + " '" + std::string(text) +
                                          "' is not a duration such as 500ms, 90s, 30m, 24h or 7d");
   };
-  std::int64_t n = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n <= 0) return bad();
-  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  const std::size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
+  const auto number = parse_decimal(text.substr(0, digits));
+  if (!number || *number == 0) return bad();
+  const auto n = static_cast<std::int64_t>(*number);
+  const std::string_view unit = text.substr(digits);
   constexpr std::pair<std::string_view, std::int64_t> kUnits[] = {
       {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
   const auto* found = std::find_if(std::begin(kUnits), std::end(kUnits), [&](const auto& u) { return u.first == unit; });

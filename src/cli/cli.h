@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "age/stream.h"
+#include "base/decimal.h"
 #include "base/error.h"
 #include "base/file.h"
 #include "crypto/secret.h"
@@ -41,6 +43,11 @@ void add_demo_command(CLI::App& app, Action& action);
 // Makes an option take one value per occurrence, any number of times
 // (-r A -r B), never swallowing the arguments after it.
 CLI::Option* repeatable(CLI::Option* option);
+
+// Makes an integer option read strict decimal (parse_decimal) in min..max:
+// "010", "0x10", "+5" and " 5" are usage errors naming the option, where
+// CLI11 alone would read 8, 16, 5 and 5. Every integer option uses it.
+CLI::Option* decimal(CLI::Option* option, std::uint64_t min = 0, std::uint64_t max = kMaxDecimal);
 
 // "500ms", "90s", "30m", "24h", "7d": a positive whole number and one unit.
 // A usage error (naming `option`) otherwise, or when longer than `max`.

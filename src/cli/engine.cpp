@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -58,10 +57,11 @@ Result<std::uint64_t> parse_size(std::string_view option, std::string_view text)
     return fail(std::string(kUsage),
                 std::string(option) + " '" + std::string(text) + "' is not a size such as 512M or 2G");
   };
-  std::uint64_t n = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n == 0) return bad();
-  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  const std::size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
+  const auto number = parse_decimal(text.substr(0, digits));
+  if (!number || *number == 0) return bad();
+  const std::uint64_t n = *number;
+  std::string_view unit = text.substr(digits);
   if (unit.ends_with("iB"))
     unit.remove_suffix(2);
   else if (unit.ends_with("B") && unit.size() == 2)
@@ -282,9 +282,8 @@ void add_engine_commands(CLI::App& app, Action& action) {
   run_cmd->add_option("--memory-limit", run->memory_limit, "Memory limit (default 4G)")->option_text("SIZE");
   run_cmd->add_option("--output-limit", run->output_limit, "Output size limit (default 1G)")
       ->option_text("SIZE");
-  run_cmd->add_option("--processes", run->processes, "Process limit (default 64)")
-      ->option_text("N")
-      ->check(CLI::Range(1, 100000));
+  decimal(run_cmd->add_option("--processes", run->processes, "Process limit (default 64)"), 1, 100000)
+      ->option_text("N");
   add_json_flag(run_cmd, run->json);
   run_cmd->callback([&action, run] { action = [run] { return run_run(*run); }; });
 }

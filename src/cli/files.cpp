@@ -208,8 +208,6 @@ Result<void> run_grant(const GrantArgs& args) {
     if (!order_by) return std::unexpected(order_by.error());
     limits.order_by = *order_by;
   }
-  if (args.uses > files::kMaxGrantUses)
-    return fail(std::string(kUsage), "--uses must be from 1 to " + std::to_string(files::kMaxGrantUses));
   limits.uses = args.uses;
   auto policy = load_policy(args.policy, attest::Policy::strict());
   if (!policy) return std::unexpected(policy.error());
@@ -404,9 +402,9 @@ void add_files_commands(CLI::App& app, Action& action) {
       ->required();
   grant_cmd->add_option("--order-by", grant->order_by, "Only orders created by this account may use the grant")
       ->option_text("ACCOUNT");
-  grant_cmd->add_option("--uses", grant->uses, "At most this many orders may use it (the ledger counts)")
-      ->option_text("N")
-      ->check(CLI::Range(std::uint64_t{1}, files::kMaxGrantUses));
+  decimal(grant_cmd->add_option("--uses", grant->uses, "At most this many orders may use it (the ledger counts)"),
+          1, files::kMaxGrantUses)
+      ->option_text("N");
   add_json_flag(grant_cmd, grant->json);
   grant_cmd->callback([&action, grant] { action = [grant] { return run_grant(*grant); }; });
 

@@ -356,9 +356,10 @@ void add_ledger_commands(CLI::App& app, Action& action) {
       ->add_option("--listen", serve->listen,
                    "Address to listen on (default 127.0.0.1:7450; port 0: any free port)")
       ->option_text("HOST:PORT");
-  serve_cmd->add_option("--threads", serve->threads, "Requests handled at once (default 64; slow and idle connections hold none)")
-      ->option_text("N")
-      ->check(CLI::Range(2, 4096));
+  decimal(serve_cmd->add_option("--threads", serve->threads,
+                                "Requests handled at once (default 64; slow and idle connections hold none)"),
+          2, 4096)
+      ->option_text("N");
   add_json_flag(serve_cmd, serve->json);
   serve_cmd->callback([&action, serve] { action = [serve] { return run_serve(*serve); }; });
 
@@ -382,10 +383,9 @@ void add_ledger_commands(CLI::App& app, Action& action) {
       "--check FILE: checks a proof saved with --index --json, offline, with only --verifier-key.\n"
       "The verifier key is the ledger's own unless --verifier-key pins one (from 'ward ledger init').");
   add_ledger_option(proof_cmd, proof->ledger);
-  proof_cmd->add_option("--index", proof->index, "The record to prove")->option_text("N");
-  proof_cmd->add_option("--size", proof->size, "Prove inclusion in the tree of S records")->option_text("S");
-  proof_cmd
-      ->add_option("--old-size", proof->old_size, "Prove the tree of M records is a prefix of the latest")
+  decimal(proof_cmd->add_option("--index", proof->index, "The record to prove"))->option_text("N");
+  decimal(proof_cmd->add_option("--size", proof->size, "Prove inclusion in the tree of S records"))->option_text("S");
+  decimal(proof_cmd->add_option("--old-size", proof->old_size, "Prove the tree of M records is a prefix of the latest"))
       ->option_text("M");
   proof_cmd
       ->add_option("--old-checkpoint", proof->old_checkpoint, "Prove the log extends this saved checkpoint")
@@ -423,10 +423,9 @@ void add_ledger_commands(CLI::App& app, Action& action) {
       "Prints up to 1000 records from index N on, one canonical JSON record per line. When there are\n"
       "none yet, waits up to --wait seconds (at most 60) for one to be committed.");
   add_ledger_option(records_cmd, records->ledger);
-  records_cmd->add_option("--after", records->after, "Skip the first N records")->option_text("N");
-  records_cmd->add_option("--wait", records->wait, "Seconds to wait for a new record")
-      ->option_text("S")
-      ->check(CLI::Range(0, 60));
+  decimal(records_cmd->add_option("--after", records->after, "Skip the first N records"))->option_text("N");
+  decimal(records_cmd->add_option("--wait", records->wait, "Seconds to wait for a new record"), 0, 60)
+      ->option_text("S");
   add_json_flag(records_cmd, records->json);
   records_cmd->callback([&action, records] { action = [records] { return run_records(*records); }; });
 }

@@ -27,9 +27,8 @@ void add_json_flag(CLI::App* command, bool& json) {
 
 CLI::Option* add_amount_option(CLI::App* command, const std::string& name, std::uint64_t& value,
                                const std::string& help) {
-  return command->add_option(name, value, help)
-      ->option_text("N")
-      ->check(CLI::Range(std::uint64_t{0}, ledger::kMaxAmount));
+  static_assert(ledger::kMaxAmount == kMaxDecimal);
+  return decimal(command->add_option(name, value, help), 0, ledger::kMaxAmount)->option_text("N");
 }
 
 Result<std::array<std::uint8_t, 32>> parse_id_arg(std::string_view what, std::string_view text) {

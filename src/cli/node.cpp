@@ -79,10 +79,10 @@ Result<void> run_cvms(const CvmsArgs& args) {
   for (const auto& c : *cvms) {
     nlohmann::json j = to_json(c);
     j.erase("certificate");  // the PEM is long; `ward ledger records` or the HTTP API has it
-    const std::string beat =
-        c.heartbeat_at == 0
-            ? std::string("never")
-            : format_rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(c.heartbeat_at)));
+    const auto at = from_unix_seconds(c.heartbeat_at);
+    const std::string beat = c.heartbeat_at == 0 ? std::string("never")
+                             : at               ? format_rfc3339(*at)
+                                                : std::to_string(c.heartbeat_at) + " (unrepresentable)";
     text += hex_encode(c.id) + "  offer " + std::to_string(c.offer) + "  last heartbeat " + beat + "  " +
             c.recipient + "\n";
     list.push_back(std::move(j));
@@ -112,13 +112,17 @@ void add_node_commands(CLI::App& app, Action& action) {
   run_cmd->add_option("--platform", run->platform, "sim or tsm")
       ->required()
       ->check(CLI::IsMember({"sim", "tsm"}));
-  run_cmd->add_option("--cvms", run->cvms, "How many CVMs to run (default 1)")->check(CLI::Range(1, 64));
+  decimal(run_cmd->add_option("--cvms", run->cvms, "How many CVMs to run (default 1)"), 1, 64);
   run_cmd->add_option("--dir", run->dir, "The node's directory, one subdirectory per CVM (default ./ward-node)");
-  run_cmd->add_option("--offer", run->offer, "The tee offer to list the CVMs under")->option_text("ID");
-  run_cmd->add_option("--price", run->price, "Tokens per hour, for a new tee offer (default 0)");
+  decimal(run_cmd->add_option("--offer", run->offer, "The tee offer to list the CVMs under"))->option_text("ID");
+  add_amount_option(run_cmd, "--price", run->price, "Tokens per hour, for a new tee offer (default 0)");
   run_cmd->add_option("--loader", run->loader, "The ward-loader binary (default: next to ward)");
-  run_cmd->add_option("--time-limit", run->time_limit, "An engine's wall-clock limit, seconds (default 600)");
-  run_cmd->add_option("--memory-limit", run->memory_limit, "An engine's memory limit, MiB (default 4096)");
+  // The bounds match 'ward engine run' (366 days, 2^62 bytes), so the loader's
+  // conversions to milliseconds and bytes cannot overflow.
+  decimal(run_cmd->add_option("--time-limit", run->time_limit, "An engine's wall-clock limit, seconds (default 600)"),
+          1, 366 * 86400);
+  decimal(run_cmd->add_option("--memory-limit", run->memory_limit, "An engine's memory limit, MiB (default 4096)"),
+          1, std::uint64_t{1} << 42);
   run_cmd->add_option("--work", run->work, "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
   run_cmd->callback([&action, run] { action = [run] { return run_node_command(*run); }; });
 

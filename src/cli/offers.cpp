@@ -1,6 +1,5 @@
 // ward offers create | list | get | enable | disable: what parties sell
 // (engines, datasets, models, TEE capacity) and at what price.
-#include <charconv>
 #include <memory>
 #include <string>
 
@@ -42,21 +41,24 @@ struct ToggleArgs {
   bool json = false;
 };
 
-// "fixed:N", "per-hour:N" or "revenue-share:BPS" as the ledger's price object.
+// "fixed:N", "per-hour:N" or "revenue-share:BPS" as the ledger's price object;
+// N and BPS are strict decimal (parse_decimal), like every amount.
 Result<json> parse_price(std::string_view text) {
   const auto colon = text.find(':');
   const std::string_view model = text.substr(0, colon);
   const std::string_view number = colon == std::string_view::npos ? "" : text.substr(colon + 1);
-  std::uint64_t n = 0;
-  const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), n);
-  const bool numeric = !number.empty() && ec == std::errc() && end == number.data() + number.size();
-  if (model == "fixed" && numeric && n <= ledger::kMaxAmount) return json{{"model", "fixed"}, {"amount", n}};
-  if (model == "per-hour" && numeric && n <= ledger::kMaxAmount)
-    return json{{"model", "per_hour"}, {"amount", n}};
-  if (model == "revenue-share" && numeric && n <= 10000) return json{{"model", "revenue_share"}, {"bps", n}};
-  return fail(std::string(kUsage),
-              "--price '" + std::string(text) +
-                  "' is not fixed:N, per-hour:N or revenue-share:BPS (BPS at most 10000)");
+  const bool share = model == "revenue-share";
+  if (model != "fixed" && model != "per-hour" && !share) {
+    return fail(std::string(kUsage), "--price '" + std::string(text) +
+                                         "' is not fixed:N, per-hour:N or revenue-share:BPS (BPS at most 10000)");
+  }
+  auto n = parse_decimal(number, share ? 10000 : ledger::kMaxAmount);
+  if (!n) {
+    return fail(std::string(kUsage), "--price '" + std::string(text) + "': " + std::string(share ? "BPS" : "N") +
+                                         " '" + std::string(number) + "' " + n.error().message);
+  }
+  if (share) return json{{"model", "revenue_share"}, {"bps", *n}};
+  return json{{"model", model == "fixed" ? "fixed" : "per_hour"}, {"amount", *n}};
 }
 
 Result<void> print_receipt(const ledger::Receipt& receipt, bool as_json, const std::string& line) {
@@ -130,7 +132,7 @@ void add_toggle(CLI::App* group, Action& action, bool enable) {
   cmd->footer("Only the offer's owner may do this. Orders already placed are not affected.");
   add_ledger_option(cmd, args->ledger);
   add_key_option(cmd, args->key);
-  cmd->add_option("ID", args->id, "The offer id")->option_text(" ")->required();
+  decimal(cmd->add_option("ID", args->id, "The offer id"))->option_text(" ")->required();
   add_json_flag(cmd, args->json);
   cmd->callback([&action, args, enable] { action = [args, enable] { return run_toggle(*args, enable); }; });
 }
@@ -173,7 +175,7 @@ void add_offers_commands(CLI::App& app, Action& action) {
   auto get = std::make_shared<GetArgs>();
   CLI::App* get_cmd = group->add_subcommand("get", "Print one offer");
   add_ledger_option(get_cmd, get->ledger);
-  get_cmd->add_option("ID", get->id, "The offer id")->option_text(" ")->required();
+  decimal(get_cmd->add_option("ID", get->id, "The offer id"))->option_text(" ")->required();
   add_json_flag(get_cmd, get->json);
   get_cmd->callback([&action, get] { action = [get] { return run_get(*get); }; });
 

@@ -351,7 +351,7 @@ void add_orders_commands(CLI::App& app, Action& action) {
                                     "An age recipient (age1...) the output is encrypted to. Can be repeated"))
       ->option_text("RECIPIENT")
       ->required();
-  repeatable(create_cmd->add_option("--offer", create->offers, "An offer id the order pays. Can be repeated"))
+  decimal(repeatable(create_cmd->add_option("--offer", create->offers, "An offer id the order pays. Can be repeated")))
       ->option_text("ID");
   add_amount_option(create_cmd, "--deposit", create->deposit, "Tokens put in escrow")->required();
   add_json_flag(create_cmd, create->json);
@@ -371,15 +371,16 @@ void add_orders_commands(CLI::App& app, Action& action) {
   auto get = std::make_shared<GetArgs>();
   CLI::App* get_cmd = group->add_subcommand("get", "Print one order, with its settlement");
   add_ledger_option(get_cmd, get->ledger);
-  get_cmd->add_option("ID", get->id, "The order id")->option_text(" ")->required();
+  decimal(get_cmd->add_option("ID", get->id, "The order id"))->option_text(" ")->required();
   add_json_flag(get_cmd, get->json);
   get_cmd->callback([&action, get] { action = [get] { return run_get(*get); }; });
 
   auto wait = std::make_shared<WaitArgs>();
   CLI::App* wait_cmd = group->add_subcommand("wait", "Wait until an order ends; exit 0 only if it is done");
   add_ledger_option(wait_cmd, wait->ledger);
-  wait_cmd->add_option("ID", wait->id, "The order id")->option_text(" ")->required();
-  wait_cmd->add_option("--timeout", wait->timeout, "Seconds to wait (default 600)");
+  decimal(wait_cmd->add_option("ID", wait->id, "The order id"))->option_text(" ")->required();
+  // At most a year, so the deadline (now + timeout on a nanosecond clock) cannot overflow.
+  decimal(wait_cmd->add_option("--timeout", wait->timeout, "Seconds to wait (default 600)"), 0, 366 * 86400);
   add_json_flag(wait_cmd, wait->json);
   wait_cmd->callback([&action, wait] { action = [wait] { return run_wait(*wait); }; });
 
@@ -388,7 +389,7 @@ void add_orders_commands(CLI::App& app, Action& action) {
   result_cmd->footer("Writes DIR/output/ (what the engine wrote) and DIR/engine.log. DIR must not exist.");
   add_ledger_option(result_cmd, result->ledger);
   add_key_option(result_cmd, result->key);
-  result_cmd->add_option("ID", result->id, "The order id")->option_text(" ")->required();
+  decimal(result_cmd->add_option("ID", result->id, "The order id"))->option_text(" ")->required();
   result_cmd->add_option("-o,--output", result->output, "A new directory for the output")
       ->option_text("DIR")
       ->required();
@@ -397,7 +398,7 @@ void add_orders_commands(CLI::App& app, Action& action) {
   auto report = std::make_shared<ReportArgs>();
   CLI::App* report_cmd = group->add_subcommand("report", "Print an order's signed integrity report (JSON)");
   add_ledger_option(report_cmd, report->ledger);
-  report_cmd->add_option("ID", report->id, "The order id")->option_text(" ")->required();
+  decimal(report_cmd->add_option("ID", report->id, "The order id"))->option_text(" ")->required();
   report_cmd->callback([&action, report] { action = [report] { return run_report(*report); }; });
 
   auto verify = std::make_shared<VerifyArgs>();
@@ -409,7 +410,7 @@ void add_orders_commands(CLI::App& app, Action& action) {
       "used exactly the order's grants and encrypted to its recipients; your descriptors (--resources);\n"
       "that the store holds the output; and the ledger's inclusion proof. Exit 0 verified, 1 rejected.");
   add_ledger_option(verify_cmd, verify->ledger);
-  verify_cmd->add_option("ID", verify->id, "The order id")->option_text(" ")->required();
+  decimal(verify_cmd->add_option("ID", verify->id, "The order id"))->option_text(" ")->required();
   verify_cmd->add_option("--ca-cert", verify->ca_cert, "The certification center's certificate (PEM)")
       ->option_text("FILE");
   verify_cmd->add_option("--ca", verify->ca, "Or fetch it from the center (trust on first use)")->option_text("URL");
@@ -432,7 +433,7 @@ void add_orders_commands(CLI::App& app, Action& action) {
   cancel_cmd->footer("Only the order's creator may cancel it, and only before its CVM starts it.");
   add_ledger_option(cancel_cmd, cancel->ledger);
   add_key_option(cancel_cmd, cancel->key);
-  cancel_cmd->add_option("ID", cancel->id, "The order id")->option_text(" ")->required();
+  decimal(cancel_cmd->add_option("ID", cancel->id, "The order id"))->option_text(" ")->required();
   add_json_flag(cancel_cmd, cancel->json);
   cancel_cmd->callback([&action, cancel] { action = [cancel] { return run_cancel(*cancel); }; });
 }

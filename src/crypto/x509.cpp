@@ -1,5 +1,6 @@
 #include "crypto/x509.h"
 
+#include <algorithm>
 #include <climits>
 #include <ctime>
 #include <string>
@@ -14,6 +15,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "base/time.h"
 #include "crypto/openssl_util.h"
 #include "crypto/random.h"
 
@@ -68,13 +70,18 @@ std::string name_text(const X509_NAME* name) {
   return bio_text(bio.get());
 }
 
+// Clamped to kEarliestTime..kLatestTime rather than refused: RFC 5280 (4.1.2.5)
+// has a certificate with no well-defined expiration say 99991231235959Z, and
+// vendor roots (Intel, AMD, NVIDIA) do. Clamping cuts off only the part of a
+// validity period that Ward cannot represent, so no verdict at a time it can
+// represent changes, and comparing with a clock reading cannot overflow.
 sys_seconds to_sys_seconds(const ASN1_TIME* time) {
   std::tm tm{};
   if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return sys_seconds{};
   using namespace std::chrono;
   const sys_days day = year_month_day{year{tm.tm_year + 1900}, month{static_cast<unsigned>(tm.tm_mon + 1)},
                                       std::chrono::day{static_cast<unsigned>(tm.tm_mday)}};
-  return day + hours{tm.tm_hour} + minutes{tm.tm_min} + seconds{tm.tm_sec};
+  return std::clamp(day + hours{tm.tm_hour} + minutes{tm.tm_min} + seconds{tm.tm_sec}, kEarliestTime, kLatestTime);
 }
 
 std::time_t to_time_t(sys_seconds t) {

@@ -42,6 +42,8 @@ class Certificate {
   std::string issuer() const;
   // Big-endian, lowercase hex, as printed by most tools without colons.
   std::string serial_hex() const;
+  // Clamped to kEarliestTime..kLatestTime (base/time.h): a notAfter of
+  // 9999-12-31 (RFC 5280's "no well-defined expiration") reads as kLatestTime.
   sys_seconds not_before() const;
   sys_seconds not_after() const;
   // basicConstraints cA is TRUE.
@@ -88,6 +90,7 @@ class Crl {
   Bytes to_der() const;
   std::string to_pem() const;
   std::string issuer() const;
+  // Both clamped like Certificate::not_after().
   sys_seconds this_update() const;
   // Absent when the CRL has no nextUpdate (RFC 5280 requires one).
   std::optional<sys_seconds> next_update() const;

@@ -78,6 +78,8 @@ Result<std::string> get_time(const json& object, const char* key) {
   auto text = get_string(object, key, 64);
   if (!text) return std::unexpected(text.error());
   auto parsed = parse_rfc3339(*text);
+  if (!parsed && parsed.error().code == "time.range")
+    return field_error(std::string("\"") + key + "\" " + parsed.error().message);
   if (!parsed || format_rfc3339(*parsed) != *text)
     return field_error(std::string("\"") + key + "\" is not an RFC 3339 UTC time like 2025-07-01T00:00:00Z");
   return text;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/bytes.h"
+#include "base/time.h"
 #include "ca/certificate.h"
 #include "store/store.h"
 
@@ -150,8 +151,12 @@ OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order
     return v;
   }
   // The certificate and its evidence, as they stood when the ledger accepted the report.
-  const auto at = std::chrono::system_clock::time_point(std::chrono::seconds((*stored)->time));
-  auto cvm = ca::verify_cvm_certificate(*cert, options.ca_certificate, options.policy, at);
+  const auto at = from_unix_seconds((*stored)->time);
+  if (!at) {
+    checks.fail("report.time", at.error().message);
+    return v;
+  }
+  auto cvm = ca::verify_cvm_certificate(*cert, options.ca_certificate, options.policy, *at);
   v.simulated = cvm.appraisal.simulated;
   for (const auto& c : cvm.appraisal.checks.results()) {
     if (c.ok) {

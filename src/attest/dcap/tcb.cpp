@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attest/dcap/collateral.h"
+#include "base/time.h"
 #include "crypto/ecdsa.h"
 
 namespace ward::attest::dcap {
@@ -49,17 +50,12 @@ Result<sys_seconds> parse_date(std::string_view s, const std::string& path) {
         kShape[i] == 'd' ? std::isdigit(static_cast<unsigned char>(s[i])) != 0 : s[i] == kShape[i];
     if (!ok) return bad(path, "is not a date of the form 2024-03-13T00:00:00Z");
   }
-  auto num = [&](std::size_t at, std::size_t n) {
-    int v = 0;
-    for (std::size_t i = at; i < at + n; ++i) v = v * 10 + (s[i] - '0');
-    return v;
-  };
-  using namespace std::chrono;
-  const year_month_day ymd{year{num(0, 4)}, month{static_cast<unsigned>(num(5, 2))},
-                           day{static_cast<unsigned>(num(8, 2))}};
-  const int h = num(11, 2), m = num(14, 2), sec = num(17, 2);
-  if (!ymd.ok() || h > 23 || m > 59 || sec > 59) return bad(path, "is not a valid date");
-  return sys_days{ymd} + hours{h} + minutes{m} + seconds{sec};
+  auto t = parse_rfc3339(s);
+  if (!t) return bad(path, t.error().code == "time.range" ? "is outside the times Ward can represent (" +
+                                                                  format_rfc3339(kEarliestTime) + " to " +
+                                                                  format_rfc3339(kLatestTime) + ")"
+                                                            : "is not a valid date");
+  return *t;
 }
 
 // One JSON object of a signed body; errors name its members by path.

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "base/bytes.h"
+#include "base/time.h"
 #include "crypto/hash.h"
 
 namespace ward::crypto {
@@ -171,6 +172,27 @@ TEST(X509Chain, CrlFromAnotherIssuerDoesNotCount) {
   const Pki other;
   const Crl crls[] = {pki.root_crl(), other.ca_crl(false)};
   EXPECT_FALSE(pki.verify(date(2025, 6, 1), crls).has_value());
+}
+
+// RFC 5280's "no well-defined expiration" (99991231235959Z) and a notBefore
+// before 1677 are clamped to what the clock holds, and such a certificate
+// still verifies at any time in between.
+TEST(Certificate, ValidityOutsideTheClocksRangeIsClamped) {
+  const EcPrivateKey key = EcPrivateKey::generate(EcCurve::P256);
+  const Certificate cert = CertificateBuilder()
+                               .subject("forever")
+                               .validity(date(1600, 1, 1), date(9999, 12, 31) + hours{23} + minutes{59} + seconds{59})
+                               .public_key(key.public_key())
+                               .ca(true, 0)
+                               .self_sign(key)
+                               .value();
+  EXPECT_EQ(cert.not_before(), kEarliestTime);
+  EXPECT_EQ(cert.not_after(), kLatestTime);
+  const Certificate anchors[] = {cert};
+  for (const auto at : {date(1970, 1, 1), date(2025, 7, 1), date(2262, 1, 1)}) {
+    auto ok = verify_chain(cert, {}, anchors, {}, at);
+    EXPECT_TRUE(ok.has_value()) << ok.error().message;
+  }
 }
 
 TEST(Certificate, BuilderFieldsReadBack) {
@@ -388,8 +410,11 @@ TEST(NvidiaPki, HopperDeviceChainVerifiesStrictly) {
       Certificate::from_pem(read_text("nvidia/nvtrust/verifier_device_root.pem")).value();
   EXPECT_TRUE(chain[4] == root);
   EXPECT_EQ(chain[0].ec_public_key().value().curve(), EcCurve::P384);
-  // The device leaf never expires: notAfter is 9999-12-31T23:59:59Z.
-  EXPECT_EQ(chain[0].not_after(), sys_days{year{9999} / 12 / 31} + hours{23} + minutes{59} + seconds{59});
+  // The device leaf never expires: its notAfter, 9999-12-31T23:59:59Z, reads
+  // as the last second Ward can represent (2262-04-11T23:47:16Z), and the
+  // chain still verifies.
+  EXPECT_EQ(chain[0].not_after(), kLatestTime);
+  EXPECT_EQ(format_rfc3339(chain[0].not_after()), "2262-04-11T23:47:16Z");
   const Certificate anchors[] = {root};
   auto ok = verify_chain(chain[0], std::span(chain).subspan(1, 3), anchors, {}, date(2025, 1, 1));
   EXPECT_TRUE(ok.has_value()) << ok.error().message;

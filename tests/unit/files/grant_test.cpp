@@ -387,6 +387,36 @@ TEST_F(GrantTest, ShouldRefuseMalformedGrantFiles) {
   expect_refused(std::string(kMaxGrantSize + 1, ' '), "larger");
 }
 
+// fuzz_order_documents found this expiry: 65730106548 s since 1970, whose
+// nanoseconds overflow a 64-bit system_clock, so the expiry check compared a
+// wrapped value (UBSan: signed overflow in bits/chrono.h).
+TEST_F(GrantTest, ShouldRefuseAnExpiryPastWhatTheClockHolds) {
+  auto res = upload_text("alice.csv", "x");
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const auto& key = owner_.signing_key();
+  expect_refused(resign(*g, [](json& d) { d["grant"]["expires"] = "4052-11-26T02:55:48Z"; }, key),
+                 "\"expires\" 4052-11-26T02:55:48Z is outside the times Ward can represent");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["expires"] = "2262-04-11T23:47:17Z"; }, key),
+                 "outside the times Ward can represent");
+  expect_refused(resign(*g, [](json& d) { d["grant"]["created"] = "9999-12-31T23:59:59Z"; }, key),
+                 "\"created\" 9999-12-31T23:59:59Z is outside");
+  // The last representable second still parses (and has not expired).
+  auto latest = parse_grant(resign(*g, [](json& d) { d["grant"]["expires"] = "2262-04-11T23:47:16Z"; }, key));
+  ASSERT_TRUE(latest) << latest.error().message;
+  EXPECT_TRUE(check_grant_for_order(*latest, cvm_id_, kEngine, outputs_, system_clock::now()));
+}
+
+// The same expiry in the fuzzer's own seed, unsigned: refused, not wrapped.
+TEST_F(GrantTest, ShouldRefuseTheFuzzersGrantWithAnExpiryIn4052) {
+  std::string text = read_text("tests/fuzz/corpus/fuzz_order_documents/grant.json");
+  const std::string from = "\"expires\": \"2026-11-26T02:55:48Z\"";
+  const auto at = text.find(from);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, from.size(), "\"expires\": \"4052-11-26T02:55:48Z\"");
+  expect_refused(text, "outside the times Ward can represent");
+}
+
 TEST_F(GrantTest, ShouldCheckAGrantAgainstAnOrder) {
   auto res = upload_text("alice.csv", "x");
   auto g = grant(res);
