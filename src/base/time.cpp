@@ -30,8 +30,8 @@ std::string format_rfc3339(std::chrono::system_clock::time_point t) {
 
 Result<std::chrono::system_clock::time_point> from_unix_seconds(std::uint64_t seconds) {
   if (seconds > static_cast<std::uint64_t>(kLatestTime.time_since_epoch().count())) {
-    return fail("time.range", std::to_string(seconds) + " s since 1970 is after " + format_rfc3339(kLatestTime) +
-                                  ", the last time Ward can represent");
+    return fail("time.range", std::to_string(seconds) + " s since 1970 is after " +
+                                  format_rfc3339(kLatestTime) + ", the last time Ward can represent");
   }
   return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
 }

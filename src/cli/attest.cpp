@@ -231,7 +231,9 @@ void add_attest_commands(CLI::App& app, Action& action) {
                     "sim: the binary whose SHA-384 becomes MRTD (default: this ward binary)");
   quote->add_option("--tsm-root", quote_args->tsm_root, "tsm: the configfs-tsm report directory")
       ->default_str(attest::kDefaultTsmRoot);
-  decimal(quote->add_option("--privlevel", quote_args->privlevel, "tsm, SEV-SNP: the VMPL to report for (0..3)"), 0, 3);
+  decimal(
+      quote->add_option("--privlevel", quote_args->privlevel, "tsm, SEV-SNP: the VMPL to report for (0..3)"),
+      0, 3);
   quote->callback([&action, quote_args] { action = [quote_args] { return run_quote(*quote_args); }; });
 }
 

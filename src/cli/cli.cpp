@@ -1,11 +1,10 @@
 #include "cli/cli.h"
 
-#include <algorithm>
-
 #include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -32,7 +31,8 @@ constexpr int kRestoreSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 }  // namespace
 
 CLI::Option* decimal(CLI::Option* option, std::uint64_t min, std::uint64_t max) {
-  const std::string range = min == 0 && max == kMaxDecimal ? "" : std::to_string(min) + ".." + std::to_string(max);
+  const std::string range =
+      min == 0 && max == kMaxDecimal ? "" : std::to_string(min) + ".." + std::to_string(max);
   return option->check(CLI::Validator(
       [min, max](std::string& text) -> std::string {
         auto n = parse_decimal(text, max);

@@ -364,7 +364,8 @@ Result<void> run_demo(const DemoArgs& args) {
   const files::GrantLimits by_carol{carol->key.signing_public_key(), 0};
   auto grant_of = [&](const files::SignedResource& res, const Party& owner,
                       const std::string& engine) -> Result<std::string> {
-    auto grant = files::make_grant(res, **store, owner.key, recipient, cvm_id, engine, outputs, expires, by_carol);
+    auto grant =
+        files::make_grant(res, **store, owner.key, recipient, cvm_id, engine, outputs, expires, by_carol);
     if (!grant) return std::unexpected(grant.error());
     auto blob = (*store)->put_bytes(as_bytes(files::grant_text(*grant)));
     if (!blob) return std::unexpected(blob.error());
@@ -377,7 +378,8 @@ Result<void> run_demo(const DemoArgs& args) {
     if (!*g) return std::unexpected(g->error());
   }
   say("grants: a new age header for the CVM over the same ciphertext, signed policy {resource, engine " +
-      engine_digest->substr(0, 19) + "..., CVM, output to Carol, expiry in 1 h, orders by Carol}; the header's MAC "
+      engine_digest->substr(0, 19) +
+      "..., CVM, output to Carol, expiry in 1 h, orders by Carol}; the header's MAC "
       "covers the policy's digest, so the key works under no other policy");
 
   step("6. Carol places the order: engine + grants + output recipient + deposit");

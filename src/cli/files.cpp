@@ -293,8 +293,9 @@ Result<void> run_show(const ShowArgs& args) {
     summary["signature"] = "verified";
     return print_json(summary);
   }
-  if (auto ok = print_stdout("grant, signatures verified, header bound to this policy (its MAC is the CVM's to "
-                             "check)\n");
+  if (auto ok =
+          print_stdout("grant, signatures verified, header bound to this policy (its MAC is the CVM's to "
+                       "check)\n");
       !ok)
     return ok;
   return print_fields(summary);
@@ -319,8 +320,8 @@ Result<void> run_revoke(const RevokeArgs& args) {
     out["grant"] = hex_encode(grant->id);
     return print_json(out);
   }
-  return print_stdout("grant " + hex_encode(grant->id) + " revoked (record " + std::to_string(receipt->index) +
-                      "); the CVM refuses every later use\n");
+  return print_stdout("grant " + hex_encode(grant->id) + " revoked (record " +
+                      std::to_string(receipt->index) + "); the CVM refuses every later use\n");
 }
 
 }  // namespace
@@ -400,10 +401,12 @@ void add_files_commands(CLI::App& app, Action& action) {
   grant_cmd->add_option("-o,--output", grant->output, "Where to write the grant")
       ->option_text("GRANT.json")
       ->required();
-  grant_cmd->add_option("--order-by", grant->order_by, "Only orders created by this account may use the grant")
+  grant_cmd
+      ->add_option("--order-by", grant->order_by, "Only orders created by this account may use the grant")
       ->option_text("ACCOUNT");
-  decimal(grant_cmd->add_option("--uses", grant->uses, "At most this many orders may use it (the ledger counts)"),
-          1, files::kMaxGrantUses)
+  decimal(
+      grant_cmd->add_option("--uses", grant->uses, "At most this many orders may use it (the ledger counts)"),
+      1, files::kMaxGrantUses)
       ->option_text("N");
   add_json_flag(grant_cmd, grant->json);
   grant_cmd->callback([&action, grant] { action = [grant] { return run_grant(*grant); }; });

@@ -384,8 +384,10 @@ void add_ledger_commands(CLI::App& app, Action& action) {
       "The verifier key is the ledger's own unless --verifier-key pins one (from 'ward ledger init').");
   add_ledger_option(proof_cmd, proof->ledger);
   decimal(proof_cmd->add_option("--index", proof->index, "The record to prove"))->option_text("N");
-  decimal(proof_cmd->add_option("--size", proof->size, "Prove inclusion in the tree of S records"))->option_text("S");
-  decimal(proof_cmd->add_option("--old-size", proof->old_size, "Prove the tree of M records is a prefix of the latest"))
+  decimal(proof_cmd->add_option("--size", proof->size, "Prove inclusion in the tree of S records"))
+      ->option_text("S");
+  decimal(proof_cmd->add_option("--old-size", proof->old_size,
+                                "Prove the tree of M records is a prefix of the latest"))
       ->option_text("M");
   proof_cmd
       ->add_option("--old-checkpoint", proof->old_checkpoint, "Prove the log extends this saved checkpoint")

@@ -81,8 +81,8 @@ Result<void> run_cvms(const CvmsArgs& args) {
     j.erase("certificate");  // the PEM is long; `ward ledger records` or the HTTP API has it
     const auto at = from_unix_seconds(c.heartbeat_at);
     const std::string beat = c.heartbeat_at == 0 ? std::string("never")
-                             : at               ? format_rfc3339(*at)
-                                                : std::to_string(c.heartbeat_at) + " (unrepresentable)";
+                             : at                ? format_rfc3339(*at)
+                                                 : std::to_string(c.heartbeat_at) + " (unrepresentable)";
     text += hex_encode(c.id) + "  offer " + std::to_string(c.offer) + "  last heartbeat " + beat + "  " +
             c.recipient + "\n";
     list.push_back(std::move(j));
@@ -114,14 +114,17 @@ void add_node_commands(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"sim", "tsm"}));
   decimal(run_cmd->add_option("--cvms", run->cvms, "How many CVMs to run (default 1)"), 1, 64);
   run_cmd->add_option("--dir", run->dir, "The node's directory, one subdirectory per CVM (default ./ward-node)");
-  decimal(run_cmd->add_option("--offer", run->offer, "The tee offer to list the CVMs under"))->option_text("ID");
+  decimal(run_cmd->add_option("--offer", run->offer, "The tee offer to list the CVMs under"))
+      ->option_text("ID");
   add_amount_option(run_cmd, "--price", run->price, "Tokens per hour, for a new tee offer (default 0)");
   run_cmd->add_option("--loader", run->loader, "The ward-loader binary (default: next to ward)");
   // The bounds match 'ward engine run' (366 days, 2^62 bytes), so the loader's
   // conversions to milliseconds and bytes cannot overflow.
-  decimal(run_cmd->add_option("--time-limit", run->time_limit, "An engine's wall-clock limit, seconds (default 600)"),
+  decimal(run_cmd->add_option("--time-limit", run->time_limit,
+                              "An engine's wall-clock limit, seconds (default 600)"),
           1, 366 * 86400);
-  decimal(run_cmd->add_option("--memory-limit", run->memory_limit, "An engine's memory limit, MiB (default 4096)"),
+  decimal(run_cmd->add_option("--memory-limit", run->memory_limit,
+                              "An engine's memory limit, MiB (default 4096)"),
           1, std::uint64_t{1} << 42);
   run_cmd->add_option("--work", run->work, "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
   run_cmd->callback([&action, run] { action = [run] { return run_node_command(*run); }; });

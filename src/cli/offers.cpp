@@ -49,13 +49,15 @@ Result<json> parse_price(std::string_view text) {
   const std::string_view number = colon == std::string_view::npos ? "" : text.substr(colon + 1);
   const bool share = model == "revenue-share";
   if (model != "fixed" && model != "per-hour" && !share) {
-    return fail(std::string(kUsage), "--price '" + std::string(text) +
-                                         "' is not fixed:N, per-hour:N or revenue-share:BPS (BPS at most 10000)");
+    return fail(std::string(kUsage),
+                "--price '" + std::string(text) +
+                    "' is not fixed:N, per-hour:N or revenue-share:BPS (BPS at most 10000)");
   }
   auto n = parse_decimal(number, share ? 10000 : ledger::kMaxAmount);
   if (!n) {
-    return fail(std::string(kUsage), "--price '" + std::string(text) + "': " + std::string(share ? "BPS" : "N") +
-                                         " '" + std::string(number) + "' " + n.error().message);
+    return fail(std::string(kUsage), "--price '" + std::string(text) +
+                                         "': " + std::string(share ? "BPS" : "N") + " '" +
+                                         std::string(number) + "' " + n.error().message);
   }
   if (share) return json{{"model", "revenue_share"}, {"bps", *n}};
   return json{{"model", model == "fixed" ? "fixed" : "per_hour"}, {"amount", *n}};

@@ -141,7 +141,8 @@ Result<void> run_create(const CreateArgs& args) {
   if (!engine) return std::unexpected(engine.error());
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());
-  auto inputs = upload_grants(args, files::OrderTerms{*cvm, *engine, args.outputs, key->signing_public_key()});
+  auto inputs =
+      upload_grants(args, files::OrderTerms{*cvm, *engine, args.outputs, key->signing_public_key()});
   if (!inputs) return std::unexpected(inputs.error());
   inputs->insert(inputs->end(), args.inputs.begin(), args.inputs.end());
   auto client = ledger::open_client(args.ledger);
@@ -351,7 +352,8 @@ void add_orders_commands(CLI::App& app, Action& action) {
                                     "An age recipient (age1...) the output is encrypted to. Can be repeated"))
       ->option_text("RECIPIENT")
       ->required();
-  decimal(repeatable(create_cmd->add_option("--offer", create->offers, "An offer id the order pays. Can be repeated")))
+  decimal(repeatable(create_cmd->add_option("--offer", create->offers,
+                                            "An offer id the order pays. Can be repeated")))
       ->option_text("ID");
   add_amount_option(create_cmd, "--deposit", create->deposit, "Tokens put in escrow")->required();
   add_json_flag(create_cmd, create->json);

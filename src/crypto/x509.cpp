@@ -81,7 +81,8 @@ sys_seconds to_sys_seconds(const ASN1_TIME* time) {
   using namespace std::chrono;
   const sys_days day = year_month_day{year{tm.tm_year + 1900}, month{static_cast<unsigned>(tm.tm_mon + 1)},
                                       std::chrono::day{static_cast<unsigned>(tm.tm_mday)}};
-  return std::clamp(day + hours{tm.tm_hour} + minutes{tm.tm_min} + seconds{tm.tm_sec}, kEarliestTime, kLatestTime);
+  return std::clamp(day + hours{tm.tm_hour} + minutes{tm.tm_min} + seconds{tm.tm_sec}, kEarliestTime,
+                    kLatestTime);
 }
 
 std::time_t to_time_t(sys_seconds t) {

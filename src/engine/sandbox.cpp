@@ -28,9 +28,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/unique_fd.h"
 #include "base/bytes.h"
 #include "base/file.h"
+#include "base/unique_fd.h"
 #include "engine/output.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC

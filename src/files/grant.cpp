@@ -93,8 +93,9 @@ Result<void> check_binding(const age::Header& header, const crypto::Sha256Digest
 
 Result<GrantPolicy> read_policy(const json& o) {
   if (o.is_object() && o.contains("v") && o.at("v") == 1)
-    return bad("grant.version: a version 1 grant does not bind its key to its policy; ask the owner to grant "
-               "again");
+    return bad(
+        "grant.version: a version 1 grant does not bind its key to its policy; ask the owner to grant "
+        "again");
   if (auto ok = detail::only_fields(
           o, {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created", "order_by", "uses"},
           {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created"}, "grant");
@@ -199,7 +200,8 @@ Result<Grant> make_grant(const SignedResource& descriptor, const keys::PartyKey&
   if (!ref) return std::unexpected(ref.error());
   auto store = store::open_store(ref->store_uri);
   if (!store) return std::unexpected(store.error());
-  return make_grant(descriptor, **store, owner, cvm_recipient, cvm, engine, std::move(outputs), expires, limits);
+  return make_grant(descriptor, **store, owner, cvm_recipient, cvm, engine, std::move(outputs), expires,
+                    limits);
 }
 
 Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, const keys::PartyKey& owner,
@@ -292,14 +294,16 @@ Result<void> authenticate_grant(const Grant& grant, const age::Identity& grantee
   auto file_key = age::unwrap_file_key(*header, identities);
   if (!file_key) {
     if (file_key.error().code == "age.hmac")
-      return bad("grant.mac: the header's MAC does not verify with the file key it wraps, so no holder of the "
-                 "file key made this header");
+      return bad(
+          "grant.mac: the header's MAC does not verify with the file key it wraps, so no holder of the "
+          "file key made this header");
     return std::unexpected(file_key.error());
   }
   return check_binding(*header, grant.id);
 }
 
-Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order, system_clock::time_point now) {
+Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order,
+                                   system_clock::time_point now) {
   const GrantPolicy& p = grant.policy;
   if (p.cvm != order.cvm)
     return bad("grant.cvm: granted to CVM " + hex_encode(p.cvm) + ", not to CVM " + hex_encode(order.cvm));
@@ -315,15 +319,16 @@ Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order, 
                  ", which the grant does not allow");
   }
   if (p.order_by && *p.order_by != order.creator)
-    return bad("grant.order_by: only orders created by " + hex_encode(*p.order_by) + " may use the grant, not " +
-               hex_encode(order.creator));
+    return bad("grant.order_by: only orders created by " + hex_encode(*p.order_by) +
+               " may use the grant, not " + hex_encode(order.creator));
   auto expires = parse_rfc3339(p.expires);
   if (!expires || now >= *expires) return bad("grant.expired: the grant expired at " + p.expires);
   return {};
 }
 
 json grant_use_entry(const Grant& grant) {
-  return {{"id", hex_encode(grant.id)}, {"owner", hex_encode(grant.policy.owner)}, {"uses", grant.policy.uses}};
+  return {
+      {"id", hex_encode(grant.id)}, {"owner", hex_encode(grant.policy.owner)}, {"uses", grant.policy.uses}};
 }
 
 }  // namespace ward::files

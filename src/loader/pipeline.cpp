@@ -96,8 +96,8 @@ std::unexpected<Error> grant_use_refusal(const Error& e) {
   return fail(e, "the ledger refused the order's use of its grants");
 }
 
-Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::LedgerId& ledger_id,
-                             const ledger::Order& order,
+Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
+                             const ledger::LedgerId& ledger_id, const ledger::Order& order,
                              const PipelineOptions& options, const fs::path& work,
                              std::map<std::string, std::uint64_t>& stages) {
   const auto log = [&](const std::string& line) {

@@ -51,10 +51,11 @@ Result<sys_seconds> parse_date(std::string_view s, const std::string& path) {
     if (!ok) return bad(path, "is not a date of the form 2024-03-13T00:00:00Z");
   }
   auto t = parse_rfc3339(s);
-  if (!t) return bad(path, t.error().code == "time.range" ? "is outside the times Ward can represent (" +
-                                                                  format_rfc3339(kEarliestTime) + " to " +
-                                                                  format_rfc3339(kLatestTime) + ")"
-                                                            : "is not a valid date");
+  if (!t)
+    return bad(path, t.error().code == "time.range"
+                         ? "is outside the times Ward can represent (" + format_rfc3339(kEarliestTime) +
+                               " to " + format_rfc3339(kLatestTime) + ")"
+                         : "is not a valid date");
   return *t;
 }
 

@@ -15,8 +15,8 @@ TEST(Decimal, AcceptsPlainDigits) {
 // Each of these was read by CLI11 (strtoull, base 0) as a number: 010 as 8,
 // 0x10 as 16, +5 and " 5" as 5.
 TEST(Decimal, ShouldRejectWhatStrtoullWouldReinterpret) {
-  for (const char* text : {"010", "00", "0x10", "0X10", "+5", " 5", "5 ", "\t5", "-1", "-0", "1e3", "1.0", "1_000",
-                           "1,000", "", "٣"}) {
+  for (const char* text : {"010", "00", "0x10", "0X10", "+5", " 5", "5 ", "\t5", "-1", "-0", "1e3", "1.0",
+                           "1_000", "1,000", "", "٣"}) {
     auto n = parse_decimal(text);
     ASSERT_FALSE(n) << "'" << text << "' was read as " << *n;
     EXPECT_EQ(n.error().code, "number.format") << text;
@@ -24,8 +24,8 @@ TEST(Decimal, ShouldRejectWhatStrtoullWouldReinterpret) {
 }
 
 TEST(Decimal, ShouldRejectAboveTwoToThe63MinusOne) {
-  for (const char* text : {"9223372036854775808", "18446744073709551615", "18446744073709551616",
-                           "99999999999999999999999"}) {
+  for (const char* text :
+       {"9223372036854775808", "18446744073709551615", "18446744073709551616", "99999999999999999999999"}) {
     auto n = parse_decimal(text);
     ASSERT_FALSE(n) << text;
     EXPECT_EQ(n.error().code, "number.range") << text;
@@ -47,7 +47,8 @@ TEST(Decimal, ErrorStatesTheRuleInOneLine) {
   const std::string message = parse_decimal("010").error().message;
   EXPECT_NE(message.find("leading zero"), std::string::npos) << message;
   EXPECT_EQ(message.find('\n'), std::string::npos);
-  EXPECT_NE(parse_decimal("9223372036854775808").error().message.find("9223372036854775807"), std::string::npos);
+  EXPECT_NE(parse_decimal("9223372036854775808").error().message.find("9223372036854775807"),
+            std::string::npos);
 }
 
 }  // namespace

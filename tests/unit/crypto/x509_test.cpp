@@ -179,13 +179,14 @@ TEST(X509Chain, CrlFromAnotherIssuerDoesNotCount) {
 // still verifies at any time in between.
 TEST(Certificate, ValidityOutsideTheClocksRangeIsClamped) {
   const EcPrivateKey key = EcPrivateKey::generate(EcCurve::P256);
-  const Certificate cert = CertificateBuilder()
-                               .subject("forever")
-                               .validity(date(1600, 1, 1), date(9999, 12, 31) + hours{23} + minutes{59} + seconds{59})
-                               .public_key(key.public_key())
-                               .ca(true, 0)
-                               .self_sign(key)
-                               .value();
+  const Certificate cert =
+      CertificateBuilder()
+          .subject("forever")
+          .validity(date(1600, 1, 1), date(9999, 12, 31) + hours{23} + minutes{59} + seconds{59})
+          .public_key(key.public_key())
+          .ca(true, 0)
+          .self_sign(key)
+          .value();
   EXPECT_EQ(cert.not_before(), kEarliestTime);
   EXPECT_EQ(cert.not_after(), kLatestTime);
   const Certificate anchors[] = {cert};

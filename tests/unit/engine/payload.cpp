@@ -6,7 +6,6 @@
 // special, sparse, empties and deep write outputs for the output cap's tests.
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -198,10 +198,13 @@ TEST_F(GrantTest, ShouldRefuseTamperedGrantsNamingTheCheck) {
   expect_refused(doc.dump(), "grant.binding");
   // Signed garbage in place of a header.
   const Bytes junk = to_bytes("not an age header");
-  expect_refused(resign(*g, [&](json& d) { d["header"] = base64_encode(junk); }, key), "grant.header");
+  expect_refused(resign(
+                     *g, [&](json& d) { d["header"] = base64_encode(junk); }, key),
+                 "grant.header");
   // A re-signed policy (the owner's own key, another engine) keeps the header,
   // which binds the policy the file key's holder approved, not this one.
-  expect_refused(resign(*g, [](json& d) { d["grant"]["engine"] = "sha256:" + std::string(64, 'f'); }, key),
+  expect_refused(resign(
+                     *g, [](json& d) { d["grant"]["engine"] = "sha256:" + std::string(64, 'f'); }, key),
                  "grant.binding");
 }
 
@@ -230,7 +233,8 @@ TEST_F(GrantTest, ShouldCarryThePolicyDigestInAStanzaUnderTheHeaderMac) {
   auto res = upload_text("alice.csv", "x");
   auto g = grant(res);
   ASSERT_TRUE(g) << g.error().message;
-  EXPECT_EQ(g->id, crypto::sha256(as_bytes(std::string(kGrantDomain) + ledger::canonical_json(g->json["grant"]))));
+  EXPECT_EQ(g->id,
+            crypto::sha256(as_bytes(std::string(kGrantDomain) + ledger::canonical_json(g->json["grant"]))));
   auto header = age::parse_header(g->header);
   ASSERT_TRUE(header);
   std::size_t bindings = 0;
@@ -257,7 +261,8 @@ TEST_F(GrantTest, ShouldRefuseAHeaderWhosePolicyDigestIsSwappedRemovedOrDuplicat
   auto res = upload_text("alice.csv", "x");
   auto g = grant(res);
   ASSERT_TRUE(g);
-  const std::string mallory_id = base64_encode(crypto::sha256(as_bytes(std::string("mallory's policy"))), false);
+  const std::string mallory_id =
+      base64_encode(crypto::sha256(as_bytes(std::string("mallory's policy"))), false);
   const auto with_header = [&](const std::string& header) {
     json doc = g->json;
     doc["header"] = base64_encode(as_bytes(header));
@@ -266,7 +271,8 @@ TEST_F(GrantTest, ShouldRefuseAHeaderWhosePolicyDigestIsSwappedRemovedOrDuplicat
   // Removed: no stanza binds the key.
   const std::string removed = edit_header(*g, [](auto& lines) {
     const auto at = stanza_line(lines);
-    lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(at), lines.begin() + static_cast<std::ptrdiff_t>(at) + 2);
+    lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(at),
+                lines.begin() + static_cast<std::ptrdiff_t>(at) + 2);
   });
   expect_refused(with_header(removed), "grant.binding: the header carries no ward-grant stanza");
   // Duplicated.
@@ -276,7 +282,8 @@ TEST_F(GrantTest, ShouldRefuseAHeaderWhosePolicyDigestIsSwappedRemovedOrDuplicat
   });
   expect_refused(with_header(duplicated), "grant.binding: the header carries 2 ward-grant stanzas");
   // Swapped for another policy's digest: parse_grant sees the mismatch...
-  const std::string swapped = edit_header(*g, [&](auto& lines) { lines[stanza_line(lines)] = "-> ward-grant " + mallory_id; });
+  const std::string swapped =
+      edit_header(*g, [&](auto& lines) { lines[stanza_line(lines)] = "-> ward-grant " + mallory_id; });
   expect_refused(with_header(swapped), "grant.binding: the header binds policy " + mallory_id);
 
   // ... and a policy re-signed to match the swapped digest is still refused by
@@ -324,14 +331,15 @@ TEST_F(GrantTest, ShouldRefuseAnotherOwnersHeaderUnderAReSignedPolicy) {
   descriptor["sig"] = hex_encode(mallory.signing_key().sign(
       as_bytes(std::string(kResourceDomain) + ledger::canonical_json(descriptor["resource"]))));
   ASSERT_TRUE(parse_resource(descriptor.dump())) << "the copied descriptor should verify as Mallory's";
-  const std::string stolen = resign(*g,
-                                    [&](json& d) {
-                                      d["descriptor"] = descriptor;
-                                      d["grant"]["owner"] = hex_encode(mallory.signing_public_key());
-                                      d["grant"]["engine"] = "sha256:" + std::string(64, 'c');
-                                      d["grant"]["outputs"] = {mallory.recipient().to_string()};
-                                    },
-                                    mallory.signing_key());
+  const std::string stolen = resign(
+      *g,
+      [&](json& d) {
+        d["descriptor"] = descriptor;
+        d["grant"]["owner"] = hex_encode(mallory.signing_public_key());
+        d["grant"]["engine"] = "sha256:" + std::string(64, 'c');
+        d["grant"]["outputs"] = {mallory.recipient().to_string()};
+      },
+      mallory.signing_key());
   expect_refused(stolen, "grant.binding");
 }
 
@@ -351,8 +359,8 @@ TEST_F(GrantTest, ShouldStayReadableByAge111WithTheCvmIdentity) {
   write_text(dir() / "granted.age", as_chars(file));
   write_text(dir() / "cvm.key", cvm_.identity().to_string() + "\n");
   const std::string command = "age --version | grep -qx 1.1.1 && age -d -i '" + (dir() / "cvm.key").string() +
-                              "' -o '" + (dir() / "plain.csv").string() + "' '" + (dir() / "granted.age").string() +
-                              "'";
+                              "' -o '" + (dir() / "plain.csv").string() + "' '" +
+                              (dir() / "granted.age").string() + "'";
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   EXPECT_EQ(read_text(dir() / "plain.csv"), text);
 }
@@ -366,11 +374,21 @@ TEST_F(GrantTest, ShouldRefuseMalformedGrantFiles) {
   doc["extra"] = true;
   expect_refused(doc.dump(), "unknown field \"extra\"");
   expect_refused(resign(*g, [](json& d) { d["grant"]["extra"] = 1; }, key), "unknown field \"extra\"");
-  expect_refused(resign(*g, [](json& d) { d["grant"]["v"] = 3; }, key), "unsupported version");
-  expect_refused(resign(*g, [](json& d) { d["grant"]["v"] = 1; }, key), "grant.version");
-  expect_refused(resign(*g, [](json& d) { d["grant"]["uses"] = 0; }, key), "\"uses\" must be from 1");
-  expect_refused(resign(*g, [](json& d) { d["grant"]["uses"] = kMaxGrantUses + 1; }, key), "\"uses\" must be from 1");
-  expect_refused(resign(*g, [](json& d) { d["grant"]["order_by"] = "ab"; }, key), "order_by");
+  expect_refused(resign(
+                     *g, [](json& d) { d["grant"]["v"] = 3; }, key),
+                 "unsupported version");
+  expect_refused(resign(
+                     *g, [](json& d) { d["grant"]["v"] = 1; }, key),
+                 "grant.version");
+  expect_refused(resign(
+                     *g, [](json& d) { d["grant"]["uses"] = 0; }, key),
+                 "\"uses\" must be from 1");
+  expect_refused(resign(
+                     *g, [](json& d) { d["grant"]["uses"] = kMaxGrantUses + 1; }, key),
+                 "\"uses\" must be from 1");
+  expect_refused(resign(
+                     *g, [](json& d) { d["grant"]["order_by"] = "ab"; }, key),
+                 "order_by");
   expect_refused(resign(*g, [](json& d) { d["grant"]["outputs"] = json::array(); }, key), "at least one");
   expect_refused(resign(*g,
                         [&](json& d) {
@@ -396,11 +414,14 @@ TEST_F(GrantTest, ShouldRefuseAnExpiryPastWhatTheClockHolds) {
   auto g = grant(res);
   ASSERT_TRUE(g);
   const auto& key = owner_.signing_key();
-  expect_refused(resign(*g, [](json& d) { d["grant"]["expires"] = "4052-11-26T02:55:48Z"; }, key),
+  expect_refused(resign(
+                     *g, [](json& d) { d["grant"]["expires"] = "4052-11-26T02:55:48Z"; }, key),
                  "\"expires\" 4052-11-26T02:55:48Z is outside the times Ward can represent");
-  expect_refused(resign(*g, [](json& d) { d["grant"]["expires"] = "2262-04-11T23:47:17Z"; }, key),
+  expect_refused(resign(
+                     *g, [](json& d) { d["grant"]["expires"] = "2262-04-11T23:47:17Z"; }, key),
                  "outside the times Ward can represent");
-  expect_refused(resign(*g, [](json& d) { d["grant"]["created"] = "9999-12-31T23:59:59Z"; }, key),
+  expect_refused(resign(
+                     *g, [](json& d) { d["grant"]["created"] = "9999-12-31T23:59:59Z"; }, key),
                  "\"created\" 9999-12-31T23:59:59Z is outside");
   // A grant until the last representable second is made, parses and has not
   // expired.
@@ -408,7 +429,8 @@ TEST_F(GrantTest, ShouldRefuseAnExpiryPastWhatTheClockHolds) {
   ASSERT_TRUE(latest) << latest.error().message;
   EXPECT_EQ(latest->policy.expires, "2262-04-11T23:47:16Z");
   ASSERT_TRUE(parse_grant(grant_text(*latest)));
-  EXPECT_TRUE(check_grant_for_order(*latest, OrderTerms{cvm_id_, kEngine, outputs_, {}}, system_clock::now()));
+  EXPECT_TRUE(
+      check_grant_for_order(*latest, OrderTerms{cvm_id_, kEngine, outputs_, {}}, system_clock::now()));
 }
 
 // The same expiry in the fuzzer's own seed, unsigned: refused, not wrapped.
@@ -451,17 +473,25 @@ TEST_F(GrantTest, ShouldLimitAGrantToOrdersByOneAccount) {
   ASSERT_TRUE(parsed->policy.order_by);
   EXPECT_EQ(*parsed->policy.order_by, carol.signing_public_key());
   EXPECT_EQ(parsed->policy.uses, 3u);
-  EXPECT_EQ(grant_use_entry(*parsed),
-            json({{"id", hex_encode(g->id)}, {"owner", hex_encode(owner_.signing_public_key())}, {"uses", 3}}));
+  EXPECT_EQ(
+      grant_use_entry(*parsed),
+      json({{"id", hex_encode(g->id)}, {"owner", hex_encode(owner_.signing_public_key())}, {"uses", 3}}));
   const auto now = system_clock::now();
-  EXPECT_TRUE(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, outputs_, carol.signing_public_key()}, now));
+  EXPECT_TRUE(check_grant_for_order(*parsed,
+                                    OrderTerms{cvm_id_, kEngine, outputs_, carol.signing_public_key()}, now));
   // Mallory (another account) placing the same order is refused.
-  fails(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, outputs_, other_.signing_public_key()}, now),
+  fails(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, outputs_, other_.signing_public_key()},
+                              now),
         "grant.order_by");
   // Dropping the limit from the policy needs a new signature and then breaks
   // the binding: the header carries the limited policy's id.
-  expect_refused(resign(*parsed, [](json& d) { d["grant"].erase("order_by"); d["grant"].erase("uses"); },
-                        owner_.signing_key()),
+  expect_refused(resign(
+                     *parsed,
+                     [](json& d) {
+                       d["grant"].erase("order_by");
+                       d["grant"].erase("uses");
+                     },
+                     owner_.signing_key()),
                  "grant.binding");
   EXPECT_FALSE(make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, outputs_,
                           system_clock::now() + hours(1), GrantLimits{std::nullopt, kMaxGrantUses + 1}));
