@@ -1,0 +1,1 @@
+// Filled in by the serving work (issue 11).
