@@ -69,6 +69,7 @@ struct GrantArgs {
   std::string output;
   std::string order_by;
   std::uint64_t uses = 0;
+  bool serve = false;
   bool json = false;
 };
 
@@ -209,6 +210,10 @@ Result<void> run_grant(const GrantArgs& args) {
     limits.order_by = *order_by;
   }
   limits.uses = args.uses;
+  limits.serve = args.serve;
+  if (!args.serve && args.outputs.empty()) {
+    return fail(std::string(kUsage), "give --output-to (a batch order's output recipient), or --serve");
+  }
   auto policy = load_policy(args.policy, attest::Policy::strict());
   if (!policy) return std::unexpected(policy.error());
   auto res = files::load_resource(args.descriptor);
@@ -288,6 +293,7 @@ Result<void> run_show(const ShowArgs& args) {
                   {"created", p.created}};
   if (p.order_by) summary["order_by"] = hex_encode(*p.order_by);
   if (p.uses != 0) summary["uses"] = p.uses;
+  if (p.serve) summary["serve"] = true;
   if (args.json) {
     summary["type"] = "grant";
     summary["signature"] = "verified";
@@ -386,10 +392,13 @@ void add_files_commands(CLI::App& app, Action& action) {
   grant_cmd->add_option("--engine", grant->engine, "The engine allowed to read it (sha256:<hex>)")
       ->option_text("DIGEST")
       ->required();
-  repeatable(grant_cmd->add_option("--output-to", grant->outputs,
-                                   "An age recipient the order's output may go to. Can be repeated"))
-      ->option_text("RECIPIENT")
-      ->required();
+  auto* output_to = repeatable(grant_cmd->add_option(
+                                   "--output-to", grant->outputs,
+                                   "An age recipient a batch order's output may go to. Can be repeated"))
+                        ->option_text("RECIPIENT");
+  grant_cmd->add_flag("--serve", grant->serve,
+                      "For service orders only (no output; the engine answers clients): docs/serving.md")
+      ->excludes(output_to);
   grant_cmd->add_option("--expires", grant->expires, "How long the grant is valid (30m, 24h, 7d; default 24h)")
       ->option_text("DURATION");
   grant_cmd->add_option("--ca-cert", grant->ca_cert, "The CA certificate (PEM)")->option_text("FILE");

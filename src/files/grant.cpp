@@ -26,8 +26,13 @@ Result<T> field(Result<T> value) {
 }
 
 // Each output as its canonical age1 spelling; sorted and unique when
-// `require_sorted` is false, required to be already when it is true.
-Result<std::vector<std::string>> check_outputs(std::vector<std::string> outputs, bool require_sorted) {
+// `require_sorted` is false, required to be already when it is true. A
+// grant for a service allows none: a service has no output.
+Result<std::vector<std::string>> check_outputs(std::vector<std::string> outputs, bool require_sorted, bool serve) {
+  if (serve) {
+    if (!outputs.empty()) return bad("a grant for a service allows no output recipient (a service has no output)");
+    return outputs;
+  }
   if (outputs.empty()) return bad("a grant allows at least one output recipient");
   if (outputs.size() > kMaxGrantOutputs)
     return bad("a grant allows at most " + std::to_string(kMaxGrantOutputs) + " output recipients");
@@ -59,6 +64,7 @@ json policy_object(const GrantPolicy& p) {
             {"created", p.created}};
   if (p.order_by) o["order_by"] = hex_encode(*p.order_by);
   if (p.uses != 0) o["uses"] = p.uses;
+  if (p.serve) o["serve"] = true;
   return o;
 }
 
@@ -97,7 +103,8 @@ Result<GrantPolicy> read_policy(const json& o) {
         "grant.version: a version 1 grant does not bind its key to its policy; ask the owner to grant "
         "again");
   if (auto ok = detail::only_fields(
-          o, {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created", "order_by", "uses"},
+          o,
+          {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created", "order_by", "uses", "serve"},
           {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created"}, "grant");
       !ok)
     return bad(ok.error().message);
@@ -123,7 +130,11 @@ Result<GrantPolicy> read_policy(const json& o) {
     if (!output.is_string()) return bad("\"outputs\" holds something other than a string");
     list.push_back(output.get<std::string>());
   }
-  auto checked = check_outputs(std::move(list), true);
+  if (o.contains("serve")) {
+    if (o.at("serve") != true) return bad("\"serve\" must be true (omit it for a batch order's grant)");
+    p.serve = true;
+  }
+  auto checked = check_outputs(std::move(list), true, p.serve);
   if (!checked) return std::unexpected(checked.error());
   p.outputs = std::move(*checked);
   auto expires = field(detail::get_time(o, "expires"));
@@ -213,7 +224,7 @@ Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, 
     return bad("the key is not the owner of " + r.name + " (owner " + hex_encode(r.owner) + ")");
   auto engine_digest = normalize_engine(engine);
   if (!engine_digest) return bad(engine_digest.error().message);
-  auto checked = check_outputs(std::move(outputs), false);
+  auto checked = check_outputs(std::move(outputs), false, limits.serve);
   if (!checked) return std::unexpected(checked.error());
   const auto now = system_clock::now();
   if (expires <= now) return bad("the grant would expire before it is made");
@@ -246,6 +257,7 @@ Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, 
   policy.created = format_rfc3339(now);
   policy.order_by = limits.order_by;
   policy.uses = limits.uses;
+  policy.serve = limits.serve;
   json object = policy_object(policy);
   const std::string message = signed_bytes(object);
   const age::Stanza binding[] = {binding_stanza(crypto::sha256(as_bytes(message)))};
@@ -305,6 +317,10 @@ Result<void> authenticate_grant(const Grant& grant, const age::Identity& grantee
 Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order,
                                    system_clock::time_point now) {
   const GrantPolicy& p = grant.policy;
+  if (p.serve != order.serve)
+    return bad(p.serve ? "grant.serve: granted for a service order only, and this order is a batch order"
+                       : "grant.serve: granted for batch orders only, and this order is a service (its engine "
+                         "would answer clients with what it reads)");
   if (p.cvm != order.cvm)
     return bad("grant.cvm: granted to CVM " + hex_encode(p.cvm) + ", not to CVM " + hex_encode(order.cvm));
   auto order_engine = detail::parse_engine_digest(order.engine, "the order's engine");

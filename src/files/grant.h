@@ -44,7 +44,7 @@ struct GrantPolicy {
   crypto::Sha256Digest resource{};  // the descriptor's ciphertext_sha256
   std::string engine;               // "sha256:<hex>"
   ledger::CvmId cvm{};
-  std::vector<std::string> outputs;  // age1... recipients, sorted, unique, at least one
+  std::vector<std::string> outputs;  // age1... recipients, sorted, unique; at least one, none for a service
   std::string expires;               // RFC 3339 UTC
   crypto::Ed25519PublicKey owner{};
   std::string created;  // RFC 3339 UTC
@@ -52,12 +52,18 @@ struct GrantPolicy {
   // at most this many orders (0: no limit), counted by the ledger.
   std::optional<ledger::AccountId> order_by;
   std::uint64_t uses = 0;
+  // For service orders only ("serve": true), which have no output; without
+  // it, for batch orders only. A service answers its clients with what its
+  // engine reads, so an owner says so explicitly.
+  bool serve = false;
 };
 
-// What the owner may add when granting (ward files grant --order-by, --uses).
+// What the owner may add when granting (ward files grant --order-by, --uses,
+// --serve).
 struct GrantLimits {
   std::optional<ledger::AccountId> order_by;
   std::uint64_t uses = 0;
+  bool serve = false;
 };
 
 struct Grant {
@@ -118,10 +124,12 @@ struct OrderTerms {
   std::string engine;
   std::vector<std::string> outputs;
   ledger::AccountId creator{};
+  bool serve = false;  // a service order
 };
 
 // The loader's check of a grant against the order it is asked to run. Each
-// failure's message starts with its check: "grant.cvm" (granted to another
+// failure's message starts with its check: "grant.serve" (a service grant
+// for a batch order or the reverse), "grant.cvm" (granted to another
 // CVM), "grant.engine" (for another engine), "grant.outputs" (an order
 // output the grant does not allow), "grant.order_by" (the order's creator is
 // not the account the grant is limited to), "grant.expired" (at `now`).

@@ -497,5 +497,43 @@ TEST_F(GrantTest, ShouldLimitAGrantToOrdersByOneAccount) {
                           system_clock::now() + hours(1), GrantLimits{std::nullopt, kMaxGrantUses + 1}));
 }
 
+TEST_F(GrantTest, ShouldKeepServiceGrantsAndBatchGrantsApart) {
+  auto res = upload_text("model.json", "weights");
+  const auto later = system_clock::now() + hours(1);
+  GrantLimits serve;
+  serve.serve = true;
+  auto g = make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, {}, later, serve);
+  ASSERT_TRUE(g) << g.error().message;
+  auto parsed = parse_grant(grant_text(*g));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_TRUE(parsed->policy.serve);
+  EXPECT_TRUE(parsed->policy.outputs.empty());
+  const auto now = system_clock::now();
+  OrderTerms service{cvm_id_, kEngine, {}, {}, true};
+  EXPECT_TRUE(check_grant_for_order(*parsed, service, now));
+  // A service grant cannot feed a batch order, whose output would leave...
+  fails(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, {}, {}, false}, now), "grant.serve");
+  fails(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, outputs_, {}, false}, now), "grant.serve");
+  // ...and a batch grant cannot feed a service, whose engine answers clients.
+  auto batch = grant(res);
+  ASSERT_TRUE(batch) << batch.error().message;
+  fails(check_grant_for_order(*batch, service, now), "grant.serve");
+  // A service grant has no output, a batch grant at least one.
+  EXPECT_FALSE(make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, outputs_, later, serve));
+  EXPECT_FALSE(make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, {}, later));
+  // Turning a batch grant into a service grant needs a new signature and
+  // then breaks the binding; "serve" must be true when present.
+  expect_refused(resign(
+                     *batch,
+                     [](json& d) {
+                       d["grant"]["serve"] = true;
+                       d["grant"]["outputs"] = json::array();
+                     },
+                     owner_.signing_key()),
+                 "grant.binding");
+  expect_refused(resign(*parsed, [](json& d) { d["grant"]["serve"] = false; }, owner_.signing_key()),
+                 "\"serve\" must be true");
+}
+
 }  // namespace
 }  // namespace ward::files
