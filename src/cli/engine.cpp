@@ -107,8 +107,8 @@ Result<std::map<std::string, std::string>> pack_labels(const PackArgs& args) {
   }
   if (args.serve_port != 0 &&
       !labels.emplace(std::string(engine::kServePortLabel), std::to_string(args.serve_port)).second)
-    return fail(std::string(kUsage), "--serve-port and --label " + std::string(engine::kServePortLabel) +
-                                         " are both given");
+    return fail(std::string(kUsage),
+                "--serve-port and --label " + std::string(engine::kServePortLabel) + " are both given");
   return labels;
 }
 

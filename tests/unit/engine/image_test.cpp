@@ -100,7 +100,8 @@ TEST_F(ImageTest, ShouldPackReproduciblyAndInspectToTheSameDigest) {
 
 TEST_F(ImageTest, ShouldCarryLabelsAndTheServePortFromPackToInspect) {
   const auto dir = make_tree();
-  PackOptions options{{"/bin/tool"}, {"serve"}, {}, "", {{"ward.serve.port", "8080"}, {"org.example", "a=b"}}};
+  PackOptions options{
+      {"/bin/tool"}, {"serve"}, {}, "", {{"ward.serve.port", "8080"}, {"org.example", "a=b"}}};
   auto first = pack_image(dir, options, tmp_ / "a.tar");
   ASSERT_TRUE(first) << first.error().message;
   auto second = pack_image(dir, options, tmp_ / "b.tar");
@@ -136,7 +137,8 @@ TEST_F(ImageTest, ShouldReadTheServePortStrictly) {
     ASSERT_TRUE(parsed) << text << ": " << parsed.error().message;
     EXPECT_EQ(*parsed, port);
   }
-  for (const char* bad : {"0", "65536", "80x", " 80", "80 ", "", "080", "+80", "-1", "0x50", "99999999999999999999"}) {
+  for (const char* bad :
+       {"0", "65536", "80x", " 80", "80 ", "", "080", "+80", "-1", "0x50", "99999999999999999999"}) {
     auto parsed = parse_serve_port(bad);
     ASSERT_FALSE(parsed) << "accepted '" << bad << "'";
     EXPECT_EQ(parsed.error().code, "engine.label");
@@ -144,7 +146,8 @@ TEST_F(ImageTest, ShouldReadTheServePortStrictly) {
 }
 
 TEST_F(ImageTest, ShouldRefuseAnImageWhoseServePortLabelIsMalformed) {
-  const auto good = image_with_run_config({{"Entrypoint", {"/bin/payload"}}, {"Labels", {{"ward.serve.port", "443"}}}});
+  const auto good =
+      image_with_run_config({{"Entrypoint", {"/bin/payload"}}, {"Labels", {{"ward.serve.port", "443"}}}});
   auto config = inspect_image(good);
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->serve_port, 443);
@@ -155,7 +158,8 @@ TEST_F(ImageTest, ShouldRefuseAnImageWhoseServePortLabelIsMalformed) {
     auto inspected = inspect_image(image);
     ASSERT_FALSE(inspected) << "accepted the port '" << bad << "'";
     EXPECT_EQ(inspected.error().code, "engine.label");
-    EXPECT_NE(inspected.error().message.find("ward.serve.port"), std::string::npos) << inspected.error().message;
+    EXPECT_NE(inspected.error().message.find("ward.serve.port"), std::string::npos)
+        << inspected.error().message;
     EXPECT_EQ(inspected.error().message.find('\n'), std::string::npos);
     auto unpacked = unpack_image(image, tmp_ / "rootfs");
     ASSERT_FALSE(unpacked) << "unpacked with the port '" << bad << "'";
@@ -164,7 +168,8 @@ TEST_F(ImageTest, ShouldRefuseAnImageWhoseServePortLabelIsMalformed) {
 
   // A label that is not a string, and Labels that are not an object.
   for (const json& labels : {json{{"ward.serve.port", 8080}}, json{{"other", nullptr}}, json::array({"a"})}) {
-    auto inspected = inspect_image(image_with_run_config({{"Entrypoint", {"/bin/payload"}}, {"Labels", labels}}));
+    auto inspected =
+        inspect_image(image_with_run_config({{"Entrypoint", {"/bin/payload"}}, {"Labels", labels}}));
     ASSERT_FALSE(inspected) << "accepted the labels " << labels.dump();
     EXPECT_EQ(inspected.error().code, "engine.image");
   }
@@ -172,7 +177,8 @@ TEST_F(ImageTest, ShouldRefuseAnImageWhoseServePortLabelIsMalformed) {
 
 TEST_F(ImageTest, ShouldRefuseToPackAMalformedLabel) {
   const auto dir = make_tree();
-  for (const auto& [key, value] : {std::pair{"ward.serve.port", "0"}, {"ward.serve.port", "80x"}, {"", "x"}}) {
+  for (const auto& [key, value] :
+       {std::pair{"ward.serve.port", "0"}, {"ward.serve.port", "80x"}, {"", "x"}}) {
     auto digest = pack_image(dir, PackOptions{{"/bin/tool"}, {}, {}, "", {{key, value}}}, tmp_ / "img.tar");
     ASSERT_FALSE(digest) << "packed the label '" << key << "=" << value << "'";
     EXPECT_EQ(digest.error().code, "engine.label");
