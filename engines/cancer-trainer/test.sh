@@ -141,6 +141,7 @@ fails_cleanly "feature count mismatch" "$trainer" evaluate --model "$tmp/identit
 start_server() {
   local log=$1
   shift
+  : >"$log" # before the background job opens it, so that the first look finds it
   "$trainer" serve --port 0 "$@" >"$log" 2>&1 &
   serve_pid=$!
   for _ in $(seq 200); do
@@ -309,6 +310,7 @@ elif bwrap --unshare-all --ro-bind / / true 2>/dev/null; then
   cp "$tmp/out/logistic-both/model.json" "$tmp/models/a/nested/"
   cp "$tmp/out/mlp-both/model.json" "$tmp/models/b/"
   echo '{"threads": 4}' >"$tmp/ward/args.json"
+  : >"$tmp/sandbox.log"
   sandboxed "$tmp/models/a" -- /cancer-trainer serve --port 0 >"$tmp/sandbox.log" 2>&1 &
   serve_pid=$!
   for _ in $(seq 200); do
