@@ -2,7 +2,9 @@
 # End-to-end test of the cancer-trainer engine, run by ctest from the repository
 # root: split the data set, train on each party's half and on both, check the
 # scores, the determinism, the errors on malformed input, the static linking,
-# and (where bubblewrap works) a run in a sandbox whose rootfs is the binary alone.
+# the HTTP server of `serve` (its answers equal evaluate's, its refusals, its
+# framing, its limits), and (where bubblewrap works) runs in a sandbox whose
+# rootfs is the binary alone.
 # usage: test.sh PATH/TO/cancer-trainer [static|dynamic]
 set -euo pipefail
 trainer=$(realpath "$1")
@@ -11,9 +13,11 @@ data=.deps/data/breast_cancer.csv
 
 [[ -f $data ]] || scripts/fetch-dataset.sh
 command -v jq >/dev/null || { echo "test: jq is required" >&2; exit 1; }
+command -v curl >/dev/null || { echo "test: curl is required" >&2; exit 1; }
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+serve_pid=
+trap '[[ -z $serve_pid ]] || kill -KILL "$serve_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 die() {
   echo "FAIL: $*" >&2
@@ -131,6 +135,149 @@ fails_cleanly "unknown model" "$trainer" train --inputs "$tmp/split/alice.csv" -
 fails_cleanly "feature count mismatch" "$trainer" evaluate --model "$tmp/identity.json" \
   --data "$tmp/split/holdout.csv"
 
+
+# --- serve ----------------------------------------------------------------------------------
+# start_server LOG ARGS...: `serve` on a free port (set in $port), in the background.
+start_server() {
+  local log=$1
+  shift
+  : >"$log" # before the background job opens it, so that the first look finds it
+  "$trainer" serve --port 0 "$@" >"$log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 200); do
+    port=$(sed -n 's/^serving .* port \([0-9]*\),.*/\1/p' "$log")
+    [[ -n $port ]] && return 0
+    kill -0 "$serve_pid" 2>/dev/null || die "serve exited at start: $(cat "$log")"
+    sleep 0.05
+  done
+  die "serve did not start: $(cat "$log")"
+}
+# stop_server: SIGTERM, then the exit status must be 0.
+stop_server() {
+  local rc=0
+  kill -TERM "$serve_pid"
+  wait "$serve_pid" || rc=$?
+  serve_pid=
+  ((rc == 0)) || die "serve exited with status $rc on SIGTERM"
+}
+url() { echo "http://127.0.0.1:$port$1"; }
+# status METHOD PATH [CURL ARGS...]: the response's status code; the body goes to $tmp/body.
+status() {
+  local method=$1 path=$2
+  shift 2
+  curl -s -o "$tmp/body" -w '%{http_code}' -X "$method" "$@" "$(url "$path")" || true
+}
+# refused CODE NAME METHOD PATH [CURL ARGS...]: the status is CODE with Ward's error shape.
+refused() {
+  local code=$1 name=$2 got
+  shift 2
+  got=$(status "$@")
+  [[ $got == "$code" ]] || die "$name: status $got, expected $code: $(head -c 300 "$tmp/body")"
+  jq -e '(.error.reason | type) == "string" and (.error.message | type) == "string"' "$tmp/body" >/dev/null ||
+    die "$name: not an error body: $(head -c 300 "$tmp/body")"
+  ! grep -q marker-7f3a "$tmp/body" || die "$name: the error quotes a value: $(cat "$tmp/body")"
+  echo "ok: serve: $name -> $code ($(jq -r .error.message "$tmp/body"))"
+}
+
+# The holdout rows as {"rows": [...]}, the numbers exactly as the CSV writes them.
+tail -n +2 "$tmp/split/holdout.csv" | sed 's/,[01]$//; s/.*/[&]/' | paste -sd, - | sed 's/.*/{"rows":[&]}/' \
+  >"$tmp/rows.json"
+first_row=$(sed -n 2p "$tmp/split/holdout.csv" | sed 's/,[01]$//')
+
+for model in logistic mlp; do
+  model_file=$tmp/out/$model-both/model.json
+  start_server "$tmp/serve.log" --model "$model_file"
+  expected=$("$trainer" evaluate --model "$model_file" --data "$tmp/split/holdout.csv" --rows-json)
+  served=$(curl -sf --data-binary @"$tmp/rows.json" "$(url /v1/predict)") || die "$model: predict failed"
+  [[ $served == "$expected" ]] || die "$model: served predictions differ from evaluate's"
+  served=$(curl -sf -H 'Transfer-Encoding: chunked' --data-binary @"$tmp/rows.json" "$(url /v1/predict)") ||
+    die "$model: chunked predict failed"
+  [[ $served == "$expected" ]] || die "$model: chunked request: predictions differ from evaluate's"
+  one=$(curl -sf -d "{\"features\":[$first_row]}" "$(url /v1/predict)") || die "$model: one row failed"
+  [[ $one == $(jq -c '.predictions[0]' <<<"$expected") ]] || die "$model: one row: $one"
+  # The accuracy of the served predictions is evaluate's.
+  accuracy=$(tail -n +2 "$tmp/split/holdout.csv" | sed 's/.*,//' | jq -s --argjson p "$served" \
+    '[range(length) as $i | select(.[$i] == $p.predictions[$i].prediction)] | length / ($p.predictions | length)')
+  jq -e --argjson a "$accuracy" '.accuracy == $a' \
+    <<<"$("$trainer" evaluate --model "$model_file" --data "$tmp/split/holdout.csv" --json)" >/dev/null ||
+    die "$model: served accuracy $accuracy differs from evaluate's"
+  echo "ok: serve $model: the probabilities of $(jq '.predictions | length' <<<"$served") rows equal evaluate's (accuracy $accuracy), with Content-Length and chunked bodies"
+  stop_server
+done
+
+model_file=$tmp/out/mlp-both/model.json
+start_server "$tmp/serve.log" --model "$model_file"
+[[ $(curl -sf "$(url /health)") == '{"status":"ok"}' ]] || die "GET /health"
+curl -sf "$(url /v1/model)" >"$tmp/info.json" || die "GET /v1/model"
+jq -e '.model == "mlp" and .feature_count == 30 and .training.train_rows == 364' "$tmp/info.json" >/dev/null ||
+  die "GET /v1/model: unexpected $(cat "$tmp/info.json")"
+jq -e '[paths | .[] | strings | select(test("weight|bias|mean|std|hidden|output"))] | length == 0' \
+  "$tmp/info.json" >/dev/null || die "GET /v1/model shows a parameter: $(cat "$tmp/info.json")"
+echo "ok: serve: GET /health, GET /v1/model without weights"
+
+curl -sv "$(url /health)" "$(url /v1/model)" -o /dev/null -o /dev/null 2>"$tmp/curl.log" || die "keep-alive"
+grep -qi 're-using existing connection' "$tmp/curl.log" || die "keep-alive: curl did not reuse the connection"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /health HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+pipelined=$(cat <&3)
+exec 3>&-
+[[ $(grep -o 'HTTP/1.1 [0-9]*' <<<"$pipelined" | paste -sd' ' -) == 'HTTP/1.1 200 HTTP/1.1 400 HTTP/1.1 200' ]] ||
+  die "pipelined requests: $pipelined"
+echo "ok: serve: keep-alive (curl reuses the connection), pipelined requests, Connection: close"
+
+refused 400 "bad JSON" POST /v1/predict -d '{"features": [marker-7f3a'
+refused 400 "wrong feature count" POST /v1/predict -d '{"features": [1, 2, 3]}'
+refused 400 "a non-number" POST /v1/predict -d "{\"features\": [\"marker-7f3a\"$(printf ',1%.0s' $(seq 29))]}"
+refused 400 "an unknown key" POST /v1/predict -d "{\"features\": [$first_row], \"marker-7f3a\": 1}"
+refused 400 "no rows" POST /v1/predict -d '{"rows": []}'
+jq -c '.rows as $r | {rows: [range(1001) | $r[0]]}' "$tmp/rows.json" >"$tmp/many.json"
+refused 400 "1001 rows" POST /v1/predict --data-binary @"$tmp/many.json"
+head -c $((2 << 20)) /dev/zero | tr '\0' ' ' >"$tmp/big.json"
+refused 413 "a 2 MiB body" POST /v1/predict --data-binary @"$tmp/big.json"
+refused 413 "a 2 MiB chunked body" POST /v1/predict -H 'Transfer-Encoding: chunked' --data-binary @"$tmp/big.json"
+refused 431 "a 20 KiB head" GET /health -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)"
+refused 404 "an unknown path" GET /marker-7f3a
+refused 405 "a wrong method" POST /health
+refused 405 "another method" DELETE /v1/model
+refused 413 "a 2 MiB body sent without waiting" POST /v1/predict -H 'Expect:' --data-binary @"$tmp/big.json"
+refused 501 "another transfer coding" POST /v1/predict -H 'Transfer-Encoding: gzip' -d '{}'
+for _ in 1 2 3 4 5; do
+  head -c 5000 /dev/urandom >"/dev/tcp/127.0.0.1/$port" 2>/dev/null || true
+done
+printf 'GET / HTTP/1.1\r\nHost: x\r\n\rGET\r\n\r\n' >"/dev/tcp/127.0.0.1/$port"
+printf 'GET /health HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n' >"/dev/tcp/127.0.0.1/$port"
+printf 'POST /v1/predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n' >"/dev/tcp/127.0.0.1/$port"
+[[ $(curl -sf "$(url /health)") == '{"status":"ok"}' ]] || die "serve died on garbage input"
+! grep -q marker-7f3a "$tmp/serve.log" || die "the log quotes a value"
+grep -Evq '^(serving .*|(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|-) (/health|/v1/model|/v1/predict|-) [0-9]{3})$' \
+  "$tmp/serve.log" && die "unexpected log line: $(grep -Ev '^(serving|GET|POST|DELETE|-) ' "$tmp/serve.log")"
+echo "ok: serve: random bytes and malformed framing refused, still serving; the log names no value"
+stop_server
+tail -n 1 "$tmp/serve.log" | grep -q '^stopped$' || die "no clean stop: $(tail -n 2 "$tmp/serve.log")"
+echo "ok: serve: SIGTERM -> exit 0"
+
+# The connection cap: one thread, held by an idle connection, refuses the next.
+echo '{"threads": 1, "order": "ignored"}' >"$tmp/one.json"
+start_server "$tmp/serve.log" --model "$model_file" --args "$tmp/one.json"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+sleep 0.2
+refused 503 "a connection over the cap" GET /health
+exec 3>&-
+for _ in $(seq 50); do
+  [[ $(status GET /health) == 200 ]] && break
+  sleep 0.1
+done
+[[ $(status GET /health) == 200 ]] || die "the freed connection was not served"
+stop_server
+echo "ok: serve: the connection cap"
+
+echo '{"epoch": 5}' >"$tmp/typo.json"
+fails_cleanly "serve: unknown args key" "$trainer" serve --model "$model_file" --port 0 --args "$tmp/typo.json"
+echo '{"threads": 0}' >"$tmp/zero.json"
+fails_cleanly "serve: zero threads" "$trainer" serve --model "$model_file" --port 0 --args "$tmp/zero.json"
+fails_cleanly "serve: no model" "$trainer" serve --model "$tmp/none.json" --port 0
+fails_cleanly "serve: not a model" "$trainer" serve --model "$tmp/one.json" --port 0
+
 # --- the sandbox: a rootfs holding only the binary -------------------------------------------
 if [[ $linkage != static ]]; then
   echo "skip: sandbox run ($linkage build: the binary cannot be the whole rootfs)"
@@ -146,6 +293,43 @@ elif bwrap --unshare-all --ro-bind / / true 2>/dev/null; then
   jq -e '.model == "mlp" and .inputs == 2' "$tmp/ward/output/metrics.json" >/dev/null ||
     die "sandbox run: wrong metrics"
   echo "ok: sandbox run with the binary as the whole rootfs"
+
+  # serve finds the only model.json in the inputs and reads /ward/args.json.
+  sandboxed() { # sandboxed INPUT_DIR... -- COMMAND...: the binary alone, the dirs as /ward/inputs/<n>
+    local binds=() n=0
+    while [[ $1 != -- ]]; do
+      binds+=(--ro-bind "$1" "/ward/inputs/$n")
+      n=$((n + 1))
+      shift
+    done
+    shift
+    bwrap --unshare-all --share-net --die-with-parent --tmpfs / --ro-bind "$trainer" /cancer-trainer \
+      "${binds[@]}" --ro-bind "$tmp/ward/args.json" /ward/args.json --remount-ro / "$@"
+  }
+  mkdir -p "$tmp/models/a/nested" "$tmp/models/b"
+  cp "$tmp/out/logistic-both/model.json" "$tmp/models/a/nested/"
+  cp "$tmp/out/mlp-both/model.json" "$tmp/models/b/"
+  echo '{"threads": 4}' >"$tmp/ward/args.json"
+  : >"$tmp/sandbox.log"
+  sandboxed "$tmp/models/a" -- /cancer-trainer serve --port 0 >"$tmp/sandbox.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 200); do
+    port=$(sed -n 's/^serving .* port \([0-9]*\),.*/\1/p' "$tmp/sandbox.log")
+    [[ -n $port ]] && break
+    sleep 0.05
+  done
+  [[ -n $port ]] || die "sandboxed serve did not start: $(cat "$tmp/sandbox.log")"
+  grep -q 'logistic model of 30 features.*at most 4 connections' "$tmp/sandbox.log" ||
+    die "sandboxed serve: $(cat "$tmp/sandbox.log")"
+  [[ $(curl -sf "$(url /health)") == '{"status":"ok"}' ]] || die "sandboxed serve: GET /health"
+  kill -KILL "$serve_pid"
+  wait "$serve_pid" 2>/dev/null || true
+  serve_pid=
+  fails_cleanly "serve: two models in the inputs" sandboxed "$tmp/models/a" "$tmp/models/b" -- /cancer-trainer serve
+  fails_cleanly "serve: no model in the inputs" sandboxed "$tmp/split" -- /cancer-trainer serve
+  echo '{"threads": 4, "thread": 5}' >"$tmp/ward/args.json"
+  fails_cleanly "serve: unknown key in /ward/args.json" sandboxed "$tmp/models/a" -- /cancer-trainer serve
+  echo "ok: sandboxed serve finds the only model.json in the inputs and reads /ward/args.json"
 else
   echo "skip: sandbox run (bubblewrap unusable here)"
 fi

@@ -1,22 +1,38 @@
 // cancer-trainer: the example engine of the Ward demo. Trains a binary
 // classifier (logistic regression, or an MLP with one hidden layer) on the CSV
-// files of every input, evaluates a saved model on a CSV, and splits a data set
-// into the demo's parties. Everything it computes is deterministic for the same
-// inputs and arguments. README.md documents the CLI and the file formats.
+// files of every input, evaluates a saved model on a CSV, splits a data set
+// into the demo's parties, and serves a trained model over HTTP. Everything it
+// computes is deterministic for the same inputs and arguments. README.md
+// documents the CLI, the HTTP API and the file formats.
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <expected>
 #include <filesystem>
+#include <mutex>
+#include <netinet/in.h>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <system_error>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <variant>
@@ -52,10 +68,13 @@ constexpr std::string_view kModelFormat = "cancer-trainer-model/1";
 // ---------------------------------------------------------------------------
 // Small helpers.
 
+// One whole line, even when several threads log at once.
 void log_line(const std::string& line) {
+  ::flockfile(stdout);
   std::fputs(line.c_str(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
+  ::funlockfile(stdout);
 }
 
 // Shortest text that reads back as the same double.
@@ -675,14 +694,31 @@ Result<Model> model_from_json(const Json& j) {
   return model;
 }
 
-Result<Model> load_model(const fs::path& path) {
+// A model file's JSON and the model it holds.
+struct LoadedModel {
+  Json json;
+  Model model;
+};
+
+Result<LoadedModel> load_model_file(const fs::path& path) {
   auto text = read_file(path);
   if (!text) return std::unexpected(text.error());
-  const Json j = Json::parse(*text, nullptr, false);
+  Json j = Json::parse(*text, nullptr, false);
   if (j.is_discarded()) return fail(path.string() + ": not valid JSON");
   auto model = model_from_json(j);
   if (!model) return fail(path.string() + ": " + model.error().message);
-  return model;
+  return LoadedModel{std::move(j), std::move(*model)};
+}
+
+Result<Model> load_model(const fs::path& path) {
+  auto loaded = load_model_file(path);
+  if (!loaded) return std::unexpected(loaded.error());
+  return std::move(loaded->model);
+}
+
+// One row's answer, as `evaluate --rows-json` prints it and `serve` returns it.
+Json prediction_json(double probability) {
+  return {{"prediction", probability >= 0.5 ? 1 : 0}, {"probability", probability}};
 }
 
 // Reads args.json: {"model", "epochs", "learning_rate", "l2", "holdout", "seed"},
@@ -862,7 +898,9 @@ Result<void> train(const TrainOptions& opt) {
   return {};
 }
 
-Result<void> evaluate(const fs::path& model_path, const fs::path& data_path, bool as_json) {
+enum class EvaluateOutput { Text, Json, Rows };
+
+Result<void> evaluate(const fs::path& model_path, const fs::path& data_path, EvaluateOutput output) {
   auto model = load_model(model_path);
   if (!model) return std::unexpected(model.error());
   auto data = load_csv(data_path);
@@ -871,8 +909,17 @@ Result<void> evaluate(const fs::path& model_path, const fs::path& data_path, boo
     return fail(data_path.string() + ": has " + std::to_string(data->features) +
                 " features, the model expects " + std::to_string(model->scale.mean.size()));
   }
+  if (output == EvaluateOutput::Rows) {
+    Json predictions = Json::array();
+    for (std::size_t i = 0; i < data->rows(); ++i)
+      predictions.push_back(prediction_json(predict(*model, data->row(i))));
+    const Json j = {{"predictions", std::move(predictions)}};
+    std::fputs(j.dump().c_str(), stdout);
+    std::fputc('\n', stdout);
+    return {};
+  }
   const Scores s = score(*model, *data);
-  if (as_json) {
+  if (output == EvaluateOutput::Json) {
     Json j;
     j["model"] = model->kind();
     j["rows"] = s.rows;
@@ -912,12 +959,777 @@ Result<void> split(const fs::path& data_path, const fs::path& out, std::uint64_t
   return {};
 }
 
+// ---------------------------------------------------------------------------
+// serve: a trained model over HTTP/1.1, inside the sandbox of a Ward service
+// order, where only Ward's loader reaches it. A small, strict server: a thread
+// per connection (capped), keep-alive, Content-Length or chunked request
+// bodies, bounded heads and bodies, and a deadline per request so that idle
+// and slow connections end. The log names the method, the route and the
+// status of each request, never a value; the model's weights never leave.
+
+constexpr std::size_t kMaxHeadBytes = 16 * 1024;
+constexpr std::size_t kMaxBodyBytes = 1 << 20;
+// Chunk framing may add this much to a body before the request is refused.
+constexpr std::size_t kMaxFramingBytes = 1 << 20;
+constexpr std::size_t kMaxChunkLine = 1024;
+constexpr std::size_t kMaxHeaders = 100;
+constexpr std::size_t kMaxRows = 1000;
+constexpr std::size_t kDefaultThreads = 64;
+constexpr std::size_t kMaxThreads = 1024;
+constexpr auto kRequestTimeout = std::chrono::seconds(30);
+// After a refusal that ends the connection, unread input is drained for at
+// most this long, so the client reads the refusal rather than a reset.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = 4 << 20;
+
+struct ServeSettings {
+  std::size_t threads = kDefaultThreads;  // the most connections served at once
+};
+
+// Reads args.json for serve: {"threads"} optional, and "order" (the Ward order
+// id the loader adds), ignored. Unknown keys are errors, as for train.
+Result<ServeSettings> parse_serve_settings(std::string_view text) {
+  const Json j = Json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail("args.json: must be a JSON object");
+  ServeSettings s;
+  for (const auto& [key, v] : j.items()) {
+    if (key == "threads") {
+      if (!v.is_number_unsigned() || v.get<std::uint64_t>() < 1 || v.get<std::uint64_t>() > kMaxThreads) {
+        return fail("args.json: \"threads\" must be an integer from 1 to " + std::to_string(kMaxThreads));
+      }
+      s.threads = v.get<std::size_t>();
+    } else if (key != "order") {
+      return fail("args.json: unknown key " + Json(key).dump());
+    }
+  }
+  return s;
+}
+
+struct Refusal {
+  int status;
+  std::string reason, message;
+};
+
+struct Request {
+  std::string method, path;  // the path without its query
+  std::string body;
+  bool keep_alive = true;
+};
+
+struct Response {
+  int status = 200;
+  Json body;
+  const char* allow = nullptr;  // the Allow header of a 405
+};
+
+Response error_response(int status, std::string reason, std::string message) {
+  return {status, {{"error", {{"reason", std::move(reason)}, {"message", std::move(message)}}}}, nullptr};
+}
+
+Response error_response(Refusal r) {
+  return error_response(r.status, std::move(r.reason), std::move(r.message));
+}
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 417:
+      return "Expectation Failed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
+  }
+}
+
+std::string render(const Response& r, bool keep_alive) {
+  const std::string body = r.body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) +
+                    "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\n";
+  if (r.allow) out += std::string("Allow: ") + r.allow + "\r\n";
+  out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  return out + body;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::ranges::equal(a, b, [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool is_tchar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view s) {
+  return !s.empty() && std::ranges::all_of(s, is_tchar);
+}
+
+// Whether a comma-separated header value lists `item`.
+bool lists(std::string_view value, std::string_view item) {
+  for (;;) {
+    const std::size_t comma = value.find(',');
+    if (iequals(trim(value.substr(0, comma)), item)) return true;
+    if (comma == std::string_view::npos) return false;
+    value.remove_prefix(comma + 1);
+  }
+}
+
+Refusal malformed(std::string message) {
+  return {400, "malformed", "the request is not valid HTTP: " + std::move(message)};
+}
+
+// One connection: a socket, the bytes read and not yet used, and the deadline
+// of the request being read.
+class Connection {
+ public:
+  explicit Connection(int fd) : fd_(fd) {}
+
+  enum class Fill { Ok, Closed, TimedOut };
+
+  // Reads what the peer sent next, waiting until the deadline at most.
+  Fill fill() {
+    char buf[1 << 16];
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+      if (left.count() <= 0) return Fill::TimedOut;
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) return Fill::Closed;
+      if (ready == 0) return Fill::TimedOut;
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Fill::Closed;
+      in_.append(buf, static_cast<std::size_t>(n));
+      return Fill::Ok;
+    }
+  }
+
+  bool send_all(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  // Ends the connection after a refusal: stops sending, then reads and drops
+  // what the peer still sends for a moment, so that closing with unread
+  // input does not reset the connection before the refusal is read.
+  void linger() {
+    ::shutdown(fd_, SHUT_WR);
+    deadline_ = Clock::now() + kLingerTime;
+    for (std::size_t drained = 0; drained < kLingerBytes && fill() == Fill::Ok;) {
+      drained += in_.size();
+      in_.clear();
+    }
+  }
+
+  void start_request() { deadline_ = Clock::now() + kRequestTimeout; }
+
+  // Reads the next request, or returns the refusal to answer, or nullopt when
+  // the peer closed or stayed idle between requests.
+  std::optional<std::variant<Request, Refusal>> read_request() {
+    start_request();
+    std::size_t head_end = 0;
+    for (;;) {
+      // Empty lines before a request line are ignored (RFC 9112 section 2.2).
+      in_.erase(0, std::min(in_.find_first_not_of("\r\n"), in_.size()));
+      auto end = find_head_end();
+      if (!end) return std::variant<Request, Refusal>(end.error());
+      if (*end) {
+        head_end = **end;
+        break;
+      }
+      if (in_.size() > kMaxHeadBytes) return too_large_head();
+      const bool idle = in_.empty();
+      switch (fill()) {
+        case Fill::Ok:
+          continue;
+        case Fill::Closed:
+          return std::nullopt;
+        case Fill::TimedOut:
+          if (idle) return std::nullopt;
+          return std::variant<Request, Refusal>(
+              Refusal{408, "timeout", "the request did not arrive in time"});
+      }
+    }
+    Request request;
+    bool chunked = false, expect_continue = false;
+    std::size_t length = 0;
+    if (auto ok =
+            parse_head(std::string_view(in_).substr(0, head_end), request, chunked, length, expect_continue);
+        !ok) {
+      return std::variant<Request, Refusal>(ok.error());
+    }
+    in_.erase(0, head_end);
+    if (expect_continue && (chunked || in_.size() < length) && !send_all("HTTP/1.1 100 Continue\r\n\r\n")) {
+      return std::nullopt;
+    }
+    auto body = chunked ? read_chunked() : read_exactly(length);
+    if (!body) return std::variant<Request, Refusal>(body.error());
+    if (!*body) return std::nullopt;
+    request.body = std::move(**body);
+    return std::variant<Request, Refusal>(std::move(request));
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  using Body = std::expected<std::optional<std::string>, Refusal>;
+
+  static Refusal too_large_head() {
+    return {431, "too_large",
+            "the request line and headers are larger than " + std::to_string(kMaxHeadBytes) + " bytes"};
+  }
+
+  static Refusal too_large_body() {
+    return {413, "too_large", "the request body is larger than " + std::to_string(kMaxBodyBytes) + " bytes"};
+  }
+
+  // Where the head ends (after its empty line), or nullopt when not read yet.
+  // A line may end in CRLF or LF; a CR anywhere else is refused.
+  std::expected<std::optional<std::size_t>, Refusal> find_head_end() const {
+    for (std::size_t pos = 0;;) {
+      const std::size_t lf = in_.find('\n', pos);
+      if (lf == std::string::npos) return std::nullopt;
+      const std::size_t line_end = lf > pos && in_[lf - 1] == '\r' ? lf - 1 : lf;
+      if (std::string_view(in_).substr(pos, line_end - pos).find('\r') != std::string_view::npos) {
+        return std::unexpected(malformed("a bare CR in a line"));
+      }
+      const bool empty = line_end == pos;
+      pos = lf + 1;
+      if (pos > kMaxHeadBytes) return std::unexpected(too_large_head());
+      if (empty) return pos;
+    }
+  }
+
+  static std::expected<void, Refusal> parse_head(std::string_view head, Request& request, bool& chunked,
+                                                 std::size_t& length, bool& expect_continue) {
+    std::vector<std::string_view> lines;
+    while (!head.empty()) {
+      const std::size_t lf = head.find('\n');
+      std::string_view line = head.substr(0, lf);
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      if (!line.empty()) lines.push_back(line);
+      if (lf == std::string_view::npos) break;
+      head.remove_prefix(lf + 1);
+    }
+    const std::string_view line = lines.front();
+    const std::size_t sp1 = line.find(' ');
+    const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
+      return std::unexpected(malformed("the request line is not METHOD TARGET VERSION"));
+    }
+    const std::string_view method = line.substr(0, sp1);
+    const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    const std::string_view version = line.substr(sp2 + 1);
+    if (!is_token(method)) return std::unexpected(malformed("the method is not a token"));
+    if (!target.starts_with('/') || !std::ranges::all_of(target, [](char c) {
+          const auto u = static_cast<unsigned char>(c);
+          return u > 0x20 && u < 0x7f;
+        })) {
+      return std::unexpected(malformed("the request target is not a path"));
+    }
+    bool http10 = false;
+    if (version == "HTTP/1.0") {
+      http10 = true;
+    } else if (version != "HTTP/1.1") {
+      if (version.starts_with("HTTP/")) {
+        return std::unexpected(Refusal{505, "http_version", "only HTTP/1.0 and HTTP/1.1 are served"});
+      }
+      return std::unexpected(malformed("the protocol is not HTTP/1.x"));
+    }
+    request.method = std::string(method);
+    request.path = std::string(target.substr(0, target.find('?')));
+
+    if (lines.size() - 1 > kMaxHeaders) {
+      return std::unexpected(Refusal{
+          431, "too_large", "the request has more than " + std::to_string(kMaxHeaders) + " header fields"});
+    }
+    std::optional<std::size_t> content_length;
+    bool close = false, keep_alive = false;
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+      const std::string_view h = lines[i];
+      if (h.front() == ' ' || h.front() == '\t')
+        return std::unexpected(malformed("obsolete line folding in a header"));
+      const std::size_t colon = h.find(':');
+      if (colon == std::string_view::npos || !is_token(h.substr(0, colon))) {
+        return std::unexpected(malformed("a header line is not NAME: VALUE"));
+      }
+      const std::string_view name = h.substr(0, colon);
+      const std::string_view value = trim(h.substr(colon + 1));
+      if (!std::ranges::all_of(value, [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return u == '\t' || (u >= 0x20 && u != 0x7f);
+          })) {
+        return std::unexpected(malformed("a header value has control characters"));
+      }
+      if (iequals(name, "Content-Length")) {
+        if (value.empty() || !std::ranges::all_of(value, [](char c) { return c >= '0' && c <= '9'; })) {
+          return std::unexpected(malformed("Content-Length is not a number"));
+        }
+        if (value.size() > 18) return std::unexpected(too_large_body());
+        const auto n = parse_unsigned(value);
+        if (content_length && *content_length != *n)
+          return std::unexpected(malformed("two different Content-Lengths"));
+        content_length = *n;
+      } else if (iequals(name, "Transfer-Encoding")) {
+        if (chunked || !iequals(value, "chunked")) {
+          return std::unexpected(
+              Refusal{501, "not_implemented", "only Transfer-Encoding: chunked is accepted in requests"});
+        }
+        chunked = true;
+      } else if (iequals(name, "Connection")) {
+        close = close || lists(value, "close");
+        keep_alive = keep_alive || lists(value, "keep-alive");
+      } else if (iequals(name, "Expect")) {
+        if (!iequals(value, "100-continue")) {
+          return std::unexpected(
+              Refusal{417, "expectation_failed", "only Expect: 100-continue is understood"});
+        }
+        expect_continue = true;
+      }
+    }
+    if (chunked && content_length)
+      return std::unexpected(malformed("both Content-Length and Transfer-Encoding"));
+    if (chunked && http10) return std::unexpected(malformed("Transfer-Encoding in an HTTP/1.0 request"));
+    length = content_length.value_or(0);
+    if (length > kMaxBodyBytes) return std::unexpected(too_large_body());
+    request.keep_alive = http10 ? keep_alive && !close : !close;
+    return {};
+  }
+
+  Body read_exactly(std::size_t length) {
+    while (in_.size() < length) {
+      switch (fill()) {
+        case Fill::Ok:
+          break;
+        case Fill::Closed:
+          return std::nullopt;
+        case Fill::TimedOut:
+          return std::unexpected(Refusal{408, "timeout", "the request body did not arrive in time"});
+      }
+    }
+    std::string body = in_.substr(0, length);
+    in_.erase(0, length);
+    return body;
+  }
+
+  // The next line of chunk framing, consumed; nullopt until it has arrived.
+  std::expected<std::optional<std::string>, Refusal> framing_line(std::size_t& framing) {
+    for (;;) {
+      const std::size_t lf = in_.find('\n');
+      if (lf == std::string::npos) {
+        if (in_.size() > kMaxChunkLine) return std::unexpected(malformed("a chunk line is too long"));
+        switch (fill()) {
+          case Fill::Ok:
+            continue;
+          case Fill::Closed:
+            return std::nullopt;
+          case Fill::TimedOut:
+            return std::unexpected(Refusal{408, "timeout", "the request body did not arrive in time"});
+        }
+      }
+      if (lf > kMaxChunkLine) return std::unexpected(malformed("a chunk line is too long"));
+      std::string line = in_.substr(0, lf);
+      if (line.ends_with('\r')) line.pop_back();
+      if (line.find('\r') != std::string::npos)
+        return std::unexpected(malformed("a bare CR in a chunk line"));
+      in_.erase(0, lf + 1);
+      framing += lf + 1;
+      if (framing > kMaxFramingBytes) {
+        return std::unexpected(Refusal{413, "too_large", "the chunked request body has too much framing"});
+      }
+      return line;
+    }
+  }
+
+  // A chunked body (RFC 9112 section 7.1): chunk extensions and trailers are
+  // read and ignored.
+  Body read_chunked() {
+    std::string body;
+    std::size_t framing = 0;
+    for (;;) {
+      auto line = framing_line(framing);
+      if (!line) return std::unexpected(line.error());
+      if (!*line) return std::nullopt;
+      const std::string_view size_text = trim(std::string_view(**line).substr(0, (*line)->find(';')));
+      std::size_t size = 0;
+      const auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
+      if (size_text.empty() || size_text.size() > 15 || ec != std::errc() ||
+          end != size_text.data() + size_text.size()) {
+        return std::unexpected(malformed("a chunk size is not hexadecimal"));
+      }
+      if (size == 0) break;
+      if (size > kMaxBodyBytes - body.size()) return std::unexpected(too_large_body());
+      auto data = read_exactly(size);
+      if (!data || !*data) return data;
+      body += **data;
+      auto after = framing_line(framing);
+      if (!after) return std::unexpected(after.error());
+      if (!*after) return std::nullopt;
+      if (!(*after)->empty()) return std::unexpected(malformed("a chunk does not end with CRLF"));
+    }
+    for (std::size_t trailer_bytes = framing;;) {
+      auto line = framing_line(trailer_bytes);
+      if (!line) return std::unexpected(line.error());
+      if (!*line) return std::nullopt;
+      if ((*line)->empty()) return body;
+      if (trailer_bytes - framing > kMaxHeadBytes) return std::unexpected(too_large_head());
+    }
+  }
+
+  int fd_;
+  std::string in_;
+  Clock::time_point deadline_{};
+};
+
+// The model being served, and what GET /v1/model tells about it.
+struct Service {
+  Model model;
+  Json info;
+};
+
+// What GET /v1/model returns: the kind, the features and the training
+// settings as model.json states them; never a weight, a mean or a deviation.
+Json model_info(const Json& file, const Model& model) {
+  Json training = Json::object();
+  if (const auto t = file.find("training"); t != file.end() && t->is_object()) {
+    for (const auto& [key, v] : t->items()) {
+      if (v.is_primitive()) training[key] = v;
+    }
+  }
+  return {{"model", model.kind()},
+          {"feature_count", model.scale.mean.size()},
+          {"feature_names", model.feature_names},
+          {"training", std::move(training)}};
+}
+
+// One row of features, checked; the messages name positions, never values.
+Result<std::vector<double>> read_row(const Json& row, std::size_t features, const std::string& where) {
+  if (!row.is_array() || row.size() != features) {
+    return fail(where + " must be an array of " + std::to_string(features) + " numbers" +
+                (row.is_array() ? ", it has " + std::to_string(row.size()) : std::string()));
+  }
+  std::vector<double> x;
+  x.reserve(features);
+  for (std::size_t f = 0; f < features; ++f) {
+    if (!row[f].is_number() || !std::isfinite(row[f].get<double>())) {
+      return fail(where + "[" + std::to_string(f) + "] is not a finite number");
+    }
+    x.push_back(row[f].get<double>());
+  }
+  return x;
+}
+
+Response predict_response(const Service& service, const std::string& body) {
+  const Json j = Json::parse(body, nullptr, false);
+  if (j.is_discarded()) return error_response(400, "malformed", "the body is not valid JSON");
+  const std::size_t features = service.model.scale.mean.size();
+  const auto invalid = [](const std::string& message) {
+    return error_response(400, "invalid_input", message);
+  };
+  if (!j.is_object() || j.size() != 1 || (!j.contains("features") && !j.contains("rows"))) {
+    return invalid("the body must be an object with one key, \"features\" or \"rows\"");
+  }
+  if (const auto it = j.find("features"); it != j.end()) {
+    auto x = read_row(*it, features, "\"features\"");
+    if (!x) return invalid(x.error().message);
+    return {200, prediction_json(predict(service.model, *x)), nullptr};
+  }
+  const Json& rows = j["rows"];
+  if (!rows.is_array() || rows.empty() || rows.size() > kMaxRows) {
+    return invalid("\"rows\" must be an array of 1 to " + std::to_string(kMaxRows) + " rows");
+  }
+  std::vector<std::vector<double>> xs;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto x = read_row(rows[i], features, "\"rows\"[" + std::to_string(i) + "]");
+    if (!x) return invalid(x.error().message);
+    xs.push_back(std::move(*x));
+  }
+  Json predictions = Json::array();
+  for (const auto& x : xs) predictions.push_back(prediction_json(predict(service.model, x)));
+  return {200, {{"predictions", std::move(predictions)}}, nullptr};
+}
+
+Response route(const Service& service, const Request& request) {
+  struct Route {
+    const char* path;
+    const char* method;
+  };
+  static constexpr Route kRoutes[] = {{"/health", "GET"}, {"/v1/model", "GET"}, {"/v1/predict", "POST"}};
+  const auto r = std::ranges::find_if(kRoutes, [&](const Route& r) { return request.path == r.path; });
+  if (r == std::end(kRoutes)) return error_response(404, "unknown_path", "no such endpoint");
+  if (request.method != r->method) {
+    Response res = error_response(405, "method_not_allowed", std::string("use ") + r->method);
+    res.allow = r->method;
+    return res;
+  }
+  if (request.path == "/health") return {200, {{"status", "ok"}}, nullptr};
+  if (request.path == "/v1/model") return {200, service.info, nullptr};
+  return predict_response(service, request.body);
+}
+
+// The request's method and path as the log shows them: only names the server
+// knows, so that no value a client sent reaches the log.
+std::string log_name(std::string_view name, std::initializer_list<std::string_view> known) {
+  return std::ranges::find(known, name) != known.end() ? std::string(name) : std::string("-");
+}
+
+void log_request(std::string_view method, std::string_view path, int status) {
+  log_line(log_name(method, {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}) + " " +
+           log_name(path, {"/health", "/v1/model", "/v1/predict"}) + " " + std::to_string(status));
+}
+
+void serve_connection(const Service& service, int fd) {
+  Connection c(fd);
+  for (;;) {
+    auto next = c.read_request();
+    if (!next) return;
+    if (auto* refusal = std::get_if<Refusal>(&*next)) {
+      log_request("-", "-", refusal->status);
+      c.send_all(render(error_response(std::move(*refusal)), false));
+      c.linger();
+      return;
+    }
+    const auto& request = std::get<Request>(*next);
+    Response response;
+    try {
+      response = route(service, request);
+    } catch (const std::exception&) {
+      response = error_response(500, "internal", "the request could not be served");
+    }
+    log_request(request.method, request.path, response.status);
+    if (!c.send_all(render(response, request.keep_alive)) || !request.keep_alive) return;
+  }
+}
+
+struct ServeOptions {
+  std::optional<fs::path> model;  // none: the only model.json under /ward/inputs/*/
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (the log names it)
+  std::optional<fs::path> args;
+};
+
+// The only model.json found in the sandbox's inputs, searched recursively.
+Result<fs::path> sandbox_model(const fs::path& root) {
+  auto inputs = sandbox_inputs(root);
+  if (!inputs) return std::unexpected(inputs.error());
+  std::vector<fs::path> found;
+  for (const auto& input : *inputs) {
+    std::error_code ec;
+    fs::recursive_directory_iterator it(input, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename() == "model.json" && it->is_regular_file(ec)) found.push_back(it->path());
+    }
+    if (ec) return fail(input.string() + ": cannot list: " + ec.message());
+  }
+  if (found.empty()) return fail(root.string() + ": no model.json in any input");
+  if (found.size() > 1) {
+    return fail(root.string() + ": " + std::to_string(found.size()) +
+                " model.json files in the inputs; name one with --model");
+  }
+  return found.front();
+}
+
+class Listener {
+ public:
+  ~Listener() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Result<void> open(const std::string& host, std::uint16_t port) {
+    sockaddr_storage addr{};
+    socklen_t size = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(port);
+      size = sizeof *v4;
+    } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(port);
+      size = sizeof *v6;
+    } else {
+      return fail("--host must be an IPv4 or IPv6 address");
+    }
+    const std::string where = host + " port " + std::to_string(port);
+    fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    if (fd_ < 0 || ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), size) != 0 || ::listen(fd_, 128) != 0) {
+      return fail("cannot listen on " + where + ": " + std::strerror(errno));
+    }
+    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &size) != 0) {
+      return fail("cannot read the address of " + where + ": " + std::strerror(errno));
+    }
+    port_ = ntohs(addr.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+    return {};
+  }
+
+  int fd() const { return fd_; }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// The open connections, so that a stop can end them and wait for their threads.
+class Connections {
+ public:
+  explicit Connections(std::size_t limit) : limit_(limit) {}
+
+  bool add(int fd) {
+    std::lock_guard lock(mutex_);
+    if (open_.size() >= limit_) return false;
+    open_.insert(fd);
+    return true;
+  }
+
+  void remove(int fd) {
+    std::lock_guard lock(mutex_);
+    open_.erase(fd);
+    ::close(fd);
+    if (open_.empty()) idle_.notify_all();
+  }
+
+  // Ends every open connection and waits until their threads are done.
+  void stop() {
+    std::unique_lock lock(mutex_);
+    for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
+    idle_.wait(lock, [this] { return open_.empty(); });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  std::set<int> open_;
+  std::size_t limit_;
+};
+
+// Refuses a connection beyond the limit without waiting on the client.
+void refuse_busy(int fd) {
+  const std::string busy =
+      render(error_response(503, "busy", "too many open connections; retry later"), false);
+  [[maybe_unused]] const ssize_t n = ::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  log_request("-", "-", 503);
+  ::close(fd);
+}
+
+Result<void> serve(const ServeOptions& opt) {
+  ServeSettings settings;
+  if (opt.args) {
+    auto text = read_file(*opt.args);
+    if (!text) return std::unexpected(text.error());
+    auto parsed = parse_serve_settings(*text);
+    if (!parsed) return std::unexpected(parsed.error());
+    settings = *parsed;
+  }
+  fs::path model_path;
+  if (opt.model) {
+    model_path = *opt.model;
+  } else {
+    auto found = sandbox_model("/ward/inputs");
+    if (!found) return std::unexpected(found.error());
+    model_path = *found;
+  }
+  auto loaded = load_model_file(model_path);
+  if (!loaded) return std::unexpected(loaded.error());
+  Json info = model_info(loaded->json, loaded->model);
+  const Service service{std::move(loaded->model), std::move(info)};
+
+  // SIGTERM and SIGINT are taken from a signalfd by the accepting thread only:
+  // blocked before any connection thread starts, they stay blocked in all.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  if (::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0) return fail("cannot block SIGTERM");
+  const int signal_fd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  if (signal_fd < 0) return fail(std::string("cannot make a signalfd: ") + std::strerror(errno));
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Listener listener;
+  if (auto ok = listener.open(opt.host, opt.port); !ok) return ok;
+  log_line("serving a " + service.model.kind() + " model of " +
+           std::to_string(service.model.scale.mean.size()) + " features on " + opt.host + " port " +
+           std::to_string(listener.port()) + ", at most " + std::to_string(settings.threads) +
+           " connections");
+
+  Connections connections(settings.threads);
+  for (;;) {
+    pollfd p[2] = {{listener.fd(), POLLIN, 0}, {signal_fd, POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return fail(std::string("poll failed: ") + std::strerror(errno));
+    }
+    if (p[1].revents != 0) break;
+    const int fd = ::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      // Out of descriptors or memory: wait a moment rather than spin.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    if (!connections.add(fd)) {
+      refuse_busy(fd);
+      continue;
+    }
+    try {
+      std::thread([&service, &connections, fd] {
+        try {
+          serve_connection(service, fd);
+        } catch (...) {
+          // Out of memory in one connection ends that connection only.
+        }
+        connections.remove(fd);
+      }).detach();
+    } catch (const std::system_error&) {
+      connections.remove(fd);
+    }
+  }
+  log_line("stopping: ending the open connections");
+  connections.stop();
+  ::close(signal_fd);
+  log_line("stopped");
+  return {};
+}
+
 constexpr const char* kUsage =
     "usage:\n"
     "  cancer-trainer                 train in the Ward sandbox: /ward/inputs/*/ -> /ward/output/\n"
     "  cancer-trainer train [--inputs PATH...] [--output DIR] [--args FILE]\n"
-    "  cancer-trainer evaluate --model MODEL.json --data FILE.csv [--json]\n"
-    "  cancer-trainer split --data FILE.csv --out DIR [--seed N]\n";
+    "  cancer-trainer evaluate --model MODEL.json --data FILE.csv [--json | --rows-json]\n"
+    "  cancer-trainer split --data FILE.csv --out DIR [--seed N]\n"
+    "  cancer-trainer serve [--model MODEL.json] [--port N] [--host ADDRESS] [--args FILE]\n";
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "cancer-trainer: %s\n%s", message.c_str(), kUsage);
@@ -984,11 +1796,15 @@ int run_train(std::span<char*> argv) {
 }
 
 int run_evaluate(std::span<char*> argv) {
-  auto o = parse_options(argv, {}, {"--model", "--data"}, {"--json"});
+  auto o = parse_options(argv, {}, {"--model", "--data"}, {"--json", "--rows-json"});
   if (!o) return usage_error(o.error().message);
   if (!o->find("--model") || !o->find("--data")) return usage_error("evaluate needs --model and --data");
-  return report(
-      evaluate(o->find("--model")->front(), o->find("--data")->front(), o->find("--json") != nullptr));
+  if (o->find("--json") && o->find("--rows-json"))
+    return usage_error("--json and --rows-json exclude each other");
+  const EvaluateOutput output = o->find("--json")        ? EvaluateOutput::Json
+                                : o->find("--rows-json") ? EvaluateOutput::Rows
+                                                         : EvaluateOutput::Text;
+  return report(evaluate(o->find("--model")->front(), o->find("--data")->front(), output));
 }
 
 int run_split(std::span<char*> argv) {
@@ -1004,6 +1820,25 @@ int run_split(std::span<char*> argv) {
   return report(split(o->find("--data")->front(), o->find("--out")->front(), seed));
 }
 
+int run_serve(std::span<char*> argv) {
+  auto o = parse_options(argv, {}, {"--model", "--port", "--host", "--args"}, {});
+  if (!o) return usage_error(o.error().message);
+  ServeOptions opt;
+  if (const auto* v = o->find("--model")) opt.model = v->front();
+  if (const auto* v = o->find("--host")) opt.host = v->front();
+  if (const auto* v = o->find("--port")) {
+    const auto port = parse_unsigned(v->front());
+    if (!port || *port > 65535) return usage_error("--port must be a number from 0 to 65535");
+    opt.port = static_cast<std::uint16_t>(*port);
+  }
+  if (const auto* args = o->find("--args")) {
+    opt.args = args->front();
+  } else if (std::error_code ec; fs::exists("/ward/args.json", ec)) {
+    opt.args = "/ward/args.json";
+  }
+  return report(serve(opt));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1014,6 +1849,7 @@ int main(int argc, char** argv) {
   if (command == "train") return run_train(rest);
   if (command == "evaluate") return run_evaluate(rest);
   if (command == "split") return run_split(rest);
+  if (command == "serve") return run_serve(rest);
   if (command == "--help" || command == "-h" || command == "help") {
     std::fputs(kUsage, stdout);
     return 0;

@@ -329,8 +329,8 @@ Result<void> run_demo(const DemoArgs& args) {
   fs::create_directories(engine_dir, ec);
   fs::copy_file(*trainer, engine_dir / "cancer-trainer", ec);
   if (ec) return fail("demo.io", "cannot stage the trainer: " + ec.message());
-  auto engine_digest =
-      engine::pack_image(engine_dir, {{"/cancer-trainer"}, {}, {}, "/"}, dir / "data" / "cancer-trainer.tar");
+  auto engine_digest = engine::pack_image(engine_dir, {{"/cancer-trainer"}, {}, {}, "/", {}},
+                                          dir / "data" / "cancer-trainer.tar");
   if (!engine_digest) return std::unexpected(engine_digest.error());
   auto engine_res = files::upload(dir / "data" / "cancer-trainer.tar", carol->key, **store, {*engine_digest});
   if (!engine_res) return std::unexpected(engine_res.error());
@@ -440,7 +440,7 @@ Result<void> run_demo(const DemoArgs& args) {
   step("12. A grant for another engine is refused before anything is decrypted");
   // Carol tries to run a different engine (her trainer with other
   // arguments) on Alice's and Bob's data, which they granted for the first.
-  auto other_digest = engine::pack_image(engine_dir, {{"/cancer-trainer"}, {"train"}, {}, "/"},
+  auto other_digest = engine::pack_image(engine_dir, {{"/cancer-trainer"}, {"train"}, {}, "/", {}},
                                          dir / "data" / "other-engine.tar");
   if (!other_digest) return std::unexpected(other_digest.error());
   auto other_res = files::upload(dir / "data" / "other-engine.tar", carol->key, **store, {*other_digest});

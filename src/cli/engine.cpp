@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <sys/stat.h>
@@ -24,7 +25,8 @@ using json = nlohmann::json;
 
 struct PackArgs {
   std::string dir;
-  std::vector<std::string> entrypoint, cmd, env;
+  std::vector<std::string> entrypoint, cmd, env, labels;
+  std::uint64_t serve_port = 0;  // 0: none
   std::string workdir;
   std::string output;
   bool json = false;
@@ -82,8 +84,32 @@ Result<std::uint64_t> parse_size(std::string_view option, std::string_view text)
 }
 
 json config_json(const engine::ImageConfig& c) {
-  return {{"digest", c.digest}, {"entrypoint", c.entrypoint},   {"cmd", c.cmd},
-          {"env", c.env},       {"working_dir", c.working_dir}, {"layers", c.diff_ids}};
+  return {{"digest", c.digest},
+          {"entrypoint", c.entrypoint},
+          {"cmd", c.cmd},
+          {"env", c.env},
+          {"working_dir", c.working_dir},
+          {"labels", c.labels},
+          {"serve_port", c.serve_port ? json(*c.serve_port) : json(nullptr)},
+          {"layers", c.diff_ids}};
+}
+
+// The --label KEY=VALUE options and --serve-port as one label map; a key given
+// twice is a usage error rather than a silent choice.
+Result<std::map<std::string, std::string>> pack_labels(const PackArgs& args) {
+  std::map<std::string, std::string> labels;
+  for (const auto& l : args.labels) {
+    const auto eq = l.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return fail(std::string(kUsage), "--label " + json(l).dump() + " is not KEY=VALUE");
+    if (!labels.emplace(l.substr(0, eq), l.substr(eq + 1)).second)
+      return fail(std::string(kUsage), "--label " + json(l.substr(0, eq)).dump() + " is given twice");
+  }
+  if (args.serve_port != 0 &&
+      !labels.emplace(std::string(engine::kServePortLabel), std::to_string(args.serve_port)).second)
+    return fail(std::string(kUsage),
+                "--serve-port and --label " + std::string(engine::kServePortLabel) + " are both given");
+  return labels;
 }
 
 std::string join_args(const std::vector<std::string>& v) {
@@ -93,7 +119,9 @@ std::string join_args(const std::vector<std::string>& v) {
 }
 
 Result<void> run_pack(const PackArgs& args) {
-  engine::PackOptions options{args.entrypoint, args.cmd, args.env, args.workdir};
+  auto labels = pack_labels(args);
+  if (!labels) return std::unexpected(labels.error());
+  engine::PackOptions options{args.entrypoint, args.cmd, args.env, args.workdir, std::move(*labels)};
   auto digest = engine::pack_image(args.dir, options, args.output);
   if (!digest) return std::unexpected(digest.error());
   if (args.json) return print_json({{"digest", *digest}, {"image", args.output}});
@@ -109,6 +137,8 @@ Result<void> run_inspect(const InspectArgs& args) {
   if (!config->cmd.empty()) text += "cmd: " + join_args(config->cmd) + "\n";
   if (!config->working_dir.empty()) text += "working dir: " + config->working_dir + "\n";
   for (const auto& e : config->env) text += "env: " + e + "\n";
+  for (const auto& [key, value] : config->labels) text += "label: " + key + "=" + value + "\n";
+  if (config->serve_port) text += "serve port: " + std::to_string(*config->serve_port) + "\n";
   text += "layers: " + std::to_string(config->diff_ids.size()) + " (verified)\n";
   for (const auto& d : config->diff_ids) text += "  " + d + "\n";
   return print_stdout(text);
@@ -227,7 +257,8 @@ void add_engine_commands(CLI::App& app, Action& action) {
   CLI::App* pack_cmd = group->add_subcommand("pack", "Pack a directory into a single-layer engine image");
   pack_cmd->footer(
       "Writes an OCI image layout as a tar (docker load accepts it too) and prints the engine digest,\n"
-      "the image config's SHA-256. Reproducible: the same directory and options give the same bytes.");
+      "the image config's SHA-256. Reproducible: the same directory and options give the same bytes.\n"
+      "A serving engine declares its port with --serve-port N (the label ward.serve.port).");
   pack_cmd->add_option("dir", pack->dir, "The directory that becomes the image's root")
       ->option_text("DIR")
       ->required();
@@ -238,6 +269,11 @@ void add_engine_commands(CLI::App& app, Action& action) {
       pack_cmd->add_option("--cmd", pack->cmd, "Default arguments after the entrypoint, one per --cmd"))
       ->option_text("ARG");
   repeatable(pack_cmd->add_option("--env", pack->env, "An environment variable"))->option_text("K=V");
+  repeatable(pack_cmd->add_option("--label", pack->labels, "An image config label"))->option_text("K=V");
+  decimal(pack_cmd->add_option("--serve-port", pack->serve_port,
+                               "The port a serving engine listens on (the label ward.serve.port)"),
+          1, 65535)
+      ->option_text("N");
   pack_cmd->add_option("--workdir", pack->workdir, "The working directory inside the image")
       ->option_text("DIR");
   pack_cmd->add_option("-o,--output", pack->output, "Where to write the image")
@@ -248,7 +284,7 @@ void add_engine_commands(CLI::App& app, Action& action) {
 
   auto inspect = std::make_shared<InspectArgs>();
   CLI::App* inspect_cmd =
-      group->add_subcommand("inspect", "Verify an engine image and show its digest and command");
+      group->add_subcommand("inspect", "Verify an engine image and show its digest, command and labels");
   inspect_cmd->footer(
       "Takes an OCI layout (directory or tar) or a 'docker save' archive. Verifies the config digest,\n"
       "every layer's digest and its uncompressed SHA-256 against the config's diff_ids.");

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "base/decimal.h"
 #include "base/file.h"
 #include "base/unique_fd.h"
 #include "crypto/hash.h"
@@ -588,6 +589,24 @@ Result<std::vector<std::string>> string_list(const json& object, const char* key
   return out;
 }
 
+// The labels as the config states them, and the serve port they declare.
+Result<void> read_labels(const json& config, ImageConfig& out) {
+  const auto it = config.find("Labels");
+  if (it == config.end() || it->is_null()) return {};
+  if (!it->is_object()) return fail("engine.image", "the image config's Labels is not an object");
+  for (const auto& [key, value] : it->items()) {
+    if (!value.is_string())
+      return fail("engine.image", "the image config's label " + json(shown(key)).dump() + " is not a string");
+    out.labels.emplace(key, value.get<std::string>());
+  }
+  if (const auto port = out.labels.find(std::string(kServePortLabel)); port != out.labels.end()) {
+    auto parsed = parse_serve_port(port->second);
+    if (!parsed) return fail(parsed.error(), "the image config");
+    out.serve_port = *parsed;
+  }
+  return {};
+}
+
 Result<ImageConfig> parse_config(ByteView data, std::string digest) {
   auto j = parse_json(data, "the image config");
   if (!j) return std::unexpected(j.error());
@@ -606,6 +625,7 @@ Result<ImageConfig> parse_config(ByteView data, std::string digest) {
       if (!w->is_string()) return fail("engine.image", "the image config's WorkingDir is not a string");
       out.working_dir = w->get<std::string>();
     }
+    if (auto ok = read_labels(*c, out); !ok) return std::unexpected(ok.error());
   }
   const auto rootfs = j->find("rootfs");
   if (rootfs == j->end() || !rootfs->is_object())
@@ -1187,6 +1207,14 @@ Result<void> write_member(archive* tar, const std::string& name, std::string_vie
 
 }  // namespace
 
+Result<int> parse_serve_port(std::string_view text) {
+  auto port = parse_decimal(text, 65535);
+  if (!port || *port == 0)
+    return fail("engine.label", "the label " + std::string(kServePortLabel) +
+                                    " is not a port number (digits only, no leading zero, 1..65535)");
+  return static_cast<int>(*port);
+}
+
 Result<ImageConfig> inspect_image(const std::filesystem::path& image) {
   auto loaded = load_image(image);
   if (!loaded) return std::unexpected(loaded.error());
@@ -1257,6 +1285,11 @@ Result<ImageConfig> unpack_image(const std::filesystem::path& image, const std::
 
 Result<std::string> pack_image(const std::filesystem::path& dir, const PackOptions& options,
                                const std::filesystem::path& out) {
+  for (const auto& [key, value] : options.labels) {
+    if (key.empty()) return fail("engine.label", "a label has an empty key");
+    if (key == kServePortLabel)
+      if (auto port = parse_serve_port(value); !port) return std::unexpected(port.error());
+  }
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return fail("engine.pack", dir.string() + " is not a directory");
@@ -1270,6 +1303,7 @@ Result<std::string> pack_image(const std::filesystem::path& dir, const PackOptio
   if (!options.cmd.empty()) run["Cmd"] = options.cmd;
   if (!options.env.empty()) run["Env"] = options.env;
   if (!options.working_dir.empty()) run["WorkingDir"] = options.working_dir;
+  if (!options.labels.empty()) run["Labels"] = options.labels;
   const json config_json = {{"architecture", kArchitecture},
                             {"os", "linux"},
                             {"config", run},

@@ -9,12 +9,19 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
 
 namespace ward::engine {
+
+// The image config label by which a serving engine declares the TCP port it
+// listens on inside its sandbox: a decimal port, 1..65535.
+inline constexpr std::string_view kServePortLabel = "ward.serve.port";
 
 // What the image config says about how to run the engine.
 struct ImageConfig {
@@ -22,7 +29,13 @@ struct ImageConfig {
   std::vector<std::string> entrypoint, cmd, env;
   std::string working_dir;
   std::vector<std::string> diff_ids;  // "sha256:<hex>", one per layer, bottom first
+  std::map<std::string, std::string> labels;  // config.Labels
+  std::optional<int> serve_port;              // the kServePortLabel label, when present
 };
+
+// Reads a kServePortLabel value: digits only, no sign, space or leading zero,
+// 1..65535. Errors: "engine.label".
+Result<int> parse_serve_port(std::string_view text);
 
 // Bounds on what unpacking (and inspecting) may consume: `max_bytes` bounds
 // the uncompressed size of all layers together (tar headers included), so a
@@ -40,8 +53,10 @@ struct UnpackLimits {
 // layer's uncompressed tar to rootfs.diff_ids[i], in order and the same
 // count. Layers may be uncompressed, gzip or zstd. The image must hold
 // exactly one image manifest.
+// Labels must be strings; a malformed kServePortLabel fails the read.
 // Errors: "engine.image" (malformed, missing, unsupported, not exactly one
-// image), "engine.digest" (a digest check failed), "engine.limit".
+// image), "engine.label" (a malformed label), "engine.digest" (a digest check
+// failed), "engine.limit".
 Result<ImageConfig> inspect_image(const std::filesystem::path& image);
 
 // Verifies like inspect_image while extracting the layers, bottom first, into
@@ -68,6 +83,7 @@ struct PackOptions {
   std::vector<std::string> cmd;
   std::vector<std::string> env;  // "KEY=VALUE"
   std::string working_dir;
+  std::map<std::string, std::string> labels;  // config.Labels; keys non-empty
 };
 
 // Builds a single-layer OCI image of directory `dir` and writes it atomically
@@ -77,7 +93,8 @@ struct PackOptions {
 // entries, mtime 0, uid/gid 0, no user names, no "created" time; the layer is
 // gzip without a timestamp). Regular files, directories and symlinks are
 // packed (hard-linked files as separate copies); anything else is an error.
-// Returns the config digest. Errors: "engine.pack", "io.*".
+// Returns the config digest. Errors: "engine.pack", "engine.label" (an empty
+// key, a malformed kServePortLabel), "io.*".
 Result<std::string> pack_image(const std::filesystem::path& dir, const PackOptions& options,
                                const std::filesystem::path& out);
 

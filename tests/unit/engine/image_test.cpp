@@ -52,12 +52,28 @@ class ImageTest : public ::testing::Test {
     return unpack_image(dir, rootfs, limits);
   }
 
+  // A `docker save` tar whose image config's "config" is `run`.
+  std::filesystem::path image_with_run_config(const json& run) {
+    const Bytes layer = make_tar(payload_files());
+    const std::string config =
+        json{{"config", run}, {"rootfs", {{"type", "layers"}, {"diff_ids", {digest_of(layer)}}}}}.dump();
+    const std::string config_name = digest_of(config).substr(7) + ".json";
+    const auto save = tmp_ / ("save-" + std::to_string(counter_++));
+    write_text(save / config_name, config);
+    write_text(save / "layer.tar", std::string(as_chars(layer)));
+    write_text(save / "manifest.json",
+               json::array({{{"Config", config_name}, {"Layers", {"layer.tar"}}}}).dump());
+    const auto out = save.string() + ".tar";
+    tar_directory(save, out);
+    return out;
+  }
+
   int counter_ = 0;
 };
 
 TEST_F(ImageTest, ShouldPackReproduciblyAndInspectToTheSameDigest) {
   const auto dir = make_tree();
-  const PackOptions options{{"/bin/tool", "--flag"}, {"default"}, {"A=1", "B=two"}, "/work"};
+  const PackOptions options{{"/bin/tool", "--flag"}, {"default"}, {"A=1", "B=two"}, "/work", {}};
   auto first = pack_image(dir, options, tmp_ / "a.tar");
   ASSERT_TRUE(first) << first.error().message;
   // Times differ on the second pass; the bytes must not.
@@ -77,16 +93,104 @@ TEST_F(ImageTest, ShouldPackReproduciblyAndInspectToTheSameDigest) {
   EXPECT_EQ(config->working_dir, "/work");
   ASSERT_EQ(config->diff_ids.size(), 1u);
 
-  auto other = pack_image(dir, PackOptions{{"/bin/tool"}, {}, {}, ""}, tmp_ / "c.tar");
+  auto other = pack_image(dir, PackOptions{{"/bin/tool"}, {}, {}, "", {}}, tmp_ / "c.tar");
   ASSERT_TRUE(other);
   EXPECT_NE(*other, *first);
+}
+
+TEST_F(ImageTest, ShouldCarryLabelsAndTheServePortFromPackToInspect) {
+  const auto dir = make_tree();
+  PackOptions options{
+      {"/bin/tool"}, {"serve"}, {}, "", {{"ward.serve.port", "8080"}, {"org.example", "a=b"}}};
+  auto first = pack_image(dir, options, tmp_ / "a.tar");
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = pack_image(dir, options, tmp_ / "b.tar");
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(read_text(tmp_ / "a.tar"), read_text(tmp_ / "b.tar"));
+
+  auto config = inspect_image(tmp_ / "a.tar");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->digest, *first);
+  EXPECT_EQ(config->labels, options.labels);
+  EXPECT_EQ(config->serve_port, 8080);
+  auto unpacked = unpack_image(tmp_ / "a.tar", tmp_ / "rootfs");
+  ASSERT_TRUE(unpacked) << unpacked.error().message;
+  EXPECT_EQ(unpacked->serve_port, 8080);
+
+  // The labels are part of the engine digest.
+  options.labels["ward.serve.port"] = "8081";
+  auto other = pack_image(dir, options, tmp_ / "c.tar");
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_NE(*other, *first);
+
+  auto plain = pack_image(dir, PackOptions{{"/bin/tool"}, {}, {}, "", {}}, tmp_ / "d.tar");
+  ASSERT_TRUE(plain) << plain.error().message;
+  auto plain_config = inspect_image(tmp_ / "d.tar");
+  ASSERT_TRUE(plain_config) << plain_config.error().message;
+  EXPECT_TRUE(plain_config->labels.empty());
+  EXPECT_FALSE(plain_config->serve_port);
+}
+
+TEST_F(ImageTest, ShouldReadTheServePortStrictly) {
+  for (const auto& [text, port] : {std::pair{"1", 1}, {"80", 80}, {"65535", 65535}}) {
+    auto parsed = parse_serve_port(text);
+    ASSERT_TRUE(parsed) << text << ": " << parsed.error().message;
+    EXPECT_EQ(*parsed, port);
+  }
+  for (const char* bad :
+       {"0", "65536", "80x", " 80", "80 ", "", "080", "+80", "-1", "0x50", "99999999999999999999"}) {
+    auto parsed = parse_serve_port(bad);
+    ASSERT_FALSE(parsed) << "accepted '" << bad << "'";
+    EXPECT_EQ(parsed.error().code, "engine.label");
+  }
+}
+
+TEST_F(ImageTest, ShouldRefuseAnImageWhoseServePortLabelIsMalformed) {
+  const auto good =
+      image_with_run_config({{"Entrypoint", {"/bin/payload"}}, {"Labels", {{"ward.serve.port", "443"}}}});
+  auto config = inspect_image(good);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->serve_port, 443);
+
+  for (const char* bad : {"0", "65536", "80x", " 80", ""}) {
+    const auto image =
+        image_with_run_config({{"Entrypoint", {"/bin/payload"}}, {"Labels", {{"ward.serve.port", bad}}}});
+    auto inspected = inspect_image(image);
+    ASSERT_FALSE(inspected) << "accepted the port '" << bad << "'";
+    EXPECT_EQ(inspected.error().code, "engine.label");
+    EXPECT_NE(inspected.error().message.find("ward.serve.port"), std::string::npos)
+        << inspected.error().message;
+    EXPECT_EQ(inspected.error().message.find('\n'), std::string::npos);
+    auto unpacked = unpack_image(image, tmp_ / "rootfs");
+    ASSERT_FALSE(unpacked) << "unpacked with the port '" << bad << "'";
+    EXPECT_FALSE(std::filesystem::exists(tmp_ / "rootfs"));
+  }
+
+  // A label that is not a string, and Labels that are not an object.
+  for (const json& labels : {json{{"ward.serve.port", 8080}}, json{{"other", nullptr}}, json::array({"a"})}) {
+    auto inspected =
+        inspect_image(image_with_run_config({{"Entrypoint", {"/bin/payload"}}, {"Labels", labels}}));
+    ASSERT_FALSE(inspected) << "accepted the labels " << labels.dump();
+    EXPECT_EQ(inspected.error().code, "engine.image");
+  }
+}
+
+TEST_F(ImageTest, ShouldRefuseToPackAMalformedLabel) {
+  const auto dir = make_tree();
+  for (const auto& [key, value] :
+       {std::pair{"ward.serve.port", "0"}, {"ward.serve.port", "80x"}, {"", "x"}}) {
+    auto digest = pack_image(dir, PackOptions{{"/bin/tool"}, {}, {}, "", {{key, value}}}, tmp_ / "img.tar");
+    ASSERT_FALSE(digest) << "packed the label '" << key << "=" << value << "'";
+    EXPECT_EQ(digest.error().code, "engine.label");
+    EXPECT_FALSE(std::filesystem::exists(tmp_ / "img.tar"));
+  }
 }
 
 TEST_F(ImageTest, ShouldUnpackWhatItPackedWithModesButWithoutSetIdBits) {
   const auto dir = make_tree();
   write_text(dir / "bin/setuid", "x", 0755);
   ::chmod((dir / "bin/setuid").c_str(), 04755);
-  auto digest = pack_image(dir, PackOptions{{"/bin/tool"}, {}, {}, ""}, tmp_ / "img.tar");
+  auto digest = pack_image(dir, PackOptions{{"/bin/tool"}, {}, {}, "", {}}, tmp_ / "img.tar");
   ASSERT_TRUE(digest) << digest.error().message;
   auto config = unpack_image(tmp_ / "img.tar", tmp_ / "rootfs");
   ASSERT_TRUE(config) << config.error().message;
@@ -367,7 +471,7 @@ TEST_F(ImageTest, ShouldRefuseANonEmptyRootfsAndLeaveItAlone) {
 TEST_F(ImageTest, ShouldRefuseToPackDevicesAndFifos) {
   std::filesystem::create_directories(tmp_ / "tree");
   ASSERT_EQ(::mkfifo((tmp_ / "tree/fifo").c_str(), 0644), 0);
-  auto digest = pack_image(tmp_ / "tree", PackOptions{{"/x"}, {}, {}, ""}, tmp_ / "img.tar");
+  auto digest = pack_image(tmp_ / "tree", PackOptions{{"/x"}, {}, {}, "", {}}, tmp_ / "img.tar");
   ASSERT_FALSE(digest);
   EXPECT_EQ(digest.error().code, "engine.pack");
   EXPECT_FALSE(std::filesystem::exists(tmp_ / "img.tar")) << "a failed pack leaves a file";
