@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <limits>
 #include <optional>
 #include <string_view>
 #include <sys/mman.h>
@@ -497,6 +498,17 @@ std::string bwrap_message(const std::string& tail) {
   return line;
 }
 
+// The "child-pid" bwrap reports first, once its line is complete.
+std::optional<pid_t> child_pid(const std::string& status) {
+  const std::size_t end = status.find('\n');
+  if (end == std::string::npos) return std::nullopt;
+  const auto doc = nlohmann::json::parse(status.substr(0, end), nullptr, false);
+  if (!doc.is_object() || !doc.contains("child-pid") || !doc["child-pid"].is_number_integer()) return std::nullopt;
+  const auto pid = doc["child-pid"].get<long long>();
+  if (pid <= 0 || pid > std::numeric_limits<pid_t>::max()) return std::nullopt;
+  return static_cast<pid_t>(pid);
+}
+
 std::optional<int> exit_code(const std::string& status) {
   std::optional<int> code;
   std::size_t pos = 0;
@@ -541,6 +553,8 @@ std::string RunResult::describe() const {
     }
     case Outcome::OutputRefused:
       return "failed: its output holds " + refused + "; only regular files and directories are delivered";
+    case Outcome::Stopped:
+      return "stopped";
   }
   return "unknown outcome";
 }
@@ -686,6 +700,8 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
   std::uint64_t logged = 0;
   bool truncated = false;
   bool timed_out = false;
+  bool stopped = false;
+  bool started_reported = false;
   const auto deadline = start + spec.limits.wall_time;
   std::optional<steady_clock::time_point> grace_end;
   std::vector<std::uint8_t> buf(65536);
@@ -698,14 +714,21 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
       if (cgroup) cgroup->kill_all();
       grace_end = now + kGrace;
     }
+    if (!timed_out && !stopped && spec.stop && spec.stop->load()) {
+      stopped = true;
+      ::kill(pid, SIGKILL);
+      if (cgroup) cgroup->kill_all();
+      grace_end = now + kGrace;
+    }
     if (grace_end && now >= *grace_end) break;
     const auto until = grace_end ? *grace_end : deadline;
-    const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1;
+    const auto wait_ms = std::min<long long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1, spec.stop ? 200 : 1000);
     pollfd fds[2];
     nfds_t n = 0;
     if (out_r) fds[n++] = {out_r.get(), POLLIN, 0};
     if (status_r) fds[n++] = {status_r.get(), POLLIN, 0};
-    const int ready = ::poll(fds, n, static_cast<int>(std::min<long long>(wait_ms, 1000)));
+    const int ready = ::poll(fds, n, static_cast<int>(wait_ms));
     if (ready < 0 && errno != EINTR) {
       ::kill(pid, SIGKILL);
       return fail("engine.sandbox", "poll: " + errno_text());
@@ -722,6 +745,12 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
       const std::string_view chunk(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(r));
       if (!is_out) {
         if (status.size() + chunk.size() <= kMaxStatusBytes) status += chunk;
+        if (!started_reported && spec.on_started) {
+          if (const auto child = child_pid(status)) {
+            started_reported = true;
+            spec.on_started(*child);
+          }
+        }
         continue;
       }
       tail += chunk;
@@ -738,7 +767,7 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
       }
     }
   }
-  if (timed_out) ::kill(pid, SIGKILL);
+  if (timed_out || stopped) ::kill(pid, SIGKILL);
   int wstatus = 0;
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
@@ -746,6 +775,11 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
 
   RunResult result;
   result.elapsed = elapsed;
+  if (stopped) {
+    result.outcome = RunResult::Outcome::Stopped;
+    result.code = SIGKILL;
+    return result;
+  }
   const std::uint64_t oom_kills = cgroup ? cgroup->oom_kills() : 0;
   if (timed_out) {
     result.outcome = RunResult::Outcome::TimedOut;

@@ -4,9 +4,13 @@
 // the sandbox cannot be set up, run_sandboxed fails and nothing ran.
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,10 +41,18 @@ struct SandboxSpec {
   std::string working_dir;                    // "/" when empty
   std::filesystem::path log;                  // stdout+stderr, first kMaxLogBytes; none when empty
   SandboxLimits limits;
+  // Called once, on run_sandboxed's thread, as soon as the sandbox exists,
+  // with the pid (in the caller's pid namespace) of its first process: the
+  // engine shares that process's namespaces, its network namespace among
+  // them (a service is reached through a socket made there, netns.h).
+  std::function<void(pid_t)> on_started;
+  // When set, the whole sandbox is killed soon (within 200 ms) after it
+  // becomes true, and the outcome is Stopped.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct RunResult {
-  enum class Outcome { Exited, Signaled, TimedOut, MemoryExceeded, OutputExceeded, OutputRefused };
+  enum class Outcome { Exited, Signaled, TimedOut, MemoryExceeded, OutputExceeded, OutputRefused, Stopped };
   Outcome outcome = Outcome::Exited;
   int code = 0;  // the exit status (Exited) or the signal (otherwise, when one killed it)
   std::chrono::milliseconds elapsed{0};

@@ -4,6 +4,9 @@
 // test expects and say why not on stderr otherwise; copy, connect and slow
 // act as an engine of an order would (tests/e2e/order.sh); fill, tree,
 // special, sparse, empties and deep write outputs for the output cap's tests.
+// serve PORT is a service engine (tests/e2e/serve.sh, bench/serve_vs_direct.sh):
+// HTTP/1.1 keep-alive on 127.0.0.1:PORT, GET /ping answers "pong", GET
+// /stream?n=N&ms=M sends N server-sent events M ms apart, chunked.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,6 +23,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <time.h>
 
 extern char** environ;
 
@@ -251,6 +257,92 @@ int describe_env() {
   return spit("/ward/output/env.txt", out) ? 0 : 1;
 }
 
+bool send_all(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+long query_number(const std::string& target, const char* name, long fallback) {
+  const std::string key = std::string(name) + "=";
+  const size_t at = target.find(key);
+  return at == std::string::npos ? fallback : atol(target.c_str() + at + key.size());
+}
+
+// One client connection: requests without bodies, answered in turn.
+void* serve_connection(void* arg) {
+  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
+  std::string buf;
+  char chunk[4096];
+  for (;;) {
+    size_t end;
+    while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+      const ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0 || buf.size() > 65536) {
+        close(fd);
+        return nullptr;
+      }
+      buf.append(chunk, static_cast<size_t>(n));
+    }
+    const std::string head = buf.substr(0, end);
+    buf.erase(0, end + 4);
+    const size_t sp = head.find(' ');
+    const std::string target = head.substr(sp + 1, head.find(' ', sp + 1) - sp - 1);
+    bool ok;
+    if (target.rfind("/stream", 0) == 0) {
+      const long n = query_number(target, "n", 5), ms = query_number(target, "ms", 100);
+      ok = send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+      for (long i = 0; ok && i < n; ++i) {
+        if (i > 0) {
+          const timespec pause{ms / 1000, (ms % 1000) * 1000000};
+          nanosleep(&pause, nullptr);
+        }
+        const std::string event = "data: event " + std::to_string(i) + "\n\n";
+        char size[32];
+        snprintf(size, sizeof size, "%zx\r\n", event.size());
+        ok = send_all(fd, size + event + "\r\n");
+      }
+      ok = ok && send_all(fd, "0\r\n\r\n");
+    } else if (target == "/ping") {
+      ok = send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\npong");
+    } else {
+      ok = send_all(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    }
+    if (!ok) break;
+  }
+  close(fd);
+  return nullptr;
+}
+
+int serve(int port) {
+  const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (s < 0 || bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(s, 128) != 0) {
+    fprintf(stderr, "payload: cannot listen on port %d: %s\n", port, strerror(errno));
+    return 1;
+  }
+  for (;;) {
+    const int c = accept4(s, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    pthread_t t;
+    if (pthread_create(&t, nullptr, serve_connection, reinterpret_cast<void*>(static_cast<intptr_t>(c))) != 0) {
+      close(c);
+      continue;
+    }
+    pthread_detach(t);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -290,6 +382,7 @@ int main(int argc, char** argv) {
   if (mode == "deep") return deep(atoi(arg));
   if (mode == "copy") return copy_inputs();
   if (mode == "connect") return connect_out(atoi(arg));
+  if (mode == "serve") return serve(atoi(arg));
   if (mode == "slow") {
     const int rc = copy_inputs();
     sleep(static_cast<unsigned>(atoi(arg)));

@@ -9,10 +9,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "engine/netns.h"
 #include "fixture.h"
 
 namespace ward::engine {
@@ -365,6 +367,54 @@ TEST_P(SandboxTest, ShouldTellASandboxFailureFromAnEngineFailure) {
 INSTANTIATE_TEST_SUITE_P(Sandbox, SandboxTest, ::testing::Values(false, true), [](const auto& info) {
   return info.param ? std::string("RlimitsOnly") : std::string("Default");
 });
+
+// A service engine listens inside the sandbox: nothing on the host reaches
+// it, a socket made in its network namespace does, and setting `stop` ends
+// it with the outcome Stopped.
+TEST_P(SandboxTest, ShouldReachAServiceOnlyThroughItsNetworkNamespaceAndStopIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "entering the sandbox's network namespace needs root";
+  const int port = 18000 + static_cast<int>(::getpid() % 1000);
+  std::atomic<bool> stop{false};
+  std::atomic<pid_t> child{0};
+  spec_.argv = {"/bin/payload", "serve", std::to_string(port)};
+  spec_.stop = &stop;
+  spec_.on_started = [&](pid_t pid) { child = pid; };
+  std::optional<Result<RunResult>> ran;
+  std::thread runner([&] { ran.emplace(run_sandboxed(spec_)); });
+  for (int i = 0; i < 200 && child == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_NE(child.load(), 0) << "on_started was not called";
+  auto netns = open_network_namespace(child);
+  ASSERT_TRUE(netns) << netns.error().message;
+  Result<UniqueFd> fd = fail("test", "not tried");
+  for (int i = 0; i < 100 && !fd; ++i) {
+    fd = connect_in_namespace(netns->get(), port, std::chrono::milliseconds(500));
+    if (!fd) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fd) << fd.error().message;
+  const std::string ping = "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd->get(), ping.data(), ping.size(), MSG_NOSIGNAL), static_cast<ssize_t>(ping.size()));
+  char buf[256] = {};
+  std::string answer;
+  while (answer.find("pong") == std::string::npos) {
+    const ssize_t n = ::recv(fd->get(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_NE(answer.find("200 OK"), std::string::npos) << answer;
+  // The host's own loopback has nothing on that port.
+  const int host = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(::connect(host, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(host);
+  stop = true;
+  runner.join();
+  ASSERT_TRUE(ran && *ran) << (ran ? ran->error().message : "no result");
+  EXPECT_EQ((*ran)->outcome, Outcome::Stopped);
+  EXPECT_EQ((*ran)->describe(), "stopped");
+}
 
 TEST(RunResultTest, ShouldDescribeEachOutcomeInOneLine) {
   EXPECT_EQ((RunResult{Outcome::Exited, 2, {}, 0, {}}).describe(), "exited with status 2");
