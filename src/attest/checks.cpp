@@ -22,6 +22,13 @@ bool Checks::record(std::string_view name, const Result<void>& outcome, std::str
   return fail(name, outcome.error().message);
 }
 
+void Checks::append(const Checks& other) {
+  for (const auto& r : other.results_) {
+    results_.push_back(r);
+    failed_ = failed_ || !r.ok;
+  }
+}
+
 const CheckResult* Checks::first_failure() const {
   for (const auto& r : results_) {
     if (!r.ok) return &r;

@@ -27,6 +27,9 @@ class Checks {
   bool pass_if(std::string_view name, bool ok, std::string detail);
   // Records `outcome`: passed with no detail, or failed with its message.
   bool record(std::string_view name, const Result<void>& outcome, std::string detail_if_ok = {});
+  // Appends `other`'s checks after these, keeping their order and outcomes:
+  // how a verifier runs another's checks as part of its own list.
+  void append(const Checks& other);
 
   // True when no check failed (an empty list is not a verdict: see ran()).
   bool ok() const { return !failed_; }

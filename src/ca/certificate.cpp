@@ -9,20 +9,6 @@
 #include "crypto/hash.h"
 
 namespace ward::ca {
-namespace {
-
-// Appends `from`'s checks to `to`, keeping their order and outcomes.
-void append_checks(attest::Checks& to, const attest::Checks& from) {
-  for (const auto& r : from.results()) {
-    if (r.ok) {
-      to.pass(r.name, r.detail);
-    } else {
-      to.fail(r.name, r.detail);
-    }
-  }
-}
-
-}  // namespace
 
 CvmId cvm_id(const crypto::Ed25519PublicKey& signing_key) {
   return crypto::sha256(signing_key);
@@ -81,7 +67,7 @@ CvmCertificateVerification verify_cvm_certificate(const crypto::Certificate& cer
 
   attest::Appraisal evidence = attest::verify_evidence(contents->evidence, policy, at);
   attest::Checks combined = std::move(checks);
-  append_checks(combined, evidence.checks);
+  combined.append(evidence.checks);
   evidence.checks = std::move(combined);
   out.appraisal = std::move(evidence);
   if (!out.appraisal.accepted()) return out;

@@ -643,7 +643,8 @@ struct Server::Impl {
       } else if (c->phase == Phase::Lingering && now >= c->deadline) {
         close_connection(*c);
       } else if (c->phase == Phase::Reading && now >= c->deadline) {
-        if (!c->request_started && c->in.empty()) {
+        // Before the handshake ends (TLS) there is no channel to answer on.
+        if (!c->handshaken || (!c->request_started && c->in.empty())) {
           close_connection(*c);
           continue;
         }
