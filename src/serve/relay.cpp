@@ -209,7 +209,7 @@ Result<ResponseHead> read_head(Upstream& up, const http::Limits& limits, bool& a
     }
     auto n = up.fill();
     if (!n) return std::unexpected(n.error());
-    if (*n == 0) return fail("serve.io", "the connection closed before a complete response head");
+    if (*n == 0) return fail("serve.io", "it closed the connection");
     answered = true;
   }
 }
@@ -386,8 +386,8 @@ struct Forwarder::Pool {
       Result<ResponseHead> head =
           sent ? read_head(up, options.response_limits, answered) : std::unexpected(sent.error());
       if (head) return std::pair{std::move(up), std::move(*head)};
-      const bool stale = pooled && !answered && head.error().code == "serve.io";
-      if (stale) continue;
+      // A timeout is not staleness: the upstream may be working on it.
+      if (pooled && !answered && head.error().code != "serve.timeout") continue;
       if (head.error().code == "serve.upstream") {
         return std::unexpected(http::error_response(502, "upstream", head.error().message));
       }

@@ -368,6 +368,31 @@ TEST(Forwarder, ServesManyHandlerThreadsAtOnce) {
   EXPECT_LE(upstream.connections(), 8);
 }
 
+TEST(Forwarder, DropsPooledConnectionsPastTheIdleTimeoutOrTheIdleLimit) {
+  RawUpstream upstream(keep_alive([](const Seen&) { return ok("x"); }));
+  {
+    Front front(upstream.port(), 3s, ForwarderOptions{.idle_timeout = 50ms});
+    EXPECT_EQ(fetch(front.port(), get("/")).body, "x");
+    std::this_thread::sleep_for(150ms);
+    EXPECT_EQ(fetch(front.port(), get("/")).body, "x");
+    EXPECT_EQ(upstream.connections(), 2);
+  }
+  Front front(upstream.port(), 3s, ForwarderOptions{.max_idle = 0});
+  EXPECT_EQ(fetch(front.port(), get("/")).body, "x");
+  EXPECT_EQ(fetch(front.port(), get("/")).body, "x");
+  EXPECT_EQ(upstream.connections(), 4);
+}
+
+TEST(Forwarder, HoldsTheUpstreamHeadToTheResponseLimits) {
+  RawUpstream upstream(keep_alive([](const Seen&) { return ok("x", "A: 1\r\nB: 2\r\n"); }));
+  http::Limits limits;
+  limits.max_headers = 2;
+  Front front(upstream.port(), 3s, ForwarderOptions{.response_limits = limits});
+  const Answer a = fetch(front.port(), get("/"));
+  EXPECT_EQ(a.status, 502);
+  EXPECT_NE(a.body.find("more than 2 header fields"), std::string::npos) << a.body;
+}
+
 TEST(Forwarder, StreamsServerSentEventsAsTheyAreProduced) {
   std::promise<Clock::time_point> second_written;
   RawUpstream upstream([&](int fd) {
