@@ -59,7 +59,8 @@ struct Response {
   std::string body;
   // When set, `body` is ignored: the server sends the head with
   // Transfer-Encoding: chunked, then runs this on the handler's thread, and
-  // ends the body when it returns (SSE, long generations).
+  // ends the body when it returns (SSE, long generations). If it throws, the
+  // connection is closed without the last chunk: the client sees the body cut.
   std::function<void(ChunkSink&)> stream;
 
   void set_header(std::string name, std::string value);

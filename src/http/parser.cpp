@@ -29,24 +29,6 @@ bool is_tchar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-bool is_token(std::string_view s) {
-  return !s.empty() && std::ranges::all_of(s, is_tchar);
-}
-
-// Field values: visible characters, space, tab and obs-text; no controls.
-bool is_field_value(std::string_view s) {
-  return std::ranges::all_of(s, [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u == '\t' || (u >= 0x20 && u != 0x7f);
-  });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // The line at the start of `bytes` without its terminator (LF or CRLF) and
 // the bytes it took; nullopt when no LF yet. A CR anywhere else is refused.
 std::expected<std::optional<std::pair<std::string_view, std::size_t>>, Refusal> next_line(
@@ -57,17 +39,6 @@ std::expected<std::optional<std::pair<std::string_view, std::size_t>>, Refusal> 
   if (line.ends_with('\r')) line.remove_suffix(1);
   if (line.find('\r') != std::string_view::npos) return std::unexpected(bad_request("a bare CR in a line"));
   return std::pair{line, lf + 1};
-}
-
-// Whether a comma-separated header list holds `token`.
-bool list_has(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    if (iequals(trim(list.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
 }
 
 int hex_digit(char c) {
@@ -193,6 +164,33 @@ std::expected<void, Refusal> interpret_headers(RequestHead& head, const Limits& 
 }
 
 }  // namespace
+
+bool is_token(std::string_view s) {
+  return !s.empty() && std::ranges::all_of(s, is_tchar);
+}
+
+bool is_field_value(std::string_view s) {
+  return std::ranges::all_of(s, [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u == '\t' || (u >= 0x20 && u != 0x7f);
+  });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool list_has(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    if (iequals(trim(list.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
 
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
   std::string out;

@@ -68,6 +68,16 @@ struct ParsedBody {
 // `limits.max_head_bytes`, the data against `limits.max_body_bytes`.
 Parsed<ParsedBody> parse_chunked_body(std::string_view bytes, const Limits& limits);
 
+// The field syntax of RFC 9110 §5, shared with the response parser of the
+// serving relay (serve/relay.h).
+bool is_token(std::string_view s);
+// Field values: visible characters, space, tab and obs-text; no controls.
+bool is_field_value(std::string_view s);
+// Without leading and trailing spaces and tabs.
+std::string_view trim(std::string_view s);
+// Whether a comma-separated header list holds `token` (case-insensitively).
+bool list_has(std::string_view list, std::string_view token);
+
 // Percent-decoding; `plus_is_space` for query components. nullopt on a bad escape.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 

@@ -17,9 +17,10 @@ class Stream {
  public:
   virtual ~Stream() = default;
   // Up to into.size() bytes, waiting for at least one; 0 at a clean end of
-  // the stream. Errors "serve.io" (reset, timed out).
+  // the stream. Errors "serve.io" (reset), "serve.timeout" (no progress
+  // within the stream's timeout: a relay answers 504 rather than 502).
   virtual Result<std::size_t> read(std::span<char> into) = 0;
-  // All of `data`, or an error "serve.io".
+  // All of `data`, or an error "serve.io" or "serve.timeout".
   virtual Result<void> write_all(std::string_view data) = 0;
 };
 
