@@ -66,7 +66,10 @@ TEST_F(HttpClientTest, ShouldCarryServiceOrdersAndTheirStartReport) {
   ok(creator, "accounts.fund", {{"to", creator.hex()}, {"amount", 100}});
   const std::uint64_t tee = ledger->size();
   ok(provider, "offers.create",
-     {{"kind", "tee"}, {"name", "h100"}, {"resource", "r"}, {"price", {{"model", "per_hour"}, {"amount", 60}}}});
+     {{"kind", "tee"},
+      {"name", "h100"},
+      {"resource", "r"},
+      {"price", {{"model", "per_hour"}, {"amount", 60}}}});
   ok(provider, "cvms.register",
      {{"key", vm.hex()}, {"recipient", vm.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
   json order = {{"cvm", hex_encode(crypto::sha256(vm.id()))},
@@ -136,14 +139,15 @@ TEST(ServiceTermsJson, ShouldRefuseWhatToJsonNeverWrites) {
   const json good = to_json(t);
   EXPECT_EQ(service_terms_from_json(good).value(), t);
   const std::vector<std::pair<const char*, json>> bad = {
-      {"access", "anyone"}, {"accounts", "x"},         {"accounts", {"AB"}}, {"tls_key_sha256", 1},
+      {"access", "anyone"}, {"accounts", "x"},         {"accounts", {"AB"}},    {"tls_key_sha256", 1},
       {"inputs", {1}},      {"serving_since", "soon"}, {"cancel_requested", -1}};
   for (const auto& [key, value] : bad) {
     json j = good;
     j[key] = value;
     EXPECT_FALSE(service_terms_from_json(j)) << key << " = " << value.dump();
   }
-  for (const char* key : {"access", "accounts", "tls_key_sha256", "inputs", "serving_since", "cancel_requested"}) {
+  for (const char* key :
+       {"access", "accounts", "tls_key_sha256", "inputs", "serving_since", "cancel_requested"}) {
     json j = good;
     j.erase(key);
     EXPECT_FALSE(service_terms_from_json(j)) << "without " << key;

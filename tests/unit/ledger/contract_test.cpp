@@ -920,7 +920,6 @@ TEST_F(Settlement, ShouldConserveTheSupply) {
   EXPECT_EQ(sum_of_balances_and_escrow(), supply);
 }
 
-
 // --- service orders ---
 
 // Service orders on the per-hour provider of OrderTest: a service started
@@ -957,7 +956,8 @@ class Services : public OrderTest {
   }
 
   std::string malformed_start(std::uint64_t order, const json& body) {
-    return parse_reason(vm, "services.start", {{"order", order}, {"report", testing::sign_report_body(body, vm)}});
+    return parse_reason(vm, "services.start",
+                        {{"order", order}, {"report", testing::sign_report_body(body, vm)}});
   }
 
   std::string start(std::uint64_t order, const json& report, Party* sender = nullptr) {
@@ -998,7 +998,8 @@ TEST_F(Services, ShouldCreateAServiceOrderWithItsAccessRuleAndNoOutputs) {
   EXPECT_EQ(to_json(o)["serve"]["access"], "public");
 
   const std::uint64_t listed = next_index;
-  ok(creator, "orders.create", service_args({{"access", "accounts"}, {"accounts", {stranger.hex(), creator.hex()}}}));
+  ok(creator, "orders.create",
+     service_args({{"access", "accounts"}, {"accounts", {stranger.hex(), creator.hex()}}}));
   EXPECT_EQ(terms(listed).rule, (ServeRule{ServiceAccess::Accounts, {stranger.id(), creator.id()}}));
   EXPECT_EQ(to_json(*state.order(listed))["serve"]["accounts"], json({stranger.hex(), creator.hex()}));
 }
@@ -1018,24 +1019,23 @@ TEST_F(Services, ShouldRefuseMalformedServeArgs) {
   batch_without_outputs["outputs"] = json::array();
   EXPECT_EQ(refused(batch_without_outputs), reason::kMalformed) << "a batch order without outputs";
   std::vector<json> accounts_257;
-  for (int i = 0; i < 257; ++i) accounts_257.push_back(hex_encode(crypto::sha256(Bytes{static_cast<std::uint8_t>(i), 1})));
-  for (const json& serve : {json("public"),
-                            json::object(),
-                            json{{"access", "everyone"}},
-                            json{{"access", "public"}, {"accounts", {stranger.hex()}}},
-                            json{{"access", "public"}, {"note", 1}},
-                            json{{"access", "accounts"}},
-                            json{{"access", "accounts"}, {"accounts", json::array()}},
-                            json{{"access", "accounts"}, {"accounts", stranger.hex()}},
-                            json{{"access", "accounts"}, {"accounts", {stranger.hex(), stranger.hex()}}},
-                            json{{"access", "accounts"}, {"accounts", {"AB" + stranger.hex().substr(2)}}},
-                            json{{"access", "accounts"}, {"accounts", {1}}},
-                            json{{"access", "accounts"}, {"accounts", accounts_257}},
-                            json{{"access", "accounts"}, {"accounts", {stranger.hex()}}, {"tls", 1}}}) {
+  for (int i = 0; i < 257; ++i)
+    accounts_257.push_back(hex_encode(crypto::sha256(Bytes{static_cast<std::uint8_t>(i), 1})));
+  for (const json& serve :
+       {json("public"), json::object(), json{{"access", "everyone"}},
+        json{{"access", "public"}, {"accounts", {stranger.hex()}}}, json{{"access", "public"}, {"note", 1}},
+        json{{"access", "accounts"}}, json{{"access", "accounts"}, {"accounts", json::array()}},
+        json{{"access", "accounts"}, {"accounts", stranger.hex()}},
+        json{{"access", "accounts"}, {"accounts", {stranger.hex(), stranger.hex()}}},
+        json{{"access", "accounts"}, {"accounts", {"AB" + stranger.hex().substr(2)}}},
+        json{{"access", "accounts"}, {"accounts", {1}}},
+        json{{"access", "accounts"}, {"accounts", accounts_257}},
+        json{{"access", "accounts"}, {"accounts", {stranger.hex()}}, {"tls", 1}}}) {
     EXPECT_EQ(refused(service_args(serve)), reason::kMalformed) << serve.dump().substr(0, 200);
   }
   accounts_257.pop_back();
-  EXPECT_EQ(refused(service_args({{"access", "accounts"}, {"accounts", accounts_257}})), "") << "256 accounts";
+  EXPECT_EQ(refused(service_args({{"access", "accounts"}, {"accounts", accounts_257}})), "")
+      << "256 accounts";
 }
 
 TEST_F(Services, ShouldRefuseADuplicateServeField) {
@@ -1142,8 +1142,8 @@ TEST_F(Services, StartShouldRefuseAReportWithoutATlsKey) {
     b["service"]["tls_key_sha256"] = key;
     EXPECT_EQ(malformed_start(id, b), reason::kMalformed) << key.dump();
   }
-  for (const json& inputs : {json("x"), json({1}), json::array({json::object()}),
-                             json::array({{{"plaintext_sha256", "00"}}})}) {
+  for (const json& inputs :
+       {json("x"), json({1}), json::array({json::object()}), json::array({{{"plaintext_sha256", "00"}}})}) {
     b = service_body(id, kKey);
     b["inputs"] = inputs;
     EXPECT_EQ(malformed_start(id, b), reason::kMalformed) << inputs.dump();
@@ -1255,7 +1255,8 @@ TEST_F(Services, BatchReportShouldRefuseAServicePart) {
   auto r = run(vm, "reports.submit", {{"order", id}, {"report", service_report(id, kKey)}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, reason::kReportMismatch);
-  EXPECT_EQ(r.error().message, "order " + std::to_string(id) + " is not a service, but its report has a service part");
+  EXPECT_EQ(r.error().message,
+            "order " + std::to_string(id) + " is not a service, but its report has a service part");
 }
 
 TEST_F(Services, FailShouldEndAServiceAndSettle) {

@@ -494,7 +494,8 @@ class LedgerServiceTest : public LedgerOrderTest {
 
   json service_report(std::uint64_t order) {
     return testing::sign_report_body(
-        testing::service_report_body(ledger->info().id, order, vm, "sha256:e", kKey, {std::string(64, 'd')}), vm);
+        testing::service_report_body(ledger->info().id, order, vm, "sha256:e", kKey, {std::string(64, 'd')}),
+        vm);
   }
 };
 
@@ -538,7 +539,8 @@ TEST_F(LedgerServiceTest, VerifyShouldNameATamperedServiceOrStartReport) {
   reopen();
   auto report = ledger->verify();
   ASSERT_TRUE(report);
-  EXPECT_NE(report->problem.find("order " + std::to_string(id) + ": serve:"), std::string::npos) << report->problem;
+  EXPECT_NE(report->problem.find("order " + std::to_string(id) + ": serve:"), std::string::npos)
+      << report->problem;
   ledger.reset();
   tamper(path, "UPDATE orders SET serve = replace(serve, '" + std::string(64, 'e') + "', '" + kKey + "')");
   tamper(path, "DELETE FROM start_reports");
