@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -37,6 +38,8 @@ struct CreateArgs {
   std::vector<std::string> outputs;
   std::vector<std::uint64_t> offers;
   std::uint64_t deposit = 0;
+  bool serve = false;
+  std::string access;
   bool json = false;
 };
 
@@ -134,7 +137,41 @@ Result<std::vector<std::string>> upload_grants(const CreateArgs& args, const fil
   return refs;
 }
 
+// The orders.create "serve" object: --access public, or a comma-separated list
+// of account ids; by default only the creator's own account.
+Result<json> serve_args(const CreateArgs& args, const keys::PartyKey& key) {
+  if (args.access == "public") return json{{"access", "public"}};
+  json accounts = json::array();
+  if (args.access.empty()) {
+    accounts.push_back(hex_encode(key.signing_public_key()));
+  } else {
+    std::string_view rest = args.access;
+    for (;;) {
+      const auto comma = rest.find(',');
+      auto id = parse_id_arg("--access", rest.substr(0, comma));
+      if (!id) return std::unexpected(id.error());
+      accounts.push_back(hex_encode(*id));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return json{{"access", "accounts"}, {"accounts", std::move(accounts)}};
+}
+
+Result<void> check_create_usage(const CreateArgs& args) {
+  if (args.serve && !args.outputs.empty()) {
+    return fail(std::string(kUsage),
+                "--output-to is refused with --serve: a service has no downloadable output");
+  }
+  if (!args.serve && args.outputs.empty()) {
+    return fail(std::string(kUsage), "--output-to is required (at least one recipient), unless --serve");
+  }
+  if (!args.serve && !args.access.empty()) return fail(std::string(kUsage), "--access needs --serve");
+  return {};
+}
+
 Result<void> run_create(const CreateArgs& args) {
+  if (auto ok = check_create_usage(args); !ok) return ok;
   auto cvm = parse_id_arg("--cvm", args.cvm);
   if (!cvm) return std::unexpected(cvm.error());
   auto engine = engine_digest(args.engine);
@@ -145,22 +182,24 @@ Result<void> run_create(const CreateArgs& args) {
       upload_grants(args, files::OrderTerms{*cvm, *engine, args.outputs, key->signing_public_key()});
   if (!inputs) return std::unexpected(inputs.error());
   inputs->insert(inputs->end(), args.inputs.begin(), args.inputs.end());
+  json tx_args = {{"cvm", hex_encode(*cvm)},       {"engine", *engine},     {"inputs", *inputs},
+                  {"outputs", json(args.outputs)}, {"offers", args.offers}, {"deposit", args.deposit}};
+  if (args.serve) {
+    auto serve = serve_args(args, *key);
+    if (!serve) return std::unexpected(serve.error());
+    tx_args["serve"] = std::move(*serve);
+  }
   auto client = ledger::open_client(args.ledger);
   if (!client) return std::unexpected(client.error());
-  auto receipt = submit_transaction(**client, *key, "orders.create",
-                                    {{"cvm", hex_encode(*cvm)},
-                                     {"engine", *engine},
-                                     {"inputs", *inputs},
-                                     {"outputs", args.outputs},
-                                     {"offers", args.offers},
-                                     {"deposit", args.deposit}});
+  auto receipt = submit_transaction(**client, *key, "orders.create", std::move(tx_args));
   if (!receipt) return std::unexpected(receipt.error());
   if (args.json) {
     json out = to_json(*receipt);
     out["order"] = receipt->index;
     return print_json(out);
   }
-  return print_stdout("order " + std::to_string(receipt->index) + " created\n");
+  return print_stdout((args.serve ? "service order " : "order ") + std::to_string(receipt->index) +
+                      " created\n");
 }
 
 Result<void> run_list(const ListArgs& args) {
@@ -199,7 +238,15 @@ Result<void> run_get(const GetArgs& args) {
   if (!order) return std::unexpected(order.error());
   if (!*order) return fail("cli.not_found", "no order " + std::to_string(args.id) + " on the ledger");
   if (args.json) return print_json(to_json(**order));
-  return print_fields(to_json(**order));
+  // A service's terms print as serve.FIELD lines rather than one JSON value.
+  json fields = to_json(**order);
+  if (const auto serve = fields.find("serve"); serve != fields.end()) {
+    const json terms = std::move(*serve);
+    fields.erase("serve");
+    for (const auto& [key, value] : terms.items())
+      fields["serve." + key] = value.is_null() ? json("-") : value;
+  }
+  return print_fields(fields);
 }
 
 Result<void> run_cancel(const CancelArgs& args) {
@@ -210,8 +257,14 @@ Result<void> run_cancel(const CancelArgs& args) {
   auto receipt = submit_transaction(**client, *key, "orders.cancel", {{"order", args.id}});
   if (!receipt) return std::unexpected(receipt.error());
   if (args.json) return print_json(to_json(*receipt));
-  return print_stdout("order " + std::to_string(args.id) + " canceled, deposit refunded (record " +
-                      std::to_string(receipt->index) + ")\n");
+  auto order = (*client)->order(args.id);
+  if (!order) return std::unexpected(order.error());
+  const std::string record = " (record " + std::to_string(receipt->index) + ")\n";
+  if (*order && (*order)->status == ledger::OrderStatus::Processing) {
+    return print_stdout("service order " + std::to_string(args.id) +
+                        " asked to stop; its CVM ends it with a final report and settles it" + record);
+  }
+  return print_stdout("order " + std::to_string(args.id) + " canceled, deposit refunded" + record);
 }
 
 Result<ledger::Order> find_order(ledger::LedgerClient& client, std::uint64_t id) {
@@ -329,7 +382,9 @@ void add_orders_commands(CLI::App& app, Action& action) {
   CLI::App* create_cmd = group->add_subcommand("create", "Place an order on a CVM");
   create_cmd->footer(
       "The deposit moves from your balance into escrow; when the order ends it pays the provider and\n"
-      "each --offer by its price, and the rest comes back. The order id is the index of its record.");
+      "each --offer by its price, and the rest comes back. The order id is the index of its record.\n"
+      "With --serve the order is a service: the CVM serves the engine over TLS until the order ends\n"
+      "(ward orders cancel, a fatal engine error), and it has no output, so no --output-to.");
   add_ledger_option(create_cmd, create->ledger);
   add_key_option(create_cmd, create->key);
   create_cmd->add_option("--cvm", create->cvm, "The CVM to run on (its id, 64 hex digits)")
@@ -349,9 +404,16 @@ void add_orders_commands(CLI::App& app, Action& action) {
                                     "A grant already in a store, by blob URI. Can be repeated"))
       ->option_text("URI");
   repeatable(create_cmd->add_option("--output-to", create->outputs,
-                                    "An age recipient (age1...) the output is encrypted to. Can be repeated"))
-      ->option_text("RECIPIENT")
-      ->required();
+                                    "An age recipient (age1...) the output is encrypted to. Can be repeated; "
+                                    "required unless --serve"))
+      ->option_text("RECIPIENT");
+  create_cmd->add_flag("--serve", create->serve,
+                       "Place a service order: serve the engine over TLS until it ends");
+  create_cmd
+      ->add_option("--access", create->access,
+                   "Who may use the service: public, or account ids (64 hex) separated by commas "
+                   "(default: your own account only)")
+      ->option_text("public|ACCOUNT[,ACCOUNT...]");
   decimal(repeatable(create_cmd->add_option("--offer", create->offers,
                                             "An offer id the order pays. Can be repeated")))
       ->option_text("ID");
@@ -431,8 +493,12 @@ void add_orders_commands(CLI::App& app, Action& action) {
   verify_cmd->callback([&action, verify] { action = [verify] { return run_verify(*verify); }; });
 
   auto cancel = std::make_shared<CancelArgs>();
-  CLI::App* cancel_cmd = group->add_subcommand("cancel", "Cancel a new order and get the deposit back");
-  cancel_cmd->footer("Only the order's creator may cancel it, and only before its CVM starts it.");
+  CLI::App* cancel_cmd =
+      group->add_subcommand("cancel", "Cancel a new order (deposit back), or ask a running service to stop");
+  cancel_cmd->footer(
+      "Only the order's creator may cancel it. A new order is canceled and its deposit refunded. A running\n"
+      "service order is asked to stop: its CVM stops serving and ends it with a final report, which settles\n"
+      "it ('ward orders wait ID'); asking twice is refused. A running batch order cannot be canceled.");
   add_ledger_option(cancel_cmd, cancel->ledger);
   add_key_option(cancel_cmd, cancel->key);
   decimal(cancel_cmd->add_option("ID", cancel->id, "The order id"))->option_text(" ")->required();

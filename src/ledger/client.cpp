@@ -32,6 +32,9 @@ class EmbeddedClient final : public LedgerClient {
   Result<std::vector<Cvm>> cvms() override { return ledger_.cvms(); }
   Result<std::optional<Cvm>> cvm(const CvmId& id) override { return ledger_.cvm(id); }
   Result<std::optional<Report>> report(std::uint64_t order) override { return ledger_.report(order); }
+  Result<std::optional<Report>> start_report(std::uint64_t order) override {
+    return ledger_.start_report(order);
+  }
 
   Result<std::optional<RecordProof>> record(std::uint64_t index, std::optional<std::uint64_t> size) override {
     RecordProof out;

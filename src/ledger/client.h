@@ -100,6 +100,9 @@ class LedgerClient {
   virtual Result<std::vector<Cvm>> cvms() = 0;
   virtual Result<std::optional<Cvm>> cvm(const CvmId& id) = 0;
   virtual Result<std::optional<Report>> report(std::uint64_t order) = 0;
+  // A service order's start report; its `report` is the canonical signed
+  // report JSON, as the final report's is.
+  virtual Result<std::optional<Report>> start_report(std::uint64_t order) = 0;
 
   // Record `index` with its proof to the latest checkpoint, or to the tree of
   // `size` records (index < size <= the checkpoint's size); nullopt when no

@@ -205,6 +205,10 @@ RuleResult apply_orders_create(State& s, const Record& r, const args::OrdersCrea
   order.offers = a.offers;
   order.deposit = a.deposit;
   order.created_at = r.time;
+  if (a.serve) {
+    order.serve.emplace();
+    order.serve->rule = *a.serve;
+  }
   s.put(order);
   return {};
 }
@@ -221,11 +225,27 @@ RuleResult apply_orders_start(State& s, const Record& r, const args::OrdersStart
   return {};
 }
 
+namespace {
+
+// A running service ends only by its CVM's final report (or orders.fail), so
+// the creator's cancel is a request the CVM sees on the order.
+RuleResult request_service_stop(State& s, const Record& r, Order& order) {
+  if (order.serve->cancel_requested) {
+    return reject(reason::kAlreadyExists, "order " + std::to_string(order.id) + " was already asked to stop");
+  }
+  order.serve->cancel_requested = r.time;
+  s.put(order);
+  return {};
+}
+
+}  // namespace
+
 RuleResult apply_orders_cancel(State& s, const Record& r, const args::OrdersCancel& a) {
   auto order = s.order(a.order);
   if (!order) return reject(reason::kNotFound, "no order " + std::to_string(a.order));
   if (order->creator != r.stx.tx.sender)
     return reject(reason::kNotOwner, "only the order's creator may cancel it");
+  if (order->serve && order->status == OrderStatus::Processing) return request_service_stop(s, r, *order);
   if (order->status != OrderStatus::New) {
     return reject(reason::kBadState, "order is " + std::string(to_string(order->status)) + ", not new");
   }
@@ -284,6 +304,27 @@ RuleResult check_report_engine(const Order& order, const args::ReportClaims& c) 
                 "the report ran engine " + c.engine + ", the order's is " + order.engine);
 }
 
+// A service's final report names the TLS key its start report did; a batch
+// order's report has no service part.
+RuleResult check_report_service(const Order& order, const args::ReportClaims& c) {
+  const std::string id = std::to_string(order.id);
+  if (!order.serve) {
+    if (!c.service) return {};
+    return reject(reason::kReportMismatch,
+                  "order " + id + " is not a service, but its report has a service part");
+  }
+  if (!c.service) {
+    return reject(reason::kReportMismatch,
+                  "order " + id + " is a service; its report lacks service.tls_key_sha256");
+  }
+  if (order.serve->tls_key_sha256 && c.service->tls_key_sha256 != *order.serve->tls_key_sha256) {
+    return reject(reason::kReportMismatch, "the report names TLS key " + short_id(c.service->tls_key_sha256) +
+                                               ", the service started with " +
+                                               short_id(*order.serve->tls_key_sha256));
+  }
+  return {};
+}
+
 RuleResult check_report_signature(const Record& r, const args::ReportClaims& c) {
   std::string signed_bytes(kReportDomain);
   signed_bytes += c.body;
@@ -291,7 +332,37 @@ RuleResult check_report_signature(const Record& r, const args::ReportClaims& c) 
   return reject(reason::kBadSignature, "the report's signature does not verify under the CVM's key");
 }
 
+// The report checks, in the documented order ("Reports" in docs/ledger.md).
+RuleResult check_report(const State& s, const Record& r, const Order& order, const args::ReportClaims& c) {
+  for (const RuleResult& check :
+       {check_report_order(order, c), check_report_ledger(s, c), check_report_cvm(order, c),
+        check_report_engine(order, c), check_report_service(order, c)}) {
+    if (!check) return check;
+  }
+  return check_report_signature(r, c);
+}
+
 }  // namespace
+
+RuleResult apply_services_start(State& s, const Record& r, const args::ServicesStart& a) {
+  auto order = order_for_cvm(s, r, a.order);
+  if (!order) return std::unexpected(order.error());
+  const std::string id = std::to_string(a.order);
+  if (!order->serve) return reject(reason::kBadState, "order " + id + " is not a service order");
+  if (order->serve->started())
+    return reject(reason::kAlreadyExists, "order " + id + "'s service already started");
+  if (order->status != OrderStatus::Processing) {
+    return reject(reason::kBadState,
+                  "order is " + std::string(to_string(order->status)) + ", not processing");
+  }
+  if (auto ok = check_report(s, r, *order, a.claims); !ok) return ok;
+  s.put_start_report(Report{a.order, a.report, r.index, r.time});
+  order->serve->tls_key_sha256 = a.claims.service->tls_key_sha256;
+  order->serve->inputs = a.claims.service->inputs;
+  order->serve->serving_since = r.time;
+  s.put(*order);
+  return {};
+}
 
 RuleResult apply_reports_submit(State& s, const Record& r, const args::ReportsSubmit& a) {
   auto order = order_for_cvm(s, r, a.order);
@@ -302,12 +373,11 @@ RuleResult apply_reports_submit(State& s, const Record& r, const args::ReportsSu
     return reject(reason::kBadState,
                   "order is " + std::string(to_string(order->status)) + ", not processing");
   }
-  for (const RuleResult& check :
-       {check_report_order(*order, a.claims), check_report_ledger(s, a.claims),
-        check_report_cvm(*order, a.claims), check_report_engine(*order, a.claims)}) {
-    if (!check) return check;
+  if (order->serve && !order->serve->started()) {
+    return reject(reason::kBadState, "order " + std::to_string(a.order) +
+                                         "'s service has not started (services.start comes first)");
   }
-  if (auto ok = check_report_signature(r, a.claims); !ok) return ok;
+  if (auto ok = check_report(s, r, *order, a.claims); !ok) return ok;
   s.put(Report{a.order, a.report, r.index, r.time});
   order->status = OrderStatus::Done;
   order->ended_at = r.time;
@@ -409,6 +479,8 @@ std::expected<void, Rejection> apply(State& state, const Record& record) {
             return apply_orders_fail(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::ReportsSubmit>) {
             return apply_reports_submit(overlay, record, a);
+          } else if constexpr (std::is_same_v<A, args::ServicesStart>) {
+            return apply_services_start(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::GrantsUse>) {
             return apply_grants_use(overlay, record, a);
           } else {

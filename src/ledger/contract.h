@@ -31,6 +31,7 @@ RuleResult apply_orders_start(State& s, const Record& r, const args::OrdersStart
 RuleResult apply_orders_cancel(State& s, const Record& r, const args::OrdersCancel& a);
 RuleResult apply_orders_fail(State& s, const Record& r, const args::OrdersFail& a);
 RuleResult apply_reports_submit(State& s, const Record& r, const args::ReportsSubmit& a);
+RuleResult apply_services_start(State& s, const Record& r, const args::ServicesStart& a);
 RuleResult apply_grants_use(State& s, const Record& r, const args::GrantsUse& a);
 RuleResult apply_grants_revoke(State& s, const Record& r, const args::GrantsRevoke& a);
 

@@ -137,6 +137,11 @@ Order order_of(const json& j) {
     o.payments.push_back(Payment{u64(p, "offer"), id(p, "to"), price(p, "price"), u64(p, "amount")});
   }
   o.refund = u64(j, "refund");
+  if (const auto serve = j.find("serve"); serve != j.end()) {
+    auto terms = service_terms_from_json(*serve);
+    if (!terms) throw BadValue{terms.error().message};
+    o.serve = std::move(*terms);
+  }
   return o;
 }
 
@@ -289,6 +294,12 @@ class HttpClient final : public LedgerClient {
     auto body = get_json("/v1/reports/" + std::to_string(order), true);
     if (!body) return std::unexpected(body.error());
     return decode_optional<Report>(*body, "report", report_of);
+  }
+
+  Result<std::optional<Report>> start_report(std::uint64_t order) override {
+    auto body = get_json("/v1/start-reports/" + std::to_string(order), true);
+    if (!body) return std::unexpected(body.error());
+    return decode_optional<Report>(*body, "start report", report_of);
   }
 
   Result<std::optional<RecordProof>> record(std::uint64_t index, std::optional<std::uint64_t> size) override {

@@ -395,6 +395,9 @@ Result<std::optional<Order>> Ledger::order(std::uint64_t id) const {
 Result<std::optional<Report>> Ledger::report(std::uint64_t order) const {
   return impl_->read([&](Store& s) { return state_get(s, s.state().report(order)); });
 }
+Result<std::optional<Report>> Ledger::start_report(std::uint64_t order) const {
+  return impl_->read([&](Store& s) { return state_get(s, s.state().start_report(order)); });
+}
 Result<std::optional<Grant>> Ledger::grant(const GrantId& id, const AccountId& owner) const {
   return impl_->read([&](Store& s) { return state_get(s, s.state().grant(id, owner)); });
 }

@@ -80,6 +80,8 @@ class Ledger {
   Result<std::vector<Order>> orders(const OrderFilter& filter) const;
   Result<std::optional<Order>> order(std::uint64_t id) const;
   Result<std::optional<Report>> report(std::uint64_t order) const;
+  // A service order's start report (services.start).
+  Result<std::optional<Report>> start_report(std::uint64_t order) const;
   Result<std::optional<Grant>> grant(const GrantId& id, const AccountId& owner) const;
   Result<std::vector<Cvm>> cvms() const;
   Result<std::optional<Cvm>> cvm(const CvmId& id) const;

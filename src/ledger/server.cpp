@@ -236,6 +236,10 @@ struct LedgerServer::Impl {
       const auto id = number_in_path(m, res);
       if (id) send_optional(res, client->report(*id), "report for order " + m);
     });
+    add("GET", "/v1/start-reports/{}", [this](const Request&, Response& res, const std::string& m) {
+      const auto id = number_in_path(m, res);
+      if (id) send_optional(res, client->start_report(*id), "start report for order " + m);
+    });
   }
 
   void orders(const Request& req, Response& res) {

@@ -96,27 +96,112 @@ json to_json(const Cvm& c) {
           {"heartbeat_at", c.heartbeat_at}};
 }
 
+json to_json(const ServiceTerms& t) {
+  json accounts = json::array();
+  for (const auto& a : t.rule.accounts) accounts.push_back(hex_encode(a));
+  json inputs = json::array();
+  for (const auto& d : t.inputs) inputs.push_back(hex_encode(d));
+  const auto time = [](const std::optional<std::uint64_t>& v) { return v ? json(*v) : json(nullptr); };
+  return {{"access", to_string(t.rule.access)},
+          {"accounts", std::move(accounts)},
+          {"tls_key_sha256", t.tls_key_sha256 ? json(hex_encode(*t.tls_key_sha256)) : json(nullptr)},
+          {"inputs", std::move(inputs)},
+          {"serving_since", time(t.serving_since)},
+          {"cancel_requested", time(t.cancel_requested)}};
+}
+
+namespace {
+
+Result<std::array<std::uint8_t, 32>> id_value(const json& v, const char* key) {
+  if (!v.is_string())
+    return fail("ledger.json", std::string("serve.") + key + " holds a value that is not an id");
+  auto id = parse_id(v.get_ref<const std::string&>());
+  if (!id) return fail("ledger.json", std::string("serve.") + key + ": " + id.error().message);
+  return *id;
+}
+
+Result<std::vector<std::array<std::uint8_t, 32>>> id_list(const json& j, const char* key) {
+  const json& list = j.at(key);
+  if (!list.is_array()) return fail("ledger.json", std::string("serve.") + key + " is not an array");
+  std::vector<std::array<std::uint8_t, 32>> out;
+  for (const auto& item : list) {
+    auto id = id_value(item, key);
+    if (!id) return std::unexpected(id.error());
+    out.push_back(*id);
+  }
+  return out;
+}
+
+Result<std::optional<std::uint64_t>> optional_time(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (v.is_null()) return std::nullopt;
+  if (!v.is_number_unsigned())
+    return fail("ledger.json", std::string("serve.") + key + " is not a time or null");
+  return v.get<std::uint64_t>();
+}
+
+}  // namespace
+
+Result<ServiceTerms> service_terms_from_json(const json& j) {
+  if (!j.is_object()) return fail("ledger.json", "serve is not an object");
+  for (const char* key :
+       {"access", "accounts", "tls_key_sha256", "inputs", "serving_since", "cancel_requested"}) {
+    if (!j.contains(key)) return fail("ledger.json", std::string("serve has no ") + key);
+  }
+  if (j.size() != 6) return fail("ledger.json", "serve has unknown fields");
+  ServiceTerms t;
+  const json& access = j.at("access");
+  if (access == "public") {
+    t.rule.access = ServiceAccess::Public;
+  } else if (access == "accounts") {
+    t.rule.access = ServiceAccess::Accounts;
+  } else {
+    return fail("ledger.json", "serve.access is neither public nor accounts");
+  }
+  auto accounts = id_list(j, "accounts");
+  if (!accounts) return std::unexpected(accounts.error());
+  t.rule.accounts = std::move(*accounts);
+  auto inputs = id_list(j, "inputs");
+  if (!inputs) return std::unexpected(inputs.error());
+  t.inputs = std::move(*inputs);
+  if (const json& key = j.at("tls_key_sha256"); !key.is_null()) {
+    auto id = id_value(key, "tls_key_sha256");
+    if (!id) return std::unexpected(id.error());
+    t.tls_key_sha256 = *id;
+  }
+  auto since = optional_time(j, "serving_since");
+  if (!since) return std::unexpected(since.error());
+  t.serving_since = *since;
+  auto cancel = optional_time(j, "cancel_requested");
+  if (!cancel) return std::unexpected(cancel.error());
+  t.cancel_requested = *cancel;
+  return t;
+}
+
 json to_json(const Order& o) {
   json payments = json::array();
   for (const auto& p : o.payments) {
     payments.push_back(
         {{"offer", p.offer}, {"to", hex_encode(p.to)}, {"price", price_json(p.price)}, {"amount", p.amount}});
   }
-  return {{"id", o.id},
-          {"creator", hex_encode(o.creator)},
-          {"cvm", hex_encode(o.cvm)},
-          {"engine", o.engine},
-          {"inputs", o.inputs},
-          {"outputs", o.outputs},
-          {"offers", o.offers},
-          {"deposit", o.deposit},
-          {"status", to_string(o.status)},
-          {"created_at", o.created_at},
-          {"started_at", o.started_at},
-          {"ended_at", o.ended_at},
-          {"error", o.error},
-          {"payments", std::move(payments)},
-          {"refund", o.refund}};
+  json out = {{"id", o.id},
+              {"creator", hex_encode(o.creator)},
+              {"cvm", hex_encode(o.cvm)},
+              {"engine", o.engine},
+              {"inputs", o.inputs},
+              {"outputs", o.outputs},
+              {"offers", o.offers},
+              {"deposit", o.deposit},
+              {"status", to_string(o.status)},
+              {"created_at", o.created_at},
+              {"started_at", o.started_at},
+              {"ended_at", o.ended_at},
+              {"error", o.error},
+              {"payments", std::move(payments)},
+              {"refund", o.refund}};
+  // Batch orders keep the fields they always had.
+  if (o.serve) out["serve"] = to_json(*o.serve);
+  return out;
 }
 
 json to_json(const Report& r) {
@@ -143,6 +228,9 @@ std::optional<std::string> first_difference(const Snapshot& stored, const Snapsh
   if (auto d = map_difference("cvm", stored.cvms, replayed.cvms, hex_name)) return d;
   if (auto d = map_difference("order", stored.orders, replayed.orders, number_name)) return d;
   if (auto d = map_difference("report", stored.reports, replayed.reports, number_name)) return d;
+  if (auto d = map_difference("start report", stored.start_reports, replayed.start_reports, number_name)) {
+    return d;
+  }
   const auto grant_name = [](const GrantKey& key) {
     return hex_encode(key.first) + " of owner " + hex_encode(key.second);
   };
@@ -174,6 +262,11 @@ std::optional<Report> OverlayState::report(std::uint64_t order) const {
   return base_.report(order);
 }
 
+std::optional<Report> OverlayState::start_report(std::uint64_t order) const {
+  if (auto r = overlay_find(writes_.start_reports, order)) return r;
+  return base_.start_report(order);
+}
+
 std::optional<Grant> OverlayState::grant(const GrantId& id, const AccountId& owner) const {
   if (auto g = overlay_find(writes_.grants, GrantKey{id, owner})) return g;
   return base_.grant(id, owner);
@@ -185,6 +278,7 @@ void OverlayState::commit() {
   for (const auto& [id, c] : writes_.cvms) base_.put(c);
   for (const auto& [id, o] : writes_.orders) base_.put(o);
   for (const auto& [id, r] : writes_.reports) base_.put(r);
+  for (const auto& [id, r] : writes_.start_reports) base_.put_start_report(r);
   for (const auto& [key, g] : writes_.grants) base_.put(g);
   if (totals_) base_.put(*totals_);
   writes_ = {};

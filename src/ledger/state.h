@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "ledger/tx.h"
 
 namespace ward::ledger {
@@ -73,6 +74,24 @@ struct Payment {
   bool operator==(const Payment&) const = default;
 };
 
+// A service order's terms: the creator's access rule, then what services.start
+// recorded (the TLS key and inputs the CVM serves with) and the creator's
+// request to stop.
+struct ServiceTerms {
+  ServeRule rule;
+  std::optional<crypto::Sha256Digest> tls_key_sha256;  // set by services.start
+  std::vector<crypto::Sha256Digest> inputs;            // plaintext digests, set by services.start
+  std::optional<std::uint64_t> serving_since;          // the services.start record's time
+  std::optional<std::uint64_t> cancel_requested;       // the creator's orders.cancel record's time
+
+  bool started() const { return tls_key_sha256.has_value(); }
+  bool operator==(const ServiceTerms&) const = default;
+};
+
+nlohmann::json to_json(const ServiceTerms& t);
+// The inverse of to_json. Errors: "ledger.json" naming the field that does not fit.
+Result<ServiceTerms> service_terms_from_json(const nlohmann::json& j);
+
 struct Order {
   std::uint64_t id = 0;  // index of the orders.create record
   AccountId creator{};
@@ -89,13 +108,15 @@ struct Order {
   std::string error;              // orders.fail reason
   std::vector<Payment> payments;  // set when settled
   std::uint64_t refund = 0;       // returned to the creator when settled or canceled
+  std::optional<ServiceTerms> serve;  // set for a service order
 
   bool operator==(const Order&) const = default;
 };
 
+// An order's final integrity report, or a service's start report.
 struct Report {
   std::uint64_t order = 0;
-  std::string report;  // canonical JSON of the integrity report
+  std::string report;  // canonical JSON of the signed report
   std::uint64_t index = 0;
   std::uint64_t time = 0;
 
@@ -145,6 +166,7 @@ class State {
   virtual std::optional<Cvm> cvm(const CvmId& id) const = 0;
   virtual std::optional<Order> order(std::uint64_t id) const = 0;
   virtual std::optional<Report> report(std::uint64_t order) const = 0;
+  virtual std::optional<Report> start_report(std::uint64_t order) const = 0;
   virtual std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const = 0;
   virtual Totals totals() const = 0;
 
@@ -153,6 +175,7 @@ class State {
   virtual void put(const Cvm& c) = 0;
   virtual void put(const Order& o) = 0;
   virtual void put(const Report& r) = 0;
+  virtual void put_start_report(const Report& r) = 0;
   virtual void put(const Grant& g) = 0;
   virtual void put(const Totals& t) = 0;
 };
@@ -164,6 +187,7 @@ struct Snapshot {
   std::map<CvmId, Cvm> cvms;
   std::map<std::uint64_t, Order> orders;
   std::map<std::uint64_t, Report> reports;
+  std::map<std::uint64_t, Report> start_reports;
   std::map<GrantKey, Grant> grants;
   Totals totals;
 
@@ -184,6 +208,9 @@ class MemoryState final : public State {
   std::optional<Cvm> cvm(const CvmId& id) const override { return find(s_.cvms, id); }
   std::optional<Order> order(std::uint64_t id) const override { return find(s_.orders, id); }
   std::optional<Report> report(std::uint64_t order) const override { return find(s_.reports, order); }
+  std::optional<Report> start_report(std::uint64_t order) const override {
+    return find(s_.start_reports, order);
+  }
   std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const override {
     return find(s_.grants, GrantKey{id, owner});
   }
@@ -194,6 +221,7 @@ class MemoryState final : public State {
   void put(const Cvm& c) override { s_.cvms[c.id] = c; }
   void put(const Order& o) override { s_.orders[o.id] = o; }
   void put(const Report& r) override { s_.reports[r.order] = r; }
+  void put_start_report(const Report& r) override { s_.start_reports[r.order] = r; }
   void put(const Grant& g) override { s_.grants[GrantKey{g.id, g.owner}] = g; }
   void put(const Totals& t) override { s_.totals = t; }
 
@@ -223,6 +251,7 @@ class OverlayState final : public State {
   std::optional<Cvm> cvm(const CvmId& id) const override;
   std::optional<Order> order(std::uint64_t id) const override;
   std::optional<Report> report(std::uint64_t order) const override;
+  std::optional<Report> start_report(std::uint64_t order) const override;
   std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const override;
   Totals totals() const override { return totals_ ? *totals_ : base_.totals(); }
 
@@ -231,6 +260,7 @@ class OverlayState final : public State {
   void put(const Cvm& c) override { writes_.cvms[c.id] = c; }
   void put(const Order& o) override { writes_.orders[o.id] = o; }
   void put(const Report& r) override { writes_.reports[r.order] = r; }
+  void put_start_report(const Report& r) override { writes_.start_reports[r.order] = r; }
   void put(const Grant& g) override { writes_.grants[GrantKey{g.id, g.owner}] = g; }
   void put(const Totals& t) override { totals_ = t; }
 

@@ -48,8 +48,19 @@ CREATE TABLE IF NOT EXISTS grants(id BLOB NOT NULL, owner BLOB NOT NULL, orders 
                                   revoked INTEGER NOT NULL, revoked_at INTEGER NOT NULL,
                                   PRIMARY KEY(id, owner)) STRICT;
 )sql"},
+    {"start_reports", R"sql(
+CREATE TABLE IF NOT EXISTS start_reports(order_id INTEGER PRIMARY KEY, report TEXT NOT NULL, idx INTEGER NOT NULL,
+                                         time INTEGER NOT NULL) STRICT;
+)sql"},
 };
 constexpr const char* kTableExists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
+
+// Columns added after the first schema, the same way: a row written before
+// one existed holds its exact value, NULL (orders.serve: a batch order).
+constexpr const char* kLaterColumns[][3] = {
+    {"orders", "serve", "ALTER TABLE orders ADD COLUMN serve TEXT"},
+};
+constexpr const char* kColumnExists = "SELECT 1 FROM pragma_table_info(?) WHERE name = ?";
 
 constexpr const char* kSelectMeta = "SELECT value FROM meta WHERE key = ?";
 constexpr const char* kUpsertMeta = "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)";
@@ -82,24 +93,31 @@ constexpr const char* kPutCvm =
 constexpr const char* kOrderColumns =
     "SELECT id, creator, cvm, engine, inputs, outputs, offers, deposit, status, created_at, started_at, "
     "ended_at, "
-    "error, payments, refund FROM orders";
+    "error, payments, refund, serve FROM orders";
 constexpr const char* kSelectOrder =
     "SELECT id, creator, cvm, engine, inputs, outputs, offers, deposit, status, created_at, started_at, "
     "ended_at, "
-    "error, payments, refund FROM orders WHERE id = ?";
+    "error, payments, refund, serve FROM orders WHERE id = ?";
 constexpr const char* kFilterOrders =
     "SELECT id, creator, cvm, engine, inputs, outputs, offers, deposit, status, created_at, started_at, "
     "ended_at, "
-    "error, payments, refund FROM orders WHERE id >= ?1 AND (?2 IS NULL OR creator = ?2) AND "
+    "error, payments, refund, serve FROM orders WHERE id >= ?1 AND (?2 IS NULL OR creator = ?2) AND "
     "(?3 IS NULL OR cvm = ?3) AND (?4 IS NULL OR status = ?4) ORDER BY id LIMIT ?5";
 constexpr const char* kPutOrder =
     "INSERT OR REPLACE INTO orders(id, creator, cvm, engine, inputs, outputs, offers, deposit, status, "
     "created_at, "
-    "started_at, ended_at, error, payments, refund) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "started_at, ended_at, error, payments, refund, serve) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, "
+    "?)";
 constexpr const char* kReportColumns = "SELECT order_id, report, idx, time FROM reports";
 constexpr const char* kSelectReport = "SELECT order_id, report, idx, time FROM reports WHERE order_id = ?";
 constexpr const char* kPutReport =
     "INSERT OR REPLACE INTO reports(order_id, report, idx, time) VALUES(?, ?, ?, ?)";
+constexpr const char* kStartReportColumns = "SELECT order_id, report, idx, time FROM start_reports";
+constexpr const char* kSelectStartReport =
+    "SELECT order_id, report, idx, time FROM start_reports WHERE order_id = ?";
+constexpr const char* kPutStartReport =
+    "INSERT OR REPLACE INTO start_reports(order_id, report, idx, time) VALUES(?, ?, ?, ?)";
 constexpr const char* kGrantColumns = "SELECT id, owner, orders, revoked, revoked_at FROM grants";
 constexpr const char* kSelectGrant =
     "SELECT id, owner, orders, revoked, revoked_at FROM grants WHERE id = ? AND owner = ?";
@@ -127,6 +145,13 @@ void bind_one(sqlite3_stmt* s, int i, const std::string& v) {
 }
 void bind_one(sqlite3_stmt* s, int i, const std::array<std::uint8_t, 32>& v) {
   bind_one(s, i, ByteView(v));
+}
+void bind_one(sqlite3_stmt* s, int i, const std::optional<std::string>& v) {
+  if (v) {
+    bind_one(s, i, *v);
+  } else {
+    sqlite3_bind_null(s, i);
+  }
 }
 
 std::uint64_t col_u64(sqlite3_stmt* s, int i) {
@@ -234,6 +259,10 @@ Order order_row(sqlite3_stmt* s) {
   o.error = col_text(s, 12);
   o.payments = payments_from_json(col_text(s, 13));
   o.refund = col_u64(s, 14);
+  if (sqlite3_column_type(s, 15) != SQLITE_NULL) {
+    auto serve = service_terms_from_json(json::parse(col_text(s, 15), nullptr, false));
+    if (serve) o.serve = std::move(*serve);
+  }
   return o;
 }
 
@@ -272,6 +301,9 @@ struct Store::Impl {
     std::optional<Report> report(std::uint64_t order) const override {
       return impl_.get_one(kSelectReport, report_row, error_, order);
     }
+    std::optional<Report> start_report(std::uint64_t order) const override {
+      return impl_.get_one(kSelectStartReport, report_row, error_, order);
+    }
     std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const override {
       return impl_.get_one(kSelectGrant, grant_row, error_, id, owner);
     }
@@ -300,9 +332,13 @@ struct Store::Impl {
       keep(impl_.exec(kPutOrder, o.id, o.creator, o.cvm, o.engine, full["inputs"].dump(),
                       full["outputs"].dump(), full["offers"].dump(), o.deposit,
                       std::string(to_string(o.status)), o.created_at, o.started_at, o.ended_at, o.error,
-                      full["payments"].dump(), o.refund));
+                      full["payments"].dump(), o.refund,
+                      o.serve ? std::optional<std::string>(full["serve"].dump()) : std::nullopt));
     }
     void put(const Report& r) override { keep(impl_.exec(kPutReport, r.order, r.report, r.index, r.time)); }
+    void put_start_report(const Report& r) override {
+      keep(impl_.exec(kPutStartReport, r.order, r.report, r.index, r.time));
+    }
     void put(const Grant& g) override {
       keep(impl_.exec(kPutGrant, g.id, g.owner, json(g.orders).dump(), std::uint64_t{g.revoked},
                       g.revoked_at));
@@ -462,6 +498,21 @@ struct Store::Impl {
     return {};
   }
 
+  Result<void> add_later_columns() {
+    for (const auto& [table, column, sql] : kLaterColumns) {
+      bool exists = false;
+      auto ok = query(
+          kColumnExists, [&](sqlite3_stmt*) { exists = true; }, std::string_view(table),
+          std::string_view(column));
+      if (!ok) return ok;
+      if (exists) continue;
+      if (auto added = exec_script(sql); !added) {
+        return fail(added.error(), std::string("adding column ") + table + "." + column);
+      }
+    }
+    return {};
+  }
+
   Result<void> attach_tiles() {
     auto t = SqliteTileStore::open(db);
     if (!t) return std::unexpected(t.error());
@@ -497,6 +548,7 @@ Result<Store> Store::create(const std::filesystem::path& path, const LedgerInfo&
     ok = db.exec_script("BEGIN IMMEDIATE");
     if (ok) ok = db.exec_script(kSchema);
     if (ok) ok = db.create_later_tables();
+    if (ok) ok = db.add_later_columns();
     if (ok) ok = db.exec(kUpsertMeta, std::string_view("ledger_id"), info.id);
     if (ok) ok = db.exec(kUpsertMeta, std::string_view("dev"), std::uint64_t{info.dev});
     if (ok) ok = db.exec(kUpsertMeta, std::string_view("seed"), ByteView(crypto::view(seed)));
@@ -530,6 +582,7 @@ Result<Store> Store::open(const std::filesystem::path& path) {
   auto meta = store.meta();
   if (!meta) return fail(meta.error(), "opening " + path.string());
   if (auto ok = store.impl_->create_later_tables(); !ok) return fail(ok.error(), "opening " + path.string());
+  if (auto ok = store.impl_->add_later_columns(); !ok) return fail(ok.error(), "opening " + path.string());
   store.impl_->state.set_info(meta->info);
   return store;
 }
@@ -692,6 +745,11 @@ Result<Snapshot> Store::snapshot() {
     ok = impl_->query(kReportColumns, [&](sqlite3_stmt* s) {
       auto r = report_row(s);
       snap.reports[r.order] = std::move(r);
+    });
+  if (ok)
+    ok = impl_->query(kStartReportColumns, [&](sqlite3_stmt* s) {
+      auto r = report_row(s);
+      snap.start_reports[r.order] = std::move(r);
     });
   if (ok)
     ok = impl_->query(kGrantColumns, [&](sqlite3_stmt* s) {

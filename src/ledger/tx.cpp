@@ -284,13 +284,48 @@ Parsed parse_cvms_heartbeat(const json& a) {
   return args::CvmsHeartbeat{};
 }
 
+// "serve": {"access": "public"} or {"access": "accounts", "accounts": [ids]}.
+std::expected<ServeRule, Rejection> serve_rule(const json& serve) {
+  if (!serve.is_object()) return malformed("\"serve\" must be a JSON object");
+  WARD_TRY(access, get_string(serve, "access", kMaxShortString));
+  if (access == "public") {
+    if (auto ok = only_fields(serve, {"access"}, "serve"); !ok) return std::unexpected(ok.error());
+    return ServeRule{ServiceAccess::Public, {}};
+  }
+  if (access != "accounts") return malformed("unknown serve access \"" + access + "\" (public or accounts)");
+  if (auto ok = only_fields(serve, {"access", "accounts"}, "serve"); !ok) return std::unexpected(ok.error());
+  WARD_TRY(list, field(serve, "accounts"));
+  if (!list->is_array()) return malformed("\"accounts\" must be an array of account ids");
+  if (list->empty() || list->size() > kMaxServiceAccounts) {
+    return malformed("\"accounts\" must list 1 to " + std::to_string(kMaxServiceAccounts) + " accounts");
+  }
+  ServeRule rule{ServiceAccess::Accounts, {}};
+  std::set<AccountId> seen;
+  for (const auto& item : *list) {
+    WARD_TRY(text, string_value(item, "accounts", 64));
+    auto account = parse_id(text);
+    if (!account) return malformed("\"accounts\": " + account.error().message);
+    if (!seen.insert(*account).second) return malformed("\"accounts\" lists account " + text + " twice");
+    rule.accounts.push_back(*account);
+  }
+  return rule;
+}
+
 Parsed parse_orders_create(const json& a) {
-  WARD_FIELDS("cvm", "engine", "inputs", "outputs", "offers", "deposit");
+  WARD_FIELDS("cvm", "engine", "inputs", "outputs", "offers", "deposit", "serve");
   WARD_TRY(cvm, get_id(a, "cvm"));
   WARD_TRY(engine, get_string(a, "engine", kMaxShortString));
   WARD_TRY(inputs, get_strings(a, "inputs"));
   WARD_TRY(outputs, get_strings(a, "outputs"));
-  if (outputs.empty()) return malformed("\"outputs\" must name at least one recipient");
+  std::optional<ServeRule> serve;
+  if (a.contains("serve")) {
+    WARD_TRY(rule, serve_rule(a.at("serve")));
+    serve = std::move(rule);
+  }
+  if (serve && !outputs.empty()) {
+    return malformed("a service order has no downloadable output: \"outputs\" must be empty");
+  }
+  if (!serve && outputs.empty()) return malformed("\"outputs\" must name at least one recipient");
   for (const auto& r : outputs) {
     if (!r.starts_with("age1")) return malformed("\"outputs\" holds a value that is not an age recipient");
   }
@@ -300,7 +335,8 @@ Parsed parse_orders_create(const json& a) {
   }
   WARD_TRY(deposit, get_uint(a, "deposit"));
   return args::OrdersCreate{
-      cvm, std::move(engine), std::move(inputs), std::move(outputs), std::move(offers), deposit};
+      cvm,     std::move(engine), std::move(inputs), std::move(outputs), std::move(offers),
+      deposit, std::move(serve)};
 }
 
 Parsed parse_orders_start(const json& a) {
@@ -322,6 +358,24 @@ Parsed parse_orders_fail(const json& a) {
   return args::OrdersFail{order, std::move(why)};
 }
 
+// report.service.tls_key_sha256 and report.inputs[].plaintext_sha256; the
+// service's other fields (its certificate) are the client's to check.
+std::expected<args::ServiceClaims, Rejection> service_claims(const json& body) {
+  const json& service = body.at("service");
+  if (!service.is_object()) return malformed("\"service\" must be a JSON object");
+  args::ServiceClaims claims;
+  WARD_TRY(key, get_id(service, "tls_key_sha256"));
+  claims.tls_key_sha256 = key;
+  WARD_TRY(inputs, field(body, "inputs"));
+  if (!inputs->is_array()) return malformed("\"inputs\" must be an array of inputs");
+  for (const auto& input : *inputs) {
+    if (!input.is_object()) return malformed("\"inputs\" holds a value that is not an object");
+    WARD_TRY(digest, get_id(input, "plaintext_sha256"));
+    claims.inputs.push_back(digest);
+  }
+  return claims;
+}
+
 // The fields of a signed report {"report": {...}, "sig": hex} that the
 // contract checks; the rest of the report is the loader's format to judge
 // (src/loader/report.h), and is stored as sent.
@@ -337,6 +391,10 @@ std::expected<args::ReportClaims, Rejection> report_claims(const json& signed_re
   WARD_TRY(order, get_uint(*body, "order"));
   WARD_TRY(cvm, get_id(*body, "cvm"));
   WARD_TRY(engine, get_string(*body, "engine", kMaxShortString));
+  if (body->contains("service")) {
+    WARD_TRY(service, service_claims(*body));
+    claims.service = std::move(service);
+  }
   WARD_TRY(sig, get_string(signed_report, "sig", 2 * claims.sig.size()));
   const auto sig_bytes = lower_hex(sig);
   if (!sig_bytes || sig_bytes->size() != claims.sig.size()) {
@@ -358,6 +416,15 @@ Parsed parse_reports_submit(const json& a) {
   auto claims = report_claims(*report);
   if (!claims) return malformed("\"report\": " + claims.error().message);
   return args::ReportsSubmit{order, canonical_json(*report), std::move(*claims)};
+}
+
+Parsed parse_services_start(const json& a) {
+  WARD_FIELDS("order", "report");
+  WARD_TRY(order, get_uint(a, "order"));
+  WARD_TRY(report, field(a, "report"));
+  auto claims = report_claims(*report);
+  if (!claims) return malformed("\"report\": " + claims.error().message);
+  return args::ServicesStart{order, canonical_json(*report), std::move(*claims)};
 }
 
 std::expected<args::GrantUse, Rejection> grant_use(const json& g) {
@@ -405,13 +472,21 @@ struct TxParser {
 };
 
 constexpr TxParser kParsers[] = {
-    {"accounts.register", parse_accounts_register}, {"accounts.fund", parse_accounts_fund},
-    {"accounts.transfer", parse_accounts_transfer}, {"offers.create", parse_offers_create},
-    {"offers.enable", parse_offers_enable},         {"offers.disable", parse_offers_disable},
-    {"cvms.register", parse_cvms_register},         {"cvms.heartbeat", parse_cvms_heartbeat},
-    {"orders.create", parse_orders_create},         {"orders.start", parse_orders_start},
-    {"orders.cancel", parse_orders_cancel},         {"orders.fail", parse_orders_fail},
-    {"reports.submit", parse_reports_submit},       {"grants.use", parse_grants_use},
+    {"accounts.register", parse_accounts_register},
+    {"accounts.fund", parse_accounts_fund},
+    {"accounts.transfer", parse_accounts_transfer},
+    {"offers.create", parse_offers_create},
+    {"offers.enable", parse_offers_enable},
+    {"offers.disable", parse_offers_disable},
+    {"cvms.register", parse_cvms_register},
+    {"cvms.heartbeat", parse_cvms_heartbeat},
+    {"orders.create", parse_orders_create},
+    {"orders.start", parse_orders_start},
+    {"orders.cancel", parse_orders_cancel},
+    {"orders.fail", parse_orders_fail},
+    {"reports.submit", parse_reports_submit},
+    {"services.start", parse_services_start},
+    {"grants.use", parse_grants_use},
     {"grants.revoke", parse_grants_revoke},
 };
 
@@ -485,6 +560,16 @@ std::string_view to_string(PriceModel model) {
       return "per_hour";
     case PriceModel::RevenueShare:
       return "revenue_share";
+  }
+  return "?";
+}
+
+std::string_view to_string(ServiceAccess access) {
+  switch (access) {
+    case ServiceAccess::Public:
+      return "public";
+    case ServiceAccess::Accounts:
+      return "accounts";
   }
   return "?";
 }

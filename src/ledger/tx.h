@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <expected>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -39,6 +40,8 @@ inline constexpr std::string_view kReportDomain = "ward/report/v1\n";
 inline constexpr std::uint64_t kMaxGrantUses = 100000;
 // The most grants one grants.use may name.
 inline constexpr std::size_t kMaxGrantsPerUse = 256;
+// The most accounts a service order's access list may name.
+inline constexpr std::size_t kMaxServiceAccounts = 256;
 
 // Why a transaction was refused. `reason` is one of the codes below (stable;
 // callers branch on it), `message` one line for a person.
@@ -82,8 +85,20 @@ struct Price {
   bool operator==(const Price&) const = default;
 };
 
+// Who may reach a service order's endpoint: anyone, or the listed accounts.
+enum class ServiceAccess { Public, Accounts };
+
+// The access rule a service order's creator sets in orders.create "serve".
+struct ServeRule {
+  ServiceAccess access = ServiceAccess::Public;
+  std::vector<AccountId> accounts;  // Accounts: 1..kMaxServiceAccounts, none twice; Public: none
+
+  bool operator==(const ServeRule&) const = default;
+};
+
 std::string_view to_string(OfferKind kind);
 std::string_view to_string(PriceModel model);
+std::string_view to_string(ServiceAccess access);
 nlohmann::json price_json(const Price& price);
 
 // Typed arguments of each transaction type; the parser guarantees the ranges
@@ -127,6 +142,7 @@ struct OrdersCreate {
   std::vector<std::string> outputs;
   std::vector<std::uint64_t> offers;
   std::uint64_t deposit;
+  std::optional<ServeRule> serve;  // a service order: `outputs` is empty
 };
 struct OrdersStart {
   std::uint64_t order;
@@ -138,6 +154,15 @@ struct OrdersFail {
   std::uint64_t order;
   std::string reason;
 };
+// What a service's report says about the service: the hash of the TLS public
+// key the CVM serves with, and the plaintext digests of the inputs it loaded,
+// which a client compares with the service's certificate.
+struct ServiceClaims {
+  crypto::Sha256Digest tls_key_sha256{};
+  std::vector<crypto::Sha256Digest> inputs;  // report.inputs[].plaintext_sha256, in order
+
+  bool operator==(const ServiceClaims&) const = default;
+};
 // What a submitted report says about itself, which the contract checks
 // against the order and the submitting CVM before it settles.
 struct ReportClaims {
@@ -145,12 +170,20 @@ struct ReportClaims {
   std::uint64_t order = 0;
   CvmId cvm{};
   std::string engine;
+  std::optional<ServiceClaims> service;  // report.service, present in a service's reports only
   crypto::Ed25519Signature sig{};
   std::string body;  // canonical JSON of the report object: `sig` covers kReportDomain + body
 };
 struct ReportsSubmit {
   std::uint64_t order;
   std::string report;  // canonical JSON text of the signed report {"report": {...}, "sig": ...}
+  ReportClaims claims;
+};
+// A service order's start: the CVM serves it now, with the TLS key its signed
+// start report names.
+struct ServicesStart {
+  std::uint64_t order;
+  std::string report;  // as in ReportsSubmit
   ReportClaims claims;
 };
 // One grant an order's CVM is about to use, as the owner-signed policy says.
@@ -168,10 +201,11 @@ struct GrantsRevoke {
 };
 }  // namespace args
 
-using Action = std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer,
-                            args::OffersCreate, args::OffersEnable, args::OffersDisable, args::CvmsRegister,
-                            args::CvmsHeartbeat, args::OrdersCreate, args::OrdersStart, args::OrdersCancel,
-                            args::OrdersFail, args::ReportsSubmit, args::GrantsUse, args::GrantsRevoke>;
+using Action =
+    std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer, args::OffersCreate,
+                 args::OffersEnable, args::OffersDisable, args::CvmsRegister, args::CvmsHeartbeat,
+                 args::OrdersCreate, args::OrdersStart, args::OrdersCancel, args::OrdersFail,
+                 args::ReportsSubmit, args::ServicesStart, args::GrantsUse, args::GrantsRevoke>;
 
 struct Transaction {
   LedgerId ledger{};

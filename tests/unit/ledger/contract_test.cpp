@@ -920,5 +920,357 @@ TEST_F(Settlement, ShouldConserveTheSupply) {
   EXPECT_EQ(sum_of_balances_and_escrow(), supply);
 }
 
+// --- service orders ---
+
+// Service orders on the per-hour provider of OrderTest: a service started
+// with kKey, whose CVM loaded two inputs.
+class Services : public OrderTest {
+ protected:
+  const std::string kKey = std::string(64, 'a');
+  const std::string kOtherKey = std::string(64, 'b');
+  const std::vector<std::string> kInputs = {std::string(64, '1'), std::string(64, '2')};
+
+  json service_args(json serve = {{"access", "public"}}) {
+    json a = order_args(vm, 100);
+    a["outputs"] = json::array();
+    a["serve"] = std::move(serve);
+    return a;
+  }
+
+  // A new service order; Processing after orders.start when `start`.
+  std::uint64_t service_order(bool start = true) {
+    const std::uint64_t id = next_index;
+    ok(creator, "orders.create", service_args());
+    if (start) ok(vm, "orders.start", {{"order", id}});
+    return id;
+  }
+
+  json service_body(std::uint64_t order, const std::string& key) {
+    const auto o = state.order(order);
+    return testing::service_report_body(ledger_id, order, vm, o ? o->engine : "sha256:e", key, kInputs);
+  }
+
+  // The consistent signed report of the service `order` with TLS key `key`.
+  json service_report(std::uint64_t order, const std::string& key) {
+    return testing::sign_report_body(service_body(order, key), vm);
+  }
+
+  std::string malformed_start(std::uint64_t order, const json& body) {
+    return parse_reason(vm, "services.start",
+                        {{"order", order}, {"report", testing::sign_report_body(body, vm)}});
+  }
+
+  std::string start(std::uint64_t order, const json& report, Party* sender = nullptr) {
+    return reason(sender ? *sender : vm, "services.start", {{"order", order}, {"report", report}});
+  }
+
+  // A started service order.
+  std::uint64_t started_service() {
+    const std::uint64_t id = service_order();
+    EXPECT_EQ(start(id, service_report(id, kKey)), "");
+    return id;
+  }
+
+  std::string submit(std::uint64_t order, const json& report) {
+    return reason(vm, "reports.submit", {{"order", order}, {"report", report}});
+  }
+
+  ServiceTerms terms(std::uint64_t order) { return state.order(order).value().serve.value(); }
+
+  // The parser's reason for a transaction it refuses before the contract
+  // sees it ("" when it parses).
+  std::string parse_reason(const Party& p, std::string_view type, json args) {
+    auto stx = parse_and_verify(testing::signed_tx(ledger_id, p, type, std::move(args)));
+    return stx ? std::string() : stx.error().reason;
+  }
+};
+
+TEST_F(Services, ShouldCreateAServiceOrderWithItsAccessRuleAndNoOutputs) {
+  const std::uint64_t id = service_order(false);
+  const Order o = state.order(id).value();
+  EXPECT_EQ(o.status, OrderStatus::New);
+  EXPECT_TRUE(o.outputs.empty());
+  ASSERT_TRUE(o.serve);
+  EXPECT_EQ(o.serve->rule, (ServeRule{ServiceAccess::Public, {}}));
+  EXPECT_FALSE(o.serve->started());
+  EXPECT_FALSE(o.serve->serving_since);
+  EXPECT_FALSE(o.serve->cancel_requested);
+  EXPECT_EQ(to_json(o)["serve"]["access"], "public");
+
+  const std::uint64_t listed = next_index;
+  ok(creator, "orders.create",
+     service_args({{"access", "accounts"}, {"accounts", {stranger.hex(), creator.hex()}}}));
+  EXPECT_EQ(terms(listed).rule, (ServeRule{ServiceAccess::Accounts, {stranger.id(), creator.id()}}));
+  EXPECT_EQ(to_json(*state.order(listed))["serve"]["accounts"], json({stranger.hex(), creator.hex()}));
+}
+
+TEST_F(Services, ShouldKeepBatchOrdersWithoutServiceTerms) {
+  const std::uint64_t id = put_order_in(OrderStatus::New);
+  EXPECT_FALSE(state.order(id)->serve);
+  EXPECT_FALSE(to_json(*state.order(id)).contains("serve"));
+}
+
+TEST_F(Services, ShouldRefuseMalformedServeArgs) {
+  const auto refused = [&](json a) { return parse_reason(creator, "orders.create", std::move(a)); };
+  json with_outputs = service_args();
+  with_outputs["outputs"] = {"age1out"};
+  EXPECT_EQ(refused(with_outputs), reason::kMalformed) << "a service with an output";
+  json batch_without_outputs = order_args(vm, 100);
+  batch_without_outputs["outputs"] = json::array();
+  EXPECT_EQ(refused(batch_without_outputs), reason::kMalformed) << "a batch order without outputs";
+  std::vector<json> accounts_257;
+  for (int i = 0; i < 257; ++i)
+    accounts_257.push_back(hex_encode(crypto::sha256(Bytes{static_cast<std::uint8_t>(i), 1})));
+  for (const json& serve :
+       {json("public"), json::object(), json{{"access", "everyone"}},
+        json{{"access", "public"}, {"accounts", {stranger.hex()}}}, json{{"access", "public"}, {"note", 1}},
+        json{{"access", "accounts"}}, json{{"access", "accounts"}, {"accounts", json::array()}},
+        json{{"access", "accounts"}, {"accounts", stranger.hex()}},
+        json{{"access", "accounts"}, {"accounts", {stranger.hex(), stranger.hex()}}},
+        json{{"access", "accounts"}, {"accounts", {"AB" + stranger.hex().substr(2)}}},
+        json{{"access", "accounts"}, {"accounts", {1}}},
+        json{{"access", "accounts"}, {"accounts", accounts_257}},
+        json{{"access", "accounts"}, {"accounts", {stranger.hex()}}, {"tls", 1}}}) {
+    EXPECT_EQ(refused(service_args(serve)), reason::kMalformed) << serve.dump().substr(0, 200);
+  }
+  accounts_257.pop_back();
+  EXPECT_EQ(refused(service_args({{"access", "accounts"}, {"accounts", accounts_257}})), "")
+      << "256 accounts";
+}
+
+TEST_F(Services, ShouldRefuseADuplicateServeField) {
+  std::string text = testing::signed_tx(ledger_id, creator, "orders.create", service_args());
+  text.replace(text.find("\"serve\":"), 8, "\"serve\":{\"access\":\"public\"},\"serve\":");
+  EXPECT_FALSE(parse_envelope(text)) << "a second serve";
+  EXPECT_EQ(parse_envelope(text).error().reason, reason::kMalformed);
+}
+
+TEST_F(Services, StartShouldRecordTheTlsKeyInputsTimeAndStartReport) {
+  const std::uint64_t id = service_order();
+  now += 5;
+  const json report = service_report(id, kKey);
+  EXPECT_EQ(start(id, report), "");
+  const ServiceTerms t = terms(id);
+  EXPECT_EQ(hex_encode(t.tls_key_sha256.value()), kKey);
+  ASSERT_EQ(t.inputs.size(), 2u);
+  EXPECT_EQ(hex_encode(t.inputs[1]), kInputs[1]);
+  EXPECT_EQ(t.serving_since, now);
+  EXPECT_EQ(status(id), OrderStatus::Processing);
+  const Report stored = state.start_report(id).value();
+  EXPECT_EQ(stored.report, canonical_json(report));
+  EXPECT_EQ(stored.time, now);
+  EXPECT_EQ(stored.index, next_index - 1);
+  EXPECT_FALSE(state.report(id)) << "the start report is not the final report";
+  const json j = to_json(*state.order(id))["serve"];
+  EXPECT_EQ(j["tls_key_sha256"], kKey);
+  EXPECT_EQ(j["inputs"], json(kInputs));
+  EXPECT_EQ(j["serving_since"], now);
+  EXPECT_TRUE(j["cancel_requested"].is_null());
+}
+
+TEST_F(Services, StartShouldRefuseSendersOtherThanTheOrdersCvm) {
+  const std::uint64_t id = service_order();
+  EXPECT_EQ(start(id, service_report(id, kKey), &other_vm), reason::kNotAllowed);
+  EXPECT_EQ(start(id, service_report(id, kKey), &creator), reason::kNotAllowed);
+  EXPECT_EQ(start(next_index + 10, service_report(id, kKey)), reason::kNotFound);
+}
+
+TEST_F(Services, StartShouldRefuseABatchOrder) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(start(id, service_report(id, kKey)), reason::kBadState);
+}
+
+TEST_F(Services, StartShouldRefuseASecondStart) {
+  const std::uint64_t id = started_service();
+  EXPECT_EQ(start(id, service_report(id, kOtherKey)), reason::kAlreadyExists);
+  EXPECT_EQ(hex_encode(terms(id).tls_key_sha256.value()), kKey);
+}
+
+TEST_F(Services, StartShouldRefuseEveryStatusButProcessing) {
+  const std::uint64_t fresh = service_order(false);
+  EXPECT_EQ(start(fresh, service_report(fresh, kKey)), reason::kBadState) << "new";
+  ok(creator, "orders.cancel", {{"order", fresh}});
+  EXPECT_EQ(start(fresh, service_report(fresh, kKey)), reason::kBadState) << "canceled";
+  const std::uint64_t failed = service_order();
+  ok(vm, "orders.fail", {{"order", failed}, {"reason", "no GPU"}});
+  EXPECT_EQ(start(failed, service_report(failed, kKey)), reason::kBadState) << "error";
+}
+
+TEST_F(Services, StartShouldRefuseAReportThatDoesNotMatch) {
+  const std::uint64_t id = service_order();
+  const std::uint64_t other = service_order();
+  EXPECT_EQ(start(id, service_report(other, kKey)), reason::kReportMismatch) << "another order's report";
+  json b = service_body(id, kKey);
+  b["ledger"] = hex_encode(LedgerId{9, 9});
+  EXPECT_EQ(start(id, testing::sign_report_body(b, vm)), reason::kReportMismatch) << "another ledger";
+  b = service_body(id, kKey);
+  b["cvm"] = hex_encode(crypto::sha256(other_vm.id()));
+  EXPECT_EQ(start(id, testing::sign_report_body(b, vm)), reason::kReportMismatch) << "another CVM";
+  EXPECT_EQ(start(id, testing::sign_report_body(b, other_vm)), reason::kReportMismatch)
+      << "another CVM's own report";
+  b = service_body(id, kKey);
+  b["engine"] = "sha256:f00d";
+  EXPECT_EQ(start(id, testing::sign_report_body(b, vm)), reason::kReportMismatch) << "another engine";
+  EXPECT_FALSE(terms(id).started());
+  EXPECT_FALSE(state.start_report(id));
+}
+
+TEST_F(Services, StartShouldRefuseABadSignature) {
+  const std::uint64_t id = service_order();
+  EXPECT_EQ(start(id, testing::sign_report_body(service_body(id, kKey), other_vm)), reason::kBadSignature);
+  json forged = service_report(id, kKey);
+  forged["report"]["service"]["tls_key_sha256"] = kOtherKey;
+  EXPECT_EQ(start(id, forged), reason::kBadSignature) << "a TLS key swapped after signing";
+  forged = service_report(id, kKey);
+  forged["report"]["inputs"][0]["plaintext_sha256"] = std::string(64, '3');
+  EXPECT_EQ(start(id, forged), reason::kBadSignature) << "an input digest swapped after signing";
+  EXPECT_FALSE(terms(id).started());
+}
+
+TEST_F(Services, StartShouldRefuseAReportWithoutATlsKey) {
+  const std::uint64_t id = service_order();
+  auto r = run(vm, "services.start", {{"order", id}, {"report", report(vm, id)}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kReportMismatch);
+  EXPECT_EQ(r.error().message,
+            "order " + std::to_string(id) + " is a service; its report lacks service.tls_key_sha256");
+  json b = service_body(id, kKey);
+  b["service"].erase("tls_key_sha256");
+  EXPECT_EQ(malformed_start(id, b), reason::kMalformed);
+  for (const json& key : {json(std::string(63, 'a')), json(std::string(64, 'A')), json(1), json(nullptr)}) {
+    b = service_body(id, kKey);
+    b["service"]["tls_key_sha256"] = key;
+    EXPECT_EQ(malformed_start(id, b), reason::kMalformed) << key.dump();
+  }
+  for (const json& inputs :
+       {json("x"), json({1}), json::array({json::object()}), json::array({{{"plaintext_sha256", "00"}}})}) {
+    b = service_body(id, kKey);
+    b["inputs"] = inputs;
+    EXPECT_EQ(malformed_start(id, b), reason::kMalformed) << inputs.dump();
+  }
+  b = service_body(id, kKey);
+  b.erase("inputs");
+  EXPECT_EQ(malformed_start(id, b), reason::kMalformed) << "no inputs";
+  b = service_body(id, kKey);
+  b["service"] = "key";
+  EXPECT_EQ(malformed_start(id, b), reason::kMalformed) << "service not an object";
+}
+
+TEST_F(Services, CancelShouldCancelANewServiceOrderAndRefund) {
+  const std::uint64_t id = service_order(false);
+  ok(creator, "orders.cancel", {{"order", id}});
+  EXPECT_EQ(status(id), OrderStatus::Canceled);
+  EXPECT_EQ(balance(creator), 1000u);
+}
+
+TEST_F(Services, CancelShouldAskARunningServiceToStop) {
+  const std::uint64_t id = started_service();
+  now += 7;
+  ok(creator, "orders.cancel", {{"order", id}});
+  EXPECT_EQ(status(id), OrderStatus::Processing);
+  EXPECT_EQ(terms(id).cancel_requested, now);
+  EXPECT_EQ(state.order(id)->refund, 0u);
+  EXPECT_EQ(state.totals().escrow, 100u) << "the deposit stays in escrow until the final report";
+  EXPECT_EQ(to_json(*state.order(id))["serve"]["cancel_requested"], now);
+}
+
+TEST_F(Services, CancelShouldRefuseAskingTwice) {
+  const std::uint64_t id = started_service();
+  ok(creator, "orders.cancel", {{"order", id}});
+  const std::uint64_t first = now;
+  now += 3;
+  EXPECT_EQ(reason(creator, "orders.cancel", {{"order", id}}), reason::kAlreadyExists);
+  EXPECT_EQ(terms(id).cancel_requested, first);
+}
+
+TEST_F(Services, CancelShouldRefuseAnyoneButTheCreator) {
+  const std::uint64_t id = started_service();
+  EXPECT_EQ(reason(stranger, "orders.cancel", {{"order", id}}), reason::kNotOwner);
+  EXPECT_EQ(reason(vm, "orders.cancel", {{"order", id}}), reason::kNotOwner);
+  EXPECT_FALSE(terms(id).cancel_requested);
+}
+
+TEST_F(Services, CancelShouldStillRefuseARunningBatchOrder) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  EXPECT_EQ(reason(creator, "orders.cancel", {{"order", id}}), reason::kBadState);
+}
+
+TEST_F(Services, FinalReportShouldEndTheServiceAndChargePerHourFromTheOrdersStart) {
+  const std::uint64_t id = service_order();
+  now += 10;
+  ASSERT_EQ(start(id, service_report(id, kKey)), "");
+  ok(creator, "orders.cancel", {{"order", id}});
+  now += 50;
+  const json final_report = service_report(id, kKey);
+  EXPECT_EQ(submit(id, final_report), "");
+  const Order o = state.order(id).value();
+  EXPECT_EQ(o.status, OrderStatus::Done);
+  EXPECT_EQ(o.ended_at, now);
+  EXPECT_EQ(state.report(id)->report, canonical_json(final_report));
+  EXPECT_EQ(balance(provider), 60u) << "3600/h for the 60 s from orders.start";
+  EXPECT_EQ(o.refund, 40u);
+  EXPECT_EQ(balance(creator), 1000u - 60);
+  EXPECT_EQ(state.totals().escrow, 0u);
+  EXPECT_EQ(sum_of_balances_and_escrow(), state.totals().supply);
+}
+
+TEST_F(Services, FinalReportShouldRefuseAServiceNotStarted) {
+  const std::uint64_t id = service_order();
+  auto r = run(vm, "reports.submit", {{"order", id}, {"report", service_report(id, kKey)}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kBadState);
+  EXPECT_EQ(r.error().message,
+            "order " + std::to_string(id) + "'s service has not started (services.start comes first)");
+}
+
+TEST_F(Services, FinalReportShouldRefuseAnotherTlsKey) {
+  const std::uint64_t id = started_service();
+  auto r = run(vm, "reports.submit", {{"order", id}, {"report", service_report(id, kOtherKey)}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kReportMismatch);
+  EXPECT_EQ(r.error().message, "the report names TLS key " + kOtherKey.substr(0, 16) +
+                                   ", the service started with " + kKey.substr(0, 16));
+  EXPECT_EQ(status(id), OrderStatus::Processing);
+}
+
+TEST_F(Services, FinalReportShouldRefuseAReportWithoutAServicePart) {
+  const std::uint64_t id = started_service();
+  EXPECT_EQ(submit(id, report(vm, id)), reason::kReportMismatch);
+  EXPECT_EQ(status(id), OrderStatus::Processing);
+}
+
+TEST_F(Services, FinalReportShouldRunTheReportChecks) {
+  const std::uint64_t id = started_service();
+  const std::uint64_t other = started_service();
+  EXPECT_EQ(submit(id, service_report(other, kKey)), reason::kReportMismatch);
+  json b = service_body(id, kKey);
+  b["engine"] = "sha256:f00d";
+  EXPECT_EQ(submit(id, testing::sign_report_body(b, vm)), reason::kReportMismatch);
+  EXPECT_EQ(submit(id, testing::sign_report_body(service_body(id, kKey), other_vm)), reason::kBadSignature);
+  EXPECT_EQ(status(id), OrderStatus::Processing);
+}
+
+TEST_F(Services, BatchReportShouldRefuseAServicePart) {
+  const std::uint64_t id = put_order_in(OrderStatus::Processing);
+  auto r = run(vm, "reports.submit", {{"order", id}, {"report", service_report(id, kKey)}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kReportMismatch);
+  EXPECT_EQ(r.error().message,
+            "order " + std::to_string(id) + " is not a service, but its report has a service part");
+}
+
+TEST_F(Services, FailShouldEndAServiceAndSettle) {
+  const std::uint64_t started = started_service();
+  now += 30;
+  ok(vm, "orders.fail", {{"order", started}, {"reason", "the engine crashed 3 times"}});
+  EXPECT_EQ(status(started), OrderStatus::Error);
+  EXPECT_EQ(state.order(started)->refund, 70u);
+  const std::uint64_t unstarted = service_order();
+  ok(vm, "orders.fail", {{"order", unstarted}, {"reason", "no GPU"}});
+  EXPECT_EQ(status(unstarted), OrderStatus::Error);
+  EXPECT_EQ(reason(vm, "reports.submit", {{"order", started}, {"report", service_report(started, kKey)}}),
+            reason::kBadState);
+}
+
 }  // namespace
 }  // namespace ward::ledger

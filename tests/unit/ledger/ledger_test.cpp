@@ -472,6 +472,99 @@ TEST_F(LedgerOrderTest, ALedgerMadeBeforeGrantsShouldGainTheirTableOnOpen) {
   expect_verified();
 }
 
+// A service order through the file ledger: created, started, asked to stop,
+// ended; what the store keeps must be what replaying the log rebuilds.
+class LedgerServiceTest : public LedgerOrderTest {
+ protected:
+  const std::string kKey = std::string(64, 'c');
+
+  std::uint64_t service_order(json serve) {
+    const std::uint64_t id = ledger->size();
+    ok(creator, "orders.create",
+       {{"cvm", hex_encode(crypto::sha256(vm.id()))},
+        {"engine", "sha256:e"},
+        {"inputs", {"grant-1"}},
+        {"outputs", json::array()},
+        {"offers", json::array()},
+        {"deposit", 10},
+        {"serve", std::move(serve)}});
+    ok(vm, "orders.start", {{"order", id}});
+    return id;
+  }
+
+  json service_report(std::uint64_t order) {
+    return testing::sign_report_body(
+        testing::service_report_body(ledger->info().id, order, vm, "sha256:e", kKey, {std::string(64, 'd')}),
+        vm);
+  }
+};
+
+TEST_F(LedgerServiceTest, ShouldStoreAServiceAndRebuildItByReplay) {
+  const std::uint64_t id = service_order({{"access", "accounts"}, {"accounts", {alice.hex()}}});
+  const json start_report = service_report(id);
+  ok(vm, "services.start", {{"order", id}, {"report", start_report}});
+  ok(creator, "orders.cancel", {{"order", id}});
+  const Order running = ledger->order(id)->value();
+  ASSERT_TRUE(running.serve);
+  EXPECT_EQ(running.serve->rule, (ServeRule{ServiceAccess::Accounts, {alice.id()}}));
+  EXPECT_EQ(hex_encode(running.serve->tls_key_sha256.value()), kKey);
+  crypto::Sha256Digest input;
+  input.fill(0xdd);
+  EXPECT_EQ(running.serve->inputs, std::vector{input});
+  EXPECT_TRUE(running.serve->serving_since);
+  EXPECT_TRUE(running.serve->cancel_requested);
+  expect_verified();
+  ok(vm, "reports.submit", {{"order", id}, {"report", service_report(id)}});
+  const std::uint64_t batch = processing_order();
+  reopen();
+  const Order done = ledger->order(id)->value();
+  EXPECT_EQ(done.status, OrderStatus::Done);
+  EXPECT_EQ(done.serve, running.serve);
+  EXPECT_EQ(ledger->start_report(id)->value().report, canonical_json(start_report));
+  EXPECT_FALSE(ledger->start_report(batch)->has_value());
+  EXPECT_FALSE(ledger->order(batch)->value().serve);
+  OrderFilter filter;
+  filter.status = OrderStatus::Done;
+  const auto listed = ledger->orders(filter).value();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0], done);
+  expect_verified();
+}
+
+TEST_F(LedgerServiceTest, VerifyShouldNameATamperedServiceOrStartReport) {
+  const std::uint64_t id = service_order({{"access", "public"}});
+  ok(vm, "services.start", {{"order", id}, {"report", service_report(id)}});
+  ledger.reset();
+  tamper(path, "UPDATE orders SET serve = replace(serve, '" + kKey + "', '" + std::string(64, 'e') + "')");
+  reopen();
+  auto report = ledger->verify();
+  ASSERT_TRUE(report);
+  EXPECT_NE(report->problem.find("order " + std::to_string(id) + ": serve:"), std::string::npos)
+      << report->problem;
+  ledger.reset();
+  tamper(path, "UPDATE orders SET serve = replace(serve, '" + std::string(64, 'e') + "', '" + kKey + "')");
+  tamper(path, "DELETE FROM start_reports");
+  reopen();
+  report = ledger->verify();
+  ASSERT_TRUE(report);
+  EXPECT_NE(report->problem.find("start report " + std::to_string(id) + " is replayed but not stored"),
+            std::string::npos)
+      << report->problem;
+}
+
+TEST_F(LedgerServiceTest, ALedgerMadeBeforeServicesShouldGainTheirColumnAndTableOnOpen) {
+  const std::uint64_t batch = processing_order();
+  ledger.reset();
+  tamper(path, "DROP TABLE start_reports; ALTER TABLE orders DROP COLUMN serve");
+  reopen();
+  expect_verified();
+  EXPECT_FALSE(ledger->order(batch)->value().serve);
+  const std::uint64_t id = service_order({{"access", "public"}});
+  ok(vm, "services.start", {{"order", id}, {"report", service_report(id)}});
+  EXPECT_TRUE(ledger->start_report(id)->has_value());
+  expect_verified();
+}
+
 // The crash test: a writer process is SIGKILLed at random points while it
 // appends; after each kill every acknowledged transaction must be in the
 // reopened ledger, which must verify.

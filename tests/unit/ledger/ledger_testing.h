@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -70,6 +71,21 @@ inline json sign_report_body(const json& body, const Party& signer) {
 inline json signed_report(const LedgerId& ledger, std::uint64_t order, const Party& cvm,
                           std::string_view engine) {
   return sign_report_body(report_body(ledger, order, cvm, engine), cvm);
+}
+
+// The report body of a service's start or final report: the service part
+// with the TLS key's hash, and inputs with their plaintext digests (the
+// loader's report.h format; the ledger reads only these two of them).
+inline json service_report_body(const LedgerId& ledger, std::uint64_t order, const Party& cvm,
+                                std::string_view engine, std::string_view tls_key_sha256,
+                                const std::vector<std::string>& input_digests) {
+  json body = report_body(ledger, order, cvm, engine);
+  body["service"] = {{"tls_key_sha256", tls_key_sha256}, {"tls_certificate", "-----BEGIN CERTIFICATE-----"}};
+  body["inputs"] = json::array();
+  for (const auto& digest : input_digests) {
+    body["inputs"].push_back({{"resource", std::string(64, '0')}, {"plaintext_sha256", digest}});
+  }
+  return body;
 }
 
 }  // namespace ward::ledger::testing

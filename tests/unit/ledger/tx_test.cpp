@@ -228,6 +228,31 @@ TEST_F(ReportArgs, ShouldReadTheCheckedFieldsAndKeepTheRest) {
       crypto::ed25519_verify(bob.id(), as_bytes(std::string(kReportDomain) + a.claims.body), a.claims.sig));
 }
 
+TEST_F(ReportArgs, ShouldReadTheServicePartOfAServicesReport) {
+  const json report = testing::sign_report_body(
+      testing::service_report_body(kLedger, 30, bob, "sha256:e1", std::string(64, 'a'),
+                                   {std::string(64, '1'), std::string(64, '2')}),
+      bob);
+  for (const char* type : {"reports.submit", "services.start"}) {
+    auto stx = parse_and_verify(testing::envelope(
+        testing::tx_json(kLedger, alice, 1, type, {{"order", 30}, {"report", report}}), alice.key));
+    ASSERT_TRUE(stx) << stx.error().message;
+    const args::ReportClaims& claims = type == std::string_view("reports.submit")
+                                           ? std::get<args::ReportsSubmit>(stx->tx.action).claims
+                                           : std::get<args::ServicesStart>(stx->tx.action).claims;
+    ASSERT_TRUE(claims.service) << type;
+    EXPECT_EQ(hex_encode(claims.service->tls_key_sha256), std::string(64, 'a'));
+    ASSERT_EQ(claims.service->inputs.size(), 2u);
+    EXPECT_EQ(hex_encode(claims.service->inputs[1]), std::string(64, '2'));
+    EXPECT_EQ(claims.body, canonical_json(report["report"])) << "the certificate is kept as sent";
+  }
+  auto plain = parse_and_verify(testing::envelope(
+      testing::tx_json(kLedger, alice, 1, "reports.submit", {{"order", 30}, {"report", signed_report()}}),
+      alice.key));
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(std::get<args::ReportsSubmit>(plain->tx.action).claims.service);
+}
+
 TEST_F(ReportArgs, ShouldRejectMissingCheckedFields) {
   for (const char* key : {"ledger", "order", "cvm", "engine"}) {
     json report = signed_report();

@@ -1,0 +1,161 @@
+// The HTTP client against a real LedgerServer on loopback: every value it
+// decodes must equal what the embedded ledger holds.
+#include "ledger/client.h"
+
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "crypto/random.h"
+#include "ledger/server.h"
+#include "ledger_testing.h"
+
+namespace ward::ledger {
+namespace {
+
+using testing::json;
+using testing::Party;
+
+class HttpClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() / ("ward-client-" + hex_encode(crypto::random_bytes(8)));
+    std::filesystem::create_directories(dir);
+    auto l = Ledger::init(dir / "ward.db", true);
+    ASSERT_TRUE(l) << l.error().message;
+    ledger.emplace(std::move(*l));
+    server.emplace(*ledger);
+    auto port = server->bind({"127.0.0.1", 0});
+    ASSERT_TRUE(port) << port.error().message;
+    serving = std::thread([this] { (void)server->serve(); });
+    auto c = open_client("http://127.0.0.1:" + std::to_string(*port));
+    ASSERT_TRUE(c) << c.error().message;
+    http = std::move(*c);
+    embedded = borrow_client(*ledger);
+  }
+
+  void TearDown() override {
+    http.reset();
+    if (server) server->stop();
+    if (serving.joinable()) serving.join();
+    server.reset();
+    embedded.reset();
+    ledger.reset();
+    std::filesystem::remove_all(dir);
+  }
+
+  void ok(Party& p, std::string_view type, json args) {
+    auto r = http->submit(testing::signed_tx(ledger->info().id, p, type, std::move(args)));
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_TRUE(r->accepted()) << type << ": " << r->rejection->reason << ": " << r->rejection->message;
+    ++p.nonce;
+  }
+
+  std::filesystem::path dir;
+  std::optional<Ledger> ledger;
+  std::optional<LedgerServer> server;
+  std::thread serving;
+  std::unique_ptr<LedgerClient> http;
+  std::unique_ptr<LedgerClient> embedded;
+};
+
+TEST_F(HttpClientTest, ShouldCarryServiceOrdersAndTheirStartReport) {
+  Party provider, vm, creator, alice;
+  for (Party* p : {&provider, &creator, &alice}) ok(*p, "accounts.register", {{"recipient", p->recipient()}});
+  ok(creator, "accounts.fund", {{"to", creator.hex()}, {"amount", 100}});
+  const std::uint64_t tee = ledger->size();
+  ok(provider, "offers.create",
+     {{"kind", "tee"},
+      {"name", "h100"},
+      {"resource", "r"},
+      {"price", {{"model", "per_hour"}, {"amount", 60}}}});
+  ok(provider, "cvms.register",
+     {{"key", vm.hex()}, {"recipient", vm.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
+  json order = {{"cvm", hex_encode(crypto::sha256(vm.id()))},
+                {"engine", "sha256:e"},
+                {"inputs", {"grant-1"}},
+                {"outputs", {"age1o"}},
+                {"offers", json::array()},
+                {"deposit", 10}};
+  const std::uint64_t batch = ledger->size();
+  ok(creator, "orders.create", order);
+  order["outputs"] = json::array();
+  order["serve"] = {{"access", "accounts"}, {"accounts", {alice.hex(), creator.hex()}}};
+  const std::uint64_t id = ledger->size();
+  ok(creator, "orders.create", order);
+  ok(vm, "orders.start", {{"order", id}});
+
+  auto fresh = http->order(id);
+  ASSERT_TRUE(fresh && *fresh) << (fresh ? "no order" : fresh.error().message);
+  EXPECT_EQ(**fresh, ledger->order(id)->value()) << "a service not yet started";
+  auto none = http->start_report(id);
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(*none);
+
+  const json report = testing::sign_report_body(
+      testing::service_report_body(ledger->info().id, id, vm, "sha256:e", std::string(64, 'a'),
+                                   {std::string(64, 'b'), std::string(64, 'c')}),
+      vm);
+  ok(vm, "services.start", {{"order", id}, {"report", report}});
+  ok(creator, "orders.cancel", {{"order", id}});
+
+  const Order stored = ledger->order(id)->value();
+  ASSERT_TRUE(stored.serve && stored.serve->started() && stored.serve->cancel_requested);
+  auto got = http->order(id);
+  ASSERT_TRUE(got && *got) << (got ? "no order" : got.error().message);
+  EXPECT_EQ(**got, stored);
+  auto start = http->start_report(id);
+  ASSERT_TRUE(start && *start) << (start ? "no start report" : start.error().message);
+  EXPECT_EQ(**start, ledger->start_report(id)->value());
+  EXPECT_EQ((*start)->report, canonical_json(report));
+  EXPECT_EQ(**start, embedded->start_report(id)->value());
+
+  auto batch_order = http->order(batch);
+  ASSERT_TRUE(batch_order && *batch_order);
+  EXPECT_FALSE((*batch_order)->serve);
+  auto batch_start = http->start_report(batch);
+  ASSERT_TRUE(batch_start);
+  EXPECT_FALSE(*batch_start);
+
+  OrderFilter filter;
+  filter.creator = creator.id();
+  filter.status = OrderStatus::Processing;
+  auto listed = http->orders(filter);
+  ASSERT_TRUE(listed) << listed.error().message;
+  EXPECT_EQ(*listed, std::vector<Order>{stored});
+  filter.status = OrderStatus::New;
+  listed = http->orders(filter);
+  ASSERT_TRUE(listed) << listed.error().message;
+  EXPECT_EQ(*listed, std::vector<Order>{ledger->order(batch)->value()});
+}
+
+TEST(ServiceTermsJson, ShouldRefuseWhatToJsonNeverWrites) {
+  ServiceTerms t;
+  t.rule = ServeRule{ServiceAccess::Accounts, {AccountId{1}}};
+  t.tls_key_sha256 = crypto::Sha256Digest{2};
+  t.inputs = {crypto::Sha256Digest{3}};
+  t.serving_since = 5;
+  const json good = to_json(t);
+  EXPECT_EQ(service_terms_from_json(good).value(), t);
+  const std::vector<std::pair<const char*, json>> bad = {
+      {"access", "anyone"}, {"accounts", "x"},         {"accounts", {"AB"}},    {"tls_key_sha256", 1},
+      {"inputs", {1}},      {"serving_since", "soon"}, {"cancel_requested", -1}};
+  for (const auto& [key, value] : bad) {
+    json j = good;
+    j[key] = value;
+    EXPECT_FALSE(service_terms_from_json(j)) << key << " = " << value.dump();
+  }
+  for (const char* key :
+       {"access", "accounts", "tls_key_sha256", "inputs", "serving_since", "cancel_requested"}) {
+    json j = good;
+    j.erase(key);
+    EXPECT_FALSE(service_terms_from_json(j)) << "without " << key;
+  }
+  json extra = good;
+  extra["note"] = 1;
+  EXPECT_FALSE(service_terms_from_json(extra));
+}
+
+}  // namespace
+}  // namespace ward::ledger
