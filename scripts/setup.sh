@@ -11,7 +11,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-16 libclang-rt-16-dev
   age expect time jq curl xxd openssl
-  libarchive-dev bubblewrap nginx-light procps
+  libarchive-dev bubblewrap nginx-light procps socat wrk
 )
 command -v npm >/dev/null || apt_packages+=(nodejs npm)
 

@@ -182,6 +182,8 @@ const char* outcome_name(engine::RunResult::Outcome o) {
       return "output_exceeded";
     case engine::RunResult::Outcome::OutputRefused:
       return "output_refused";
+    case engine::RunResult::Outcome::Stopped:
+      return "stopped";
   }
   return "unknown";
 }

@@ -27,6 +27,7 @@ int run(int argc, char** argv) {
   ward::cli::add_files_commands(app, action);
   ward::cli::add_node_commands(app, action);
   ward::cli::add_serve_commands(app, action);
+  ward::cli::add_proxy_command(app, action);
   ward::cli::add_demo_command(app, action);
 
   try {

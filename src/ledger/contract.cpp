@@ -349,16 +349,21 @@ RuleResult apply_services_start(State& s, const Record& r, const args::ServicesS
   if (!order) return std::unexpected(order.error());
   const std::string id = std::to_string(a.order);
   if (!order->serve) return reject(reason::kBadState, "order " + id + " is not a service order");
-  if (order->serve->started())
-    return reject(reason::kAlreadyExists, "order " + id + "'s service already started");
   if (order->status != OrderStatus::Processing) {
     return reject(reason::kBadState,
                   "order is " + std::string(to_string(order->status)) + ", not processing");
   }
-  if (auto ok = check_report(s, r, *order, a.claims); !ok) return ok;
+  // A second start is the CVM's loader starting again (it restarted): the
+  // new key replaces the old one, so clients stop trusting the old one.
+  Order unstarted = *order;
+  unstarted.serve->tls_key_sha256.reset();
+  if (auto ok = check_report(s, r, unstarted, a.claims); !ok) return ok;
+  if (order->serve->tls_key_sha256 == a.claims.service->tls_key_sha256)
+    return reject(reason::kAlreadyExists, "order " + id + "'s service already started with this TLS key");
   s.put_start_report(Report{a.order, a.report, r.index, r.time});
   order->serve->tls_key_sha256 = a.claims.service->tls_key_sha256;
   order->serve->inputs = a.claims.service->inputs;
+  order->serve->endpoint = a.claims.service->endpoint;
   order->serve->serving_since = r.time;
   s.put(*order);
   return {};

@@ -107,7 +107,8 @@ json to_json(const ServiceTerms& t) {
           {"tls_key_sha256", t.tls_key_sha256 ? json(hex_encode(*t.tls_key_sha256)) : json(nullptr)},
           {"inputs", std::move(inputs)},
           {"serving_since", time(t.serving_since)},
-          {"cancel_requested", time(t.cancel_requested)}};
+          {"cancel_requested", time(t.cancel_requested)},
+          {"endpoint", t.endpoint.empty() ? json(nullptr) : json(t.endpoint)}};
 }
 
 namespace {
@@ -145,10 +146,10 @@ Result<std::optional<std::uint64_t>> optional_time(const json& j, const char* ke
 Result<ServiceTerms> service_terms_from_json(const json& j) {
   if (!j.is_object()) return fail("ledger.json", "serve is not an object");
   for (const char* key :
-       {"access", "accounts", "tls_key_sha256", "inputs", "serving_since", "cancel_requested"}) {
+       {"access", "accounts", "tls_key_sha256", "inputs", "serving_since", "cancel_requested", "endpoint"}) {
     if (!j.contains(key)) return fail("ledger.json", std::string("serve has no ") + key);
   }
-  if (j.size() != 6) return fail("ledger.json", "serve has unknown fields");
+  if (j.size() != 7) return fail("ledger.json", "serve has unknown fields");
   ServiceTerms t;
   const json& access = j.at("access");
   if (access == "public") {
@@ -175,6 +176,11 @@ Result<ServiceTerms> service_terms_from_json(const json& j) {
   auto cancel = optional_time(j, "cancel_requested");
   if (!cancel) return std::unexpected(cancel.error());
   t.cancel_requested = *cancel;
+  if (const json& endpoint = j.at("endpoint"); !endpoint.is_null()) {
+    if (!endpoint.is_string() || endpoint.get_ref<const std::string&>().empty())
+      return fail("ledger.json", "serve.endpoint is not a URL or null");
+    t.endpoint = endpoint.get<std::string>();
+  }
   return t;
 }
 

@@ -83,6 +83,7 @@ struct ServiceTerms {
   std::vector<crypto::Sha256Digest> inputs;            // plaintext digests, set by services.start
   std::optional<std::uint64_t> serving_since;          // the services.start record's time
   std::optional<std::uint64_t> cancel_requested;       // the creator's orders.cancel record's time
+  std::string endpoint;                                // where the gateway listens, set by services.start
 
   bool started() const { return tls_key_sha256.has_value(); }
   bool operator==(const ServiceTerms&) const = default;

@@ -358,14 +358,17 @@ Parsed parse_orders_fail(const json& a) {
   return args::OrdersFail{order, std::move(why)};
 }
 
-// report.service.tls_key_sha256 and report.inputs[].plaintext_sha256; the
-// service's other fields (its certificate) are the client's to check.
+// report.service.tls_key_sha256 and .endpoint, and report.inputs[].plaintext_sha256;
+// the service's other fields (its certificate) are the client's to check.
 std::expected<args::ServiceClaims, Rejection> service_claims(const json& body) {
   const json& service = body.at("service");
   if (!service.is_object()) return malformed("\"service\" must be a JSON object");
   args::ServiceClaims claims;
   WARD_TRY(key, get_id(service, "tls_key_sha256"));
   claims.tls_key_sha256 = key;
+  WARD_TRY(endpoint, get_string(service, "endpoint", 300));
+  if (!endpoint.starts_with("https://")) return malformed("\"service.endpoint\" must be an https:// URL");
+  claims.endpoint = std::move(endpoint);
   WARD_TRY(inputs, field(body, "inputs"));
   if (!inputs->is_array()) return malformed("\"inputs\" must be an array of inputs");
   for (const auto& input : *inputs) {

@@ -160,6 +160,7 @@ struct OrdersFail {
 struct ServiceClaims {
   crypto::Sha256Digest tls_key_sha256{};
   std::vector<crypto::Sha256Digest> inputs;  // report.inputs[].plaintext_sha256, in order
+  std::string endpoint;                      // report.service.endpoint, "https://..."
 
   bool operator==(const ServiceClaims&) const = default;
 };

@@ -54,6 +54,8 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
 
   PipelineOptions pipeline = options.pipeline;
   if (pipeline.work_root.empty()) pipeline.work_root = default_work_root(cvm->id);
+  pipeline.service.heartbeat = options.heartbeat;
+  pipeline.stop = &stop;
   if (!pipeline.log) pipeline.log = [](std::string_view line) { say(std::string(line)); };
   wipe_work_root(pipeline.work_root);
 

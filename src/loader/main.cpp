@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/decimal.h"
 #include "loader/loader.h"
 
 namespace {
@@ -27,6 +28,8 @@ int run(int argc, char** argv) {
   std::uint64_t memory_limit_mb = 4096;
   std::uint64_t poll_ms = 200;
   std::string work;
+  std::string serve_listen = "127.0.0.1:0";
+  std::uint64_t cert_lifetime_s = 3600;
   app.add_option("--dir", options.cvm.dir, "The CVM's private directory (its key and certificate)")->required();
   app.add_option("--ledger", options.ledger, "The ledger (a `ward ledger serve` URL)")->required();
   app.add_option("--store", options.pipeline.store, "Where encrypted outputs are uploaded")->required();
@@ -39,11 +42,34 @@ int run(int argc, char** argv) {
   app.add_option("--memory-limit", memory_limit_mb, "An engine's memory limit, MiB (default 4096)");
   app.add_option("--poll-ms", poll_ms, "How often to look for new orders (default 200)");
   app.add_flag("--exit-when-idle", options.exit_when_idle, "Stop once no order is waiting");
+  app.add_option("--serve-listen", serve_listen,
+                 "HOST:PORT where a service order's TLS gateway listens; port 0 picks one (default 127.0.0.1:0)");
+  app.add_option("--serve-host", options.pipeline.service.public_host,
+                 "The host clients reach the gateway by, in the published endpoint (default: the listen host)");
+  app.add_option("--cert-lifetime", cert_lifetime_s,
+                 "A service certificate's lifetime, seconds; renewed at half (default 3600)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  const auto colon = serve_listen.rfind(':');
+  auto serve_port = colon == std::string::npos ? ward::Result<std::uint64_t>(ward::fail("number.format", "no port"))
+                                               : ward::parse_decimal(serve_listen.substr(colon + 1), 65535);
+  if (!serve_port || colon == 0) {
+    std::cerr << "ward-loader: error: --serve-listen must be HOST:PORT with a port of 0 to 65535" << std::endl;
+    return 2;
+  }
+  std::string serve_host = serve_listen.substr(0, colon);
+  if (serve_host.size() > 2 && serve_host.front() == '[' && serve_host.back() == ']')
+    serve_host = serve_host.substr(1, serve_host.size() - 2);
+  options.pipeline.service.listen_host = serve_host;
+  options.pipeline.service.listen_port = static_cast<int>(*serve_port);
+  if (cert_lifetime_s < 2 || cert_lifetime_s > 30 * 24 * 3600) {
+    std::cerr << "ward-loader: error: --cert-lifetime must be 2 to 2592000 seconds" << std::endl;
+    return 2;
+  }
+  options.pipeline.service.certificate_lifetime = std::chrono::seconds(cert_lifetime_s);
   options.pipeline.work_root = work;
   options.pipeline.limits.wall_time = std::chrono::seconds(time_limit_s);
   options.pipeline.limits.memory_bytes = memory_limit_mb << 20;

@@ -16,6 +16,8 @@
 #include "files/grant.h"
 #include "files/resource.h"
 #include "files/transfer.h"
+#include "loader/prepare.h"
+#include "loader/service.h"
 #include "store/store.h"
 
 namespace ward::loader {
@@ -96,14 +98,16 @@ std::unexpected<Error> grant_use_refusal(const Error& e) {
   return fail(e, "the ledger refused the order's use of its grants");
 }
 
-Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
-                             const ledger::LedgerId& ledger_id, const ledger::Order& order,
-                             const PipelineOptions& options, const fs::path& work,
-                             std::map<std::string, std::uint64_t>& stages) {
+}  // namespace
+
+Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+                               const PipelineOptions& options, const fs::path& work,
+                               std::map<std::string, std::uint64_t>& stages) {
   const auto log = [&](const std::string& line) {
     if (options.log) options.log("order " + std::to_string(order.id) + ": " + line);
   };
-  const std::string started = format_rfc3339(std::chrono::system_clock::now());
+  Prepared prepared;
+  prepared.started = format_rfc3339(std::chrono::system_clock::now());
   StageClock clock(stages);
 
   // Fetch the grants (each names its resource), then every ciphertext.
@@ -121,7 +125,7 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
 
   // Verify: every grant allows this order, exactly one of them is the engine.
   const auto now = std::chrono::system_clock::now();
-  const files::OrderTerms terms{cvm.id, order.engine, order.outputs, order.creator};
+  const files::OrderTerms terms{cvm.id, order.engine, order.outputs, order.creator, order.serve.has_value()};
   std::size_t engine_index = components.size();
   for (std::size_t i = 0; i < components.size(); ++i) {
     const auto& grant = components[i].grant;
@@ -189,8 +193,12 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
   fs::remove(engine_tar, ec);
   fs::remove(engine_component.ciphertext, ec);
 
-  std::vector<fs::path> inputs;
-  std::vector<ReportInput> report_inputs;
+  prepared.rootfs = rootfs;
+  prepared.image = std::move(*image);
+  prepared.engine_resource =
+      report_input(engine_component, engine_component.grant.descriptor.resource.plaintext_sha256);
+  auto& inputs = prepared.inputs;
+  auto& report_inputs = prepared.report_inputs;
   for (std::size_t i = 0; i < components.size(); ++i) {
     if (i == engine_index) continue;
     const auto& c = components[i];
@@ -208,7 +216,25 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
   }
   log("decrypted the engine and " + std::to_string(inputs.size()) + " inputs");
   clock.end("decrypt");
+  return prepared;
+}
 
+namespace {
+
+// Runs a batch order's engine to its end, then seals and uploads its output.
+Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
+                             const ledger::LedgerId& ledger_id, const ledger::Order& order,
+                             const PipelineOptions& options, const fs::path& work,
+                             std::map<std::string, std::uint64_t>& stages) {
+  const auto log = [&](const std::string& line) {
+    if (options.log) options.log("order " + std::to_string(order.id) + ": " + line);
+  };
+  auto prepared = prepare_order(cvm, ledger, order, options, work, stages);
+  if (!prepared) return std::unexpected(prepared.error());
+  StageClock clock(stages);
+  const auto& image = prepared->image;
+  const auto& rootfs = prepared->rootfs;
+  std::error_code ec;
   // Run.
   const fs::path result = work / "result";
   fs::create_directories(result / "output", ec);
@@ -216,13 +242,13 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
   nlohmann::json args = {{"order", order.id}};
   engine::SandboxSpec spec;
   spec.rootfs = rootfs;
-  spec.inputs = inputs;
+  spec.inputs = prepared->inputs;
   spec.output = result / "output";
   spec.args_json = args.dump();
-  spec.argv = image->entrypoint;
-  spec.argv.insert(spec.argv.end(), image->cmd.begin(), image->cmd.end());
-  spec.env = image->env;
-  spec.working_dir = image->working_dir;
+  spec.argv = image.entrypoint;
+  spec.argv.insert(spec.argv.end(), image.cmd.begin(), image.cmd.end());
+  spec.env = image.env;
+  spec.working_dir = image.working_dir;
   spec.log = result / "engine.log";
   spec.limits = options.limits;
   if (spec.argv.empty()) return fail("loader.engine", "the engine image names no entrypoint or command");
@@ -261,11 +287,10 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
   report.cvm = cvm.id;
   report.certificate = cvm.certificate_pem;
   report.engine = order.engine;
-  report.engine_resource =
-      report_input(engine_component, engine_component.grant.descriptor.resource.plaintext_sha256);
-  report.inputs = std::move(report_inputs);
+  report.engine_resource = prepared->engine_resource;
+  report.inputs = prepared->report_inputs;
   report.output = ReportOutput{blob->uri, blob->sha256, blob->size, order.outputs};
-  report.started = started;
+  report.started = prepared->started;
   report.finished = format_rfc3339(std::chrono::system_clock::now());
   report.exit_code = run->code;
   report.outcome = run->describe();
@@ -297,12 +322,15 @@ Result<OrderOutcome> process_order(const CvmState& cvm, ledger::LedgerClient& le
   {
     auto work = WorkDir::create(options.work_root, order.id);
     if (!work) return std::unexpected(work.error());
-    report = execute(cvm, ledger, summary->info.id, order, options, work->path(), outcome.stages_ms);
+    report = order.serve ? serve_order(cvm, ledger, summary->info.id, order, options, work->path(),
+                                       outcome.stages_ms)
+                         : execute(cvm, ledger, summary->info.id, order, options, work->path(), outcome.stages_ms);
     StageClock wipe(outcome.stages_ms);
     { auto gone = std::move(*work); }  // decrypted inputs and outputs are wiped here, before anything is published
     wipe.end("wipe");
   }
 
+  if (!report && report.error().code == kStoppedCode) return std::unexpected(report.error());
   const auto publish_start = Clock::now();
   if (report) {
     auto receipt = ledger::submit_signed(ledger, cvm.key.signing_key(), "reports.submit",

@@ -4,6 +4,7 @@
 // publish the integrity report, wipe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +21,25 @@
 
 namespace ward::loader {
 
+// How a service order is served (docs/serving.md).
+struct ServiceOptions {
+  // Where the TLS gateway listens: the CVM's public address; port 0 picks one.
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 0;
+  // The host clients use, in the endpoint the start report publishes;
+  // listen_host when empty.
+  std::string public_host;
+  // The service certificate's lifetime; a new one (same key) is issued at half.
+  std::chrono::seconds certificate_lifetime{3600};
+  // An engine that exits is started again this many times, then the order fails.
+  int max_restarts = 3;
+  // How long an engine has to start listening on its port.
+  std::chrono::seconds start_timeout{30};
+  // How often the ledger is asked whether the order was canceled.
+  std::chrono::milliseconds poll{500};
+  std::chrono::seconds heartbeat{30};
+};
+
 struct PipelineOptions {
   // Where orders are decrypted and run: a tmpfs inside the CVM. Each order
   // gets a private directory there, removed when the order ends.
@@ -27,6 +47,10 @@ struct PipelineOptions {
   // Where the encrypted output is uploaded.
   std::string store;
   engine::SandboxLimits limits;
+  ServiceOptions service;
+  // Set when the loader is stopping: a service being served stops without
+  // ending its order, which a restarted loader serves again.
+  const std::atomic<bool>* stop = nullptr;
   // Progress lines ("order 7: fetched 3 components"), for the loader's log.
   std::function<void(std::string_view)> log;
 };
@@ -40,8 +64,9 @@ struct OrderOutcome {
 
 // Runs `order`, which must be Processing on this CVM, and records the end on
 // the ledger: reports.submit (Done) or orders.fail with the reason (Error).
-// An Error return means the ledger could not be told; the order is still
-// Processing and is retried (run again from the start).
+// An Error return means the ledger could not be told, or the loader is
+// stopping ("loader.stopped"); the order is still Processing and is retried
+// (run again from the start).
 Result<OrderOutcome> process_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
                                    const PipelineOptions& options);
 

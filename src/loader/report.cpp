@@ -99,11 +99,36 @@ std::string signed_bytes(const json& report) {
   return std::string(kReportDomain) + ledger::canonical_json(report);
 }
 
+Result<ReportService> parse_service(const json& s) {
+  if (auto ok = only_fields(s, {"tls_key_sha256", "tls_certificate", "endpoint"}, "\"service\""); !ok) {
+    return std::unexpected(ok.error());
+  }
+  ReportService out;
+  auto key = hex_field<32>(s, "tls_key_sha256");
+  if (!key) return std::unexpected(key.error());
+  out.tls_key_sha256 = *key;
+  auto cert = text_field(s, "tls_certificate");
+  if (!cert) return std::unexpected(cert.error());
+  out.tls_certificate = std::move(*cert);
+  auto endpoint = text_field(s, "endpoint");
+  if (!endpoint) return std::unexpected(endpoint.error());
+  out.endpoint = std::move(*endpoint);
+  return out;
+}
+
 Result<Report> parse_body(const json& r) {
-  if (auto ok = only_fields(r,
-                            {"v", "ledger", "order", "cvm", "certificate", "engine", "engine_resource", "inputs",
-                             "output", "started", "finished", "exit_code", "outcome", "stages_ms"},
-                            "\"report\"");
+  // A batch order's report has an output, a service's a service part: one of the two.
+  const bool service = r.is_object() && r.contains("service");
+  if (auto ok = service ? only_fields(r,
+                                      {"v", "ledger", "order", "cvm", "certificate", "engine", "engine_resource",
+                                       "inputs", "service", "started", "finished", "exit_code", "outcome",
+                                       "stages_ms"},
+                                      "\"report\"")
+                        : only_fields(r,
+                                      {"v", "ledger", "order", "cvm", "certificate", "engine", "engine_resource",
+                                       "inputs", "output", "started", "finished", "exit_code", "outcome",
+                                       "stages_ms"},
+                                      "\"report\"");
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -129,14 +154,18 @@ Result<Report> parse_body(const json& r) {
     WARD_SET(in, parse_input(item));
     out.inputs.push_back(in);
   }
-  const json& o = r.at("output");
-  if (auto ok = only_fields(o, {"uri", "sha256", "size", "recipients"}, "\"output\""); !ok) {
-    return std::unexpected(ok.error());
+  if (service) {
+    WARD_SET(out.service, parse_service(r.at("service")));
+  } else {
+    const json& o = r.at("output");
+    if (auto ok = only_fields(o, {"uri", "sha256", "size", "recipients"}, "\"output\""); !ok) {
+      return std::unexpected(ok.error());
+    }
+    WARD_SET(out.output.uri, text_field(o, "uri"));
+    WARD_SET(out.output.sha256, hex_field<32>(o, "sha256"));
+    WARD_SET(out.output.size, uint_field(o, "size"));
+    WARD_SET(out.output.recipients, string_list(o, "recipients"));
   }
-  WARD_SET(out.output.uri, text_field(o, "uri"));
-  WARD_SET(out.output.sha256, hex_field<32>(o, "sha256"));
-  WARD_SET(out.output.size, uint_field(o, "size"));
-  WARD_SET(out.output.recipients, string_list(o, "recipients"));
   WARD_SET(out.started, text_field(r, "started"));
   WARD_SET(out.finished, text_field(r, "finished"));
   const json& code = r.at("exit_code");
@@ -164,24 +193,30 @@ json report_json(const Report& report) {
   for (const auto& in : report.inputs) inputs.push_back(input_json(in));
   json stages = json::object();
   for (const auto& [name, ms] : report.stages_ms) stages[name] = ms;
-  return {{"v", 1},
-          {"ledger", hex_encode(report.ledger)},
-          {"order", report.order},
-          {"cvm", hex_encode(report.cvm)},
-          {"certificate", report.certificate},
-          {"engine", report.engine},
-          {"engine_resource", input_json(report.engine_resource)},
-          {"inputs", std::move(inputs)},
-          {"output",
-           {{"uri", report.output.uri},
-            {"sha256", hex_encode(report.output.sha256)},
-            {"size", report.output.size},
-            {"recipients", report.output.recipients}}},
-          {"started", report.started},
-          {"finished", report.finished},
-          {"exit_code", report.exit_code},
-          {"outcome", report.outcome},
-          {"stages_ms", std::move(stages)}};
+  json out = {{"v", 1},
+              {"ledger", hex_encode(report.ledger)},
+              {"order", report.order},
+              {"cvm", hex_encode(report.cvm)},
+              {"certificate", report.certificate},
+              {"engine", report.engine},
+              {"engine_resource", input_json(report.engine_resource)},
+              {"inputs", std::move(inputs)},
+              {"started", report.started},
+              {"finished", report.finished},
+              {"exit_code", report.exit_code},
+              {"outcome", report.outcome},
+              {"stages_ms", std::move(stages)}};
+  if (report.service) {
+    out["service"] = {{"tls_key_sha256", hex_encode(report.service->tls_key_sha256)},
+                      {"tls_certificate", report.service->tls_certificate},
+                      {"endpoint", report.service->endpoint}};
+  } else {
+    out["output"] = {{"uri", report.output.uri},
+                     {"sha256", hex_encode(report.output.sha256)},
+                     {"size", report.output.size},
+                     {"recipients", report.output.recipients}};
+  }
+  return out;
 }
 
 SignedReport sign_report(const Report& report, const crypto::Ed25519PrivateKey& key) {

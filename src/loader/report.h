@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,14 @@ struct ReportOutput {
   std::vector<std::string> recipients;
 };
 
+// A service order's reports (the start report and the final one) carry the
+// service's TLS endpoint instead of an output: a service has no output.
+struct ReportService {
+  crypto::Sha256Digest tls_key_sha256{};  // of the TLS key's DER SubjectPublicKeyInfo
+  std::string tls_certificate;            // PEM of the service certificate when the report was made
+  std::string endpoint;                   // "https://HOST:PORT", where the gateway listens
+};
+
 struct Report {
   ledger::LedgerId ledger{};
   std::uint64_t order = 0;
@@ -46,7 +55,8 @@ struct Report {
   std::string engine;       // "sha256:<hex>", the image config digest
   ReportInput engine_resource;
   std::vector<ReportInput> inputs;  // in /ward/inputs/<n> order
-  ReportOutput output;
+  ReportOutput output;                   // a batch order's; absent from a service's report
+  std::optional<ReportService> service;  // a service order's
   std::string started;  // RFC 3339
   std::string finished;
   int exit_code = 0;

@@ -138,7 +138,7 @@ class TlsTransport final : public http::Transport {
 Result<void> wait_for(int fd, bool want_write, Clock::time_point deadline, const char* code) {
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return fail(code, "timed out");
+    if (left <= 0) return fail("serve.timeout", "timed out");
     pollfd p{fd, static_cast<short>(want_write ? POLLOUT : POLLIN), 0};
     const int r = ::poll(&p, 1, static_cast<int>(left));
     if (r > 0) return {};
@@ -329,7 +329,7 @@ Result<std::size_t> TlsStream::read(std::span<char> into) {
     }
     if (auto waited = wait_for(fd_.get(), error == SSL_ERROR_WANT_WRITE, Clock::now() + timeout_, "serve.io");
         !waited)
-      return fail("serve.io", "TLS read " + waited.error().message);
+      return fail(waited.error().code, "TLS read " + waited.error().message);
   }
 }
 
@@ -349,7 +349,7 @@ Result<void> TlsStream::write_all(std::string_view data) {
     }
     if (auto waited = wait_for(fd_.get(), error == SSL_ERROR_WANT_WRITE, Clock::now() + timeout_, "serve.io");
         !waited)
-      return fail("serve.io", "TLS write " + waited.error().message);
+      return fail(waited.error().code, "TLS write " + waited.error().message);
   }
   return {};
 }

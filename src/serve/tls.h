@@ -51,7 +51,7 @@ class TlsServerContext : public std::enable_shared_from_this<TlsServerContext> {
 
 // A blocking TLS 1.3 client connection. Errors: "serve.tls" for the connect
 // and the handshake and for a broken TLS record layer; "serve.io" (stream.h)
-// for a reset or a timeout.
+// for a reset, "serve.timeout" for no progress within the timeout.
 class TlsStream final : public Stream {
  public:
   // Connects to HOST:PORT and completes the handshake within `timeout`,

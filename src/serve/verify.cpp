@@ -14,16 +14,6 @@ namespace {
 using json = nlohmann::json;
 using std::chrono::system_clock;
 
-std::optional<crypto::Sha256Digest> digest_from_hex(const json& value) {
-  if (!value.is_string()) return std::nullopt;
-  const auto& text = value.get_ref<const std::string&>();
-  auto bytes = hex_decode(text);
-  crypto::Sha256Digest digest{};
-  if (!bytes || bytes->size() != digest.size() || hex_encode(*bytes) != text) return std::nullopt;
-  std::ranges::copy(*bytes, digest.begin());
-  return digest;
-}
-
 std::string short_hex(ByteView bytes) {
   return hex_encode(bytes).substr(0, 16);
 }
@@ -150,30 +140,15 @@ EndpointVerification verify(std::span<const crypto::Certificate> chain, const cr
 
 }  // namespace
 
-std::optional<ServiceState> service_state(const json& order) {
-  const auto serve = order.find("serve");
-  if (serve == order.end() || !serve->is_object()) return std::nullopt;
-  const auto key = serve->find("tls_key_sha256");
-  const auto inputs = serve->find("inputs");
-  const auto since = serve->find("serving_since");
-  const auto cancel = serve->find("cancel_requested");
-  if (inputs == serve->end() || !inputs->is_array() || since == serve->end() || !since->is_number_integer() ||
-      since->get<std::int64_t>() < 0 || cancel == serve->end() || !cancel->is_boolean())
-    return std::nullopt;
+std::optional<ServiceState> service_state(const ledger::Order& order) {
+  if (!order.serve) return std::nullopt;
+  const ledger::ServiceTerms& terms = *order.serve;
   ServiceState state;
-  state.serving_since = since->get<std::uint64_t>();
-  state.cancel_requested = cancel->get<bool>();
   // Before the start report there is no key yet: zeros, which no key hashes to.
-  if (key != serve->end() && !(key->is_string() && key->get_ref<const std::string&>().empty())) {
-    auto digest = digest_from_hex(*key);
-    if (!digest) return std::nullopt;
-    state.tls_key_sha256 = *digest;
-  }
-  for (const auto& input : *inputs) {
-    auto digest = digest_from_hex(input);
-    if (!digest) return std::nullopt;
-    state.inputs.push_back(*digest);
-  }
+  if (terms.tls_key_sha256) state.tls_key_sha256 = *terms.tls_key_sha256;
+  state.inputs = terms.inputs;
+  state.serving_since = terms.serving_since.value_or(0);
+  state.cancel_requested = terms.cancel_requested.has_value();
   return state;
 }
 
@@ -183,9 +158,7 @@ Result<LedgerFacts> ledger_facts(ledger::LedgerClient& ledger, std::uint64_t ord
   auto found = ledger.order(order);
   if (!found) return std::unexpected(found.error());
   LedgerFacts facts{summary->info.id, std::move(*found), std::nullopt};
-  // The order's service fields are read from its JSON form, the ledger's
-  // published shape, so this is the one place that knows where they are.
-  if (facts.order) facts.service = service_state(ledger::to_json(*facts.order));
+  if (facts.order) facts.service = service_state(*facts.order);
   return facts;
 }
 

@@ -63,9 +63,9 @@ struct LedgerFacts {
 // The one place the ledger is asked: its id, then order `order`.
 Result<LedgerFacts> ledger_facts(ledger::LedgerClient& ledger, std::uint64_t order);
 
-// The service fields of `order` in the ledger's order JSON ("serve"); nullopt
-// for an order that is not a service, or whose fields do not parse.
-std::optional<ServiceState> service_state(const nlohmann::json& order);
+// The service fields of `order` (ledger::Order::serve); nullopt for an order
+// that is not a service.
+std::optional<ServiceState> service_state(const ledger::Order& order);
 
 // Verifies `peer_chain` (leaf first, as the server sent it) at `at`: the leaf
 // issued by the CVM certificate's key, that certificate under `ca_cert` with

@@ -5,7 +5,13 @@
 // how many honest requests got a 200 within 1 s; exits 1 below --min-ratio.
 // Loopback only: it refuses any other host.
 //
+// With --slow-port the slow clients attack another port than the honest
+// clients ask (a TLS gateway, asked through `ward proxy`), and with --tls
+// each starts a TLS record (a 16 KiB handshake record header) and trickles
+// its body, so that a TLS server waits on a handshake that never completes.
+//
 //   slow_clients --port P --path /v1/info [--slow 200] [--seconds 10] [--min-ratio 0.95]
+//                [--slow-port P2] [--tls 1]
 #include <poll.h>
 #include <unistd.h>
 
@@ -19,6 +25,7 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <string>
+#include <string_view>
 #include <sys/socket.h>
 #include <thread>
 #include <vector>
@@ -60,9 +67,11 @@ struct Slow {
 };
 
 // One byte a second on every slow connection; reconnects those the server closed.
-void run_slow(int count, int port, const std::atomic<bool>& done, std::atomic<int>& open_now,
+void run_slow(int count, int port, bool tls, const std::atomic<bool>& done, std::atomic<int>& open_now,
               std::atomic<int>& reconnects) {
-  const std::string head = "GET /v1/info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+  // A TLS record header: handshake (22), TLS 1.0 record version, 16384 bytes to come.
+  const std::string head = tls ? std::string("\x16\x03\x01\x40\x00\x01", 6)
+                               : "GET /v1/info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
   std::vector<Slow> slow(static_cast<std::size_t>(count));
   while (!done) {
     const auto tick = Clock::now();
@@ -84,7 +93,7 @@ void run_slow(int count, int port, const std::atomic<bool>& done, std::atomic<in
         s.sent = 0;
         if (s.fd < 0) continue;
       }
-      const char byte = s.sent < head.size() ? head[s.sent] : 'a';
+      const char byte = s.sent < head.size() ? head[s.sent] : (tls ? '\0' : 'a');
       if (::send(s.fd, &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1) ++s.sent;
       ++open;
     }
@@ -135,6 +144,8 @@ int main(int argc, char** argv) {
   int seconds = 10;
   double min_ratio = 0.95;
   std::string path = "/v1/info";
+  int slow_port = 0;
+  bool tls = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* value = argv[i + 1];
@@ -148,21 +159,27 @@ int main(int argc, char** argv) {
       seconds = std::atoi(value);
     } else if (flag == "--min-ratio") {
       min_ratio = std::atof(value);
+    } else if (flag == "--slow-port") {
+      slow_port = std::atoi(value);
+    } else if (flag == "--tls") {
+      tls = std::string_view(value) == "1";
     } else {
       std::fprintf(stderr, "slow_clients: unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
-  if (port <= 0 || port > 65535 || !path.starts_with('/')) {
+  if (slow_port == 0) slow_port = port;
+  if (port <= 0 || port > 65535 || slow_port <= 0 || slow_port > 65535 || !path.starts_with('/')) {
     std::fprintf(stderr,
-                 "usage: slow_clients --port P --path /PATH [--slow N] [--seconds S] [--min-ratio R]\n");
+                 "usage: slow_clients --port P --path /PATH [--slow N] [--seconds S] [--min-ratio R] "
+                 "[--slow-port P] [--tls 1]\n");
     return 2;
   }
 
   std::atomic<bool> done{false};
   std::atomic<int> open_now{0};
   std::atomic<int> reconnects{0};
-  std::thread attacker(run_slow, slow, port, std::cref(done), std::ref(open_now), std::ref(reconnects));
+  std::thread attacker(run_slow, slow, slow_port, tls, std::cref(done), std::ref(open_now), std::ref(reconnects));
   // Let every slow connection open and start its head first.
   std::this_thread::sleep_for(2s);
   const int open_at_start = open_now;

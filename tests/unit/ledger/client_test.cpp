@@ -136,18 +136,20 @@ TEST(ServiceTermsJson, ShouldRefuseWhatToJsonNeverWrites) {
   t.tls_key_sha256 = crypto::Sha256Digest{2};
   t.inputs = {crypto::Sha256Digest{3}};
   t.serving_since = 5;
+  t.endpoint = "https://127.0.0.1:1";
   const json good = to_json(t);
   EXPECT_EQ(service_terms_from_json(good).value(), t);
   const std::vector<std::pair<const char*, json>> bad = {
       {"access", "anyone"}, {"accounts", "x"},         {"accounts", {"AB"}},    {"tls_key_sha256", 1},
-      {"inputs", {1}},      {"serving_since", "soon"}, {"cancel_requested", -1}};
+      {"inputs", {1}},      {"serving_since", "soon"}, {"cancel_requested", -1},
+      {"endpoint", ""},     {"endpoint", 7}};
   for (const auto& [key, value] : bad) {
     json j = good;
     j[key] = value;
     EXPECT_FALSE(service_terms_from_json(j)) << key << " = " << value.dump();
   }
   for (const char* key :
-       {"access", "accounts", "tls_key_sha256", "inputs", "serving_since", "cancel_requested"}) {
+       {"access", "accounts", "tls_key_sha256", "inputs", "serving_since", "cancel_requested", "endpoint"}) {
     json j = good;
     j.erase(key);
     EXPECT_FALSE(service_terms_from_json(j)) << "without " << key;

@@ -1066,6 +1066,7 @@ TEST_F(Services, StartShouldRecordTheTlsKeyInputsTimeAndStartReport) {
   EXPECT_EQ(j["inputs"], json(kInputs));
   EXPECT_EQ(j["serving_since"], now);
   EXPECT_TRUE(j["cancel_requested"].is_null());
+  EXPECT_EQ(j["endpoint"], "https://127.0.0.1:8443");
 }
 
 TEST_F(Services, StartShouldRefuseSendersOtherThanTheOrdersCvm) {
@@ -1080,10 +1081,18 @@ TEST_F(Services, StartShouldRefuseABatchOrder) {
   EXPECT_EQ(start(id, service_report(id, kKey)), reason::kBadState);
 }
 
-TEST_F(Services, StartShouldRefuseASecondStart) {
+// A CVM whose loader restarted serves again under a new key, which replaces
+// the old one; the same key again is a duplicate.
+TEST_F(Services, StartAgainShouldReplaceTheKeyAndRefuseTheSameKey) {
   const std::uint64_t id = started_service();
-  EXPECT_EQ(start(id, service_report(id, kOtherKey)), reason::kAlreadyExists);
-  EXPECT_EQ(hex_encode(terms(id).tls_key_sha256.value()), kKey);
+  EXPECT_EQ(start(id, service_report(id, kKey)), reason::kAlreadyExists);
+  now += 7;
+  EXPECT_EQ(start(id, service_report(id, kOtherKey)), "");
+  EXPECT_EQ(hex_encode(terms(id).tls_key_sha256.value()), kOtherKey);
+  EXPECT_EQ(terms(id).serving_since, now);
+  // The final report must now name the new key.
+  EXPECT_EQ(submit(id, service_report(id, kKey)), reason::kReportMismatch);
+  EXPECT_EQ(start(id, service_report(id, kKey), &other_vm), reason::kNotAllowed);
 }
 
 TEST_F(Services, StartShouldRefuseEveryStatusButProcessing) {

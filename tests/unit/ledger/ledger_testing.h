@@ -80,7 +80,9 @@ inline json service_report_body(const LedgerId& ledger, std::uint64_t order, con
                                 std::string_view engine, std::string_view tls_key_sha256,
                                 const std::vector<std::string>& input_digests) {
   json body = report_body(ledger, order, cvm, engine);
-  body["service"] = {{"tls_key_sha256", tls_key_sha256}, {"tls_certificate", "-----BEGIN CERTIFICATE-----"}};
+  body["service"] = {{"tls_key_sha256", tls_key_sha256},
+                     {"tls_certificate", "-----BEGIN CERTIFICATE-----"},
+                     {"endpoint", "https://127.0.0.1:8443"}};
   body["inputs"] = json::array();
   for (const auto& digest : input_digests) {
     body["inputs"].push_back({{"resource", std::string(64, '0')}, {"plaintext_sha256", digest}});

@@ -198,25 +198,27 @@ TEST_F(VerifyTest, shouldRejectATlsKeyOtherThanTheStartReports) {
   EXPECT_NE(endpoint_verification_text(v).find("REJECTED at service.key: "), std::string::npos);
 }
 
-TEST_F(VerifyTest, shouldReadTheServiceFieldsFromTheLedgersOrderJson) {
-  nlohmann::json order = {{"id", 42}};
+TEST_F(VerifyTest, shouldReadTheServiceFieldsOfTheLedgersOrder) {
+  ledger::Order order;
+  order.id = 42;
   EXPECT_FALSE(service_state(order));
-  const std::string key(64, 'a');
-  order["serve"] = {{"access", "public"},
-                    {"tls_key_sha256", key},
-                    {"inputs", {hex_encode(sample_claims().inputs[0])}},
-                    {"serving_since", 7},
-                    {"cancel_requested", false}};
+  order.serve = ledger::ServiceTerms{};
+  auto waiting = service_state(order);
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->serving_since, 0u);
+  EXPECT_EQ(waiting->tls_key_sha256, crypto::Sha256Digest{});
+  const crypto::Sha256Digest key = tls_key_digest(service_->certificate);
+  order.serve->tls_key_sha256 = key;
+  order.serve->inputs = {sample_claims().inputs[0]};
+  order.serve->serving_since = 7;
   auto state = service_state(order);
   ASSERT_TRUE(state);
-  EXPECT_EQ(hex_encode(state->tls_key_sha256), key);
+  EXPECT_EQ(state->tls_key_sha256, key);
   EXPECT_EQ(state->inputs, std::vector<crypto::Sha256Digest>{sample_claims().inputs[0]});
   EXPECT_EQ(state->serving_since, 7u);
-  order["serve"]["tls_key_sha256"] = std::string(64, 'A');
-  EXPECT_FALSE(service_state(order));
-  order["serve"]["tls_key_sha256"] = key;
-  order["serve"]["inputs"] = {"00"};
-  EXPECT_FALSE(service_state(order));
+  EXPECT_FALSE(state->cancel_requested);
+  order.serve->cancel_requested = 9;
+  EXPECT_TRUE(service_state(order)->cancel_requested);
 }
 
 TEST_F(VerifyTest, shouldCacheByCertificateUntilTheTtlAndNeverPastNotAfter) {

@@ -1,0 +1,37 @@
+// The part of an order that batch and service orders share (DESIGN.md step
+// 7): fetch every grant and ciphertext, check every grant against the order
+// and the ledger, and only then decrypt the engine (checked against the
+// order) and the inputs into the order's work directory on the CVM's tmpfs.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "engine/image.h"
+#include "ledger/client.h"
+#include "loader/cvm.h"
+#include "loader/pipeline.h"
+#include "loader/report.h"
+
+namespace ward::loader {
+
+struct Prepared {
+  std::string started;  // RFC 3339, when the order began here
+  std::filesystem::path rootfs;
+  engine::ImageConfig image;
+  std::vector<std::filesystem::path> inputs;  // /ward/inputs/<n> in order
+  ReportInput engine_resource;
+  std::vector<ReportInput> report_inputs;
+};
+
+// Adds the fetch, verify and decrypt stages to `stages`. An error is the
+// order's failure reason; nothing is decrypted unless every check passed.
+Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+                               const PipelineOptions& options, const std::filesystem::path& work,
+                               std::map<std::string, std::uint64_t>& stages);
+
+}  // namespace ward::loader

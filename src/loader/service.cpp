@@ -1,0 +1,270 @@
+#include "loader/service.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "base/time.h"
+#include "engine/netns.h"
+#include "engine/sandbox.h"
+#include "loader/prepare.h"
+#include "serve/certificate.h"
+#include "serve/gateway.h"
+#include "serve/stream.h"
+#include "serve/tls.h"
+
+namespace ward::loader {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::system_clock;
+
+// How long the gateway waits on the engine for a request's answer to make
+// progress (a model may think for a while between tokens).
+constexpr std::chrono::seconds kEngineIoTimeout{120};
+constexpr std::chrono::milliseconds kDialTimeout{2000};
+
+// Runs the engine, and runs it again when it exits, up to max_restarts
+// times; knows the network namespace of the sandbox running now.
+class EngineSupervisor {
+ public:
+  EngineSupervisor(engine::SandboxSpec spec, int max_restarts, std::function<void(const std::string&)> log)
+      : spec_(std::move(spec)), max_restarts_(max_restarts), log_(std::move(log)) {}
+  ~EngineSupervisor() { stop(); }
+
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
+  void stop() {
+    stop_ = true;
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  // The reason it gave up, once it has.
+  std::optional<std::string> failure() const {
+    std::lock_guard lock(mutex_);
+    return failure_;
+  }
+  // A connection to the engine's port, inside its sandbox.
+  Result<std::unique_ptr<serve::Stream>> dial(int port) {
+    UniqueFd netns;
+    {
+      std::lock_guard lock(mutex_);
+      if (netns_) netns = UniqueFd(::fcntl(netns_.get(), F_DUPFD_CLOEXEC, 0));
+    }
+    if (!netns) return fail("engine.connect", "the engine is not running");
+    auto fd = engine::connect_in_namespace(netns.get(), port, kDialTimeout);
+    if (!fd) return std::unexpected(fd.error());
+    return serve::socket_stream(fd->release(), kEngineIoTimeout);
+  }
+
+ private:
+  void run() {
+    for (int restarts = 0;; ++restarts) {
+      std::error_code ec;
+      fs::remove_all(spec_.output, ec);  // a service's output is never delivered: each run starts empty
+      fs::create_directories(spec_.output, ec);
+      engine::SandboxSpec spec = spec_;
+      spec.stop = &stop_;
+      spec.on_started = [this](pid_t pid) {
+        auto ns = engine::open_network_namespace(pid);
+        std::lock_guard lock(mutex_);
+        if (ns) netns_ = std::move(*ns);
+      };
+      auto ran = engine::run_sandboxed(spec);
+      {
+        std::lock_guard lock(mutex_);
+        netns_.reset();
+      }
+      if (stop_) return;
+      const std::string why = ran ? "the engine " + ran->describe() : ran.error().message;
+      if (restarts >= max_restarts_) {
+        std::lock_guard lock(mutex_);
+        failure_ = why + (max_restarts_ > 0 ? " (after " + std::to_string(restarts) + " restarts)" : "");
+        return;
+      }
+      log_(why + "; starting it again");
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, std::chrono::milliseconds(250) * (restarts + 1), [this] { return stop_.load(); });
+      if (stop_) return;
+    }
+  }
+
+  engine::SandboxSpec spec_;
+  const int max_restarts_;
+  std::function<void(const std::string&)> log_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  UniqueFd netns_;
+  std::optional<std::string> failure_;
+  std::thread thread_;
+};
+
+std::string endpoint_url(const std::string& host, int port) {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return "https://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::vector<crypto::Sha256Digest> input_digests(const Prepared& prepared) {
+  std::vector<crypto::Sha256Digest> out;
+  for (const auto& in : prepared.report_inputs) out.push_back(in.plaintext_sha256);
+  return out;
+}
+
+}  // namespace
+
+Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::LedgerId& ledger_id,
+                                 const ledger::Order& order, const PipelineOptions& options, const fs::path& work,
+                                 std::map<std::string, std::uint64_t>& stages) {
+  const auto log = [&](const std::string& line) {
+    if (options.log) options.log("order " + std::to_string(order.id) + ": " + line);
+  };
+  const ServiceOptions& service = options.service;
+  // The engine is reached through a socket made in its sandbox's network
+  // namespace, which takes CAP_SYS_ADMIN over it: root, as in a CVM.
+  if (::geteuid() != 0) {
+    return fail("loader.serve", "serving needs ward-loader to run as root (to reach the engine inside its sandbox)");
+  }
+  auto prepared = prepare_order(cvm, ledger, order, options, work, stages);
+  if (!prepared) return std::unexpected(prepared.error());
+  if (!prepared->image.serve_port) {
+    return fail("loader.engine", "the engine image declares no port to serve on (its label ward.serve.port)");
+  }
+  const int port = *prepared->image.serve_port;
+
+  // The order's TLS key and certificate, made here, chained to the CVM's.
+  const serve::ServiceClaims claims{ledger_id, order.id, order.engine, input_digests(*prepared)};
+  const auto issue = [&](const crypto::EcPrivateKey* key) {
+    const auto now = std::chrono::floor<std::chrono::seconds>(system_clock::now());
+    return serve::issue_service_certificate(claims, cvm.key.signing_key(), cvm.certificate,
+                                            now - std::chrono::minutes(5), now + service.certificate_lifetime, key);
+  };
+  auto credentials = issue(nullptr);
+  if (!credentials) return fail(credentials.error(), "the service certificate");
+  auto tls = serve::TlsServerContext::create(credentials->key, {credentials->certificate, cvm.certificate});
+  if (!tls) return fail(tls.error(), "the gateway's TLS");
+  auto next_rotation = Clock::now() + service.certificate_lifetime / 2;
+
+  std::error_code ec;
+  const fs::path output = work / "result" / "output";
+  fs::create_directories(output, ec);
+  if (ec) return fail("loader.work", "cannot create the engine's output directory: " + ec.message());
+  engine::SandboxSpec spec;
+  spec.rootfs = prepared->rootfs;
+  spec.inputs = prepared->inputs;
+  spec.output = output;
+  spec.args_json = nlohmann::json{{"order", order.id}}.dump();
+  spec.argv = prepared->image.entrypoint;
+  spec.argv.insert(spec.argv.end(), prepared->image.cmd.begin(), prepared->image.cmd.end());
+  spec.env = prepared->image.env;
+  spec.working_dir = prepared->image.working_dir;
+  spec.limits = options.limits;
+  spec.limits.wall_time = std::chrono::hours(24 * 365 * 10);  // a service runs until the order ends
+  if (spec.argv.empty()) return fail("loader.engine", "the engine image names no entrypoint or command");
+
+  EngineSupervisor engine(std::move(spec), service.max_restarts, log);
+  engine.start();
+  const auto ready_by = Clock::now() + service.start_timeout;
+  for (;;) {
+    if (auto failed = engine.failure()) return fail("loader.engine", *failed);
+    if (options.stop && options.stop->load()) return fail(std::string(kStoppedCode), "the loader is stopping");
+    if (engine.dial(port)) break;
+    if (Clock::now() >= ready_by) {
+      return fail("loader.engine", "the engine did not listen on its port " + std::to_string(port) + " within " +
+                                       std::to_string(service.start_timeout.count()) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  serve::GatewayOptions gateway_options;
+  gateway_options.host = service.listen_host;
+  gateway_options.port = service.listen_port;
+  serve::Gateway gateway(*tls, [&engine, port] { return engine.dial(port); }, gateway_options);
+  auto bound = gateway.start();
+  if (!bound) return fail(bound.error(), "the gateway");
+  const std::string endpoint =
+      endpoint_url(service.public_host.empty() ? service.listen_host : service.public_host, *bound);
+
+  Report report;
+  report.ledger = ledger_id;
+  report.order = order.id;
+  report.cvm = cvm.id;
+  report.certificate = cvm.certificate_pem;
+  report.engine = order.engine;
+  report.engine_resource = prepared->engine_resource;
+  report.inputs = prepared->report_inputs;
+  report.service = ReportService{serve::tls_key_digest(credentials->certificate),
+                                 credentials->certificate.to_pem(), endpoint};
+  report.started = prepared->started;
+  report.outcome = "serving";
+  report.stages_ms = stages;
+  const SignedReport start = sign_report(report, cvm.key.signing_key());
+  if (auto started = ledger::submit_signed(ledger, cvm.key.signing_key(), "services.start",
+                                           {{"order", order.id}, {"report", start.json}});
+      !started) {
+    return fail(started.error(), "the ledger refused the service's start report");
+  }
+  log("serving at " + endpoint);
+  const auto serving_since = Clock::now();
+
+  // Serve until the creator cancels, the order leaves Processing, or the
+  // engine gives up.
+  std::string outcome;
+  std::optional<Error> failure;
+  auto last_heartbeat = Clock::now();
+  while (outcome.empty() && !failure) {
+    std::this_thread::sleep_for(service.poll);
+    if (options.stop && options.stop->load()) {
+      failure = Error{std::string(kStoppedCode), "the loader is stopping; the service is left to its restart"};
+      break;
+    }
+    if (auto failed = engine.failure()) {
+      failure = Error{"loader.engine", *failed};
+      break;
+    }
+    if (auto current = ledger.order(order.id); current && *current) {
+      const auto& o = **current;
+      if (o.status != ledger::OrderStatus::Processing) {
+        outcome = "stopped: the order is no longer processing";
+      } else if (o.serve && o.serve->cancel_requested) {
+        outcome = "stopped: canceled by its creator";
+      }
+    }
+    if (Clock::now() >= next_rotation) {
+      auto renewed = issue(&credentials->key);
+      if (renewed) {
+        if (auto ok = (*tls)->update({renewed->certificate, cvm.certificate}); ok) {
+          credentials->certificate = renewed->certificate;
+          log("rotated the service certificate");
+        }
+      }
+      next_rotation = Clock::now() + service.certificate_lifetime / 2;
+    }
+    if (Clock::now() - last_heartbeat >= service.heartbeat) {
+      (void)ledger::submit_signed(ledger, cvm.key.signing_key(), "cvms.heartbeat", nlohmann::json::object());
+      last_heartbeat = Clock::now();
+    }
+  }
+  gateway.stop();
+  engine.stop();
+  stages["serve"] = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - serving_since).count());
+  if (failure) return std::unexpected(*failure);
+  log(outcome);
+
+  report.service->tls_certificate = credentials->certificate.to_pem();
+  report.finished = format_rfc3339(system_clock::now());
+  report.outcome = outcome;
+  report.stages_ms = stages;
+  return sign_report(report, cvm.key.signing_key());
+}
+
+}  // namespace ward::loader

@@ -1,0 +1,46 @@
+// The gateway inside the CVM (DESIGN.md "Serving", step 2): TLS that ends in
+// the CVM, with the order's key and certificate, in front of the engine,
+// which it reaches only through `engine` (a socket in the sandbox's own
+// network namespace). Built on http::Server, so a client that is slow or
+// never finishes its handshake holds a socket, never a thread, and is cut
+// off at the request deadline.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "base/error.h"
+#include "http/server.h"
+#include "serve/relay.h"
+#include "serve/tls.h"
+
+namespace ward::serve {
+
+struct GatewayOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0 picks a free one
+  http::ServerOptions server{};
+};
+
+class Gateway {
+ public:
+  Gateway(std::shared_ptr<TlsServerContext> tls, Dialer engine, GatewayOptions options);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Binds and serves on a thread of its own; returns the port.
+  Result<int> start();
+  // Stops accepting, lets requests being answered finish (see
+  // http::Server::stop) and joins. Idempotent.
+  void stop();
+
+ private:
+  GatewayOptions options_;
+  Forwarder forwarder_;
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+};
+
+}  // namespace ward::serve

@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# A confidential service end to end through the real binaries (issue 11):
+# a ledger and a certification center served here, a node with one
+# simulated CVM, Carol's trained model granted to it and served by
+# `cancer-trainer serve` behind the loader's TLS gateway. A client verifies
+# the endpoint (`ward serve verify`) and queries it through `ward proxy`.
+# Then what must be refused: a man in the middle with its own certificate,
+# wrong engine and model pins, simulated evidence under a strict policy, a
+# canceled service; an engine that keeps crashing fails its order; the
+# loader killed and restarted serves again under a new key. The model's
+# weights are never found outside the CVM's tmpfs.
+# Resolved before lib.sh moves into the temporary directory.
+WARD_SLOW_CLIENTS=$(realpath -e "${WARD_SLOW_CLIENTS:-build/tests/e2e/slow_clients}" 2>/dev/null || true)
+: "${WARD_TEST_ENGINE:?set WARD_TEST_ENGINE to the static test engine}"
+WARD_TEST_ENGINE=$(realpath "$WARD_TEST_ENGINE")
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+[[ -x $WARD_SLOW_CLIENTS ]] || fail "no slow_clients tool (build the target slow_clients, or set WARD_SLOW_CLIENTS)"
+ROOT=$(cd "$E2E_DIR/../.." && pwd)
+LOADER=$(dirname "$WARD")/ward-loader
+TRAINER=$(dirname "$WARD")/cancer-trainer
+[[ -x $LOADER && -x $TRAINER ]] || fail "no ward-loader or cancer-trainer next to $WARD"
+DATA=$ROOT/.deps/data/breast_cancer.csv
+[[ -f $DATA ]] || fail "no $DATA (scripts/fetch-dataset.sh)"
+command -v socat >/dev/null || fail "socat is missing (Debian package socat)"
+((EUID == 0)) || { echo "skip: serving needs root (the loader enters the engine's network namespace)"; exit 0; }
+touch start.stamp
+chmod 711 "$TMP"
+
+NODE=
+PROXY=
+MITM=
+cleanup() {
+  trap - ERR
+  set +e
+  for p in $PROXY $MITM; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  [[ -z $NODE ]] || { kill "$NODE"; wait "$NODE"; } 2>/dev/null
+  stop_servers
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+"$WARD" ledger init --db l.db --dev >/dev/null
+start_ward_server ledger serve --db l.db
+L=$URL
+"$WARD" ca init --dir ca >/dev/null
+echo '{"allow_simulated": true}' >ca-policy.json
+start_ward_server ca serve --dir ca --policy ca-policy.json
+CA=$URL
+for p in alice carol provider; do
+  "$WARD" keys new -o "$p.key" >/dev/null 2>&1
+  "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
+done
+account() { "$WARD" keys show --json "$1.key" | jq -r .signing_public_key; }
+"$WARD" accounts fund --ledger "$L" --key carol.key --to "$(account carol)" --amount 1000 >/dev/null
+STORE=$TMP/store
+
+start_node() {
+  "$WARD" node run --ledger "$L" --key provider.key --store "$STORE" --ca "$CA" --platform sim --cvms 1 \
+    --dir node --work "$TMP/work" --memory-limit 256 >>node.out 2>&1 &
+  NODE=$!
+}
+start_node
+for ((i = 0; i < 300; i++)); do
+  n=$("$WARD" node cvms --ledger "$L" --json | jq '.cvms | length')
+  ((n == 1)) && break
+  sleep 0.1
+done
+((n == 1)) || fail "the node did not list its CVM: $(cat node.out)"
+CVM=$("$WARD" ca verify node/cvm-0/cvm.pem --ca-cert ca/ca.pem --policy ca-policy.json --json | jq -r .cvm_id)
+MRTD=$(sha384sum "$LOADER" | cut -d' ' -f1)
+echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$MRTD\"]}}" >policy.json
+echo "{\"allow_simulated\": false, \"measurements\": {\"mrtd\": [\"$MRTD\"]}}" >strict.json
+
+# Carol's model, trained on her own machine; its weights are the marker.
+mkdir -p own/model
+"$TRAINER" train --inputs "$DATA" --output own/model >/dev/null
+MODEL_SHA=$(sha256sum own/model/model.json | cut -d' ' -f1)
+MARK=$(jq -r '.weights[0] // .input_weights[0][0] | tostring' own/model/model.json)
+[[ ${#MARK} -ge 12 ]] || fail "no distinctive weight in model.json to scan for: $MARK"
+MARK=$(grep -oF -- "$MARK" own/model/model.json | head -1)
+
+mkdir eng
+cp "$TRAINER" eng/cancer-trainer
+"$WARD" engine pack eng --entrypoint /cancer-trainer --cmd serve --serve-port 8080 -o serve.tar >/dev/null
+"$WARD" files upload serve.tar --key carol.key --store "$STORE" -o serve.res.json >/dev/null
+ENGINE=$(jq -r .resource.engine serve.res.json)
+"$WARD" files upload own/model --key carol.key --store "$STORE" -o model.res.json >/dev/null
+grant() { # grant RES OUT
+  "$WARD" files grant "$1" --key carol.key --ledger "$L" --cvm "$CVM" --engine "$ENGINE" --serve \
+    --ca-cert ca/ca.pem --policy policy.json -o "$2" >/dev/null
+}
+grant serve.res.json g-engine.json
+grant model.res.json g-model.json
+serve_order() { # serve_order GRANTS...: prints the order id
+  local g=()
+  for x in "$@"; do g+=(--grant "$x"); done
+  "$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine serve.res.json "${g[@]}" --serve \
+    --deposit 10 --store "$STORE" --json | jq -r .order
+}
+# wait_serving ID: sets ENDPOINT once the service has started.
+wait_serving() {
+  for ((i = 0; i < 300; i++)); do
+    ENDPOINT=$("$WARD" orders get "$1" --ledger "$L" --json | jq -r '.serve.endpoint // empty')
+    [[ -n $ENDPOINT ]] && return 0
+    sleep 0.1
+  done
+  fail "order $1 did not start serving: $(tail -20 node.out)"
+}
+ID=$(serve_order g-engine.json g-model.json)
+wait_serving "$ID"
+[[ $ENDPOINT =~ ^https://127\.0\.0\.1:[0-9]+$ ]] || fail "endpoint: $ENDPOINT"
+pass "service order $ID serves at $ENDPOINT"
+
+# The client verifies before it sends a byte.
+"$WARD" serve verify "$ENDPOINT" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json --engine "$ENGINE" \
+  --model "$(jq -r .resource.plaintext_sha256 model.res.json)" >verify.txt || fail "serve verify: $(cat verify.txt)"
+for check in tls.chain cert.chain policy.measurement.mrtd ca.binding service.order service.engine service.inputs \
+  service.key; do
+  grep -q "$check" verify.txt || fail "serve verify did not print $check: $(cat verify.txt)"
+done
+grep -q SIMULATED verify.txt || fail "serve verify hides the simulation: $(cat verify.txt)"
+pass "ward serve verify checks the endpoint down to the simulated root and the start report"
+
+start_proxy() { # start_proxy URL ARGS...: sets PROXY_URL
+  local to=$1
+  shift
+  # Emptied here, not by the background job's redirection, which may come
+  # after the first look below.
+  : >proxy.out
+  "$WARD" proxy --to "$to" --ledger "$L" --ca-cert ca/ca.pem "$@" >proxy.out 2>proxy.err &
+  PROXY=$!
+  for ((i = 0; i < 100; i++)); do
+    [[ -s proxy.out ]] && break
+    kill -0 "$PROXY" 2>/dev/null || break
+    sleep 0.1
+  done
+  PROXY_URL=$(head -n1 proxy.out)
+  [[ $PROXY_URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "ward proxy --to $to: $(cat proxy.out proxy.err)"
+}
+start_proxy "$ENDPOINT" --policy policy.json --engine "$ENGINE"
+[[ $PROXY_URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "ward proxy: $(cat proxy.out proxy.err)"
+ROW=$(sed -n 2p "$DATA" | cut -d, -f1-30)
+curl -sf "$PROXY_URL/v1/predict" -H 'content-type: application/json' -d "{\"features\":[$ROW]}" >pred.json ||
+  fail "predict through the proxy: $(cat pred.json; tail node.out)"
+jq -e '(.prediction == 0 or .prediction == 1) and .probability >= 0 and .probability <= 1' pred.json >/dev/null ||
+  fail "prediction: $(cat pred.json)"
+"$TRAINER" evaluate --model own/model/model.json --data "$DATA" --rows-json | jq -c '.predictions[0]' >expect.json
+[[ $(jq -c . pred.json) == $(cat expect.json) ]] || fail "served $(cat pred.json), evaluate says $(cat expect.json)"
+curl -sf "$PROXY_URL/v1/model" | jq -e 'has("weights") | not' >/dev/null || fail "/v1/model shows weights"
+curl -sf "$PROXY_URL/health" -o /dev/null -w '%{http_code}' | grep -q 200 || fail "health through the proxy"
+pass "a prediction through ward proxy and the gateway, the same as Carol's own evaluate: $(cat pred.json)"
+
+# 200 slow clients hold TLS handshakes open on the gateway while honest
+# clients ask through the proxy.
+"$WARD_SLOW_CLIENTS" --port "${PROXY_URL##*:}" --path /health --slow-port "${ENDPOINT##*:}" --tls 1 \
+  --slow "${SLOW_CLIENTS_N:-200}" --seconds "${SLOW_CLIENTS_SECONDS:-6}" >slow.txt ||
+  fail "the gateway starved its honest clients: $(cat slow.txt)"
+pass "gateway under slow TLS clients: $(cat slow.txt)"
+
+# A man in the middle: a TLS relay with its own certificate.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout mitm.key -out mitm.pem -days 1 \
+  -subj /CN=127.0.0.1 >/dev/null 2>&1
+MITM_PORT=$((20000 + RANDOM % 10000))
+socat -d "OPENSSL-LISTEN:$MITM_PORT,reuseaddr,fork,cert=mitm.pem,key=mitm.key,verify=0" \
+  "OPENSSL:${ENDPOINT#https://},verify=0" 2>mitm.log &
+MITM=$!
+for ((i = 0; i < 50; i++)); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$MITM_PORT") 2>/dev/null && break
+  sleep 0.1
+done
+rc=0
+"$WARD" serve verify "https://127.0.0.1:$MITM_PORT" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json \
+  >mitm-verify.txt 2>&1 || rc=$?
+((rc == 1)) && grep -q 'REJECTED at tls.chain' mitm-verify.txt || fail "the MITM passed: rc=$rc $(cat mitm-verify.txt)"
+kill "$PROXY"; wait "$PROXY" 2>/dev/null || true
+PROXY=
+rc=0
+"$WARD" proxy --to "https://127.0.0.1:$MITM_PORT" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json \
+  >proxy.out 2>proxy.err || rc=$?
+((rc == 1)) && grep -q 'REJECTED at tls.chain' proxy.err || fail "ward proxy accepted the MITM: $(cat proxy.out proxy.err)"
+pass "a man in the middle with its own certificate is refused before any request: $(cat proxy.err)"
+
+# Pins and policy.
+expect_rejected() { # expect_rejected CHECK WHAT ARGS...
+  local check=$1 what=$2
+  shift 2
+  rc=0
+  "$WARD" serve verify "$ENDPOINT" --ledger "$L" --ca-cert ca/ca.pem "$@" >v.txt 2>&1 || rc=$?
+  ((rc == 1)) && grep -q "REJECTED at $check" v.txt || fail "$what: rc=$rc $(cat v.txt)"
+  pass "$what -> $(grep REJECTED v.txt)"
+}
+expect_rejected service.engine "a wrong engine pin" --policy policy.json --engine "sha256:$(printf '%064d' 1)"
+expect_rejected service.inputs "a wrong model pin" --policy policy.json --model "$(printf '%064d' 2)"
+expect_rejected policy.simulated "simulated evidence under a strict policy" --policy strict.json
+echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$(printf '%096d' 0)\"]}}" >othercode.json
+expect_rejected policy.measurement.mrtd "another loader's measurement" --policy othercode.json
+
+# The node killed and restarted: the service comes back under a new key.
+OLD_KEY=$("$WARD" orders get "$ID" --ledger "$L" --json | jq -r .serve.tls_key_sha256)
+kill -TERM "$NODE"
+wait "$NODE" || fail "ward node run did not stop cleanly: $(tail -3 node.out)"
+NODE=
+start_node
+for ((i = 0; i < 300; i++)); do
+  NEW_KEY=$("$WARD" orders get "$ID" --ledger "$L" --json | jq -r .serve.tls_key_sha256)
+  [[ $NEW_KEY != "$OLD_KEY" ]] && break
+  sleep 0.1
+done
+[[ $NEW_KEY != "$OLD_KEY" ]] || fail "the restarted node did not serve order $ID again: $(tail node.out)"
+wait_serving "$ID"
+start_proxy "$ENDPOINT" --policy policy.json
+curl -sf "$PROXY_URL/v1/predict" -H 'content-type: application/json' -d "{\"features\":[$ROW]}" >pred2.json ||
+  fail "predict after the restart: $(tail node.out)"
+cmp -s pred.json pred2.json || fail "another prediction after the restart: $(cat pred.json pred2.json)"
+pass "the node killed and restarted serves order $ID again under a new TLS key"
+
+# Cancel: the service stops with a final report; the endpoint is refused.
+"$WARD" orders cancel "$ID" --ledger "$L" --key carol.key >/dev/null
+"$WARD" orders wait "$ID" --ledger "$L" --timeout 60 >wait.out || fail "canceled service: $(cat wait.out; tail node.out)"
+"$WARD" orders report "$ID" --ledger "$L" >final.json
+jq -e '.report.outcome == "stopped: canceled by its creator" and (.report.service.tls_key_sha256 | length == 64)
+  and (has("output") | not)' final.json >/dev/null || fail "final report: $(jq -c .report final.json | head -c 600)"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$PROXY_URL/health" || true)
+[[ $code != 200 ]] || fail "the proxy still reaches a canceled service"
+pass "a canceled service stops with a final report; the proxy no longer reaches it (HTTP $code)"
+kill "$PROXY"; wait "$PROXY" 2>/dev/null || true
+PROXY=
+
+# Server-sent events pass through the gateway and the proxy as they are
+# written: the test engine sends 3 events 700 ms apart.
+mkdir payload
+cp "$WARD_TEST_ENGINE" payload/engine
+"$WARD" engine pack payload --entrypoint /engine --cmd serve --cmd 8080 --serve-port 8080 -o sse.tar >/dev/null
+"$WARD" files upload sse.tar --key carol.key --store "$STORE" -o sse.res.json >/dev/null
+SSE=$(jq -r .resource.engine sse.res.json)
+"$WARD" files grant sse.res.json --key carol.key --ledger "$L" --cvm "$CVM" --engine "$SSE" --serve \
+  --ca-cert ca/ca.pem --policy policy.json -o g-sse.json >/dev/null
+ID3=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine sse.res.json --grant g-sse.json \
+  --serve --deposit 10 --store "$STORE" --json | jq -r .order)
+wait_serving "$ID3"
+start_proxy "$ENDPOINT" --policy policy.json --engine "$SSE"
+t0=$(date +%s%N)
+{ curl -sSN "$PROXY_URL/stream?n=3&ms=700" 2>curl.err || true; } | while IFS= read -r line; do
+  if [[ -n $line ]]; then echo "$((($(date +%s%N) - t0) / 1000000)) $line"; fi
+done >sse.txt
+[[ $(wc -l <sse.txt) == 3 ]] || fail "SSE through the proxy: $(cat sse.txt curl.err; tail -5 node.out)"
+first=$(head -1 sse.txt | cut -d' ' -f1)
+last=$(tail -1 sse.txt | cut -d' ' -f1)
+((first < 600 && last - first >= 1200)) || fail "events were not relayed as written: $(cat sse.txt)"
+pass "server-sent events arrive as the engine writes them (ms after the request: $(cut -d' ' -f1 sse.txt | tr '\n' ' '))"
+"$WARD" orders cancel "$ID3" --ledger "$L" --key carol.key >/dev/null
+"$WARD" orders wait "$ID3" --ledger "$L" --timeout 60 >/dev/null || fail "order $ID3 did not end: $(tail node.out)"
+kill "$PROXY"; wait "$PROXY" 2>/dev/null || true
+PROXY=
+
+# An engine that crashes at start is restarted a bounded number of times, then its order fails.
+"$WARD" engine pack eng --entrypoint /cancer-trainer --cmd serve --cmd=--model --cmd=/nonexistent.json \
+  --serve-port 8080 -o crash.tar >/dev/null
+"$WARD" files upload crash.tar --key carol.key --store "$STORE" -o crash.res.json >/dev/null
+CRASH=$(jq -r .resource.engine crash.res.json)
+"$WARD" files grant crash.res.json --key carol.key --ledger "$L" --cvm "$CVM" --engine "$CRASH" --serve \
+  --ca-cert ca/ca.pem --policy policy.json -o g-crash.json >/dev/null
+"$WARD" files grant model.res.json --key carol.key --ledger "$L" --cvm "$CVM" --engine "$CRASH" --serve \
+  --ca-cert ca/ca.pem --policy policy.json -o g-model-crash.json >/dev/null
+ID2=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine crash.res.json --grant g-crash.json \
+  --grant g-model-crash.json --serve --deposit 10 --store "$STORE" --json | jq -r .order)
+rc=0
+"$WARD" orders wait "$ID2" --ledger "$L" --timeout 60 >wait.out 2>&1 || rc=$?
+((rc == 1)) && grep -q "order $ID2 error" wait.out && grep -q 'restarts' wait.out ||
+  fail "a crashing engine: rc=$rc $(cat wait.out)"
+pass "an engine that keeps crashing fails its order: $(cat wait.out)"
+
+kill -TERM "$NODE"
+wait "$NODE" || fail "ward node run did not stop cleanly: $(tail -3 node.out)"
+NODE=
+leaks=$(grep -rlsF -e "$MARK" "$STORE" "$TMP/work" "$TMP/node" /dev/shm 2>/dev/null || true)
+leaks+=$(find "${TMPDIR:-/tmp}" -xdev -type f -newer start.stamp 2>/dev/null | grep -v "^$TMP/own" |
+  xargs -r grep -lsF -e "$MARK" 2>/dev/null || true)
+[[ -z $leaks ]] || fail "model weights found in: $leaks"
+pass "the model's weights are nowhere outside Carol's own files (store, work, node, /dev/shm, /tmp)"
