@@ -8,30 +8,32 @@
 namespace ward::serve {
 
 Result<Endpoint> parse_endpoint(std::string_view url) {
+  const auto bad = [url](const std::string& why) {
+    return fail("serve.url", "endpoint \"" + std::string(url.substr(0, 200)) + "\" " + why +
+                                 " (expected https://HOST:PORT)");
+  };
   constexpr std::string_view kScheme = "https://";
-  if (!url.starts_with(kScheme)) return fail("serve.url", "the endpoint must be https://HOST:PORT");
+  if (!url.starts_with(kScheme)) return bad("is not an https URL");
   std::string_view rest = url.substr(kScheme.size());
-  if (rest.ends_with('/')) rest.remove_suffix(1);
   Endpoint out;
   std::string_view port;
-  if (rest.starts_with('[')) {
+  const bool bracketed = rest.starts_with('[');
+  if (bracketed) {
     const auto close = rest.find(']');
-    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
-      return fail("serve.url", "the endpoint must be https://[IPV6]:PORT");
-    }
+    if (close == std::string_view::npos || rest.substr(close + 1, 1) != ":") return bad("has no port");
     out.host = std::string(rest.substr(1, close - 1));
     port = rest.substr(close + 2);
   } else {
     const auto colon = rest.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return fail("serve.url", "the endpoint must be https://HOST:PORT");
+    if (colon == std::string_view::npos) return bad("has no port");
     out.host = std::string(rest.substr(0, colon));
     port = rest.substr(colon + 1);
   }
-  if (out.host.empty() || out.host.find_first_of("/?#@ ") != std::string::npos) {
-    return fail("serve.url", "the endpoint's host is not a plain host name or address");
-  }
+  // A bracketed host is an IPv6 address and may hold colons; no host has a path.
+  if (out.host.empty() || out.host.find_first_of(bracketed ? "/[]?#@ " : "/[]:?#@ ") != std::string::npos)
+    return bad("has no valid host");
   auto number = parse_decimal(port, 65535);
-  if (!number || *number == 0) return fail("serve.url", "the endpoint's port must be 1 to 65535");
+  if (!number || *number < 1) return bad("has no valid port");
   out.port = static_cast<int>(*number);
   return out;
 }
