@@ -28,7 +28,8 @@ int fail(const std::string& what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 6) return fail("usage: serve_connect_bench https://HOST:PORT LEDGER CA.pem POLICY.json SECONDS");
+  if (argc != 6)
+    return fail("usage: serve_connect_bench https://HOST:PORT LEDGER CA.pem POLICY.json SECONDS");
   auto ca_pem = ward::read_file(argv[3], 1 << 20);
   if (!ca_pem) return fail(ca_pem.error().message);
   auto ca = ward::crypto::Certificate::from_pem(ward::as_chars(*ca_pem));
@@ -38,7 +39,8 @@ int main(int argc, char** argv) {
   auto policy = ward::attest::Policy::from_json(ward::as_chars(*policy_text));
   if (!policy) return fail(policy.error().message);
   const auto seconds = std::chrono::seconds(std::atoi(argv[5]));
-  auto client = ward::serve::VerifiedClient::open(argv[1], ward::serve::ClientOptions{*ca, *policy, argv[2], {}});
+  auto client =
+      ward::serve::VerifiedClient::open(argv[1], ward::serve::ClientOptions{*ca, *policy, argv[2], {}});
   if (!client) return fail(client.error().message);
 
   const auto run = [&](const char* name, auto&& once) -> bool {
@@ -49,7 +51,8 @@ int main(int argc, char** argv) {
       ++n;
     }
     const double s = std::chrono::duration<double>(Clock::now() - start).count();
-    std::printf("%s: %d verified connections in %.2f s: %.1f/s, %.2f ms each\n", name, n, s, n / s, 1000 * s / n);
+    std::printf("%s: %d verified connections in %.2f s: %.1f/s, %.2f ms each\n", name, n, s, n / s,
+                1000 * s / n);
     return true;
   };
   const bool full = run("full", [&] {
@@ -62,9 +65,9 @@ int main(int argc, char** argv) {
     return true;
   });
   const bool cached = full && run("cached", [&] {
-    auto c = (*client)->connect();
-    if (!c) std::fprintf(stderr, "serve_connect_bench: %s\n", c.error().message.c_str());
-    return c.has_value();
-  });
+                        auto c = (*client)->connect();
+                        if (!c) std::fprintf(stderr, "serve_connect_bench: %s\n", c.error().message.c_str());
+                        return c.has_value();
+                      });
   return full && cached ? 0 : 1;
 }

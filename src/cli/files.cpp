@@ -392,12 +392,13 @@ void add_files_commands(CLI::App& app, Action& action) {
   grant_cmd->add_option("--engine", grant->engine, "The engine allowed to read it (sha256:<hex>)")
       ->option_text("DIGEST")
       ->required();
-  auto* output_to = repeatable(grant_cmd->add_option(
-                                   "--output-to", grant->outputs,
-                                   "An age recipient a batch order's output may go to. Can be repeated"))
-                        ->option_text("RECIPIENT");
-  grant_cmd->add_flag("--serve", grant->serve,
-                      "For service orders only (no output; the engine answers clients): docs/serving.md")
+  auto* output_to =
+      repeatable(grant_cmd->add_option("--output-to", grant->outputs,
+                                       "An age recipient a batch order's output may go to. Can be repeated"))
+          ->option_text("RECIPIENT");
+  grant_cmd
+      ->add_flag("--serve", grant->serve,
+                 "For service orders only (no output; the engine answers clients): docs/serving.md")
       ->excludes(output_to);
   grant_cmd->add_option("--expires", grant->expires, "How long the grant is valid (30m, 24h, 7d; default 24h)")
       ->option_text("DURATION");

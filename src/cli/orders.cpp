@@ -178,8 +178,8 @@ Result<void> run_create(const CreateArgs& args) {
   if (!engine) return std::unexpected(engine.error());
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());
-  auto inputs =
-      upload_grants(args, files::OrderTerms{*cvm, *engine, args.outputs, key->signing_public_key(), args.serve});
+  auto inputs = upload_grants(
+      args, files::OrderTerms{*cvm, *engine, args.outputs, key->signing_public_key(), args.serve});
   if (!inputs) return std::unexpected(inputs.error());
   inputs->insert(inputs->end(), args.inputs.begin(), args.inputs.end());
   json tx_args = {{"cvm", hex_encode(*cvm)},       {"engine", *engine},     {"inputs", *inputs},

@@ -113,12 +113,14 @@ Result<void> run_proxy(const ProxyArgs& args) {
   // refusal at start rather than a 502 on the first request.
   auto verified = (*client)->verify_now();
   if (!verified) return fail(verified.error(), args.to);
-  if (!(*verified)->accepted()) return fail("serve.verify", args.to + ": " + serve::rejection_line(**verified));
+  if (!(*verified)->accepted())
+    return fail("serve.verify", args.to + ": " + serve::rejection_line(**verified));
 
   serve::Forwarder forwarder((*client)->dialer());
   http::ServerOptions options;
   options.threads = static_cast<std::size_t>(args.threads);
-  http::Server server([&forwarder](const http::Request& request) { return forwarder.forward(request); }, options);
+  http::Server server([&forwarder](const http::Request& request) { return forwarder.forward(request); },
+                      options);
   auto port = server.bind(address->host, address->port);
   if (!port) return std::unexpected(port.error());
   const auto& v = **verified;
@@ -163,22 +165,28 @@ void add_serve_commands(CLI::App& app, Action& action) {
 
 void add_proxy_command(CLI::App& app, Action& action) {
   auto args = std::make_shared<ProxyArgs>();
-  CLI::App* cmd = app.add_subcommand("proxy", "Verify a confidential service, then serve it as plain HTTP locally");
+  CLI::App* cmd =
+      app.add_subcommand("proxy", "Verify a confidential service, then serve it as plain HTTP locally");
   cmd->footer(
-      "Every new TLS connection to the service is verified before a byte is sent on it: the chain down to the\n"
-      "hardware evidence and the policy, the order on the ledger (a started service, not canceled), the engine\n"
+      "Every new TLS connection to the service is verified before a byte is sent on it: the chain down to "
+      "the\n"
+      "hardware evidence and the policy, the order on the ledger (a started service, not canceled), the "
+      "engine\n"
       "and model digests (and your pins), and the TLS key against the service's start report. A certificate\n"
-      "already verified is trusted for 60 s; a changed one is verified again. Prints its URL, then serves until\n"
+      "already verified is trusted for 60 s; a changed one is verified again. Prints its URL, then serves "
+      "until\n"
       "SIGINT or SIGTERM.");
   cmd->add_option("--to", args->to, "The service's endpoint, https://HOST:PORT (`ward orders get` shows it)")
       ->required();
-  cmd->add_option("--listen", args->listen, "HOST:PORT to serve plain HTTP on (default 127.0.0.1:0: a free port)");
+  cmd->add_option("--listen", args->listen,
+                  "HOST:PORT to serve plain HTTP on (default 127.0.0.1:0: a free port)");
   add_ledger_option(cmd, args->ledger);
   cmd->add_option("--ca-cert", args->ca_cert, "The certification center's certificate (PEM)")->required();
   cmd->add_option("--policy", args->policy,
                   "The attestation policy (JSON, docs/attest.md); default strict: no simulation");
   cmd->add_option("--engine", args->engine, "Accept only this engine digest (sha256:...)");
-  repeatable(cmd->add_option("--model", args->models, "Accept only a service whose inputs include this SHA-256"));
+  repeatable(
+      cmd->add_option("--model", args->models, "Accept only a service whose inputs include this SHA-256"));
   decimal(cmd->add_option("--threads", args->threads, "Requests forwarded at once (default 16)"), 1, 1024);
   cmd->callback([args, &action] { action = [args] { return run_proxy(*args); }; });
 }

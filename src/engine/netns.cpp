@@ -1,16 +1,16 @@
 #include "engine/netns.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
-#include <sys/socket.h>
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string>
+#include <sys/socket.h>
 #include <thread>
 
 namespace ward::engine {
@@ -25,7 +25,9 @@ std::string errno_text(int e) {
 Result<UniqueFd> open_network_namespace(pid_t pid) {
   const std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return fail("engine.netns", "cannot open the sandbox's network namespace " + path + ": " + errno_text(errno));
+  if (!fd)
+    return fail("engine.netns",
+                "cannot open the sandbox's network namespace " + path + ": " + errno_text(errno));
   return fd;
 }
 
@@ -43,8 +45,9 @@ Result<UniqueFd> connect_in_namespace(int netns, int port, std::chrono::millisec
     if (made < 0) err = errno;
   }).join();
   if (made < 0) {
-    return fail("engine.netns", "cannot create a socket in the sandbox's network namespace: " + errno_text(err) +
-                                    (err == EPERM ? " (serving needs the loader to run as root)" : ""));
+    return fail("engine.netns",
+                "cannot create a socket in the sandbox's network namespace: " + errno_text(err) +
+                    (err == EPERM ? " (serving needs the loader to run as root)" : ""));
   }
   UniqueFd fd(made);
   sockaddr_in addr{};
@@ -53,14 +56,18 @@ Result<UniqueFd> connect_in_namespace(int netns, int port, std::chrono::millisec
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   const std::string where = "the engine's port " + std::to_string(port);
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno != EINPROGRESS) return fail("engine.connect", "cannot connect to " + where + ": " + errno_text(errno));
+    if (errno != EINPROGRESS)
+      return fail("engine.connect", "cannot connect to " + where + ": " + errno_text(errno));
     pollfd p{fd.get(), POLLOUT, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    if (ready <= 0) return fail("engine.connect", where + " did not answer within " + std::to_string(timeout.count()) + " ms");
+    if (ready <= 0)
+      return fail("engine.connect",
+                  where + " did not answer within " + std::to_string(timeout.count()) + " ms");
     int so_error = 0;
     socklen_t len = sizeof so_error;
     if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &len) != 0 || so_error != 0) {
-      return fail("engine.connect", "cannot connect to " + where + ": " + errno_text(so_error ? so_error : errno));
+      return fail("engine.connect",
+                  "cannot connect to " + where + ": " + errno_text(so_error ? so_error : errno));
     }
   }
   const int flags = ::fcntl(fd.get(), F_GETFL);

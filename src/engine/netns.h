@@ -5,9 +5,8 @@
 // happens there; connect, read and write work from any thread.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
+#include <sys/types.h>
 
 #include "base/error.h"
 #include "base/unique_fd.h"

@@ -11,8 +11,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <sys/mman.h>
@@ -503,7 +503,8 @@ std::optional<pid_t> child_pid(const std::string& status) {
   const std::size_t end = status.find('\n');
   if (end == std::string::npos) return std::nullopt;
   const auto doc = nlohmann::json::parse(status.substr(0, end), nullptr, false);
-  if (!doc.is_object() || !doc.contains("child-pid") || !doc["child-pid"].is_number_integer()) return std::nullopt;
+  if (!doc.is_object() || !doc.contains("child-pid") || !doc["child-pid"].is_number_integer())
+    return std::nullopt;
   const auto pid = doc["child-pid"].get<long long>();
   if (pid <= 0 || pid > std::numeric_limits<pid_t>::max()) return std::nullopt;
   return static_cast<pid_t>(pid);
@@ -722,8 +723,9 @@ Result<RunResult> run_sandboxed(const SandboxSpec& spec) {
     }
     if (grace_end && now >= *grace_end) break;
     const auto until = grace_end ? *grace_end : deadline;
-    const auto wait_ms = std::min<long long>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1, spec.stop ? 200 : 1000);
+    const auto wait_ms =
+        std::min<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1,
+                            spec.stop ? 200 : 1000);
     pollfd fds[2];
     nfds_t n = 0;
     if (out_r) fds[n++] = {out_r.get(), POLLIN, 0};

@@ -4,14 +4,13 @@
 // the sandbox cannot be set up, run_sandboxed fails and nothing ran.
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include "base/error.h"

@@ -28,9 +28,11 @@ Result<T> field(Result<T> value) {
 // Each output as its canonical age1 spelling; sorted and unique when
 // `require_sorted` is false, required to be already when it is true. A
 // grant for a service allows none: a service has no output.
-Result<std::vector<std::string>> check_outputs(std::vector<std::string> outputs, bool require_sorted, bool serve) {
+Result<std::vector<std::string>> check_outputs(std::vector<std::string> outputs, bool require_sorted,
+                                               bool serve) {
   if (serve) {
-    if (!outputs.empty()) return bad("a grant for a service allows no output recipient (a service has no output)");
+    if (!outputs.empty())
+      return bad("a grant for a service allows no output recipient (a service has no output)");
     return outputs;
   }
   if (outputs.empty()) return bad("a grant allows at least one output recipient");
@@ -104,7 +106,8 @@ Result<GrantPolicy> read_policy(const json& o) {
         "again");
   if (auto ok = detail::only_fields(
           o,
-          {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created", "order_by", "uses", "serve"},
+          {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created", "order_by", "uses",
+           "serve"},
           {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created"}, "grant");
       !ok)
     return bad(ok.error().message);
@@ -318,9 +321,10 @@ Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order,
                                    system_clock::time_point now) {
   const GrantPolicy& p = grant.policy;
   if (p.serve != order.serve)
-    return bad(p.serve ? "grant.serve: granted for a service order only, and this order is a batch order"
-                       : "grant.serve: granted for batch orders only, and this order is a service (its engine "
-                         "would answer clients with what it reads)");
+    return bad(p.serve
+                   ? "grant.serve: granted for a service order only, and this order is a batch order"
+                   : "grant.serve: granted for batch orders only, and this order is a service (its engine "
+                     "would answer clients with what it reads)");
   if (p.cvm != order.cvm)
     return bad("grant.cvm: granted to CVM " + hex_encode(p.cvm) + ", not to CVM " + hex_encode(order.cvm));
   auto order_engine = detail::parse_engine_digest(order.engine, "the order's engine");

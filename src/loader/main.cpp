@@ -42,10 +42,12 @@ int run(int argc, char** argv) {
   app.add_option("--memory-limit", memory_limit_mb, "An engine's memory limit, MiB (default 4096)");
   app.add_option("--poll-ms", poll_ms, "How often to look for new orders (default 200)");
   app.add_flag("--exit-when-idle", options.exit_when_idle, "Stop once no order is waiting");
-  app.add_option("--serve-listen", serve_listen,
-                 "HOST:PORT where a service order's TLS gateway listens; port 0 picks one (default 127.0.0.1:0)");
-  app.add_option("--serve-host", options.pipeline.service.public_host,
-                 "The host clients reach the gateway by, in the published endpoint (default: the listen host)");
+  app.add_option(
+      "--serve-listen", serve_listen,
+      "HOST:PORT where a service order's TLS gateway listens; port 0 picks one (default 127.0.0.1:0)");
+  app.add_option(
+      "--serve-host", options.pipeline.service.public_host,
+      "The host clients reach the gateway by, in the published endpoint (default: the listen host)");
   app.add_option("--cert-lifetime", cert_lifetime_s,
                  "A service certificate's lifetime, seconds; renewed at half (default 3600)");
   try {
@@ -54,10 +56,12 @@ int run(int argc, char** argv) {
     return app.exit(e);
   }
   const auto colon = serve_listen.rfind(':');
-  auto serve_port = colon == std::string::npos ? ward::Result<std::uint64_t>(ward::fail("number.format", "no port"))
-                                               : ward::parse_decimal(serve_listen.substr(colon + 1), 65535);
+  auto serve_port = colon == std::string::npos
+                        ? ward::Result<std::uint64_t>(ward::fail("number.format", "no port"))
+                        : ward::parse_decimal(serve_listen.substr(colon + 1), 65535);
   if (!serve_port || colon == 0) {
-    std::cerr << "ward-loader: error: --serve-listen must be HOST:PORT with a port of 0 to 65535" << std::endl;
+    std::cerr << "ward-loader: error: --serve-listen must be HOST:PORT with a port of 0 to 65535"
+              << std::endl;
     return 2;
   }
   std::string serve_host = serve_listen.substr(0, colon);

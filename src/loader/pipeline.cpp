@@ -1,11 +1,12 @@
 #include "loader/pipeline.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <set>
+#include <sys/stat.h>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -219,6 +220,20 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
   return prepared;
 }
 
+Report report_of(const CvmState& cvm, const ledger::LedgerId& ledger_id, const ledger::Order& order,
+                 const Prepared& prepared) {
+  Report report;
+  report.ledger = ledger_id;
+  report.order = order.id;
+  report.cvm = cvm.id;
+  report.certificate = cvm.certificate_pem;
+  report.engine = order.engine;
+  report.engine_resource = prepared.engine_resource;
+  report.inputs = prepared.report_inputs;
+  report.started = prepared.started;
+  return report;
+}
+
 namespace {
 
 // Runs a batch order's engine to its end, then seals and uploads its output.
@@ -281,16 +296,8 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
   log("uploaded the encrypted output " + blob->uri);
   clock.end("upload");
 
-  Report report;
-  report.ledger = ledger_id;
-  report.order = order.id;
-  report.cvm = cvm.id;
-  report.certificate = cvm.certificate_pem;
-  report.engine = order.engine;
-  report.engine_resource = prepared->engine_resource;
-  report.inputs = prepared->report_inputs;
+  Report report = report_of(cvm, ledger_id, order, *prepared);
   report.output = ReportOutput{blob->uri, blob->sha256, blob->size, order.outputs};
-  report.started = prepared->started;
   report.finished = format_rfc3339(std::chrono::system_clock::now());
   report.exit_code = run->code;
   report.outcome = run->describe();
@@ -322,9 +329,9 @@ Result<OrderOutcome> process_order(const CvmState& cvm, ledger::LedgerClient& le
   {
     auto work = WorkDir::create(options.work_root, order.id);
     if (!work) return std::unexpected(work.error());
-    report = order.serve ? serve_order(cvm, ledger, summary->info.id, order, options, work->path(),
-                                       outcome.stages_ms)
-                         : execute(cvm, ledger, summary->info.id, order, options, work->path(), outcome.stages_ms);
+    report = order.serve
+                 ? serve_order(cvm, ledger, summary->info.id, order, options, work->path(), outcome.stages_ms)
+                 : execute(cvm, ledger, summary->info.id, order, options, work->path(), outcome.stages_ms);
     StageClock wipe(outcome.stages_ms);
     { auto gone = std::move(*work); }  // decrypted inputs and outputs are wiped here, before anything is published
     wipe.end("wipe");

@@ -34,4 +34,9 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
                                const PipelineOptions& options, const std::filesystem::path& work,
                                std::map<std::string, std::uint64_t>& stages);
 
+// The report's fields that say what ran where: ledger, order, CVM and its
+// certificate, engine and inputs, start time. The caller adds the rest.
+Report report_of(const CvmState& cvm, const ledger::LedgerId& ledger_id, const ledger::Order& order,
+                 const Prepared& prepared);
+
 }  // namespace ward::loader

@@ -119,16 +119,16 @@ Result<ReportService> parse_service(const json& s) {
 Result<Report> parse_body(const json& r) {
   // A batch order's report has an output, a service's a service part: one of the two.
   const bool service = r.is_object() && r.contains("service");
-  if (auto ok = service ? only_fields(r,
-                                      {"v", "ledger", "order", "cvm", "certificate", "engine", "engine_resource",
-                                       "inputs", "service", "started", "finished", "exit_code", "outcome",
-                                       "stages_ms"},
-                                      "\"report\"")
-                        : only_fields(r,
-                                      {"v", "ledger", "order", "cvm", "certificate", "engine", "engine_resource",
-                                       "inputs", "output", "started", "finished", "exit_code", "outcome",
-                                       "stages_ms"},
-                                      "\"report\"");
+  if (auto ok =
+          service
+              ? only_fields(r,
+                            {"v", "ledger", "order", "cvm", "certificate", "engine", "engine_resource",
+                             "inputs", "service", "started", "finished", "exit_code", "outcome", "stages_ms"},
+                            "\"report\"")
+              : only_fields(r,
+                            {"v", "ledger", "order", "cvm", "certificate", "engine", "engine_resource",
+                             "inputs", "output", "started", "finished", "exit_code", "outcome", "stages_ms"},
+                            "\"report\"");
       !ok) {
     return std::unexpected(ok.error());
   }

@@ -55,7 +55,7 @@ struct Report {
   std::string engine;       // "sha256:<hex>", the image config digest
   ReportInput engine_resource;
   std::vector<ReportInput> inputs;  // in /ward/inputs/<n> order
-  ReportOutput output;                   // a batch order's; absent from a service's report
+  ReportOutput output;              // a batch order's; absent from a service's report
   std::optional<ReportService> service;  // a service order's
   std::string started;  // RFC 3339
   std::string finished;

@@ -121,8 +121,9 @@ std::vector<crypto::Sha256Digest> input_digests(const Prepared& prepared) {
 
 }  // namespace
 
-Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::LedgerId& ledger_id,
-                                 const ledger::Order& order, const PipelineOptions& options, const fs::path& work,
+Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledger,
+                                 const ledger::LedgerId& ledger_id, const ledger::Order& order,
+                                 const PipelineOptions& options, const fs::path& work,
                                  std::map<std::string, std::uint64_t>& stages) {
   const auto log = [&](const std::string& line) {
     if (options.log) options.log("order " + std::to_string(order.id) + ": " + line);
@@ -131,7 +132,8 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   // The engine is reached through a socket made in its sandbox's network
   // namespace, which takes CAP_SYS_ADMIN over it: root, as in a CVM.
   if (::geteuid() != 0) {
-    return fail("loader.serve", "serving needs ward-loader to run as root (to reach the engine inside its sandbox)");
+    return fail("loader.serve",
+                "serving needs ward-loader to run as root (to reach the engine inside its sandbox)");
   }
   auto prepared = prepare_order(cvm, ledger, order, options, work, stages);
   if (!prepared) return std::unexpected(prepared.error());
@@ -145,7 +147,8 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   const auto issue = [&](const crypto::EcPrivateKey* key) {
     const auto now = std::chrono::floor<std::chrono::seconds>(system_clock::now());
     return serve::issue_service_certificate(claims, cvm.key.signing_key(), cvm.certificate,
-                                            now - std::chrono::minutes(5), now + service.certificate_lifetime, key);
+                                            now - std::chrono::minutes(5), now + service.certificate_lifetime,
+                                            key);
   };
   auto credentials = issue(nullptr);
   if (!credentials) return fail(credentials.error(), "the service certificate");
@@ -175,11 +178,12 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   const auto ready_by = Clock::now() + service.start_timeout;
   for (;;) {
     if (auto failed = engine.failure()) return fail("loader.engine", *failed);
-    if (options.stop && options.stop->load()) return fail(std::string(kStoppedCode), "the loader is stopping");
+    if (options.stop && options.stop->load())
+      return fail(std::string(kStoppedCode), "the loader is stopping");
     if (engine.dial(port)) break;
     if (Clock::now() >= ready_by) {
-      return fail("loader.engine", "the engine did not listen on its port " + std::to_string(port) + " within " +
-                                       std::to_string(service.start_timeout.count()) + " s");
+      return fail("loader.engine", "the engine did not listen on its port " + std::to_string(port) +
+                                       " within " + std::to_string(service.start_timeout.count()) + " s");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -187,23 +191,16 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   serve::GatewayOptions gateway_options;
   gateway_options.host = service.listen_host;
   gateway_options.port = service.listen_port;
-  serve::Gateway gateway(*tls, [&engine, port] { return engine.dial(port); }, gateway_options);
+  serve::Gateway gateway(
+      *tls, [&engine, port] { return engine.dial(port); }, gateway_options);
   auto bound = gateway.start();
   if (!bound) return fail(bound.error(), "the gateway");
   const std::string endpoint =
       endpoint_url(service.public_host.empty() ? service.listen_host : service.public_host, *bound);
 
-  Report report;
-  report.ledger = ledger_id;
-  report.order = order.id;
-  report.cvm = cvm.id;
-  report.certificate = cvm.certificate_pem;
-  report.engine = order.engine;
-  report.engine_resource = prepared->engine_resource;
-  report.inputs = prepared->report_inputs;
+  Report report = report_of(cvm, ledger_id, order, *prepared);
   report.service = ReportService{serve::tls_key_digest(credentials->certificate),
                                  credentials->certificate.to_pem(), endpoint};
-  report.started = prepared->started;
   report.outcome = "serving";
   report.stages_ms = stages;
   const SignedReport start = sign_report(report, cvm.key.signing_key());
@@ -223,7 +220,8 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   while (outcome.empty() && !failure) {
     std::this_thread::sleep_for(service.poll);
     if (options.stop && options.stop->load()) {
-      failure = Error{std::string(kStoppedCode), "the loader is stopping; the service is left to its restart"};
+      failure =
+          Error{std::string(kStoppedCode), "the loader is stopping; the service is left to its restart"};
       break;
     }
     if (auto failed = engine.failure()) {

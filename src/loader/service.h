@@ -28,8 +28,9 @@ inline constexpr std::string_view kStoppedCode = "loader.stopped";
 // creator cancels it or it leaves Processing, and returns the signed final
 // report. An error is the order's failure reason: it could not start, or
 // its engine kept exiting (options.service.max_restarts).
-Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::LedgerId& ledger_id,
-                                 const ledger::Order& order, const PipelineOptions& options,
-                                 const std::filesystem::path& work, std::map<std::string, std::uint64_t>& stages);
+Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledger,
+                                 const ledger::LedgerId& ledger_id, const ledger::Order& order,
+                                 const PipelineOptions& options, const std::filesystem::path& work,
+                                 std::map<std::string, std::uint64_t>& stages);
 
 }  // namespace ward::loader

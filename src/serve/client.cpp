@@ -53,14 +53,15 @@ Result<std::unique_ptr<VerifiedClient>> VerifiedClient::open(std::string_view ur
       new VerifiedClient(std::move(*endpoint), std::move(options), std::move(*ledger)));
 }
 
-VerifiedClient::VerifiedClient(Endpoint endpoint, ClientOptions options, std::unique_ptr<ledger::LedgerClient> ledger)
+VerifiedClient::VerifiedClient(Endpoint endpoint, ClientOptions options,
+                               std::unique_ptr<ledger::LedgerClient> ledger)
     : endpoint_(std::move(endpoint)),
       options_(std::move(options)),
       cache_(options_.cache_ttl),
       ledger_(std::move(ledger)) {}
 
-std::shared_ptr<const EndpointVerification> VerifiedClient::check(const std::vector<crypto::Certificate>& chain,
-                                                                   bool use_cache) {
+std::shared_ptr<const EndpointVerification> VerifiedClient::check(
+    const std::vector<crypto::Certificate>& chain, bool use_cache) {
   if (use_cache && !chain.empty()) {
     if (auto hit = cache_.find(chain.front())) {
       std::lock_guard lock(mutex_);
@@ -69,8 +70,8 @@ std::shared_ptr<const EndpointVerification> VerifiedClient::check(const std::vec
     }
   }
   std::lock_guard lock(mutex_);
-  EndpointVerification verified =
-      verify_endpoint(chain, options_.ca_cert, options_.policy, *ledger_, options_.pins, std::chrono::system_clock::now());
+  EndpointVerification verified = verify_endpoint(chain, options_.ca_cert, options_.policy, *ledger_,
+                                                  options_.pins, std::chrono::system_clock::now());
   std::shared_ptr<const EndpointVerification> out;
   if (verified.accepted() && !chain.empty()) {
     out = cache_.store(chain.front(), std::move(verified));

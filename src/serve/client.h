@@ -58,7 +58,8 @@ class VerifiedClient {
 
  private:
   VerifiedClient(Endpoint endpoint, ClientOptions options, std::unique_ptr<ledger::LedgerClient> ledger);
-  std::shared_ptr<const EndpointVerification> check(const std::vector<crypto::Certificate>& chain, bool use_cache);
+  std::shared_ptr<const EndpointVerification> check(const std::vector<crypto::Certificate>& chain,
+                                                    bool use_cache);
 
   Endpoint endpoint_;
   ClientOptions options_;

@@ -29,6 +29,7 @@ class Stream {
 std::unique_ptr<Stream> socket_stream(int fd, std::chrono::milliseconds timeout);
 
 // Connects to HOST:PORT over TCP within `timeout`. Errors "serve.connect".
-Result<std::unique_ptr<Stream>> connect_tcp(std::string_view host, int port, std::chrono::milliseconds timeout);
+Result<std::unique_ptr<Stream>> connect_tcp(std::string_view host, int port,
+                                            std::chrono::milliseconds timeout);
 
 }  // namespace ward::serve

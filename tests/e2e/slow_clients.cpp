@@ -179,7 +179,8 @@ int main(int argc, char** argv) {
   std::atomic<bool> done{false};
   std::atomic<int> open_now{0};
   std::atomic<int> reconnects{0};
-  std::thread attacker(run_slow, slow, slow_port, tls, std::cref(done), std::ref(open_now), std::ref(reconnects));
+  std::thread attacker(run_slow, slow, slow_port, tls, std::cref(done), std::ref(open_now),
+                       std::ref(reconnects));
   // Let every slow connection open and start its head first.
   std::this_thread::sleep_for(2s);
   const int open_at_start = open_now;

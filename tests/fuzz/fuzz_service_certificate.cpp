@@ -30,8 +30,8 @@ struct Fixture {
 
   Fixture() {
     const serve::ServiceClaims claims{{}, 7, "sha256:" + std::string(64, 'e'), {crypto::Sha256Digest{}}};
-    auto issued = serve::issue_service_certificate(claims, issuer_key, issuer, sys_seconds{}, sys_seconds{} +
-                                                   std::chrono::hours(1), &leaf_key);
+    auto issued = serve::issue_service_certificate(claims, issuer_key, issuer, sys_seconds{},
+                                                   sys_seconds{} + std::chrono::hours(1), &leaf_key);
     if (!issued) std::abort();
     for (std::size_t i = 0; i < oids.size(); ++i) valid[i] = issued->certificate.extension(oids[i]).value();
   }
@@ -55,9 +55,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   for (std::size_t i = 0; i < f.oids.size(); ++i) {
     crypto::CertificateBuilder builder;
-    builder.subject("order-7").public_key(f.leaf_key.public_key()).validity(sys_seconds{},
-                                                                            sys_seconds{} + std::chrono::hours(1));
-    for (std::size_t j = 0; j < f.oids.size(); ++j) builder.extension(f.oids[j], j == i ? input : ByteView(f.valid[j]));
+    builder.subject("order-7")
+        .public_key(f.leaf_key.public_key())
+        .validity(sys_seconds{}, sys_seconds{} + std::chrono::hours(1));
+    for (std::size_t j = 0; j < f.oids.size(); ++j)
+      builder.extension(f.oids[j], j == i ? input : ByteView(f.valid[j]));
     auto cert = builder.sign(f.issuer, f.issuer_key);
     if (!cert) continue;
     if (auto claims = serve::read_service_certificate(*cert)) check_round_trip(f, *claims);

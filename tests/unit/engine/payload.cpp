@@ -9,23 +9,23 @@
 // /stream?n=N&ms=M sends N server-sent events M ms apart, chunked.
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 #include <cerrno>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <time.h>
 
 extern char** environ;
 
@@ -295,7 +295,8 @@ void* serve_connection(void* arg) {
     bool ok;
     if (target.rfind("/stream", 0) == 0) {
       const long n = query_number(target, "n", 5), ms = query_number(target, "ms", 100);
-      ok = send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+      ok = send_all(
+          fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
       for (long i = 0; ok && i < n; ++i) {
         if (i > 0) {
           const timespec pause{ms / 1000, (ms % 1000) * 1000000};
@@ -335,7 +336,8 @@ int serve(int port) {
     if (c < 0) continue;
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_t t;
-    if (pthread_create(&t, nullptr, serve_connection, reinterpret_cast<void*>(static_cast<intptr_t>(c))) != 0) {
+    if (pthread_create(&t, nullptr, serve_connection, reinterpret_cast<void*>(static_cast<intptr_t>(c))) !=
+        0) {
       close(c);
       continue;
     }

@@ -7,9 +7,9 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <netinet/in.h>
+#include <optional>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>

@@ -513,7 +513,8 @@ TEST_F(GrantTest, ShouldKeepServiceGrantsAndBatchGrantsApart) {
   EXPECT_TRUE(check_grant_for_order(*parsed, service, now));
   // A service grant cannot feed a batch order, whose output would leave...
   fails(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, {}, {}, false}, now), "grant.serve");
-  fails(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, outputs_, {}, false}, now), "grant.serve");
+  fails(check_grant_for_order(*parsed, OrderTerms{cvm_id_, kEngine, outputs_, {}, false}, now),
+        "grant.serve");
   // ...and a batch grant cannot feed a service, whose engine answers clients.
   auto batch = grant(res);
   ASSERT_TRUE(batch) << batch.error().message;
@@ -531,7 +532,8 @@ TEST_F(GrantTest, ShouldKeepServiceGrantsAndBatchGrantsApart) {
                      },
                      owner_.signing_key()),
                  "grant.binding");
-  expect_refused(resign(*parsed, [](json& d) { d["grant"]["serve"] = false; }, owner_.signing_key()),
+  expect_refused(resign(
+                     *parsed, [](json& d) { d["grant"]["serve"] = false; }, owner_.signing_key()),
                  "\"serve\" must be true");
 }
 

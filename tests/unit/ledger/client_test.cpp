@@ -140,9 +140,9 @@ TEST(ServiceTermsJson, ShouldRefuseWhatToJsonNeverWrites) {
   const json good = to_json(t);
   EXPECT_EQ(service_terms_from_json(good).value(), t);
   const std::vector<std::pair<const char*, json>> bad = {
-      {"access", "anyone"}, {"accounts", "x"},         {"accounts", {"AB"}},    {"tls_key_sha256", 1},
-      {"inputs", {1}},      {"serving_since", "soon"}, {"cancel_requested", -1},
-      {"endpoint", ""},     {"endpoint", 7}};
+      {"access", "anyone"},     {"accounts", "x"}, {"accounts", {"AB"}},
+      {"tls_key_sha256", 1},    {"inputs", {1}},   {"serving_since", "soon"},
+      {"cancel_requested", -1}, {"endpoint", ""},  {"endpoint", 7}};
   for (const auto& [key, value] : bad) {
     json j = good;
     j[key] = value;
