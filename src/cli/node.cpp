@@ -30,6 +30,8 @@ struct RunArgs {
   std::uint64_t time_limit = 600;
   std::uint64_t memory_limit = 4096;
   std::string work;
+  std::string serve_listen = "127.0.0.1";
+  std::string serve_host;
 };
 
 Result<void> run_node_command(const RunArgs& args) {
@@ -53,6 +55,13 @@ Result<void> run_node_command(const RunArgs& args) {
   options.loader = args.loader.empty() ? node::default_loader_path() : std::filesystem::path(args.loader);
   options.loader_args = {"--time-limit", std::to_string(args.time_limit), "--memory-limit",
                          std::to_string(args.memory_limit)};
+  // Each CVM's gateway takes a free port on the serving address.
+  const bool ipv6 = args.serve_listen.find(':') != std::string::npos;
+  options.loader_args.insert(
+      options.loader_args.end(),
+      {"--serve-listen", (ipv6 ? "[" + args.serve_listen + "]" : args.serve_listen) + ":0"});
+  if (!args.serve_host.empty())
+    options.loader_args.insert(options.loader_args.end(), {"--serve-host", args.serve_host});
   if (!args.work.empty()) options.work_root = std::filesystem::absolute(args.work);
   options.log = [](std::string_view line) { std::cout << "ward node: " << line << std::endl; };
 
@@ -127,6 +136,13 @@ void add_node_commands(CLI::App& app, Action& action) {
                               "An engine's memory limit, MiB (default 4096)"),
           1, std::uint64_t{1} << 42);
   run_cmd->add_option("--work", run->work, "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
+  run_cmd->add_option(
+      "--serve-listen", run->serve_listen,
+      "The address service orders' TLS gateways listen on, each CVM's on a free port (default "
+      "127.0.0.1)");
+  run_cmd->add_option("--serve-host", run->serve_host,
+                      "The host name clients reach the gateways by, in the published endpoints (default: "
+                      "--serve-listen)");
   run_cmd->callback([&action, run] { action = [run] { return run_node_command(*run); }; });
 
   auto cvms = std::make_shared<CvmsArgs>();
