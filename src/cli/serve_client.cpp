@@ -15,7 +15,9 @@
 #include "cli/ledger_common.h"
 #include "cli/serve.h"
 #include "http/server.h"
+#include "keys/party_key.h"
 #include "ledger/server.h"
+#include "serve/access.h"
 #include "serve/client.h"
 #include "serve/relay.h"
 #include "serve/verify.h"
@@ -91,6 +93,47 @@ Result<void> run_verify(const VerifyArgs& args) {
                   (failed ? failed->name + ": " + failed->detail : std::string("no check ran")));
 }
 
+struct SignArgs {
+  std::string url;
+  std::string target;
+  std::string method = "GET";
+  std::string data;
+  std::string key;
+  std::string ledger;
+  std::string ca_cert;
+  std::string policy;
+};
+
+// The endpoint is verified first: a signature is bound to the order and TLS
+// key that verification established.
+Result<void> run_sign(const SignArgs& args) {
+  if (!args.target.starts_with('/')) return fail(std::string(kUsage), "the target must start with /");
+  auto key = keys::PartyKey::load(args.key);
+  if (!key) return std::unexpected(key.error());
+  std::string body;
+  if (!args.data.empty()) {
+    auto read = read_file(args.data, std::size_t{1} << 20);
+    if (!read) return std::unexpected(read.error());
+    body.assign(as_chars(*read));
+  }
+  auto client = open_client(args.url, args.ledger, args.ca_cert, args.policy, {}, {});
+  if (!client) return std::unexpected(client.error());
+  auto checked = (*client)->verify_now();
+  if (!checked) return std::unexpected(checked.error());
+  if (!(*checked)->accepted() || !(*checked)->claims)
+    return fail("serve.verify", args.url + ": " + serve::rejection_line(**checked));
+  http::Request request;
+  request.method = args.method;
+  request.target = args.target;
+  request.body = std::move(body);
+  const serve::ServiceBinding binding{(*checked)->claims->order, (*checked)->tls_key};
+  std::string out;
+  for (const auto& h :
+       serve::sign_request(request, binding, key->signing_key(), std::chrono::system_clock::now()))
+    out += h.name + ": " + h.value + "\n";
+  return print_stdout(out);
+}
+
 struct ProxyArgs {
   std::string to;
   std::string listen = "127.0.0.1:0";
@@ -100,6 +143,7 @@ struct ProxyArgs {
   std::string engine;
   std::vector<std::string> models;
   std::uint64_t threads = 16;
+  std::string key;
 };
 
 Result<void> run_proxy(const ProxyArgs& args) {
@@ -116,11 +160,30 @@ Result<void> run_proxy(const ProxyArgs& args) {
   if (!(*verified)->accepted())
     return fail("serve.verify", args.to + ": " + serve::rejection_line(**verified));
 
+  std::optional<keys::PartyKey> key;
+  if (!args.key.empty()) {
+    auto loaded = keys::PartyKey::load(args.key);
+    if (!loaded) return std::unexpected(loaded.error());
+    key = std::move(*loaded);
+  }
   serve::Forwarder forwarder((*client)->dialer());
   http::ServerOptions options;
   options.threads = static_cast<std::size_t>(args.threads);
-  http::Server server([&forwarder](const http::Request& request) { return forwarder.forward(request); },
-                      options);
+  // With a key, each request is signed for the service as verified (its
+  // order and TLS key); a client's own Ward-* headers never pass.
+  const auto handle = [&](const http::Request& request) {
+    http::Request outgoing = request;
+    serve::remove_access_headers(outgoing.headers);
+    const auto verified_now = (*client)->last_verification();
+    if (key && verified_now && verified_now->claims) {
+      const serve::ServiceBinding binding{verified_now->claims->order, verified_now->tls_key};
+      for (auto& h :
+           serve::sign_request(outgoing, binding, key->signing_key(), std::chrono::system_clock::now()))
+        outgoing.headers.push_back(std::move(h));
+    }
+    return forwarder.forward(outgoing);
+  };
+  http::Server server(handle, options);
   auto port = server.bind(address->host, address->port);
   if (!port) return std::unexpected(port.error());
   const auto& v = **verified;
@@ -161,6 +224,28 @@ void add_serve_commands(CLI::App& app, Action& action) {
       ->option_text("SHA256HEX");
   add_json_flag(verify_cmd, verify->json);
   verify_cmd->callback([&action, verify] { action = [verify] { return run_verify(*verify); }; });
+
+  auto sign = std::make_shared<SignArgs>();
+  CLI::App* sign_cmd = group->add_subcommand(
+      "sign", "Print the Ward-* headers that sign one request to a service with your party key");
+  sign_cmd->footer(
+      "For clients other than `ward proxy` (curl, programs in other languages): verifies the endpoint like\n"
+      "`ward serve verify`, then signs METHOD, TARGET and the body for that service's order and TLS key.\n"
+      "Each signature is good once, within 60 s (the gateway refuses a replayed nonce).");
+  sign_cmd->add_option("URL", sign->url, "The endpoint, https://HOST:PORT")->option_text(" ")->required();
+  sign_cmd->add_option("TARGET", sign->target, "The request target, /path?query")
+      ->option_text(" ")
+      ->required();
+  sign_cmd->add_option("--method", sign->method, "The request method (default GET)");
+  sign_cmd->add_option("--data", sign->data, "The request body, from this file")->option_text("FILE");
+  add_key_option(sign_cmd, sign->key);
+  add_ledger_option(sign_cmd, sign->ledger);
+  sign_cmd->add_option("--ca-cert", sign->ca_cert, "The certification center's certificate (PEM)")
+      ->option_text("FILE")
+      ->required();
+  sign_cmd->add_option("--policy", sign->policy, "The attestation policy (JSON); default strict")
+      ->option_text("FILE");
+  sign_cmd->callback([&action, sign] { action = [sign] { return run_sign(*sign); }; });
 }
 
 void add_proxy_command(CLI::App& app, Action& action) {
@@ -188,6 +273,9 @@ void add_proxy_command(CLI::App& app, Action& action) {
   repeatable(
       cmd->add_option("--model", args->models, "Accept only a service whose inputs include this SHA-256"));
   decimal(cmd->add_option("--threads", args->threads, "Requests forwarded at once (default 16)"), 1, 1024);
+  cmd->add_option("--key", args->key,
+                  "Sign each request with this party key (a service for listed accounts requires it)")
+      ->option_text("FILE");
   cmd->callback([args, &action] { action = [args] { return run_proxy(*args); }; });
 }
 

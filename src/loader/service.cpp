@@ -191,6 +191,8 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   serve::GatewayOptions gateway_options;
   gateway_options.host = service.listen_host;
   gateway_options.port = service.listen_port;
+  gateway_options.access = std::make_shared<serve::AccessGuard>(
+      order.serve->rule, serve::ServiceBinding{order.id, serve::tls_key_digest(credentials->certificate)});
   serve::Gateway gateway(
       *tls, [&engine, port] { return engine.dial(port); }, gateway_options);
   auto bound = gateway.start();

@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "http/server.h"
+#include "serve/access.h"
 #include "serve/relay.h"
 #include "serve/tls.h"
 
@@ -21,6 +22,9 @@ struct GatewayOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 picks a free one
   http::ServerOptions server{};
+  // Who may send requests (access.h); every request is refused or passed
+  // with its authenticated account. None: anyone, unauthenticated.
+  std::shared_ptr<AccessGuard> access;
 };
 
 class Gateway {
@@ -37,6 +41,8 @@ class Gateway {
   void stop();
 
  private:
+  http::Response handle(const http::Request& request);
+
   GatewayOptions options_;
   Forwarder forwarder_;
   std::unique_ptr<http::Server> server_;

@@ -91,11 +91,11 @@ grant() { # grant RES OUT
 }
 grant serve.res.json g-engine.json
 grant model.res.json g-model.json
-serve_order() { # serve_order GRANTS...: prints the order id
+serve_order() { # serve_order GRANTS...: prints the order id; the service is for Alice alone
   local g=()
   for x in "$@"; do g+=(--grant "$x"); done
   "$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine serve.res.json "${g[@]}" --serve \
-    --deposit 10 --store "$STORE" --json | jq -r .order
+    --access "$(account alice)" --deposit 10 --store "$STORE" --json | jq -r .order
 }
 # wait_serving ID: sets ENDPOINT once the service has started.
 wait_serving() {
@@ -137,7 +137,7 @@ start_proxy() { # start_proxy URL ARGS...: sets PROXY_URL
   PROXY_URL=$(head -n1 proxy.out)
   [[ $PROXY_URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "ward proxy --to $to: $(cat proxy.out proxy.err)"
 }
-start_proxy "$ENDPOINT" --policy policy.json --engine "$ENGINE"
+start_proxy "$ENDPOINT" --policy policy.json --engine "$ENGINE" --key alice.key
 [[ $PROXY_URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "ward proxy: $(cat proxy.out proxy.err)"
 ROW=$(sed -n 2p "$DATA" | cut -d, -f1-30)
 curl -sf "$PROXY_URL/v1/predict" -H 'content-type: application/json' -d "{\"features\":[$ROW]}" >pred.json ||
@@ -148,7 +148,35 @@ jq -e '(.prediction == 0 or .prediction == 1) and .probability >= 0 and .probabi
 [[ $(jq -c . pred.json) == $(cat expect.json) ]] || fail "served $(cat pred.json), evaluate says $(cat expect.json)"
 curl -sf "$PROXY_URL/v1/model" | jq -e 'has("weights") | not' >/dev/null || fail "/v1/model shows weights"
 curl -sf "$PROXY_URL/health" -o /dev/null -w '%{http_code}' | grep -q 200 || fail "health through the proxy"
-pass "a prediction through ward proxy and the gateway, the same as Carol's own evaluate: $(cat pred.json)"
+pass "a prediction for Alice through ward proxy and the gateway, the same as Carol's own evaluate: $(cat pred.json)"
+
+# Access: the order serves Alice's account alone, on signed requests.
+PROXY_ALICE=$PROXY
+PROXY_ALICE_URL=$PROXY_URL
+start_proxy "$ENDPOINT" --policy policy.json
+code=$(curl -s -o refused.json -w '%{http_code}' "$PROXY_URL/health")
+[[ $code == 401 ]] && jq -e '.error.reason == "unauthenticated"' refused.json >/dev/null ||
+  fail "an unsigned request: HTTP $code $(cat refused.json)"
+kill "$PROXY"; wait "$PROXY" 2>/dev/null || true
+start_proxy "$ENDPOINT" --policy policy.json --key carol.key
+code=$(curl -s -o refused.json -w '%{http_code}' "$PROXY_URL/health")
+[[ $code == 403 ]] && jq -e '.error.reason == "not_allowed"' refused.json >/dev/null ||
+  fail "an account the order does not list: HTTP $code $(cat refused.json)"
+kill "$PROXY"; wait "$PROXY" 2>/dev/null || true
+PROXY=$PROXY_ALICE
+PROXY_URL=$PROXY_ALICE_URL
+# A signed request sent twice (curl straight to the gateway; -k only because
+# curl cannot run Ward's checks, which ward serve sign ran).
+"$WARD" serve sign "$ENDPOINT" /health --key alice.key --ledger "$L" --ca-cert ca/ca.pem --policy policy.json \
+  >signed.txt
+hdr=()
+while IFS= read -r line; do hdr+=(-H "$line"); done <signed.txt
+code=$(curl -sk -o first.json -w '%{http_code}' "${hdr[@]}" "$ENDPOINT/health")
+[[ $code == 200 ]] || fail "a signed request straight to the gateway: HTTP $code $(cat first.json)"
+code=$(curl -sk -o replay.json -w '%{http_code}' "${hdr[@]}" "$ENDPOINT/health")
+[[ $code == 401 ]] && jq -e '.error.reason == "replayed"' replay.json >/dev/null ||
+  fail "a replayed request: HTTP $code $(cat replay.json)"
+pass "access: unsigned -> 401, an unlisted account -> 403, a replayed signature -> 401 replayed"
 
 # 200 slow clients hold TLS handshakes open on the gateway while honest
 # clients ask through the proxy.
@@ -208,7 +236,7 @@ for ((i = 0; i < 300; i++)); do
 done
 [[ $NEW_KEY != "$OLD_KEY" ]] || fail "the restarted node did not serve order $ID again: $(tail node.out)"
 wait_serving "$ID"
-start_proxy "$ENDPOINT" --policy policy.json
+start_proxy "$ENDPOINT" --policy policy.json --key alice.key
 curl -sf "$PROXY_URL/v1/predict" -H 'content-type: application/json' -d "{\"features\":[$ROW]}" >pred2.json ||
   fail "predict after the restart: $(tail node.out)"
 cmp -s pred.json pred2.json || fail "another prediction after the restart: $(cat pred.json pred2.json)"
@@ -236,7 +264,7 @@ SSE=$(jq -r .resource.engine sse.res.json)
 "$WARD" files grant sse.res.json --key carol.key --ledger "$L" --cvm "$CVM" --engine "$SSE" --serve \
   --ca-cert ca/ca.pem --policy policy.json -o g-sse.json >/dev/null
 ID3=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine sse.res.json --grant g-sse.json \
-  --serve --deposit 10 --store "$STORE" --json | jq -r .order)
+  --serve --access public --deposit 10 --store "$STORE" --json | jq -r .order)
 wait_serving "$ID3"
 start_proxy "$ENDPOINT" --policy policy.json --engine "$SSE"
 t0=$(date +%s%N)
