@@ -58,6 +58,19 @@ void check_contents(OrderVerification& v, const ledger::Order& order, const ledg
                                       : "the report's grants are not the order's")) {
     return;
   }
+  // A service has no output: its report names the TLS key it served with,
+  // which must be the one the ledger recorded from its start report.
+  if (order.serve || r.service) {
+    const bool same = order.serve && r.service && order.serve->tls_key_sha256 &&
+                      *order.serve->tls_key_sha256 == r.service->tls_key_sha256;
+    checks.pass_if("report.service", same,
+                   same ? "served at " + r.service->endpoint + " with TLS key " +
+                              short_hex(r.service->tls_key_sha256) + ", as the ledger recorded"
+                   : !order.serve ? "the report has a service part, but the order is not a service"
+                   : !r.service   ? "the order is a service, but its report has no service part"
+                                  : "the report's TLS key is not the one the service started with");
+    if (!same) return;
+  }
   std::vector<std::string> want = order.outputs, got = r.output.recipients;
   std::sort(want.begin(), want.end());
   std::sort(got.begin(), got.end());
@@ -79,7 +92,7 @@ void check_contents(OrderVerification& v, const ledger::Order& order, const ledg
       return;
     }
   }
-  if (options.check_output) {
+  if (options.check_output && !r.service) {
     auto ref = store::parse_blob_uri(r.output.uri);
     Result<std::optional<std::uint64_t>> size = ref ? Result<std::optional<std::uint64_t>>(std::nullopt)
                                                     : std::unexpected(ref.error());

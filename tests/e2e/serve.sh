@@ -251,6 +251,11 @@ jq -e '.report.outcome == "stopped: canceled by its creator" and (.report.servic
 code=$(curl -s -o /dev/null -w '%{http_code}' "$PROXY_URL/health" || true)
 [[ $code != 200 ]] || fail "the proxy still reaches a canceled service"
 pass "a canceled service stops with a final report; the proxy no longer reaches it (HTTP $code)"
+"$WARD" orders verify "$ID" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json --resources model.res.json \
+  --resources serve.res.json >verify-final.txt || fail "orders verify of the service: $(cat verify-final.txt)"
+grep -q 'ok    report.service' verify-final.txt && grep -q 'verdict: verified (SIMULATED' verify-final.txt ||
+  fail "orders verify of the service: $(cat verify-final.txt)"
+pass "ward orders verify checks the service's final report (its TLS key as the ledger recorded it)"
 kill "$PROXY"; wait "$PROXY" 2>/dev/null || true
 PROXY=
 
