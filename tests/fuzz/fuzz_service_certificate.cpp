@@ -5,6 +5,7 @@
 // into a certificate that reads back the same.
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
@@ -19,11 +20,24 @@ namespace {
 using namespace ward;
 using std::chrono::sys_seconds;
 
+crypto::Certificate make_issuer(const crypto::Ed25519PrivateKey& key) {
+  auto cert = crypto::CertificateBuilder()
+                  .subject("cvm-fuzz")
+                  .validity(sys_seconds{}, sys_seconds{} + std::chrono::hours(24))
+                  .public_key(key.public_key())
+                  .ca(true)
+                  .self_sign(key);
+  if (!cert) {
+    std::fprintf(stderr, "fuzz_service_certificate: %s\n", cert.error().message.c_str());
+    std::abort();
+  }
+  return *cert;
+}
+
 struct Fixture {
   crypto::Ed25519PrivateKey issuer_key = crypto::Ed25519PrivateKey::generate();
   crypto::EcPrivateKey leaf_key = crypto::EcPrivateKey::generate(crypto::EcCurve::P256);
-  crypto::Certificate issuer =
-      crypto::CertificateBuilder().subject("cvm-fuzz").ca(true).self_sign(issuer_key).value();
+  crypto::Certificate issuer = make_issuer(issuer_key);
   std::array<std::string_view, 4> oids = {ca::kServiceOrderExtensionOid, ca::kServiceLedgerExtensionOid,
                                           ca::kServiceEngineExtensionOid, ca::kServiceInputsExtensionOid};
   std::array<Bytes, 4> valid{};
@@ -32,7 +46,10 @@ struct Fixture {
     const serve::ServiceClaims claims{{}, 7, "sha256:" + std::string(64, 'e'), {crypto::Sha256Digest{}}};
     auto issued = serve::issue_service_certificate(claims, issuer_key, issuer, sys_seconds{},
                                                    sys_seconds{} + std::chrono::hours(1), &leaf_key);
-    if (!issued) std::abort();
+    if (!issued) {
+      std::fprintf(stderr, "fuzz_service_certificate: %s\n", issued.error().message.c_str());
+      std::abort();
+    }
     for (std::size_t i = 0; i < oids.size(); ++i) valid[i] = issued->certificate.extension(oids[i]).value();
   }
 };
