@@ -136,7 +136,7 @@ verdict "sim quote, pinned MRTD and report data" 0 - sim.bin --collateral sim.bi
 "$WARD" attest verify sim.bin --collateral sim.bin.collateral.json --policy allow-sim.json | grep -q 'SIMULATED' ||
   fail "text output does not say SIMULATED"
 cp sim.bin sim-tampered.bin
-printf '\x01' | dd of=sim-tampered.bin bs=1 seek=$((48 + 136)) conv=notrunc status=none
+flip_byte sim-tampered.bin $((48 + 136))
 verdict "sim quote, MRTD tampered" 1 quote.signature sim-tampered.bin --collateral sim.bin.collateral.json \
   --policy allow-sim.json
 verdict "sim quote, a week later" 0 - sim.bin --collateral sim.bin.collateral.json --policy allow-sim.json \

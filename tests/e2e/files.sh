@@ -95,7 +95,7 @@ jq '.resource.extra = 1' res.json >extra.json
 expect_ward_error "a descriptor with an unknown field" "" 'unknown field' -- files show extra.json
 cp -r store bad-store
 chmod -R u+w bad-store
-printf 'X' | dd of="bad-store/$DIGEST" bs=1 seek=5000 conv=notrunc status=none
+flip_byte "bad-store/$DIGEST" 5000
 expect_ward_error "download of a tampered blob" out 'digest|SHA-256|hash' -- \
   files download res.json --key alice.key --store bad-store -o out/data.bin
 expect_ward_error "upload of a missing file" out '' -- files upload nope.bin --key alice.key --store store -o out/r.json

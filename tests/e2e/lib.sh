@@ -23,6 +23,15 @@ pass() { echo "ok: $*"; }
 # random_file PATH SIZE
 random_file() { head -c "$2" /dev/urandom >"$1"; }
 
+# flip_byte FILE OFFSET: inverts one byte in place, so FILE always changes
+# (writing a fixed value would leave it as it was when the byte held that value).
+flip_byte() {
+  local old
+  old=$(xxd -s "$2" -l 1 -p "$1")
+  [[ -n $old ]] || fail "flip_byte: $1 has no byte at offset $2"
+  printf "\\x$(printf %02x $((0x$old ^ 0xff)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # same_file EXPECTED ACTUAL WHAT
 same_file() { cmp -s "$1" "$2" || fail "$3: $2 differs from $1"; }
 

@@ -234,7 +234,7 @@ printf 'second file %s\n' "$MARK_B" >own/bob2.txt
 "$WARD" files upload own/bob2.txt --key bob.key --store "$STORE" -o bob2.res.json >/dev/null
 grant bob2 bob "$CVM0" "$(digest copy)" g-bob2.json
 blob=$STORE/$(jq -r .resource.ciphertext_sha256 bob2.res.json)
-printf '\x01' | dd of="$blob" bs=1 seek=200 conv=notrunc status=none
+flip_byte "$blob" 200
 ID=$(order "$CVM0" copy g-copy.json g-bob2.json)
 expect_error "$ID" 'is corrupt' "tampered ciphertext in the store is refused before decryption"
 
