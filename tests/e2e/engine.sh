@@ -168,7 +168,7 @@ echo ' ' >>"tampered/$CONFIG"
 expect_ward_error "a tampered config" "" 'does not match its digest' -- engine inspect tampered
 LAYER=$(jq -r '.[0].Layers[0]' layout/manifest.json)
 cp -r layout bad-layer
-printf 'x' | dd of="bad-layer/$LAYER" bs=1 seek=100 conv=notrunc status=none
+flip_byte "bad-layer/$LAYER" 100
 expect_ward_error "a tampered layer" "" 'layer 1 of 1' -- engine inspect bad-layer
 [[ $("$WARD" engine inspect layout --json | jq -r .digest) == "$DIGEST" ]] || fail "the extracted layout reads differently"
 pass "engine inspect reads the layout as a directory and refuses tampering"

@@ -36,6 +36,18 @@ inline std::string read_text(const fs::path& path) {
   return bytes ? std::string(as_chars(*bytes)) : std::string("<unreadable>");
 }
 
+// Inverts the byte at OFFSET in place, so the file always changes (writing a
+// fixed value leaves a random byte unchanged one time in 256).
+inline void flip_byte(const fs::path& path, std::streamoff offset) {
+  fs::permissions(path, fs::perms::owner_write, fs::perm_options::add);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(offset);
+  const int old = f.get();
+  ASSERT_NE(old, EOF) << path << " has no byte at " << offset;
+  f.seekp(offset);
+  f.put(static_cast<char>(~old));
+}
+
 // Serves stored bytes as they are, after an optional edit, with no digest check.
 class LyingStore final : public store::Store {
  public:

@@ -16,6 +16,7 @@ namespace ward::files {
 namespace {
 
 using testing::FilesTest;
+using testing::flip_byte;
 using testing::read_text;
 using testing::write_text;
 using json = nlohmann::json;
@@ -112,12 +113,7 @@ TEST_F(GrantTest, ShouldLeaveNothingWhenTheGrantedCiphertextIsTampered) {
   ASSERT_TRUE(g);
   const fs::path blob = dir() / "blob";
   ASSERT_TRUE(store().get_file(res.resource.ciphertext_sha256, blob));
-  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
-  {
-    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(res.resource.header_length) + 100000);
-    f.put('X');
-  }
+  flip_byte(blob, static_cast<std::streamoff>(res.resource.header_length) + 100000);
   auto ok = decrypt_granted(*g, blob, cvm_.identity(), out("input"));
   ASSERT_FALSE(ok);
   EXPECT_EQ(ok.error().code, "age.payload");

@@ -15,6 +15,7 @@
 namespace ward::files {
 namespace {
 
+using testing::flip_byte;
 using testing::FilesTest;
 using testing::LyingStore;
 using testing::read_text;
@@ -159,12 +160,7 @@ TEST_F(TransferTest, ShouldFailAuthenticationOnTamperedCiphertextLeavingNothing)
   // A real file store refuses a tampered blob before age sees it.
   const fs::path blob = dir() / "store" / hex_encode(file.resource.ciphertext_sha256);
   ASSERT_TRUE(fs::exists(blob));
-  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
-  {
-    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(file.resource.header_length) + 100);
-    f.put('X');
-  }
+  flip_byte(blob, static_cast<std::streamoff>(file.resource.header_length) + 100);
   auto ok = download(file, store(), owner_.identity(), out("x"));
   ASSERT_FALSE(ok);
   EXPECT_EQ(ok.error().code, "store.digest") << ok.error().message;
