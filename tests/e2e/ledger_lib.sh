@@ -48,7 +48,12 @@ tx() {
 # Ed25519 signature with openssl alone; prints the note's body.
 verify_note_openssl() {
   local note=$1 vkey=$2 name keyid key body sigline sig
-  IFS=+ read -r name keyid key <<<"$vkey"
+  # Split by hand: `IFS=+ read` drops a trailing "+", which ends the base64
+  # key one time in 64.
+  name=${vkey%%+*}
+  keyid=${vkey#*+}
+  key=${keyid#*+}
+  keyid=${keyid%%+*}
   body=$(sed '/^$/,$d' "$note")
   printf '%s\n' "$body" >"$TMP/note.body"
   sigline=$(grep -F -- "— $name " "$note") || fail "no signature by $name in the note"
