@@ -26,8 +26,60 @@ http::Response Gateway::handle(const http::Request& request) {
   // client wrote itself, and no signature headers.
   http::Request forwarded = request;
   remove_access_headers(forwarded.headers);
-  if (account) forwarded.headers.push_back({std::string(kAccountHeader), hex_encode(*account)});
-  return forwarder_.forward(forwarded);
+  if (!account) return forwarder_.forward(forwarded);
+  forwarded.headers.push_back({std::string(kAccountHeader), hex_encode(*account)});
+  if (options_.admit) {
+    const Usage so_far = options_.meter ? options_.meter->current(*account) : Usage{};
+    if (auto refused = options_.admit(*account, so_far)) return std::move(*refused);
+  }
+  if (!options_.meter) return forwarder_.forward(forwarded);
+  return metered(*account, forwarded);
+}
+
+// The receipt counts this request; what its response brings (body bytes,
+// the tokens its "usage" reports) is added once the body has ended, and so
+// shows on the account's next receipt.
+http::Response Gateway::metered(const ledger::AccountId& account, const http::Request& request) {
+  const std::shared_ptr<Meter> meter = options_.meter;
+  std::string receipt = meter->admit(account, request.body.size(), std::chrono::system_clock::now());
+  http::Response res = forwarder_.forward(request);
+  std::erase_if(res.headers, [](const http::Header& h) { return http::iequals(h.name, kReceiptHeader); });
+  res.headers.push_back({std::string(kReceiptHeader), std::move(receipt)});
+  std::string content_type;
+  for (const auto& h : res.headers) {
+    if (http::iequals(h.name, "Content-Type")) content_type = h.value;
+  }
+  if (!res.stream) {
+    TokenCounter tokens(content_type);
+    tokens.feed(res.body);
+    meter->add(account, res.body.size(), tokens.tokens());
+    return res;
+  }
+  res.stream = [meter, account, content_type, inner = std::move(res.stream)](http::ChunkSink& sink) {
+    // Counts what reaches the client, also when the body is cut short.
+    struct Counting final : http::ChunkSink {
+      http::ChunkSink& out;
+      TokenCounter tokens;
+      std::uint64_t bytes = 0;
+      Counting(http::ChunkSink& o, std::string_view type) : out(o), tokens(type) {}
+      Result<void> write(std::string_view data) override {
+        auto written = out.write(data);
+        if (written) {
+          bytes += data.size();
+          tokens.feed(data);
+        }
+        return written;
+      }
+    } counting(sink, content_type);
+    struct Settle {
+      Meter& meter;
+      const ledger::AccountId& account;
+      Counting& counting;
+      ~Settle() { meter.add(account, counting.bytes, counting.tokens.tokens()); }
+    } settle{*meter, account, counting};
+    inner(counting);
+  };
+  return res;
 }
 
 Gateway::~Gateway() {

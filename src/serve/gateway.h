@@ -6,13 +6,16 @@
 // off at the request deadline.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "base/error.h"
 #include "http/server.h"
 #include "serve/access.h"
+#include "serve/meter.h"
 #include "serve/relay.h"
 #include "serve/tls.h"
 
@@ -25,6 +28,13 @@ struct GatewayOptions {
   // Who may send requests (access.h); every request is refused or passed
   // with its authenticated account. None: anyone, unauthenticated.
   std::shared_ptr<AccessGuard> access;
+  // Counts each authenticated account's use and puts a receipt on every
+  // response to it (meter.h). None: no metering.
+  std::shared_ptr<Meter> meter;
+  // For a paid service: whether an authenticated account, having used
+  // `so_far`, may send one more request; nullopt admits it, a response (402)
+  // refuses it before the engine sees anything.
+  std::function<std::optional<http::Response>(const ledger::AccountId& account, const Usage& so_far)> admit;
 };
 
 class Gateway {
@@ -42,6 +52,7 @@ class Gateway {
 
  private:
   http::Response handle(const http::Request& request);
+  http::Response metered(const ledger::AccountId& account, const http::Request& request);
 
   GatewayOptions options_;
   Forwarder forwarder_;

@@ -94,7 +94,10 @@ EndpointVerification verify(std::span<const crypto::Certificate> chain, const cr
                             const attest::Policy& policy, const Lookup& lookup, const EndpointPins& pins,
                             system_clock::time_point at) {
   EndpointVerification out;
-  if (!chain.empty()) out.tls_key = tls_key_digest(chain.front());
+  if (!chain.empty()) {
+    out.tls_key = tls_key_digest(chain.front());
+    out.leaf = chain.front();
+  }
   if (!check_tls_chain(out.appraisal.checks, chain, at)) return out;
 
   auto cvm = ca::verify_cvm_certificate(chain[1], ca_cert, policy, at);

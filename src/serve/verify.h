@@ -37,9 +37,10 @@ struct EndpointVerification {
   // ca::verify_cvm_certificate, then "service.claims", "service.ledger",
   // "service.order", "service.engine", "service.inputs", "service.key".
   attest::Appraisal appraisal;
-  std::optional<ServiceClaims> claims;  // set once the extensions parse
-  std::optional<ca::CvmIdentity> cvm;   // set once the CVM certificate's extensions parse
-  crypto::Sha256Digest tls_key{};       // tls_key_digest of the leaf, when there is one
+  std::optional<ServiceClaims> claims;      // set once the extensions parse
+  std::optional<ca::CvmIdentity> cvm;       // set once the CVM certificate's extensions parse
+  crypto::Sha256Digest tls_key{};           // tls_key_digest of the leaf, when there is one
+  std::optional<crypto::Certificate> leaf;  // the service certificate, when there is one
 
   bool accepted() const { return appraisal.accepted(); }
 };
