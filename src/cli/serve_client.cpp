@@ -19,6 +19,7 @@
 #include "ledger/server.h"
 #include "serve/access.h"
 #include "serve/client.h"
+#include "serve/meter.h"
 #include "serve/relay.h"
 #include "serve/verify.h"
 
@@ -144,6 +145,7 @@ struct ProxyArgs {
   std::vector<std::string> models;
   std::uint64_t threads = 16;
   std::string key;
+  std::string receipts;
 };
 
 Result<void> run_proxy(const ProxyArgs& args) {
@@ -166,6 +168,12 @@ Result<void> run_proxy(const ProxyArgs& args) {
     if (!loaded) return std::unexpected(loaded.error());
     key = std::move(*loaded);
   }
+  std::unique_ptr<serve::ReceiptLog> receipts;
+  if (!args.receipts.empty()) {
+    auto opened = serve::ReceiptLog::open(args.receipts);
+    if (!opened) return std::unexpected(opened.error());
+    receipts = std::move(*opened);
+  }
   serve::Forwarder forwarder((*client)->dialer());
   http::ServerOptions options;
   options.threads = static_cast<std::size_t>(args.threads);
@@ -181,7 +189,16 @@ Result<void> run_proxy(const ProxyArgs& args) {
            serve::sign_request(outgoing, binding, key->signing_key(), std::chrono::system_clock::now()))
         outgoing.headers.push_back(std::move(h));
     }
-    return forwarder.forward(outgoing);
+    http::Response response = forwarder.forward(outgoing);
+    // A receipt is kept only if the key the proxy verified signed it; the
+    // response goes on either way, and a bad receipt is reported.
+    const auto receipt = http::find_header(response.headers, serve::kReceiptHeader);
+    if (receipt && receipts && verified_now && verified_now->leaf) {
+      auto checked = serve::verify_receipt(*receipt, *verified_now->leaf);
+      auto kept = checked ? receipts->append(*receipt, *verified_now->leaf) : Result<void>{};
+      if (!checked || !kept) print_error((checked ? kept.error() : checked.error()).message);
+    }
+    return response;
   };
   http::Server server(handle, options);
   auto port = server.bind(address->host, address->port);
@@ -275,6 +292,10 @@ void add_proxy_command(CLI::App& app, Action& action) {
   decimal(cmd->add_option("--threads", args->threads, "Requests forwarded at once (default 16)"), 1, 1024);
   cmd->add_option("--key", args->key,
                   "Sign each request with this party key (a service for listed accounts requires it)")
+      ->option_text("FILE");
+  cmd->add_option("--receipts", args->receipts,
+                  "Append each usage receipt the service signs (with --key) to this file, after checking it "
+                  "against the verified key; `ward services usage --verify` compares them with the ledger")
       ->option_text("FILE");
   cmd->callback([args, &action] { action = [args] { return run_proxy(*args); }; });
 }

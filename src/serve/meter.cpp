@@ -1,11 +1,17 @@
 #include "serve/meter.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "base/file.h"
 #include "serve/certificate.h"
 
 namespace ward::serve {
@@ -262,6 +268,52 @@ std::map<ledger::AccountId, Usage> Meter::receipted() const {
   std::lock_guard lock(mu_);
   std::map<ledger::AccountId, Usage> out;
   for (const auto& [account, a] : accounts_) out.emplace(account, a.receipted);
+  return out;
+}
+
+Result<std::unique_ptr<ReceiptLog>> ReceiptLog::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return std::unexpected(Error{"io.write", "cannot open " + path + ": " + std::strerror(errno)});
+  return std::unique_ptr<ReceiptLog>(new ReceiptLog(fd));
+}
+
+ReceiptLog::~ReceiptLog() {
+  ::close(fd_);
+}
+
+Result<void> ReceiptLog::append(std::string_view receipt, const crypto::Certificate& leaf) {
+  const std::string line = json{{"certificate", leaf.to_pem()}, {"receipt", receipt}}.dump() + "\n";
+  std::lock_guard lock(mu_);
+  const ssize_t n = ::write(fd_, line.data(), line.size());
+  if (n != static_cast<ssize_t>(line.size()))
+    return std::unexpected(
+        Error{"io.write", std::string("cannot append a receipt: ") + std::strerror(errno)});
+  return {};
+}
+
+Result<std::vector<KeptReceipt>> read_receipt_log(const std::string& path) {
+  auto bytes = read_file(path, std::size_t{64} << 20);
+  if (!bytes) return std::unexpected(bytes.error());
+  std::vector<KeptReceipt> out;
+  std::string_view text = as_chars(*bytes);
+  for (std::size_t line = 1; !text.empty(); ++line) {
+    const auto nl = text.find('\n');
+    const std::string_view row = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    const auto where = [&](const std::string& what) {
+      return std::unexpected(Error{"serve.receipt", path + " line " + std::to_string(line) + ": " + what});
+    };
+    const json j = json::parse(row, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("certificate") || !j.contains("receipt") ||
+        !j["certificate"].is_string() || !j["receipt"].is_string()) {
+      return where("not a {\"certificate\", \"receipt\"} line");
+    }
+    auto leaf = crypto::Certificate::from_pem(j["certificate"].get<std::string>());
+    if (!leaf) return where("the certificate does not parse");
+    auto receipt = verify_receipt(j["receipt"].get<std::string>(), *leaf);
+    if (!receipt) return where(receipt.error().message);
+    out.push_back(KeptReceipt{std::move(*receipt), std::move(*leaf)});
+  }
   return out;
 }
 

@@ -11,9 +11,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/error.h"
 #include "crypto/ecdsa.h"
@@ -130,5 +132,35 @@ class Meter {
   mutable std::mutex mu_;
   std::map<ledger::AccountId, Account> accounts_;
 };
+
+// The receipts a client keeps (`ward proxy --receipts FILE`): one JSON line
+// each, {"certificate": LEAF PEM, "receipt": VALUE}, appended as responses
+// arrive. The certificate lets anyone check the receipt later: its key signed
+// the receipt, and the order's CVM key (on the ledger) signed it.
+class ReceiptLog {
+ public:
+  // Creates FILE (mode 0600) or appends to it. Errors: "io.write".
+  static Result<std::unique_ptr<ReceiptLog>> open(const std::string& path);
+  ~ReceiptLog();
+  ReceiptLog(const ReceiptLog&) = delete;
+  ReceiptLog& operator=(const ReceiptLog&) = delete;
+
+  // Thread-safe; each line is written whole with one write.
+  Result<void> append(std::string_view receipt, const crypto::Certificate& leaf);
+
+ private:
+  explicit ReceiptLog(int fd) : fd_(fd) {}
+  std::mutex mu_;
+  int fd_;
+};
+
+struct KeptReceipt {
+  Receipt receipt;
+  crypto::Certificate leaf;
+};
+
+// Every line of a receipt log, each checked by verify_receipt against its own
+// certificate; at most 64 MiB. Errors: "serve.receipt" naming the line.
+Result<std::vector<KeptReceipt>> read_receipt_log(const std::string& path);
 
 }  // namespace ward::serve

@@ -1,11 +1,16 @@
 #include "serve/meter.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "base/bytes.h"
+#include "base/file.h"
 #include "fixture.h"
 
 namespace ward::serve {
@@ -165,6 +170,43 @@ TEST_F(MeterTest, shouldParseOnlyTheCanonicalReceipt) {
   missing.erase("ledger");
   missing["x"] = 1;
   refused(with_body(missing.dump()), "\"ledger\"");
+}
+
+TEST_F(MeterTest, shouldKeepReceiptsInALogThatAnyoneCanCheckLater) {
+  Meter m = meter();
+  const std::string path = ::testing::TempDir() + "/receipts-" + std::to_string(::getpid()) + ".jsonl";
+  std::filesystem::remove(path);
+  {
+    auto log = ReceiptLog::open(path);
+    ASSERT_TRUE(log);
+    for (int i = 0; i < 3; ++i)
+      ASSERT_TRUE((*log)->append(m.admit(alice_, 1, std::chrono::system_clock::now()), leaf()));
+  }
+  auto kept = read_receipt_log(path);
+  ASSERT_TRUE(kept) << kept.error().message;
+  ASSERT_EQ(kept->size(), 3u);
+  EXPECT_EQ(kept->back().receipt.usage.requests, 3u);
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+
+  // A receipt on line 2 lowered by hand no longer verifies, and the log says where.
+  auto text = read_file(path, 1 << 20);
+  ASSERT_TRUE(text);
+  std::string lines(as_chars(*text));
+  const auto second = lines.find('\n') + 1;
+  const auto row = nlohmann::json::parse(lines.substr(second, lines.find('\n', second) - second));
+  const std::string value = row["receipt"];
+  Receipt lowered = *parse_receipt(value);
+  lowered.usage.requests = 1;
+  auto edited = row;
+  edited["receipt"] = base64_encode(as_bytes(receipt_body(lowered))) + value.substr(value.find('.'));
+  lines.replace(second, lines.find('\n', second) - second, edited.dump());
+  std::ofstream(path, std::ios::trunc) << lines;
+  auto refused = read_receipt_log(path);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "serve.receipt");
+  EXPECT_NE(refused.error().message.find("line 2"), std::string::npos) << refused.error().message;
+  std::filesystem::remove(path);
 }
 
 TEST(TokenCounterTest, shouldReadTheUsageOfAJsonResponse) {
