@@ -6,7 +6,9 @@
 // special, sparse, empties and deep write outputs for the output cap's tests.
 // serve PORT is a service engine (tests/e2e/serve.sh, bench/serve_vs_direct.sh):
 // HTTP/1.1 keep-alive on 127.0.0.1:PORT, GET /ping answers "pong", GET
-// /stream?n=N&ms=M sends N server-sent events M ms apart, chunked.
+// /stream?n=N&ms=M sends N server-sent events M ms apart, chunked, then with
+// &tokens=T an OpenAI-style usage event; GET /usage?tokens=T answers JSON
+// with "usage": {"total_tokens": T} (what the gateway's meter reads).
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -307,7 +309,19 @@ void* serve_connection(void* arg) {
         snprintf(size, sizeof size, "%zx\r\n", event.size());
         ok = send_all(fd, size + event + "\r\n");
       }
+      const long tokens = query_number(target, "tokens", -1);
+      if (ok && tokens >= 0) {
+        const std::string event = "data: {\"usage\":{\"total_tokens\":" + std::to_string(tokens) + "}}\n\n";
+        char size[32];
+        snprintf(size, sizeof size, "%zx\r\n", event.size());
+        ok = send_all(fd, size + event + "\r\n");
+      }
       ok = ok && send_all(fd, "0\r\n\r\n");
+    } else if (target.rfind("/usage", 0) == 0) {
+      const std::string body =
+          "{\"usage\":{\"total_tokens\":" + std::to_string(query_number(target, "tokens", 0)) + "}}";
+      ok = send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body);
     } else if (target == "/ping") {
       ok = send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\npong");
     } else {
