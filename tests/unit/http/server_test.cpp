@@ -255,9 +255,15 @@ TEST_F(ServerTest, ShouldRefuseConnectionsOverThePerPeerLimitWith503) {
   // Another peer is not affected, and a slot freed is a slot again.
   EXPECT_TRUE(healthy());
   held.pop_back();
-  std::this_thread::sleep_for(100ms);
-  const UniqueFd again = connect_to(port_, 2);
-  EXPECT_EQ(request(again, get("/ok")).status, 200);
+  // The slot is free once the server has seen the close, which a loaded
+  // machine (sanitizers, parallel tests) can delay past any fixed sleep.
+  int status = 0;
+  for (const auto deadline = Clock::now() + 5s; status != 200 && Clock::now() < deadline;) {
+    const UniqueFd again = connect_to(port_, 2);
+    status = request(again, get("/ok")).status;
+    if (status != 200) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 200);
 }
 
 TEST_F(ServerTest, ShouldRefuseConnectionsOverTheTotalLimitWith503) {
@@ -466,13 +472,21 @@ TEST_F(ServerTest, ShouldNotLetAClientThatDoesNotReadHoldTheOnlyThread) {
 }
 
 TEST_F(ServerTest, ShouldStopPromptlyWithConnectionsOpen) {
-  start(ServerOptions{.threads = 2});
+  std::atomic<bool> handling{false};
+  start(ServerOptions{.threads = 2}, [&handling](const Request& req) {
+    if (req.path == "/sleep") handling = true;
+    return echo(req);
+  });
   const UniqueFd idle = connect_to(port_);
   const UniqueFd partial = connect_to(port_);
   send_all(partial, "GET /ok HTTP/1.1\r\nHo");
   const UniqueFd busy = connect_to(port_);
   send_all(busy, get("/sleep"));
-  std::this_thread::sleep_for(100ms);
+  // Stopped while /sleep is being handled (a fixed sleep could stop it before
+  // the request was read, on a loaded machine).
+  for (const auto deadline = Clock::now() + 5s; !handling && Clock::now() < deadline;)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(handling) << "the server never began handling /sleep";
   const auto begin = Clock::now();
   server_->stop();
   thread_.join();
