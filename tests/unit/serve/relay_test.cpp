@@ -401,7 +401,7 @@ TEST(Forwarder, StreamsServerSentEventsAsTheyAreProduced) {
     send_all(fd,
              "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
              "b\r\ndata: one\n\n\r\n");
-    std::this_thread::sleep_for(300ms);
+    std::this_thread::sleep_for(1500ms);
     second_written.set_value(Clock::now());
     send_all(fd, "b\r\ndata: two\n\n\r\n0\r\n\r\n");
   });
@@ -416,8 +416,9 @@ TEST(Forwarder, StreamsServerSentEventsAsTheyAreProduced) {
   const auto written = second_written.get_future().get();
   EXPECT_EQ(field(bytes, "Content-Type"), "text/event-stream");
   EXPECT_EQ(field(bytes, "Transfer-Encoding"), "chunked");
-  // The first event is not held back until the second one, 300 ms later.
-  EXPECT_LT(first, written - 150ms)
+  // The first event is not held back until the second one, 1.5 s later
+  // (the margin is for a loaded machine running ASan).
+  EXPECT_LT(first, written - 1000ms)
       << "event 1 came " << std::chrono::duration_cast<std::chrono::milliseconds>(first - sent).count()
       << " ms after the request";
 }
