@@ -33,6 +33,7 @@ void add_ledger_commands(CLI::App& app, Action& action);
 void add_accounts_commands(CLI::App& app, Action& action);
 void add_offers_commands(CLI::App& app, Action& action);
 void add_orders_commands(CLI::App& app, Action& action);
+void add_services_commands(CLI::App& app, Action& action);
 void add_attest_commands(CLI::App& app, Action& action);
 void add_ca_commands(CLI::App& app, Action& action);
 void add_engine_commands(CLI::App& app, Action& action);

@@ -21,6 +21,7 @@ int run(int argc, char** argv) {
   ward::cli::add_accounts_commands(app, action);
   ward::cli::add_offers_commands(app, action);
   ward::cli::add_orders_commands(app, action);
+  ward::cli::add_services_commands(app, action);
   ward::cli::add_attest_commands(app, action);
   ward::cli::add_ca_commands(app, action);
   ward::cli::add_engine_commands(app, action);

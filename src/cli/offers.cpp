@@ -150,8 +150,8 @@ void add_offers_commands(CLI::App& app, Action& action) {
   CLI::App* create_cmd = group->add_subcommand("create", "Create an offer");
   create_cmd->footer(
       "The offer id is the index of the record that created it. Prices: fixed:N (paid when the order\n"
-      "is done), per-hour:N (per started hour of processing), revenue-share:BPS (basis points, for\n"
-      "serving orders).");
+      "is done; by a service when it first starts), per-hour:N (per started hour of processing),\n"
+      "revenue-share:BPS (basis points of what a service's subscribers are charged).");
   add_ledger_option(create_cmd, create->ledger);
   add_key_option(create_cmd, create->key);
   create_cmd->add_option("--kind", create->kind, "What is offered")

@@ -40,6 +40,9 @@ struct CreateArgs {
   std::uint64_t deposit = 0;
   bool serve = false;
   std::string access;
+  std::uint64_t price_per_request = 0;
+  std::uint64_t price_per_1k_tokens = 0;
+  bool priced = false;  // either price option was given
   bool json = false;
 };
 
@@ -137,10 +140,16 @@ Result<std::vector<std::string>> upload_grants(const CreateArgs& args, const fil
   return refs;
 }
 
-// The orders.create "serve" object: --access public, or a comma-separated list
-// of account ids; by default only the creator's own account.
+// The orders.create "serve" object: --access public, subscribers (with its
+// price), or a comma-separated list of account ids; by default only the
+// creator's own account.
 Result<json> serve_args(const CreateArgs& args, const keys::PartyKey& key) {
   if (args.access == "public") return json{{"access", "public"}};
+  if (args.access == "subscribers") {
+    return json{
+        {"access", "subscribers"},
+        {"price", {{"per_request", args.price_per_request}, {"per_1k_tokens", args.price_per_1k_tokens}}}};
+  }
   json accounts = json::array();
   if (args.access.empty()) {
     accounts.push_back(hex_encode(key.signing_public_key()));
@@ -167,6 +176,10 @@ Result<void> check_create_usage(const CreateArgs& args) {
     return fail(std::string(kUsage), "--output-to is required (at least one recipient), unless --serve");
   }
   if (!args.serve && !args.access.empty()) return fail(std::string(kUsage), "--access needs --serve");
+  if (args.priced && args.access != "subscribers") {
+    return fail(std::string(kUsage),
+                "--price-per-request and --price-per-1k-tokens need --serve --access subscribers");
+  }
   return {};
 }
 
@@ -384,7 +397,11 @@ void add_orders_commands(CLI::App& app, Action& action) {
       "The deposit moves from your balance into escrow; when the order ends it pays the provider and\n"
       "each --offer by its price, and the rest comes back. The order id is the index of its record.\n"
       "With --serve the order is a service: the CVM serves the engine over TLS until the order ends\n"
-      "(ward orders cancel, a fatal engine error), and it has no output, so no --output-to.");
+      "(ward orders cancel, a fatal engine error, the deposit running out), and it has no output, so\n"
+      "no --output-to. A service pays its fixed offers when it first starts and its per-hour ones as\n"
+      "it runs. With --access subscribers, clients subscribe ('ward services subscribe') and are\n"
+      "charged for what they use at the --price-per-* prices; that revenue goes to the revenue-share\n"
+      "offers (their basis points, at most 10000 in all) and the rest to you.");
   add_ledger_option(create_cmd, create->ledger);
   add_key_option(create_cmd, create->key);
   create_cmd->add_option("--cvm", create->cvm, "The CVM to run on (its id, 64 hex digits)")
@@ -411,15 +428,24 @@ void add_orders_commands(CLI::App& app, Action& action) {
                        "Place a service order: serve the engine over TLS until it ends");
   create_cmd
       ->add_option("--access", create->access,
-                   "Who may use the service: public, or account ids (64 hex) separated by commas "
-                   "(default: your own account only)")
-      ->option_text("public|ACCOUNT[,ACCOUNT...]");
+                   "Who may use the service: public, subscribers (who pay for what they use), or account "
+                   "ids (64 hex) separated by commas (default: your own account only)")
+      ->option_text("public|subscribers|ACCOUNT[,ACCOUNT...]");
+  add_amount_option(create_cmd, "--price-per-request", create->price_per_request,
+                    "With --access subscribers: tokens a subscriber pays per request (default 0)");
+  add_amount_option(create_cmd, "--price-per-1k-tokens", create->price_per_1k_tokens,
+                    "With --access subscribers: tokens a subscriber pays per 1000 tokens the engine "
+                    "counts, rounded up (default 0)");
   decimal(repeatable(create_cmd->add_option("--offer", create->offers,
                                             "An offer id the order pays. Can be repeated")))
       ->option_text("ID");
   add_amount_option(create_cmd, "--deposit", create->deposit, "Tokens put in escrow")->required();
   add_json_flag(create_cmd, create->json);
-  create_cmd->callback([&action, create] { action = [create] { return run_create(*create); }; });
+  create_cmd->callback([&action, create, create_cmd] {
+    create->priced =
+        create_cmd->count("--price-per-request") + create_cmd->count("--price-per-1k-tokens") > 0;
+    action = [create] { return run_create(*create); };
+  });
 
   auto list = std::make_shared<ListArgs>();
   CLI::App* list_cmd = group->add_subcommand("list", "List orders (the first 1000 that match)");

@@ -35,6 +35,12 @@ class EmbeddedClient final : public LedgerClient {
   Result<std::optional<Report>> start_report(std::uint64_t order) override {
     return ledger_.start_report(order);
   }
+  Result<std::vector<Subscription>> subscriptions(std::uint64_t order) override {
+    return ledger_.subscriptions(order);
+  }
+  Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) override {
+    return ledger_.subscription(order, account);
+  }
 
   Result<std::optional<RecordProof>> record(std::uint64_t index, std::optional<std::uint64_t> size) override {
     RecordProof out;

@@ -103,6 +103,10 @@ class LedgerClient {
   // A service order's start report; its `report` is the canonical signed
   // report JSON, as the final report's is.
   virtual Result<std::optional<Report>> start_report(std::uint64_t order) = 0;
+  // The subscriptions to a service order, in account order (none for an
+  // order that does not exist), and one subscriber's.
+  virtual Result<std::vector<Subscription>> subscriptions(std::uint64_t order) = 0;
+  virtual Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) = 0;
 
   // Record `index` with its proof to the latest checkpoint, or to the tree of
   // `size` records (index < size <= the checkpoint's size); nullopt when no

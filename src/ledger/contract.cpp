@@ -39,6 +39,26 @@ RuleResult debit(State& s, const AccountId& id, std::uint64_t amount) {
   return {};
 }
 
+// Moves `amount` from `from`'s balance into escrow.
+RuleResult into_escrow(State& s, const AccountId& from, std::uint64_t amount) {
+  if (auto ok = debit(s, from, amount); !ok) return ok;
+  Totals totals = s.totals();
+  if (amount > kMaxAmount - totals.escrow) return reject(reason::kOverflow, "escrow would exceed 2^63-1");
+  totals.escrow += amount;
+  s.put(totals);
+  return {};
+}
+
+// Pays `amount` out of escrow to `to`.
+RuleResult out_of_escrow(State& s, const AccountId& to, std::uint64_t amount) {
+  Totals totals = s.totals();
+  if (totals.escrow < amount)
+    return reject(reason::kOverflow, "escrow holds less than " + std::to_string(amount));
+  totals.escrow -= amount;
+  s.put(totals);
+  return credit(s, to, amount);
+}
+
 // An order whose CVM is the sender, or the reason it is not.
 std::expected<Order, Rejection> order_for_cvm(State& s, const Record& r, std::uint64_t id) {
   auto order = s.order(id);
@@ -49,24 +69,36 @@ std::expected<Order, Rejection> order_for_cvm(State& s, const Record& r, std::ui
   return *order;
 }
 
+// The offers an order pays: the provider's (its CVM's tee offer) first, then
+// each listed offer in order.
+std::expected<std::vector<Offer>, Rejection> payees(const State& s, const Order& order) {
+  const auto cvm = s.cvm(order.cvm);
+  if (!cvm) return reject(reason::kNotFound, "the order's CVM is gone");
+  std::vector<std::uint64_t> ids{cvm->offer};
+  ids.insert(ids.end(), order.offers.begin(), order.offers.end());
+  std::vector<Offer> out;
+  for (const std::uint64_t id : ids) {
+    auto offer = s.offer(id);
+    if (!offer) return reject(reason::kNotFound, "no offer " + std::to_string(id));
+    out.push_back(std::move(*offer));
+  }
+  return out;
+}
+
 // Pays the provider, then each listed offer, then refunds the rest; moves
 // exactly the deposit out of escrow.
-RuleResult settle(State& s, Order& order) {
+RuleResult settle_batch(State& s, Order& order) {
   const bool done = order.status == OrderStatus::Done;
   const std::uint64_t seconds = order.ended_at >= order.started_at ? order.ended_at - order.started_at : 0;
   std::uint64_t left = order.deposit;
-  const auto cvm = s.cvm(order.cvm);
-  if (!cvm) return reject(reason::kNotFound, "the order's CVM is gone");
-  std::vector<std::uint64_t> payees{cvm->offer};
-  payees.insert(payees.end(), order.offers.begin(), order.offers.end());
+  auto offers = payees(s, order);
+  if (!offers) return std::unexpected(offers.error());
   order.payments.clear();
-  for (const std::uint64_t id : payees) {
-    const auto offer = s.offer(id);
-    if (!offer) return reject(reason::kNotFound, "no offer " + std::to_string(id));
-    const std::uint64_t amount = settlement_amount(offer->price, done, seconds, left);
+  for (const Offer& offer : *offers) {
+    const std::uint64_t amount = settlement_amount(offer.price, done, seconds, left);
     left -= amount;
-    if (auto ok = credit(s, offer->owner, amount); !ok) return ok;
-    order.payments.push_back(Payment{id, offer->owner, offer->price, amount});
+    if (auto ok = credit(s, offer.owner, amount); !ok) return ok;
+    order.payments.push_back(Payment{offer.id, offer.owner, offer.price, amount});
   }
   if (auto ok = credit(s, order.creator, left); !ok) return ok;
   order.refund = left;
@@ -77,6 +109,114 @@ RuleResult settle(State& s, Order& order) {
   s.put(totals);
   s.put(order);
   return {};
+}
+
+// --- a service order's money, paid while it runs (docs/ledger.md, "Paying for a service") ---
+
+// A service order's payments, one per payee in payees() order with nothing
+// paid yet; made once, when money first moves.
+RuleResult open_payments(const State& s, Order& order) {
+  if (!order.payments.empty()) return {};
+  auto offers = payees(s, order);
+  if (!offers) return std::unexpected(offers.error());
+  for (const Offer& offer : *offers) order.payments.push_back(Payment{offer.id, offer.owner, offer.price, 0});
+  return {};
+}
+
+// What is left of a service order's deposit: revenue_share payees are paid
+// from subscriptions, everyone else from the deposit.
+std::uint64_t deposit_left(const Order& order) {
+  std::uint64_t paid = 0;
+  for (const Payment& p : order.payments) {
+    if (p.price.model != PriceModel::RevenueShare) paid += p.amount;
+  }
+  return order.deposit - paid;
+}
+
+RuleResult pay(State& s, Payment& payment, std::uint64_t amount) {
+  if (auto ok = out_of_escrow(s, payment.to, amount); !ok) return ok;
+  payment.amount += amount;
+  return {};
+}
+
+// At a service's first start: each fixed offer, as far as the deposit goes.
+RuleResult pay_fixed(State& s, Order& order) {
+  for (Payment& p : order.payments) {
+    if (p.price.model != PriceModel::Fixed) continue;
+    if (auto ok = pay(s, p, settlement_amount(p.price, true, 0, deposit_left(order))); !ok) return ok;
+  }
+  return {};
+}
+
+// Each per_hour offer what it is owed for the order's time from orders.start
+// to `now`, less what it was paid, as far as the deposit goes. False when the
+// deposit could not pay all that is owed.
+std::expected<bool, Rejection> pay_per_hour(State& s, Order& order, std::uint64_t now) {
+  const std::uint64_t seconds = now >= order.started_at ? now - order.started_at : 0;
+  bool covered = true;
+  for (Payment& p : order.payments) {
+    if (p.price.model != PriceModel::PerHour) continue;
+    const std::uint64_t owed = settlement_amount(p.price, true, seconds, kMaxAmount) - p.amount;
+    const std::uint64_t amount = std::min(owed, deposit_left(order));
+    covered = covered && amount == owed;
+    if (auto ok = pay(s, p, amount); !ok) return std::unexpected(ok.error());
+  }
+  return covered;
+}
+
+// `amount` newly charged to the order's subscribers: each revenue_share offer
+// is paid up to floor(revenue * bps / 10000) in all, revenue being everything
+// charged to them so far, and the creator the rest. Cumulative over the order,
+// so rounding never drifts; an offer whose share rounds up just as another's
+// does waits for the next charge rather than take from the creator what the
+// creator was already paid.
+RuleResult share_revenue(State& s, Order& order, std::uint64_t amount) {
+  __extension__ using u128 = unsigned __int128;
+  std::uint64_t& revenue = order.serve->revenue;
+  if (amount > kMaxAmount - revenue) {
+    return reject(reason::kOverflow, "order " + std::to_string(order.id) + "'s revenue would exceed 2^63-1");
+  }
+  revenue += amount;
+  std::uint64_t left = amount;
+  for (Payment& p : order.payments) {
+    if (p.price.model != PriceModel::RevenueShare) continue;
+    const auto due = static_cast<std::uint64_t>(u128{revenue} * p.price.bps / kMaxBps) - p.amount;
+    const std::uint64_t paid = std::min(due, left);
+    if (auto ok = pay(s, p, paid); !ok) return ok;
+    left -= paid;
+  }
+  return out_of_escrow(s, order.creator, left);
+}
+
+// When a service order ends: every subscription is closed and what it was
+// not charged goes back to its subscriber.
+RuleResult close_subscriptions(State& s, const Order& order, std::uint64_t now) {
+  for (Subscription sub : s.subscriptions(order.id)) {
+    sub.refund = sub.deposit - sub.charged;
+    sub.closed = true;
+    sub.updated_at = now;
+    if (auto ok = out_of_escrow(s, sub.account, sub.refund); !ok) return ok;
+    s.put(sub);
+  }
+  return {};
+}
+
+// A service order's fixed offers were paid at its first start and its other
+// payees as it ran: what is still owed per hour, then the rest of the deposit
+// back to the creator, and every subscription closed.
+RuleResult settle_service(State& s, Order& order) {
+  if (auto ok = open_payments(s, order); !ok) return ok;
+  if (auto paid = pay_per_hour(s, order, order.ended_at); !paid) return std::unexpected(paid.error());
+  order.refund = deposit_left(order);
+  if (auto ok = out_of_escrow(s, order.creator, order.refund); !ok) return ok;
+  if (auto ok = close_subscriptions(s, order, order.ended_at); !ok) return ok;
+  s.put(order);
+  return {};
+}
+
+RuleResult settle(State& s, Order& order) {
+  if (order.serve) return settle_service(s, order);
+  return settle_batch(s, order);
 }
 
 RuleResult apply_accounts_register(State& s, const Record& r, const args::AccountsRegister& a) {
@@ -176,6 +316,23 @@ RuleResult apply_cvms_heartbeat(State& s, const Record& r, const args::CvmsHeart
   return {};
 }
 
+namespace {
+
+// A service's subscribers pay its revenue_share offers from what they are
+// charged, so those shares add up to at most all of it.
+RuleResult check_revenue_shares(const State& s, const std::vector<std::uint64_t>& offers) {
+  std::uint64_t bps = 0;
+  for (const std::uint64_t id : offers) {
+    const auto offer = s.offer(id);
+    if (offer && offer->price.model == PriceModel::RevenueShare) bps += offer->price.bps;
+  }
+  if (bps <= kMaxBps) return {};
+  return reject(reason::kNotAllowed, "the order's revenue_share offers add up to " + std::to_string(bps) +
+                                         " bps, more than " + std::to_string(kMaxBps));
+}
+
+}  // namespace
+
 RuleResult apply_orders_create(State& s, const Record& r, const args::OrdersCreate& a) {
   const auto cvm = s.cvm(a.cvm);
   if (!cvm) return reject(reason::kNotFound, "no CVM " + short_id(a.cvm));
@@ -190,11 +347,10 @@ RuleResult apply_orders_create(State& s, const Record& r, const args::OrdersCrea
     }
     if (!offer->enabled) return reject(reason::kBadState, "offer " + std::to_string(id) + " is disabled");
   }
-  if (auto ok = debit(s, r.stx.tx.sender, a.deposit); !ok) return ok;
-  Totals totals = s.totals();
-  if (a.deposit > kMaxAmount - totals.escrow) return reject(reason::kOverflow, "escrow would exceed 2^63-1");
-  totals.escrow += a.deposit;
-  s.put(totals);
+  if (a.serve) {
+    if (auto ok = check_revenue_shares(s, a.offers); !ok) return ok;
+  }
+  if (auto ok = into_escrow(s, r.stx.tx.sender, a.deposit); !ok) return ok;
   Order order;
   order.id = r.index;
   order.creator = r.stx.tx.sender;
@@ -252,11 +408,10 @@ RuleResult apply_orders_cancel(State& s, const Record& r, const args::OrdersCanc
   order->status = OrderStatus::Canceled;
   order->ended_at = r.time;
   order->refund = order->deposit;
-  if (auto ok = credit(s, order->creator, order->deposit); !ok) return ok;
-  Totals totals = s.totals();
-  if (totals.escrow < order->deposit) return reject(reason::kOverflow, "escrow holds less than the deposit");
-  totals.escrow -= order->deposit;
-  s.put(totals);
+  if (auto ok = out_of_escrow(s, order->creator, order->deposit); !ok) return ok;
+  if (order->serve) {
+    if (auto ok = close_subscriptions(s, *order, r.time); !ok) return ok;
+  }
   s.put(*order);
   return {};
 }
@@ -360,6 +515,12 @@ RuleResult apply_services_start(State& s, const Record& r, const args::ServicesS
   if (auto ok = check_report(s, r, unstarted, a.claims); !ok) return ok;
   if (order->serve->tls_key_sha256 == a.claims.service->tls_key_sha256)
     return reject(reason::kAlreadyExists, "order " + id + "'s service already started with this TLS key");
+  // Its first start (no start report yet) pays the fixed offers; a restart
+  // pays nothing.
+  if (!s.start_report(a.order)) {
+    if (auto ok = open_payments(s, *order); !ok) return ok;
+    if (auto ok = pay_fixed(s, *order); !ok) return ok;
+  }
   s.put_start_report(Report{a.order, a.report, r.index, r.time});
   order->serve->tls_key_sha256 = a.claims.service->tls_key_sha256;
   order->serve->inputs = a.claims.service->inputs;
@@ -387,6 +548,110 @@ RuleResult apply_reports_submit(State& s, const Record& r, const args::ReportsSu
   order->status = OrderStatus::Done;
   order->ended_at = r.time;
   return settle(s, *order);
+}
+
+RuleResult apply_services_subscribe(State& s, const Record& r, const args::ServicesSubscribe& a) {
+  const auto order = s.order(a.order);
+  const std::string id = std::to_string(a.order);
+  if (!order) return reject(reason::kNotFound, "no order " + id);
+  if (!order->serve) return reject(reason::kBadState, "order " + id + " is not a service order");
+  if (order->serve->rule.access != ServiceAccess::Subscribers) {
+    return reject(reason::kNotAllowed, "order " + id + "'s service is not for subscribers (its access is " +
+                                           std::string(to_string(order->serve->rule.access)) + ")");
+  }
+  if (order->status != OrderStatus::New && order->status != OrderStatus::Processing) {
+    return reject(reason::kBadState,
+                  "order " + id + " is " + std::string(to_string(order->status)) + ", not new or processing");
+  }
+  if (order->serve->cancel_requested) {
+    return reject(reason::kBadState, "order " + id + " was asked to stop; it takes no new subscriptions");
+  }
+  const AccountId& client = r.stx.tx.sender;
+  if (auto ok = into_escrow(s, client, a.deposit); !ok) return ok;
+  Subscription sub = s.subscription(a.order, client).value_or(Subscription{a.order, client});
+  if (sub.deposit == 0) sub.created_at = r.time;
+  if (a.deposit > kMaxAmount - sub.deposit) {
+    return reject(reason::kOverflow, "the subscription's deposit would exceed 2^63-1");
+  }
+  sub.deposit += a.deposit;
+  sub.updated_at = r.time;
+  s.put(sub);
+  return {};
+}
+
+std::uint64_t usage_charge(const UsagePrice& price, std::uint64_t requests, std::uint64_t tokens,
+                           std::uint64_t deposit) {
+  __extension__ using u128 = unsigned __int128;
+  // Each product is below 2^126, so the sum is exact.
+  const u128 cost = u128{requests} * price.per_request + (u128{tokens} * price.per_1k_tokens + 999) / 1000;
+  return cost < deposit ? static_cast<std::uint64_t>(cost) : deposit;
+}
+
+namespace {
+
+// A usage counter may only grow: the CVM reports totals since the
+// subscription began.
+RuleResult check_counter(const AccountId& account, const char* name, std::uint64_t reported,
+                         std::uint64_t recorded) {
+  if (reported >= recorded) return {};
+  return reject(reason::kUsageRegressed, "account " + short_id(account) + ": " + name + " " +
+                                             std::to_string(reported) + " is below the recorded " +
+                                             std::to_string(recorded) + " (usage counts are cumulative)");
+}
+
+// Records one subscriber's usage and charges its subscription what the new
+// counters cost beyond what it was charged, at most its deposit.
+RuleResult charge_usage(State& s, const Record& r, Order& order, const args::Usage& u) {
+  auto sub = s.subscription(order.id, u.account);
+  if (!sub) {
+    return reject(reason::kNotFound, "account " + short_id(u.account) + " has no subscription to order " +
+                                         std::to_string(order.id));
+  }
+  if (auto ok = check_counter(u.account, "requests", u.requests, sub->requests); !ok) return ok;
+  if (auto ok = check_counter(u.account, "tokens", u.tokens, sub->tokens); !ok) return ok;
+  if (auto ok = check_counter(u.account, "bytes", u.bytes, sub->bytes); !ok) return ok;
+  // The counters never go back and the deposit only grows, so this is never
+  // below what was charged before.
+  const std::uint64_t charged = usage_charge(order.serve->rule.price, u.requests, u.tokens, sub->deposit);
+  const std::uint64_t delta = charged - sub->charged;
+  sub->charged = charged;
+  sub->requests = u.requests;
+  sub->tokens = u.tokens;
+  sub->bytes = u.bytes;
+  sub->updated_at = r.time;
+  s.put(*sub);
+  return share_revenue(s, order, delta);
+}
+
+}  // namespace
+
+RuleResult apply_services_usage(State& s, const Record& r, const args::ServicesUsage& a) {
+  auto order = order_for_cvm(s, r, a.order);
+  if (!order) return std::unexpected(order.error());
+  const std::string id = std::to_string(a.order);
+  if (!order->serve) return reject(reason::kBadState, "order " + id + " is not a service order");
+  if (order->serve->rule.access != ServiceAccess::Subscribers)
+    return reject(reason::kBadState, "order " + id + "'s service is not for subscribers");
+  if (order->status != OrderStatus::Processing) {
+    return reject(reason::kBadState,
+                  "order is " + std::string(to_string(order->status)) + ", not processing");
+  }
+  if (!order->serve->started()) {
+    return reject(reason::kBadState,
+                  "order " + id + "'s service has not started (services.start comes first)");
+  }
+  for (const args::Usage& u : a.usage) {
+    if (auto ok = charge_usage(s, r, *order, u); !ok) return ok;
+  }
+  auto covered = pay_per_hour(s, *order, r.time);
+  if (!covered) return std::unexpected(covered.error());
+  // The deposit is spent: the service must end, as if its creator canceled it.
+  if (!*covered && !order->serve->exhausted_at) {
+    order->serve->exhausted_at = r.time;
+    if (!order->serve->cancel_requested) order->serve->cancel_requested = r.time;
+  }
+  s.put(*order);
+  return {};
 }
 
 namespace {
@@ -488,6 +753,10 @@ std::expected<void, Rejection> apply(State& state, const Record& record) {
             return apply_services_start(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::GrantsUse>) {
             return apply_grants_use(overlay, record, a);
+          } else if constexpr (std::is_same_v<A, args::ServicesSubscribe>) {
+            return apply_services_subscribe(overlay, record, a);
+          } else if constexpr (std::is_same_v<A, args::ServicesUsage>) {
+            return apply_services_usage(overlay, record, a);
           } else {
             static_assert(std::is_same_v<A, args::GrantsRevoke>);
             return apply_grants_revoke(overlay, record, a);

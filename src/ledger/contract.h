@@ -34,9 +34,17 @@ RuleResult apply_reports_submit(State& s, const Record& r, const args::ReportsSu
 RuleResult apply_services_start(State& s, const Record& r, const args::ServicesStart& a);
 RuleResult apply_grants_use(State& s, const Record& r, const args::GrantsUse& a);
 RuleResult apply_grants_revoke(State& s, const Record& r, const args::GrantsRevoke& a);
+RuleResult apply_services_subscribe(State& s, const Record& r, const args::ServicesSubscribe& a);
+RuleResult apply_services_usage(State& s, const Record& r, const args::ServicesUsage& a);
 
 // What settlement pays a payee: fixed pays its amount on Done only, per_hour
 // ceil(amount * seconds / 3600), revenue_share nothing; never more than `left`.
 std::uint64_t settlement_amount(const Price& price, bool done, std::uint64_t seconds, std::uint64_t left);
+
+// What a subscription with these cumulative counters is charged in all:
+// requests * per_request + ceil(tokens * per_1k_tokens / 1000), computed
+// exactly, and never more than `deposit`.
+std::uint64_t usage_charge(const UsagePrice& price, std::uint64_t requests, std::uint64_t tokens,
+                           std::uint64_t deposit);
 
 }  // namespace ward::ledger

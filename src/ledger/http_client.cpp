@@ -149,6 +149,12 @@ Report report_of(const json& j) {
   return Report{u64(j, "order"), str(j, "report"), u64(j, "index"), u64(j, "time")};
 }
 
+Subscription subscription_of(const json& j) {
+  auto s = subscription_from_json(j);
+  if (!s) throw BadValue{s.error().message};
+  return *s;
+}
+
 LedgerSummary summary_of(const json& j) {
   LedgerSummary s;
   s.info.id = id(j, "id");
@@ -300,6 +306,18 @@ class HttpClient final : public LedgerClient {
     auto body = get_json("/v1/start-reports/" + std::to_string(order), true);
     if (!body) return std::unexpected(body.error());
     return decode_optional<Report>(*body, "start report", report_of);
+  }
+
+  Result<std::vector<Subscription>> subscriptions(std::uint64_t order) override {
+    return get_list("/v1/subscriptions/" + std::to_string(order), "subscriptions", "subscription",
+                    subscription_of);
+  }
+
+  Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) override {
+    auto body =
+        get_json("/v1/subscriptions/" + std::to_string(order) + "?account=" + hex_encode(account), true);
+    if (!body) return std::unexpected(body.error());
+    return decode_optional<Subscription>(*body, "subscription", subscription_of);
   }
 
   Result<std::optional<RecordProof>> record(std::uint64_t index, std::optional<std::uint64_t> size) override {

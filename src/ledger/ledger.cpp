@@ -401,6 +401,17 @@ Result<std::optional<Report>> Ledger::start_report(std::uint64_t order) const {
 Result<std::optional<Grant>> Ledger::grant(const GrantId& id, const AccountId& owner) const {
   return impl_->read([&](Store& s) { return state_get(s, s.state().grant(id, owner)); });
 }
+Result<std::optional<Subscription>> Ledger::subscription(std::uint64_t order,
+                                                         const AccountId& account) const {
+  return impl_->read([&](Store& s) { return state_get(s, s.state().subscription(order, account)); });
+}
+Result<std::vector<Subscription>> Ledger::subscriptions(std::uint64_t order) const {
+  return impl_->read([&](Store& s) -> Result<std::vector<Subscription>> {
+    auto list = s.state().subscriptions(order);
+    if (auto ok = s.take_state_error(); !ok) return std::unexpected(ok.error());
+    return list;
+  });
+}
 Result<std::vector<Cvm>> Ledger::cvms() const {
   return impl_->read([](Store& s) { return s.cvms(); });
 }

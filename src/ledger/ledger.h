@@ -83,6 +83,10 @@ class Ledger {
   // A service order's start report (services.start).
   Result<std::optional<Report>> start_report(std::uint64_t order) const;
   Result<std::optional<Grant>> grant(const GrantId& id, const AccountId& owner) const;
+  Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) const;
+  // Every subscription to `order`, in account order; none for an order that
+  // does not exist.
+  Result<std::vector<Subscription>> subscriptions(std::uint64_t order) const;
   Result<std::vector<Cvm>> cvms() const;
   Result<std::optional<Cvm>> cvm(const CvmId& id) const;
   Result<Totals> totals() const;

@@ -240,6 +240,16 @@ struct LedgerServer::Impl {
       const auto id = number_in_path(m, res);
       if (id) send_optional(res, client->start_report(*id), "start report for order " + m);
     });
+    add("GET", "/v1/subscriptions/{}", [this](const Request& req, Response& res, const std::string& m) {
+      const auto order = number_in_path(m, res);
+      if (!order) return;
+      if (!req.has_param("account")) return send_list(res, client->subscriptions(*order), "subscriptions");
+      const std::string account = req.get_param("account");
+      const auto id = id_in(account, res);
+      if (id)
+        send_optional(res, client->subscription(*order, *id),
+                      "subscription of " + account + " to order " + m);
+    });
   }
 
   void orders(const Request& req, Response& res) {

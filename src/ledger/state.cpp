@@ -1,5 +1,8 @@
 #include "ledger/state.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "base/bytes.h"
 
 namespace ward::ledger {
@@ -102,13 +105,19 @@ json to_json(const ServiceTerms& t) {
   json inputs = json::array();
   for (const auto& d : t.inputs) inputs.push_back(hex_encode(d));
   const auto time = [](const std::optional<std::uint64_t>& v) { return v ? json(*v) : json(nullptr); };
-  return {{"access", to_string(t.rule.access)},
-          {"accounts", std::move(accounts)},
-          {"tls_key_sha256", t.tls_key_sha256 ? json(hex_encode(*t.tls_key_sha256)) : json(nullptr)},
-          {"inputs", std::move(inputs)},
-          {"serving_since", time(t.serving_since)},
-          {"cancel_requested", time(t.cancel_requested)},
-          {"endpoint", t.endpoint.empty() ? json(nullptr) : json(t.endpoint)}};
+  json out = {{"access", to_string(t.rule.access)},
+              {"accounts", std::move(accounts)},
+              {"tls_key_sha256", t.tls_key_sha256 ? json(hex_encode(*t.tls_key_sha256)) : json(nullptr)},
+              {"inputs", std::move(inputs)},
+              {"serving_since", time(t.serving_since)},
+              {"cancel_requested", time(t.cancel_requested)},
+              {"endpoint", t.endpoint.empty() ? json(nullptr) : json(t.endpoint)},
+              {"exhausted_at", time(t.exhausted_at)},
+              {"revenue", t.revenue}};
+  if (t.rule.access == ServiceAccess::Subscribers) {
+    out["price"] = {{"per_request", t.rule.price.per_request}, {"per_1k_tokens", t.rule.price.per_1k_tokens}};
+  }
+  return out;
 }
 
 namespace {
@@ -134,6 +143,7 @@ Result<std::vector<std::array<std::uint8_t, 32>>> id_list(const json& j, const c
 }
 
 Result<std::optional<std::uint64_t>> optional_time(const json& j, const char* key) {
+  if (!j.contains(key)) return std::nullopt;
   const json& v = j.at(key);
   if (v.is_null()) return std::nullopt;
   if (!v.is_number_unsigned())
@@ -141,23 +151,65 @@ Result<std::optional<std::uint64_t>> optional_time(const json& j, const char* ke
   return v.get<std::uint64_t>();
 }
 
+Result<std::uint64_t> amount_value(const json& j, const std::string& what) {
+  if (!j.is_number_unsigned() || j.get<std::uint64_t>() > kMaxAmount)
+    return fail("ledger.json", what + " is not an amount");
+  return j.get<std::uint64_t>();
+}
+
+Result<UsagePrice> usage_price_from_json(const json& j) {
+  if (!j.is_object() || j.size() != 2 || !j.contains("per_request") || !j.contains("per_1k_tokens"))
+    return fail("ledger.json", "serve.price is not {per_request, per_1k_tokens}");
+  auto per_request = amount_value(j.at("per_request"), "serve.price.per_request");
+  if (!per_request) return std::unexpected(per_request.error());
+  auto per_1k_tokens = amount_value(j.at("per_1k_tokens"), "serve.price.per_1k_tokens");
+  if (!per_1k_tokens) return std::unexpected(per_1k_tokens.error());
+  return UsagePrice{*per_request, *per_1k_tokens};
+}
+
 }  // namespace
 
 Result<ServiceTerms> service_terms_from_json(const json& j) {
   if (!j.is_object()) return fail("ledger.json", "serve is not an object");
-  for (const char* key :
-       {"access", "accounts", "tls_key_sha256", "inputs", "serving_since", "cancel_requested", "endpoint"}) {
+  constexpr const char* kRequired[] = {"access",        "accounts",         "tls_key_sha256", "inputs",
+                                       "serving_since", "cancel_requested", "endpoint"};
+  // Absent from the terms of service orders made before subscriptions.
+  constexpr const char* kLater[] = {"price", "exhausted_at", "revenue"};
+  for (const char* key : kRequired) {
     if (!j.contains(key)) return fail("ledger.json", std::string("serve has no ") + key);
   }
-  if (j.size() != 7) return fail("ledger.json", "serve has unknown fields");
+  for (const auto& [key, value] : j.items()) {
+    const auto known = [&](const char* k) { return key == k; };
+    if (std::none_of(std::begin(kRequired), std::end(kRequired), known) &&
+        std::none_of(std::begin(kLater), std::end(kLater), known)) {
+      return fail("ledger.json", "serve has unknown field " + key);
+    }
+  }
   ServiceTerms t;
   const json& access = j.at("access");
   if (access == "public") {
     t.rule.access = ServiceAccess::Public;
   } else if (access == "accounts") {
     t.rule.access = ServiceAccess::Accounts;
+  } else if (access == "subscribers") {
+    t.rule.access = ServiceAccess::Subscribers;
   } else {
-    return fail("ledger.json", "serve.access is neither public nor accounts");
+    return fail("ledger.json", "serve.access is not public, accounts or subscribers");
+  }
+  if (j.contains("price")) {
+    if (t.rule.access != ServiceAccess::Subscribers)
+      return fail("ledger.json", "serve.price is only for subscribers");
+    auto price = usage_price_from_json(j.at("price"));
+    if (!price) return std::unexpected(price.error());
+    t.rule.price = *price;
+  }
+  auto exhausted = optional_time(j, "exhausted_at");
+  if (!exhausted) return std::unexpected(exhausted.error());
+  t.exhausted_at = *exhausted;
+  if (j.contains("revenue")) {
+    auto revenue = amount_value(j.at("revenue"), "serve.revenue");
+    if (!revenue) return std::unexpected(revenue.error());
+    t.revenue = *revenue;
   }
   auto accounts = id_list(j, "accounts");
   if (!accounts) return std::unexpected(accounts.error());
@@ -222,6 +274,43 @@ json to_json(const Grant& g) {
           {"revoked_at", g.revoked_at}};
 }
 
+json to_json(const Subscription& s) {
+  return {{"order", s.order},           {"account", hex_encode(s.account)},
+          {"deposit", s.deposit},       {"charged", s.charged},
+          {"requests", s.requests},     {"tokens", s.tokens},
+          {"bytes", s.bytes},           {"created_at", s.created_at},
+          {"updated_at", s.updated_at}, {"closed", s.closed},
+          {"refund", s.refund}};
+}
+
+Result<Subscription> subscription_from_json(const json& j) {
+  constexpr const char* kAmounts[] = {"order", "deposit",    "charged",    "requests", "tokens",
+                                      "bytes", "created_at", "updated_at", "refund"};
+  if (!j.is_object()) return fail("ledger.json", "a subscription is not an object");
+  if (j.size() != std::size(kAmounts) + 2) return fail("ledger.json", "a subscription has other fields");
+  Subscription s;
+  std::uint64_t* const targets[] = {&s.order, &s.deposit,    &s.charged,    &s.requests, &s.tokens,
+                                    &s.bytes, &s.created_at, &s.updated_at, &s.refund};
+  for (std::size_t i = 0; i < std::size(kAmounts); ++i) {
+    const auto it = j.find(kAmounts[i]);
+    if (it == j.end()) return fail("ledger.json", std::string("a subscription has no ") + kAmounts[i]);
+    auto value = amount_value(*it, std::string("subscription.") + kAmounts[i]);
+    if (!value) return std::unexpected(value.error());
+    *targets[i] = *value;
+  }
+  const auto account = j.find("account");
+  if (account == j.end() || !account->is_string())
+    return fail("ledger.json", "a subscription has no account id");
+  auto id = parse_id(account->get_ref<const std::string&>());
+  if (!id) return fail("ledger.json", "subscription.account: " + id.error().message);
+  s.account = *id;
+  const auto closed = j.find("closed");
+  if (closed == j.end() || !closed->is_boolean())
+    return fail("ledger.json", "subscription.closed is not a boolean");
+  s.closed = closed->get<bool>();
+  return s;
+}
+
 json to_json(const Totals& t) {
   return {{"supply", t.supply}, {"escrow", t.escrow}};
 }
@@ -241,6 +330,13 @@ std::optional<std::string> first_difference(const Snapshot& stored, const Snapsh
     return hex_encode(key.first) + " of owner " + hex_encode(key.second);
   };
   if (auto d = map_difference("grant", stored.grants, replayed.grants, grant_name)) return d;
+  const auto subscription_name = [](const SubscriptionKey& key) {
+    return "to order " + std::to_string(key.first) + " of account " + hex_encode(key.second);
+  };
+  if (auto d =
+          map_difference("subscription", stored.subscriptions, replayed.subscriptions, subscription_name)) {
+    return d;
+  }
   if (!(stored.totals == replayed.totals)) {
     return field_difference("totals", to_json(stored.totals), to_json(replayed.totals));
   }
@@ -278,6 +374,32 @@ std::optional<Grant> OverlayState::grant(const GrantId& id, const AccountId& own
   return base_.grant(id, owner);
 }
 
+std::vector<Subscription> MemoryState::subscriptions(std::uint64_t order) const {
+  std::vector<Subscription> out;
+  for (auto it = s_.subscriptions.lower_bound(SubscriptionKey{order, AccountId{}});
+       it != s_.subscriptions.end() && it->first.first == order; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+std::optional<Subscription> OverlayState::subscription(std::uint64_t order, const AccountId& account) const {
+  if (auto s = overlay_find(writes_.subscriptions, SubscriptionKey{order, account})) return s;
+  return base_.subscription(order, account);
+}
+
+std::vector<Subscription> OverlayState::subscriptions(std::uint64_t order) const {
+  std::map<AccountId, Subscription> merged;
+  for (auto& s : base_.subscriptions(order)) merged[s.account] = std::move(s);
+  for (auto it = writes_.subscriptions.lower_bound(SubscriptionKey{order, AccountId{}});
+       it != writes_.subscriptions.end() && it->first.first == order; ++it) {
+    merged[it->second.account] = it->second;
+  }
+  std::vector<Subscription> out;
+  for (auto& [account, s] : merged) out.push_back(std::move(s));
+  return out;
+}
+
 void OverlayState::commit() {
   for (const auto& [id, a] : writes_.accounts) base_.put(a);
   for (const auto& [id, o] : writes_.offers) base_.put(o);
@@ -286,6 +408,7 @@ void OverlayState::commit() {
   for (const auto& [id, r] : writes_.reports) base_.put(r);
   for (const auto& [id, r] : writes_.start_reports) base_.put_start_report(r);
   for (const auto& [key, g] : writes_.grants) base_.put(g);
+  for (const auto& [key, sub] : writes_.subscriptions) base_.put(sub);
   if (totals_) base_.put(*totals_);
   writes_ = {};
   totals_.reset();

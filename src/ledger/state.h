@@ -75,22 +75,26 @@ struct Payment {
 };
 
 // A service order's terms: the creator's access rule, then what services.start
-// recorded (the TLS key and inputs the CVM serves with) and the creator's
-// request to stop.
+// recorded (the TLS key and inputs the CVM serves with), the request to stop
+// (the creator's, or the deposit running out), and what its subscribers paid.
 struct ServiceTerms {
   ServeRule rule;
   std::optional<crypto::Sha256Digest> tls_key_sha256;  // set by services.start
   std::vector<crypto::Sha256Digest> inputs;            // plaintext digests, set by services.start
   std::optional<std::uint64_t> serving_since;          // the services.start record's time
-  std::optional<std::uint64_t> cancel_requested;       // the creator's orders.cancel record's time
+  std::optional<std::uint64_t> cancel_requested;       // orders.cancel's record time, or exhausted_at
   std::string endpoint;                                // where the gateway listens, set by services.start
+  std::optional<std::uint64_t> exhausted_at;           // when the deposit could not pay the per-hour offers
+  std::uint64_t revenue = 0;                           // charged to all its subscriptions so far
 
   bool started() const { return tls_key_sha256.has_value(); }
   bool operator==(const ServiceTerms&) const = default;
 };
 
 nlohmann::json to_json(const ServiceTerms& t);
-// The inverse of to_json. Errors: "ledger.json" naming the field that does not fit.
+// The inverse of to_json; also reads the terms of ledgers made before
+// subscriptions (no price, exhausted_at or revenue). Errors: "ledger.json"
+// naming the field that does not fit.
 Result<ServiceTerms> service_terms_from_json(const nlohmann::json& j);
 
 struct Order {
@@ -106,9 +110,12 @@ struct Order {
   std::uint64_t created_at = 0;
   std::uint64_t started_at = 0;
   std::uint64_t ended_at = 0;
-  std::string error;              // orders.fail reason
-  std::vector<Payment> payments;  // set when settled
-  std::uint64_t refund = 0;       // returned to the creator when settled or canceled
+  std::string error;  // orders.fail reason
+  // Set when settled. A service order's accumulate while it runs: fixed
+  // offers at its first start, per_hour ones as time passes, revenue_share
+  // ones from its subscribers' charges.
+  std::vector<Payment> payments;
+  std::uint64_t refund = 0;           // returned to the creator when settled or canceled
   std::optional<ServiceTerms> serve;  // set for a service order
 
   bool operator==(const Order&) const = default;
@@ -140,6 +147,28 @@ struct Grant {
 };
 using GrantKey = std::pair<GrantId, AccountId>;
 
+// A client's subscription to a service order for subscribers: its deposit
+// (in escrow) and what the service's CVM reported it used and the contract
+// charged. Closed, with the rest of the deposit refunded, when the order ends.
+struct Subscription {
+  std::uint64_t order = 0;
+  AccountId account{};
+  std::uint64_t deposit = 0;  // every services.subscribe's deposit, added up
+  std::uint64_t charged = 0;  // never more than deposit
+  std::uint64_t requests = 0;
+  std::uint64_t tokens = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t created_at = 0;  // the first services.subscribe's record time
+  std::uint64_t updated_at = 0;  // the last services.subscribe's or services.usage's
+  bool closed = false;
+  std::uint64_t refund = 0;  // deposit - charged, returned when closed
+
+  // Nothing of the deposit is left to charge.
+  bool exhausted() const { return charged == deposit; }
+  bool operator==(const Subscription&) const = default;
+};
+using SubscriptionKey = std::pair<std::uint64_t, AccountId>;  // (order, account)
+
 // supply = sum of all balances + escrow; only the dev faucet changes it.
 struct Totals {
   std::uint64_t supply = 0;
@@ -154,7 +183,12 @@ nlohmann::json to_json(const Cvm& c);
 nlohmann::json to_json(const Order& o);
 nlohmann::json to_json(const Report& r);
 nlohmann::json to_json(const Grant& g);
+nlohmann::json to_json(const Subscription& s);
 nlohmann::json to_json(const Totals& t);
+
+// The inverse of to_json: exactly its fields. Errors: "ledger.json" naming
+// the field that does not fit.
+Result<Subscription> subscription_from_json(const nlohmann::json& j);
 
 // What the contract reads and writes. Getters return nullopt for a missing
 // entity; puts insert or replace.
@@ -169,6 +203,9 @@ class State {
   virtual std::optional<Report> report(std::uint64_t order) const = 0;
   virtual std::optional<Report> start_report(std::uint64_t order) const = 0;
   virtual std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const = 0;
+  virtual std::optional<Subscription> subscription(std::uint64_t order, const AccountId& account) const = 0;
+  // Every subscription to `order`, in account order.
+  virtual std::vector<Subscription> subscriptions(std::uint64_t order) const = 0;
   virtual Totals totals() const = 0;
 
   virtual void put(const Account& a) = 0;
@@ -178,6 +215,7 @@ class State {
   virtual void put(const Report& r) = 0;
   virtual void put_start_report(const Report& r) = 0;
   virtual void put(const Grant& g) = 0;
+  virtual void put(const Subscription& s) = 0;
   virtual void put(const Totals& t) = 0;
 };
 
@@ -190,6 +228,7 @@ struct Snapshot {
   std::map<std::uint64_t, Report> reports;
   std::map<std::uint64_t, Report> start_reports;
   std::map<GrantKey, Grant> grants;
+  std::map<SubscriptionKey, Subscription> subscriptions;
   Totals totals;
 
   bool operator==(const Snapshot&) const = default;
@@ -215,6 +254,10 @@ class MemoryState final : public State {
   std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const override {
     return find(s_.grants, GrantKey{id, owner});
   }
+  std::optional<Subscription> subscription(std::uint64_t order, const AccountId& account) const override {
+    return find(s_.subscriptions, SubscriptionKey{order, account});
+  }
+  std::vector<Subscription> subscriptions(std::uint64_t order) const override;
   Totals totals() const override { return s_.totals; }
 
   void put(const Account& a) override { s_.accounts[a.id] = a; }
@@ -224,6 +267,7 @@ class MemoryState final : public State {
   void put(const Report& r) override { s_.reports[r.order] = r; }
   void put_start_report(const Report& r) override { s_.start_reports[r.order] = r; }
   void put(const Grant& g) override { s_.grants[GrantKey{g.id, g.owner}] = g; }
+  void put(const Subscription& s) override { s_.subscriptions[SubscriptionKey{s.order, s.account}] = s; }
   void put(const Totals& t) override { s_.totals = t; }
 
   const Snapshot& snapshot() const { return s_; }
@@ -254,6 +298,8 @@ class OverlayState final : public State {
   std::optional<Report> report(std::uint64_t order) const override;
   std::optional<Report> start_report(std::uint64_t order) const override;
   std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const override;
+  std::optional<Subscription> subscription(std::uint64_t order, const AccountId& account) const override;
+  std::vector<Subscription> subscriptions(std::uint64_t order) const override;
   Totals totals() const override { return totals_ ? *totals_ : base_.totals(); }
 
   void put(const Account& a) override { writes_.accounts[a.id] = a; }
@@ -263,6 +309,7 @@ class OverlayState final : public State {
   void put(const Report& r) override { writes_.reports[r.order] = r; }
   void put_start_report(const Report& r) override { writes_.start_reports[r.order] = r; }
   void put(const Grant& g) override { writes_.grants[GrantKey{g.id, g.owner}] = g; }
+  void put(const Subscription& s) override { writes_.subscriptions[SubscriptionKey{s.order, s.account}] = s; }
   void put(const Totals& t) override { totals_ = t; }
 
   void commit();

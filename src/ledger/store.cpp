@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS grants(id BLOB NOT NULL, owner BLOB NOT NULL, orders 
 CREATE TABLE IF NOT EXISTS start_reports(order_id INTEGER PRIMARY KEY, report TEXT NOT NULL, idx INTEGER NOT NULL,
                                          time INTEGER NOT NULL) STRICT;
 )sql"},
+    {"subscriptions", R"sql(
+CREATE TABLE IF NOT EXISTS subscriptions(order_id INTEGER NOT NULL, account BLOB NOT NULL, deposit INTEGER NOT NULL,
+                                         charged INTEGER NOT NULL, requests INTEGER NOT NULL,
+                                         tokens INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                                         created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                                         closed INTEGER NOT NULL, refund INTEGER NOT NULL,
+                                         PRIMARY KEY(order_id, account)) STRICT;
+)sql"},
 };
 constexpr const char* kTableExists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
 
@@ -123,6 +131,22 @@ constexpr const char* kSelectGrant =
     "SELECT id, owner, orders, revoked, revoked_at FROM grants WHERE id = ? AND owner = ?";
 constexpr const char* kPutGrant =
     "INSERT OR REPLACE INTO grants(id, owner, orders, revoked, revoked_at) VALUES(?, ?, ?, ?, ?)";
+constexpr const char* kSubscriptionColumns =
+    "SELECT order_id, account, deposit, charged, requests, tokens, bytes, created_at, updated_at, closed, "
+    "refund "
+    "FROM subscriptions";
+// BLOB order is memcmp order, the order of AccountId's std::array.
+constexpr const char* kSelectOrderSubscriptions =
+    "SELECT order_id, account, deposit, charged, requests, tokens, bytes, created_at, updated_at, closed, "
+    "refund "
+    "FROM subscriptions WHERE order_id = ? ORDER BY account";
+constexpr const char* kSelectSubscription =
+    "SELECT order_id, account, deposit, charged, requests, tokens, bytes, created_at, updated_at, closed, "
+    "refund "
+    "FROM subscriptions WHERE order_id = ? AND account = ?";
+constexpr const char* kPutSubscription =
+    "INSERT OR REPLACE INTO subscriptions(order_id, account, deposit, charged, requests, tokens, bytes, "
+    "created_at, updated_at, closed, refund) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 struct StmtDeleter {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
@@ -275,6 +299,12 @@ Grant grant_row(sqlite3_stmt* s) {
                col_u64(s, 4)};
 }
 
+Subscription subscription_row(sqlite3_stmt* s) {
+  return Subscription{col_u64(s, 0), col_id(s, 1),       col_u64(s, 2), col_u64(s, 3),
+                      col_u64(s, 4), col_u64(s, 5),      col_u64(s, 6), col_u64(s, 7),
+                      col_u64(s, 8), col_u64(s, 9) != 0, col_u64(s, 10)};
+}
+
 }  // namespace
 
 struct Store::Impl {
@@ -306,6 +336,15 @@ struct Store::Impl {
     }
     std::optional<Grant> grant(const GrantId& id, const AccountId& owner) const override {
       return impl_.get_one(kSelectGrant, grant_row, error_, id, owner);
+    }
+    std::optional<Subscription> subscription(std::uint64_t order, const AccountId& account) const override {
+      return impl_.get_one(kSelectSubscription, subscription_row, error_, order, account);
+    }
+    std::vector<Subscription> subscriptions(std::uint64_t order) const override {
+      std::vector<Subscription> out;
+      keep(impl_.query(
+          kSelectOrderSubscriptions, [&](sqlite3_stmt* s) { out.push_back(subscription_row(s)); }, order));
+      return out;
     }
     Totals totals() const override {
       auto supply = impl_.meta_u64("supply");
@@ -342,6 +381,10 @@ struct Store::Impl {
     void put(const Grant& g) override {
       keep(impl_.exec(kPutGrant, g.id, g.owner, json(g.orders).dump(), std::uint64_t{g.revoked},
                       g.revoked_at));
+    }
+    void put(const Subscription& s) override {
+      keep(impl_.exec(kPutSubscription, s.order, s.account, s.deposit, s.charged, s.requests, s.tokens,
+                      s.bytes, s.created_at, s.updated_at, std::uint64_t{s.closed}, s.refund));
     }
     void put(const Totals& t) override {
       keep(impl_.exec(kUpsertMeta, std::string_view("supply"), t.supply));
@@ -755,6 +798,11 @@ Result<Snapshot> Store::snapshot() {
     ok = impl_->query(kGrantColumns, [&](sqlite3_stmt* s) {
       auto g = grant_row(s);
       snap.grants[GrantKey{g.id, g.owner}] = std::move(g);
+    });
+  if (ok)
+    ok = impl_->query(kSubscriptionColumns, [&](sqlite3_stmt* s) {
+      auto sub = subscription_row(s);
+      snap.subscriptions[SubscriptionKey{sub.order, sub.account}] = std::move(sub);
     });
   if (!ok) return std::unexpected(ok.error());
   snap.totals = impl_->state.totals();

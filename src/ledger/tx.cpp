@@ -15,7 +15,6 @@ using Parsed = std::expected<Action, Rejection>;
 // Deeper nesting than this has no use in a transaction and would only cost
 // stack in serialisation.
 constexpr int kMaxDepth = 32;
-constexpr std::uint32_t kMaxBps = 10000;
 constexpr std::size_t kMaxShortString = 256;
 constexpr std::size_t kMaxLongString = 4096;
 
@@ -284,7 +283,18 @@ Parsed parse_cvms_heartbeat(const json& a) {
   return args::CvmsHeartbeat{};
 }
 
-// "serve": {"access": "public"} or {"access": "accounts", "accounts": [ids]}.
+// "price": {"per_request": N, "per_1k_tokens": M}, both required.
+std::expected<UsagePrice, Rejection> usage_price(const json& price) {
+  if (auto ok = only_fields(price, {"per_request", "per_1k_tokens"}, "price"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  WARD_TRY(per_request, get_uint(price, "per_request"));
+  WARD_TRY(per_1k_tokens, get_uint(price, "per_1k_tokens"));
+  return UsagePrice{per_request, per_1k_tokens};
+}
+
+// "serve": {"access": "public"}, {"access": "accounts", "accounts": [ids]} or
+// {"access": "subscribers", "price"?: {...}}; only subscribers pay a price.
 std::expected<ServeRule, Rejection> serve_rule(const json& serve) {
   if (!serve.is_object()) return malformed("\"serve\" must be a JSON object");
   WARD_TRY(access, get_string(serve, "access", kMaxShortString));
@@ -292,7 +302,18 @@ std::expected<ServeRule, Rejection> serve_rule(const json& serve) {
     if (auto ok = only_fields(serve, {"access"}, "serve"); !ok) return std::unexpected(ok.error());
     return ServeRule{ServiceAccess::Public, {}};
   }
-  if (access != "accounts") return malformed("unknown serve access \"" + access + "\" (public or accounts)");
+  if (access == "subscribers") {
+    if (auto ok = only_fields(serve, {"access", "price"}, "serve"); !ok) return std::unexpected(ok.error());
+    ServeRule rule{ServiceAccess::Subscribers, {}};
+    if (serve.contains("price")) {
+      WARD_TRY(price, usage_price(serve.at("price")));
+      rule.price = price;
+    }
+    return rule;
+  }
+  if (access != "accounts") {
+    return malformed("unknown serve access \"" + access + "\" (public, accounts or subscribers)");
+  }
   if (auto ok = only_fields(serve, {"access", "accounts"}, "serve"); !ok) return std::unexpected(ok.error());
   WARD_TRY(list, field(serve, "accounts"));
   if (!list->is_array()) return malformed("\"accounts\" must be an array of account ids");
@@ -466,6 +487,45 @@ Parsed parse_grants_revoke(const json& a) {
   return args::GrantsRevoke{grant};
 }
 
+Parsed parse_services_subscribe(const json& a) {
+  WARD_FIELDS("order", "deposit");
+  WARD_TRY(order, get_uint(a, "order"));
+  WARD_TRY(deposit, get_uint(a, "deposit"));
+  if (deposit == 0) return malformed("\"deposit\" must be at least 1");
+  return args::ServicesSubscribe{order, deposit};
+}
+
+std::expected<args::Usage, Rejection> usage_entry(const json& u) {
+  if (auto ok = only_fields(u, {"account", "requests", "tokens", "bytes"}, "a usage entry"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  WARD_TRY(account, get_id(u, "account"));
+  WARD_TRY(requests, get_uint(u, "requests"));
+  WARD_TRY(tokens, get_uint(u, "tokens"));
+  WARD_TRY(bytes, get_uint(u, "bytes"));
+  return args::Usage{account, requests, tokens, bytes};
+}
+
+Parsed parse_services_usage(const json& a) {
+  WARD_FIELDS("order", "usage");
+  WARD_TRY(order, get_uint(a, "order"));
+  WARD_TRY(list, field(a, "usage"));
+  if (!list->is_array()) return malformed("\"usage\" must be an array of usage entries");
+  if (list->empty() || list->size() > kMaxUsageEntries) {
+    return malformed("\"usage\" must list 1 to " + std::to_string(kMaxUsageEntries) + " accounts");
+  }
+  std::vector<args::Usage> usage;
+  std::set<AccountId> seen;
+  for (const auto& item : *list) {
+    WARD_TRY(u, usage_entry(item));
+    if (!seen.insert(u.account).second) {
+      return malformed("\"usage\" lists account " + hex_encode(u.account).substr(0, 16) + " twice");
+    }
+    usage.push_back(u);
+  }
+  return args::ServicesUsage{order, std::move(usage)};
+}
+
 #undef WARD_FIELDS
 #undef WARD_TRY
 
@@ -491,6 +551,8 @@ constexpr TxParser kParsers[] = {
     {"services.start", parse_services_start},
     {"grants.use", parse_grants_use},
     {"grants.revoke", parse_grants_revoke},
+    {"services.subscribe", parse_services_subscribe},
+    {"services.usage", parse_services_usage},
 };
 
 std::expected<Transaction, Rejection> parse_tx(const json& tx) {
@@ -573,6 +635,8 @@ std::string_view to_string(ServiceAccess access) {
       return "public";
     case ServiceAccess::Accounts:
       return "accounts";
+    case ServiceAccess::Subscribers:
+      return "subscribers";
   }
   return "?";
 }

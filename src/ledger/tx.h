@@ -42,6 +42,10 @@ inline constexpr std::uint64_t kMaxGrantUses = 100000;
 inline constexpr std::size_t kMaxGrantsPerUse = 256;
 // The most accounts a service order's access list may name.
 inline constexpr std::size_t kMaxServiceAccounts = 256;
+// A revenue_share price is at most this many basis points: all of it.
+inline constexpr std::uint32_t kMaxBps = 10000;
+// The most accounts one services.usage may report on.
+inline constexpr std::size_t kMaxUsageEntries = 256;
 
 // Why a transaction was refused. `reason` is one of the codes below (stable;
 // callers branch on it), `message` one line for a person.
@@ -68,6 +72,7 @@ inline constexpr const char* kDevOnly = "dev_only";
 inline constexpr const char* kRevoked = "revoked";
 inline constexpr const char* kUsedUp = "used_up";
 inline constexpr const char* kReportMismatch = "report_mismatch";
+inline constexpr const char* kUsageRegressed = "usage_regressed";
 }  // namespace reason
 
 inline std::unexpected<Rejection> reject(const char* reason, std::string message) {
@@ -85,14 +90,29 @@ struct Price {
   bool operator==(const Price&) const = default;
 };
 
-// Who may reach a service order's endpoint: anyone, or the listed accounts.
-enum class ServiceAccess { Public, Accounts };
+// Who may reach a service order's endpoint: anyone, the listed accounts, or
+// the accounts that subscribed to it (services.subscribe).
+enum class ServiceAccess { Public, Accounts, Subscribers };
+
+// What a subscriber pays for using a service, in tokens: per request, and per
+// 1000 tokens of the engine's (rounded up). Only a Subscribers rule has one.
+struct UsagePrice {
+  std::uint64_t per_request = 0;    // 0..kMaxAmount
+  std::uint64_t per_1k_tokens = 0;  // 0..kMaxAmount
+
+  bool operator==(const UsagePrice&) const = default;
+};
 
 // The access rule a service order's creator sets in orders.create "serve".
 struct ServeRule {
   ServiceAccess access = ServiceAccess::Public;
-  std::vector<AccountId> accounts;  // Accounts: 1..kMaxServiceAccounts, none twice; Public: none
+  std::vector<AccountId> accounts;  // Accounts: 1..kMaxServiceAccounts, none twice; otherwise none
+  UsagePrice price;                 // zero unless Subscribers
 
+  ServeRule() = default;
+  // {access, accounts} reads as before prices existed: no price.
+  ServeRule(ServiceAccess access_rule, std::vector<AccountId> listed, UsagePrice usage_price = {})
+      : access(access_rule), accounts(std::move(listed)), price(usage_price) {}
   bool operator==(const ServeRule&) const = default;
 };
 
@@ -200,13 +220,30 @@ struct GrantsUse {
 struct GrantsRevoke {
   GrantId grant;
 };
+// A client's subscription to a service for subscribers, or its top-up.
+struct ServicesSubscribe {
+  std::uint64_t order;
+  std::uint64_t deposit;  // 1..kMaxAmount
+};
+// One subscriber's use of a service as its CVM counted it: cumulative since
+// the subscription began.
+struct Usage {
+  AccountId account{};
+  std::uint64_t requests = 0;
+  std::uint64_t tokens = 0;
+  std::uint64_t bytes = 0;
+};
+struct ServicesUsage {
+  std::uint64_t order;
+  std::vector<Usage> usage;  // 1..kMaxUsageEntries, no account twice
+};
 }  // namespace args
 
-using Action =
-    std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer, args::OffersCreate,
-                 args::OffersEnable, args::OffersDisable, args::CvmsRegister, args::CvmsHeartbeat,
-                 args::OrdersCreate, args::OrdersStart, args::OrdersCancel, args::OrdersFail,
-                 args::ReportsSubmit, args::ServicesStart, args::GrantsUse, args::GrantsRevoke>;
+using Action = std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer,
+                            args::OffersCreate, args::OffersEnable, args::OffersDisable, args::CvmsRegister,
+                            args::CvmsHeartbeat, args::OrdersCreate, args::OrdersStart, args::OrdersCancel,
+                            args::OrdersFail, args::ReportsSubmit, args::ServicesStart, args::GrantsUse,
+                            args::GrantsRevoke, args::ServicesSubscribe, args::ServicesUsage>;
 
 struct Transaction {
   LedgerId ledger{};

@@ -2,6 +2,8 @@
 // decodes must equal what the embedded ledger holds.
 #include "ledger/client.h"
 
+#include <httplib.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -29,6 +31,7 @@ class HttpClientTest : public ::testing::Test {
     auto port = server->bind({"127.0.0.1", 0});
     ASSERT_TRUE(port) << port.error().message;
     serving = std::thread([this] { (void)server->serve(); });
+    port_ = *port;
     auto c = open_client("http://127.0.0.1:" + std::to_string(*port));
     ASSERT_TRUE(c) << c.error().message;
     http = std::move(*c);
@@ -58,6 +61,7 @@ class HttpClientTest : public ::testing::Test {
   std::thread serving;
   std::unique_ptr<LedgerClient> http;
   std::unique_ptr<LedgerClient> embedded;
+  int port_ = 0;
 };
 
 TEST_F(HttpClientTest, ShouldCarryServiceOrdersAndTheirStartReport) {
@@ -128,6 +132,139 @@ TEST_F(HttpClientTest, ShouldCarryServiceOrdersAndTheirStartReport) {
   listed = http->orders(filter);
   ASSERT_TRUE(listed) << listed.error().message;
   EXPECT_EQ(*listed, std::vector<Order>{ledger->order(batch)->value()});
+}
+
+TEST_F(HttpClientTest, ShouldCarryAServicesSubscriptions) {
+  Party provider, vm, creator, alice, bob;
+  for (Party* p : {&provider, &creator, &alice, &bob})
+    ok(*p, "accounts.register", {{"recipient", p->recipient()}});
+  for (Party* p : {&creator, &alice, &bob}) ok(*p, "accounts.fund", {{"to", p->hex()}, {"amount", 100}});
+  const std::uint64_t tee = ledger->size();
+  ok(provider, "offers.create",
+     {{"kind", "tee"},
+      {"name", "h100"},
+      {"resource", "r"},
+      {"price", {{"model", "per_hour"}, {"amount", 60}}}});
+  ok(provider, "cvms.register",
+     {{"key", vm.hex()}, {"recipient", vm.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
+  const std::uint64_t id = ledger->size();
+  ok(creator, "orders.create",
+     {{"cvm", hex_encode(crypto::sha256(vm.id()))},
+      {"engine", "sha256:e"},
+      {"inputs", {"grant-1"}},
+      {"outputs", json::array()},
+      {"offers", json::array()},
+      {"deposit", 10},
+      {"serve", {{"access", "subscribers"}, {"price", {{"per_request", 3}, {"per_1k_tokens", 1}}}}}});
+  ok(alice, "services.subscribe", {{"order", id}, {"deposit", 20}});
+  ok(bob, "services.subscribe", {{"order", id}, {"deposit", 7}});
+
+  auto listed = http->subscriptions(id);
+  ASSERT_TRUE(listed) << listed.error().message;
+  EXPECT_EQ(*listed, ledger->subscriptions(id).value());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ(*listed, embedded->subscriptions(id).value());
+  auto one = http->subscription(id, alice.id());
+  ASSERT_TRUE(one && *one) << (one ? "no subscription" : one.error().message);
+  EXPECT_EQ(**one, ledger->subscription(id, alice.id())->value());
+  EXPECT_EQ((*one)->deposit, 20u);
+  auto order = http->order(id);
+  ASSERT_TRUE(order && *order);
+  EXPECT_EQ((*order)->serve->rule, (ServeRule{ServiceAccess::Subscribers, {}, UsagePrice{3, 1}}));
+
+  auto none = http->subscription(id, provider.id());
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(*none) << "404 not_found";
+  auto empty = http->subscriptions(id + 100);
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_TRUE(empty->empty());
+
+  // The routes as any HTTP client sees them.
+  httplib::Client raw("127.0.0.1", port_);
+  const std::string path = "/v1/subscriptions/" + std::to_string(id);
+  auto res = raw.Get(path);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(json::parse(res->body)["subscriptions"].size(), 2u);
+  res = raw.Get(path + "?account=" + bob.hex());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(json::parse(res->body), to_json(ledger->subscription(id, bob.id())->value()));
+  res = raw.Get(path + "?account=" + provider.hex());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  EXPECT_EQ(
+      json::parse(res->body),
+      (json{{"error",
+             {{"reason", "not_found"},
+              {"message", "no subscription of " + provider.hex() + " to order " + std::to_string(id)}}}}));
+  for (const std::string& bad : {path + "?account=" + provider.hex().substr(1), path + "?account=",
+                                 std::string("/v1/subscriptions/x"), std::string("/v1/subscriptions/01")}) {
+    res = raw.Get(bad);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << bad;
+    EXPECT_EQ(json::parse(res->body)["error"]["reason"], "bad_request") << bad;
+  }
+}
+
+TEST(SubscriptionJson, ShouldRefuseWhatToJsonNeverWrites) {
+  const Subscription s{7, AccountId{1}, 20, 5, 3, 1001, 9, 100, 200, true, 15};
+  const json good = to_json(s);
+  EXPECT_EQ(subscription_from_json(good).value(), s);
+  const std::vector<std::pair<const char*, json>> bad = {{"order", -1},
+                                                         {"account", "AB"},
+                                                         {"deposit", "20"},
+                                                         {"charged", nullptr},
+                                                         {"requests", 1.5},
+                                                         {"tokens", json::array()},
+                                                         {"bytes", kMaxAmount + 1},
+                                                         {"created_at", false},
+                                                         {"updated_at", -2},
+                                                         {"closed", 1},
+                                                         {"refund", "x"}};
+  for (const auto& [key, value] : bad) {
+    json j = good;
+    j[key] = value;
+    EXPECT_FALSE(subscription_from_json(j)) << key << " = " << value.dump();
+  }
+  for (const auto& [key, value] : good.items()) {
+    json j = good;
+    j.erase(key);
+    EXPECT_FALSE(subscription_from_json(j)) << "without " << key;
+  }
+  json extra = good;
+  extra["exhausted"] = false;
+  EXPECT_FALSE(subscription_from_json(extra));
+  EXPECT_FALSE(subscription_from_json(json::array()));
+}
+
+TEST(ServiceTermsJson, ShouldReadPricesAndWhatTheServicePaid) {
+  ServiceTerms t;
+  t.rule = ServeRule{ServiceAccess::Subscribers, {}, UsagePrice{4, kMaxAmount}};
+  t.exhausted_at = 9;
+  t.cancel_requested = 9;
+  t.revenue = 33;
+  const json good = to_json(t);
+  EXPECT_EQ(good["price"], (json{{"per_request", 4}, {"per_1k_tokens", kMaxAmount}}));
+  EXPECT_EQ(service_terms_from_json(good).value(), t);
+  json old = to_json(ServiceTerms{});
+  for (const char* key : {"price", "exhausted_at", "revenue"}) old.erase(key);
+  EXPECT_EQ(service_terms_from_json(old).value(), ServiceTerms{}) << "the terms of a ledger made before";
+  const std::vector<std::pair<const char*, json>> bad = {
+      {"access", "subscriber"},
+      {"price", {{"per_request", 1}}},
+      {"price", {{"per_request", 1}, {"per_1k_tokens", -1}}},
+      {"price", {{"per_request", 1}, {"per_1k_tokens", 1}, {"per_byte", 1}}},
+      {"exhausted_at", "now"},
+      {"revenue", -1},
+      {"revenue", kMaxAmount + 1}};
+  for (const auto& [key, value] : bad) {
+    json j = good;
+    j[key] = value;
+    EXPECT_FALSE(service_terms_from_json(j)) << key << " = " << value.dump();
+  }
+  json priced_public = to_json(ServiceTerms{});
+  priced_public["price"] = good["price"];
+  EXPECT_FALSE(service_terms_from_json(priced_public)) << "only subscribers pay a price";
 }
 
 TEST(ServiceTermsJson, ShouldRefuseWhatToJsonNeverWrites) {

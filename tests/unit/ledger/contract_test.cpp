@@ -37,6 +37,8 @@ class ContractTest : public ::testing::Test {
     if (result) {
       ++next_index;
       p.nonce = nonce;
+      EXPECT_EQ(sum_of_balances_and_escrow(), state.totals().supply)
+          << "balances and escrow no longer add up to the supply";
     } else {
       EXPECT_EQ(state.snapshot(), before) << "a rejected transaction changed the state";
     }
@@ -1279,6 +1281,578 @@ TEST_F(Services, FailShouldEndAServiceAndSettle) {
   EXPECT_EQ(status(unstarted), OrderStatus::Error);
   EXPECT_EQ(reason(vm, "reports.submit", {{"order", started}, {"report", service_report(started, kKey)}}),
             reason::kBadState);
+}
+
+// --- paid use of a service: subscriptions, usage, pricing while it runs ---
+
+// Services for subscribers on OrderTest's provider (per_hour 3600: 1 token a
+// second from orders.start), and a client with 1000 tokens.
+class Subscriptions : public Services {
+ protected:
+  void SetUp() override {
+    Services::SetUp();
+    client = account(1000);
+  }
+
+  static json subscribers(std::uint64_t per_request, std::uint64_t per_1k_tokens) {
+    return {{"access", "subscribers"},
+            {"price", {{"per_request", per_request}, {"per_1k_tokens", per_1k_tokens}}}};
+  }
+
+  json service_order_args(json serve, std::vector<std::uint64_t> offers = {}, std::uint64_t deposit = 100) {
+    json a = order_args(vm, deposit, std::move(offers));
+    a["outputs"] = json::array();
+    a["serve"] = std::move(serve);
+    return a;
+  }
+
+  // A service order of `creator`'s with `deposit`, paying `offers`; started
+  // (orders.start, then services.start with kKey) unless told otherwise.
+  std::uint64_t paid_service(json serve, std::vector<std::uint64_t> offers = {}, std::uint64_t deposit = 100,
+                             bool started = true) {
+    const std::uint64_t id = next_index;
+    ok(creator, "orders.create", service_order_args(std::move(serve), std::move(offers), deposit));
+    if (started) {
+      ok(vm, "orders.start", {{"order", id}});
+      EXPECT_EQ(start(id, service_report(id, kKey)), "");
+    }
+    return id;
+  }
+
+  std::string subscribe(Party& p, std::uint64_t order, std::uint64_t deposit) {
+    return reason(p, "services.subscribe", {{"order", order}, {"deposit", deposit}});
+  }
+
+  static json entry(const Party& p, std::uint64_t requests, std::uint64_t tokens = 0,
+                    std::uint64_t bytes = 0) {
+    return {{"account", p.hex()}, {"requests", requests}, {"tokens", tokens}, {"bytes", bytes}};
+  }
+
+  std::string usage(std::uint64_t order, json entries, Party* sender = nullptr) {
+    return reason(sender ? *sender : vm, "services.usage", {{"order", order}, {"usage", std::move(entries)}});
+  }
+
+  Subscription subscription(std::uint64_t order, const Party& p) {
+    return state.subscription(order, p.id()).value();
+  }
+
+  // What the order's payment to `offer` holds.
+  std::uint64_t paid(std::uint64_t order, std::uint64_t offer) {
+    const Order o = state.order(order).value();
+    for (const Payment& p : o.payments) {
+      if (p.offer == offer) return p.amount;
+    }
+    ADD_FAILURE() << "order " << order << " has no payment to offer " << offer;
+    return 0;
+  }
+
+  Party client;
+};
+
+TEST_F(Subscriptions, ShouldCreateAServiceForSubscribersWithItsPrice) {
+  const std::uint64_t id = paid_service(subscribers(2, 3), {}, 100, false);
+  EXPECT_EQ(terms(id).rule, (ServeRule{ServiceAccess::Subscribers, {}, UsagePrice{2, 3}}));
+  const json j = to_json(*state.order(id))["serve"];
+  EXPECT_EQ(j["access"], "subscribers");
+  EXPECT_EQ(j["price"], (json{{"per_request", 2}, {"per_1k_tokens", 3}}));
+  EXPECT_EQ(j["revenue"], 0);
+  EXPECT_TRUE(j["exhausted_at"].is_null());
+  const std::uint64_t free = paid_service({{"access", "subscribers"}}, {}, 100, false);
+  EXPECT_EQ(terms(free).rule.price, UsagePrice{});
+  const std::uint64_t open = paid_service({{"access", "public"}}, {}, 100, false);
+  EXPECT_FALSE(to_json(*state.order(open))["serve"].contains("price")) << "only subscribers pay a price";
+}
+
+TEST_F(Subscriptions, ShouldRefuseAPriceOutsideSubscribersAndMalformedPrices) {
+  const auto refused = [&](json serve) {
+    return parse_reason(creator, "orders.create", service_order_args(std::move(serve)));
+  };
+  const json price = {{"per_request", 1}, {"per_1k_tokens", 1}};
+  EXPECT_EQ(refused({{"access", "public"}, {"price", price}}), reason::kMalformed);
+  EXPECT_EQ(refused({{"access", "accounts"}, {"accounts", {stranger.hex()}}, {"price", price}}),
+            reason::kMalformed);
+  EXPECT_EQ(refused({{"access", "subscribers"}, {"accounts", {stranger.hex()}}}), reason::kMalformed);
+  for (const json& bad :
+       {json(1), json::object(), json{{"per_request", 1}}, json{{"per_1k_tokens", 1}},
+        json{{"per_request", -1}, {"per_1k_tokens", 1}}, json{{"per_request", 1}, {"per_1k_tokens", "1"}},
+        json{{"per_request", kMaxAmount + 1}, {"per_1k_tokens", 1}},
+        json{{"per_request", 1}, {"per_1k_tokens", 1}, {"per_byte", 1}}}) {
+    EXPECT_EQ(refused({{"access", "subscribers"}, {"price", bad}}), reason::kMalformed) << bad.dump();
+  }
+  EXPECT_EQ(refused(subscribers(kMaxAmount, 0)), "");
+}
+
+TEST_F(Subscriptions, ShouldRefuseAServiceWhoseRevenueSharesAddUpToMoreThanAll) {
+  Party carol = account();
+  const std::uint64_t model = offer(carol, "model", share(6000));
+  const std::uint64_t too_much = offer(carol, "engine", share(4001));
+  const std::uint64_t rest = offer(carol, "engine", share(4000));
+  auto r = run(creator, "orders.create", service_order_args(subscribers(1, 0), {model, too_much}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kNotAllowed);
+  EXPECT_EQ(r.error().message, "the order's revenue_share offers add up to 10001 bps, more than 10000");
+  ok(creator, "orders.create", service_order_args(subscribers(1, 0), {model, rest}));
+  ok(creator, "orders.create", order_args(vm, 10, {model, too_much}));  // a batch order pays no share
+}
+
+TEST_F(Subscriptions, SubscribeShouldMoveTheDepositIntoEscrowAndTopItUp) {
+  const std::uint64_t id = paid_service(subscribers(1, 0), {}, 100, false);
+  const std::uint64_t escrow = state.totals().escrow;
+  const std::uint64_t first = now;
+  EXPECT_EQ(subscribe(client, id, 40), "") << "a new order takes subscriptions";
+  Subscription s = subscription(id, client);
+  EXPECT_EQ(s, (Subscription{id, client.id(), 40, 0, 0, 0, 0, first, first, false, 0}));
+  EXPECT_EQ(balance(client), 960u);
+  EXPECT_EQ(state.totals().escrow, escrow + 40);
+  now += 5;
+  EXPECT_EQ(subscribe(client, id, 2), "");
+  s = subscription(id, client);
+  EXPECT_EQ(s.deposit, 42u);
+  EXPECT_EQ(s.created_at, first);
+  EXPECT_EQ(s.updated_at, now);
+  EXPECT_EQ(state.totals().escrow, escrow + 42);
+  EXPECT_EQ(to_json(s), (json{{"order", id},
+                              {"account", client.hex()},
+                              {"deposit", 42},
+                              {"charged", 0},
+                              {"requests", 0},
+                              {"tokens", 0},
+                              {"bytes", 0},
+                              {"created_at", first},
+                              {"updated_at", now},
+                              {"closed", false},
+                              {"refund", 0}}));
+  EXPECT_EQ(subscribe(stranger, id, 1), "");
+  const auto all = state.subscriptions(id);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_LT(all[0].account, all[1].account) << "in account order";
+  EXPECT_TRUE(state.subscriptions(id + 1).empty());
+}
+
+TEST_F(Subscriptions, SubscribeShouldRefuseWhatIsNotAServiceForSubscribers) {
+  EXPECT_EQ(subscribe(client, put_order_in(OrderStatus::Processing), 1), reason::kBadState);
+  const std::uint64_t open = service_order();
+  auto r = run(client, "services.subscribe", {{"order", open}, {"deposit", 1}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kNotAllowed);
+  EXPECT_EQ(r.error().message,
+            "order " + std::to_string(open) + "'s service is not for subscribers (its access is public)");
+  const std::uint64_t listed = paid_service({{"access", "accounts"}, {"accounts", {client.hex()}}});
+  EXPECT_EQ(subscribe(client, listed, 1), reason::kNotAllowed);
+  EXPECT_EQ(subscribe(client, next_index + 10, 1), reason::kNotFound);
+  EXPECT_EQ(parse_reason(client, "services.subscribe", {{"order", open}, {"deposit", 0}}),
+            reason::kMalformed);
+  EXPECT_EQ(balance(client), 1000u);
+}
+
+TEST_F(Subscriptions, SubscribeShouldRefuseAnOrderThatEndedOrWasAskedToStop) {
+  const std::uint64_t done = paid_service(subscribers(1, 0));
+  ASSERT_EQ(submit(done, service_report(done, kKey)), "");
+  EXPECT_EQ(subscribe(client, done, 1), reason::kBadState) << "done";
+  const std::uint64_t failed = paid_service(subscribers(1, 0));
+  ok(vm, "orders.fail", {{"order", failed}, {"reason", "no GPU"}});
+  EXPECT_EQ(subscribe(client, failed, 1), reason::kBadState) << "error";
+  const std::uint64_t canceled = paid_service(subscribers(1, 0), {}, 100, false);
+  ok(creator, "orders.cancel", {{"order", canceled}});
+  EXPECT_EQ(subscribe(client, canceled, 1), reason::kBadState) << "canceled";
+  const std::uint64_t stopping = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, stopping, 5), "");
+  ok(creator, "orders.cancel", {{"order", stopping}});
+  auto r = run(client, "services.subscribe", {{"order", stopping}, {"deposit", 1}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kBadState) << "asked to stop: not even a top-up";
+  EXPECT_EQ(r.error().message,
+            "order " + std::to_string(stopping) + " was asked to stop; it takes no new subscriptions");
+}
+
+TEST_F(Subscriptions, SubscribeShouldRefuseMoreThanTheBalance) {
+  const std::uint64_t id = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, id, 1001), reason::kInsufficientFunds);
+  EXPECT_FALSE(state.subscription(id, client.id()));
+}
+
+// What subscribers are charged goes to the creator, who may subscribe it
+// again, so a subscription's deposit can outgrow the supply.
+TEST_F(Subscriptions, SubscribeShouldRefuseADepositPastTheMaximum) {
+  const std::uint64_t id = paid_service(subscribers(1, 0));
+  const std::uint64_t most = kMaxAmount - state.totals().supply;
+  ok(creator, "accounts.fund", {{"to", creator.hex()}, {"amount", most}});
+  EXPECT_EQ(subscribe(creator, id, most), "");
+  EXPECT_EQ(usage(id, {entry(creator, most)}), "");
+  EXPECT_EQ(subscription(id, creator).charged, most);
+  EXPECT_EQ(subscribe(creator, id, most), reason::kOverflow);
+  EXPECT_EQ(subscription(id, creator).deposit, most);
+}
+
+TEST(UsageCharge, ShouldChargePerRequestAndRoundTokensUpToTheNextToken) {
+  EXPECT_EQ(usage_charge(UsagePrice{5, 0}, 3, 99, 1000), 15u);
+  EXPECT_EQ(usage_charge(UsagePrice{0, 1}, 0, 1, 1000), 1u) << "1/1000 of a token rounds up";
+  EXPECT_EQ(usage_charge(UsagePrice{0, 1}, 0, 1000, 1000), 1u);
+  EXPECT_EQ(usage_charge(UsagePrice{0, 1}, 0, 1001, 1000), 2u);
+  EXPECT_EQ(usage_charge(UsagePrice{0, 999}, 0, 1, 1000), 1u);
+  EXPECT_EQ(usage_charge(UsagePrice{0, 1001}, 0, 1, 1000), 2u);
+  EXPECT_EQ(usage_charge(UsagePrice{2, 3}, 4, 2000, 1000), 14u);
+  EXPECT_EQ(usage_charge(UsagePrice{0, 0}, kMaxAmount, kMaxAmount, 1000), 0u);
+  EXPECT_EQ(usage_charge(UsagePrice{1, 0}, 0, 0, 1000), 0u);
+}
+
+TEST(UsageCharge, ShouldComputeHugeProductsExactlyAndCapThemAtTheDeposit) {
+  EXPECT_EQ(usage_charge(UsagePrice{kMaxAmount, kMaxAmount}, kMaxAmount, kMaxAmount, 77), 77u);
+  EXPECT_EQ(usage_charge(UsagePrice{kMaxAmount, 0}, 1, 0, kMaxAmount), kMaxAmount);
+  EXPECT_EQ(usage_charge(UsagePrice{0, kMaxAmount}, 0, 1000, kMaxAmount), kMaxAmount);
+  EXPECT_EQ(usage_charge(UsagePrice{0, kMaxAmount}, 0, 1, kMaxAmount), kMaxAmount / 1000 + 1);
+}
+
+TEST_F(Subscriptions, UsageShouldChargePerRequestAndPer1kTokensRoundingUp) {
+  const std::uint64_t id = paid_service(subscribers(2, 3));
+  EXPECT_EQ(subscribe(client, id, 500), "");
+  const std::uint64_t creator_before = balance(creator);
+  const std::uint64_t escrow = state.totals().escrow;
+  EXPECT_EQ(usage(id, {entry(client, 1, 1)}), "");
+  EXPECT_EQ(subscription(id, client).charged, 3u) << "2 + ceil(3 * 1 / 1000)";
+  EXPECT_EQ(usage(id, {entry(client, 1, 1000, 7)}), "");
+  EXPECT_EQ(subscription(id, client).charged, 5u) << "2 + 3";
+  EXPECT_EQ(usage(id, {entry(client, 1, 1001, 7)}), "");
+  EXPECT_EQ(subscription(id, client).charged, 6u) << "2 + ceil(3003 / 1000)";
+  EXPECT_EQ(usage(id, {entry(client, 4, 2000, 9)}), "");
+  const Subscription s = subscription(id, client);
+  EXPECT_EQ(s.charged, 14u);
+  EXPECT_EQ(s.requests, 4u);
+  EXPECT_EQ(s.tokens, 2000u);
+  EXPECT_EQ(s.bytes, 9u);
+  EXPECT_EQ(s.updated_at, now);
+  EXPECT_EQ(balance(creator), creator_before + 14) << "no revenue share: all of it to the creator";
+  EXPECT_EQ(state.totals().escrow, escrow - 14);
+  EXPECT_EQ(terms(id).revenue, 14u);
+  EXPECT_EQ(balance(client), 500u);
+}
+
+TEST_F(Subscriptions, UsageShouldCapTheChargeAtTheDepositUntilATopUp) {
+  const std::uint64_t id = paid_service(subscribers(10, 0));
+  EXPECT_EQ(subscribe(client, id, 25), "");
+  EXPECT_EQ(usage(id, {entry(client, 2)}), "");
+  EXPECT_EQ(subscription(id, client).charged, 20u);
+  EXPECT_FALSE(subscription(id, client).exhausted());
+  EXPECT_EQ(usage(id, {entry(client, 5)}), "");
+  EXPECT_EQ(subscription(id, client).charged, 25u) << "50 owed, 25 deposited";
+  EXPECT_TRUE(subscription(id, client).exhausted());
+  EXPECT_EQ(usage(id, {entry(client, 6)}), "");
+  EXPECT_EQ(subscription(id, client).charged, 25u);
+  EXPECT_EQ(balance(client), 975u);
+  EXPECT_EQ(subscribe(client, id, 100), "");
+  EXPECT_FALSE(subscription(id, client).exhausted());
+  EXPECT_EQ(usage(id, {entry(client, 6)}), "");
+  EXPECT_EQ(subscription(id, client).charged, 60u) << "the use the deposit did not cover is charged now";
+  ASSERT_EQ(submit(id, service_report(id, kKey)), "");
+  EXPECT_EQ(subscription(id, client).refund, 65u);
+  EXPECT_EQ(balance(client), 940u);
+}
+
+TEST_F(Subscriptions, UsageShouldRefuseSendersOtherThanTheOrdersCvm) {
+  const std::uint64_t id = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, id, 10), "");
+  EXPECT_EQ(usage(id, {entry(client, 1)}, &other_vm), reason::kNotAllowed);
+  EXPECT_EQ(usage(id, {entry(client, 1)}, &creator), reason::kNotAllowed);
+  EXPECT_EQ(usage(id, {entry(client, 1)}, &client), reason::kNotAllowed);
+  EXPECT_EQ(usage(next_index + 10, {entry(client, 1)}), reason::kNotFound);
+  EXPECT_EQ(subscription(id, client).charged, 0u);
+}
+
+TEST_F(Subscriptions, UsageShouldRefuseAServiceNotRunningForSubscribers) {
+  const std::uint64_t fresh = paid_service(subscribers(1, 0), {}, 100, false);
+  EXPECT_EQ(subscribe(client, fresh, 10), "");
+  EXPECT_EQ(usage(fresh, {entry(client, 1)}), reason::kBadState) << "new";
+  ok(vm, "orders.start", {{"order", fresh}});
+  auto r = run(vm, "services.usage", {{"order", fresh}, {"usage", {entry(client, 1)}}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kBadState) << "not started";
+  EXPECT_EQ(r.error().message,
+            "order " + std::to_string(fresh) + "'s service has not started (services.start comes first)");
+  r = run(vm, "services.usage", {{"order", started_service()}, {"usage", {entry(client, 1)}}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kBadState) << "public";
+  EXPECT_NE(r.error().message.find("is not for subscribers"), std::string::npos);
+  EXPECT_EQ(usage(put_order_in(OrderStatus::Processing), {entry(client, 1)}), reason::kBadState) << "batch";
+  const std::uint64_t done = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, done, 10), "");
+  ASSERT_EQ(submit(done, service_report(done, kKey)), "");
+  EXPECT_EQ(usage(done, {entry(client, 1)}), reason::kBadState) << "done: its subscriptions are closed";
+  EXPECT_EQ(subscription(done, client).charged, 0u);
+}
+
+TEST_F(Subscriptions, UsageShouldRefuseACounterThatWentBackNamingIt) {
+  const std::uint64_t id = paid_service(subscribers(1, 1));
+  EXPECT_EQ(subscribe(client, id, 900), "");
+  EXPECT_EQ(usage(id, {entry(client, 5, 50, 500)}), "");
+  EXPECT_EQ(usage(id, {entry(client, 4, 50, 500)}), reason::kUsageRegressed);
+  EXPECT_EQ(usage(id, {entry(client, 5, 50, 499)}), reason::kUsageRegressed);
+  auto r = run(vm, "services.usage", {{"order", id}, {"usage", {entry(client, 6, 49, 600)}}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kUsageRegressed);
+  EXPECT_EQ(r.error().message, "account " + client.hex().substr(0, 16) +
+                                   ": tokens 49 is below the recorded 50 (usage counts are cumulative)");
+  EXPECT_EQ(usage(id, {entry(client, 5, 50, 500)}), "") << "the same counters again charge nothing";
+  EXPECT_EQ(subscription(id, client).charged, 6u);
+}
+
+TEST_F(Subscriptions, UsageShouldRefuseAnAccountWithoutASubscriptionAndChargeNoOne) {
+  const std::uint64_t id = paid_service(subscribers(1, 0));
+  const std::uint64_t other = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, id, 10), "");
+  EXPECT_EQ(subscribe(stranger, other, 10), "");
+  auto r = run(vm, "services.usage", {{"order", id}, {"usage", {entry(client, 3), entry(stranger, 1)}}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kNotFound);
+  EXPECT_EQ(r.error().message, "account " + stranger.hex().substr(0, 16) + " has no subscription to order " +
+                                   std::to_string(id));
+  EXPECT_EQ(subscription(id, client).charged, 0u) << "all or nothing";
+}
+
+TEST_F(Subscriptions, UsageShouldChargeEveryListedSubscriber) {
+  const std::uint64_t id = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, id, 10), "");
+  EXPECT_EQ(subscribe(stranger, id, 10), "");
+  EXPECT_EQ(usage(id, {entry(stranger, 4), entry(client, 3)}), "");
+  EXPECT_EQ(subscription(id, client).charged, 3u);
+  EXPECT_EQ(subscription(id, stranger).charged, 4u);
+  EXPECT_EQ(terms(id).revenue, 7u);
+}
+
+TEST_F(Subscriptions, UsageShouldPayARevenueShareItsFloorAndTheCreatorTheRest) {
+  Party carol = account();
+  const std::uint64_t model = offer(carol, "model", share(2500));
+  const std::uint64_t id = paid_service(subscribers(1, 0), {model});
+  EXPECT_EQ(subscribe(client, id, 999), "");
+  const std::uint64_t creator_before = balance(creator);
+  EXPECT_EQ(usage(id, {entry(client, 3)}), "");
+  EXPECT_EQ(balance(carol), 0u) << "floor(3 * 0.25)";
+  EXPECT_EQ(balance(creator), creator_before + 3);
+  EXPECT_EQ(usage(id, {entry(client, 4)}), "");
+  EXPECT_EQ(balance(carol), 1u);
+  EXPECT_EQ(balance(creator), creator_before + 3);
+  EXPECT_EQ(usage(id, {entry(client, 10)}), "");
+  EXPECT_EQ(balance(carol), 2u) << "floor(10 * 0.25)";
+  EXPECT_EQ(balance(creator), creator_before + 8);
+  EXPECT_EQ(paid(id, model), 2u) << "the order's payments show the share";
+  ASSERT_EQ(submit(id, service_report(id, kKey)), "");
+  EXPECT_EQ(paid(id, model), 2u) << "and keep it through settlement";
+}
+
+TEST_F(Subscriptions, RevenueSharesShouldNeverDriftOverManySmallUsages) {
+  Party carol = account();
+  Party dana = account();
+  const std::uint64_t model = offer(carol, "model", share(3333));
+  const std::uint64_t dataset = offer(dana, "dataset", share(2500));
+  const std::uint64_t id = paid_service(subscribers(1, 0), {model, dataset});
+  EXPECT_EQ(subscribe(client, id, 999), "");
+  const std::uint64_t creator_before = balance(creator);
+  constexpr std::uint64_t kUses = 997;
+  for (std::uint64_t n = 1; n <= kUses; ++n) {
+    ASSERT_EQ(usage(id, {entry(client, n)}), "");
+    const std::uint64_t creators = balance(creator) - creator_before;
+    ASSERT_EQ(balance(carol) + balance(dana) + creators, n);
+    ASSERT_LE(balance(carol), n * 3333 / 10000);
+    ASSERT_LE(balance(dana), n * 2500 / 10000);
+    ASSERT_GE(balance(carol) + balance(dana) + 1, n * 3333 / 10000 + n * 2500 / 10000)
+        << "behind by one at most";
+  }
+  EXPECT_EQ(balance(carol), kUses * 3333 / 10000);
+  EXPECT_EQ(balance(dana), kUses * 2500 / 10000);
+  EXPECT_EQ(balance(creator) - creator_before, kUses - kUses * 3333 / 10000 - kUses * 2500 / 10000);
+  // One usage of the same total splits it the same way.
+  const std::uint64_t once = paid_service(subscribers(1, 0), {model, dataset});
+  EXPECT_EQ(subscribe(stranger, once, 999), "");
+  EXPECT_EQ(usage(once, {entry(stranger, kUses)}), "");
+  EXPECT_EQ(paid(once, model), paid(id, model));
+  EXPECT_EQ(paid(once, dataset), paid(id, dataset));
+}
+
+// Two halves round up on the same token: the second waits for the next one
+// rather than take back what the creator was paid.
+TEST_F(Subscriptions, SharesRoundingUpTogetherShouldWaitRatherThanTakeFromTheCreator) {
+  Party carol = account();
+  Party dana = account();
+  const std::uint64_t model = offer(carol, "model", share(5000));
+  const std::uint64_t dataset = offer(dana, "dataset", share(5000));
+  const std::uint64_t id = paid_service(subscribers(1, 0), {model, dataset});
+  EXPECT_EQ(subscribe(client, id, 999), "");
+  const std::uint64_t creator_before = balance(creator);
+  EXPECT_EQ(usage(id, {entry(client, 1)}), "");
+  EXPECT_EQ(balance(creator), creator_before + 1);
+  EXPECT_EQ(usage(id, {entry(client, 2)}), "");
+  EXPECT_EQ(balance(carol), 1u);
+  EXPECT_EQ(balance(dana), 0u);
+  EXPECT_EQ(balance(creator), creator_before + 1);
+  EXPECT_EQ(usage(id, {entry(client, 3)}), "");
+  EXPECT_EQ(balance(dana), 1u);
+  EXPECT_EQ(usage(id, {entry(client, 10)}), "");
+  EXPECT_EQ(balance(carol), 5u);
+  EXPECT_EQ(balance(dana), 4u);
+  EXPECT_EQ(balance(creator), creator_before + 1);
+}
+
+TEST_F(Subscriptions, UsageShouldRefuseARevenuePastTheMaximum) {
+  const std::uint64_t id = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, id, 10), "");
+  Order o = state.order(id).value();
+  o.serve->revenue = kMaxAmount - 1;  // as after a very long life of recycled deposits
+  state.put(o);
+  EXPECT_EQ(usage(id, {entry(client, 2)}), reason::kOverflow);
+  EXPECT_EQ(usage(id, {entry(client, 1)}), "");
+  EXPECT_EQ(terms(id).revenue, kMaxAmount);
+}
+
+TEST_F(Subscriptions, UsageShouldPayPerHourOffersForTheTimeSinceTheOrderStarted) {
+  Party dana = account();
+  const std::uint64_t dataset = offer(dana, "dataset", per_hour(7200));
+  const std::uint64_t id = paid_service(subscribers(1, 0), {dataset}, 500);
+  EXPECT_EQ(subscribe(client, id, 10), "");
+  now += 30;
+  EXPECT_EQ(usage(id, {entry(client, 0)}), "");
+  EXPECT_EQ(balance(provider), 30u);
+  EXPECT_EQ(balance(dana), 60u);
+  EXPECT_EQ(paid(id, tee), 30u);
+  EXPECT_EQ(paid(id, dataset), 60u);
+  now += 10;
+  EXPECT_EQ(usage(id, {entry(client, 1)}), "");
+  EXPECT_EQ(balance(provider), 40u);
+  EXPECT_EQ(balance(dana), 80u);
+  now += 5;
+  ASSERT_EQ(submit(id, service_report(id, kKey)), "");
+  EXPECT_EQ(balance(provider), 45u) << "the rest at settlement, never twice";
+  EXPECT_EQ(balance(dana), 90u);
+  EXPECT_EQ(paid(id, tee), 45u);
+  EXPECT_EQ(paid(id, dataset), 90u);
+  EXPECT_EQ(state.order(id)->refund, 500u - 135);
+  EXPECT_FALSE(terms(id).exhausted_at);
+}
+
+TEST_F(Subscriptions, ShouldEndAServiceWhoseDepositRunsOut) {
+  const std::uint64_t id = paid_service(subscribers(1, 0), {}, 100);
+  EXPECT_EQ(subscribe(client, id, 50), "");
+  EXPECT_EQ(usage(id, {entry(client, 10)}), "");
+  now += 150;
+  EXPECT_EQ(usage(id, {entry(client, 12)}), "");
+  EXPECT_EQ(balance(provider), 100u) << "150 owed; the deposit held 100";
+  EXPECT_EQ(terms(id).exhausted_at, now);
+  EXPECT_EQ(terms(id).cancel_requested, now) << "the loader stops it as if canceled";
+  EXPECT_EQ(to_json(*state.order(id))["serve"]["exhausted_at"], now);
+  EXPECT_EQ(subscribe(stranger, id, 5), reason::kBadState);
+  const std::uint64_t exhausted = now;
+  now += 10;
+  EXPECT_EQ(usage(id, {entry(client, 13)}), "") << "it is still serving";
+  EXPECT_EQ(terms(id).exhausted_at, exhausted);
+  EXPECT_EQ(balance(provider), 100u);
+  ASSERT_EQ(submit(id, service_report(id, kKey)), "");
+  const Order o = state.order(id).value();
+  EXPECT_EQ(o.status, OrderStatus::Done);
+  EXPECT_EQ(o.refund, 0u) << "the deposit is spent";
+  EXPECT_EQ(balance(provider), 100u);
+  EXPECT_TRUE(subscription(id, client).closed);
+  EXPECT_EQ(subscription(id, client).refund, 50u - 13);
+  EXPECT_EQ(balance(client), 1000u - 13);
+  EXPECT_EQ(state.totals().escrow, 0u);
+}
+
+TEST_F(Subscriptions, ExhaustionShouldKeepTheCreatorsEarlierRequestToStop) {
+  const std::uint64_t id = paid_service(subscribers(1, 0), {}, 100);
+  EXPECT_EQ(subscribe(client, id, 50), "");
+  ok(creator, "orders.cancel", {{"order", id}});
+  const std::uint64_t asked = now;
+  now += 200;
+  EXPECT_EQ(usage(id, {entry(client, 1)}), "");
+  EXPECT_EQ(terms(id).exhausted_at, now);
+  EXPECT_EQ(terms(id).cancel_requested, asked);
+}
+
+TEST_F(Subscriptions, FixedOffersShouldBePaidAtTheFirstStartOnly) {
+  Party carol = account();
+  const std::uint64_t engine = offer(carol, "engine", fixed(30));
+  const std::uint64_t id = paid_service({{"access", "public"}}, {engine}, 100, false);
+  ok(vm, "orders.start", {{"order", id}});
+  EXPECT_EQ(balance(carol), 0u);
+  ASSERT_EQ(start(id, service_report(id, kKey)), "");
+  EXPECT_EQ(balance(carol), 30u);
+  EXPECT_EQ(paid(id, engine), 30u);
+  now += 10;
+  ASSERT_EQ(start(id, service_report(id, kOtherKey)), "") << "the loader restarted";
+  EXPECT_EQ(balance(carol), 30u);
+  now += 10;
+  ASSERT_EQ(submit(id, service_report(id, kOtherKey)), "");
+  EXPECT_EQ(balance(carol), 30u);
+  EXPECT_EQ(balance(provider), 20u);
+  const Order o = state.order(id).value();
+  ASSERT_EQ(o.payments.size(), 2u);
+  EXPECT_EQ(o.payments[0].amount, 20u);
+  EXPECT_EQ(o.payments[1].amount, 30u);
+  EXPECT_EQ(o.refund, 50u);
+  EXPECT_EQ(balance(creator), 1000u - 50);
+}
+
+TEST_F(Subscriptions, FixedOffersShouldTakeWhatIsLeftAndNothingIfTheServiceNeverStarted) {
+  Party carol = account();
+  const std::uint64_t engine = offer(carol, "engine", fixed(30));
+  const std::uint64_t short_deposit = paid_service(subscribers(1, 0), {engine}, 20);
+  EXPECT_EQ(balance(carol), 20u);
+  EXPECT_EQ(subscribe(client, short_deposit, 5), "");
+  now += 1;
+  EXPECT_EQ(usage(short_deposit, {entry(client, 1)}), "");
+  EXPECT_EQ(terms(short_deposit).exhausted_at, now) << "nothing left for the provider's hour";
+  const std::uint64_t never = paid_service({{"access", "public"}}, {engine}, 100, false);
+  ok(vm, "orders.start", {{"order", never}});
+  now += 10;
+  ok(vm, "orders.fail", {{"order", never}, {"reason", "no GPU"}});
+  EXPECT_EQ(balance(carol), 20u);
+  EXPECT_EQ(paid(never, engine), 0u);
+  EXPECT_EQ(state.order(never)->refund, 90u);
+}
+
+TEST_F(Subscriptions, TheFinalReportShouldCloseAndRefundEverySubscription) {
+  const std::uint64_t supply = state.totals().supply;
+  const std::uint64_t id = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, id, 50), "");
+  EXPECT_EQ(subscribe(stranger, id, 30), "");
+  EXPECT_EQ(usage(id, {entry(client, 10), entry(stranger, 40)}), "");
+  now += 20;
+  ASSERT_EQ(submit(id, service_report(id, kKey)), "");
+  EXPECT_EQ(subscription(id, client),
+            (Subscription{id, client.id(), 50, 10, 10, 0, 0, now - 20, now, true, 40}));
+  EXPECT_EQ(subscription(id, stranger).refund, 0u) << "exhausted";
+  EXPECT_TRUE(subscription(id, stranger).closed);
+  EXPECT_EQ(balance(client), 990u);
+  EXPECT_EQ(balance(stranger), 970u);
+  EXPECT_EQ(state.totals().escrow, 0u);
+  EXPECT_EQ(state.totals().supply, supply);
+  EXPECT_EQ(subscribe(client, id, 1), reason::kBadState) << "a closed subscription is not topped up";
+  EXPECT_EQ(usage(id, {entry(client, 11)}), reason::kBadState) << "nor charged";
+}
+
+TEST_F(Subscriptions, ShouldRefuseToPayOutMoreThanEscrowHolds) {
+  const std::uint64_t id = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, id, 10), "");
+  state.put(Totals{state.totals().supply, 2});  // a damaged state
+  auto r = run(vm, "services.usage", {{"order", id}, {"usage", {entry(client, 3)}}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kOverflow);
+  EXPECT_EQ(r.error().message, "escrow holds less than 3");
+}
+
+TEST_F(Subscriptions, FailingOrCancelingShouldCloseAndRefundSubscriptionsToo) {
+  const std::uint64_t failed = paid_service(subscribers(1, 0));
+  EXPECT_EQ(subscribe(client, failed, 50), "");
+  EXPECT_EQ(usage(failed, {entry(client, 5)}), "");
+  ok(vm, "orders.fail", {{"order", failed}, {"reason", "the engine crashed 3 times"}});
+  EXPECT_TRUE(subscription(failed, client).closed);
+  EXPECT_EQ(subscription(failed, client).refund, 45u);
+  const std::uint64_t canceled = paid_service(subscribers(1, 0), {}, 100, false);
+  EXPECT_EQ(subscribe(stranger, canceled, 20), "");
+  ok(creator, "orders.cancel", {{"order", canceled}});
+  EXPECT_EQ(status(canceled), OrderStatus::Canceled);
+  EXPECT_TRUE(subscription(canceled, stranger).closed);
+  EXPECT_EQ(subscription(canceled, stranger).refund, 20u);
+  EXPECT_EQ(balance(client), 995u);
+  EXPECT_EQ(balance(stranger), 1000u);
+  EXPECT_EQ(state.totals().escrow, 0u);
 }
 
 }  // namespace

@@ -565,6 +565,110 @@ TEST_F(LedgerServiceTest, ALedgerMadeBeforeServicesShouldGainTheirColumnAndTable
   expect_verified();
 }
 
+// A service for subscribers through the file ledger: subscriptions, usage and
+// the per-hour charges must be stored as replaying the log rebuilds them.
+class LedgerSubscriptionTest : public LedgerServiceTest {
+ protected:
+  void SetUp() override {
+    LedgerServiceTest::SetUp();
+    ok(alice, "accounts.fund", {{"to", alice.hex()}, {"amount", 50}});
+  }
+
+  std::uint64_t paid_service() {
+    const std::uint64_t id =
+        service_order({{"access", "subscribers"}, {"price", {{"per_request", 2}, {"per_1k_tokens", 5}}}});
+    ok(vm, "services.start", {{"order", id}, {"report", service_report(id)}});
+    return id;
+  }
+
+  json usage(std::uint64_t requests, std::uint64_t tokens) {
+    return json::array(
+        {{{"account", alice.hex()}, {"requests", requests}, {"tokens", tokens}, {"bytes", 9}}});
+  }
+};
+
+TEST_F(LedgerSubscriptionTest, ShouldStoreSubscriptionsAndRebuildThemByReplay) {
+  const std::uint64_t id = paid_service();
+  ok(alice, "services.subscribe", {{"order", id}, {"deposit", 30}});
+  ok(creator, "services.subscribe", {{"order", id}, {"deposit", 5}});
+  ok(vm, "services.usage", {{"order", id}, {"usage", usage(3, 1001)}});
+  expect_verified();
+  reopen();
+  const Subscription s = ledger->subscription(id, alice.id())->value();
+  EXPECT_EQ(s.deposit, 30u);
+  EXPECT_EQ(s.charged, 6u + 6) << "3 * 2 + ceil(1001 * 5 / 1000)";
+  EXPECT_EQ(s.requests, 3u);
+  EXPECT_EQ(s.tokens, 1001u);
+  EXPECT_EQ(s.bytes, 9u);
+  EXPECT_FALSE(s.closed);
+  const auto all = ledger->subscriptions(id).value();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_LT(all[0].account, all[1].account);
+  EXPECT_EQ(all[alice.id() < creator.id() ? 0 : 1], s);
+  EXPECT_TRUE(ledger->subscriptions(id + 100).value().empty());
+  EXPECT_FALSE(ledger->subscription(id, provider.id()).value());
+  EXPECT_EQ(ledger->order(id)->value().serve->revenue, 12u);
+  ok(vm, "reports.submit", {{"order", id}, {"report", service_report(id)}});
+  reopen();
+  EXPECT_TRUE(ledger->subscription(id, alice.id())->value().closed);
+  EXPECT_EQ(ledger->subscription(id, alice.id())->value().refund, 30u - 12);
+  EXPECT_EQ(ledger->totals()->escrow, 0u);
+  expect_verified();
+}
+
+// The tee offer is fixed(3) here: paid at the first start, not at the end.
+TEST_F(LedgerSubscriptionTest, ShouldStoreWhatAServicePaidAsItRan) {
+  const std::uint64_t id = paid_service();
+  EXPECT_EQ(ledger->account(provider.id())->value().balance, 3u);
+  EXPECT_EQ(ledger->order(id)->value().payments.at(0).amount, 3u);
+  ok(alice, "services.subscribe", {{"order", id}, {"deposit", 30}});
+  ok(vm, "services.usage", {{"order", id}, {"usage", usage(1, 0)}});
+  ok(vm, "reports.submit", {{"order", id}, {"report", service_report(id)}});
+  const Order done = ledger->order(id)->value();
+  EXPECT_EQ(done.payments.at(0).amount, 3u);
+  EXPECT_EQ(done.refund, 7u);
+  EXPECT_EQ(ledger->account(provider.id())->value().balance, 3u);
+  expect_verified();
+}
+
+TEST_F(LedgerSubscriptionTest, VerifyShouldNameATamperedSubscription) {
+  const std::uint64_t id = paid_service();
+  ok(alice, "services.subscribe", {{"order", id}, {"deposit", 30}});
+  ok(vm, "services.usage", {{"order", id}, {"usage", usage(1, 0)}});
+  const std::string name = "subscription to order " + std::to_string(id) + " of account " + alice.hex();
+  ledger.reset();
+  tamper(path, "UPDATE subscriptions SET charged = 1");
+  reopen();
+  auto report = ledger->verify();
+  ASSERT_TRUE(report);
+  EXPECT_FALSE(report->ok);
+  EXPECT_NE(report->problem.find(name + ": charged: stored 1, replayed 2"), std::string::npos)
+      << report->problem;
+  ledger.reset();
+  tamper(path, "DELETE FROM subscriptions");
+  reopen();
+  report = ledger->verify();
+  ASSERT_TRUE(report);
+  EXPECT_NE(report->problem.find(name + " is replayed but not stored"), std::string::npos) << report->problem;
+}
+
+TEST_F(LedgerSubscriptionTest, ALedgerMadeBeforeSubscriptionsShouldGainTheirTableOnOpen) {
+  const std::uint64_t started = service_order({{"access", "public"}});
+  ok(vm, "services.start", {{"order", started}, {"report", service_report(started)}});
+  ledger.reset();
+  // A service order's terms as the code before subscriptions stored them.
+  tamper(path,
+         "DROP TABLE subscriptions; UPDATE orders SET serve = json_remove(serve, '$.exhausted_at', "
+         "'$.revenue')");
+  reopen();
+  expect_verified();
+  EXPECT_EQ(ledger->order(started)->value().serve->revenue, 0u);
+  const std::uint64_t id = paid_service();
+  ok(alice, "services.subscribe", {{"order", id}, {"deposit", 30}});
+  EXPECT_EQ(ledger->subscriptions(id)->size(), 1u);
+  expect_verified();
+}
+
 // The crash test: a writer process is SIGKILLed at random points while it
 // appends; after each kill every acknowledged transaction must be in the
 // reopened ledger, which must verify.

@@ -385,6 +385,93 @@ TEST_F(GrantArgs, ShouldParseGrantsRevoke) {
   EXPECT_EQ(with_args(json::object(), "grants.revoke"), reason::kMalformed);
 }
 
+// services.subscribe and services.usage: a client's deposit, and the
+// cumulative counters a service's CVM reports per subscriber.
+class ServiceArgs : public Envelope {
+ protected:
+  static json entry(const Party& p, json requests = 1, json tokens = 2, json bytes = 3) {
+    return {{"account", p.hex()},
+            {"requests", std::move(requests)},
+            {"tokens", std::move(tokens)},
+            {"bytes", std::move(bytes)}};
+  }
+  std::string usage(json entries) {
+    return with_args({{"order", 4}, {"usage", std::move(entries)}}, "services.usage");
+  }
+};
+
+TEST_F(ServiceArgs, ShouldParseServicesSubscribe) {
+  auto stx = parse_and_verify(testing::envelope(
+      testing::tx_json(kLedger, alice, 1, "services.subscribe", {{"order", 4}, {"deposit", kMaxAmount}}),
+      alice.key));
+  ASSERT_TRUE(stx) << stx.error().message;
+  const auto& a = std::get<args::ServicesSubscribe>(stx->tx.action);
+  EXPECT_EQ(a.order, 4u);
+  EXPECT_EQ(a.deposit, kMaxAmount);
+  EXPECT_EQ(with_args({{"order", 4}, {"deposit", 0}}, "services.subscribe"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"order", 4}, {"deposit", -1}}, "services.subscribe"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"order", 4}, {"deposit", kMaxAmount + 1}}, "services.subscribe"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"order", 4}}, "services.subscribe"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"deposit", 4}}, "services.subscribe"), reason::kMalformed);
+  EXPECT_EQ(with_args({{"order", 4}, {"deposit", 1}, {"account", alice.hex()}}, "services.subscribe"),
+            reason::kMalformed);
+}
+
+TEST_F(ServiceArgs, ShouldParseServicesUsage) {
+  auto stx = parse_and_verify(testing::envelope(
+      testing::tx_json(kLedger, alice, 1, "services.usage",
+                       {{"order", 4}, {"usage", json::array({entry(bob, 0, kMaxAmount, 7), entry(alice)})}}),
+      alice.key));
+  ASSERT_TRUE(stx) << stx.error().message;
+  const auto& a = std::get<args::ServicesUsage>(stx->tx.action);
+  EXPECT_EQ(a.order, 4u);
+  ASSERT_EQ(a.usage.size(), 2u);
+  EXPECT_EQ(a.usage[0].account, bob.id());
+  EXPECT_EQ(a.usage[0].requests, 0u);
+  EXPECT_EQ(a.usage[0].tokens, kMaxAmount);
+  EXPECT_EQ(a.usage[0].bytes, 7u);
+  EXPECT_EQ(a.usage[1].account, alice.id());
+}
+
+TEST_F(ServiceArgs, ShouldTakeOneToMaxUsageEntriesEachAccountOnce) {
+  json entries = json::array();
+  EXPECT_EQ(usage(entries), reason::kMalformed) << "no entries";
+  std::vector<Party> parties(kMaxUsageEntries + 1);
+  for (std::size_t i = 0; i < kMaxUsageEntries; ++i) entries.push_back(entry(parties[i]));
+  EXPECT_EQ(usage(entries), "");
+  entries.push_back(entry(parties.back()));
+  EXPECT_EQ(usage(entries), reason::kMalformed) << "257 entries";
+  EXPECT_EQ(usage(json::array({entry(alice), entry(bob), entry(alice, 5)})), reason::kMalformed)
+      << "an account twice";
+}
+
+TEST_F(ServiceArgs, ShouldRejectBadUsageEntries) {
+  for (const char* key : {"account", "requests", "tokens", "bytes"}) {
+    json e = entry(alice);
+    e.erase(key);
+    EXPECT_EQ(usage(json::array({e})), reason::kMalformed) << "without " << key;
+  }
+  for (const char* key : {"requests", "tokens", "bytes"}) {
+    for (const json& bad : {json(-1), json("1"), json(kMaxAmount + 1), json(nullptr)}) {
+      json e = entry(alice);
+      e[key] = bad;
+      EXPECT_EQ(usage(json::array({e})), reason::kMalformed) << key << " = " << bad.dump();
+    }
+  }
+  json e = entry(alice);
+  e["account"] = "AB" + alice.hex().substr(2);
+  EXPECT_EQ(usage(json::array({e})), reason::kMalformed) << "upper-case hex";
+  e = entry(alice);
+  e["cost"] = 1;
+  EXPECT_EQ(usage(json::array({e})), reason::kMalformed) << "an unknown field";
+  EXPECT_EQ(usage(entry(alice)), reason::kMalformed) << "an object, not a list";
+  EXPECT_EQ(usage(json::array({"alice"})), reason::kMalformed);
+  EXPECT_EQ(with_args({{"usage", json::array({entry(alice)})}}, "services.usage"), reason::kMalformed)
+      << "no order";
+  EXPECT_EQ(with_args({{"order", 4}, {"usage", json::array({entry(alice)})}, {"time", 1}}, "services.usage"),
+            reason::kMalformed);
+}
+
 class RecordBytes : public Envelope {};
 
 TEST_F(RecordBytes, ShouldBeCanonicalAndParseBack) {
