@@ -1,5 +1,7 @@
 // ward node run: the provider's agent, which starts CVMs and lists them on
 // the ledger.
+#include "node/node.h"
+
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -11,7 +13,6 @@
 #include "cli/cli.h"
 #include "cli/ledger_common.h"
 #include "cli/serve.h"
-#include "node/node.h"
 
 namespace ward::cli {
 namespace {
@@ -32,13 +33,15 @@ struct RunArgs {
   std::string work;
   std::string serve_listen = "127.0.0.1";
   std::string serve_host;
+  std::uint64_t usage_interval_ms = 10000;
 };
 
 Result<void> run_node_command(const RunArgs& args) {
   // The node and each CVM write to the ledger from their own processes;
   // only a server serializes them.
   if (!args.ledger.starts_with("http://") && !args.ledger.starts_with("https://")) {
-    return fail(std::string(kUsage), "--ledger must be a `ward ledger serve` URL (the node and its CVMs all write to it)");
+    return fail(std::string(kUsage),
+                "--ledger must be a `ward ledger serve` URL (the node and its CVMs all write to it)");
   }
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());
@@ -62,6 +65,8 @@ Result<void> run_node_command(const RunArgs& args) {
       {"--serve-listen", (ipv6 ? "[" + args.serve_listen + "]" : args.serve_listen) + ":0"});
   if (!args.serve_host.empty())
     options.loader_args.insert(options.loader_args.end(), {"--serve-host", args.serve_host});
+  options.loader_args.insert(options.loader_args.end(),
+                             {"--usage-interval-ms", std::to_string(args.usage_interval_ms)});
   if (!args.work.empty()) options.work_root = std::filesystem::absolute(args.work);
   options.log = [](std::string_view line) { std::cout << "ward node: " << line << std::endl; };
 
@@ -122,7 +127,8 @@ void add_node_commands(CLI::App& app, Action& action) {
       ->required()
       ->check(CLI::IsMember({"sim", "tsm"}));
   decimal(run_cmd->add_option("--cvms", run->cvms, "How many CVMs to run (default 1)"), 1, 64);
-  run_cmd->add_option("--dir", run->dir, "The node's directory, one subdirectory per CVM (default ./ward-node)");
+  run_cmd->add_option("--dir", run->dir,
+                      "The node's directory, one subdirectory per CVM (default ./ward-node)");
   decimal(run_cmd->add_option("--offer", run->offer, "The tee offer to list the CVMs under"))
       ->option_text("ID");
   add_amount_option(run_cmd, "--price", run->price, "Tokens per hour, for a new tee offer (default 0)");
@@ -135,7 +141,8 @@ void add_node_commands(CLI::App& app, Action& action) {
   decimal(run_cmd->add_option("--memory-limit", run->memory_limit,
                               "An engine's memory limit, MiB (default 4096)"),
           1, std::uint64_t{1} << 42);
-  run_cmd->add_option("--work", run->work, "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
+  run_cmd->add_option("--work", run->work,
+                      "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
   run_cmd->add_option(
       "--serve-listen", run->serve_listen,
       "The address service orders' TLS gateways listen on, each CVM's on a free port (default "
@@ -143,10 +150,15 @@ void add_node_commands(CLI::App& app, Action& action) {
   run_cmd->add_option("--serve-host", run->serve_host,
                       "The host name clients reach the gateways by, in the published endpoints (default: "
                       "--serve-listen)");
+  decimal(run_cmd->add_option("--usage-interval-ms", run->usage_interval_ms,
+                              "How often a service reports its subscribers' usage to the ledger, which also "
+                              "charges per-hour offers (default 10000)"),
+          100, 3600 * 1000);
   run_cmd->callback([&action, run] { action = [run] { return run_node_command(*run); }; });
 
   auto cvms = std::make_shared<CvmsArgs>();
-  CLI::App* cvms_cmd = group->add_subcommand("cvms", "List the CVMs on the ledger (id, offer, last heartbeat, recipient)");
+  CLI::App* cvms_cmd =
+      group->add_subcommand("cvms", "List the CVMs on the ledger (id, offer, last heartbeat, recipient)");
   add_ledger_option(cvms_cmd, cvms->ledger);
   add_json_flag(cvms_cmd, cvms->json);
   cvms_cmd->callback([&action, cvms] { action = [cvms] { return run_cvms(*cvms); }; });

@@ -1,6 +1,9 @@
-// ward services subscribe | show: paid use of a service for subscribers
-// (orders create --serve --access subscribers): a client's deposit, and what
-// the service's CVM reported it used and the ledger charged.
+// ward services subscribe | show | usage: paid use of a service for
+// subscribers (orders create --serve --access subscribers): a client's
+// deposit, what the service's CVM reported it used and the ledger charged,
+// and that charge checked against the receipts the client kept.
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -8,6 +11,8 @@
 
 #include "cli/cli.h"
 #include "cli/ledger_common.h"
+#include "ledger/contract.h"
+#include "serve/meter.h"
 
 namespace ward::cli {
 namespace {
@@ -26,6 +31,14 @@ struct ShowArgs {
   std::string ledger;
   std::uint64_t order = 0;
   std::string account;
+  bool json = false;
+};
+
+struct UsageArgs {
+  std::string ledger;
+  std::uint64_t order = 0;
+  std::string receipts;
+  bool verify = false;
   bool json = false;
 };
 
@@ -93,6 +106,128 @@ Result<void> run_show(const ShowArgs& args) {
   return print_stdout(text);
 }
 
+// The most each counter reached in an account's receipts: receipts are
+// cumulative, and a restarted service carries on from the ledger's counters,
+// so the largest of each is what the client acknowledges.
+struct Acknowledged {
+  serve::Usage usage;
+  std::size_t receipts = 0;
+};
+
+// Every receipt must be for this order and ledger, and come from a TLS key
+// the order's CVM certified (its certificate is signed by the CVM's key).
+Result<std::map<ledger::AccountId, Acknowledged>> acknowledged(ledger::LedgerClient& client,
+                                                               const ledger::Order& order,
+                                                               const std::string& path) {
+  auto kept = serve::read_receipt_log(path);
+  if (!kept) return std::unexpected(kept.error());
+  auto summary = client.summary();
+  if (!summary) return std::unexpected(summary.error());
+  auto cvm = client.cvm(order.cvm);
+  if (!cvm) return std::unexpected(cvm.error());
+  if (!*cvm) return fail("cli.not_found", "the order's CVM is not on the ledger");
+  auto cvm_cert = crypto::Certificate::from_pem((*cvm)->certificate);
+  if (!cvm_cert) return fail(cvm_cert.error(), "the CVM's certificate on the ledger");
+  std::map<ledger::AccountId, Acknowledged> out;
+  std::size_t line = 0;
+  for (const auto& k : *kept) {
+    ++line;
+    const std::string where = path + " receipt " + std::to_string(line) + ": ";
+    if (k.receipt.order != order.id) {
+      return fail("serve.receipt", where + "is for order " + std::to_string(k.receipt.order) + ", not " +
+                                       std::to_string(order.id));
+    }
+    if (k.receipt.ledger != summary->info.id) return fail("serve.receipt", where + "is for another ledger");
+    if (!k.leaf.verify_signature(*cvm_cert))
+      return fail("serve.receipt", where + "its TLS key was not certified by the order's CVM");
+    Acknowledged& a = out[k.receipt.account];
+    a.usage.requests = std::max(a.usage.requests, k.receipt.usage.requests);
+    a.usage.tokens = std::max(a.usage.tokens, k.receipt.usage.tokens);
+    a.usage.bytes = std::max(a.usage.bytes, k.receipt.usage.bytes);
+    ++a.receipts;
+  }
+  return out;
+}
+
+// What the ledger holds beyond the receipts, one clause per counter ("" when
+// nothing): the recorded counters, and the charge against what the receipts'
+// counters cost at the order's price.
+std::string overcharge(const ledger::Subscription& s, const serve::Usage& ack,
+                       const ledger::UsagePrice& price) {
+  std::string out;
+  const auto more = [&](const char* name, std::uint64_t ledger_value, std::uint64_t receipt_value) {
+    if (ledger_value <= receipt_value) return;
+    out += std::string(out.empty() ? "" : "; ") + name + " " + std::to_string(ledger_value) +
+           " on the ledger, at most " + std::to_string(receipt_value) + " in the receipts";
+  };
+  more("requests", s.requests, ack.requests);
+  more("tokens", s.tokens, ack.tokens);
+  more("bytes", s.bytes, ack.bytes);
+  more("charged", s.charged, ledger::usage_charge(price, ack.requests, ack.tokens, s.deposit));
+  return out;
+}
+
+Result<void> run_usage(const UsageArgs& args) {
+  if (args.verify && args.receipts.empty())
+    return fail(std::string(kUsage), "--verify compares the ledger with --receipts FILE; name the file");
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto order = (*client)->order(args.order);
+  if (!order) return std::unexpected(order.error());
+  if (!*order || !(*order)->serve) {
+    return fail("cli.not_found", "no service order " + std::to_string(args.order) + " on the ledger");
+  }
+  auto subscriptions = (*client)->subscriptions(args.order);
+  if (!subscriptions) return std::unexpected(subscriptions.error());
+  std::map<ledger::AccountId, Acknowledged> receipts;
+  if (!args.receipts.empty()) {
+    auto read = acknowledged(**client, **order, args.receipts);
+    if (!read) return std::unexpected(read.error());
+    receipts = std::move(*read);
+  }
+  const ledger::UsagePrice price = (*order)->serve->rule.price;
+  json list = json::array();
+  std::string text;
+  std::vector<std::string> overcharged;
+  for (const auto& [account, ack] : receipts) {
+    const auto it = std::find_if(subscriptions->begin(), subscriptions->end(),
+                                 [&](const ledger::Subscription& s) { return s.account == account; });
+    const ledger::Subscription s =
+        it != subscriptions->end() ? *it : ledger::Subscription{args.order, account};
+    const std::string over = overcharge(s, ack.usage, price);
+    const std::string name = hex_encode(account);
+    json entry = to_json(s);
+    entry["receipts"] = {{"count", ack.receipts},
+                         {"requests", ack.usage.requests},
+                         {"tokens", ack.usage.tokens},
+                         {"bytes", ack.usage.bytes}};
+    entry["overcharge"] = over.empty() ? json(nullptr) : json(over);
+    list.push_back(std::move(entry));
+    text += name + "  receipts " + std::to_string(ack.receipts) + ": requests " +
+            std::to_string(ack.usage.requests) + "  tokens " + std::to_string(ack.usage.tokens) + "  bytes " +
+            std::to_string(ack.usage.bytes) + "\n  ledger: " + subscription_line(s);
+    text += over.empty() ? "  ok: the ledger charges no more than the receipts show\n"
+                         : "  OVERCHARGED: " + over + "\n";
+    if (!over.empty()) overcharged.push_back(name.substr(0, 16) + "...: " + over);
+  }
+  if (receipts.empty()) {
+    for (const auto& s : *subscriptions) {
+      list.push_back(to_json(s));
+      text += subscription_line(s);
+    }
+  }
+  auto printed =
+      args.json ? print_json({{"order", args.order}, {"accounts", std::move(list)}}) : print_stdout(text);
+  if (!printed) return printed;
+  if (args.verify && !overcharged.empty()) {
+    return fail(
+        "services.overcharged",
+        "the ledger charges more than your receipts show: " + overcharged.front() +
+            (overcharged.size() > 1 ? " (and " + std::to_string(overcharged.size() - 1) + " more)" : ""));
+  }
+  return {};
+}
+
 }  // namespace
 
 void add_services_commands(CLI::App& app, Action& action) {
@@ -134,6 +269,24 @@ void add_services_commands(CLI::App& app, Action& action) {
       ->option_text("ID");
   add_json_flag(show_cmd, show->json);
   show_cmd->callback([&action, show] { action = [show] { return run_show(*show); }; });
+
+  auto usage = std::make_shared<UsageArgs>();
+  CLI::App* usage_cmd =
+      group->add_subcommand("usage", "Compare what the ledger charged with the usage receipts you kept");
+  usage_cmd->footer(
+      "Every response of a metered service carries a receipt of your cumulative use (requests, tokens,\n"
+      "bytes) signed by the service's TLS key; `ward proxy --key K --receipts FILE` keeps them. This reads\n"
+      "FILE, checks each receipt's signature, that it is for ORDER on this ledger, and that its key was\n"
+      "certified by the order's CVM, then compares each account's largest counters with what the ledger\n"
+      "recorded and charged at the order's price. With --verify, any charge beyond the receipts is an\n"
+      "error (exit 1) naming the account and the counter. Without --receipts: the ledger's side only.");
+  add_ledger_option(usage_cmd, usage->ledger);
+  decimal(usage_cmd->add_option("ORDER", usage->order, "The service order id"))->option_text(" ")->required();
+  usage_cmd->add_option("--receipts", usage->receipts, "The receipts `ward proxy --receipts` kept")
+      ->option_text("FILE");
+  usage_cmd->add_flag("--verify", usage->verify, "Fail when the ledger charges more than the receipts show");
+  add_json_flag(usage_cmd, usage->json);
+  usage_cmd->callback([&action, usage] { action = [usage] { return run_usage(*usage); }; });
 }
 
 }  // namespace ward::cli

@@ -630,8 +630,6 @@ RuleResult apply_services_usage(State& s, const Record& r, const args::ServicesU
   if (!order) return std::unexpected(order.error());
   const std::string id = std::to_string(a.order);
   if (!order->serve) return reject(reason::kBadState, "order " + id + " is not a service order");
-  if (order->serve->rule.access != ServiceAccess::Subscribers)
-    return reject(reason::kBadState, "order " + id + "'s service is not for subscribers");
   if (order->status != OrderStatus::Processing) {
     return reject(reason::kBadState,
                   "order is " + std::string(to_string(order->status)) + ", not processing");
@@ -640,6 +638,10 @@ RuleResult apply_services_usage(State& s, const Record& r, const args::ServicesU
     return reject(reason::kBadState,
                   "order " + id + "'s service has not started (services.start comes first)");
   }
+  // Any running service sends it (with no entries, it charges the per-hour
+  // offers); only a service for subscribers has usage to charge.
+  if (!a.usage.empty() && order->serve->rule.access != ServiceAccess::Subscribers)
+    return reject(reason::kBadState, "order " + id + "'s service is not for subscribers");
   for (const args::Usage& u : a.usage) {
     if (auto ok = charge_usage(s, r, *order, u); !ok) return ok;
   }

@@ -511,8 +511,8 @@ Parsed parse_services_usage(const json& a) {
   WARD_TRY(order, get_uint(a, "order"));
   WARD_TRY(list, field(a, "usage"));
   if (!list->is_array()) return malformed("\"usage\" must be an array of usage entries");
-  if (list->empty() || list->size() > kMaxUsageEntries) {
-    return malformed("\"usage\" must list 1 to " + std::to_string(kMaxUsageEntries) + " accounts");
+  if (list->size() > kMaxUsageEntries) {
+    return malformed("\"usage\" must list at most " + std::to_string(kMaxUsageEntries) + " accounts");
   }
   std::vector<args::Usage> usage;
   std::set<AccountId> seen;

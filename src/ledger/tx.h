@@ -235,7 +235,7 @@ struct Usage {
 };
 struct ServicesUsage {
   std::uint64_t order;
-  std::vector<Usage> usage;  // 1..kMaxUsageEntries, no account twice
+  std::vector<Usage> usage;  // 0..kMaxUsageEntries, no account twice
 };
 }  // namespace args
 

@@ -19,10 +19,11 @@ extern "C" void on_signal(int) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app("ward-loader: the trusted loader inside a CVM. It makes the CVM's keys, gets them certified over "
-               "hardware evidence, and runs the orders placed on the CVM: fetch, verify, decrypt, run sandboxed, "
-               "encrypt, report.",
-               "ward-loader");
+  CLI::App app(
+      "ward-loader: the trusted loader inside a CVM. It makes the CVM's keys, gets them certified over "
+      "hardware evidence, and runs the orders placed on the CVM: fetch, verify, decrypt, run sandboxed, "
+      "encrypt, report.",
+      "ward-loader");
   ward::loader::LoaderOptions options;
   std::uint64_t time_limit_s = 600;
   std::uint64_t memory_limit_mb = 4096;
@@ -30,11 +31,14 @@ int run(int argc, char** argv) {
   std::string work;
   std::string serve_listen = "127.0.0.1:0";
   std::uint64_t cert_lifetime_s = 3600;
-  app.add_option("--dir", options.cvm.dir, "The CVM's private directory (its key and certificate)")->required();
+  std::uint64_t usage_interval_ms = 10000;
+  app.add_option("--dir", options.cvm.dir, "The CVM's private directory (its key and certificate)")
+      ->required();
   app.add_option("--ledger", options.ledger, "The ledger (a `ward ledger serve` URL)")->required();
   app.add_option("--store", options.pipeline.store, "Where encrypted outputs are uploaded")->required();
   app.add_option("--ca", options.cvm.ca_url, "The certification center's URL")->required();
-  app.add_option("--platform", options.cvm.platform, "sim (Ward's NOT SECURE simulated TEE) or tsm (configfs-tsm)")
+  app.add_option("--platform", options.cvm.platform,
+                 "sim (Ward's NOT SECURE simulated TEE) or tsm (configfs-tsm)")
       ->required()
       ->check(CLI::IsMember({"sim", "tsm"}));
   app.add_option("--work", work, "tmpfs directory for decrypted orders (default /dev/shm/ward-cvm-<id>)");
@@ -50,6 +54,9 @@ int run(int argc, char** argv) {
       "The host clients reach the gateway by, in the published endpoint (default: the listen host)");
   app.add_option("--cert-lifetime", cert_lifetime_s,
                  "A service certificate's lifetime, seconds; renewed at half (default 3600)");
+  app.add_option("--usage-interval-ms", usage_interval_ms,
+                 "How often a service reports its subscribers' usage to the ledger, which also charges "
+                 "per-hour offers, milliseconds (default 10000)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -74,6 +81,11 @@ int run(int argc, char** argv) {
     return 2;
   }
   options.pipeline.service.certificate_lifetime = std::chrono::seconds(cert_lifetime_s);
+  if (usage_interval_ms < 100 || usage_interval_ms > 3600 * 1000) {
+    std::cerr << "ward-loader: error: --usage-interval-ms must be 100 to 3600000" << std::endl;
+    return 2;
+  }
+  options.pipeline.service.usage_interval = std::chrono::milliseconds(usage_interval_ms);
   options.pipeline.work_root = work;
   options.pipeline.limits.wall_time = std::chrono::seconds(time_limit_s);
   options.pipeline.limits.memory_bytes = memory_limit_mb << 20;

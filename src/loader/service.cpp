@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -10,12 +11,15 @@
 #include <thread>
 #include <utility>
 
+#include "base/bytes.h"
 #include "base/time.h"
 #include "engine/netns.h"
 #include "engine/sandbox.h"
+#include "ledger/contract.h"
 #include "loader/prepare.h"
 #include "serve/certificate.h"
 #include "serve/gateway.h"
+#include "serve/meter.h"
 #include "serve/stream.h"
 #include "serve/tls.h"
 
@@ -113,6 +117,91 @@ std::string endpoint_url(const std::string& host, int port) {
   return "https://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+// The subscriptions of a service for subscribers, as the ledger last said,
+// by which the gateway admits each request (from its handler threads); the
+// serving loop refreshes them every poll, so a new subscription or a top-up
+// counts within one.
+class Subscribers {
+ public:
+  Subscribers(std::uint64_t order, ledger::UsagePrice price) : order_(order), price_(price) {}
+
+  void update(const std::vector<ledger::Subscription>& subscriptions) {
+    std::lock_guard lock(mutex_);
+    by_account_.clear();
+    for (const auto& s : subscriptions) by_account_.emplace(s.account, s);
+  }
+  bool open(const ledger::AccountId& account) const {
+    std::lock_guard lock(mutex_);
+    const auto it = by_account_.find(account);
+    return it != by_account_.end() && !it->second.closed;
+  }
+
+  // 402 for an account with no open subscription, or whose deposit would
+  // not cover one more request on top of what it has used.
+  std::optional<http::Response> admit(const ledger::AccountId& account, const serve::Usage& so_far) const {
+    std::lock_guard lock(mutex_);
+    const std::string order = std::to_string(order_);
+    const auto it = by_account_.find(account);
+    if (it == by_account_.end() || it->second.closed) {
+      return http::error_response(402, "not_subscribed",
+                                  "account " + hex_encode(account) + " has no subscription to order " +
+                                      order + " (ward services subscribe " + order + " --deposit N)");
+    }
+    const std::uint64_t next =
+        ledger::usage_charge(price_, so_far.requests + 1, so_far.tokens, ledger::kMaxAmount);
+    if (next > it->second.deposit) {
+      return http::error_response(
+          402, "exhausted",
+          "account " + hex_encode(account) + "'s deposit of " + std::to_string(it->second.deposit) +
+              " for order " + order +
+              " does not cover another request (used: " + std::to_string(so_far.requests) + " requests, " +
+              std::to_string(so_far.tokens) + " tokens); top it up with ward services subscribe " + order);
+    }
+    return std::nullopt;
+  }
+
+ private:
+  const std::uint64_t order_;
+  const ledger::UsagePrice price_;
+  mutable std::mutex mutex_;
+  std::map<ledger::AccountId, ledger::Subscription> by_account_;
+};
+
+// The service's usage report (services.usage): what receipts have shown each
+// subscriber since the last one, in batches the ledger takes, or no entries
+// at all, which still charges the per-hour offers for the time served.
+// `sent` remembers what the ledger accepted.
+Result<void> report_usage(ledger::LedgerClient& ledger, const CvmState& cvm, std::uint64_t order,
+                          const serve::Meter* meter, const Subscribers* subscribers,
+                          std::map<ledger::AccountId, serve::Usage>& sent) {
+  std::vector<std::pair<ledger::AccountId, serve::Usage>> changed;
+  if (meter && subscribers) {
+    for (const auto& [account, usage] : meter->receipted()) {
+      const auto before = sent.find(account);
+      if (subscribers->open(account) && (before == sent.end() || before->second != usage))
+        changed.emplace_back(account, usage);
+    }
+  }
+  std::size_t at = 0;
+  do {
+    nlohmann::json entries = nlohmann::json::array();
+    const std::size_t end = std::min(changed.size(), at + ledger::kMaxUsageEntries);
+    for (std::size_t i = at; i < end; ++i) {
+      const auto& [account, u] = changed[i];
+      entries.push_back({{"account", hex_encode(account)},
+                         {"requests", u.requests},
+                         {"tokens", u.tokens},
+                         {"bytes", u.bytes}});
+    }
+    auto submitted = ledger::submit_signed(ledger, cvm.key.signing_key(), "services.usage",
+                                           {{"order", order}, {"usage", std::move(entries)}});
+    if (!submitted) return std::unexpected(submitted.error());
+    for (std::size_t i = at; i < end; ++i) sent[changed[i].first] = changed[i].second;
+    at = end;
+  } while (at < changed.size());
+  return {};
+}
+
 std::vector<crypto::Sha256Digest> input_digests(const Prepared& prepared) {
   std::vector<crypto::Sha256Digest> out;
   for (const auto& in : prepared.report_inputs) out.push_back(in.plaintext_sha256);
@@ -191,8 +280,30 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   serve::GatewayOptions gateway_options;
   gateway_options.host = service.listen_host;
   gateway_options.port = service.listen_port;
-  gateway_options.access = std::make_shared<serve::AccessGuard>(
-      order.serve->rule, serve::ServiceBinding{order.id, serve::tls_key_digest(credentials->certificate)});
+  const ledger::ServeRule& rule = order.serve->rule;
+  const crypto::Sha256Digest tls_key = serve::tls_key_digest(credentials->certificate);
+  gateway_options.access =
+      std::make_shared<serve::AccessGuard>(rule, serve::ServiceBinding{order.id, tls_key});
+  // Metering (docs/serving.md, "Metering and receipts"): every account that
+  // signs its requests is counted and gets receipts; a service for
+  // subscribers admits only accounts whose deposit covers the next request,
+  // and carries on from the counters the ledger has (a restart).
+  std::shared_ptr<serve::Meter> meter;
+  std::shared_ptr<Subscribers> subscribers;
+  if (rule.access != ledger::ServiceAccess::Public) {
+    meter = std::make_shared<serve::Meter>(ledger_id, order.id, credentials->key, tls_key);
+    gateway_options.meter = meter;
+  }
+  if (rule.access == ledger::ServiceAccess::Subscribers) {
+    subscribers = std::make_shared<Subscribers>(order.id, rule.price);
+    auto current = ledger.subscriptions(order.id);
+    if (!current) return fail(current.error(), "the service's subscriptions");
+    subscribers->update(*current);
+    for (const auto& s : *current) meter->restore(s.account, serve::Usage{s.requests, s.tokens, s.bytes});
+    gateway_options.admit = [subscribers](const ledger::AccountId& account, const serve::Usage& so_far) {
+      return subscribers->admit(account, so_far);
+    };
+  }
   serve::Gateway gateway(
       *tls, [&engine, port] { return engine.dial(port); }, gateway_options);
   auto bound = gateway.start();
@@ -219,6 +330,13 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   std::string outcome;
   std::optional<Error> failure;
   auto last_heartbeat = Clock::now();
+  auto last_usage = Clock::now();
+  std::map<ledger::AccountId, serve::Usage> usage_sent;
+  const auto send_usage = [&] {
+    if (auto sent = report_usage(ledger, cvm, order.id, meter.get(), subscribers.get(), usage_sent); !sent)
+      log("the ledger refused the service's usage: " + sent.error().message);
+    last_usage = Clock::now();
+  };
   while (outcome.empty() && !failure) {
     std::this_thread::sleep_for(service.poll);
     if (options.stop && options.stop->load()) {
@@ -234,10 +352,16 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
       const auto& o = **current;
       if (o.status != ledger::OrderStatus::Processing) {
         outcome = "stopped: the order is no longer processing";
+      } else if (o.serve && o.serve->exhausted_at) {
+        outcome = "stopped: the order's deposit is spent";
       } else if (o.serve && o.serve->cancel_requested) {
         outcome = "stopped: canceled by its creator";
       }
     }
+    if (subscribers) {
+      if (auto current = ledger.subscriptions(order.id); current) subscribers->update(*current);
+    }
+    if (outcome.empty() && Clock::now() - last_usage >= service.usage_interval) send_usage();
     if (Clock::now() >= next_rotation) {
       auto renewed = issue(&credentials->key);
       if (renewed) {
@@ -255,6 +379,9 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   }
   gateway.stop();
   engine.stop();
+  // What the last receipts showed is charged before the final report
+  // settles the order and refunds the rest of each deposit.
+  if (!failure) send_usage();
   stages["serve"] = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - serving_since).count());
   if (failure) return std::unexpected(*failure);

@@ -13,6 +13,8 @@
 WARD_SLOW_CLIENTS=$(realpath -e "${WARD_SLOW_CLIENTS:-build/tests/e2e/slow_clients}" 2>/dev/null || true)
 : "${WARD_TEST_ENGINE:?set WARD_TEST_ENGINE to the static test engine}"
 WARD_TEST_ENGINE=$(realpath "$WARD_TEST_ENGINE")
+: "${WARD_FORGE:?set WARD_FORGE to the e2e_forge tool}"
+WARD_FORGE=$(realpath "$WARD_FORGE")
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [[ -x $WARD_SLOW_CLIENTS ]] || fail "no slow_clients tool (build the target slow_clients, or set WARD_SLOW_CLIENTS)"
 ROOT=$(cd "$E2E_DIR/../.." && pwd)
@@ -56,7 +58,7 @@ STORE=$TMP/store
 
 start_node() {
   "$WARD" node run --ledger "$L" --key provider.key --store "$STORE" --ca "$CA" --platform sim --cvms 1 \
-    --dir node --work "$TMP/work" --memory-limit 256 >>node.out 2>&1 &
+    --dir node --work "$TMP/work" --memory-limit 256 --usage-interval-ms 500 >>node.out 2>&1 &
   NODE=$!
 }
 start_node
@@ -295,6 +297,112 @@ last=$(tail -1 sse.txt | cut -d' ' -f1)
 pass "server-sent events arrive as the engine writes them (ms after the request: $(cut -d' ' -f1 sse.txt | tr '\n' ' '))"
 "$WARD" orders cancel "$ID3" --ledger "$L" --key carol.key >/dev/null
 "$WARD" orders wait "$ID3" --ledger "$L" --timeout 60 >/dev/null || fail "order $ID3 did not end: $(tail node.out)"
+kill "$PROXY"; wait "$PROXY" 2>/dev/null || true
+PROXY=
+
+# Paid use: a service for subscribers at 2 a request and 3 per 1000 tokens
+# (the test engine reports OpenAI-style usage), with a model offer taking half
+# of what subscribers pay. Alice is refused (402) until she subscribes; each
+# response carries a receipt her proxy keeps; she is refused again once her
+# deposit would not cover another request; the ledger's charges match her
+# receipts, and a CVM reporting more than them is caught.
+"$WARD" keys new -o owner.key >/dev/null 2>&1
+"$WARD" accounts register --ledger "$L" --key owner.key --name owner >/dev/null
+"$WARD" accounts fund --ledger "$L" --key alice.key --to "$(account alice)" --amount 1000 >/dev/null
+SHARE=$("$WARD" offers create --ledger "$L" --key owner.key --kind model --name payload-model --resource "$SSE" \
+  --price revenue-share:5000 --json | jq -r .offer)
+ID4=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine sse.res.json --grant g-sse.json \
+  --serve --access subscribers --price-per-request 2 --price-per-1k-tokens 3 --offer "$SHARE" --deposit 10 \
+  --store "$STORE" --json | jq -r .order)
+wait_serving "$ID4"
+start_proxy "$ENDPOINT" --policy policy.json --engine "$SSE" --key alice.key --receipts receipts.jsonl
+code=$(curl -s -o r402.json -w '%{http_code}' "$PROXY_URL/ping")
+[[ $code == 402 ]] && jq -e '.error.reason == "not_subscribed"' r402.json >/dev/null ||
+  fail "an unsubscribed client: HTTP $code $(cat r402.json)"
+pass "an unsubscribed client is refused: $(jq -r .error.message r402.json)"
+"$WARD" services subscribe "$ID4" --deposit 23 --ledger "$L" --key alice.key >/dev/null
+for ((i = 0; i < 50; i++)); do
+  code=$(curl -s -o usage1.json -D usage1.head -w '%{http_code}' "$PROXY_URL/usage?tokens=1500")
+  [[ $code == 200 ]] && break
+  sleep 0.1
+done
+[[ $code == 200 ]] || fail "the subscribed client: HTTP $code $(cat usage1.json)"
+grep -qi '^ward-receipt: ' usage1.head || fail "no receipt on the response: $(cat usage1.head)"
+curl -sSf "$PROXY_URL/stream?n=2&ms=10&tokens=500" >stream.txt || fail "a metered stream"
+# 2 requests and 2000 tokens so far: 4 + 6. Each ping adds 2; the deposit of
+# 23 covers up to 22, so six pings pass and the seventh is refused.
+for n in 1 2 3 4 5 6; do
+  curl -sSf "$PROXY_URL/ping" >/dev/null || fail "ping $n within the deposit"
+done
+code=$(curl -s -o r402.json -w '%{http_code}' "$PROXY_URL/ping")
+[[ $code == 402 ]] && jq -e '.error.reason == "exhausted"' r402.json >/dev/null ||
+  fail "a client past its deposit: HTTP $code $(cat r402.json)"
+pass "a client whose deposit would not cover another request is refused: $(jq -r .error.message r402.json)"
+[[ $(wc -l <receipts.jsonl) == 8 ]] || fail "the proxy kept $(wc -l <receipts.jsonl) receipts, not 8"
+for ((i = 0; i < 100; i++)); do
+  "$WARD" services show "$ID4" --ledger "$L" --account "$(account alice)" --json >sub.json
+  [[ $(jq .requests sub.json) == 8 ]] && break
+  sleep 0.1
+done
+jq -e '.requests == 8 and .tokens == 2000 and .charged == 22' sub.json >/dev/null ||
+  fail "the ledger's usage: $(cat sub.json)"
+"$WARD" services usage "$ID4" --ledger "$L" --receipts receipts.jsonl --verify >usage.txt ||
+  fail "usage --verify: $(cat usage.txt)"
+grep -q 'ok: the ledger charges no more than the receipts show' usage.txt || fail "usage --verify: $(cat usage.txt)"
+pass "8 receipts; the ledger charged 22 (8 requests, 2000 tokens) as they show"
+"$WARD" accounts show --ledger "$L" --key owner.key --json >owner.json
+[[ $(jq .balance owner.json) == 11 ]] || fail "the model's revenue share (half of 22): $(cat owner.json)"
+# A CVM that tells the ledger more than its receipts show is named.
+# (Retried: the loader's own reports race it for the CVM's nonce.)
+forged="{\"order\": $ID4, \"usage\": [{\"account\": \"$(account alice)\", \"requests\": 10, \"tokens\": 2000, \"bytes\": 999999}]}"
+for ((i = 0; i < 10; i++)); do
+  "$WARD_FORGE" submit "$L" node/cvm-0/cvm.key services.usage "$forged" >forge.out 2>&1 && break
+  sleep 0.2
+done
+((i < 10)) || fail "the forged usage was not accepted: $(cat forge.out)"
+rc=0
+"$WARD" services usage "$ID4" --ledger "$L" --receipts receipts.jsonl --verify >over.txt 2>over.err || rc=$?
+((rc == 1)) && grep -q 'OVERCHARGED: requests 10 on the ledger, at most 8 in the receipts' over.txt &&
+  grep -q 'charged 23 on the ledger, at most 22' over.txt || fail "the overcharge: rc=$rc $(cat over.txt over.err)"
+pass "an overcharge against the receipts is named: $(cat over.err)"
+"$WARD" orders cancel "$ID4" --ledger "$L" --key carol.key >/dev/null
+"$WARD" orders wait "$ID4" --ledger "$L" --timeout 60 >/dev/null || fail "order $ID4 did not end: $(tail node.out)"
+"$WARD" services show "$ID4" --ledger "$L" --account "$(account alice)" --json >sub.json
+jq -e '.closed and .refund == 0' sub.json >/dev/null || fail "the closed subscription: $(cat sub.json)"
+kill "$PROXY"; wait "$PROXY" 2>/dev/null || true
+PROXY=
+
+# The order's own deposit running out ends the service: a per-hour offer of
+# 3600 (1 a second) against a deposit of 8. A stream in progress ends, the
+# final report says why, and the subscriber's unspent deposit comes back.
+HOURLY=$("$WARD" offers create --ledger "$L" --key owner.key --kind model --name by-the-hour --resource "$SSE" \
+  --price per-hour:3600 --json | jq -r .offer)
+ID5=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine sse.res.json --grant g-sse.json \
+  --serve --access subscribers --price-per-request 1 --offer "$HOURLY" --deposit 8 --store "$STORE" --json |
+  jq -r .order)
+"$WARD" services subscribe "$ID5" --deposit 10 --ledger "$L" --key alice.key >/dev/null
+wait_serving "$ID5"
+start_proxy "$ENDPOINT" --policy policy.json --engine "$SSE" --key alice.key
+for ((i = 0; i < 50; i++)); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$PROXY_URL/ping")
+  [[ $code == 200 ]] && break
+  sleep 0.1
+done
+[[ $code == 200 ]] || fail "the hourly service: HTTP $code"
+curl -sN "$PROXY_URL/stream?n=30&ms=500" >long-stream.txt 2>/dev/null || true
+"$WARD" orders wait "$ID5" --ledger "$L" --timeout 60 >/dev/null || fail "order $ID5 did not end: $(tail node.out)"
+n=$(grep -c '^data: event' long-stream.txt || true)
+((n >= 1 && n < 30)) || fail "the stream was not cut by the deposit's end ($n of 30 events)"
+"$WARD" orders report "$ID5" --ledger "$L" >final5.json
+jq -e '.report.outcome == "stopped: the order'"'"'s deposit is spent"' final5.json >/dev/null ||
+  fail "final report of an exhausted service: $(jq -c .report.outcome final5.json)"
+"$WARD" orders get "$ID5" --ledger "$L" --json >o5.json
+jq -e '.status == "done" and .refund == 0 and (.serve.exhausted_at != null)' o5.json >/dev/null ||
+  fail "the exhausted order: $(jq -c '{status, refund, serve}' o5.json)"
+"$WARD" services show "$ID5" --ledger "$L" --account "$(account alice)" --json >sub5.json
+jq -e '.closed and .refund == .deposit - .charged and .charged >= 1' sub5.json >/dev/null ||
+  fail "the subscription of an exhausted service: $(cat sub5.json)"
+pass "a service whose deposit runs out stops mid-stream ($n of 30 events), with a final report; $(jq .refund sub5.json) of Alice's 10 comes back"
 kill "$PROXY"; wait "$PROXY" 2>/dev/null || true
 PROXY=
 

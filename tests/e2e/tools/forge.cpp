@@ -11,6 +11,9 @@
 //   forge report REPORT.json FORGER.key OUT.json
 //     A report whose first input is re-attributed to the forger, re-signed
 //     by the forger.
+//   forge submit LEDGER KEY TYPE ARGS_JSON
+//     A transaction of any type signed by KEY (serve.sh: a CVM reporting
+//     more usage than its receipts show).
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -23,6 +26,7 @@
 #include "files/grant.h"
 #include "files/resource.h"
 #include "keys/party_key.h"
+#include "ledger/client.h"
 #include "ledger/tx.h"
 #include "loader/report.h"
 
@@ -82,8 +86,32 @@ int forge_report(const std::string& in, const keys::PartyKey& forger, const std:
 
 }  // namespace
 
+int forge_submit(const std::string& ledger, const keys::PartyKey& key, const std::string& type,
+                 const std::string& args) {
+  auto client = ward::ledger::open_client(ledger);
+  if (!client) {
+    std::cerr << "forge: " << client.error().message << "\n";
+    return 2;
+  }
+  auto sent = ward::ledger::submit_signed(**client, key.signing_key(), type, json::parse(args));
+  if (!sent) {
+    std::cerr << "forge: " << sent.error().message << "\n";
+    return 1;
+  }
+  std::cout << sent->index << "\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "submit" && argc == 6) {
+    auto key = keys::PartyKey::load(argv[3]);
+    if (!key) {
+      std::cerr << "forge: " << key.error().message << "\n";
+      return 2;
+    }
+    return forge_submit(argv[2], *key, argv[4], argv[5]);
+  }
   if ((mode == "grant" && (argc == 7 || argc == 8)) || (mode == "report" && argc == 5)) {
     auto key = keys::PartyKey::load(argv[3]);
     if (!key) {
@@ -96,6 +124,6 @@ int main(int argc, char** argv) {
     return forge_report(argv[2], *key, argv[4]);
   }
   std::cerr << "usage: forge grant GRANT.json KEY ENGINE RECIPIENT OUT.json [--rebind] | forge report "
-               "REPORT.json KEY OUT.json\n";
+               "REPORT.json KEY OUT.json | forge submit LEDGER KEY TYPE ARGS_JSON\n";
   return 2;
 }

@@ -1572,6 +1572,8 @@ TEST_F(Subscriptions, UsageShouldRefuseAServiceNotRunningForSubscribers) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, reason::kBadState) << "public";
   EXPECT_NE(r.error().message.find("is not for subscribers"), std::string::npos);
+  // With no entries it is the running service's per-hour tick, for any service.
+  EXPECT_TRUE(run(vm, "services.usage", {{"order", started_service()}, {"usage", json::array()}}));
   EXPECT_EQ(usage(put_order_in(OrderStatus::Processing), {entry(client, 1)}), reason::kBadState) << "batch";
   const std::uint64_t done = paid_service(subscribers(1, 0));
   EXPECT_EQ(subscribe(client, done, 10), "");
@@ -1752,6 +1754,20 @@ TEST_F(Subscriptions, ShouldEndAServiceWhoseDepositRunsOut) {
   EXPECT_EQ(subscription(id, client).refund, 50u - 13);
   EXPECT_EQ(balance(client), 1000u - 13);
   EXPECT_EQ(state.totals().escrow, 0u);
+}
+
+TEST_F(Subscriptions, AnEmptyUsageShouldPayPerHourAndEndAPublicServiceWhoseDepositRunsOut) {
+  // The provider's tee offer: 3600 an hour, 1 a second; the deposit is 100.
+  const std::uint64_t id = started_service();
+  now += 40;
+  EXPECT_TRUE(run(vm, "services.usage", {{"order", id}, {"usage", json::array()}}));
+  EXPECT_EQ(balance(provider), 40u);
+  EXPECT_FALSE(terms(id).exhausted_at);
+  now += 70;
+  EXPECT_TRUE(run(vm, "services.usage", {{"order", id}, {"usage", json::array()}}));
+  EXPECT_EQ(balance(provider), 100u) << "110 owed; the deposit held 100";
+  EXPECT_EQ(terms(id).exhausted_at, now);
+  EXPECT_EQ(terms(id).cancel_requested, now);
 }
 
 TEST_F(Subscriptions, ExhaustionShouldKeepTheCreatorsEarlierRequestToStop) {
