@@ -20,6 +20,7 @@
 #include "serve/access.h"
 #include "serve/client.h"
 #include "serve/meter.h"
+#include "serve/proxy.h"
 #include "serve/relay.h"
 #include "serve/verify.h"
 
@@ -162,52 +163,25 @@ Result<void> run_proxy(const ProxyArgs& args) {
   if (!(*verified)->accepted())
     return fail("serve.verify", args.to + ": " + serve::rejection_line(**verified));
 
-  std::optional<keys::PartyKey> key;
+  serve::ProxyOptions options;
+  options.threads = static_cast<std::size_t>(args.threads);
+  options.receipts = args.receipts;
+  options.warn = [](const std::string& message) { print_error(message); };
   if (!args.key.empty()) {
     auto loaded = keys::PartyKey::load(args.key);
     if (!loaded) return std::unexpected(loaded.error());
-    key = std::move(*loaded);
+    options.key = loaded->signing_key();
   }
-  std::unique_ptr<serve::ReceiptLog> receipts;
-  if (!args.receipts.empty()) {
-    auto opened = serve::ReceiptLog::open(args.receipts);
-    if (!opened) return std::unexpected(opened.error());
-    receipts = std::move(*opened);
-  }
-  serve::Forwarder forwarder((*client)->dialer());
-  http::ServerOptions options;
-  options.threads = static_cast<std::size_t>(args.threads);
-  // With a key, each request is signed for the service as verified (its
-  // order and TLS key); a client's own Ward-* headers never pass.
-  const auto handle = [&](const http::Request& request) {
-    http::Request outgoing = request;
-    serve::remove_access_headers(outgoing.headers);
-    const auto verified_now = (*client)->last_verification();
-    if (key && verified_now && verified_now->claims) {
-      const serve::ServiceBinding binding{verified_now->claims->order, verified_now->tls_key};
-      for (auto& h :
-           serve::sign_request(outgoing, binding, key->signing_key(), std::chrono::system_clock::now()))
-        outgoing.headers.push_back(std::move(h));
-    }
-    http::Response response = forwarder.forward(outgoing);
-    // A receipt is kept only if the key the proxy verified signed it; the
-    // response goes on either way, and a bad receipt is reported.
-    const auto receipt = http::find_header(response.headers, serve::kReceiptHeader);
-    if (receipt && receipts && verified_now && verified_now->leaf) {
-      auto checked = serve::verify_receipt(*receipt, *verified_now->leaf);
-      auto kept = checked ? receipts->append(*receipt, *verified_now->leaf) : Result<void>{};
-      if (!checked || !kept) print_error((checked ? kept.error() : checked.error()).message);
-    }
-    return response;
-  };
-  http::Server server(handle, options);
-  auto port = server.bind(address->host, address->port);
+  const serve::EndpointVerification v = **verified;
+  auto proxy = serve::Proxy::create(std::move(*client), std::move(options));
+  if (!proxy) return std::unexpected(proxy.error());
+  auto port = (*proxy)->bind(address->host, address->port);
   if (!port) return std::unexpected(port.error());
-  const auto& v = **verified;
   std::string summary = url_of(*address, *port) + "\nverified " + args.to;
   if (v.claims) summary += ": order " + std::to_string(v.claims->order) + ", engine " + v.claims->engine;
   if (v.appraisal.simulated) summary += " (SIMULATED TEE, NOT SECURE)";
   if (auto printed = print_stdout(summary + "\n"); !printed) return printed;
+  auto& server = **proxy;
   return stop_signals->serve([&server] { return server.serve(); }, [&server] { server.stop(); });
 }
 

@@ -1,0 +1,245 @@
+#include "cli/demo_world.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "attest/sim.h"
+#include "base/bytes.h"
+#include "base/file.h"
+#include "cli/cli.h"
+#include "engine/image.h"
+#include "engine/sandbox.h"
+#include "node/node.h"
+
+namespace ward::cli::demo {
+namespace {
+
+using std::chrono::system_clock;
+
+// The first of `candidates` that exists.
+std::optional<fs::path> first_existing(const std::vector<fs::path>& candidates) {
+  std::error_code ec;
+  for (const auto& c : candidates) {
+    if (!c.empty() && fs::exists(c, ec)) return fs::absolute(c);
+  }
+  return std::nullopt;
+}
+
+fs::path self_dir() {
+  std::error_code ec;
+  return fs::read_symlink("/proc/self/exe", ec).parent_path();
+}
+
+}  // namespace
+
+void say(const std::string& line) {
+  std::cout << line << std::endl;
+}
+
+void step(const std::string& title) {
+  std::cout << "\n== " << title << std::endl;
+}
+
+Result<std::string> run_program(const std::vector<std::string>& argv) {
+  std::string command;
+  for (const auto& a : argv) command += "'" + a + "' ";
+  command += "2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return fail("demo.run", "cannot run " + argv[0]);
+  std::string out;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  if (status != 0) {
+    std::string last = out;
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    if (auto nl = last.rfind('\n'); nl != std::string::npos) last = last.substr(nl + 1);
+    return fail("demo.run", fs::path(argv[0]).filename().string() + " failed: " + last);
+  }
+  return out;
+}
+
+Result<ledger::Order> wait_for_order(ledger::LedgerClient& ledger, std::uint64_t id,
+                                     std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto order = ledger.order(id);
+    if (!order) return std::unexpected(order.error());
+    if (*order &&
+        ((*order)->status == ledger::OrderStatus::Done || (*order)->status == ledger::OrderStatus::Error)) {
+      return **order;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return fail("demo.timeout", "order " + std::to_string(id) + " did not finish in time");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Result<fs::path> train_locally(const fs::path& image, const fs::path& csv, const fs::path& work) {
+  std::error_code ec;
+  fs::create_directories(work / "input", ec);
+  fs::copy_file(csv, work / "input" / csv.filename(), ec);
+  if (ec) return fail("demo.io", "cannot stage " + csv.string() + ": " + ec.message());
+  auto config = engine::unpack_image(image, work / "rootfs");
+  if (!config) return std::unexpected(config.error());
+  fs::create_directories(work / "output", ec);
+  engine::SandboxSpec spec;
+  spec.rootfs = work / "rootfs";
+  spec.inputs = {work / "input"};
+  spec.output = work / "output";
+  spec.args_json = "{}";
+  spec.argv = config->entrypoint;
+  spec.argv.insert(spec.argv.end(), config->cmd.begin(), config->cmd.end());
+  spec.env = config->env;
+  spec.working_dir = config->working_dir;
+  spec.log = work / "engine.log";
+  spec.limits.wall_time = std::chrono::seconds(120);
+  auto run = engine::run_sandboxed(spec);
+  if (!run) return std::unexpected(run.error());
+  if (run->outcome != engine::RunResult::Outcome::Exited || run->code != 0) {
+    return fail("demo.train", "the trainer " + run->describe());
+  }
+  (void)engine::remove_rootfs(work / "rootfs");
+  return work / "output" / "model.json";
+}
+
+Result<std::unique_ptr<DemoWorld>> DemoWorld::open(const DemoArgs& args, const std::string& title) {
+  std::unique_ptr<DemoWorld> w(new DemoWorld());
+  auto data = first_existing(
+      {args.data, ".deps/data/breast_cancer.csv", self_dir() / "../../../.deps/data/breast_cancer.csv"});
+  if (!data) {
+    return fail("demo.data", "no breast_cancer.csv: run scripts/fetch-dataset.sh (or give --data FILE)");
+  }
+  auto trainer = first_existing({args.trainer, self_dir() / "cancer-trainer",
+                                 self_dir() / "../../engines/cancer-trainer/cancer-trainer"});
+  if (!trainer) return fail("demo.trainer", "no cancer-trainer binary next to ward (give --trainer FILE)");
+  auto loader =
+      first_existing({args.loader, self_dir() / "ward-loader", self_dir() / "../loader/ward-loader"});
+  if (!loader) return fail("demo.loader", "no ward-loader binary next to ward (give --loader FILE)");
+  w->data = *data;
+  w->trainer = *trainer;
+  w->loader_path = *loader;
+
+  std::error_code ec;
+  w->dir = args.dir.empty() ? fs::temp_directory_path(ec) / ("ward-demo-" + std::to_string(::getpid()))
+                            : fs::absolute(args.dir);
+  if (fs::exists(w->dir, ec)) return fail(std::string(kUsage), w->dir.string() + " already exists");
+  fs::create_directories(w->dir, ec);
+  if (ec) return fail("demo.io", "cannot create " + w->dir.string() + ": " + ec.message());
+  w->keep_ = args.keep;
+  for (const char* sub : {"keys", "data", "ca", "node"}) fs::create_directories(w->dir / sub, ec);
+
+  step(title);
+  say("Everything lives in " + w->dir.string() + (args.keep ? " (kept)" : " (removed at the end)"));
+
+  // The ledger (embedded SQLite, served on loopback so the CVM's loader can
+  // reach it) and the certification center.
+  auto ledger_db = ledger::Ledger::init(w->dir / "ledger.db", true);
+  if (!ledger_db) return std::unexpected(ledger_db.error());
+  w->ledger_db_.emplace(std::move(*ledger_db));
+  w->ledger_server_ = std::make_unique<ledger::LedgerServer>(*w->ledger_db_);
+  auto ledger_port = w->ledger_server_->bind({"127.0.0.1", 0});
+  if (!ledger_port) return std::unexpected(ledger_port.error());
+  w->ledger_thread_ = std::thread([s = w->ledger_server_.get()] { (void)s->serve(); });
+  w->ledger_url = "http://127.0.0.1:" + std::to_string(*ledger_port);
+
+  auto center = ca::CertificationCenter::init(w->dir / "ca", system_clock::now());
+  if (!center) return std::unexpected(center.error());
+  w->center.emplace(std::move(*center));
+  w->ca_policy_ = attest::Policy::strict();
+  w->ca_policy_.allow_simulated = true;
+  w->ca_server_ = std::make_unique<ca::CaServer>(*w->center, w->ca_policy_);
+  auto ca_port = w->ca_server_->bind("127.0.0.1", 0);
+  if (!ca_port) return std::unexpected(ca_port.error());
+  w->ca_thread_ = std::thread([s = w->ca_server_.get()] { (void)s->serve(); });
+  w->ca_url = "http://127.0.0.1:" + std::to_string(*ca_port);
+  auto store = store::open_store((w->dir / "store").string());
+  if (!store) return std::unexpected(store.error());
+  w->store = std::move(*store);
+  say("ledger " + w->ledger_url + " (SQLite " + (w->dir / "ledger.db").string() + "), certification center " +
+      w->ca_url + ", store " + w->store->uri());
+  auto client = ledger::open_client(w->ledger_url);
+  if (!client) return std::unexpected(client.error());
+  w->ledger = std::move(*client);
+  return w;
+}
+
+DemoWorld::~DemoWorld() {
+  node_stop_.store(true);
+  if (node_thread_.joinable()) node_thread_.join();
+  if (ca_server_) ca_server_->stop();
+  if (ca_thread_.joinable()) ca_thread_.join();
+  if (ledger_server_) ledger_server_->stop();
+  if (ledger_thread_.joinable()) ledger_thread_.join();
+  if (!work_.empty()) (void)engine::remove_rootfs(work_);
+  if (!keep_ && !dir.empty()) (void)engine::remove_rootfs(dir);
+}
+
+Result<Party> DemoWorld::make_party(const std::string& name) {
+  Party p{name, keys::PartyKey::generate()};
+  auto file = AtomicFile::create(dir / "keys" / (name + ".key"), 0600);
+  if (!file) return std::unexpected(file.error());
+  if (auto ok = file->write(as_bytes(p.key.identity_file_text(system_clock::now()))); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = file->commit(); !ok) return std::unexpected(ok.error());
+  auto receipt = ledger::submit_signed(*ledger, p.key.signing_key(), "accounts.register",
+                                       {{"recipient", p.key.recipient().to_string()}, {"name", name}});
+  if (!receipt) return fail(receipt.error(), "registering " + name);
+  return p;
+}
+
+Result<void> DemoWorld::fund(const Party& party, std::uint64_t amount) {
+  auto ok = ledger::submit_signed(*ledger, party.key.signing_key(), "accounts.fund",
+                                  {{"to", hex_encode(party.key.signing_public_key())}, {"amount", amount}});
+  if (!ok) return std::unexpected(ok.error());
+  return {};
+}
+
+Result<void> DemoWorld::start_node(const std::vector<std::string>& loader_args,
+                                   std::uint64_t price_per_hour) {
+  std::error_code ec;
+  node::NodeOptions options;
+  options.ledger = ledger_url;
+  options.store = store->uri();
+  options.ca_url = ca_url;
+  options.platform = "sim";
+  options.cvms = 1;
+  options.dir = dir / "node";
+  options.provider = &provider_;
+  options.price_per_hour = price_per_hour;
+  options.loader = loader_path;
+  options.loader_args = {"--time-limit", "120", "--memory-limit", "2048", "--poll-ms", "100"};
+  options.loader_args.insert(options.loader_args.end(), loader_args.begin(), loader_args.end());
+  // The CVM decrypts into a tmpfs: /dev/shm when there is one.
+  options.work_root = fs::is_directory("/dev/shm", ec)
+                          ? fs::path("/dev/shm") / ("ward-demo-" + std::to_string(::getpid()))
+                          : dir / "work";
+  options.loader_log = dir / "node" / "loader.log";
+  loader_log = options.loader_log;
+  work_ = options.work_root;
+  node_thread_ = std::thread([this, options] { (void)node::run_node(options, node_stop_); });
+
+  std::optional<ledger::Cvm> cvm;
+  for (int i = 0; i < 300 && !cvm; ++i) {
+    auto cvms = ledger->cvms();
+    if (cvms && !cvms->empty()) cvm = cvms->front();
+    if (!cvm) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!cvm) return fail("demo.node", "the CVM was not listed within 30 s (see " + loader_log.string() + ")");
+  cvm_id = cvm->id;
+  auto measured = attest::sim::measure_file(loader_path);
+  if (!measured) return std::unexpected(measured.error());
+  mrtd = *measured;
+  policy = attest::Policy::strict();
+  policy.allow_simulated = true;
+  policy.allowed_measurements["mrtd"] = {Bytes(mrtd.begin(), mrtd.end())};
+  return {};
+}
+
+}  // namespace ward::cli::demo

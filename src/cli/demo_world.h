@@ -1,0 +1,105 @@
+// What `ward demo` and `ward demo serve` share: their inputs (the data set,
+// the trainer, the loader), a work directory removed at the end, the ledger
+// and the certification center served on 127.0.0.1, a file store, and a node
+// with one simulated CVM. The destructor stops the node and the servers and
+// removes what was made, so nothing keeps running afterwards.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "attest/policy.h"
+#include "base/error.h"
+#include "ca/center.h"
+#include "ca/server.h"
+#include "keys/party_key.h"
+#include "ledger/client.h"
+#include "ledger/ledger.h"
+#include "ledger/server.h"
+#include "store/store.h"
+
+namespace ward::cli::demo {
+
+namespace fs = std::filesystem;
+
+struct DemoArgs {
+  std::string dir;
+  std::string data;
+  std::string trainer;
+  std::string loader;
+  bool keep = false;
+};
+
+void say(const std::string& line);
+void step(const std::string& title);
+
+// Runs a program to completion, its output captured; fails with its last line.
+Result<std::string> run_program(const std::vector<std::string>& argv);
+
+struct Party {
+  std::string name;
+  keys::PartyKey key;
+};
+
+// Waits until order `id` is Done or Error.
+Result<ledger::Order> wait_for_order(ledger::LedgerClient& ledger, std::uint64_t id,
+                                     std::chrono::seconds timeout);
+
+// A party training on its own data alone, on its own machine, in the same
+// sandbox the CVM uses; returns its model.json.
+Result<fs::path> train_locally(const fs::path& image, const fs::path& csv, const fs::path& work);
+
+class DemoWorld {
+ public:
+  // Finds the inputs, makes the directory, starts the ledger, the center and
+  // the store, and prints `title` and where they are.
+  static Result<std::unique_ptr<DemoWorld>> open(const DemoArgs& args, const std::string& title);
+  ~DemoWorld();
+  DemoWorld(const DemoWorld&) = delete;
+  DemoWorld& operator=(const DemoWorld&) = delete;
+
+  // A new identity, its key file under keys/, registered on the ledger.
+  Result<Party> make_party(const std::string& name);
+  // Mints `amount` to `party` (the dev ledger's faucet).
+  Result<void> fund(const Party& party, std::uint64_t amount);
+  // Starts the node (its loader gets `loader_args` after the demo's own) and
+  // waits until its CVM is listed; sets cvm_id, mrtd and policy.
+  Result<void> start_node(const std::vector<std::string>& loader_args, std::uint64_t price_per_hour);
+
+  fs::path dir;
+  fs::path data;
+  fs::path trainer;
+  fs::path loader_path;
+  std::string ledger_url;
+  std::string ca_url;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<ledger::LedgerClient> ledger;
+  std::optional<ca::CertificationCenter> center;
+  ledger::CvmId cvm_id{};
+  std::array<std::uint8_t, 48> mrtd{};
+  attest::Policy policy;  // strict, but simulated evidence and this loader's measurement allowed
+  fs::path loader_log;
+
+ private:
+  DemoWorld() = default;
+
+  bool keep_ = false;
+  fs::path work_;
+  std::optional<ledger::Ledger> ledger_db_;
+  std::unique_ptr<ledger::LedgerServer> ledger_server_;
+  std::thread ledger_thread_;
+  attest::Policy ca_policy_;
+  std::unique_ptr<ca::CaServer> ca_server_;
+  std::thread ca_thread_;
+  keys::PartyKey provider_ = keys::PartyKey::generate();
+  std::atomic<bool> node_stop_{false};
+  std::thread node_thread_;
+};
+
+}  // namespace ward::cli::demo

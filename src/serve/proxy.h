@@ -1,0 +1,60 @@
+// `ward proxy` as a C++ API (docs/serving.md): plain HTTP served locally,
+// each request forwarded over a connection to the service that
+// VerifiedClient verified after its handshake and before any byte was sent.
+// With a key, every request is signed for the service as verified (its order
+// and TLS key); with a receipt log, every usage receipt that the verified key
+// signed is kept. A client's own Ward-* access headers never pass.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+#include "crypto/keys.h"
+#include "http/server.h"
+#include "serve/client.h"
+#include "serve/meter.h"
+#include "serve/relay.h"
+
+namespace ward::serve {
+
+struct ProxyOptions {
+  std::optional<crypto::Ed25519PrivateKey> key;  // signs every request when set
+  std::string receipts;                          // a receipt log to append to (meter.h); none when empty
+  std::size_t threads = 16;                      // requests forwarded at once
+  // Told about a receipt that does not verify or cannot be kept; the
+  // response still goes to the client.
+  std::function<void(const std::string&)> warn;
+};
+
+class Proxy {
+ public:
+  // `client` should have verified the endpoint already (verify_now), so that
+  // a bad endpoint is refused at start rather than as a 502 later.
+  // Errors: the receipt log's.
+  static Result<std::unique_ptr<Proxy>> create(std::unique_ptr<VerifiedClient> client, ProxyOptions options);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Binds HOST:PORT (port 0 picks one); returns the port.
+  Result<int> bind(std::string_view host, int port);
+  // Serves until stop(); see http::Server.
+  Result<void> serve();
+  void stop();
+
+ private:
+  Proxy(std::unique_ptr<VerifiedClient> client, ProxyOptions options, std::unique_ptr<ReceiptLog> receipts);
+  http::Response handle(const http::Request& request);
+
+  std::unique_ptr<VerifiedClient> client_;
+  ProxyOptions options_;
+  std::unique_ptr<ReceiptLog> receipts_;
+  Forwarder forwarder_;
+  std::unique_ptr<http::Server> server_;
+};
+
+}  // namespace ward::serve
