@@ -285,7 +285,11 @@ void add_demo_command(CLI::App& app, Action& action) {
   cmd->add_option("--data", args->data, "breast_cancer.csv (default .deps/data/breast_cancer.csv)");
   cmd->add_option("--trainer", args->trainer, "The cancer-trainer binary (default: next to ward)");
   cmd->add_option("--loader", args->loader, "The ward-loader binary (default: next to ward)");
-  cmd->callback([&action, args] { action = [args] { return run_demo(*args); }; });
+  // `ward demo serve` sets its own action; the demo's runs only without it.
+  cmd->callback([&action, args, cmd] {
+    if (cmd->get_subcommands().empty()) action = [args] { return run_demo(*args); };
+  });
+  add_demo_serve_command(*cmd, action);
 }
 
 }  // namespace ward::cli

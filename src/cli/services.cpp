@@ -2,6 +2,8 @@
 // subscribers (orders create --serve --access subscribers): a client's
 // deposit, what the service's CVM reported it used and the ledger charged,
 // and that charge checked against the receipts the client kept.
+#include "cli/services.h"
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -172,28 +174,43 @@ Result<void> run_usage(const UsageArgs& args) {
     return fail(std::string(kUsage), "--verify compares the ledger with --receipts FILE; name the file");
   auto client = ledger::open_client(args.ledger);
   if (!client) return std::unexpected(client.error());
-  auto order = (*client)->order(args.order);
+  auto checked = check_usage(**client, args.order, args.receipts);
+  if (!checked) return std::unexpected(checked.error());
+  auto printed = args.json ? print_json(checked->json) : print_stdout(checked->text);
+  if (!printed) return printed;
+  if (args.verify && !checked->overcharged.empty()) {
+    const auto& over = checked->overcharged;
+    return fail("services.overcharged",
+                "the ledger charges more than your receipts show: " + over.front() +
+                    (over.size() > 1 ? " (and " + std::to_string(over.size() - 1) + " more)" : ""));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<UsageCheck> check_usage(ledger::LedgerClient& client, std::uint64_t order_id,
+                               const std::string& receipts_path) {
+  auto order = client.order(order_id);
   if (!order) return std::unexpected(order.error());
   if (!*order || !(*order)->serve) {
-    return fail("cli.not_found", "no service order " + std::to_string(args.order) + " on the ledger");
+    return fail("cli.not_found", "no service order " + std::to_string(order_id) + " on the ledger");
   }
-  auto subscriptions = (*client)->subscriptions(args.order);
+  auto subscriptions = client.subscriptions(order_id);
   if (!subscriptions) return std::unexpected(subscriptions.error());
   std::map<ledger::AccountId, Acknowledged> receipts;
-  if (!args.receipts.empty()) {
-    auto read = acknowledged(**client, **order, args.receipts);
+  if (!receipts_path.empty()) {
+    auto read = acknowledged(client, **order, receipts_path);
     if (!read) return std::unexpected(read.error());
     receipts = std::move(*read);
   }
   const ledger::UsagePrice price = (*order)->serve->rule.price;
+  UsageCheck out;
   json list = json::array();
-  std::string text;
-  std::vector<std::string> overcharged;
   for (const auto& [account, ack] : receipts) {
     const auto it = std::find_if(subscriptions->begin(), subscriptions->end(),
                                  [&](const ledger::Subscription& s) { return s.account == account; });
-    const ledger::Subscription s =
-        it != subscriptions->end() ? *it : ledger::Subscription{args.order, account};
+    const ledger::Subscription s = it != subscriptions->end() ? *it : ledger::Subscription{order_id, account};
     const std::string over = overcharge(s, ack.usage, price);
     const std::string name = hex_encode(account);
     json entry = to_json(s);
@@ -203,32 +220,22 @@ Result<void> run_usage(const UsageArgs& args) {
                          {"bytes", ack.usage.bytes}};
     entry["overcharge"] = over.empty() ? json(nullptr) : json(over);
     list.push_back(std::move(entry));
-    text += name + "  receipts " + std::to_string(ack.receipts) + ": requests " +
-            std::to_string(ack.usage.requests) + "  tokens " + std::to_string(ack.usage.tokens) + "  bytes " +
-            std::to_string(ack.usage.bytes) + "\n  ledger: " + subscription_line(s);
-    text += over.empty() ? "  ok: the ledger charges no more than the receipts show\n"
-                         : "  OVERCHARGED: " + over + "\n";
-    if (!over.empty()) overcharged.push_back(name.substr(0, 16) + "...: " + over);
+    out.text += name + "  receipts " + std::to_string(ack.receipts) + ": requests " +
+                std::to_string(ack.usage.requests) + "  tokens " + std::to_string(ack.usage.tokens) +
+                "  bytes " + std::to_string(ack.usage.bytes) + "\n  ledger: " + subscription_line(s);
+    out.text += over.empty() ? "  ok: the ledger charges no more than the receipts show\n"
+                             : "  OVERCHARGED: " + over + "\n";
+    if (!over.empty()) out.overcharged.push_back(name.substr(0, 16) + "...: " + over);
   }
   if (receipts.empty()) {
     for (const auto& s : *subscriptions) {
       list.push_back(to_json(s));
-      text += subscription_line(s);
+      out.text += subscription_line(s);
     }
   }
-  auto printed =
-      args.json ? print_json({{"order", args.order}, {"accounts", std::move(list)}}) : print_stdout(text);
-  if (!printed) return printed;
-  if (args.verify && !overcharged.empty()) {
-    return fail(
-        "services.overcharged",
-        "the ledger charges more than your receipts show: " + overcharged.front() +
-            (overcharged.size() > 1 ? " (and " + std::to_string(overcharged.size() - 1) + " more)" : ""));
-  }
-  return {};
+  out.json = {{"order", order_id}, {"accounts", std::move(list)}};
+  return out;
 }
-
-}  // namespace
 
 void add_services_commands(CLI::App& app, Action& action) {
   CLI::App* group = app.add_subcommand("services", "Subscribe to a service and see what its use cost");

@@ -18,3 +18,27 @@ pgrep -f "ward-loader --dir $TMP/demo" >/dev/null && fail "the demo left a loade
 left=$(find /dev/shm -maxdepth 1 -name 'ward-demo-*' -newer "$DATA" 2>/dev/null | head -1)
 [[ -z $left ]] || fail "the demo left its tmpfs work directory $left"
 pass "ward demo: joint model at $both% accuracy, refusal shown, report verified, nothing left behind"
+
+# `ward demo serve`: the model served from the CVM, verified, a man in the
+# middle refused, paid for by use and checked against the receipts, settled;
+# under a minute, nothing left running. It needs root (the loader enters the
+# engine's network namespace).
+if ((EUID == 0)); then
+  start=$(date +%s)
+  "$WARD" demo serve --data "$DATA" --dir "$TMP/demo-serve" >serve.out 2>serve.err ||
+    fail "ward demo serve: $(tail -5 serve.out) $(cat serve.err)"
+  took=$(($(date +%s) - start))
+  for expect in 'verdict: verified (SIMULATED' 'REJECTED at tls.chain' 'before subscribing: HTTP 402 not_subscribed' \
+    'row 5: {"prediction"' 'row 6: HTTP 402 exhausted' 'ok: the ledger charges no more than the receipts show' \
+    'final report: stopped: canceled by its creator; order done' 'closed, 0 refunded'; do
+    grep -qF -- "$expect" serve.out || fail "ward demo serve did not show \"$expect\": $(cat serve.out)"
+  done
+  ((took < 60)) || fail "ward demo serve took ${took}s"
+  [[ ! -e $TMP/demo-serve ]] || fail "the serving demo left $TMP/demo-serve behind"
+  pgrep -f "ward-loader --dir $TMP/demo-serve" >/dev/null && fail "the serving demo left a loader running"
+  left=$(find /dev/shm -maxdepth 1 -name 'ward-demo-*' -newer "$DATA" 2>/dev/null | head -1)
+  [[ -z $left ]] || fail "the serving demo left its tmpfs work directory $left"
+  pass "ward demo serve: verified, MITM refused, 402 then 5 paid answers, charges match the receipts, settled in ${took}s"
+else
+  echo "skip: ward demo serve needs root"
+fi
