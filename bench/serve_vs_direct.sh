@@ -22,6 +22,10 @@
 #            TLS and the relay into the sandbox cost).
 #   proxy    `ward proxy` in front of the gateway: what a client runs, with
 #            verification on every new upstream connection.
+#   metered  the same engine as a service for subscribers (price 0): the
+#            proxy signs every request with the client's key and checks and
+#            keeps every receipt; the gateway checks the signature, the
+#            nonce, the subscription, counts, and signs a receipt.
 # Then: the first byte of a streamed response (curl, median of 20), direct
 # and through the proxy; and new verified connections per second
 # (serve_connect_bench: full checks, and a certificate already verified).
@@ -74,7 +78,7 @@ L=$URL
 echo '{"allow_simulated": true}' >ca-policy.json
 start ca "$WARD" ca serve --dir ca --policy ca-policy.json --listen 127.0.0.1:0
 CA=$URL
-for p in carol provider; do
+for p in carol provider alice; do
   "$WARD" keys new -o "$p.key" >/dev/null 2>&1
   "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
 done
@@ -99,7 +103,7 @@ ENGINE=$(jq -r .resource.engine engine.res.json)
 "$WARD" files grant engine.res.json --key carol.key --ledger "$L" --cvm "$CVM" --engine "$ENGINE" --serve \
   --ca-cert ca/ca.pem --policy policy.json -o g.json >/dev/null
 ID=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine engine.res.json --grant g.json \
-  --serve --deposit 10 --store "$TMP/store" --json | jq -r .order)
+  --serve --access public --deposit 10 --store "$TMP/store" --json | jq -r .order)
 for ((i = 0; i < 300; i++)); do
   ENDPOINT=$("$WARD" orders get "$ID" --ledger "$L" --json | jq -r '.serve.endpoint // empty')
   [[ -n $ENDPOINT ]] && break
@@ -139,11 +143,33 @@ first_byte() { # median seconds to the first byte of a 5-event stream, 20 runs
 FB_DIRECT=$(first_byte "$DIRECT")
 FB_PROXY=$(first_byte "$PROXY")
 
+# The same engine as a paid service (price 0), through the proxy with a key.
+"$WARD" orders cancel "$ID" --ledger "$L" --key carol.key >/dev/null
+"$WARD" orders wait "$ID" --ledger "$L" --timeout 60 >/dev/null
+ID=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine engine.res.json --grant g.json \
+  --serve --access subscribers --deposit 10 --store "$TMP/store" --json | jq -r .order)
+"$WARD" accounts fund --ledger "$L" --key alice.key --to "$("$WARD" keys show --json alice.key | jq -r .signing_public_key)" \
+  --amount 10 >/dev/null
+"$WARD" services subscribe "$ID" --deposit 1 --ledger "$L" --key alice.key >/dev/null
+for ((i = 0; i < 300; i++)); do
+  METERED_ENDPOINT=$("$WARD" orders get "$ID" --ledger "$L" --json | jq -r '.serve.endpoint // empty')
+  [[ -n $METERED_ENDPOINT ]] && break
+  sleep 0.1
+done
+[[ -n $METERED_ENDPOINT ]] || die "the metered service did not start: $(tail node.out)"
+start metered "$WARD" proxy --to "$METERED_ENDPOINT" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json \
+  --key alice.key --receipts "$TMP/receipts.jsonl"
+METERED=$URL
+for ((i = 0; i < 50; i++)); do [[ $(curl -s "$METERED/ping") == pong ]] && break; sleep 0.1; done
+[[ $(curl -s "$METERED/ping") == pong ]] || die "no pong through the metered proxy"
+wrk_run metered "$METERED"
+
 echo "serve_vs_direct: /ping, wrk -t2 -c$CONNECTIONS -d${DURATION}s (keep-alive), on $(nproc) cores"
 printf '%-8s %10s %9s %9s\n' path req/s p50_ms p99_ms
-for k in direct gateway proxy; do printf '%-8s %10s %9s %9s\n' "$k" "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}"; done
+for k in direct gateway proxy metered; do printf '%-8s %10s %9s %9s\n' "$k" "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}"; done
 awk -v d="${RPS[direct]}" -v p="${RPS[proxy]}" -v dp="${P50[direct]}" -v pp="${P50[proxy]}" \
   'BEGIN { printf "proxy+gateway: %.1f%% of direct throughput (goal >= 85%%), p50 %+.3f ms (goal <= +0.5 ms)\n", 100 * p / d, pp - dp }'
 awk -v d="$FB_DIRECT" -v p="$FB_PROXY" \
   'BEGIN { printf "first byte of a streamed response (median of 20): direct %.2f ms, proxy+gateway %.2f ms\n", d * 1000, p * 1000 }'
-"$CONNECT_BENCH" "$ENDPOINT" "$L" ca/ca.pem policy.json 5
+echo "metered: $(wc -l <"$TMP/receipts.jsonl") receipts kept (each naming the verified key, order and account)"
+"$CONNECT_BENCH" "$METERED_ENDPOINT" "$L" ca/ca.pem policy.json 5

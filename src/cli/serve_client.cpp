@@ -267,9 +267,10 @@ void add_proxy_command(CLI::App& app, Action& action) {
   cmd->add_option("--key", args->key,
                   "Sign each request with this party key (a service for listed accounts requires it)")
       ->option_text("FILE");
-  cmd->add_option("--receipts", args->receipts,
-                  "Append each usage receipt the service signs (with --key) to this file, after checking it "
-                  "against the verified key; `ward services usage --verify` compares them with the ledger")
+  cmd->add_option(
+         "--receipts", args->receipts,
+         "Append each usage receipt (with --key) that names the verified key, order and account to this "
+         "file; `ward services usage --verify` checks their signatures and compares them with the ledger")
       ->option_text("FILE");
   cmd->callback([args, &action] { action = [args] { return run_proxy(*args); }; });
 }

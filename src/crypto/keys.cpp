@@ -72,6 +72,9 @@ Result<SecretBytes> X25519PrivateKey::agree(const X25519PublicKey& peer) const {
   return shared;
 }
 
+Ed25519PrivateKey::Ed25519PrivateKey(SecretBytes seed)
+    : seed_(std::move(seed)), pkey_(raw_private(EVP_PKEY_ED25519, seed_)) {}
+
 Ed25519PrivateKey Ed25519PrivateKey::generate() {
   return Ed25519PrivateKey(random_secret(kKeySize));
 }
@@ -84,15 +87,15 @@ Result<Ed25519PrivateKey> Ed25519PrivateKey::from_seed(ByteView seed) {
 }
 
 Ed25519PublicKey Ed25519PrivateKey::public_key() const {
-  return raw_public(raw_private(EVP_PKEY_ED25519, seed_).get());
+  return raw_public(pkey_.get());
 }
 
 Ed25519Signature Ed25519PrivateKey::sign(ByteView message) const {
-  const detail::PkeyPtr pkey = raw_private(EVP_PKEY_ED25519, seed_);
+  EVP_PKEY* const pkey = pkey_.get();
   const detail::MdCtxPtr ctx(EVP_MD_CTX_new());
   Ed25519Signature sig{};
   std::size_t size = sig.size();
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1 ||
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey) != 1 ||
       EVP_DigestSign(ctx.get(), sig.data(), &size, message.data(), message.size()) != 1 ||
       size != sig.size()) {
     detail::fatal("Ed25519 signing failed");

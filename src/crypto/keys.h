@@ -6,6 +6,8 @@
 #include <memory>
 #include <utility>
 
+#include <openssl/types.h>
+
 #include "base/bytes.h"
 #include "base/error.h"
 #include "crypto/secret.h"
@@ -41,11 +43,15 @@ class Ed25519PrivateKey {
 
   const SecretBytes& seed() const { return seed_; }
   Ed25519PublicKey public_key() const;
+  // Thread-safe: copies share one loaded OpenSSL key, read-only.
   Ed25519Signature sign(ByteView message) const;
 
  private:
-  explicit Ed25519PrivateKey(SecretBytes seed) : seed_(std::move(seed)) {}
+  explicit Ed25519PrivateKey(SecretBytes seed);
   SecretBytes seed_;
+  // Loaded once: loading derives the public key, which costs as much as a
+  // signature.
+  std::shared_ptr<EVP_PKEY> pkey_;
 };
 
 // Strict verification (OpenSSL rejects non-canonical S and small-order keys).

@@ -282,8 +282,12 @@ ReceiptLog::~ReceiptLog() {
 }
 
 Result<void> ReceiptLog::append(std::string_view receipt, const crypto::Certificate& leaf) {
-  const std::string line = json{{"certificate", leaf.to_pem()}, {"receipt", receipt}}.dump() + "\n";
   std::lock_guard lock(mu_);
+  if (!last_leaf_ || last_leaf_->native() != leaf.native()) {
+    last_leaf_ = leaf;
+    last_pem_ = leaf.to_pem();
+  }
+  const std::string line = json{{"certificate", last_pem_}, {"receipt", receipt}}.dump() + "\n";
   const ssize_t n = ::write(fd_, line.data(), line.size());
   if (n != static_cast<ssize_t>(line.size()))
     return std::unexpected(

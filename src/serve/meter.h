@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -152,6 +153,10 @@ class ReceiptLog {
   explicit ReceiptLog(int fd) : fd_(fd) {}
   std::mutex mu_;
   int fd_;
+  // The last certificate's PEM, made again only when the certificate changes
+  // (held, so that its address is not reused by another).
+  std::optional<crypto::Certificate> last_leaf_;
+  std::string last_pem_;
 };
 
 struct KeptReceipt {

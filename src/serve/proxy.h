@@ -2,8 +2,8 @@
 // each request forwarded over a connection to the service that
 // VerifiedClient verified after its handshake and before any byte was sent.
 // With a key, every request is signed for the service as verified (its order
-// and TLS key); with a receipt log, every usage receipt that the verified key
-// signed is kept. A client's own Ward-* access headers never pass.
+// and TLS key); with a receipt log, every usage receipt for the service as
+// verified is kept. A client's own Ward-* access headers never pass.
 #pragma once
 
 #include <functional>
@@ -20,6 +20,12 @@
 #include "serve/relay.h"
 
 namespace ward::serve {
+
+// What the proxy checks of a receipt before it keeps it: it parses, and names
+// the TLS key and order the proxy verified and (when given) this client's
+// account. Errors: "serve.receipt".
+Result<Receipt> receipt_for_service(std::string_view value, const crypto::Sha256Digest& tls_key,
+                                    std::uint64_t order, const std::optional<ledger::AccountId>& account);
 
 struct ProxyOptions {
   std::optional<crypto::Ed25519PrivateKey> key;  // signs every request when set
@@ -53,6 +59,7 @@ class Proxy {
   std::unique_ptr<VerifiedClient> client_;
   ProxyOptions options_;
   std::unique_ptr<ReceiptLog> receipts_;
+  std::optional<ledger::AccountId> account_;  // options_.key's
   Forwarder forwarder_;
   std::unique_ptr<http::Server> server_;
 };

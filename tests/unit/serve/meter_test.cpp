@@ -12,6 +12,7 @@
 #include "base/bytes.h"
 #include "base/file.h"
 #include "fixture.h"
+#include "serve/proxy.h"
 
 namespace ward::serve {
 namespace {
@@ -207,6 +208,29 @@ TEST_F(MeterTest, shouldKeepReceiptsInALogThatAnyoneCanCheckLater) {
   EXPECT_EQ(refused.error().code, "serve.receipt");
   EXPECT_NE(refused.error().message.find("line 2"), std::string::npos) << refused.error().message;
   std::filesystem::remove(path);
+}
+
+TEST_F(MeterTest, shouldLetTheProxyKeepOnlyReceiptsForTheServiceItVerified) {
+  Meter m = meter();
+  const auto tls_key = tls_key_digest(leaf());
+  const std::string good = m.admit(alice_, 1, std::chrono::system_clock::now());
+  EXPECT_TRUE(receipt_for_service(good, tls_key, 42, alice_));
+  EXPECT_TRUE(receipt_for_service(good, tls_key, 42, std::nullopt));
+  const auto refused = [&](const Result<Receipt>& r, const std::string& expected) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, "serve.receipt");
+    EXPECT_NE(r.error().message.find(expected), std::string::npos) << r.error().message;
+  };
+  // Another service's key, another order, another client's account.
+  Meter other(sample_claims().ledger, 42, issue().key, crypto::sha256(as_bytes("another key")));
+  refused(receipt_for_service(other.admit(alice_, 1, std::chrono::system_clock::now()), tls_key, 42, alice_),
+          "another TLS key");
+  Meter order7(sample_claims().ledger, 7, credentials_->key, tls_key);
+  refused(receipt_for_service(order7.admit(alice_, 1, std::chrono::system_clock::now()), tls_key, 42, alice_),
+          "for order 7, not 42");
+  refused(receipt_for_service(m.admit(bob_, 1, std::chrono::system_clock::now()), tls_key, 42, alice_),
+          "another account");
+  refused(receipt_for_service("garbage", tls_key, 42, alice_), "BODY.SIGNATURE");
 }
 
 TEST(TokenCounterTest, shouldReadTheUsageOfAJsonResponse) {
