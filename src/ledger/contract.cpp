@@ -214,6 +214,20 @@ RuleResult settle_service(State& s, Order& order) {
   return {};
 }
 
+// Order `id` as its CVM (the sender) may act on it while it serves: a
+// service order, Processing.
+std::expected<Order, Rejection> processing_service_for_cvm(State& s, const Record& r, std::uint64_t id) {
+  auto order = order_for_cvm(s, r, id);
+  if (!order) return order;
+  if (!order->serve)
+    return reject(reason::kBadState, "order " + std::to_string(id) + " is not a service order");
+  if (order->status != OrderStatus::Processing) {
+    return reject(reason::kBadState,
+                  "order is " + std::string(to_string(order->status)) + ", not processing");
+  }
+  return order;
+}
+
 RuleResult settle(State& s, Order& order) {
   if (order.serve) return settle_service(s, order);
   return settle_batch(s, order);
@@ -500,14 +514,9 @@ RuleResult check_report(const State& s, const Record& r, const Order& order, con
 }  // namespace
 
 RuleResult apply_services_start(State& s, const Record& r, const args::ServicesStart& a) {
-  auto order = order_for_cvm(s, r, a.order);
+  auto order = processing_service_for_cvm(s, r, a.order);
   if (!order) return std::unexpected(order.error());
   const std::string id = std::to_string(a.order);
-  if (!order->serve) return reject(reason::kBadState, "order " + id + " is not a service order");
-  if (order->status != OrderStatus::Processing) {
-    return reject(reason::kBadState,
-                  "order is " + std::string(to_string(order->status)) + ", not processing");
-  }
   // A second start is the CVM's loader starting again (it restarted): the
   // new key replaces the old one, so clients stop trusting the old one.
   Order unstarted = *order;
@@ -626,14 +635,9 @@ RuleResult charge_usage(State& s, const Record& r, Order& order, const args::Usa
 }  // namespace
 
 RuleResult apply_services_usage(State& s, const Record& r, const args::ServicesUsage& a) {
-  auto order = order_for_cvm(s, r, a.order);
+  auto order = processing_service_for_cvm(s, r, a.order);
   if (!order) return std::unexpected(order.error());
   const std::string id = std::to_string(a.order);
-  if (!order->serve) return reject(reason::kBadState, "order " + id + " is not a service order");
-  if (order->status != OrderStatus::Processing) {
-    return reject(reason::kBadState,
-                  "order is " + std::string(to_string(order->status)) + ", not processing");
-  }
   if (!order->serve->started()) {
     return reject(reason::kBadState,
                   "order " + id + "'s service has not started (services.start comes first)");
