@@ -1331,6 +1331,13 @@ class Subscriptions : public Services {
   std::string usage(std::uint64_t order, json entries, Party* sender = nullptr) {
     return reason(sender ? *sender : vm, "services.usage", {{"order", order}, {"usage", std::move(entries)}});
   }
+  // A braced list of entries is always an array: as a json, clang reads
+  // {one_entry} as a copy of that entry, GCC as an array of it.
+  std::string usage(std::uint64_t order, std::initializer_list<json> entries, Party* sender = nullptr) {
+    json list = json::array();
+    for (const json& e : entries) list.push_back(e);
+    return usage(order, std::move(list), sender);
+  }
 
   Subscription subscription(std::uint64_t order, const Party& p) {
     return state.subscription(order, p.id()).value();
