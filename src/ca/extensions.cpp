@@ -8,19 +8,17 @@
 namespace ward::ca {
 namespace {
 
-constexpr std::uint8_t kTagOctetString = 0x04;
-constexpr std::uint8_t kTagUtf8String = 0x0c;
+using crypto::der::kTagOctetString;
+using crypto::der::kTagUtf8String;
 
 // The contents of one primitive TLV with tag `tag` spanning all of `der`.
 Result<ByteView> decode_primitive(ByteView der, std::uint8_t tag, const char* what) {
-  const auto bad = [what](const std::string& why) {
-    return fail("ca.extension", std::string("the ") + what + " extension is not valid DER: " + why);
-  };
-  auto tlv = crypto::der::read(der);
-  if (!tlv) return bad(tlv.error().message);
-  if (tlv->tag != tag) return bad("unexpected tag");
-  if (!der.empty()) return bad("trailing bytes");
-  return tlv->contents;
+  auto contents = crypto::der::read_whole(der, tag);
+  if (!contents) {
+    return fail("ca.extension",
+                std::string("the ") + what + " extension is not valid DER: " + contents.error().message);
+  }
+  return contents;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/ledger_common.h"
 #include "cli/serve.h"
+#include "crypto/x509.h"
 
 namespace ward::cli {
 namespace {
@@ -34,6 +35,7 @@ struct RunArgs {
   std::string serve_listen = "127.0.0.1";
   std::string serve_host;
   std::uint64_t usage_interval_ms = 10000;
+  std::uint64_t renew_before = 0;  // seconds; 0: the loader's default
 };
 
 Result<void> run_node_command(const RunArgs& args) {
@@ -67,6 +69,9 @@ Result<void> run_node_command(const RunArgs& args) {
     options.loader_args.insert(options.loader_args.end(), {"--serve-host", args.serve_host});
   options.loader_args.insert(options.loader_args.end(),
                              {"--usage-interval-ms", std::to_string(args.usage_interval_ms)});
+  if (args.renew_before != 0)
+    options.loader_args.insert(options.loader_args.end(),
+                               {"--renew-before", std::to_string(args.renew_before)});
   if (!args.work.empty()) options.work_root = std::filesystem::absolute(args.work);
   options.log = [](std::string_view line) { std::cout << "ward node: " << line << std::endl; };
 
@@ -93,12 +98,19 @@ Result<void> run_cvms(const CvmsArgs& args) {
   for (const auto& c : *cvms) {
     nlohmann::json j = to_json(c);
     j.erase("certificate");  // the PEM is long; `ward ledger records` or the HTTP API has it
+    // When the certificate runs out (its loader renews it, cvms.update);
+    // unread and unverified, as the ledger holds it.
+    const auto cert = crypto::Certificate::from_pem(c.certificate);
+    j["certificate_not_after"] =
+        cert ? nlohmann::json(format_rfc3339(cert->not_after())) : nlohmann::json(nullptr);
     const auto at = from_unix_seconds(c.heartbeat_at);
     const std::string beat = c.heartbeat_at == 0 ? std::string("never")
                              : at                ? format_rfc3339(*at)
                                                  : std::to_string(c.heartbeat_at) + " (unrepresentable)";
-    text += hex_encode(c.id) + "  offer " + std::to_string(c.offer) + "  last heartbeat " + beat + "  " +
-            c.recipient + "\n";
+    text += hex_encode(c.id) + "  offer " + std::to_string(c.offer) + "  last heartbeat " + beat +
+            "  certificate until " +
+            (cert ? format_rfc3339(cert->not_after()) : std::string("(unreadable)")) + "  " + c.recipient +
+            "\n";
     list.push_back(std::move(j));
   }
   if (args.json) return print_json({{"cvms", std::move(list)}});
@@ -154,11 +166,16 @@ void add_node_commands(CLI::App& app, Action& action) {
                               "How often a service reports its subscribers' usage to the ledger, which also "
                               "charges per-hour offers (default 10000)"),
           100, 3600 * 1000);
+  decimal(run_cmd->add_option("--renew-before", run->renew_before,
+                              "Renew a CVM's certificate once this many seconds or fewer are left of it "
+                              "(default: the last third of its lifetime)"),
+          1, 366 * 86400)
+      ->option_text("SECONDS");
   run_cmd->callback([&action, run] { action = [run] { return run_node_command(*run); }; });
 
   auto cvms = std::make_shared<CvmsArgs>();
-  CLI::App* cvms_cmd =
-      group->add_subcommand("cvms", "List the CVMs on the ledger (id, offer, last heartbeat, recipient)");
+  CLI::App* cvms_cmd = group->add_subcommand(
+      "cvms", "List the CVMs on the ledger (id, offer, last heartbeat, certificate expiry, recipient)");
   add_ledger_option(cvms_cmd, cvms->ledger);
   add_json_flag(cvms_cmd, cvms->json);
   cvms_cmd->callback([&action, cvms] { action = [cvms] { return run_cvms(*cvms); }; });

@@ -32,6 +32,14 @@ Result<Tlv> read(ByteView& in) {
   return tlv;
 }
 
+Result<ByteView> read_whole(ByteView der, std::uint8_t tag) {
+  auto tlv = read(der);
+  if (!tlv) return std::unexpected(tlv.error());
+  if (tlv->tag != tag) return fail("crypto.der", "unexpected tag");
+  if (!der.empty()) return fail("crypto.der", "trailing bytes");
+  return tlv->contents;
+}
+
 void append(Bytes& out, std::uint8_t tag, ByteView contents) {
   out.push_back(tag);
   const std::size_t n = contents.size();

@@ -9,6 +9,9 @@
 
 namespace ward::crypto::der {
 
+inline constexpr std::uint8_t kTagOctetString = 0x04;
+inline constexpr std::uint8_t kTagUtf8String = 0x0c;
+
 struct Tlv {
   std::uint8_t tag;
   ByteView contents;
@@ -19,6 +22,11 @@ struct Tlv {
 // lengths), multi-byte tags, lengths of more than four octets, and elements
 // longer than the input. Errors: "crypto.der", saying which it was.
 Result<Tlv> read(ByteView& in);
+
+// The contents of the one element with tag `tag` that `der` holds, with
+// nothing after it (an extension value). Errors: "crypto.der", read()'s
+// reasons, "unexpected tag" or "trailing bytes".
+Result<ByteView> read_whole(ByteView der, std::uint8_t tag);
 
 // Appends one element, its length in the minimal encoding.
 void append(Bytes& out, std::uint8_t tag, ByteView contents);

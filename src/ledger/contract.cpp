@@ -4,6 +4,7 @@
 #include <string>
 
 #include "base/bytes.h"
+#include "base/time.h"
 
 namespace ward::ledger {
 namespace {
@@ -326,6 +327,49 @@ RuleResult apply_cvms_heartbeat(State& s, const Record& r, const args::CvmsHeart
   auto cvm = s.cvm(cvm_id_of(r.stx.tx.sender));
   if (!cvm) return reject(reason::kNotAllowed, "only a CVM sends heartbeats");
   cvm->heartbeat_at = r.time;
+  s.put(*cvm);
+  return {};
+}
+
+namespace {
+
+// cvms.update's checks (docs/ledger.md, "Renewing a CVM's certificate"), in
+// order: the new certificate is for the CVM's keys, and lasts longer than
+// the one it replaces.
+RuleResult check_certificate_key(const Cvm& cvm, const CvmCertificateClaims& c) {
+  if (c.key == cvm.key) return {};
+  return reject(reason::kCertificateMismatch, "the certificate certifies key " + short_id(c.key) +
+                                                  ", not the CVM's key " + short_id(cvm.key));
+}
+
+RuleResult check_certificate_recipient(const Cvm& cvm, const CvmCertificateClaims& c) {
+  if (c.recipient == cvm.recipient) return {};
+  return reject(reason::kCertificateMismatch,
+                "the certificate names another age recipient than the CVM's " + cvm.recipient);
+}
+
+// A recorded certificate that does not parse (cvms.register stores what the
+// provider sent, unread) has no expiry to keep: any new one is later.
+RuleResult check_certificate_later(const Cvm& cvm, const CvmCertificateClaims& c) {
+  const auto current = read_cvm_certificate_claims(cvm.certificate);
+  if (!current || c.not_after > current->not_after) return {};
+  return reject(reason::kBadState, "the certificate expires at " + format_rfc3339(c.not_after) +
+                                       ", not after the current one (" + format_rfc3339(current->not_after) +
+                                       ")");
+}
+
+}  // namespace
+
+RuleResult apply_cvms_update(State& s, const Record& r, const args::CvmsUpdate& a) {
+  auto cvm = s.cvm(cvm_id_of(r.stx.tx.sender));
+  if (!cvm)
+    return reject(reason::kNotAllowed, "only a listed CVM renews its certificate, sending with its key");
+  for (const RuleResult& check :
+       {check_certificate_key(*cvm, a.claims), check_certificate_recipient(*cvm, a.claims),
+        check_certificate_later(*cvm, a.claims)}) {
+    if (!check) return check;
+  }
+  cvm->certificate = a.certificate;
   s.put(*cvm);
   return {};
 }
@@ -745,6 +789,8 @@ std::expected<void, Rejection> apply(State& state, const Record& record) {
             return apply_cvms_register(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::CvmsHeartbeat>) {
             return apply_cvms_heartbeat(overlay, record, a);
+          } else if constexpr (std::is_same_v<A, args::CvmsUpdate>) {
+            return apply_cvms_update(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::OrdersCreate>) {
             return apply_orders_create(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::OrdersStart>) {

@@ -26,6 +26,7 @@ RuleResult apply_offers_enable(State& s, const Record& r, const args::OffersEnab
 RuleResult apply_offers_disable(State& s, const Record& r, const args::OffersDisable& a);
 RuleResult apply_cvms_register(State& s, const Record& r, const args::CvmsRegister& a);
 RuleResult apply_cvms_heartbeat(State& s, const Record& r, const args::CvmsHeartbeat& a);
+RuleResult apply_cvms_update(State& s, const Record& r, const args::CvmsUpdate& a);
 RuleResult apply_orders_create(State& s, const Record& r, const args::OrdersCreate& a);
 RuleResult apply_orders_start(State& s, const Record& r, const args::OrdersStart& a);
 RuleResult apply_orders_cancel(State& s, const Record& r, const args::OrdersCancel& a);

@@ -6,6 +6,10 @@
 #include <set>
 #include <utility>
 
+#include "ca/oids.h"
+#include "crypto/der.h"
+#include "crypto/x509.h"
+
 namespace ward::ledger {
 namespace {
 
@@ -283,6 +287,13 @@ Parsed parse_cvms_heartbeat(const json& a) {
   return args::CvmsHeartbeat{};
 }
 
+Parsed parse_cvms_update(const json& a) {
+  WARD_FIELDS("certificate");
+  WARD_TRY(certificate, get_string(a, "certificate", kMaxEnvelopeSize));
+  WARD_TRY(claims, read_cvm_certificate_claims(certificate));
+  return args::CvmsUpdate{std::move(certificate), std::move(claims)};
+}
+
 // "price": {"per_request": N, "per_1k_tokens": M}, both required.
 std::expected<UsagePrice, Rejection> usage_price(const json& price) {
   if (auto ok = only_fields(price, {"per_request", "per_1k_tokens"}, "price"); !ok) {
@@ -543,6 +554,7 @@ constexpr TxParser kParsers[] = {
     {"offers.disable", parse_offers_disable},
     {"cvms.register", parse_cvms_register},
     {"cvms.heartbeat", parse_cvms_heartbeat},
+    {"cvms.update", parse_cvms_update},
     {"orders.create", parse_orders_create},
     {"orders.start", parse_orders_start},
     {"orders.cancel", parse_orders_cancel},
@@ -644,6 +656,22 @@ std::string_view to_string(ServiceAccess access) {
 nlohmann::json price_json(const Price& price) {
   if (price.model == PriceModel::RevenueShare) return {{"model", "revenue_share"}, {"bps", price.bps}};
   return {{"model", to_string(price.model)}, {"amount", price.amount}};
+}
+
+std::expected<CvmCertificateClaims, Rejection> read_cvm_certificate_claims(std::string_view pem) {
+  auto cert = crypto::Certificate::from_pem(pem);
+  if (!cert) return malformed("\"certificate\": " + cert.error().message);
+  auto key = cert->ed25519_public_key();
+  if (!key) return malformed("\"certificate\" certifies no Ed25519 key");
+  const auto extension = cert->extension(ca::kAgeRecipientExtensionOid);
+  if (!extension) return malformed("\"certificate\" has no age recipient extension");
+  auto text = crypto::der::read_whole(*extension, crypto::der::kTagUtf8String);
+  if (!text) return malformed("\"certificate\": the age recipient extension: " + text.error().message);
+  std::string recipient(as_chars(*text));
+  if (!recipient.starts_with("age1")) {
+    return malformed("\"certificate\": the age recipient extension holds no age recipient (age1...)");
+  }
+  return CvmCertificateClaims{*key, std::move(recipient), cert->not_after()};
 }
 
 Result<std::array<std::uint8_t, 32>> parse_id(std::string_view text) {

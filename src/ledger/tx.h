@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -73,6 +74,7 @@ inline constexpr const char* kRevoked = "revoked";
 inline constexpr const char* kUsedUp = "used_up";
 inline constexpr const char* kReportMismatch = "report_mismatch";
 inline constexpr const char* kUsageRegressed = "usage_regressed";
+inline constexpr const char* kCertificateMismatch = "certificate_mismatch";
 }  // namespace reason
 
 inline std::unexpected<Rejection> reject(const char* reason, std::string message) {
@@ -121,6 +123,20 @@ std::string_view to_string(PriceModel model);
 std::string_view to_string(ServiceAccess access);
 nlohmann::json price_json(const Price& price);
 
+// What a CVM certificate (docs/ca.md) states about the CVM, as far as the
+// contract compares it with the listed CVM: the certified Ed25519 key, the
+// age recipient extension's text, and the end of its validity.
+struct CvmCertificateClaims {
+  crypto::Ed25519PublicKey key{};
+  std::string recipient;  // "age1...", as the extension spells it
+  std::chrono::sys_seconds not_after{};
+};
+
+// Reads `pem`, exactly one PEM certificate, without verifying anything: its
+// key must be Ed25519 and its age recipient extension a DER UTF8String
+// "age1...". Refused `malformed` otherwise, naming what is wrong.
+std::expected<CvmCertificateClaims, Rejection> read_cvm_certificate_claims(std::string_view pem);
+
 // Typed arguments of each transaction type; the parser guarantees the ranges
 // documented in docs/ledger.md, so the contract only checks state.
 namespace args {
@@ -155,6 +171,11 @@ struct CvmsRegister {
   std::uint64_t offer;
 };
 struct CvmsHeartbeat {};
+// A listed CVM's renewed certificate, for the same keys.
+struct CvmsUpdate {
+  std::string certificate;  // PEM, as sent
+  CvmCertificateClaims claims;
+};
 struct OrdersCreate {
   CvmId cvm;
   std::string engine;
@@ -239,11 +260,12 @@ struct ServicesUsage {
 };
 }  // namespace args
 
-using Action = std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer,
-                            args::OffersCreate, args::OffersEnable, args::OffersDisable, args::CvmsRegister,
-                            args::CvmsHeartbeat, args::OrdersCreate, args::OrdersStart, args::OrdersCancel,
-                            args::OrdersFail, args::ReportsSubmit, args::ServicesStart, args::GrantsUse,
-                            args::GrantsRevoke, args::ServicesSubscribe, args::ServicesUsage>;
+using Action =
+    std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer, args::OffersCreate,
+                 args::OffersEnable, args::OffersDisable, args::CvmsRegister, args::CvmsHeartbeat,
+                 args::CvmsUpdate, args::OrdersCreate, args::OrdersStart, args::OrdersCancel,
+                 args::OrdersFail, args::ReportsSubmit, args::ServicesStart, args::GrantsUse,
+                 args::GrantsRevoke, args::ServicesSubscribe, args::ServicesUsage>;
 
 struct Transaction {
   LedgerId ledger{};

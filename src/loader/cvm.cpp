@@ -3,15 +3,16 @@
 #include <chrono>
 #include <system_error>
 
+#include "attest/dcap/collateral.h"
 #include "attest/evidence.h"
 #include "attest/sim.h"
-#include "attest/tsm.h"
 #include "attest/snp.h"
+#include "attest/tsm.h"
 #include "base/file.h"
+#include "base/time.h"
 #include "ca/binding.h"
 #include "ca/certificate.h"
 #include "ca/server.h"
-#include "attest/dcap/collateral.h"
 
 namespace ward::loader {
 namespace {
@@ -76,8 +77,8 @@ bool measures_this_binary(const attest::EvidenceBundle& evidence, const CvmOptio
 
 // The kept certificate, when it is for this key (and, simulated, this
 // binary) and valid for another hour.
-std::optional<crypto::Certificate> kept_certificate(const std::filesystem::path& path, const keys::PartyKey& key,
-                                                    const CvmOptions& options) {
+std::optional<crypto::Certificate> kept_certificate(const std::filesystem::path& path,
+                                                    const keys::PartyKey& key, const CvmOptions& options) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;
   auto pem = read_file(path, kMaxCertificateSize);
@@ -91,6 +92,25 @@ std::optional<crypto::Certificate> kept_certificate(const std::filesystem::path&
   return std::move(*cert);
 }
 
+// A new certificate for `key` from the certification center, over fresh
+// evidence, kept in the CVM's directory (cvm.pem, replaced atomically).
+Result<crypto::Certificate> certify(const CvmOptions& options, const keys::PartyKey& key) {
+  const auto report_data = ca::cvm_report_data(key.signing_public_key(), key.recipient().key());
+  auto evidence = make_evidence(options, report_data);
+  if (!evidence) return std::unexpected(evidence.error());
+  auto issued = ca::request_certificate(options.ca_url, *evidence, key.signing_public_key(), key.recipient());
+  if (!issued) return std::unexpected(issued.error());
+  auto file = AtomicFile::create(options.dir / "cvm.pem", 0644);
+  if (!file) return std::unexpected(file.error());
+  if (auto ok = file->write(as_bytes(issued->to_pem())); !ok) return std::unexpected(ok.error());
+  if (auto ok = file->commit(); !ok) return std::unexpected(ok.error());
+  return issued;
+}
+
+std::string expiry_text(const crypto::Certificate& cert) {
+  return format_rfc3339(cert.not_after());
+}
+
 }  // namespace
 
 Result<CvmState> provision_cvm(const CvmOptions& options) {
@@ -101,19 +121,10 @@ Result<CvmState> provision_cvm(const CvmOptions& options) {
   auto key = load_or_create_key(options.dir / "cvm.key");
   if (!key) return std::unexpected(key.error());
 
-  const auto cert_path = options.dir / "cvm.pem";
-  std::optional<crypto::Certificate> cert = kept_certificate(cert_path, *key, options);
+  std::optional<crypto::Certificate> cert = kept_certificate(options.dir / "cvm.pem", *key, options);
   if (!cert) {
-    const auto report_data = ca::cvm_report_data(key->signing_public_key(), key->recipient().key());
-    auto evidence = make_evidence(options, report_data);
-    if (!evidence) return std::unexpected(evidence.error());
-    auto issued =
-        ca::request_certificate(options.ca_url, *evidence, key->signing_public_key(), key->recipient());
+    auto issued = certify(options, *key);
     if (!issued) return std::unexpected(issued.error());
-    auto file = AtomicFile::create(cert_path, 0644);
-    if (!file) return std::unexpected(file.error());
-    if (auto ok = file->write(as_bytes(issued->to_pem())); !ok) return std::unexpected(ok.error());
-    if (auto ok = file->commit(); !ok) return std::unexpected(ok.error());
     cert = std::move(*issued);
   }
   auto contents = ca::read_cvm_certificate(*cert);
@@ -121,6 +132,68 @@ Result<CvmState> provision_cvm(const CvmOptions& options) {
   CvmState state{std::move(*key), *cert, cert->to_pem(), contents->identity.id,
                  contents->evidence.platform == attest::Platform::Sim};
   return state;
+}
+
+std::chrono::sys_seconds renewal_time(std::chrono::sys_seconds not_before, std::chrono::sys_seconds not_after,
+                                      std::optional<std::chrono::seconds> before) {
+  if (not_after <= not_before) return not_before;
+  const std::chrono::seconds margin = before.value_or((not_after - not_before) / 3);
+  return not_after - not_before <= margin ? not_before : not_after - margin;
+}
+
+bool CertificateRenewal::renew_if_due(CvmState& cvm, ledger::LedgerClient& ledger) {
+  using std::chrono::system_clock;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < retry_at_) return false;
+  const auto retry = [&](const std::string& what, const Error& e) {
+    retry_at_ = now + options_.retry;
+    log_(what + ": " + e.message + "; trying again in " + std::to_string(options_.retry.count()) + " s");
+  };
+  bool renewed = false;
+  const auto due = renewal_time(cvm.certificate.not_before(), cvm.certificate.not_after(), options_.before);
+  if (system_clock::now() >= due) {
+    auto issued = certify(cvm_, cvm.key);
+    if (!issued) {
+      retry("cannot renew the CVM certificate (valid until " + expiry_text(cvm.certificate) + ")",
+            issued.error());
+      return false;
+    }
+    cvm.certificate = std::move(*issued);
+    cvm.certificate_pem = cvm.certificate.to_pem();
+    published_ = false;
+    renewed = true;
+    log_("renewed the CVM certificate: valid until " + expiry_text(cvm.certificate));
+    // A lifetime shorter than the margin would have it renewed at every call.
+    if (system_clock::now() >=
+        renewal_time(cvm.certificate.not_before(), cvm.certificate.not_after(), options_.before)) {
+      retry_at_ = now + options_.retry;
+      log_(
+          "the renewed certificate is due for renewal already (its lifetime is shorter than the renewal "
+          "margin); renewing again in " +
+          std::to_string(options_.retry.count()) + " s at the earliest");
+    }
+  }
+  if (!published_) {
+    if (auto ok = publish(cvm, ledger); !ok) {
+      retry("the ledger does not hold the CVM certificate yet", ok.error());
+    } else {
+      published_ = true;
+    }
+  }
+  return renewed;
+}
+
+Result<void> CertificateRenewal::publish(const CvmState& cvm, ledger::LedgerClient& ledger) {
+  auto listed = ledger.cvm(cvm.id);
+  if (!listed) return std::unexpected(listed.error());
+  if (!*listed) return fail("loader.cvm", "the CVM is not listed on the ledger");
+  auto recorded = crypto::Certificate::from_pem((*listed)->certificate);
+  if (recorded && *recorded == cvm.certificate) return {};
+  auto sent = ledger::submit_signed(ledger, cvm.key.signing_key(), "cvms.update",
+                                    {{"certificate", cvm.certificate_pem}});
+  if (!sent) return std::unexpected(sent.error());
+  log_("the ledger lists the CVM with its certificate valid until " + expiry_text(cvm.certificate));
+  return {};
 }
 
 }  // namespace ward::loader

@@ -57,6 +57,8 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
   pipeline.service.heartbeat = options.heartbeat;
   pipeline.stop = &stop;
   if (!pipeline.log) pipeline.log = [](std::string_view line) { say(std::string(line)); };
+  CertificateRenewal renewal(options.cvm, options.renewal, pipeline.log);
+  pipeline.renewal = &renewal;
   wipe_work_root(pipeline.work_root);
 
   auto ledger = ledger::open_client(options.ledger);
@@ -97,6 +99,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       }
       last_heartbeat = Clock::now();
     }
+    renewal.renew_if_due(*cvm, **ledger);
     auto orders = pending_orders(**ledger, cvm->id);
     if (!orders) {
       if (auto ok = retry(orders.error()); !ok) return ok;

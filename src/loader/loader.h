@@ -1,7 +1,7 @@
 // The trusted loader's main loop: provision the CVM, wait until the provider
-// has listed it on the ledger, then heartbeat and run every order placed on
-// it, one at a time. Orders left Processing by a loader that died are run
-// again from the start.
+// has listed it on the ledger, then heartbeat, renew the CVM certificate
+// before it expires, and run every order placed on it, one at a time. Orders
+// left Processing by a loader that died are run again from the start.
 #pragma once
 
 #include <atomic>
@@ -20,6 +20,8 @@ struct LoaderOptions {
   PipelineOptions pipeline;
   std::chrono::milliseconds poll{200};
   std::chrono::seconds heartbeat{30};
+  // When the CVM certificate is renewed, here and while a service runs.
+  RenewalOptions renewal;
   // Stop once no order is waiting (tests and benchmarks).
   bool exit_when_idle = false;
 };

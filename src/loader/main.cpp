@@ -32,6 +32,7 @@ int run(int argc, char** argv) {
   std::string serve_listen = "127.0.0.1:0";
   std::uint64_t cert_lifetime_s = 3600;
   std::uint64_t usage_interval_ms = 10000;
+  std::uint64_t renew_before_s = 0;
   app.add_option("--dir", options.cvm.dir, "The CVM's private directory (its key and certificate)")
       ->required();
   app.add_option("--ledger", options.ledger, "The ledger (a `ward ledger serve` URL)")->required();
@@ -57,6 +58,10 @@ int run(int argc, char** argv) {
   app.add_option("--usage-interval-ms", usage_interval_ms,
                  "How often a service reports its subscribers' usage to the ledger, which also charges "
                  "per-hour offers, milliseconds (default 10000)");
+  app.add_option(
+      "--renew-before", renew_before_s,
+      "Renew the CVM certificate once this many seconds or fewer are left of it (default: the last "
+      "third of its lifetime)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -86,6 +91,13 @@ int run(int argc, char** argv) {
     return 2;
   }
   options.pipeline.service.usage_interval = std::chrono::milliseconds(usage_interval_ms);
+  if (app.count("--renew-before") > 0) {
+    if (renew_before_s < 1 || renew_before_s > 366 * 24 * 3600) {
+      std::cerr << "ward-loader: error: --renew-before must be 1 to 31622400 seconds" << std::endl;
+      return 2;
+    }
+    options.renewal.before = std::chrono::seconds(renew_before_s);
+  }
   options.pipeline.work_root = work;
   options.pipeline.limits.wall_time = std::chrono::seconds(time_limit_s);
   options.pipeline.limits.memory_bytes = memory_limit_mb << 20;

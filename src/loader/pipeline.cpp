@@ -320,7 +320,7 @@ void wipe_work_root(const fs::path& work_root) {
   }
 }
 
-Result<OrderOutcome> process_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+Result<OrderOutcome> process_order(CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
                                    const PipelineOptions& options) {
   auto summary = ledger.summary();
   if (!summary) return std::unexpected(summary.error());

@@ -56,6 +56,9 @@ struct PipelineOptions {
   const std::atomic<bool>* stop = nullptr;
   // Progress lines ("order 7: fetched 3 components"), for the loader's log.
   std::function<void(std::string_view)> log;
+  // Set by the loader: a service renews the CVM certificate as it runs, and
+  // serves the renewed one from then on.
+  CertificateRenewal* renewal = nullptr;
 };
 
 // What became of an order.
@@ -69,8 +72,9 @@ struct OrderOutcome {
 // the ledger: reports.submit (Done) or orders.fail with the reason (Error).
 // An Error return means the ledger could not be told, or the loader is
 // stopping ("loader.stopped"); the order is still Processing and is retried
-// (run again from the start).
-Result<OrderOutcome> process_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+// (run again from the start). A service order may renew `cvm`'s certificate
+// (options.renewal).
+Result<OrderOutcome> process_order(CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
                                    const PipelineOptions& options);
 
 // Removes what a previous run left in `work_root` (a loader killed mid-order).

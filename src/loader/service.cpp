@@ -210,7 +210,7 @@ std::vector<crypto::Sha256Digest> input_digests(const Prepared& prepared) {
 
 }  // namespace
 
-Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledger,
+Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
                                  const ledger::LedgerId& ledger_id, const ledger::Order& order,
                                  const PipelineOptions& options, const fs::path& work,
                                  std::map<std::string, std::uint64_t>& stages) {
@@ -231,7 +231,8 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   }
   const int port = *prepared->image.serve_port;
 
-  // The order's TLS key and certificate, made here, chained to the CVM's.
+  // The order's TLS key and certificate, made here, chained to the CVM's
+  // certificate of the moment.
   const serve::ServiceClaims claims{ledger_id, order.id, order.engine, input_digests(*prepared)};
   const auto issue = [&](const crypto::EcPrivateKey* key) {
     const auto now = std::chrono::floor<std::chrono::seconds>(system_clock::now());
@@ -362,13 +363,17 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
       if (auto current = ledger.subscriptions(order.id); current) subscribers->update(*current);
     }
     if (outcome.empty() && Clock::now() - last_usage >= service.usage_interval) send_usage();
-    if (Clock::now() >= next_rotation) {
-      auto renewed = issue(&credentials->key);
-      if (renewed) {
-        if (auto ok = (*tls)->update({renewed->certificate, cvm.certificate}); ok) {
-          credentials->certificate = renewed->certificate;
-          log("rotated the service certificate");
-        }
+    // A renewed CVM certificate goes into the chain at once, under a
+    // service certificate re-issued for the same TLS key.
+    const bool cvm_renewed = options.renewal && options.renewal->renew_if_due(cvm, ledger);
+    if (cvm_renewed || Clock::now() >= next_rotation) {
+      auto reissued = issue(&credentials->key);
+      auto ok = reissued ? (*tls)->update({reissued->certificate, cvm.certificate}) : Result<void>();
+      if (reissued && ok) {
+        credentials->certificate = reissued->certificate;
+        log(cvm_renewed ? "serving the renewed CVM certificate" : "rotated the service certificate");
+      } else {
+        log("cannot re-issue the service certificate: " + (reissued ? ok.error() : reissued.error()).message);
       }
       next_rotation = Clock::now() + service.certificate_lifetime / 2;
     }
@@ -387,6 +392,7 @@ Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledg
   if (failure) return std::unexpected(*failure);
   log(outcome);
 
+  report.certificate = cvm.certificate_pem;  // renewed since the start report, perhaps
   report.service->tls_certificate = credentials->certificate.to_pem();
   report.finished = format_rfc3339(system_clock::now());
   report.outcome = outcome;

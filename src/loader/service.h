@@ -27,8 +27,10 @@ inline constexpr std::string_view kStoppedCode = "loader.stopped";
 // Serves `order` (Processing, a service order, on this CVM) until its
 // creator cancels it or it leaves Processing, and returns the signed final
 // report. An error is the order's failure reason: it could not start, or
-// its engine kept exiting (options.service.max_restarts).
-Result<SignedReport> serve_order(const CvmState& cvm, ledger::LedgerClient& ledger,
+// its engine kept exiting (options.service.max_restarts). While it serves
+// it renews `cvm`'s certificate when due (options.renewal) and re-issues the
+// service certificate under the renewed one; the final report carries it.
+Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
                                  const ledger::LedgerId& ledger_id, const ledger::Order& order,
                                  const PipelineOptions& options, const std::filesystem::path& work,
                                  std::map<std::string, std::uint64_t>& stages);

@@ -33,8 +33,8 @@ TEST(Der, ShouldReadElementsInTurn) {
 
 TEST(Der, ShouldRejectWhatBerAllowsButDerDoesNot) {
   for (const Bytes& bad : {Bytes{0x04}, Bytes{0x04, 0x80}, Bytes{0x04, 0x81, 0x05, 1, 2, 3, 4, 5},
-                           Bytes{0x04, 0x82, 0x00, 0x90}, Bytes{0x04, 0x85, 1, 1, 1, 1, 1}, Bytes{0x1f, 0x01, 0x00},
-                           Bytes{0x04, 0x03, 1, 2}, Bytes{0x04, 0x81}}) {
+                           Bytes{0x04, 0x82, 0x00, 0x90}, Bytes{0x04, 0x85, 1, 1, 1, 1, 1},
+                           Bytes{0x1f, 0x01, 0x00}, Bytes{0x04, 0x03, 1, 2}, Bytes{0x04, 0x81}}) {
     ByteView in = bad;
     auto tlv = read(in);
     EXPECT_FALSE(tlv);
@@ -43,6 +43,23 @@ TEST(Der, ShouldRejectWhatBerAllowsButDerDoesNot) {
     }
     EXPECT_EQ(in.size(), bad.size());  // nothing consumed
   }
+}
+
+TEST(Der, ReadWholeShouldTakeOneElementOfItsTagAndNothingMore) {
+  const Bytes text = encode(kTagUtf8String, as_bytes(std::string_view("age1")));
+  auto contents = read_whole(text, kTagUtf8String);
+  ASSERT_TRUE(contents) << contents.error().message;
+  EXPECT_EQ(as_chars(*contents), "age1");
+
+  auto other_tag = read_whole(text, kTagOctetString);
+  ASSERT_FALSE(other_tag);
+  EXPECT_EQ(other_tag.error().message, "unexpected tag");
+  Bytes trailing = text;
+  trailing.push_back(0);
+  auto more = read_whole(trailing, kTagUtf8String);
+  ASSERT_FALSE(more);
+  EXPECT_EQ(more.error().message, "trailing bytes");
+  EXPECT_FALSE(read_whole(Bytes{kTagUtf8String, 0x05, 'a'}, kTagUtf8String));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/time.h"
 #include "ledger/state.h"
 #include "ledger_testing.h"
 
@@ -407,6 +408,97 @@ TEST_F(CvmsHeartbeat, ShouldRecordTheLedgerTime) {
 
 TEST_F(CvmsHeartbeat, ShouldRejectWhenSenderIsNotACvm) {
   EXPECT_EQ(reason(provider, "cvms.heartbeat", json::object()), reason::kNotAllowed);
+}
+
+// cvms.update: the listed CVM renews its certificate for the same keys.
+class CvmsUpdate : public ContractTest {
+ protected:
+  static constexpr std::chrono::sys_seconds kExpiry{std::chrono::seconds(kStartTime + 3600)};
+
+  void SetUp() override {
+    provider = account();
+    tee = offer(provider, "tee", per_hour(1));
+    json args = cvm_args(vm, tee);
+    registered = certificate(vm, kExpiry);
+    args["certificate"] = registered;
+    ok(provider, "cvms.register", args);
+  }
+
+  static std::string certificate(const Party& subject, std::chrono::sys_seconds not_after) {
+    return testing::cvm_certificate(subject.key, subject.recipient(), not_after);
+  }
+  std::string recorded() { return state.cvm(crypto::sha256(vm.id())).value().certificate; }
+  std::expected<void, Rejection> update(Party& sender, const std::string& pem) {
+    return run(sender, "cvms.update", {{"certificate", pem}});
+  }
+
+  Party provider;
+  std::uint64_t tee = 0;
+  Party vm;
+  std::string registered;  // the certificate cvms.register listed
+};
+
+TEST_F(CvmsUpdate, ShouldReplaceTheCertificateWithALaterOneForTheSameKeys) {
+  const std::string renewed = certificate(vm, kExpiry + std::chrono::hours(1));
+  now += 60;
+  ASSERT_TRUE(update(vm, renewed));
+  EXPECT_EQ(recorded(), renewed);
+  const Cvm c = state.cvm(crypto::sha256(vm.id())).value();
+  EXPECT_EQ(c.key, vm.id());
+  EXPECT_EQ(c.provider, provider.id());
+  EXPECT_EQ(c.offer, tee);
+  EXPECT_EQ(c.registered_at, kStartTime) << "renewing lists nothing anew";
+  ASSERT_TRUE(update(vm, certificate(vm, kExpiry + std::chrono::hours(2)))) << "and again";
+}
+
+TEST_F(CvmsUpdate, ShouldRefuseSendersThatAreNotAListedCvm) {
+  const std::string renewed = certificate(vm, kExpiry + std::chrono::hours(1));
+  auto r = update(provider, renewed);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kNotAllowed);
+  EXPECT_EQ(r.error().message, "only a listed CVM renews its certificate, sending with its key");
+  Party stranger = account();
+  EXPECT_EQ(update(stranger, certificate(stranger, kExpiry + std::chrono::hours(1))).error().reason,
+            reason::kNotAllowed)
+      << "an account that is no CVM, with a certificate for its own key";
+  EXPECT_EQ(recorded(), registered);
+}
+
+TEST_F(CvmsUpdate, ShouldRefuseAnotherKeysCertificate) {
+  Party other;
+  auto r = update(vm, testing::cvm_certificate(other.key, vm.recipient(), kExpiry + std::chrono::hours(1)));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kCertificateMismatch);
+  EXPECT_EQ(r.error().message, "the certificate certifies key " + other.hex().substr(0, 16) +
+                                   ", not the CVM's key " + vm.hex().substr(0, 16));
+}
+
+TEST_F(CvmsUpdate, ShouldRefuseACertificateNamingAnotherRecipient) {
+  Party other;
+  auto r = update(vm, testing::cvm_certificate(vm.key, other.recipient(), kExpiry + std::chrono::hours(1)));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kCertificateMismatch);
+  EXPECT_EQ(r.error().message,
+            "the certificate names another age recipient than the CVM's " + vm.recipient());
+}
+
+TEST_F(CvmsUpdate, ShouldRefuseACertificateThatDoesNotOutlastTheCurrentOne) {
+  auto r = update(vm, certificate(vm, kExpiry));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kBadState);
+  EXPECT_EQ(r.error().message, "the certificate expires at " + format_rfc3339(kExpiry) +
+                                   ", not after the current one (" + format_rfc3339(kExpiry) + ")");
+  EXPECT_EQ(update(vm, certificate(vm, kExpiry - std::chrono::seconds(1))).error().reason, reason::kBadState);
+  ASSERT_TRUE(update(vm, certificate(vm, kExpiry + std::chrono::seconds(1))));
+  EXPECT_EQ(update(vm, certificate(vm, kExpiry)).error().reason, reason::kBadState)
+      << "compared with the renewed certificate, not the first";
+}
+
+TEST_F(CvmsUpdate, ShouldAcceptAnyLaterWhenTheRecordedCertificateDoesNotParse) {
+  Party listed = cvm(provider, tee);  // registered with "CERT", which the contract does not read
+  const std::string renewed = certificate(listed, kExpiry);
+  ASSERT_TRUE(update(listed, renewed));
+  EXPECT_EQ(state.cvm(crypto::sha256(listed.id())).value().certificate, renewed);
 }
 
 // --- orders ---

@@ -418,6 +418,19 @@ TEST_F(LedgerOrderTest, ShouldSettleOnlyAConsistentReport) {
   expect_verified();
 }
 
+TEST_F(LedgerOrderTest, ARenewedCertificateShouldBeStoredAndReplayedByVerify) {
+  // Registered with "PEM", which the contract never reads: the first renewal replaces it.
+  const auto expiry = std::chrono::sys_seconds(std::chrono::seconds(1'900'000'000));
+  const std::string renewed = testing::cvm_certificate(vm.key, vm.recipient(), expiry);
+  ok(vm, "cvms.update", {{"certificate", renewed}});
+  EXPECT_EQ(reason_of(vm, "cvms.update",
+                      {{"certificate", testing::cvm_certificate(vm.key, vm.recipient(), expiry)}}),
+            reason::kBadState);
+  reopen();
+  EXPECT_EQ(ledger->cvm(crypto::sha256(vm.id()))->value().certificate, renewed);
+  expect_verified();
+}
+
 TEST_F(LedgerOrderTest, GrantsShouldBeStoredAndReplayedByVerify) {
   const std::uint64_t first = processing_order();
   const std::uint64_t second = processing_order();

@@ -2,6 +2,7 @@
 // one line, so each negative case is a one-line variation.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,8 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "ca/oids.h"
+#include "crypto/der.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
+#include "crypto/x509.h"
 #include "ledger/tx.h"
 
 namespace ward::ledger::testing {
@@ -88,6 +92,21 @@ inline json service_report_body(const LedgerId& ledger, std::uint64_t order, con
     body["inputs"].push_back({{"resource", std::string(64, '0')}, {"plaintext_sha256", digest}});
   }
   return body;
+}
+
+// A certificate in the form of a CVM certificate (docs/ca.md) for `key`'s
+// public key, naming `recipient` in its age recipient extension and valid
+// until `not_after`. Self-signed: the contract reads a CVM certificate, the
+// attestation layer verifies it.
+inline std::string cvm_certificate(const crypto::Ed25519PrivateKey& key, std::string_view recipient,
+                                   std::chrono::sys_seconds not_after) {
+  auto cert = crypto::CertificateBuilder()
+                  .subject("cvm-test", "Ward CVM")
+                  .validity(not_after - std::chrono::hours(24), not_after)
+                  .extension(ca::kAgeRecipientExtensionOid,
+                             crypto::der::encode(crypto::der::kTagUtf8String, as_bytes(recipient)))
+                  .self_sign(key);
+  return cert.value().to_pem();
 }
 
 }  // namespace ward::ledger::testing

@@ -472,6 +472,77 @@ TEST_F(ServiceArgs, ShouldRejectBadUsageEntries) {
             reason::kMalformed);
 }
 
+class CvmsUpdateArgs : public Envelope {
+ protected:
+  static constexpr std::chrono::sys_seconds kExpiry{std::chrono::seconds(1'800'000'000)};
+
+  std::string update(const json& certificate) {
+    return with_args({{"certificate", certificate}}, "cvms.update");
+  }
+  // A certificate for alice's key from `builder` (subject and validity set here).
+  static std::string self_signed(crypto::CertificateBuilder builder, const crypto::Ed25519PrivateKey& key) {
+    return builder.subject("cvm-test")
+        .validity(kExpiry - std::chrono::hours(1), kExpiry)
+        .self_sign(key)
+        ->to_pem();
+  }
+  static Bytes recipient_extension(std::uint8_t tag, std::string_view text) {
+    return crypto::der::encode(tag, as_bytes(text));
+  }
+};
+
+TEST_F(CvmsUpdateArgs, ShouldReadTheCertifiedKeyRecipientAndExpiry) {
+  const std::string pem = testing::cvm_certificate(alice.key, alice.recipient(), kExpiry);
+  auto stx = parse_and_verify(testing::envelope(
+      testing::tx_json(kLedger, alice, 1, "cvms.update", {{"certificate", pem}}), alice.key));
+  ASSERT_TRUE(stx) << stx.error().message;
+  const auto& a = std::get<args::CvmsUpdate>(stx->tx.action);
+  EXPECT_EQ(a.certificate, pem);
+  EXPECT_EQ(a.claims.key, alice.id());
+  EXPECT_EQ(a.claims.recipient, alice.recipient());
+  EXPECT_EQ(a.claims.not_after, kExpiry);
+}
+
+TEST_F(CvmsUpdateArgs, ShouldRejectAnythingButOneCvmCertificate) {
+  const std::string pem = testing::cvm_certificate(alice.key, alice.recipient(), kExpiry);
+  EXPECT_EQ(update(pem), "");
+  EXPECT_EQ(update("CERT"), reason::kMalformed) << "not PEM";
+  EXPECT_EQ(update(pem + pem), reason::kMalformed) << "two certificates";
+  std::string cut = pem;
+  const std::size_t line = cut.find('\n', 100) + 1;
+  cut.erase(line, cut.find('\n', line) + 1 - line);
+  EXPECT_EQ(update(cut), reason::kMalformed) << "a certificate with a line cut out";
+  EXPECT_EQ(update(json(7)), reason::kMalformed) << "not a string";
+  EXPECT_EQ(with_args(json::object(), "cvms.update"), reason::kMalformed) << "no certificate";
+  EXPECT_EQ(with_args({{"certificate", pem}, {"key", alice.hex()}}, "cvms.update"), reason::kMalformed)
+      << "an unknown field";
+
+  const auto ec = crypto::EcPrivateKey::generate(crypto::EcCurve::P256);
+  EXPECT_EQ(update(crypto::CertificateBuilder()
+                       .subject("cvm-test")
+                       .validity(kExpiry - std::chrono::hours(1), kExpiry)
+                       .extension(ca::kAgeRecipientExtensionOid,
+                                  recipient_extension(crypto::der::kTagUtf8String, alice.recipient()))
+                       .self_sign(ec)
+                       ->to_pem()),
+            reason::kMalformed)
+      << "a key that is not Ed25519";
+  EXPECT_EQ(update(self_signed(crypto::CertificateBuilder(), alice.key)), reason::kMalformed)
+      << "no age recipient extension";
+  EXPECT_EQ(update(self_signed(crypto::CertificateBuilder().extension(
+                                   ca::kAgeRecipientExtensionOid,
+                                   recipient_extension(crypto::der::kTagOctetString, alice.recipient())),
+                               alice.key)),
+            reason::kMalformed)
+      << "a recipient that is not a UTF8String";
+  EXPECT_EQ(update(self_signed(crypto::CertificateBuilder().extension(
+                                   ca::kAgeRecipientExtensionOid,
+                                   recipient_extension(crypto::der::kTagUtf8String, "ssh-ed25519 AAAA")),
+                               alice.key)),
+            reason::kMalformed)
+      << "a recipient that is not an age recipient";
+}
+
 class RecordBytes : public Envelope {};
 
 TEST_F(RecordBytes, ShouldBeCanonicalAndParseBack) {
