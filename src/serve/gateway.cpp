@@ -45,10 +45,7 @@ http::Response Gateway::metered(const ledger::AccountId& account, const http::Re
   http::Response res = forwarder_.forward(request);
   std::erase_if(res.headers, [](const http::Header& h) { return http::iequals(h.name, kReceiptHeader); });
   res.headers.push_back({std::string(kReceiptHeader), std::move(receipt)});
-  std::string content_type;
-  for (const auto& h : res.headers) {
-    if (http::iequals(h.name, "Content-Type")) content_type = h.value;
-  }
+  const std::string content_type(http::find_header(res.headers, "Content-Type").value_or(""));
   if (!res.stream) {
     TokenCounter tokens(content_type);
     tokens.feed(res.body);
