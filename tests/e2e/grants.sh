@@ -25,13 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$WARD" ledger init --db l.db --dev >/dev/null
-start_ward_server ledger serve --db l.db
-L=$URL
-"$WARD" ca init --dir ca >/dev/null
-echo '{"allow_simulated": true}' >ca-policy.json
-start_ward_server ca serve --dir ca --policy ca-policy.json
-CA=$URL
+start_ledger_and_ca
 
 account() { "$WARD" keys show --json "$1.key" | jq -r .signing_public_key; }
 recipient() { "$WARD" keys show --json "$1.key" | jq -r .recipient; }

@@ -83,6 +83,19 @@ start_ward_server() {
   [[ $URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "ward $1 $2 printed '$URL', not its URL"
 }
 
+# start_ledger_and_ca [CA_SERVE_ARGS...]: a dev ledger (l.db) and a
+# certification center (ca/) that takes simulated evidence (ca-policy.json),
+# served here; sets L and CA to their URLs.
+start_ledger_and_ca() {
+  "$WARD" ledger init --db l.db --dev >/dev/null
+  start_ward_server ledger serve --db l.db
+  L=$URL
+  "$WARD" ca init --dir ca >/dev/null
+  echo '{"allow_simulated": true}' >ca-policy.json
+  start_ward_server ca serve --dir ca --policy ca-policy.json "$@"
+  CA=$URL
+}
+
 # Stops every server with SIGTERM; each must exit 0 (a graceful stop, and no
 # sanitizer report) with nothing on stderr.
 stop_servers() {

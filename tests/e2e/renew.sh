@@ -31,13 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$WARD" ledger init --db l.db --dev >/dev/null
-start_ward_server ledger serve --db l.db
-L=$URL
-"$WARD" ca init --dir ca >/dev/null
-echo '{"allow_simulated": true}' >ca-policy.json
-start_ward_server ca serve --dir ca --policy ca-policy.json --validity 20s
-CA=$URL
+start_ledger_and_ca --validity 20s
 for p in carol provider; do
   "$WARD" keys new -o "$p.key" >/dev/null 2>&1
   "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
