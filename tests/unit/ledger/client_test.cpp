@@ -55,6 +55,18 @@ class HttpClientTest : public ::testing::Test {
     ++p.nonce;
   }
 
+  // `provider` offers a TEE at 60 an hour and lists `vm` as its CVM.
+  void list_cvm(Party& provider, Party& vm) {
+    const std::uint64_t tee = ledger->size();
+    ok(provider, "offers.create",
+       {{"kind", "tee"},
+        {"name", "h100"},
+        {"resource", "r"},
+        {"price", {{"model", "per_hour"}, {"amount", 60}}}});
+    ok(provider, "cvms.register",
+       {{"key", vm.hex()}, {"recipient", vm.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
+  }
+
   std::filesystem::path dir;
   std::optional<Ledger> ledger;
   std::optional<LedgerServer> server;
@@ -68,14 +80,7 @@ TEST_F(HttpClientTest, ShouldCarryServiceOrdersAndTheirStartReport) {
   Party provider, vm, creator, alice;
   for (Party* p : {&provider, &creator, &alice}) ok(*p, "accounts.register", {{"recipient", p->recipient()}});
   ok(creator, "accounts.fund", {{"to", creator.hex()}, {"amount", 100}});
-  const std::uint64_t tee = ledger->size();
-  ok(provider, "offers.create",
-     {{"kind", "tee"},
-      {"name", "h100"},
-      {"resource", "r"},
-      {"price", {{"model", "per_hour"}, {"amount", 60}}}});
-  ok(provider, "cvms.register",
-     {{"key", vm.hex()}, {"recipient", vm.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
+  list_cvm(provider, vm);
   json order = {{"cvm", hex_encode(crypto::sha256(vm.id()))},
                 {"engine", "sha256:e"},
                 {"inputs", {"grant-1"}},
@@ -139,14 +144,7 @@ TEST_F(HttpClientTest, ShouldCarryAServicesSubscriptions) {
   for (Party* p : {&provider, &creator, &alice, &bob})
     ok(*p, "accounts.register", {{"recipient", p->recipient()}});
   for (Party* p : {&creator, &alice, &bob}) ok(*p, "accounts.fund", {{"to", p->hex()}, {"amount", 100}});
-  const std::uint64_t tee = ledger->size();
-  ok(provider, "offers.create",
-     {{"kind", "tee"},
-      {"name", "h100"},
-      {"resource", "r"},
-      {"price", {{"model", "per_hour"}, {"amount", 60}}}});
-  ok(provider, "cvms.register",
-     {{"key", vm.hex()}, {"recipient", vm.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
+  list_cvm(provider, vm);
   const std::uint64_t id = ledger->size();
   ok(creator, "orders.create",
      {{"cvm", hex_encode(crypto::sha256(vm.id()))},
