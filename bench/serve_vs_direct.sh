@@ -38,78 +38,18 @@ WARD=$(realpath "${WARD:-$ROOT/build/src/cli/ward}")
 PAYLOAD=$(realpath "${PAYLOAD:-$ROOT/build/tests/unit/engine/engine_test_payload}")
 CONNECT_BENCH=$(realpath "${CONNECT_BENCH:-$ROOT/build/bench/serve_connect_bench}")
 LOADER=$(dirname "$WARD")/ward-loader
-die() {
-  echo "serve_vs_direct: $*" >&2
-  exit 1
-}
+BENCH=serve_vs_direct
+source "$ROOT/bench/service_lib.sh"
 [[ -x $WARD && -x $LOADER && -x $PAYLOAD && -x $CONNECT_BENCH ]] ||
   die "build ward, ward-loader, engine_test_payload and serve_connect_bench first"
 command -v wrk >/dev/null || die "wrk is missing (Debian package wrk; scripts/setup.sh installs it)"
-((EUID == 0)) || die "run as root (the loader reaches the engine inside its sandbox's network namespace)"
-
-TMP=$(mktemp -d /dev/shm/ward-serve-bench.XXXXXX)
-chmod 711 "$TMP"
-PIDS=()
-cleanup() {
-  set +e
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-cd "$TMP"
-
-start() { # start NAME CMD...: runs CMD in the background, waits for its first stdout line, sets URL
-  local name=$1
-  shift
-  "$@" >"$name.out" 2>"$name.err" &
-  PIDS+=($!)
-  for ((i = 0; i < 200; i++)); do
-    [[ -s $name.out ]] && break
-    kill -0 "${PIDS[-1]}" 2>/dev/null || die "$name exited: $(cat "$name.err")"
-    sleep 0.05
-  done
-  URL=$(head -n1 "$name.out")
-}
-"$WARD" ledger init --db l.db --dev >/dev/null
-start ledger "$WARD" ledger serve --db l.db --listen 127.0.0.1:0
-L=$URL
-"$WARD" ca init --dir ca >/dev/null
-echo '{"allow_simulated": true}' >ca-policy.json
-start ca "$WARD" ca serve --dir ca --policy ca-policy.json --listen 127.0.0.1:0
-CA=$URL
-for p in carol provider alice; do
-  "$WARD" keys new -o "$p.key" >/dev/null 2>&1
-  "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
-done
-"$WARD" accounts fund --ledger "$L" --key carol.key --to "$("$WARD" keys show --json carol.key | jq -r .signing_public_key)" \
-  --amount 1000 >/dev/null
-"$WARD" node run --ledger "$L" --key provider.key --store "$TMP/store" --ca "$CA" --platform sim --cvms 1 \
-  --dir node --work "$TMP/work" >node.out 2>&1 &
-PIDS+=($!)
-for ((i = 0; i < 300; i++)); do
-  [[ $("$WARD" node cvms --ledger "$L" --json | jq '.cvms | length') == 1 ]] && break
-  sleep 0.1
-done
-CVM=$("$WARD" ca verify node/cvm-0/cvm.pem --ca-cert ca/ca.pem --policy ca-policy.json --json | jq -r .cvm_id)
-MRTD=$(sha384sum "$LOADER" | cut -d' ' -f1)
-echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$MRTD\"]}}" >policy.json
+start_world
 
 mkdir eng
 cp "$PAYLOAD" eng/engine
 "$WARD" engine pack eng --entrypoint /engine --cmd serve --cmd 8080 --serve-port 8080 -o engine.tar >/dev/null
-"$WARD" files upload engine.tar --key carol.key --store "$TMP/store" -o engine.res.json >/dev/null
-ENGINE=$(jq -r .resource.engine engine.res.json)
-"$WARD" files grant engine.res.json --key carol.key --ledger "$L" --cvm "$CVM" --engine "$ENGINE" --serve \
-  --ca-cert ca/ca.pem --policy policy.json -o g.json >/dev/null
-ID=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine engine.res.json --grant g.json \
-  --serve --access public --deposit 10 --store "$TMP/store" --json | jq -r .order)
-for ((i = 0; i < 300; i++)); do
-  ENDPOINT=$("$WARD" orders get "$ID" --ledger "$L" --json | jq -r '.serve.endpoint // empty')
-  [[ -n $ENDPOINT ]] && break
-  sleep 0.1
-done
-[[ -n $ENDPOINT ]] || die "the service did not start: $(tail node.out)"
+upload_and_grant engine.tar engine
+serve_order engine --grant engine.grant.json --access public --deposit 10
 start proxy "$WARD" proxy --to "$ENDPOINT" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json
 PROXY=$URL
 DIRECT_PORT=$((20000 + RANDOM % 10000))
@@ -146,17 +86,9 @@ FB_PROXY=$(first_byte "$PROXY")
 # The same engine as a paid service (price 0), through the proxy with a key.
 "$WARD" orders cancel "$ID" --ledger "$L" --key carol.key >/dev/null
 "$WARD" orders wait "$ID" --ledger "$L" --timeout 60 >/dev/null
-ID=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" --engine engine.res.json --grant g.json \
-  --serve --access subscribers --deposit 10 --store "$TMP/store" --json | jq -r .order)
-"$WARD" accounts fund --ledger "$L" --key alice.key --to "$("$WARD" keys show --json alice.key | jq -r .signing_public_key)" \
-  --amount 10 >/dev/null
+serve_order engine --grant engine.grant.json --access subscribers --deposit 10
 "$WARD" services subscribe "$ID" --deposit 1 --ledger "$L" --key alice.key >/dev/null
-for ((i = 0; i < 300; i++)); do
-  METERED_ENDPOINT=$("$WARD" orders get "$ID" --ledger "$L" --json | jq -r '.serve.endpoint // empty')
-  [[ -n $METERED_ENDPOINT ]] && break
-  sleep 0.1
-done
-[[ -n $METERED_ENDPOINT ]] || die "the metered service did not start: $(tail node.out)"
+METERED_ENDPOINT=$ENDPOINT
 start metered "$WARD" proxy --to "$METERED_ENDPOINT" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json \
   --key alice.key --receipts "$TMP/receipts.jsonl"
 METERED=$URL

@@ -31,6 +31,10 @@ if [[ ${WARD_LLAMA_CUDA:-0} == 1 ]]; then
   variant=cuda
 fi
 out=.deps/llama/${commit:0:12}-$variant
+mkdir -p .deps/llama
+# One build at a time: a second caller waits, then finds the first's result.
+exec 9>.deps/llama/lock
+flock 9
 if [[ -x $out/bin/llama-server && -x $out/bin/rpc-server ]]; then
   echo "$PWD/$out"
   exit 0

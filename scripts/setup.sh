@@ -11,7 +11,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-16 libclang-rt-16-dev
   age expect time jq curl xxd openssl
-  libarchive-dev bubblewrap nginx-light procps socat wrk
+  libarchive-dev bubblewrap nginx-light procps socat wrk chromium
 )
 command -v npm >/dev/null || apt_packages+=(nodejs npm)
 
@@ -26,22 +26,36 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Test-only npm peers, pinned; exported to plain files the C++ tests read.
+# The age test vectors (npm cctv-age, pinned), exported to plain files the
+# C++ tests read; the package itself is not kept.
 if [[ ! -f .deps/cctv-age/x25519 || ! -f .deps/cctv-age-corpus/x25519 ]]; then
   echo "setup: fetching the age test vectors (npm cctv-age@0.2.0)"
-  npm install --prefix .deps/npm --no-audit --no-fund --no-save --silent cctv-age@0.2.0
+  npm install --prefix .deps/npm-cctv --no-audit --no-fund --no-save --silent cctv-age@0.2.0
   rm -rf .deps/cctv-age .deps/cctv-age-corpus
-  node scripts/export-cctv-age.js .deps/npm/node_modules .deps/cctv-age
+  node scripts/export-cctv-age.js .deps/npm-cctv/node_modules .deps/cctv-age
+  rm -rf .deps/npm-cctv
 fi
 
-# The JavaScript peer of bench/attest_vs_dcap_qvl.sh, used from node_modules.
-# An npm install --no-save removes the packages it does not name, so this one
-# runs after the cctv-age export, which no longer needs its package.
-dcap_qvl_version=0.3.9
-if ! grep -qs "\"version\": \"$dcap_qvl_version\"" .deps/npm/node_modules/@phala/dcap-qvl/package.json; then
-  echo "setup: installing the DCAP benchmark peer (npm @phala/dcap-qvl@$dcap_qvl_version)"
-  npm install --prefix .deps/npm --no-audit --no-fund --no-save --silent "@phala/dcap-qvl@$dcap_qvl_version"
+# The npm packages the tests and benchmarks run as real peers, pinned in
+# tests/npm/package.json: the DCAP verifier of bench/attest_vs_dcap_qvl.sh,
+# the OpenAI client of tests/e2e/llm.sh and puppeteer-core, which drives
+# Chromium in tests/e2e/ui.sh. Installed again only when the pins change.
+if ! cmp -s tests/npm/package.json .deps/npm/package.json || [[ ! -d .deps/npm/node_modules ]]; then
+  echo "setup: installing the npm test peers (tests/npm/package.json)"
+  mkdir -p .deps/npm
+  cp tests/npm/package.json .deps/npm/package.json.new
+  rm -f .deps/npm/package.json
+  mv .deps/npm/package.json.new .deps/npm/package.json
+  if ! npm install --prefix .deps/npm --no-audit --no-fund --silent --no-package-lock; then
+    rm -f .deps/npm/package.json
+    echo "setup: npm install failed" >&2
+    exit 1
+  fi
 fi
+
+# llama.cpp's llama-server and rpc-server for the LLM engine (engines/llm),
+# built once per machine and source commit (about 5 minutes on 2 cores).
+scripts/build-llama.sh >/dev/null
 
 # The data set of `ward demo` (Breast Cancer Wisconsin, from python3-sklearn).
 [[ -f .deps/data/breast_cancer.csv ]] || scripts/fetch-dataset.sh

@@ -44,6 +44,8 @@ void add_proxy_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
 // `ward demo serve`, under the demo command (demo_serve.cpp).
 void add_demo_serve_command(CLI::App& demo, Action& action);
+// `ward demo llm`, under the demo command (demo_llm.cpp).
+void add_demo_llm_command(CLI::App& demo, Action& action);
 
 // Makes an option take one value per occurrence, any number of times
 // (-r A -r B), never swallowing the arguments after it.

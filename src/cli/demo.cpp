@@ -290,6 +290,7 @@ void add_demo_command(CLI::App& app, Action& action) {
     if (cmd->get_subcommands().empty()) action = [args] { return run_demo(*args); };
   });
   add_demo_serve_command(*cmd, action);
+  add_demo_llm_command(*cmd, action);
 }
 
 }  // namespace ward::cli

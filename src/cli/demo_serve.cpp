@@ -37,7 +37,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using demo::DemoArgs;
+using demo::Answer;
 using demo::DemoWorld;
+using demo::Running;
 using demo::say;
 using demo::step;
 using json = nlohmann::json;
@@ -47,61 +49,6 @@ struct DemoServeArgs {
   DemoArgs common;
   std::string model;
 };
-
-// A server of ours on a thread, stopped and joined when this goes.
-template <class Server>
-class Running {
- public:
-  explicit Running(Server& server) : server_(server), thread_([this] { (void)server_.serve(); }) {}
-  ~Running() {
-    server_.stop();
-    thread_.join();
-  }
-  Running(const Running&) = delete;
-  Running& operator=(const Running&) = delete;
-
- private:
-  Server& server_;
-  std::thread thread_;
-};
-
-struct Answer {
-  int status = 0;
-  std::string body;
-  std::string receipt;
-};
-
-// One request to the proxy on 127.0.0.1:`port`, as any HTTP client would send it.
-Answer call(serve::Forwarder& http, const std::string& method, const std::string& target, std::string body) {
-  http::Request request;
-  request.method = method;
-  request.target = target;
-  request.path = target;
-  request.body = std::move(body);
-  if (!request.body.empty()) request.headers.push_back({"Content-Type", "application/json"});
-  http::Response response = http.forward(request);
-  Answer a{response.status, response.body, ""};
-  if (response.stream) {
-    struct Collect final : http::ChunkSink {
-      std::string body;
-      Result<void> write(std::string_view data) override {
-        body += data;
-        return {};
-      }
-    } collect;
-    response.stream(collect);
-    a.body = collect.body;
-  }
-  if (auto r = http::find_header(response.headers, serve::kReceiptHeader)) a.receipt = std::string(*r);
-  return a;
-}
-
-std::string error_of(const Answer& a) {
-  const json j = json::parse(a.body, nullptr, false);
-  if (j.is_object() && j.contains("error") && j["error"].is_object())
-    return j["error"].value("reason", "") + ": " + j["error"].value("message", "");
-  return a.body.substr(0, 200);
-}
 
 // The first `n` rows of the data set's features (30 numbers, no label).
 Result<std::vector<std::string>> sample_rows(const fs::path& csv, std::size_t n) {
@@ -119,12 +66,6 @@ Result<std::vector<std::string>> sample_rows(const fs::path& csv, std::size_t n)
   if (rows.size() < n)
     return fail("demo.data", csv.string() + " has fewer than " + std::to_string(n) + " rows");
   return rows;
-}
-
-Result<std::uint64_t> balance(ledger::LedgerClient& ledger, const keys::PartyKey& key) {
-  auto account = ledger.account(key.signing_public_key());
-  if (!account) return std::unexpected(account.error());
-  return *account ? (*account)->balance : 0;
 }
 
 Result<void> run_demo_serve(const DemoServeArgs& args) {
@@ -224,17 +165,9 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
        {"serve", {{"access", "subscribers"}, {"price", {{"per_request", 1}, {"per_1k_tokens", 0}}}}}});
   if (!created) return std::unexpected(created.error());
   const std::uint64_t order_id = created->index;
-  std::string endpoint;
-  for (int i = 0; i < 600 && endpoint.empty(); ++i) {
-    auto order = ledger.order(order_id);
-    if (order && *order && (*order)->serve) endpoint = (*order)->serve->endpoint;
-    if (order && *order && (*order)->status == ledger::OrderStatus::Error)
-      return fail("demo.order", "the service failed: " + (*order)->error);
-    if (endpoint.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (endpoint.empty())
-    return fail("demo.serve", "the service did not start within 60 s (see " + w.loader_log.string() + ")");
-  say("order " + std::to_string(order_id) + " serves at " + endpoint +
+  auto endpoint = demo::wait_for_endpoint(ledger, order_id, w.loader_log);
+  if (!endpoint) return std::unexpected(endpoint.error());
+  say("order " + std::to_string(order_id) + " serves at " + *endpoint +
       "; its TLS key was made in the CVM and its hash is in the start report on the ledger");
 
   step("5. Alice verifies the endpoint before she sends a byte (pinning the engine and the model)");
@@ -242,7 +175,7 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
   pins.engine = *engine_digest;
   pins.models = {model_res->resource.plaintext_sha256};
   const serve::ClientOptions client_options{w.center->certificate(), w.policy, w.ledger_url, pins};
-  auto client = serve::VerifiedClient::open(endpoint, client_options);
+  auto client = serve::VerifiedClient::open(*endpoint, client_options);
   if (!client) return std::unexpected(client.error());
   auto verified = (*client)->verify_now();
   if (!verified) return std::unexpected(verified.error());
@@ -261,7 +194,7 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
     if (!cert) return std::unexpected(cert.error());
     auto tls = serve::TlsServerContext::create(key, {*cert});
     if (!tls) return std::unexpected(tls.error());
-    auto upstream = serve::parse_endpoint(endpoint);
+    auto upstream = serve::parse_endpoint(*endpoint);
     if (!upstream) return std::unexpected(upstream.error());
     serve::Gateway mitm(
         *tls,
@@ -279,7 +212,7 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
     auto refused = (*mitm_client)->verify_now();
     if (!refused) return std::unexpected(refused.error());
     if ((*refused)->accepted()) return fail("demo.mitm", "the man in the middle was accepted");
-    say(mitm_url + " (relaying to " + endpoint + "): " + serve::rejection_line(**refused));
+    say(mitm_url + " (relaying to " + *endpoint + "): " + serve::rejection_line(**refused));
     say("nothing was sent on that connection; `ward proxy` refuses to start against it the same way");
     mitm.stop();
   }
@@ -298,15 +231,15 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
   Running proxy_running(**proxy);
   serve::Forwarder http(
       [port = *proxy_port]() { return serve::connect_tcp("127.0.0.1", port, std::chrono::seconds(30)); });
-  say("proxy http://127.0.0.1:" + std::to_string(*proxy_port) + " (what `ward proxy --to " + endpoint +
+  say("proxy http://127.0.0.1:" + std::to_string(*proxy_port) + " (what `ward proxy --to " + *endpoint +
       " --key alice.key --receipts FILE` runs)");
   auto rows = sample_rows(w.data, 8);
   if (!rows) return std::unexpected(rows.error());
   const auto predict = [&](std::size_t i) {
-    return call(http, "POST", "/v1/predict", "{\"features\":[" + (*rows)[i] + "]}");
+    return demo::call(http, "POST", "/v1/predict", "{\"features\":[" + (*rows)[i] + "]}");
   };
   const Answer unpaid = predict(0);
-  say("before subscribing: HTTP " + std::to_string(unpaid.status) + " " + error_of(unpaid));
+  say("before subscribing: HTTP " + std::to_string(unpaid.status) + " " + demo::error_of(unpaid));
   if (unpaid.status != 402) return fail("demo.access", "an unsubscribed client was not refused");
   auto subscribed = ledger::submit_signed(ledger, alice->key.signing_key(), "services.subscribe",
                                           {{"order", order_id}, {"deposit", 5}});
@@ -330,7 +263,7 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
                    : std::string("  (no receipt)")));
       continue;
     }
-    say("row " + std::to_string(i + 1) + ": HTTP " + std::to_string(a.status) + " " + error_of(a));
+    say("row " + std::to_string(i + 1) + ": HTTP " + std::to_string(a.status) + " " + demo::error_of(a));
     if (a.status != 402) return fail("demo.query", "the service answered HTTP " + std::to_string(a.status));
     break;
   }
@@ -373,8 +306,8 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
   say("  Carol got Alice's charge of " + std::to_string((*final_sub)->charged) + " and " +
       std::to_string(ended->refund) + " of her deposit back");
   say("  Alice's subscription: closed, " + std::to_string((*final_sub)->refund) + " refunded");
-  auto carol_balance = balance(ledger, carol->key);
-  auto alice_balance = balance(ledger, alice->key);
+  auto carol_balance = demo::balance(ledger, carol->key);
+  auto alice_balance = demo::balance(ledger, alice->key);
   if (carol_balance && alice_balance)
     say("  balances: carol " + std::to_string(*carol_balance) + ", alice " + std::to_string(*alice_balance));
 

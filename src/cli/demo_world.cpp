@@ -14,13 +14,12 @@
 #include "engine/image.h"
 #include "engine/sandbox.h"
 #include "node/node.h"
+#include "serve/meter.h"
 
 namespace ward::cli::demo {
-namespace {
 
 using std::chrono::system_clock;
 
-// The first of `candidates` that exists.
 std::optional<fs::path> first_existing(const std::vector<fs::path>& candidates) {
   std::error_code ec;
   for (const auto& c : candidates) {
@@ -33,8 +32,6 @@ fs::path self_dir() {
   std::error_code ec;
   return fs::read_symlink("/proc/self/exe", ec).parent_path();
 }
-
-}  // namespace
 
 void say(const std::string& line) {
   std::cout << line << std::endl;
@@ -192,6 +189,62 @@ Result<Party> DemoWorld::make_party(const std::string& name) {
                                        {{"recipient", p.key.recipient().to_string()}, {"name", name}});
   if (!receipt) return fail(receipt.error(), "registering " + name);
   return p;
+}
+
+Answer call(serve::Forwarder& http, const std::string& method, const std::string& target, std::string body,
+            const std::function<void(std::string_view)>& on_data) {
+  http::Request request;
+  request.method = method;
+  request.target = target;
+  request.path = target;
+  request.body = std::move(body);
+  if (!request.body.empty()) request.headers.push_back({"Content-Type", "application/json"});
+  http::Response response = http.forward(request);
+  Answer a{response.status, response.body, ""};
+  if (response.stream) {
+    struct Collect final : http::ChunkSink {
+      std::string body;
+      const std::function<void(std::string_view)>& on_data;
+      explicit Collect(const std::function<void(std::string_view)>& f) : on_data(f) {}
+      Result<void> write(std::string_view data) override {
+        body += data;
+        if (on_data) on_data(data);
+        return {};
+      }
+    } collect(on_data);
+    response.stream(collect);
+    a.body = collect.body;
+  } else if (on_data) {
+    on_data(a.body);
+  }
+  if (auto r = http::find_header(response.headers, serve::kReceiptHeader)) a.receipt = std::string(*r);
+  return a;
+}
+
+std::string error_of(const Answer& a) {
+  const nlohmann::json j = nlohmann::json::parse(a.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object())
+    return j["error"].value("reason", "") + ": " + j["error"].value("message", "");
+  return a.body.substr(0, 200);
+}
+
+Result<std::uint64_t> balance(ledger::LedgerClient& ledger, const keys::PartyKey& key) {
+  auto account = ledger.account(key.signing_public_key());
+  if (!account) return std::unexpected(account.error());
+  return *account ? (*account)->balance : 0;
+}
+
+Result<std::string> wait_for_endpoint(ledger::LedgerClient& ledger, std::uint64_t id,
+                                      const fs::path& loader_log) {
+  for (int i = 0; i < 600; ++i) {
+    auto order = ledger.order(id);
+    if (order && *order && (*order)->serve && !(*order)->serve->endpoint.empty())
+      return (*order)->serve->endpoint;
+    if (order && *order && (*order)->status == ledger::OrderStatus::Error)
+      return fail("demo.order", "the service failed: " + (*order)->error);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return fail("demo.serve", "the service did not start within 60 s (see " + loader_log.string() + ")");
 }
 
 Result<void> DemoWorld::fund(const Party& party, std::uint64_t amount) {

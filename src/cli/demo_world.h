@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -22,6 +24,7 @@
 #include "ledger/client.h"
 #include "ledger/ledger.h"
 #include "ledger/server.h"
+#include "serve/relay.h"
 #include "store/store.h"
 
 namespace ward::cli::demo {
@@ -35,6 +38,11 @@ struct DemoArgs {
   std::string loader;
   bool keep = false;
 };
+
+// The first of `candidates` that exists (empty ones skipped), made absolute.
+std::optional<fs::path> first_existing(const std::vector<fs::path>& candidates);
+// The directory of the running ward binary.
+fs::path self_dir();
 
 void say(const std::string& line);
 void step(const std::string& title);
@@ -54,6 +62,48 @@ Result<ledger::Order> wait_for_order(ledger::LedgerClient& ledger, std::uint64_t
 // A party training on its own data alone, on its own machine, in the same
 // sandbox the CVM uses; returns its model.json.
 Result<fs::path> train_locally(const fs::path& image, const fs::path& csv, const fs::path& work);
+
+// A server of ours (serve::Proxy, ui::Server, ...) serving on a thread,
+// stopped and joined when this goes.
+template <class Server>
+class Running {
+ public:
+  explicit Running(Server& server) : server_(server), thread_([this] { (void)server_.serve(); }) {}
+  ~Running() {
+    server_.stop();
+    thread_.join();
+  }
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+
+ private:
+  Server& server_;
+  std::thread thread_;
+};
+
+// An answer from a local HTTP server, its streamed body collected.
+struct Answer {
+  int status = 0;
+  std::string body;
+  std::string receipt;  // the Ward-Receipt header, if any
+};
+
+// One request through `http` (a Forwarder to a local proxy), as any HTTP
+// client would send it; a body is sent as JSON. `on_data`, when given, sees
+// the body as it arrives.
+Answer call(serve::Forwarder& http, const std::string& method, const std::string& target, std::string body,
+            const std::function<void(std::string_view)>& on_data = {});
+
+// "reason: message" of an error answer, or the start of its body.
+std::string error_of(const Answer& a);
+
+// The party's balance on the ledger (0 for an unknown account).
+Result<std::uint64_t> balance(ledger::LedgerClient& ledger, const keys::PartyKey& key);
+
+// Waits (60 s at most) until service order `id` has published its endpoint,
+// and returns it; fails with the order's error, or pointing at the loader's log.
+Result<std::string> wait_for_endpoint(ledger::LedgerClient& ledger, std::uint64_t id,
+                                      const fs::path& loader_log);
 
 class DemoWorld {
  public:

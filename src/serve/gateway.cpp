@@ -33,15 +33,17 @@ http::Response Gateway::handle(const http::Request& request) {
     if (auto refused = options_.admit(*account, so_far)) return std::move(*refused);
   }
   if (!options_.meter) return forwarder_.forward(forwarded);
-  return metered(*account, forwarded);
+  return metered(*account, std::move(forwarded));
 }
 
-// The receipt counts this request; what its response brings (body bytes,
-// the tokens its "usage" reports) is added once the body has ended, and so
-// shows on the account's next receipt.
-http::Response Gateway::metered(const ledger::AccountId& account, const http::Request& request) {
+// The receipt counts this request (its body as the client sent it); what
+// its response brings (body bytes, the tokens its "usage" reports, or its
+// events) is added once the body has ended, and so shows on the account's
+// next receipt. A streamed completion is asked for its usage (ask_for_usage).
+http::Response Gateway::metered(const ledger::AccountId& account, http::Request request) {
   const std::shared_ptr<Meter> meter = options_.meter;
   std::string receipt = meter->admit(account, request.body.size(), std::chrono::system_clock::now());
+  ask_for_usage(request);
   http::Response res = forwarder_.forward(request);
   std::erase_if(res.headers, [](const http::Header& h) { return http::iequals(h.name, kReceiptHeader); });
   res.headers.push_back({std::string(kReceiptHeader), std::move(receipt)});

@@ -52,7 +52,7 @@ class Gateway {
 
  private:
   http::Response handle(const http::Request& request);
-  http::Response metered(const ledger::AccountId& account, const http::Request& request);
+  http::Response metered(const ledger::AccountId& account, http::Request request);
 
   GatewayOptions options_;
   Forwarder forwarder_;

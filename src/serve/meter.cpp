@@ -198,8 +198,15 @@ void TokenCounter::event_line(std::string_view line) {
   if (!line.starts_with("data:")) return;
   line.remove_prefix(5);
   if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-  if (line.find("usage") == std::string_view::npos) return;
-  if (auto total = usage_in_text(line)) tokens_ = *total;
+  if (line == "[DONE]") return;
+  if (line.find("usage") != std::string_view::npos) {
+    if (auto total = usage_in_text(line)) {
+      tokens_ = *total;
+      usage_seen_ = true;
+      return;
+    }
+  }
+  events_ = saturating_add(events_, 1);
 }
 
 std::uint64_t TokenCounter::tokens() {
@@ -211,7 +218,22 @@ std::uint64_t TokenCounter::tokens() {
     event_line(buffer_);
     buffer_.clear();
   }
+  if (kind_ == Kind::EventStream && !usage_seen_) return events_;
   return tokens_;
+}
+
+void ask_for_usage(http::Request& request) {
+  if (request.method != "POST") return;
+  const std::string type = lower(request.header("Content-Type").value_or(""));
+  if (!type.starts_with("application/json")) return;
+  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object()) return;
+  const auto stream = body.find("stream");
+  if (stream == body.end() || *stream != true) return;
+  auto& options = body["stream_options"];
+  if (!options.is_object()) options = json::object();
+  options["include_usage"] = true;
+  request.body = body.dump();
 }
 
 Meter::Meter(ledger::LedgerId ledger, std::uint64_t order, crypto::EcPrivateKey key,

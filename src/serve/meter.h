@@ -22,6 +22,7 @@
 #include "crypto/ecdsa.h"
 #include "crypto/hash.h"
 #include "crypto/x509.h"
+#include "http/message.h"
 #include "ledger/tx.h"
 
 namespace ward::serve {
@@ -72,9 +73,12 @@ Result<Receipt> verify_receipt(std::string_view value, const crypto::Certificate
 // The tokens an OpenAI-style response reports, read as its body passes:
 // "usage": {"total_tokens": N} (or prompt_tokens + completion_tokens) in an
 // application/json body, or in the last `data:` event of a
-// text/event-stream that has one. Anything else, a body or event line past
-// 4 MiB, or JSON that does not parse counts 0: the engine under-reports only
-// against the service's own deployer.
+// text/event-stream that has one. A stream that reports no usage (one cut
+// short before its last event, or an engine that was not asked) counts its
+// `data:` events other than [DONE]: one per token, as llama.cpp and OpenAI
+// stream them. Anything else, a body or event line past 4 MiB, or JSON that
+// does not parse counts 0: the engine under-reports only against the
+// service's own deployer.
 class TokenCounter {
  public:
   explicit TokenCounter(std::string_view content_type);
@@ -89,8 +93,18 @@ class TokenCounter {
   Kind kind_ = Kind::None;
   std::string buffer_;
   bool overflow_ = false;
+  bool usage_seen_ = false;
   std::uint64_t tokens_ = 0;
+  std::uint64_t events_ = 0;  // data events of a stream, [DONE] not counted
 };
+
+// OpenAI-style engines report a stream's usage only when the request asks
+// (`"stream_options": {"include_usage": true}`). For a POST whose JSON body
+// has `"stream": true`, sets that, so that a metered client cannot stream
+// tokens unreported by leaving it out or setting it false; anything else is
+// left as it is. The client then gets one more event, the usage chunk with
+// no choices that OpenAI's API defines.
+void ask_for_usage(http::Request& request);
 
 // The counters of every account using one service under one TLS key.
 // Thread-safe: handler threads admit and add while the loader reads.

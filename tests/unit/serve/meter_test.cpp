@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
 #include "base/file.h"
@@ -267,6 +269,49 @@ TEST(TokenCounterTest, shouldTakeTheLastUsageOfAnEventStreamSplitAnywhere) {
   TokenCounter unterminated("text/event-stream");
   unterminated.feed("data: {\"usage\":{\"total_tokens\":5}}");
   EXPECT_EQ(unterminated.tokens(), 5u);
+}
+
+TEST(TokenCounterTest, shouldCountTheEventsOfAStreamThatReportsNoUsage) {
+  // Cut short before its usage chunk, or never asked for one: each data
+  // event is a token; comments, other fields and [DONE] are not.
+  TokenCounter cut("text/event-stream");
+  cut.feed("data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n: ping\n\nevent: x\n");
+  cut.feed("data: {\"choices\":[{\"delta\":{\"content\":\"Once\"}}]}\n\n");
+  cut.feed("data: {\"choices\":[{\"delta\":{\"content\":\" upon\"}}]}\n\ndata: [DONE]\n\n");
+  EXPECT_EQ(cut.tokens(), 3u);
+  // A usage, once seen, is what counts, whatever the number of events.
+  TokenCounter reported("text/event-stream");
+  reported.feed("data: {}\n\ndata: {}\n\ndata: {\"choices\":[],\"usage\":{\"total_tokens\":1}}\n\n");
+  EXPECT_EQ(reported.tokens(), 1u);
+}
+
+TEST(AskForUsageTest, shouldAskEveryStreamedCompletionForItsUsage) {
+  const auto asked = [](std::string body, std::string type = "application/json", std::string method = "POST") {
+    http::Request r;
+    r.method = std::move(method);
+    r.headers.push_back({"Content-Type", std::move(type)});
+    r.body = std::move(body);
+    ask_for_usage(r);
+    return r.body;
+  };
+  const auto include_usage = [](const std::string& body) {
+    return nlohmann::json::parse(body).at("stream_options").at("include_usage");
+  };
+  EXPECT_EQ(include_usage(asked(R"({"stream":true,"prompt":"x"})")), true);
+  // A client that says false, or sends something else there, is asked anyway.
+  EXPECT_EQ(include_usage(asked(R"({"stream":true,"stream_options":{"include_usage":false}})")), true);
+  EXPECT_EQ(include_usage(asked(R"({"stream":true,"stream_options":7})", "application/json; charset=utf-8")),
+            true);
+  // Not a stream, not JSON, not a POST, not an object: untouched.
+  for (const auto& [body, type, method] :
+       {std::tuple{R"({"stream":false})", "application/json", "POST"},
+        std::tuple{R"({"stream":"true"})", "application/json", "POST"},
+        std::tuple{R"({"stream":true})", "text/plain", "POST"},
+        std::tuple{R"({"stream":true})", "application/json", "GET"},
+        std::tuple{R"([{"stream":true}])", "application/json", "POST"},
+        std::tuple{R"({"stream":true)", "application/json", "POST"}}) {
+    EXPECT_EQ(asked(body, type, method), body) << body << " " << type << " " << method;
+  }
 }
 
 TEST(TokenCounterTest, shouldCountNothingPastItsLimit) {

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# A confidential LLM against the same llama-server reached directly, in one
+# run (issue 12's goal: through `ward proxy` + gateway >= 95% of direct
+# generation tokens/s, and <= 5 ms added time to first token).
+#
+# usage: bench/llm_vs_direct.sh [RUNS]
+#   RUNS=20            sequential streams per path (medians reported)
+#   MAX_TOKENS=256     tokens generated per stream (ignore_eos, greedy)
+#   SECONDS_EACH=10    each concurrent run
+#   CONCURRENCY=8      streams at a time in the concurrent runs
+#   MODEL=../shared/models/stories260K.gguf
+#   WARD=build/src/cli/ward (ward-loader and ward-llm next to it)
+#
+# What runs, all on this machine (as root: the loader enters the engine's
+# network namespace), with the same llama-server binary, model, context and
+# slots (--ctx-size 4096 --parallel 8) and threads (one per core):
+#   direct   llama-server as a plain process on 127.0.0.1, the model read
+#            from a plain file;
+#   proxy    the LLM engine image (scripts/pack-llm-engine.sh) as a service
+#            order on a simulated CVM (ledger, CA and node started here),
+#            reached through `ward proxy`, which verified the endpoint:
+#            TLS into the CVM, the gateway, the relay into the sandbox;
+#   metered  the same with a paid service: the proxy signs every request with
+#            Alice's key and keeps every receipt; the gateway checks the
+#            signature, the nonce and the subscription, asks the stream for
+#            its usage, counts it and signs a receipt.
+# The client is bench/llm_stream_bench.mjs (Node's fetch).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUNS=${1:-20}
+MAX_TOKENS=${MAX_TOKENS:-256}
+SECONDS_EACH=${SECONDS_EACH:-10}
+CONCURRENCY=${CONCURRENCY:-8}
+WARD=$(realpath "${WARD:-$ROOT/build/src/cli/ward}")
+LOADER=$(dirname "$WARD")/ward-loader
+MODEL=$(realpath "${MODEL:-$ROOT/../shared/models/stories260K.gguf}")
+CLIENT=$ROOT/bench/llm_stream_bench.mjs
+BENCH=llm_vs_direct
+source "$ROOT/bench/service_lib.sh"
+[[ -x $WARD && -x $LOADER && -x $(dirname "$WARD")/ward-llm ]] || die "build ward, ward-loader and ward-llm first"
+[[ -f $MODEL ]] || die "no model $MODEL"
+LLAMA=$("$ROOT/scripts/build-llama.sh")
+SLOTS=(--ctx-size 4096 --parallel "$CONCURRENCY")
+NODE_ARGS="--memory-limit 2048"
+start_world
+
+WARD=$WARD "$ROOT/scripts/pack-llm-engine.sh" llm.tar "${SLOTS[@]}" >/dev/null
+ENGINE=
+upload_and_grant llm.tar engine
+cp "$MODEL" model.gguf
+upload_and_grant model.gguf model
+MODEL_SHA=$(jq -r .resource.plaintext_sha256 model.res.json)
+serve_order engine --grant engine.grant.json --grant model.grant.json --access public --deposit 10
+start proxy "$WARD" proxy --to "$ENDPOINT" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json \
+  --engine "$ENGINE" --model "$MODEL_SHA"
+PROXY=$URL
+
+DIRECT_PORT=$((20000 + RANDOM % 10000))
+"$LLAMA/bin/llama-server" -m model.gguf --host 127.0.0.1 --port "$DIRECT_PORT" "${SLOTS[@]}" -t "$(nproc)" \
+  -tb "$(nproc)" --no-webui >direct.log 2>&1 &
+PIDS+=($!)
+DIRECT=http://127.0.0.1:$DIRECT_PORT
+ready() { # ready URL: llama-server answers 503 while it loads
+  for ((i = 0; i < 200; i++)); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$1/v1/models") == 200 ]] && return 0
+    sleep 0.05
+  done
+  die "$1 is not ready"
+}
+ready "$DIRECT"
+ready "$PROXY"
+
+declare -A SEQ CONC
+measure() { # measure NAME URL
+  SEQ[$1]=$(node "$CLIENT" "$2" sequential "$RUNS" "$MAX_TOKENS")
+  CONC[$1]=$(node "$CLIENT" "$2" concurrent "$SECONDS_EACH" "$MAX_TOKENS" "$CONCURRENCY")
+}
+measure direct "$DIRECT"
+measure proxy "$PROXY"
+
+# The same engine as a paid service, through the proxy with Alice's key.
+"$WARD" orders cancel "$ID" --ledger "$L" --key carol.key >/dev/null
+"$WARD" orders wait "$ID" --ledger "$L" --timeout 60 >/dev/null
+serve_order engine --grant engine.grant.json --grant model.grant.json --access subscribers \
+  --price-per-1k-tokens 1 --deposit 10
+"$WARD" services subscribe "$ID" --deposit 900 --ledger "$L" --key alice.key >/dev/null
+start metered "$WARD" proxy --to "$ENDPOINT" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json \
+  --engine "$ENGINE" --model "$MODEL_SHA" --key alice.key --receipts "$TMP/receipts.jsonl"
+METERED=$URL
+for ((i = 0; i < 100; i++)); do
+  [[ $(curl -s -o /dev/null -w '%{http_code}' "$METERED/v1/models") == 200 ]] && break
+  sleep 0.1
+done
+measure metered "$METERED"
+
+echo "llm_vs_direct: $(basename "$MODEL"), $MAX_TOKENS tokens a stream, greedy, on $(nproc) cores"
+printf '%-8s %12s %10s %14s %12s\n' path gen_tok/s ttft_ms "${CONCURRENCY}x_req/s" "${CONCURRENCY}x_tok/s"
+for k in direct proxy metered; do
+  printf '%-8s %12.1f %10.2f %14.2f %12.1f\n' "$k" "$(jq .tokens_per_s_p50 <<<"${SEQ[$k]}")" \
+    "$(jq .ttft_ms_p50 <<<"${SEQ[$k]}")" "$(jq .requests_per_s <<<"${CONC[$k]}")" \
+    "$(jq .tokens_per_s <<<"${CONC[$k]}")"
+done
+for k in proxy metered; do
+  jq -rn --argjson d "${SEQ[direct]}" --argjson p "${SEQ[$k]}" --arg k "$k" \
+    '"\($k): \(100 * $p.tokens_per_s_p50 / $d.tokens_per_s_p50 | . * 10 | round / 10)% of direct tokens/s (goal >= 95%), time to first token \($p.ttft_ms_p50 - $d.ttft_ms_p50 | . * 100 | round / 100 | if . >= 0 then "+\(.)" else tostring end) ms (goal <= +5 ms)"'
+done
+echo "metered: $(wc -l <"$TMP/receipts.jsonl") receipts kept; the last counts $(tail -1 "$TMP/receipts.jsonl" |
+  jq -r '.receipt | split(".")[0] | @base64d | fromjson | .tokens') tokens"
