@@ -1,19 +1,31 @@
-// Streams completions from an OpenAI-compatible server and measures them
-// (bench/llm_vs_direct.sh). Uses Node's own fetch, so the client costs the
-// same whichever server it reads.
-//   sequential: RUNS streams one after another; time to first token (request
-//               sent to first content event) and generation tokens/s (events
-//               after the first, over the time from the first to the last).
-//   concurrent: CONCURRENCY streams at a time for SECONDS; completed
-//               requests/s and tokens/s in all.
-// Each stream generates exactly MAX_TOKENS tokens (ignore_eos), greedy.
-// usage: node llm_stream_bench.mjs BASE_URL sequential RUNS MAX_TOKENS
-//        node llm_stream_bench.mjs BASE_URL concurrent SECONDS MAX_TOKENS CONCURRENCY
-// Prints one JSON object.
-const [base, mode, amount, maxTokens, concurrency] = process.argv.slice(2);
+// Streams completions from OpenAI-compatible servers and measures them side
+// by side (bench/llm_vs_direct.sh). Node's own fetch is the client, so it
+// costs the same whichever server it reads. Each stream generates exactly
+// MAX_TOKENS tokens (ignore_eos), greedy, from the same prompt.
+//
+//   sequential ROUNDS: one warm-up stream per server, then ROUNDS rounds of
+//     one stream per server, the servers' order rotating each round, so that
+//     whatever else the machine does falls on all of them alike. Per server,
+//     the medians of: time to first token (request sent to the first content
+//     event); tokens/s end to end (tokens over request sent to last event);
+//     generation tokens/s (events after the first over first to last event);
+//     and the tokens/s that llama-server itself reports (timings).
+//   concurrent SECONDS: CONCURRENCY streams at a time for SECONDS, one server
+//     after the other; completed requests/s and tokens/s, and the requests
+//     that failed on a connection the server closed.
+//
+// usage: node llm_stream_bench.mjs sequential ROUNDS MAX_TOKENS NAME=URL...
+//        node llm_stream_bench.mjs concurrent SECONDS MAX_TOKENS CONCURRENCY NAME=URL...
+// Prints one JSON object, keyed by NAME.
+const [mode, amount, maxTokens, ...rest] = process.argv.slice(2);
+const concurrency = mode === "concurrent" ? Number(rest.shift()) : 1;
+const servers = rest.map((arg) => {
+  const eq = arg.indexOf("=");
+  return { name: arg.slice(0, eq), url: arg.slice(eq + 1) };
+});
 const prompt = "Once upon a time, there was a little girl named Lily. She";
 
-async function stream() {
+async function stream(base) {
   const sent = performance.now();
   const res = await fetch(`${base}/v1/completions`, {
     method: "POST",
@@ -26,12 +38,13 @@ async function stream() {
       stream: true,
     }),
   });
-  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  if (res.status !== 200) throw new Error(`${base}: HTTP ${res.status}: ${await res.text()}`);
   const decoder = new TextDecoder();
   let buffer = "";
   let first = 0;
   let last = 0;
   let tokens = 0;
+  let server = 0;
   for await (const bytes of res.body) {
     buffer += decoder.decode(bytes, { stream: true });
     let nl;
@@ -40,6 +53,7 @@ async function stream() {
       buffer = buffer.slice(nl + 1);
       if (!line.startsWith("data:") || line === "data: [DONE]") continue;
       const event = JSON.parse(line.slice(5));
+      if (event.timings?.predicted_per_second) server = event.timings.predicted_per_second;
       if (!event.choices?.length || !event.choices[0].text) continue;
       const now = performance.now();
       if (!tokens) first = now;
@@ -47,7 +61,13 @@ async function stream() {
       tokens++;
     }
   }
-  return { ttft_ms: first - sent, tokens, gen_ms: last - first };
+  return {
+    tokens,
+    ttft_ms: first - sent,
+    e2e_tokens_per_s: (tokens * 1000) / (last - sent),
+    gen_tokens_per_s: last > first ? ((tokens - 1) * 1000) / (last - first) : 0,
+    server_tokens_per_s: server,
+  };
 }
 
 function median(values) {
@@ -55,33 +75,48 @@ function median(values) {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+const out = {};
 if (mode === "sequential") {
-  await stream(); // warm: the prompt cache, the connection pools, the verification cache
-  const runs = [];
-  for (let i = 0; i < Number(amount); i++) runs.push(await stream());
-  const rates = runs.map((r) => ((r.tokens - 1) * 1000) / r.gen_ms);
-  console.log(
-    JSON.stringify({
-      runs: runs.length,
-      tokens: runs[0].tokens,
-      ttft_ms_p50: median(runs.map((r) => r.ttft_ms)),
-      tokens_per_s_p50: median(rates),
-    }),
-  );
+  const runs = Object.fromEntries(servers.map((s) => [s.name, []]));
+  for (const s of servers) await stream(s.url); // warm: prompt cache, connection pools, verification cache
+  for (let round = 0; round < Number(amount); round++) {
+    for (let k = 0; k < servers.length; k++) {
+      const s = servers[(round + k) % servers.length];
+      runs[s.name].push(await stream(s.url));
+    }
+  }
+  for (const [name, list] of Object.entries(runs)) {
+    out[name] = { runs: list.length, tokens: list[0].tokens };
+    for (const key of ["ttft_ms", "e2e_tokens_per_s", "gen_tokens_per_s", "server_tokens_per_s"]) {
+      out[name][key] = median(list.map((r) => r[key]));
+    }
+  }
 } else {
-  const until = performance.now() + Number(amount) * 1000;
-  let requests = 0;
-  let tokens = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Number(concurrency) }, async () => {
-      while (performance.now() < until) {
-        const r = await stream();
-        requests++;
-        tokens += r.tokens;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  console.log(JSON.stringify({ requests, seconds, requests_per_s: requests / seconds, tokens_per_s: tokens / seconds }));
+  for (const s of servers) {
+    const until = performance.now() + Number(amount) * 1000;
+    let requests = 0;
+    let tokens = 0;
+    let errors = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < until) {
+          // llama-server closes a keep-alive connection after 100 requests,
+          // and fetch may have sent the next one on it: that request is
+          // counted as an error and not retried.
+          try {
+            const r = await stream(s.url);
+            requests++;
+            tokens += r.tokens;
+          } catch (e) {
+            if (e.cause?.code !== "UND_ERR_SOCKET") throw e;
+            errors++;
+          }
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    out[s.name] = { requests, errors, seconds, requests_per_s: requests / seconds, tokens_per_s: tokens / seconds };
+  }
 }
+console.log(JSON.stringify(out));

@@ -41,7 +41,7 @@ source "$ROOT/bench/service_lib.sh"
 [[ -x $WARD && -x $LOADER && -x $(dirname "$WARD")/ward-llm ]] || die "build ward, ward-loader and ward-llm first"
 [[ -f $MODEL ]] || die "no model $MODEL"
 LLAMA=$("$ROOT/scripts/build-llama.sh")
-SLOTS=(--ctx-size 4096 --parallel "$CONCURRENCY")
+SLOTS=(--ctx-size 4096 --parallel "$CONCURRENCY" ${LLAMA_ARGS:-})
 NODE_ARGS="--memory-limit 2048"
 start_world
 
@@ -70,13 +70,15 @@ ready() { # ready URL: llama-server answers 503 while it loads
 }
 ready "$DIRECT"
 ready "$PROXY"
+export CONCURRENCY
 
+# measure NAME URL: NAME's stream interleaved with direct ones, then both
+# under CONCURRENCY streams; SEQ[NAME] and CONC[NAME] hold the JSON.
 declare -A SEQ CONC
-measure() { # measure NAME URL
-  SEQ[$1]=$(node "$CLIENT" "$2" sequential "$RUNS" "$MAX_TOKENS")
-  CONC[$1]=$(node "$CLIENT" "$2" concurrent "$SECONDS_EACH" "$MAX_TOKENS" "$CONCURRENCY")
+measure() {
+  SEQ[$1]=$(node "$CLIENT" sequential "$RUNS" "$MAX_TOKENS" direct="$DIRECT" "$1=$2")
+  CONC[$1]=$(node "$CLIENT" concurrent "$SECONDS_EACH" "$MAX_TOKENS" "$CONCURRENCY" direct="$DIRECT" "$1=$2")
 }
-measure direct "$DIRECT"
 measure proxy "$PROXY"
 
 # The same engine as a paid service, through the proxy with Alice's key.
@@ -94,16 +96,26 @@ for ((i = 0; i < 100; i++)); do
 done
 measure metered "$METERED"
 
-echo "llm_vs_direct: $(basename "$MODEL"), $MAX_TOKENS tokens a stream, greedy, on $(nproc) cores"
-printf '%-8s %12s %10s %14s %12s\n' path gen_tok/s ttft_ms "${CONCURRENCY}x_req/s" "${CONCURRENCY}x_tok/s"
-for k in direct proxy metered; do
-  printf '%-8s %12.1f %10.2f %14.2f %12.1f\n' "$k" "$(jq .tokens_per_s_p50 <<<"${SEQ[$k]}")" \
-    "$(jq .ttft_ms_p50 <<<"${SEQ[$k]}")" "$(jq .requests_per_s <<<"${CONC[$k]}")" \
-    "$(jq .tokens_per_s <<<"${CONC[$k]}")"
+echo "llm_vs_direct: $(basename "$MODEL"), $MAX_TOKENS tokens a stream, greedy, on $(nproc) cores;" \
+  "medians of $RUNS streams each, interleaved with direct ones"
+printf '%-16s %9s %11s %11s %11s %11s %11s\n' path ttft_ms e2e_tok/s gen_tok/s server_tok/s \
+  "${CONCURRENCY}x_req/s" "${CONCURRENCY}x_tok/s"
+row() { # row LABEL SEQ_JSON CONC_JSON KEY
+  jq -rn --arg l "$1" --argjson s "$2" --argjson c "$3" --arg k "$4" \
+    '"\($l)\t\($s[$k].ttft_ms)\t\($s[$k].e2e_tokens_per_s)\t\($s[$k].gen_tokens_per_s)\t\($s[$k].server_tokens_per_s)\t\($c[$k].requests_per_s)\t\($c[$k].tokens_per_s)"' |
+    awk -F'\t' '{ printf "%-16s %9.2f %11.1f %11.1f %11.1f %11.2f %11.1f\n", $1, $2, $3, $4, $5, $6, $7 }'
+}
+for k in proxy metered; do
+  row "direct" "${SEQ[$k]}" "${CONC[$k]}" direct
+  row "$k" "${SEQ[$k]}" "${CONC[$k]}" "$k"
 done
 for k in proxy metered; do
-  jq -rn --argjson d "${SEQ[direct]}" --argjson p "${SEQ[$k]}" --arg k "$k" \
-    '"\($k): \(100 * $p.tokens_per_s_p50 / $d.tokens_per_s_p50 | . * 10 | round / 10)% of direct tokens/s (goal >= 95%), time to first token \($p.ttft_ms_p50 - $d.ttft_ms_p50 | . * 100 | round / 100 | if . >= 0 then "+\(.)" else tostring end) ms (goal <= +5 ms)"'
+  jq -rn --argjson s "${SEQ[$k]}" --argjson c "${CONC[$k]}" --arg k "$k" '
+    def pct(a; b): (100 * a / b * 10 | round / 10);
+    "\($k): \(pct($s[$k].e2e_tokens_per_s; $s.direct.e2e_tokens_per_s))% of direct tokens/s end to end, " +
+    "\(pct($s[$k].gen_tokens_per_s; $s.direct.gen_tokens_per_s))% generating (goal >= 95%); " +
+    "time to first token \(($s[$k].ttft_ms - $s.direct.ttft_ms) * 100 | round / 100) ms more (goal <= 5 ms); " +
+    "\(pct($c[$k].requests_per_s; $c.direct.requests_per_s))% of direct requests/s with \(env.CONCURRENCY) streams"'
 done
 echo "metered: $(wc -l <"$TMP/receipts.jsonl") receipts kept; the last counts $(tail -1 "$TMP/receipts.jsonl" |
   jq -r '.receipt | split(".")[0] | @base64d | fromjson | .tokens') tokens"
