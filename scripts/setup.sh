@@ -12,6 +12,7 @@ apt_packages=(
   clang-16 libclang-rt-16-dev
   age expect time jq curl xxd openssl
   libarchive-dev bubblewrap nginx-light procps socat wrk
+  chromium
 )
 command -v npm >/dev/null || apt_packages+=(nodejs npm)
 
@@ -34,14 +35,20 @@ if [[ ! -f .deps/cctv-age/x25519 || ! -f .deps/cctv-age-corpus/x25519 ]]; then
   node scripts/export-cctv-age.js .deps/npm/node_modules .deps/cctv-age
 fi
 
-# The JavaScript peer of bench/attest_vs_dcap_qvl.sh, used from node_modules.
-# An npm install --no-save removes the packages it does not name, so this one
-# runs after the cctv-age export, which no longer needs its package.
-dcap_qvl_version=0.3.9
-if ! grep -qs "\"version\": \"$dcap_qvl_version\"" .deps/npm/node_modules/@phala/dcap-qvl/package.json; then
-  echo "setup: installing the DCAP benchmark peer (npm @phala/dcap-qvl@$dcap_qvl_version)"
-  npm install --prefix .deps/npm --no-audit --no-fund --no-save --silent "@phala/dcap-qvl@$dcap_qvl_version"
-fi
+# Pinned npm packages used from node_modules: the JavaScript peer of
+# bench/attest_vs_dcap_qvl.sh, and the browser driver of tests/e2e/ui.sh
+# (with Debian's chromium). An npm install --no-save removes the packages it
+# does not name, so all of them are installed in one command, after the
+# cctv-age export, which no longer needs its package.
+npm_pinned=("@phala/dcap-qvl@0.3.9" "puppeteer-core@24.43.1")
+for spec in "${npm_pinned[@]}"; do
+  name=${spec%@*} version=${spec##*@}
+  if ! grep -qs "\"version\": \"$version\"" ".deps/npm/node_modules/$name/package.json"; then
+    echo "setup: installing the pinned npm packages (${npm_pinned[*]})"
+    npm install --prefix .deps/npm --no-audit --no-fund --no-save --silent "${npm_pinned[@]}"
+    break
+  fi
+done
 
 # The data set of `ward demo` (Breast Cancer Wisconsin, from python3-sklearn).
 [[ -f .deps/data/breast_cancer.csv ]] || scripts/fetch-dataset.sh
