@@ -164,7 +164,8 @@ Server::~Server() {
 
 Result<int> Server::bind(std::string_view host, int port) {
   if (host != "127.0.0.1")
-    return fail("ui.listen", "ward ui listens on 127.0.0.1 only, not " + std::string(host));
+    return fail("ui.listen", "ward ui listens on 127.0.0.1 only, not " + std::string(host) +
+                                 ": it holds your key and serves this machine alone");
   auto bound = impl_->server->bind(host, port);
   if (bound) impl_->gate.port = *bound;
   return bound;
@@ -437,7 +438,7 @@ void Server::Impl::deploy(std::uint64_t id, DeployRequest request) {
                {"engine", engine_digest},
                {"inputs", inputs},
                {"outputs", json::array()},
-               {"offers", {engine_offer->id, model_offer->id, tee_offer->id}},
+               {"offers", {engine_offer->id, model_offer->id}},  // the CVM's tee offer is paid by the contract itself
                {"deposit", request.deposit},
                {"serve", {{"access", "accounts"}, {"accounts", {account}}}}};
   auto receipt = ledger::submit_signed(**client, options.key.signing_key(), "orders.create", std::move(args));
