@@ -276,10 +276,32 @@ function renderVerification(v) {
   for (const name of mustShow) {
     if (!rows.some((r) => r.name === name)) rows.push({ name, ok: null, detail: 'not checked: an earlier check failed' });
   }
-  checks.replaceChildren(...rows.map((r) => el('li', { class: 'check ' + (r.ok === null ? 'skip' : r.ok ? 'ok' : 'bad'), 'data-check': r.name, 'data-ok': String(r.ok) },
+  // The checks a user asks about each get a row; the evidence's and the
+  // policy's many are grouped, opened when one of them failed.
+  const row = (r) => el('li', { class: 'check ' + (r.ok === null ? 'skip' : r.ok ? 'ok' : 'bad'), 'data-check': r.name, 'data-ok': String(r.ok) },
     el('span', { class: 'icon', text: r.ok === null ? '–' : r.ok ? '✓' : '✗' }),
     el('div', {}, el('div', { class: 'check-name' }, labelOf(r.name), ' ', el('span', { class: 'mono muted small', text: r.name })),
-      el('div', { class: 'check-detail', text: r.detail })))));
+      el('div', { class: 'check-detail', text: r.detail })));
+  const group = (title, members) => {
+    const ok = members.every((r) => r.ok);
+    return el('li', { class: 'check group ' + (ok ? 'ok' : 'bad') },
+      el('span', { class: 'icon', text: ok ? '✓' : '✗' }),
+      el('details', { open: !ok }, el('summary', { class: 'check-name' }, title, ' ', el('span', { class: 'muted small', text: `${members.filter((r) => r.ok).length}/${members.length} passed` })),
+        el('ul', { class: 'checks nested' }, ...members.map(row))));
+  };
+  const own = (r) => r.name.startsWith('service.') || ['tls.chain', 'cert.chain', 'ca.binding'].includes(r.name);
+  const policy = rows.filter((r) => r.name.startsWith('policy.'));
+  const evidence = rows.filter((r) => !own(r) && !r.name.startsWith('policy.'));
+  const items = [];
+  const order = ['tls.chain', 'cert.chain', 'ca.binding', 'service.claims', 'service.ledger', 'service.order', 'service.engine', 'service.inputs', 'service.key'];
+  for (const r of rows.filter(own).sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))) {
+    items.push(row(r));
+    if (r.name === 'cert.chain') {
+      if (evidence.length) items.push(group(v.simulated ? 'Hardware evidence (SIMULATED TEE)' : 'Hardware evidence', evidence));
+      if (policy.length) items.push(group('Your attestation policy', policy));
+    }
+  }
+  checks.replaceChildren(...items);
   document.getElementById('verify-endpoint').textContent = v.endpoint ? `${v.endpoint} · order ${v.order}` : '';
   if (!v.accepted && v.rejection) {
     const head = el('li', { class: 'check bad rejection' }, el('span', { class: 'icon', text: '!' }), el('div', { class: 'check-detail', text: v.rejection + ' — chat is refused.' }));
