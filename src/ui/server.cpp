@@ -601,7 +601,15 @@ http::Response Server::Impl::forward(std::uint64_t order, std::string_view targe
   for (std::string_view name : {"Content-Type", "Accept"}) {
     if (auto value = request.header(name)) outgoing.headers.push_back({std::string(name), std::string(*value)});
   }
-  return service->proxy->handle(outgoing);
+  http::Response response = service->proxy->handle(outgoing);
+  // Back to the page goes the body and its type, nothing else a service
+  // chose (cookies, its own security headers); and only data types, so that
+  // nothing a service sends can be read as a page of this origin.
+  const std::string type(http::find_header(response.headers, "Content-Type").value_or(""));
+  const bool data = type.starts_with("application/json") || type.starts_with("text/event-stream");
+  response.headers.clear();
+  response.set_header("Content-Type", data ? type : "text/plain; charset=utf-8");
+  return response;
 }
 
 // POST /api/orders/ID/cancel: a new order is canceled, a running service

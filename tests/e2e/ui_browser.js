@@ -198,6 +198,8 @@ async function main() {
     await page.click(`.order[data-order="${order}"] details summary`);
     const reportText = await page.$eval(`.order[data-order="${order}"]`, (e) => e.textContent);
     if (!reportText.includes('SIMULATED')) fail('the report does not say SIMULATED');
+    if (!/receipts: [1-9]\d*, [1-9]\d* requests/.test(reportText) || !reportText.includes('matches receipts'))
+      fail('the usage is not shown next to the receipts: ' + reportText);
     ok(`service order ${order} stopped; its report verified in the page: ${reportText.match(/report verified[^✓]*/)[0].trim()}`);
     await shot('09-orders-report');
 

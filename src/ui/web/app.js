@@ -79,6 +79,7 @@ function route() {
 async function loadSession() {
   try {
     const s = await api('/api/session');
+    const first = !state.session;
     state.session = s;
     const account = document.getElementById('account');
     account.replaceChildren(
@@ -86,7 +87,7 @@ async function loadSession() {
       el('span', { class: 'mono muted', text: short(s.account, 10) }),
       el('span', { class: 'balance', text: s.registered ? `${s.balance} tokens` : '' }));
     account.title = s.account;
-    if (s.allow_simulated) {
+    if (s.allow_simulated && first) {
       showBanner('The attestation policy accepts SIMULATED TEEs: nothing here is hardware-protected. For development only.', 'warn');
     }
   } catch (e) {
@@ -427,7 +428,9 @@ async function send(event) {
   const chat = state.mode === 'chat';
   if (chat) state.history.push({ role: 'user', content: text });
   const path = `/api/services/${state.service}/v1/${chat ? 'chat/completions' : 'completions'}`;
-  const request = chat ? { messages: state.history, stream: true, max_tokens: 200 } : { prompt: text, stream: true, max_tokens: 200 };
+  // include_usage: the last event carries the token count the gateway meters.
+  const options = { stream: true, stream_options: { include_usage: true }, max_tokens: 200 };
+  const request = chat ? { messages: state.history, ...options } : { prompt: text, ...options };
   let reply = chat ? '' : text;
   if (!chat) body.textContent = reply;
   try {
@@ -481,6 +484,7 @@ async function loadOrders() {
     const [{ orders }, offers] = await Promise.all([api('/api/orders'), state.offers.length ? null : api('/api/offers')]);
     if (offers) state.offers = offers.offers;
     state.orders = orders;
+    loadSession();
     renderOrders();
     renderServices();
   } catch (e) {
@@ -508,7 +512,7 @@ function usageView(o) {
   if (!u.accounts || !u.accounts.length) return el('div', { class: 'muted small', text: 'No subscriber usage on the ledger.' });
   return el('div', { class: 'usage' }, ...u.accounts.map((a) => el('div', { class: 'small' },
     el('span', { class: 'mono', text: short(a.account, 10) }),
-    ` charged ${a.charged ?? 0} of ${a.deposit ?? 0}`,
+    ` ledger: ${a.requests ?? 0} requests, ${a.tokens ?? 0} tokens, charged ${a.charged ?? 0}${a.deposit ? ` of ${a.deposit}` : ''}`,
     a.receipts ? ` · receipts: ${a.receipts.count}, ${a.receipts.requests} requests, ${a.receipts.tokens} tokens` : '',
     a.overcharge ? el('span', { class: 'pill bad', text: 'overcharged: ' + a.overcharge }) : a.receipts ? el('span', { class: 'pill ok', text: 'matches receipts' }) : null)));
 }
