@@ -222,6 +222,7 @@ async function deploy(event) {
           verification: j.service,
         };
         openChat.classList.remove('hidden');
+        loadSession();
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 300));
