@@ -36,8 +36,8 @@ Result<void> run_ui(const UiArgs& args) {
   if (!ca_cert) return std::unexpected(ca_cert.error());
   auto policy = load_policy(args.policy, attest::Policy::strict());
   if (!policy) return std::unexpected(policy.error());
-  ui::Options options{args.ledger, std::move(*key), args.store, std::move(*ca_cert), std::move(*policy),
-                      args.receipts_dir, {}};
+  ui::Options options{args.ledger,        std::move(*key),   args.store, std::move(*ca_cert),
+                      std::move(*policy), args.receipts_dir, {}};
   options.usage = [](ledger::LedgerClient& client, std::uint64_t order,
                      const std::string& receipts) -> Result<nlohmann::json> {
     auto checked = check_usage(client, order, receipts);

@@ -87,8 +87,7 @@ std::optional<http::Response> refuse(const http::Request& request, const Gate& g
     return http::error_response(403, "host", "this server answers only to its own loopback address");
   if (const auto origin = request.header("Origin"); origin && !own_origin(*origin, gate))
     return http::error_response(403, "origin", "requests from another origin are refused");
-  if (const auto site = request.header("Sec-Fetch-Site");
-      site && *site != "same-origin" && *site != "none")
+  if (const auto site = request.header("Sec-Fetch-Site"); site && *site != "same-origin" && *site != "none")
     return http::error_response(403, "origin", "requests from another site are refused");
   if (!request.path.starts_with(kApiPrefix)) return std::nullopt;
 
@@ -96,13 +95,15 @@ std::optional<http::Response> refuse(const http::Request& request, const Gate& g
   const std::string_view given =
       authorization && authorization->starts_with(kBearer) ? authorization->substr(kBearer.size()) : "";
   if (!crypto::ct_equal(as_bytes(given), as_bytes(gate.token)))
-    return http::error_response(401, "token", "the session token is missing or wrong; open the URL ward ui printed");
+    return http::error_response(401, "token",
+                                "the session token is missing or wrong; open the URL ward ui printed");
   if (request.method == "POST") {
     const auto type = request.header("Content-Type");
     if (!type || !(*type == "application/json" || type->starts_with("application/json;")))
       return http::error_response(415, "content_type", "the API takes application/json bodies only");
     if (request.body.size() > kMaxBodyBytes)
-      return http::error_response(413, "body_too_large", "the body is over " + std::to_string(kMaxBodyBytes) + " bytes");
+      return http::error_response(413, "body_too_large",
+                                  "the body is over " + std::to_string(kMaxBodyBytes) + " bytes");
   }
   return std::nullopt;
 }
@@ -148,8 +149,9 @@ Result<DeployRequest> parse_deploy_request(const json& body) {
   if (auto ok = only_fields(body, {"engine_offer", "model_offer", "tee_offer", "deposit"}); !ok)
     return std::unexpected(ok.error());
   DeployRequest out;
-  for (auto [name, field] : {std::pair{"engine_offer", &out.engine_offer}, std::pair{"model_offer", &out.model_offer},
-                             std::pair{"tee_offer", &out.tee_offer}, std::pair{"deposit", &out.deposit}}) {
+  for (auto [name, field] :
+       {std::pair{"engine_offer", &out.engine_offer}, std::pair{"model_offer", &out.model_offer},
+        std::pair{"tee_offer", &out.tee_offer}, std::pair{"deposit", &out.deposit}}) {
     auto value = amount_field(body, name, ledger::kMaxAmount);
     if (!value) return std::unexpected(value.error());
     *field = *value;
@@ -168,7 +170,8 @@ Result<ConnectRequest> parse_connect_request(const json& body) {
     out.engine = std::move(*engine);
   }
   if (const auto models = body.find("models"); models != body.end()) {
-    if (!models->is_array() || models->size() > 16) return fail("ui.request", "models is not a list of digests");
+    if (!models->is_array() || models->size() > 16)
+      return fail("ui.request", "models is not a list of digests");
     for (const auto& model : *models) {
       if (!model.is_string()) return fail("ui.request", "models is not a list of digests");
       auto digest = ledger::parse_id(model.get<std::string>());

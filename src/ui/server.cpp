@@ -199,8 +199,10 @@ http::Response Server::handle(const http::Request& request) {
 void Server::Impl::add_routes() {
   router.add("GET", "/api/session", [this](const http::Request&, const std::string&) { return session(); });
   router.add("GET", "/api/offers", [this](const http::Request&, const std::string&) { return offers(); });
-  router.add("POST", "/api/offers", [this](const http::Request& r, const std::string&) { return create_offer(r); });
-  router.add("POST", "/api/deploy", [this](const http::Request& r, const std::string&) { return start_deploy(r); });
+  router.add("POST", "/api/offers",
+             [this](const http::Request& r, const std::string&) { return create_offer(r); });
+  router.add("POST", "/api/deploy",
+             [this](const http::Request& r, const std::string&) { return start_deploy(r); });
   router.add("GET", "/api/jobs/{}", [this](const http::Request&, const std::string& id) { return job(id); });
   router.add("GET", "/api/orders", [this](const http::Request&, const std::string&) { return orders(); });
   for (const Asset& asset : assets()) {
@@ -251,17 +253,21 @@ Result<files::SignedResource> Server::Impl::offered_resource(const ledger::Offer
   // resource is anyone's text, and this process must not be made to fetch
   // arbitrary URLs for the page.
   auto ref = store::parse_blob_uri(offer.resource);
-  if (!ref) return fail("ui.offer", "offer " + std::to_string(offer.id) + "'s resource is not a descriptor in a store");
+  if (!ref)
+    return fail("ui.offer",
+                "offer " + std::to_string(offer.id) + "'s resource is not a descriptor in a store");
   auto store = store::open_store(options.store);
   if (!store) return std::unexpected(store.error());
   if (ref->store_uri != (*store)->uri())
-    return fail("ui.offer", "offer " + std::to_string(offer.id) + "'s descriptor is in another store: " + ref->store_uri);
+    return fail("ui.offer",
+                "offer " + std::to_string(offer.id) + "'s descriptor is in another store: " + ref->store_uri);
   auto bytes = (*store)->get_bytes(ref->sha256, files::kMaxDescriptorSize);
   if (!bytes) return std::unexpected(bytes.error());
   auto resource = files::parse_resource(as_chars(*bytes));
   if (!resource) return fail(resource.error(), "offer " + std::to_string(offer.id) + "'s descriptor");
   if (resource->resource.owner != offer.owner)
-    return fail("ui.offer", "offer " + std::to_string(offer.id) + "'s descriptor is signed by another account than the offer's owner");
+    return fail("ui.offer", "offer " + std::to_string(offer.id) +
+                                "'s descriptor is signed by another account than the offer's owner");
   return resource;
 }
 
@@ -284,10 +290,12 @@ http::Response Server::Impl::offers() {
     }
     o["owner_name"] = names[offer.owner];
     if (offer.kind == ledger::OfferKind::Tee) {
-      o["cvms"] = std::count_if(cvms->begin(), cvms->end(), [&](const ledger::Cvm& c) { return c.offer == offer.id; });
+      o["cvms"] = std::count_if(cvms->begin(), cvms->end(),
+                                [&](const ledger::Cvm& c) { return c.offer == offer.id; });
     } else if (auto resource = offered_resource(offer)) {
       const files::Resource& r = resource->resource;
-      o["descriptor"] = {{"name", r.name}, {"size", r.plaintext_size}, {"sha256", hex_encode(r.plaintext_sha256)}};
+      o["descriptor"] = {
+          {"name", r.name}, {"size", r.plaintext_size}, {"sha256", hex_encode(r.plaintext_sha256)}};
       if (r.engine) o["descriptor"]["engine"] = *r.engine;
     }
     list.push_back(std::move(o));
@@ -304,10 +312,12 @@ http::Response Server::Impl::create_offer(const http::Request& request) {
     auto resource = files::parse_resource(offer->descriptor);
     if (!resource) return refusal(resource.error());
     if (resource->resource.owner != options.key.signing_public_key())
-      return http::error_response(403, "ui.offer", "the descriptor is another account's; offer only what you own");
+      return http::error_response(403, "ui.offer",
+                                  "the descriptor is another account's; offer only what you own");
     if ((offer->kind == "engine") != resource->resource.engine.has_value())
-      return http::error_response(400, "ui.offer", offer->kind == "engine" ? "the descriptor is not an engine image"
-                                                                            : "the descriptor is an engine image");
+      return http::error_response(400, "ui.offer",
+                                  offer->kind == "engine" ? "the descriptor is not an engine image"
+                                                          : "the descriptor is an engine image");
     auto store = store::open_store(options.store);
     if (!store) return refusal(store.error(), 502);
     auto blob = (*store)->put_bytes(as_bytes(files::resource_text(*resource)));
@@ -316,11 +326,9 @@ http::Response Server::Impl::create_offer(const http::Request& request) {
   }
   auto client = ledger();
   if (!client) return refusal(client.error(), 502);
-  auto receipt = ledger::submit_signed(**client, options.key.signing_key(), "offers.create",
-                                       {{"kind", offer->kind},
-                                        {"name", offer->name},
-                                        {"resource", offer->resource},
-                                        {"price", offer->price}});
+  auto receipt = ledger::submit_signed(
+      **client, options.key.signing_key(), "offers.create",
+      {{"kind", offer->kind}, {"name", offer->name}, {"resource", offer->resource}, {"price", offer->price}});
   if (!receipt) return refusal(receipt.error(), 409);
   return http::json_response(200, {{"offer", receipt->index}, {"resource", offer->resource}});
 }
@@ -348,7 +356,8 @@ http::Response Server::Impl::job(const std::string& id) {
   if (it == jobs.end()) return http::error_response(404, "not_found", "no job " + id);
   const Job& job = it->second;
   json steps = json::array();
-  for (const Step& s : job.steps) steps.push_back({{"name", s.name}, {"state", s.state}, {"detail", s.detail}});
+  for (const Step& s : job.steps)
+    steps.push_back({{"name", s.name}, {"state", s.state}, {"detail", s.detail}});
   json out = {{"job", it->first}, {"steps", std::move(steps)}, {"done", job.done}, {"error", job.error}};
   if (job.order) out["order"] = *job.order;
   if (!job.service.is_null()) out["service"] = job.service;
@@ -392,7 +401,8 @@ void Server::Impl::deploy(std::uint64_t id, DeployRequest request) {
   if (!tee_offer) return failed(tee_offer.error());
   auto engine = offered_resource(*engine_offer);
   if (!engine) return failed(engine.error());
-  if (!engine->resource.engine) return failed(Error{"ui.deploy", "the engine offer's descriptor is not an engine image"});
+  if (!engine->resource.engine)
+    return failed(Error{"ui.deploy", "the engine offer's descriptor is not an engine image"});
   auto model = offered_resource(*model_offer);
   if (!model) return failed(model.error());
   auto cvms = (*client)->cvms();
@@ -401,15 +411,19 @@ void Server::Impl::deploy(std::uint64_t id, DeployRequest request) {
   for (const auto& c : *cvms) {
     if (c.offer == tee_offer->id && (!cvm || c.heartbeat_at > cvm->heartbeat_at)) cvm = &c;
   }
-  if (!cvm) return failed(Error{"ui.deploy", "TEE offer " + std::to_string(tee_offer->id) + " has no CVM listed"});
+  if (!cvm)
+    return failed(Error{"ui.deploy", "TEE offer " + std::to_string(tee_offer->id) + " has no CVM listed"});
   const std::string engine_digest = *engine->resource.engine;
-  set_step(id, step++, "done", "CVM " + hex_encode(cvm->id).substr(0, 16) + "…, engine " + engine_digest.substr(0, 19) + "…");
+  set_step(id, step++, "done",
+           "CVM " + hex_encode(cvm->id).substr(0, 16) + "…, engine " + engine_digest.substr(0, 19) + "…");
 
   set_step(id, step, "running");
-  auto grantee = files::verify_grantee(**client, cvm->id, options.ca_cert, options.policy, system_clock::now());
+  auto grantee =
+      files::verify_grantee(**client, cvm->id, options.ca_cert, options.policy, system_clock::now());
   if (!grantee) return failed(grantee.error());
-  set_step(id, step++, "done", grantee->appraisal.simulated ? "certificate and evidence verified (SIMULATED TEE)"
-                                                             : "certificate and evidence verified");
+  set_step(id, step++, "done",
+           grantee->appraisal.simulated ? "certificate and evidence verified (SIMULATED TEE)"
+                                        : "certificate and evidence verified");
 
   auto store = store::open_store(options.store);
   if (!store) return failed(store.error());
@@ -418,15 +432,17 @@ void Server::Impl::deploy(std::uint64_t id, DeployRequest request) {
   for (const files::SignedResource* resource : {&*engine, &*model}) {
     set_step(id, step, "running");
     if (resource->resource.owner != options.key.signing_public_key()) {
-      return failed(Error{"ui.deploy", resource->resource.name + " is " + hex_encode(resource->resource.owner).substr(0, 16) +
+      return failed(Error{"ui.deploy", resource->resource.name + " is " +
+                                           hex_encode(resource->resource.owner).substr(0, 16) +
                                            "…'s: its owner grants it to the CVM (ward files grant --serve)"});
     }
     files::GrantLimits limits;
     limits.serve = true;
-    auto grant = files::make_grant(*resource, **store, options.key, grantee->recipient, cvm->id, engine_digest, {},
-                                   system_clock::now() + kGrantValidity, limits);
+    auto grant = files::make_grant(*resource, **store, options.key, grantee->recipient, cvm->id,
+                                   engine_digest, {}, system_clock::now() + kGrantValidity, limits);
     if (!grant) return failed(grant.error());
-    if (auto ok = files::check_grant_for_order(*grant, terms, system_clock::now()); !ok) return failed(ok.error());
+    if (auto ok = files::check_grant_for_order(*grant, terms, system_clock::now()); !ok)
+      return failed(ok.error());
     auto blob = (*store)->put_bytes(as_bytes(files::grant_text(*grant)));
     if (!blob) return failed(blob.error());
     inputs.push_back(blob->uri);
@@ -434,13 +450,14 @@ void Server::Impl::deploy(std::uint64_t id, DeployRequest request) {
   }
 
   set_step(id, step, "running");
-  json args = {{"cvm", hex_encode(cvm->id)},
-               {"engine", engine_digest},
-               {"inputs", inputs},
-               {"outputs", json::array()},
-               {"offers", {engine_offer->id, model_offer->id}},  // the CVM's tee offer is paid by the contract itself
-               {"deposit", request.deposit},
-               {"serve", {{"access", "accounts"}, {"accounts", {account}}}}};
+  json args = {
+      {"cvm", hex_encode(cvm->id)},
+      {"engine", engine_digest},
+      {"inputs", inputs},
+      {"outputs", json::array()},
+      {"offers", {engine_offer->id, model_offer->id}},  // the CVM's tee offer is paid by the contract itself
+      {"deposit", request.deposit},
+      {"serve", {{"access", "accounts"}, {"accounts", {account}}}}};
   auto receipt = ledger::submit_signed(**client, options.key.signing_key(), "orders.create", std::move(args));
   if (!receipt) return failed(receipt.error());
   const std::uint64_t order_id = receipt->index;
@@ -448,7 +465,8 @@ void Server::Impl::deploy(std::uint64_t id, DeployRequest request) {
     std::lock_guard lock(mu);
     jobs[id].order = order_id;
   }
-  set_step(id, step++, "done", "service order " + std::to_string(order_id) + " (record " + std::to_string(receipt->index) + ")");
+  set_step(id, step++, "done",
+           "service order " + std::to_string(order_id) + " (record " + std::to_string(receipt->index) + ")");
 
   set_step(id, step, "running");
   const auto deadline = std::chrono::steady_clock::now() + options.deploy_timeout;
@@ -459,11 +477,14 @@ void Server::Impl::deploy(std::uint64_t id, DeployRequest request) {
       set_step(id, step++, "done", (*order)->serve->endpoint);
       break;
     }
-    if (*order && (*order)->status != ledger::OrderStatus::New && (*order)->status != ledger::OrderStatus::Processing)
-      return failed(Error{"ui.deploy", "the order ended " + std::string(ledger::to_string((*order)->status)) + ": " + (*order)->error});
+    if (*order && (*order)->status != ledger::OrderStatus::New &&
+        (*order)->status != ledger::OrderStatus::Processing)
+      return failed(Error{"ui.deploy", "the order ended " + std::string(ledger::to_string((*order)->status)) +
+                                           ": " + (*order)->error});
     if (stopping) return failed(Error{"ui.deploy", "ward ui is stopping"});
     if (std::chrono::steady_clock::now() >= deadline)
-      return failed(Error{"ui.deploy", "the service did not start within " + std::to_string(options.deploy_timeout.count()) + " s"});
+      return failed(Error{"ui.deploy", "the service did not start within " +
+                                           std::to_string(options.deploy_timeout.count()) + " s"});
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 
@@ -476,8 +497,11 @@ void Server::Impl::deploy(std::uint64_t id, DeployRequest request) {
     jobs[id].service = *connected;
   }
   if (!connected->value("accepted", false))
-    return failed(Error{"ui.deploy", connected->value("rejection", std::string("the service does not verify"))});
-  set_step(id, step, "done", connected->value("simulated", false) ? "every check passed (SIMULATED TEE)" : "every check passed");
+    return failed(
+        Error{"ui.deploy", connected->value("rejection", std::string("the service does not verify"))});
+  set_step(
+      id, step, "done",
+      connected->value("simulated", false) ? "every check passed (SIMULATED TEE)" : "every check passed");
   std::lock_guard lock(mu);
   jobs[id].done = true;
 }
@@ -490,18 +514,20 @@ Result<json> Server::Impl::connect_service(std::uint64_t order_id, const Connect
   if (!client) return std::unexpected(client.error());
   auto order = (*client)->order(order_id);
   if (!order) return std::unexpected(order.error());
-  if (!*order || !(*order)->serve) return fail("ui.service", "no service order " + std::to_string(order_id) + " on the ledger");
+  if (!*order || !(*order)->serve)
+    return fail("ui.service", "no service order " + std::to_string(order_id) + " on the ledger");
   const std::string endpoint = (*order)->serve->endpoint;
   if (endpoint.empty()) return fail("ui.service", "service " + std::to_string(order_id) + " has not started");
   serve::EndpointPins pins{request.engine, request.models};
-  json pins_json = {{"engine", request.engine ? json(*request.engine) : json(nullptr)}, {"models", json::array()}};
+  json pins_json = {{"engine", request.engine ? json(*request.engine) : json(nullptr)},
+                    {"models", json::array()}};
   for (const auto& m : request.models) pins_json["models"].push_back(hex_encode(m));
   {
     std::lock_guard lock(mu);
     services.erase(order_id);
   }
-  auto verified_client =
-      serve::VerifiedClient::open(endpoint, serve::ClientOptions{options.ca_cert, options.policy, options.ledger, pins});
+  auto verified_client = serve::VerifiedClient::open(
+      endpoint, serve::ClientOptions{options.ca_cert, options.policy, options.ledger, pins});
   if (!verified_client) return std::unexpected(verified_client.error());
   auto checked = (*verified_client)->verify_now();
   if (!checked) return std::unexpected(checked.error());
@@ -530,7 +556,8 @@ http::Response Server::Impl::services_route(const http::Request& request) {
   std::string_view rest = std::string_view(request.path).substr(kServicesPrefix.size());
   const auto slash = rest.find('/');
   auto order = parse_decimal(rest.substr(0, slash), ~std::uint64_t{0});
-  if (!order || slash == std::string_view::npos) return http::error_response(404, "unknown_path", "no such service path");
+  if (!order || slash == std::string_view::npos)
+    return http::error_response(404, "unknown_path", "no such service path");
   const std::string_view action = rest.substr(slash);
   if (action == "/connect") {
     if (request.method != "POST") return http::error_response(405, "method_not_allowed", "POST only");
@@ -564,7 +591,9 @@ http::Response Server::Impl::verification(std::uint64_t order) {
     std::lock_guard lock(mu);
     if (auto it = services.find(order); it != services.end()) service = it->second;
   }
-  if (!service) return http::error_response(409, "not_verified", "service " + std::to_string(order) + " is not connected: verify it first");
+  if (!service)
+    return http::error_response(409, "not_verified",
+                                "service " + std::to_string(order) + " is not connected: verify it first");
   auto checked = service->proxy->client().verify_now();
   if (!checked) return refusal(checked.error(), 502);
   json out = serve::endpoint_verification_json(**checked);
@@ -580,15 +609,17 @@ http::Response Server::Impl::verification(std::uint64_t order) {
   return http::json_response(200, out);
 }
 
-http::Response Server::Impl::forward(std::uint64_t order, std::string_view target, const http::Request& request) {
+http::Response Server::Impl::forward(std::uint64_t order, std::string_view target,
+                                     const http::Request& request) {
   std::shared_ptr<Service> service;
   {
     std::lock_guard lock(mu);
     if (auto it = services.find(order); it != services.end()) service = it->second;
   }
   if (!service) {
-    return http::error_response(409, "not_verified", "service " + std::to_string(order) +
-                                                         " has not passed verification under your pins; chat is refused");
+    return http::error_response(
+        409, "not_verified",
+        "service " + std::to_string(order) + " has not passed verification under your pins; chat is refused");
   }
   // Only what an OpenAI-style call needs goes on: never the session token,
   // cookies or the page's other headers.
@@ -599,7 +630,8 @@ http::Response Server::Impl::forward(std::uint64_t order, std::string_view targe
   outgoing.body = request.body;
   outgoing.peer = request.peer;
   for (std::string_view name : {"Content-Type", "Accept"}) {
-    if (auto value = request.header(name)) outgoing.headers.push_back({std::string(name), std::string(*value)});
+    if (auto value = request.header(name))
+      outgoing.headers.push_back({std::string(name), std::string(*value)});
   }
   http::Response response = service->proxy->handle(outgoing);
   // Back to the page goes the body and its type, nothing else a service
@@ -623,7 +655,8 @@ http::Response Server::Impl::cancel(const http::Request& request) {
   if (request.method != "POST") return http::error_response(405, "method_not_allowed", "POST only");
   auto client = ledger();
   if (!client) return refusal(client.error(), 502);
-  auto receipt = ledger::submit_signed(**client, options.key.signing_key(), "orders.cancel", {{"order", *order}});
+  auto receipt =
+      ledger::submit_signed(**client, options.key.signing_key(), "orders.cancel", {{"order", *order}});
   if (!receipt) return refusal(receipt.error(), 409);
   {
     std::lock_guard lock(mu);

@@ -27,17 +27,17 @@ namespace ward::ui {
 // What the orders view shows of a service's use: the ledger's charges
 // against the receipts kept in `receipts` (a receipt log, meter.h; may not
 // exist yet). `ward ui` passes cli::check_usage's JSON.
-using UsageCheck =
-    std::function<Result<nlohmann::json>(ledger::LedgerClient&, std::uint64_t order, const std::string& receipts)>;
+using UsageCheck = std::function<Result<nlohmann::json>(ledger::LedgerClient&, std::uint64_t order,
+                                                        const std::string& receipts)>;
 
 struct Options {
   std::string ledger;  // a ledger URL or an embedded ledger's path
   keys::PartyKey key;  // signs; never sent to the page
   std::string store;   // where grants and offered descriptors are put
   crypto::Certificate ca_cert;
-  attest::Policy policy;                // what CVMs and services must meet
-  std::filesystem::path receipts_dir;   // one receipt log per service, receipts-ORDER.jsonl
-  UsageCheck usage;                     // none: the orders view shows no usage
+  attest::Policy policy;                     // what CVMs and services must meet
+  std::filesystem::path receipts_dir;        // one receipt log per service, receipts-ORDER.jsonl
+  UsageCheck usage;                          // none: the orders view shows no usage
   std::chrono::seconds deploy_timeout{120};  // for a service to start
 };
 

@@ -1,8 +1,8 @@
 // The gate every request to `ward ui` passes, and the API's body parsers:
 // each refusal forged.
-#include <gtest/gtest.h>
-
 #include "ui/api.h"
+
+#include <gtest/gtest.h>
 
 namespace ward::ui {
 namespace {
@@ -105,17 +105,22 @@ TEST(UiGate, TakesJsonBodiesOnly) {
 }
 
 TEST(UiRequests, ParsesAnOffer) {
-  auto offer = parse_offer_request(
-      json{{"kind", "model"}, {"name", "m"}, {"resource", "sha256:x"}, {"price", {{"model", "fixed"}, {"amount", 3}}}});
+  auto offer = parse_offer_request(json{{"kind", "model"},
+                                        {"name", "m"},
+                                        {"resource", "sha256:x"},
+                                        {"price", {{"model", "fixed"}, {"amount", 3}}}});
   ASSERT_TRUE(offer) << offer.error().message;
   EXPECT_EQ(offer->price, (json{{"model", "fixed"}, {"amount", 3}}));
-  auto share = parse_offer_request(
-      json{{"kind", "model"}, {"name", "m"}, {"resource", "r"}, {"price", {{"model", "revenue_share"}, {"bps", 500}}}});
+  auto share = parse_offer_request(json{{"kind", "model"},
+                                        {"name", "m"},
+                                        {"resource", "r"},
+                                        {"price", {{"model", "revenue_share"}, {"bps", 500}}}});
   ASSERT_TRUE(share) << share.error().message;
 }
 
 TEST(UiRequests, RefusesBadOffers) {
-  const json good = {{"kind", "model"}, {"name", "m"}, {"resource", "r"}, {"price", {{"model", "fixed"}, {"amount", 3}}}};
+  const json good = {
+      {"kind", "model"}, {"name", "m"}, {"resource", "r"}, {"price", {{"model", "fixed"}, {"amount", 3}}}};
   auto with = [&](const char* key, json value) {
     json j = good;
     j[key] = std::move(value);
@@ -134,13 +139,16 @@ TEST(UiRequests, RefusesBadOffers) {
 }
 
 TEST(UiRequests, ParsesDeployAndConnect) {
-  auto deploy = parse_deploy_request(json{{"engine_offer", 1}, {"model_offer", 2}, {"tee_offer", 3}, {"deposit", 10}});
+  auto deploy =
+      parse_deploy_request(json{{"engine_offer", 1}, {"model_offer", 2}, {"tee_offer", 3}, {"deposit", 10}});
   ASSERT_TRUE(deploy) << deploy.error().message;
   EXPECT_EQ(deploy->tee_offer, 3u);
   EXPECT_FALSE(parse_deploy_request(json{{"engine_offer", 1}, {"model_offer", 2}, {"tee_offer", 3}}));
-  EXPECT_FALSE(parse_deploy_request(json{{"engine_offer", "1"}, {"model_offer", 2}, {"tee_offer", 3}, {"deposit", 1}}));
+  EXPECT_FALSE(parse_deploy_request(
+      json{{"engine_offer", "1"}, {"model_offer", 2}, {"tee_offer", 3}, {"deposit", 1}}));
 
-  auto connect = parse_connect_request(json{{"engine", "sha256:" + std::string(64, 'b')}, {"models", {std::string(64, 'c')}}});
+  auto connect = parse_connect_request(
+      json{{"engine", "sha256:" + std::string(64, 'b')}, {"models", {std::string(64, 'c')}}});
   ASSERT_TRUE(connect) << connect.error().message;
   EXPECT_EQ(*connect->engine, "sha256:" + std::string(64, 'b'));
   EXPECT_EQ(connect->models.size(), 1u);

@@ -2,11 +2,12 @@
 // the page's files with a strict Content-Security-Policy, the gate in front
 // of every route, offers made through the API, chat refused before a
 // service verified, and the key in no answer.
-#include <gtest/gtest.h>
+#include "ui/server.h"
 
 #include <filesystem>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "../ca/fixture.h"
@@ -14,7 +15,6 @@
 #include "crypto/random.h"
 #include "ledger/client.h"
 #include "ledger/ledger.h"
-#include "ui/server.h"
 
 namespace ward::ui {
 namespace {
@@ -34,8 +34,13 @@ class UiServerTest : public ca::testing::CaTest {
     auto registered = ledger::submit_signed(**client, key_.signing_key(), "accounts.register",
                                             {{"recipient", key_.recipient().to_string()}, {"name", "alice"}});
     ASSERT_TRUE(registered) << registered.error().message;
-    auto server = Server::create(Options{ledger_path_, key_, (root_ / "store").string(), center().certificate(),
-                                         attest::Policy::strict(), root_ / "receipts", {}});
+    auto server = Server::create(Options{ledger_path_,
+                                         key_,
+                                         (root_ / "store").string(),
+                                         center().certificate(),
+                                         attest::Policy::strict(),
+                                         root_ / "receipts",
+                                         {}});
     ASSERT_TRUE(server) << server.error().message;
     server_ = std::move(*server);
     auto port = server_->bind("127.0.0.1", 0);
@@ -76,10 +81,16 @@ TEST_F(UiServerTest, PrintsALoopbackUrlWithAFreshToken) {
 }
 
 TEST_F(UiServerTest, ListensOnLoopbackOnly) {
-  auto other = Server::create(Options{ledger_path_, key_, (root_ / "store").string(), center().certificate(),
-                                      attest::Policy::strict(), root_ / "receipts", {}});
+  auto other = Server::create(Options{ledger_path_,
+                                      key_,
+                                      (root_ / "store").string(),
+                                      center().certificate(),
+                                      attest::Policy::strict(),
+                                      root_ / "receipts",
+                                      {}});
   ASSERT_TRUE(other);
-  for (const char* host : {"0.0.0.0", "::", "localhost", "192.168.1.1"}) EXPECT_FALSE((*other)->bind(host, 0)) << host;
+  for (const char* host : {"0.0.0.0", "::", "localhost", "192.168.1.1"})
+    EXPECT_FALSE((*other)->bind(host, 0)) << host;
 }
 
 TEST_F(UiServerTest, ServesThePageWithAStrictPolicy) {
@@ -87,7 +98,8 @@ TEST_F(UiServerTest, ServesThePageWithAStrictPolicy) {
                                    std::pair{"/style.css", "text/css"}}) {
     const auto r = send("GET", path);
     EXPECT_EQ(r.status, 200) << path;
-    EXPECT_TRUE(std::string(http::find_header(r.headers, "Content-Type").value_or("")).starts_with(type)) << path;
+    EXPECT_TRUE(std::string(http::find_header(r.headers, "Content-Type").value_or("")).starts_with(type))
+        << path;
     const std::string csp(http::find_header(r.headers, "Content-Security-Policy").value_or(""));
     EXPECT_NE(csp.find("script-src 'self'"), std::string::npos);
     EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos);
@@ -114,7 +126,9 @@ TEST_F(UiServerTest, RefusesForgedRequests) {
 
 TEST_F(UiServerTest, CreatesAnOfferSignedByTheKey) {
   const auto created = send("POST", "/api/offers",
-                            json{{"kind", "dataset"}, {"name", "clinic records"}, {"resource", "sha256:abc"},
+                            json{{"kind", "dataset"},
+                                 {"name", "clinic records"},
+                                 {"resource", "sha256:abc"},
                                  {"price", {{"model", "per_hour"}, {"amount", 7}}}}
                                 .dump());
   ASSERT_EQ(created.status, 200) << created.body;
