@@ -65,7 +65,7 @@ echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$MRTD\"]}}" >p
 mkdir llm
 cp "$LLAMA/bin/llama-server" llm/
 "$WARD" engine pack llm --entrypoint /llama-server --cmd -m --cmd /ward/inputs/0/stories260K.gguf \
-  --cmd --host --cmd 127.0.0.1 --cmd --port --cmd 8080 --cmd -t --cmd 2 --cmd -c --cmd 1024 \
+  --cmd --host --cmd 127.0.0.1 --cmd --port --cmd 8080 --cmd -t --cmd 1 --cmd -c --cmd 2048 \
   --serve-port 8080 -o llm.tar >/dev/null
 "$WARD" files upload llm.tar --key alice.key --store "$STORE" -o engine.res.json >/dev/null
 "$WARD" files upload "$MODEL" --key alice.key --store "$STORE" -o model.res.json >/dev/null

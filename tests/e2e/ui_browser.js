@@ -129,6 +129,9 @@ async function main() {
 
     // Completion mode (the test model has no chat template); tokens stream.
     await page.click('#mode-toggle button[data-mode=completion]');
+    // Enough tokens that the stream lasts long enough to be seen arriving:
+    // the test model writes thousands of tokens a second.
+    await page.$eval('#max-tokens', (e) => { e.value = '1500'; });
     await page.type('#prompt', 'Once upon a time');
     // Every change of the reply as the page renders it, recorded in the page:
     // a small model streams faster than a test can poll.
