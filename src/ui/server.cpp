@@ -40,6 +40,8 @@ constexpr std::string_view kOrdersPrefix = "/api/orders/";
 // A service grant made by deploy lasts this long; the order can be renewed
 // by deploying again.
 constexpr auto kGrantValidity = std::chrono::hours(24 * 30);
+// Deploys at once, each on a thread of its own.
+constexpr long kMaxRunningDeploys = 4;
 constexpr std::string_view kSecurityPolicy =
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -340,6 +342,9 @@ http::Response Server::Impl::start_deploy(const http::Request& request) {
   if (!deploy_request) return refusal(deploy_request.error());
   std::lock_guard lock(mu);
   if (stopping) return http::error_response(503, "stopping", "ward ui is stopping");
+  const auto running = std::count_if(jobs.begin(), jobs.end(), [](const auto& j) { return !j.second.done; });
+  if (running >= kMaxRunningDeploys)
+    return http::error_response(429, "busy", "deploys already running: wait for one to end");
   const std::uint64_t id = next_job++;
   Job& job = jobs[id];
   for (const char* name : {"Check the offers", "Verify the CVM", "Grant the engine", "Grant the model",

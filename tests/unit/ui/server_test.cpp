@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -153,6 +154,25 @@ TEST_F(UiServerTest, RefusesChatBeforeTheServiceVerified) {
   EXPECT_EQ(send("GET", "/api/services/5/verification").status, 409);
   EXPECT_EQ(send("POST", "/api/services/5/connect", "{}").status, 502);  // no such service order
   EXPECT_EQ(send("GET", "/api/services/x/verification").status, 404);
+}
+
+TEST_F(UiServerTest, ADeployOfOffersThatDoNotExistFailsAtItsFirstStep) {
+  const auto started =
+      send("POST", "/api/deploy", R"({"engine_offer":90,"model_offer":91,"tee_offer":92,"deposit":5})");
+  ASSERT_EQ(started.status, 202) << started.body;
+  const std::string job = "/api/jobs/" + std::to_string(json::parse(started.body)["job"].get<int>());
+  json state;
+  for (int i = 0; i < 100; ++i) {
+    state = json::parse(send("GET", job).body);
+    if (state["done"] == true) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(state["done"], true) << state.dump();
+  EXPECT_EQ(state["steps"][0]["state"], "failed");
+  EXPECT_EQ(state["steps"][0]["detail"], "no offer 90 on the ledger");
+  EXPECT_EQ(state["steps"][1]["state"], "pending");
+  EXPECT_FALSE(state.contains("order"));
+  EXPECT_EQ(send("GET", "/api/jobs/99").status, 404);
 }
 
 TEST_F(UiServerTest, NeverSendsTheKey) {
