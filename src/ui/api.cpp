@@ -145,6 +145,27 @@ Result<OfferRequest> parse_offer_request(const json& body) {
   return out;
 }
 
+Result<UploadRequest> parse_upload_request(const json& body) {
+  if (auto ok = only_fields(body, {"path", "kind", "name", "price"}); !ok) return std::unexpected(ok.error());
+  UploadRequest out;
+  auto path = string_field(body, "path", kMaxResourceBytes, true);
+  if (!path) return std::unexpected(path.error());
+  if (!path->starts_with('/')) return fail("ui.request", "path is not an absolute path");
+  out.path = std::move(*path);
+  auto kind = string_field(body, "kind", 16, true);
+  if (!kind) return std::unexpected(kind.error());
+  if (*kind != "model" && *kind != "dataset") return fail("ui.request", "kind is not model or dataset");
+  out.kind = std::move(*kind);
+  auto name = string_field(body, "name", kMaxNameBytes, true);
+  if (!name) return std::unexpected(name.error());
+  if (name->empty()) return fail("ui.request", "name is empty");
+  out.name = std::move(*name);
+  auto price = parse_price(body);
+  if (!price) return std::unexpected(price.error());
+  out.price = std::move(*price);
+  return out;
+}
+
 Result<DeployRequest> parse_deploy_request(const json& body) {
   if (auto ok = only_fields(body, {"engine_offer", "model_offer", "tee_offer", "deposit"}); !ok)
     return std::unexpected(ok.error());

@@ -52,6 +52,17 @@ struct OfferRequest {
 };
 Result<OfferRequest> parse_offer_request(const nlohmann::json& body);
 
+// POST /api/uploads: a file or directory on this machine, encrypted to the
+// user's own key and put in the store, then offered. Engines are packed and
+// uploaded with `ward engine pack` and `ward files upload`.
+struct UploadRequest {
+  std::string path;  // absolute
+  std::string kind;  // model or dataset
+  std::string name;
+  nlohmann::json price;
+};
+Result<UploadRequest> parse_upload_request(const nlohmann::json& body);
+
 // POST /api/deploy: a service of an engine offer and a model offer on a CVM
 // of a TEE offer, paid from `deposit`.
 struct DeployRequest {

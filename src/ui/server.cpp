@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "files/grant.h"
 #include "files/grantee.h"
 #include "files/resource.h"
+#include "files/transfer.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "loader/verify.h"
@@ -40,8 +42,8 @@ constexpr std::string_view kOrdersPrefix = "/api/orders/";
 // A service grant made by deploy lasts this long; the order can be renewed
 // by deploying again.
 constexpr auto kGrantValidity = std::chrono::hours(24 * 30);
-// Deploys at once, each on a thread of its own.
-constexpr long kMaxRunningDeploys = 4;
+// Deploys and uploads at once, each on a thread of its own.
+constexpr long kMaxRunningJobs = 4;
 constexpr std::string_view kSecurityPolicy =
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -58,6 +60,17 @@ void harden(http::Response& response) {
   response.set_header("X-Frame-Options", "DENY");
   response.set_header("Referrer-Policy", "no-referrer");
   response.set_header("Cache-Control", "no-store");
+}
+
+std::string format_bytes(std::uint64_t n) {
+  char text[32];
+  if (n < 1024) return std::to_string(n) + " B";
+  if (n < 1024 * 1024) {
+    std::snprintf(text, sizeof text, "%.1f KiB", static_cast<double>(n) / 1024);
+  } else {
+    std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(n) / (1024 * 1024));
+  }
+  return text;
 }
 
 std::string price_text(const ledger::Price& price) {
@@ -77,6 +90,7 @@ struct Step {
   std::string name;
   std::string state = "pending";  // pending, running, done, failed
   std::string detail;
+  double fraction = -1;  // of a transfer, 0..1; negative when not one
 };
 
 struct Job {
@@ -84,7 +98,8 @@ struct Job {
   bool done = false;
   std::string error;
   std::optional<std::uint64_t> order;
-  json service;  // the connection made at the end: pins and verification
+  std::optional<std::uint64_t> offer;  // made by an upload
+  json service;                        // the connection made at the end: pins and verification
 };
 
 // A service the user connected to: the proxy that forwards chat to it,
@@ -119,6 +134,12 @@ struct Server::Impl {
   http::Response offers();
   http::Response create_offer(const http::Request& request);
   http::Response start_deploy(const http::Request& request);
+  http::Response start_upload(const http::Request& request);
+  // A new job of these steps, run by `work` on a thread of its own; nullopt
+  // when too many run already or the server is stopping.
+  std::optional<std::uint64_t> start_job(std::initializer_list<const char*> steps,
+                                         std::function<void(std::uint64_t)> work);
+  void upload(std::uint64_t job, UploadRequest request);
   http::Response job(const std::string& id);
   http::Response orders();
   http::Response cancel(const http::Request& request);
@@ -205,6 +226,8 @@ void Server::Impl::add_routes() {
              [this](const http::Request& r, const std::string&) { return create_offer(r); });
   router.add("POST", "/api/deploy",
              [this](const http::Request& r, const std::string&) { return start_deploy(r); });
+  router.add("POST", "/api/uploads",
+             [this](const http::Request& r, const std::string&) { return start_upload(r); });
   router.add("GET", "/api/jobs/{}", [this](const http::Request&, const std::string& id) { return job(id); });
   router.add("GET", "/api/orders", [this](const http::Request&, const std::string&) { return orders(); });
   for (const Asset& asset : assets()) {
@@ -335,23 +358,78 @@ http::Response Server::Impl::create_offer(const http::Request& request) {
   return http::json_response(200, {{"offer", receipt->index}, {"resource", offer->resource}});
 }
 
+std::optional<std::uint64_t> Server::Impl::start_job(std::initializer_list<const char*> steps,
+                                                     std::function<void(std::uint64_t)> work) {
+  std::lock_guard lock(mu);
+  if (stopping) return std::nullopt;
+  const auto running = std::count_if(jobs.begin(), jobs.end(), [](const auto& j) { return !j.second.done; });
+  if (running >= kMaxRunningJobs) return std::nullopt;
+  const std::uint64_t id = next_job++;
+  Job& job = jobs[id];
+  for (const char* name : steps) job.steps.push_back(Step{name, "pending", "", -1});
+  workers.emplace_back([id, work = std::move(work)] { work(id); });
+  return id;
+}
+
 http::Response Server::Impl::start_deploy(const http::Request& request) {
   auto body = parse_body(request.body);
   if (!body) return refusal(body.error());
   auto deploy_request = parse_deploy_request(*body);
   if (!deploy_request) return refusal(deploy_request.error());
+  auto id = start_job({"Check the offers", "Verify the CVM", "Grant the engine", "Grant the model",
+                       "Place the service order", "Wait for the service to start", "Verify the service"},
+                      [this, r = *deploy_request](std::uint64_t job) { deploy(job, r); });
+  if (!id) return http::error_response(503, "busy", "ward ui is stopping or runs too many jobs; try again");
+  return http::json_response(202, {{"job", *id}});
+}
+
+http::Response Server::Impl::start_upload(const http::Request& request) {
+  auto body = parse_body(request.body);
+  if (!body) return refusal(body.error());
+  auto upload_request = parse_upload_request(*body);
+  if (!upload_request) return refusal(upload_request.error());
+  auto id = start_job({"Encrypt and upload", "Create the offer"},
+                      [this, r = *upload_request](std::uint64_t job) { upload(job, r); });
+  if (!id) return http::error_response(503, "busy", "ward ui is stopping or runs too many jobs; try again");
+  return http::json_response(202, {{"job", *id}});
+}
+
+// Encrypts the file to the user's own key as `ward files upload` does (the
+// store sees ciphertext only), then offers it with its descriptor in the
+// store, as an offer made with a descriptor is.
+void Server::Impl::upload(std::uint64_t id, UploadRequest request) {
+  set_step(id, 0, "running");
+  auto store = store::open_store(options.store);
+  if (!store) return set_step(id, 0, "failed", store.error().message);
+  std::error_code ec;
+  const auto size =
+      std::filesystem::is_regular_file(request.path, ec) ? std::filesystem::file_size(request.path, ec) : 0;
+  store::Progress progress("upload " + request.name, ec ? 0 : size);
+  progress.observe([this, id](std::uint64_t done, std::uint64_t total) {
+    std::lock_guard lock(mu);
+    Step& step = jobs[id].steps[0];
+    step.detail = format_bytes(done) + (total ? " of " + format_bytes(total) : "");
+    if (total) step.fraction = std::min(1.0, static_cast<double>(done) / static_cast<double>(total));
+  });
+  auto resource = files::upload(request.path, options.key, **store, {}, &progress);
+  if (!resource) return set_step(id, 0, "failed", resource.error().message);
+  auto blob = (*store)->put_bytes(as_bytes(files::resource_text(*resource)));
+  if (!blob) return set_step(id, 0, "failed", blob.error().message);
+  set_step(id, 0, "done",
+           format_bytes(resource->resource.plaintext_size) + ", sha256 " +
+               hex_encode(resource->resource.plaintext_sha256).substr(0, 16) + "…, encrypted to your key");
+
+  set_step(id, 1, "running");
+  auto client = ledger();
+  if (!client) return set_step(id, 1, "failed", client.error().message);
+  auto receipt = ledger::submit_signed(
+      **client, options.key.signing_key(), "offers.create",
+      {{"kind", request.kind}, {"name", request.name}, {"resource", blob->uri}, {"price", request.price}});
+  if (!receipt) return set_step(id, 1, "failed", receipt.error().message);
+  set_step(id, 1, "done", "offer " + std::to_string(receipt->index));
   std::lock_guard lock(mu);
-  if (stopping) return http::error_response(503, "stopping", "ward ui is stopping");
-  const auto running = std::count_if(jobs.begin(), jobs.end(), [](const auto& j) { return !j.second.done; });
-  if (running >= kMaxRunningDeploys)
-    return http::error_response(429, "busy", "deploys already running: wait for one to end");
-  const std::uint64_t id = next_job++;
-  Job& job = jobs[id];
-  for (const char* name : {"Check the offers", "Verify the CVM", "Grant the engine", "Grant the model",
-                           "Place the service order", "Wait for the service to start", "Verify the service"})
-    job.steps.push_back(Step{name, "pending", ""});
-  workers.emplace_back([this, id, r = *deploy_request] { deploy(id, r); });
-  return http::json_response(202, {{"job", id}});
+  jobs[id].done = true;
+  jobs[id].offer = receipt->index;
 }
 
 http::Response Server::Impl::job(const std::string& id) {
@@ -365,6 +443,7 @@ http::Response Server::Impl::job(const std::string& id) {
     steps.push_back({{"name", s.name}, {"state", s.state}, {"detail", s.detail}});
   json out = {{"job", it->first}, {"steps", std::move(steps)}, {"done", job.done}, {"error", job.error}};
   if (job.order) out["order"] = *job.order;
+  if (job.offer) out["offer"] = *job.offer;
   if (!job.service.is_null()) out["service"] = job.service;
   return http::json_response(200, out);
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `ward ui` in a real browser (issue 12): a ledger, a certification center
 # and a node with one simulated CVM; Alice's LLM engine (llama.cpp's
-# llama-server) and model (stories260K) uploaded to the store. Forged
-# requests to the UI are refused (no token, a wrong token, a foreign Origin,
-# a foreign Host). Then headless Chromium, through puppeteer-core, browses
-# the offers, creates offers through the form, deploys the service with one
+# llama-server) packed and uploaded to the store. Forged requests to the UI
+# are refused (no token, a wrong token, a foreign Origin, a foreign Host).
+# Then headless Chromium, through puppeteer-core, browses the offers,
+# creates offers through the form (the engine from its descriptor, the model,
+# stories260K, uploaded from its path with progress), deploys the service with one
 # click, streams a completion, sees the verification panel go red for an
 # engine pin that does not match, and sees the service's report verified
 # (tests/e2e/ui_browser.js). Screenshots of each stage are kept in
@@ -68,7 +69,6 @@ cp "$LLAMA/bin/llama-server" llm/
   --cmd --host --cmd 127.0.0.1 --cmd --port --cmd 8080 --cmd -t --cmd 1 --cmd -c --cmd 2048 \
   --serve-port 8080 -o llm.tar >/dev/null
 "$WARD" files upload llm.tar --key alice.key --store "$STORE" -o engine.res.json >/dev/null
-"$WARD" files upload "$MODEL" --key alice.key --store "$STORE" -o model.res.json >/dev/null
 
 # ward ui prints one line, its URL, and listens on loopback only.
 "$WARD" ui --ledger "$L" --key alice.key --store "$STORE" --ca-cert ca/ca.pem --policy policy.json \
@@ -115,7 +115,7 @@ pass "no token, a wrong token, a foreign Origin, a foreign Host and a non-JSON b
 
 rm -rf "$SHOTS"
 NODE_PATH=$REPO/.deps/npm/node_modules CHROMIUM=$CHROMIUM \
-  node "$E2E_DIR/ui_browser.js" "$URL" "$SHOTS" engine.res.json model.res.json ||
+  node "$E2E_DIR/ui_browser.js" "$URL" "$SHOTS" engine.res.json "$MODEL" ||
   fail "the browser test failed (screenshots in $SHOTS); ward ui: $(tail -5 ui.err); node: $(tail -20 node.out)"
 [[ ! -s ui.err ]] || fail "ward ui wrote to stderr: $(cat ui.err)"
 kill "$UI"

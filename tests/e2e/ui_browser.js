@@ -3,13 +3,13 @@
 // through the form, deploy a service with one click, chat with streamed
 // tokens, see the verification panel go red for an engine pin that does not
 // match, stop the service and see its report verified. Saves a screenshot of
-// each stage. usage: node ui_browser.js URL SHOTS_DIR ENGINE_RES MODEL_RES
+// each stage. usage: node ui_browser.js URL SHOTS_DIR ENGINE_RES MODEL_FILE
 'use strict';
 const puppeteer = require('puppeteer-core');
 const path = require('path');
 const fs = require('fs');
 
-const [url, shots, engineRes, modelRes] = process.argv.slice(2);
+const [url, shots, engineRes, modelPath] = process.argv.slice(2);
 const engineDigest = JSON.parse(fs.readFileSync(engineRes)).resource.engine;
 
 function fail(message) {
@@ -54,15 +54,19 @@ async function main() {
     await shot('01-marketplace');
 
     // Create the engine and model offers through the form.
-    const createOffer = async (kind, name, descriptor, model, amount) => {
+    const createOffer = async (kind, name, source, model, amount) => {
       await page.select('#offer-form select[name=kind]', kind);
       await page.$eval('#offer-form input[name=name]', (e) => { e.value = ''; });
       await page.type('#offer-form input[name=name]', name);
       await page.select('#offer-form select[name=price_model]', model);
       await page.$eval('#offer-form input[name=amount]', (e) => { e.value = ''; });
       await page.type('#offer-form input[name=amount]', String(amount));
-      const input = await page.$('#offer-form input[name=descriptor]');
-      await input.uploadFile(descriptor);
+      if (source.descriptor) {
+        const input = await page.$('#offer-form input[name=descriptor]');
+        await input.uploadFile(source.descriptor);
+      } else {
+        await page.type('#offer-form input[name=path]', source.path);
+      }
       await page.$eval('#offer-result', (e) => { e.textContent = ''; e.className = 'result'; });
       await page.click('#offer-form button[type=submit]');
       await page.waitForFunction(() => {
@@ -73,11 +77,15 @@ async function main() {
       if (!/^Offer \d+ created/.test(result)) fail(`creating the ${kind} offer: ${result}`);
       await page.waitForFunction((n) => [...document.querySelectorAll('#offers-table td')].some((td) => td.textContent === n), {}, name);
     };
-    await createOffer('engine', 'llama.cpp server', engineRes, 'fixed', 3);
-    await createOffer('model', 'stories-260K', modelRes, 'revenue_share', 2500);
+    await createOffer('engine', 'llama.cpp server', { descriptor: engineRes }, 'fixed', 3);
+    await createOffer('model', 'stories-260K', { path: modelPath }, 'revenue_share', 2500);
+    const uploaded = await page.$eval('#offer-result', (e) => e.textContent);
+    const bar = await page.$eval('#upload-progress', (e) => e.value);
+    if (!/Offer \d+ created: 1\.\d MiB, sha256 [0-9a-f]{16}…, encrypted to your key/.test(uploaded) || bar !== 1)
+      fail(`the upload did not show its progress: ${uploaded} (bar at ${bar})`);
     const digestShown = await page.$$eval('#offers-table td span.mono', (s) => s.map((x) => x.title));
     if (!digestShown.includes(engineDigest)) fail('the engine offer does not show its digest');
-    ok('engine and model offers created through the form (descriptors put in the store, signed by the local process)');
+    ok('offers created through the form: the engine from its descriptor, the model uploaded from its path with progress (' + uploaded + ')');
     await shot('02-offers-created');
 
     // Deploy: one click, progress shown until the service verified.

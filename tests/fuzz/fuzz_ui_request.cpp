@@ -44,6 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto parsed = ward::ui::parse_body(body);
   if (parsed) {
     (void)ward::ui::parse_offer_request(*parsed);
+    (void)ward::ui::parse_upload_request(*parsed);
     (void)ward::ui::parse_deploy_request(*parsed);
     (void)ward::ui::parse_connect_request(*parsed);
   }

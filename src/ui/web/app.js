@@ -150,6 +150,8 @@ async function createOffer(event) {
     price: model === 'revenue_share' ? { model, bps: amount } : { model, amount },
   };
   const file = form.descriptor.files[0];
+  const path = form.path.value.trim();
+  if (path) return uploadAndOffer(form, { ...body, path });
   if (file) body.descriptor = await file.text();
   else body.resource = form.resource.value;
   result.className = 'result';
@@ -163,6 +165,41 @@ async function createOffer(event) {
   } catch (e) {
     result.className = 'result error';
     result.textContent = e.message;
+  }
+}
+
+// A long upload, shown as it goes: the local process encrypts and uploads,
+// then signs the offer.
+async function uploadAndOffer(form, body) {
+  const result = document.getElementById('offer-result');
+  const bar = document.getElementById('upload-progress');
+  bar.value = 0;
+  bar.classList.remove('hidden');
+  result.className = 'result';
+  result.textContent = 'Encrypting and uploading…';
+  try {
+    const { job } = await api('/api/uploads', body);
+    for (;;) {
+      const j = await api('/api/jobs/' + job);
+      const step = j.steps.find((s) => s.state === 'running' || s.state === 'failed') || j.steps[j.steps.length - 1];
+      if (j.steps[0].fraction !== undefined) bar.value = j.steps[0].fraction;
+      result.textContent = `${step.name}: ${step.detail}`;
+      if (j.done) {
+        if (j.error) throw new Error(j.error);
+        bar.value = 1;
+        result.className = 'result ok';
+        result.textContent = `Offer ${j.offer} created: ${j.steps[0].detail}.`;
+        form.reset();
+        loadOffers();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } catch (e) {
+    result.className = 'result error';
+    result.textContent = e.message;
+  } finally {
+    setTimeout(() => bar.classList.add('hidden'), 1500);
   }
 }
 

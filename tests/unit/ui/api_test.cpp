@@ -157,6 +157,19 @@ TEST(UiRequests, ParsesDeployAndConnect) {
   EXPECT_FALSE(parse_connect_request(json{{"models", {"xyz"}}}));
 }
 
+TEST(UiRequests, ParsesAnUpload) {
+  const json price = {{"model", "fixed"}, {"amount", 1}};
+  auto upload = parse_upload_request(
+      json{{"path", "/data/m.gguf"}, {"kind", "model"}, {"name", "m"}, {"price", price}});
+  ASSERT_TRUE(upload) << upload.error().message;
+  EXPECT_EQ(upload->path, "/data/m.gguf");
+  EXPECT_FALSE(
+      parse_upload_request(json{{"path", "m.gguf"}, {"kind", "model"}, {"name", "m"}, {"price", price}}));
+  EXPECT_FALSE(
+      parse_upload_request(json{{"path", "/e.tar"}, {"kind", "engine"}, {"name", "e"}, {"price", price}}));
+  EXPECT_FALSE(parse_upload_request(json{{"path", "/m"}, {"kind", "model"}, {"name", "m"}}));
+}
+
 TEST(UiRequests, BodiesAreStrictObjects) {
   EXPECT_TRUE(parse_body("{\"a\":1}"));
   EXPECT_FALSE(parse_body("[1]"));
