@@ -54,7 +54,7 @@ if ! cmp -s tests/npm/package.json .deps/npm/package.json || [[ ! -d .deps/npm/n
 fi
 
 # llama.cpp's llama-server and rpc-server for the LLM engine (engines/llm),
-# built once per machine and source commit (about 5 minutes on 2 cores).
+# built once per machine and source commit (about 15 minutes on 2 cores).
 scripts/build-llama.sh >/dev/null
 
 # The data set of `ward demo` (Breast Cancer Wisconsin, from python3-sklearn).

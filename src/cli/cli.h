@@ -41,6 +41,7 @@ void add_files_commands(CLI::App& app, Action& action);
 void add_node_commands(CLI::App& app, Action& action);
 void add_serve_commands(CLI::App& app, Action& action);
 void add_proxy_command(CLI::App& app, Action& action);
+void add_ui_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
 // `ward demo serve`, under the demo command (demo_serve.cpp).
 void add_demo_serve_command(CLI::App& demo, Action& action);

@@ -29,6 +29,7 @@ int run(int argc, char** argv) {
   ward::cli::add_node_commands(app, action);
   ward::cli::add_serve_commands(app, action);
   ward::cli::add_proxy_command(app, action);
+  ward::cli::add_ui_command(app, action);
   ward::cli::add_demo_command(app, action);
 
   try {

@@ -52,9 +52,14 @@ class Proxy {
   Result<void> serve();
   void stop();
 
+  // One request as the proxy forwards it, for a server that embeds the
+  // proxy in its own routes (ward ui) rather than binding it.
+  http::Response handle(const http::Request& request);
+  // The client requests go through, to verify the endpoint again.
+  VerifiedClient& client() { return *client_; }
+
  private:
   Proxy(std::unique_ptr<VerifiedClient> client, ProxyOptions options, std::unique_ptr<ReceiptLog> receipts);
-  http::Response handle(const http::Request& request);
 
   std::unique_ptr<VerifiedClient> client_;
   ProxyOptions options_;

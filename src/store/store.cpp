@@ -224,6 +224,7 @@ Progress::~Progress() {
 
 void Progress::advance(std::uint64_t bytes) {
   done_ += bytes;
+  if (observer_) observer_(done_, total_);
   if (!enabled_) return;
   const std::int64_t now = now_ms();
   if (drawn_ && now - last_draw_ms_ < kRedrawMs) return;

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,8 +42,14 @@ class Progress {
   ~Progress();  // finishes the line, if one was drawn
   void advance(std::uint64_t bytes);
   bool enabled() const { return enabled_; }
+  // Also tells `observer` the bytes done and the total after each advance
+  // (a page showing the transfer: ward ui), on the transfer's thread.
+  void observe(std::function<void(std::uint64_t done, std::uint64_t total)> observer) {
+    observer_ = std::move(observer);
+  }
 
  private:
+  std::function<void(std::uint64_t, std::uint64_t)> observer_;
   std::string label_;
   std::uint64_t total_ = 0;
   std::uint64_t done_ = 0;
