@@ -6,7 +6,7 @@
 // streaming in, each response carrying a signed receipt; the ledger's
 // charges are checked against the receipts, and cancelling settles the
 // order and pays Carol her share. With --keep it serves on, with `ward ui`
-// for Alice, until interrupted.
+// for Alice (ui::Server, in this process), until interrupted.
 #include <signal.h>
 #include <unistd.h>
 
@@ -30,6 +30,7 @@
 #include "files/transfer.h"
 #include "serve/client.h"
 #include "serve/proxy.h"
+#include "ui/server.h"
 
 namespace ward::cli {
 namespace {
@@ -160,15 +161,26 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   say("model " + model->filename().string() + ", plaintext SHA-256 " + model_sha.substr(0, 16) +
       "... (stories260K is a real but toy model: 260K parameters that continue children's stories)");
 
-  step("3. Carol lists the model: 30% of what its users pay goes to her");
-  auto listed = ledger::submit_signed(ledger, carol->key.signing_key(), "offers.create",
-                                      {{"kind", "model"},
-                                       {"name", model->stem().string() + " (toy LLM)"},
-                                       {"resource", "sha256:" + model_sha},
-                                       {"price", {{"model", "revenue_share"}, {"bps", 3000}}}});
-  if (!listed) return std::unexpected(listed.error());
-  const std::uint64_t model_offer = listed->index;
-  say("offer " + std::to_string(model_offer) + ": model, revenue share 3000 bps");
+  step("3. Carol lists the engine (5 a deployment) and the model (30% of what its users pay)");
+  // An offer names its resource by the store URI of the signed descriptor,
+  // which `ward ui` reads to pin what the offer sells.
+  const auto list = [&](const files::SignedResource& res, const char* kind, const std::string& name,
+                        const json& price) -> Result<std::uint64_t> {
+    auto descriptor = store.put_bytes(as_bytes(files::resource_text(res)));
+    if (!descriptor) return std::unexpected(descriptor.error());
+    auto listed = ledger::submit_signed(ledger, carol->key.signing_key(), "offers.create",
+                                        {{"kind", kind}, {"name", name}, {"resource", descriptor->uri}, {"price", price}});
+    if (!listed) return std::unexpected(listed.error());
+    return listed->index;
+  };
+  auto engine_offer = list(*engine_res, "engine", "llama-server (llama.cpp)", {{"model", "fixed"}, {"amount", 5}});
+  if (!engine_offer) return std::unexpected(engine_offer.error());
+  auto model_offer_id = list(*model_res, "model", model->stem().string() + " (toy LLM)",
+                             {{"model", "revenue_share"}, {"bps", 3000}});
+  if (!model_offer_id) return std::unexpected(model_offer_id.error());
+  const std::uint64_t model_offer = *model_offer_id;
+  say("offer " + std::to_string(*engine_offer) + ": engine, fixed 5; offer " + std::to_string(model_offer) +
+      ": model, revenue share 3000 bps");
 
   step("4. Carol grants the engine and the model to the CVM, for service orders placed by Dave only");
   auto grantee =
@@ -186,14 +198,14 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   }
   say("the grants say \"serve\": true, name no output (the weights never leave) and order_by Dave");
 
-  step("5. Dave deploys it for subscribers at 1 a request and 20 per 1000 tokens, paying Carol's offer");
+  step("5. Dave deploys it for subscribers at 1 a request and 20 per 1000 tokens, paying Carol's offers");
   auto created = ledger::submit_signed(
       ledger, dave->key.signing_key(), "orders.create",
       {{"cvm", hex_encode(w.cvm_id)},
        {"engine", *engine_digest},
        {"inputs", grants},
        {"outputs", json::array()},
-       {"offers", {model_offer}},
+       {"offers", {*engine_offer, model_offer}},
        {"deposit", 300},
        {"serve", {{"access", "subscribers"}, {"price", {{"per_request", 1}, {"per_1k_tokens", 20}}}}}});
   if (!created) return std::unexpected(created.error());
@@ -302,10 +314,21 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
     return fail("demo.usage", "the ledger overcharged: " + usage->overcharged.front());
 
   if (args.serve_on) {
-    step("Serving on: press Ctrl-C to stop, settle and clean up");
-    say("OpenAI-compatible API for Alice: " + proxy_url + "/v1 (e.g. curl " + proxy_url +
+    step("Serving on for a browser and any OpenAI client: press Ctrl-C to stop, settle and clean up");
+    ui::Options ui_options{w.ledger_url, alice->key, store.uri(), w.center->certificate(), w.policy,
+                           w.dir / "ui-receipts", check_usage_json};
+    auto ui_server = ui::Server::create(std::move(ui_options));
+    if (!ui_server) return std::unexpected(ui_server.error());
+    auto ui_port = (*ui_server)->bind("127.0.0.1", 0);
+    if (!ui_port) return std::unexpected(ui_port.error());
+    Running ui_running(**ui_server);
+    say("ward ui, as Alice (her key stays in this process): " + (*ui_server)->url());
+    say("  Chat: service order " + std::to_string(order_id) + ", engine " + *engine_digest + ", model " +
+        model_sha + " (the offers' pins); Marketplace: Carol's offers and the provider's TEE offer");
+    say("OpenAI-compatible API through Alice's proxy: " + proxy_url + "/v1, e.g.");
+    say("  curl -N " + proxy_url +
         "/v1/completions -H 'content-type: application/json' -d '{\"prompt\":\"Once upon a time\","
-        "\"max_tokens\":64,\"stream\":true}')");
+        "\"max_tokens\":64,\"stream\":true}'");
     struct sigaction action {};
     action.sa_handler = [](int) { g_interrupted = 1; };
     ::sigaction(SIGINT, &action, nullptr);
@@ -324,7 +347,10 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   say("order " + std::string(ledger::to_string(ended->status)) + "; Alice was charged " +
       std::to_string((*final_sub)->charged) + " and got " + std::to_string((*final_sub)->refund) + " back");
   for (const auto& p : ended->payments)
-    say("  paid offer " + std::to_string(p.offer) + (p.offer == model_offer ? " (Carol's model)" : " (the provider)") +
+    say("  paid offer " + std::to_string(p.offer) +
+        (p.offer == model_offer      ? " (Carol's model)"
+         : p.offer == *engine_offer ? " (Carol's engine)"
+                                     : " (the provider)") +
         ": " + std::to_string(p.amount));
   for (const auto& [name, party] : {std::pair{"carol", &*carol}, {"dave", &*dave}, {"alice", &*alice}}) {
     if (auto b = demo::balance(ledger, party->key)) say("  " + std::string(name) + " now holds " + std::to_string(*b));

@@ -189,6 +189,13 @@ Result<void> run_usage(const UsageArgs& args) {
 
 }  // namespace
 
+Result<nlohmann::json> check_usage_json(ledger::LedgerClient& client, std::uint64_t order,
+                                        const std::string& receipts) {
+  auto checked = check_usage(client, order, receipts);
+  if (!checked) return std::unexpected(checked.error());
+  return checked->json;
+}
+
 Result<UsageCheck> check_usage(ledger::LedgerClient& client, std::uint64_t order_id,
                                const std::string& receipts_path) {
   auto order = client.order(order_id);

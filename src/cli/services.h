@@ -25,4 +25,9 @@ struct UsageCheck {
 Result<UsageCheck> check_usage(ledger::LedgerClient& client, std::uint64_t order,
                                const std::string& receipts);
 
+// check_usage's JSON alone: what `ward ui` shows next to the receipts
+// (ui::Options::usage).
+Result<nlohmann::json> check_usage_json(ledger::LedgerClient& client, std::uint64_t order,
+                                        const std::string& receipts);
+
 }  // namespace ward::cli

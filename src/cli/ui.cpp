@@ -38,12 +38,7 @@ Result<void> run_ui(const UiArgs& args) {
   if (!policy) return std::unexpected(policy.error());
   ui::Options options{args.ledger,        std::move(*key),   args.store, std::move(*ca_cert),
                       std::move(*policy), args.receipts_dir, {}};
-  options.usage = [](ledger::LedgerClient& client, std::uint64_t order,
-                     const std::string& receipts) -> Result<nlohmann::json> {
-    auto checked = check_usage(client, order, receipts);
-    if (!checked) return std::unexpected(checked.error());
-    return checked->json;
-  };
+  options.usage = check_usage_json;
   auto server = ui::Server::create(std::move(options));
   if (!server) return std::unexpected(server.error());
   auto port = (*server)->bind(address->host, address->port);

@@ -39,6 +39,38 @@ if ((EUID == 0)); then
   left=$(find /dev/shm -maxdepth 1 -name 'ward-demo-*' -newer "$DATA" 2>/dev/null | head -1)
   [[ -z $left ]] || fail "the serving demo left its tmpfs work directory $left"
   pass "ward demo serve: verified, MITM refused, 402 then 5 paid answers, charges match the receipts, settled in ${took}s"
+
+  # `ward demo llm --keep`: the LLM listed, deployed, verified, streamed and
+  # paid for; then it serves on, for a browser (ward ui) and any OpenAI client
+  # (the proxy), until SIGINT, when it settles and removes everything.
+  "$REPO/scripts/build-llama.sh" >/dev/null
+  "$WARD" demo llm --keep --dir "$TMP/demo-llm" >llm.out 2>llm.err &
+  demo_pid=$!
+  for ((i = 0; i < 600; i++)); do
+    grep -q '^OpenAI-compatible API' llm.out && break
+    kill -0 "$demo_pid" 2>/dev/null || fail "ward demo llm exited: $(tail -5 llm.out) $(cat llm.err)"
+    sleep 0.1
+  done
+  ui_url=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/#token=[0-9a-f]{64}' llm.out | head -1)
+  api=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/v1' llm.out | head -1)
+  [[ -n $ui_url && -n $api ]] || fail "ward demo llm --keep printed no URLs: $(cat llm.out)"
+  curl -sf "${ui_url%%#*}" | grep -q '<title>' || fail "ward ui did not serve its page at $ui_url"
+  code=$(curl -s -o /dev/null -w '%{http_code}' "${ui_url%%/#*}/api/offers")
+  [[ $code == 401 ]] || fail "ward ui answered /api/offers without the token: HTTP $code"
+  curl -sfN "$api/completions" -H 'content-type: application/json' \
+    -d '{"prompt": "Once upon a time", "max_tokens": 16, "stream": true}' >llm.sse || fail "a stream from $api"
+  grep -q '"usage":{' llm.sse || fail "the stream through the demo's proxy: $(tail -3 llm.sse)"
+  kill -INT "$demo_pid"
+  wait "$demo_pid" || fail "ward demo llm did not end cleanly on SIGINT: $(tail -5 llm.out) $(cat llm.err)"
+  for expect in 'verdict: verified (SIMULATED' 'GET /v1/models: stories260K' 'tokens streamed' \
+    'ok: the ledger charges no more than the receipts show' "(Carol's model)" 'order done'; do
+    grep -qF -- "$expect" llm.out || fail "ward demo llm did not show \"$expect\": $(cat llm.out)"
+  done
+  [[ ! -e $TMP/demo-llm ]] || fail "the LLM demo left $TMP/demo-llm behind"
+  pgrep -f "ward-loader --dir $TMP/demo-llm" >/dev/null && fail "the LLM demo left a loader running"
+  left=$(find /dev/shm -maxdepth 1 -name 'ward-demo-*' -newer "$DATA" 2>/dev/null | head -1)
+  [[ -z $left ]] || fail "the LLM demo left its tmpfs work directory $left"
+  pass "ward demo llm --keep: streamed, metered, ward ui and the proxy served until SIGINT, then settled, nothing left"
 else
-  echo "skip: ward demo serve needs root"
+  echo "skip: ward demo serve and ward demo llm need root"
 fi
