@@ -8,12 +8,17 @@
 #   MAX_TOKENS=256     tokens generated per stream (ignore_eos, greedy)
 #   SECONDS_EACH=10    each concurrent run
 #   CONCURRENCY=8      streams at a time in the concurrent runs
+#   THREADS=1          llama-server's threads, direct and served alike: on
+#                      this 2-core machine the toy model generates fastest on
+#                      one (about 2,300 tokens/s, against 2,000 on two, where
+#                      the threads' synchronisation costs more than it gains)
 #   MODEL=../shared/models/stories260K.gguf
 #   WARD=build/src/cli/ward (ward-loader and ward-llm next to it)
 #
 # What runs, all on this machine (as root: the loader enters the engine's
 # network namespace), with the same llama-server binary, model, context and
-# slots (--ctx-size 4096 --parallel 8) and threads (one per core):
+# slots (--ctx-size 4096 --parallel 8), threads (THREADS) and --poll 0 (what
+# engines/llm's launcher sets; LLAMA_ARGS adds options to both):
 #   direct   llama-server as a plain process on 127.0.0.1, the model read
 #            from a plain file;
 #   proxy    the LLM engine image (scripts/pack-llm-engine.sh) as a service
@@ -32,6 +37,7 @@ RUNS=${1:-20}
 MAX_TOKENS=${MAX_TOKENS:-256}
 SECONDS_EACH=${SECONDS_EACH:-10}
 CONCURRENCY=${CONCURRENCY:-8}
+THREADS=${THREADS:-1}
 WARD=$(realpath "${WARD:-$ROOT/build/src/cli/ward}")
 LOADER=$(dirname "$WARD")/ward-loader
 MODEL=$(realpath "${MODEL:-$ROOT/../shared/models/stories260K.gguf}")
@@ -41,7 +47,7 @@ source "$ROOT/bench/service_lib.sh"
 [[ -x $WARD && -x $LOADER && -x $(dirname "$WARD")/ward-llm ]] || die "build ward, ward-loader and ward-llm first"
 [[ -f $MODEL ]] || die "no model $MODEL"
 LLAMA=$("$ROOT/scripts/build-llama.sh")
-SLOTS=(--ctx-size 4096 --parallel "$CONCURRENCY" ${LLAMA_ARGS:-})
+SLOTS=(--ctx-size 4096 --parallel "$CONCURRENCY" --threads "$THREADS" --threads-batch "$THREADS" ${LLAMA_ARGS:-})
 NODE_ARGS="--memory-limit 2048"
 start_world
 
@@ -57,8 +63,8 @@ start proxy "$WARD" proxy --to "$ENDPOINT" --ledger "$L" --ca-cert ca/ca.pem --p
 PROXY=$URL
 
 DIRECT_PORT=$((20000 + RANDOM % 10000))
-"$LLAMA/bin/llama-server" -m model.gguf --host 127.0.0.1 --port "$DIRECT_PORT" "${SLOTS[@]}" -t "$(nproc)" \
-  -tb "$(nproc)" --no-webui >direct.log 2>&1 &
+"$LLAMA/bin/llama-server" -m model.gguf --host 127.0.0.1 --port "$DIRECT_PORT" --poll 0 --no-webui "${SLOTS[@]}" \
+  >direct.log 2>&1 &
 PIDS+=($!)
 DIRECT=http://127.0.0.1:$DIRECT_PORT
 ready() { # ready URL: llama-server answers 503 while it loads
@@ -96,7 +102,7 @@ for ((i = 0; i < 100; i++)); do
 done
 measure metered "$METERED"
 
-echo "llm_vs_direct: $(basename "$MODEL"), $MAX_TOKENS tokens a stream, greedy, on $(nproc) cores;" \
+echo "llm_vs_direct: $(basename "$MODEL"), $MAX_TOKENS tokens a stream, greedy, $THREADS llama thread(s), on $(nproc) cores;" \
   "medians of $RUNS streams each, interleaved with direct ones"
 printf '%-16s %9s %11s %11s %11s %11s %11s\n' path ttft_ms e2e_tok/s gen_tok/s server_tok/s \
   "${CONCURRENCY}x_req/s" "${CONCURRENCY}x_tok/s"

@@ -52,6 +52,8 @@ void find_models(const fs::path& dir, int depth, std::vector<fs::path>& found) {
 
 // The CPUs this process may run on: llama.cpp's own default (4 threads)
 // would oversubscribe a 2-core sandbox, and generation then collapses.
+// The threads do not spin waiting for work (--poll 0): the CVM's gateway
+// relays every token on the same cores, and a spinning thread delays it.
 int usable_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -100,7 +102,7 @@ int main(int argc, char** argv) {
   }
   const std::string threads = std::to_string(usable_cpus());
   args.insert(args.end(), {"--host", "127.0.0.1", "--port", "8080", "--threads", threads, "--threads-batch",
-                           threads, "--no-webui"});
+                           threads, "--poll", "0", "--no-webui"});
   args.insert(args.end(), extra.begin(), extra.end());
 
   std::string line;
