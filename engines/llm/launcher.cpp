@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
       die(std::to_string(models.size()) + " *.gguf files among the inputs (" + names + "); name one with -m");
     }
     args.insert(args.end(), {"--model", models[0].string()});
-    if (!has_option(extra, {"-a", "--alias"})) args.insert(args.end(), {"--alias", models[0].stem().string()});
+    if (!has_option(extra, {"-a", "--alias"}))
+      args.insert(args.end(), {"--alias", models[0].stem().string()});
   }
   const std::string threads = std::to_string(usable_cpus());
   args.insert(args.end(), {"--host", "127.0.0.1", "--port", "8080", "--threads", threads, "--threads-batch",

@@ -108,9 +108,10 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
                 "namespace (run it as root, as in a CVM)");
   }
   const fs::path here = demo::self_dir();
-  auto model = demo::first_existing({args.model, here / "../../../../shared/models/stories260K.gguf",
-                                     "../shared/models/stories260K.gguf"});
-  if (!model) return fail("demo.model", "no model: give --model FILE.gguf (../shared/models/stories260K.gguf)");
+  auto model = demo::first_existing(
+      {args.model, here / "../../../../shared/models/stories260K.gguf", "../shared/models/stories260K.gguf"});
+  if (!model)
+    return fail("demo.model", "no model: give --model FILE.gguf (../shared/models/stories260K.gguf)");
   std::optional<fs::path> llama = demo::first_existing({args.llama_server, here / "llama-server"});
   if (!llama) llama = built_llama_server(here / "../../../.deps");
   if (!llama) llama = built_llama_server(".deps");
@@ -119,17 +120,17 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   auto launcher = demo::first_existing({here / "ward-llm"});
   if (!launcher) return fail("demo.llama", "no ward-llm next to ward (build the target ward-llm)");
 
-  auto world = DemoWorld::open(args.common,
-                               "Ward demo llm: a confidential LLM, listed, deployed, verified, chatted with and "
-                               "paid for by use (SIMULATED TEE: no hardware protection)");
+  auto world =
+      DemoWorld::open(args.common,
+                      "Ward demo llm: a confidential LLM, listed, deployed, verified, chatted with and "
+                      "paid for by use (SIMULATED TEE: no hardware protection)");
   if (!world) return std::unexpected(world.error());
   DemoWorld& w = **world;
   ledger::LedgerClient& ledger = *w.ledger;
   store::Store& store = *w.store;
   std::error_code ec;
 
-  step(
-      "1. Carol owns a model, Dave deploys services, Alice chats; a provider starts a node at 360 an hour");
+  step("1. Carol owns a model, Dave deploys services, Alice chats; a provider starts a node at 360 an hour");
   auto carol = w.make_party("carol");
   auto dave = w.make_party("dave");
   auto alice = w.make_party("alice");
@@ -148,7 +149,10 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   if (ec) return fail("demo.io", "cannot stage the engine: " + ec.message());
   auto engine_digest = engine::pack_image(
       engine_dir,
-      {{"/ward-llm"}, {"--ctx-size", "2048", "--parallel", "4"}, {}, "/",
+      {{"/ward-llm"},
+       {"--ctx-size", "2048", "--parallel", "4"},
+       {},
+       "/",
        {{std::string(engine::kServePortLabel), "8080"}, {"org.opencontainers.image.title", "ward-llm"}}},
       w.dir / "data" / "llm.tar");
   if (!engine_digest) return std::unexpected(engine_digest.error());
@@ -168,12 +172,14 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
                         const json& price) -> Result<std::uint64_t> {
     auto descriptor = store.put_bytes(as_bytes(files::resource_text(res)));
     if (!descriptor) return std::unexpected(descriptor.error());
-    auto listed = ledger::submit_signed(ledger, carol->key.signing_key(), "offers.create",
-                                        {{"kind", kind}, {"name", name}, {"resource", descriptor->uri}, {"price", price}});
+    auto listed = ledger::submit_signed(
+        ledger, carol->key.signing_key(), "offers.create",
+        {{"kind", kind}, {"name", name}, {"resource", descriptor->uri}, {"price", price}});
     if (!listed) return std::unexpected(listed.error());
     return listed->index;
   };
-  auto engine_offer = list(*engine_res, "engine", "llama-server (llama.cpp)", {{"model", "fixed"}, {"amount", 5}});
+  auto engine_offer =
+      list(*engine_res, "engine", "llama-server (llama.cpp)", {{"model", "fixed"}, {"amount", 5}});
   if (!engine_offer) return std::unexpected(engine_offer.error());
   auto model_offer_id = list(*model_res, "model", model->stem().string() + " (toy LLM)",
                              {{"model", "revenue_share"}, {"bps", 3000}});
@@ -220,31 +226,20 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   pins.engine = *engine_digest;
   pins.models = {model_res->resource.plaintext_sha256};
   const serve::ClientOptions client_options{w.center->certificate(), w.policy, w.ledger_url, pins};
-  auto client = serve::VerifiedClient::open(*endpoint, client_options);
+  auto client = demo::verify_and_show(*endpoint, client_options);
   if (!client) return std::unexpected(client.error());
-  auto verified = (*client)->verify_now();
-  if (!verified) return std::unexpected(verified.error());
-  std::cout << serve::endpoint_verification_text(**verified);
-  if (!(*verified)->accepted()) return fail("demo.verify", serve::rejection_line(**verified));
 
   step("7. Alice subscribes and chats through the proxy (her key signs each request; receipts kept)");
   auto subscribed = ledger::submit_signed(ledger, alice->key.signing_key(), "services.subscribe",
                                           {{"order", order_id}, {"deposit", 100}});
   if (!subscribed) return std::unexpected(subscribed.error());
   const fs::path receipts = w.dir / "alice-receipts.jsonl";
-  serve::ProxyOptions proxy_options;
-  proxy_options.key = alice->key.signing_key();
-  proxy_options.receipts = receipts.string();
-  proxy_options.threads = 8;
-  proxy_options.warn = [](const std::string& line) { say("proxy: " + line); };
-  auto proxy = serve::Proxy::create(std::move(*client), std::move(proxy_options));
+  auto proxy = demo::open_proxy(std::move(*client), alice->key, receipts, 8);
   if (!proxy) return std::unexpected(proxy.error());
-  auto proxy_port = (*proxy)->bind("127.0.0.1", 0);
-  if (!proxy_port) return std::unexpected(proxy_port.error());
-  Running proxy_running(**proxy);
-  const std::string proxy_url = "http://127.0.0.1:" + std::to_string(*proxy_port);
+  Running proxy_running(*proxy->proxy);
+  const std::string proxy_url = proxy->url();
   serve::Forwarder http(
-      [port = *proxy_port]() { return serve::connect_tcp("127.0.0.1", port, std::chrono::seconds(30)); });
+      [port = proxy->port]() { return serve::connect_tcp("127.0.0.1", port, std::chrono::seconds(30)); });
   say("proxy " + proxy_url + " (what `ward proxy --to " + *endpoint +
       " --key alice.key --receipts FILE` runs); any OpenAI client works against " + proxy_url + "/v1");
   // The gateway sees the subscription at its next poll of the ledger, and
@@ -256,8 +251,8 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   if (models.status != 200)
-    return fail("demo.query", "GET /v1/models: HTTP " + std::to_string(models.status) + " " +
-                                  demo::error_of(models));
+    return fail("demo.query",
+                "GET /v1/models: HTTP " + std::to_string(models.status) + " " + demo::error_of(models));
   const json model_list = json::parse(models.body, nullptr, false);
   const std::string model_id = model_list.is_object() && model_list.contains("data") &&
                                        model_list["data"].is_array() && !model_list["data"].empty()
@@ -268,7 +263,8 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   const auto stream = [&](const std::string& path, const json& body) -> Result<TokenPrinter> {
     TokenPrinter printer;
     std::cout << "  " << std::flush;
-    const Answer a = demo::call(http, "POST", path, body.dump(), [&](std::string_view d) { printer.feed(d); });
+    const Answer a =
+        demo::call(http, "POST", path, body.dump(), [&](std::string_view d) { printer.feed(d); });
     std::cout << std::endl;
     if (a.status != 200)
       return fail("demo.query", path + ": HTTP " + std::to_string(a.status) + " " + demo::error_of(a));
@@ -282,17 +278,18 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   };
   say("POST /v1/completions, streamed, greedy: \"" + args.prompt + "\"");
   auto completion = stream("/v1/completions", {{"model", model_id},
-                                                {"prompt", args.prompt},
-                                                {"max_tokens", args.max_tokens},
-                                                {"temperature", 0},
-                                                {"stream", true}});
+                                               {"prompt", args.prompt},
+                                               {"max_tokens", args.max_tokens},
+                                               {"temperature", 0},
+                                               {"stream", true}});
   if (!completion) return std::unexpected(completion.error());
   say("POST /v1/chat/completions, streamed: \"Tell me a story about a cat.\"");
-  auto chat = stream("/v1/chat/completions",
-                     {{"model", model_id},
-                      {"messages", json::array({{{"role", "user"}, {"content", "Tell me a story about a cat."}}})},
-                      {"max_tokens", args.max_tokens},
-                      {"stream", true}});
+  auto chat =
+      stream("/v1/chat/completions",
+             {{"model", model_id},
+              {"messages", json::array({{{"role", "user"}, {"content", "Tell me a story about a cat."}}})},
+              {"max_tokens", args.max_tokens},
+              {"stream", true}});
   if (!chat) return std::unexpected(chat.error());
   // One more request, so that a receipt counts the tokens of both streams.
   const Answer last = demo::call(http, "GET", "/v1/models", "");
@@ -315,8 +312,9 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
 
   if (args.serve_on) {
     step("Serving on for a browser and any OpenAI client: press Ctrl-C to stop, settle and clean up");
-    ui::Options ui_options{w.ledger_url, alice->key, store.uri(), w.center->certificate(), w.policy,
-                           w.dir / "ui-receipts", check_usage_json};
+    ui::Options ui_options{
+        w.ledger_url,          alice->key,      store.uri(), w.center->certificate(), w.policy,
+        w.dir / "ui-receipts", check_usage_json};
     auto ui_server = ui::Server::create(std::move(ui_options));
     if (!ui_server) return std::unexpected(ui_server.error());
     auto ui_port = (*ui_server)->bind("127.0.0.1", 0);
@@ -338,7 +336,8 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   }
 
   step("9. Dave stops the service; the ledger settles it");
-  auto canceled = ledger::submit_signed(ledger, dave->key.signing_key(), "orders.cancel", {{"order", order_id}});
+  auto canceled =
+      ledger::submit_signed(ledger, dave->key.signing_key(), "orders.cancel", {{"order", order_id}});
   if (!canceled) return std::unexpected(canceled.error());
   auto ended = demo::wait_for_order(ledger, order_id, std::chrono::seconds(60));
   if (!ended) return std::unexpected(ended.error());
@@ -348,15 +347,17 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
       std::to_string((*final_sub)->charged) + " and got " + std::to_string((*final_sub)->refund) + " back");
   for (const auto& p : ended->payments)
     say("  paid offer " + std::to_string(p.offer) +
-        (p.offer == model_offer      ? " (Carol's model)"
+        (p.offer == model_offer     ? " (Carol's model)"
          : p.offer == *engine_offer ? " (Carol's engine)"
-                                     : " (the provider)") +
+                                    : " (the provider)") +
         ": " + std::to_string(p.amount));
   for (const auto& [name, party] : {std::pair{"carol", &*carol}, {"dave", &*dave}, {"alice", &*alice}}) {
-    if (auto b = demo::balance(ledger, party->key)) say("  " + std::string(name) + " now holds " + std::to_string(*b));
+    if (auto b = demo::balance(ledger, party->key))
+      say("  " + std::string(name) + " now holds " + std::to_string(*b));
   }
   const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+          .count();
   say("\ndemo finished in " + std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + " s");
   return {};
 }
@@ -367,9 +368,12 @@ void add_demo_llm_command(CLI::App& demo, Action& action) {
   auto args = std::make_shared<DemoLlmArgs>();
   CLI::App* cmd = demo.add_subcommand("llm", "A confidential LLM: list, deploy, verify, chat, pay by use");
   cmd->footer(
-      "Carol lists a small model (stories260K, a toy); Dave deploys llama.cpp's llama-server with it as a paid\n"
-      "service in a CVM of Ward's simulated TEE (NOT SECURE); Alice verifies the endpoint, subscribes and chats\n"
-      "with it through the verifying proxy, tokens streaming; the charges are checked against her receipts and\n"
+      "Carol lists a small model (stories260K, a toy); Dave deploys llama.cpp's llama-server with it as a "
+      "paid\n"
+      "service in a CVM of Ward's simulated TEE (NOT SECURE); Alice verifies the endpoint, subscribes and "
+      "chats\n"
+      "with it through the verifying proxy, tokens streaming; the charges are checked against her receipts "
+      "and\n"
       "the order settles. Needs root (the loader enters the engine's network namespace) and llama-server\n"
       "(scripts/build-llama.sh). --keep serves on until Ctrl-C. Runs everything here and stops it.");
   cmd->add_option("--dir", args->common.dir, "Work in this new directory (default: a temporary one)");

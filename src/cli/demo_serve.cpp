@@ -36,8 +36,8 @@ namespace ward::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using demo::DemoArgs;
 using demo::Answer;
+using demo::DemoArgs;
 using demo::DemoWorld;
 using demo::Running;
 using demo::say;
@@ -175,12 +175,8 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
   pins.engine = *engine_digest;
   pins.models = {model_res->resource.plaintext_sha256};
   const serve::ClientOptions client_options{w.center->certificate(), w.policy, w.ledger_url, pins};
-  auto client = serve::VerifiedClient::open(*endpoint, client_options);
+  auto client = demo::verify_and_show(*endpoint, client_options);
   if (!client) return std::unexpected(client.error());
-  auto verified = (*client)->verify_now();
-  if (!verified) return std::unexpected(verified.error());
-  std::cout << serve::endpoint_verification_text(**verified);
-  if (!(*verified)->accepted()) return fail("demo.verify", serve::rejection_line(**verified));
 
   step("6. A man in the middle, a TLS relay with its own certificate, is refused before any request is sent");
   {
@@ -219,19 +215,12 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
 
   step("7. Alice runs the proxy (her key signs every request; receipts kept) and queries the model");
   const fs::path receipts = w.dir / "alice-receipts.jsonl";
-  serve::ProxyOptions proxy_options;
-  proxy_options.key = alice->key.signing_key();
-  proxy_options.receipts = receipts.string();
-  proxy_options.threads = 4;
-  proxy_options.warn = [](const std::string& line) { say("proxy: " + line); };
-  auto proxy = serve::Proxy::create(std::move(*client), std::move(proxy_options));
+  auto proxy = demo::open_proxy(std::move(*client), alice->key, receipts, 4);
   if (!proxy) return std::unexpected(proxy.error());
-  auto proxy_port = (*proxy)->bind("127.0.0.1", 0);
-  if (!proxy_port) return std::unexpected(proxy_port.error());
-  Running proxy_running(**proxy);
+  Running proxy_running(*proxy->proxy);
   serve::Forwarder http(
-      [port = *proxy_port]() { return serve::connect_tcp("127.0.0.1", port, std::chrono::seconds(30)); });
-  say("proxy http://127.0.0.1:" + std::to_string(*proxy_port) + " (what `ward proxy --to " + *endpoint +
+      [port = proxy->port]() { return serve::connect_tcp("127.0.0.1", port, std::chrono::seconds(30)); });
+  say("proxy http://127.0.0.1:" + std::to_string(proxy->port) + " (what `ward proxy --to " + *endpoint +
       " --key alice.key --receipts FILE` runs)");
   auto rows = sample_rows(w.data, 8);
   if (!rows) return std::unexpected(rows.error());

@@ -247,6 +247,31 @@ Result<std::string> wait_for_endpoint(ledger::LedgerClient& ledger, std::uint64_
   return fail("demo.serve", "the service did not start within 60 s (see " + loader_log.string() + ")");
 }
 
+Result<std::unique_ptr<serve::VerifiedClient>> verify_and_show(const std::string& endpoint,
+                                                               const serve::ClientOptions& options) {
+  auto client = serve::VerifiedClient::open(endpoint, options);
+  if (!client) return std::unexpected(client.error());
+  auto verified = (*client)->verify_now();
+  if (!verified) return std::unexpected(verified.error());
+  std::cout << serve::endpoint_verification_text(**verified);
+  if (!(*verified)->accepted()) return fail("demo.verify", serve::rejection_line(**verified));
+  return std::move(*client);
+}
+
+Result<LocalProxy> open_proxy(std::unique_ptr<serve::VerifiedClient> client, const keys::PartyKey& key,
+                              const fs::path& receipts, std::size_t threads) {
+  serve::ProxyOptions options;
+  options.key = key.signing_key();
+  options.receipts = receipts.string();
+  options.threads = threads;
+  options.warn = [](const std::string& line) { say("proxy: " + line); };
+  auto proxy = serve::Proxy::create(std::move(client), std::move(options));
+  if (!proxy) return std::unexpected(proxy.error());
+  auto port = (*proxy)->bind("127.0.0.1", 0);
+  if (!port) return std::unexpected(port.error());
+  return LocalProxy{std::move(*proxy), *port};
+}
+
 Result<void> DemoWorld::fund(const Party& party, std::uint64_t amount) {
   auto ok = ledger::submit_signed(*ledger, party.key.signing_key(), "accounts.fund",
                                   {{"to", hex_encode(party.key.signing_public_key())}, {"amount", amount}});

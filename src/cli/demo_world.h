@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +24,8 @@
 #include "ledger/client.h"
 #include "ledger/ledger.h"
 #include "ledger/server.h"
+#include "serve/client.h"
+#include "serve/proxy.h"
 #include "serve/relay.h"
 #include "store/store.h"
 
@@ -104,6 +106,22 @@ Result<std::uint64_t> balance(ledger::LedgerClient& ledger, const keys::PartyKey
 // and returns it; fails with the order's error, or pointing at the loader's log.
 Result<std::string> wait_for_endpoint(ledger::LedgerClient& ledger, std::uint64_t id,
                                       const fs::path& loader_log);
+
+// Opens a client for `endpoint` and verifies it now, printing every check;
+// fails unless it is accepted.
+Result<std::unique_ptr<serve::VerifiedClient>> verify_and_show(const std::string& endpoint,
+                                                               const serve::ClientOptions& options);
+
+// `ward proxy --key KEY --receipts FILE` in this process: `client`'s service
+// on 127.0.0.1 (a free port), every request signed by `key`, every receipt
+// kept in `receipts`.
+struct LocalProxy {
+  std::unique_ptr<serve::Proxy> proxy;
+  int port = 0;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+};
+Result<LocalProxy> open_proxy(std::unique_ptr<serve::VerifiedClient> client, const keys::PartyKey& key,
+                              const fs::path& receipts, std::size_t threads);
 
 class DemoWorld {
  public:

@@ -27,7 +27,6 @@ trap cleanup EXIT
 
 start_ledger_and_ca
 
-account() { "$WARD" keys show --json "$1.key" | jq -r .signing_public_key; }
 recipient() { "$WARD" keys show --json "$1.key" | jq -r .recipient; }
 for p in alice carol mallory provider; do
   "$WARD" keys new -o "$p.key" >/dev/null 2>&1

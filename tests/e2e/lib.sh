@@ -112,3 +112,33 @@ stop_servers() {
   SERVER_LOGS=()
   [[ -z $failed ]] || fail "$failed"
 }
+# register_parties NAME...: a new key NAME.key for each, registered on $L.
+register_parties() {
+  local p
+  for p in "$@"; do
+    "$WARD" keys new -o "$p.key" >/dev/null 2>&1
+    "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
+  done
+}
+# account NAME: NAME.key's account (its Ed25519 signing key, hex).
+account() { "$WARD" keys show --json "$1.key" | jq -r .signing_public_key; }
+# start_sim_node [NODE_RUN_ARGS...]: provider.key's node with one simulated
+# CVM (its ward-loader is $LOADER) on $L, $CA and $STORE, in node/ and
+# $TMP/work, logging to node.out, in the background; NODE is its pid. Waits
+# until the CVM is listed, sets CVM to its id, and writes policy.json: an
+# attestation policy that takes simulated evidence of this loader only.
+start_sim_node() {
+  "$WARD" node run --ledger "$L" --key provider.key --store "$STORE" --ca "$CA" --platform sim --cvms 1 \
+    --dir node --work "$TMP/work" "$@" >>node.out 2>&1 &
+  NODE=$!
+  local i n=0
+  for ((i = 0; i < 300; i++)); do
+    n=$("$WARD" node cvms --ledger "$L" --json | jq '.cvms | length')
+    ((n == 1)) && break
+    sleep 0.1
+  done
+  ((n == 1)) || fail "the node did not list its CVM: $(cat node.out)"
+  CVM=$("$WARD" ca verify node/cvm-0/cvm.pem --ca-cert ca/ca.pem --policy ca-policy.json --json | jq -r .cvm_id)
+  echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$(sha384sum "$LOADER" | cut -d' ' -f1)\"]}}" \
+    >policy.json
+}

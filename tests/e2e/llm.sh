@@ -38,27 +38,12 @@ cleanup() {
 trap cleanup EXIT
 
 start_ledger_and_ca
-for p in alice carol provider; do
-  "$WARD" keys new -o "$p.key" >/dev/null 2>&1
-  "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
-done
-account() { "$WARD" keys show --json "$1.key" | jq -r .signing_public_key; }
+register_parties alice carol provider
 for p in alice carol; do
   "$WARD" accounts fund --ledger "$L" --key "$p.key" --to "$(account "$p")" --amount 1000 >/dev/null
 done
 STORE=$TMP/store
-"$WARD" node run --ledger "$L" --key provider.key --store "$STORE" --ca "$CA" --platform sim --cvms 1 \
-  --dir node --work "$TMP/work" --memory-limit 1024 --usage-interval-ms 500 >>node.out 2>&1 &
-NODE=$!
-for ((i = 0; i < 300; i++)); do
-  n=$("$WARD" node cvms --ledger "$L" --json | jq '.cvms | length')
-  ((n == 1)) && break
-  sleep 0.1
-done
-((n == 1)) || fail "the node did not list its CVM: $(cat node.out)"
-CVM=$("$WARD" ca verify node/cvm-0/cvm.pem --ca-cert ca/ca.pem --policy ca-policy.json --json | jq -r .cvm_id)
-MRTD=$(sha384sum "$LOADER" | cut -d' ' -f1)
-echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$MRTD\"]}}" >policy.json
+start_sim_node --memory-limit 1024 --usage-interval-ms 500
 
 # Carol's engine and model. The marker is 32 bytes of the model's last
 # tensor, which no log or report has any reason to hold.

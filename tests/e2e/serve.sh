@@ -46,7 +46,6 @@ for p in alice carol provider; do
   "$WARD" keys new -o "$p.key" >/dev/null 2>&1
   "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
 done
-account() { "$WARD" keys show --json "$1.key" | jq -r .signing_public_key; }
 "$WARD" accounts fund --ledger "$L" --key carol.key --to "$(account carol)" --amount 1000 >/dev/null
 STORE=$TMP/store
 

@@ -37,27 +37,12 @@ cleanup() {
 trap cleanup EXIT
 
 start_ledger_and_ca
-for p in alice clinic provider; do
-  "$WARD" keys new -o "$p.key" >/dev/null 2>&1
-  "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
-done
-account() { "$WARD" keys show --json "$1.key" | jq -r .signing_public_key; }
+register_parties alice clinic provider
 "$WARD" accounts fund --ledger "$L" --key alice.key --to "$(account alice)" --amount 1000 >/dev/null
 "$WARD" offers create --ledger "$L" --key clinic.key --kind dataset --name "Oncology records 2025" \
   --resource "sha256:$(echo records | sha256sum | cut -d' ' -f1)" --price fixed:40 >/dev/null
 STORE=$TMP/store
-
-"$WARD" node run --ledger "$L" --key provider.key --store "$STORE" --ca "$CA" --platform sim --cvms 1 --price 2 \
-  --dir node --work "$TMP/work" --memory-limit 1024 --usage-interval-ms 500 >>node.out 2>&1 &
-NODE=$!
-for ((i = 0; i < 300; i++)); do
-  n=$("$WARD" node cvms --ledger "$L" --json | jq '.cvms | length')
-  ((n == 1)) && break
-  sleep 0.1
-done
-((n == 1)) || fail "the node did not list its CVM: $(cat node.out)"
-MRTD=$(sha384sum "$LOADER" | cut -d' ' -f1)
-echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$MRTD\"]}}" >policy.json
+start_sim_node --price 2 --memory-limit 1024 --usage-interval-ms 500
 
 # The engine: the LLM engine image (engines/llm), on one thread, so that the
 # toy model's tokens arrive over time rather than in one read.

@@ -286,7 +286,8 @@ TEST(TokenCounterTest, shouldCountTheEventsOfAStreamThatReportsNoUsage) {
 }
 
 TEST(AskForUsageTest, shouldAskEveryStreamedCompletionForItsUsage) {
-  const auto asked = [](std::string body, std::string type = "application/json", std::string method = "POST") {
+  const auto asked = [](std::string body, std::string type = "application/json",
+                        std::string method = "POST") {
     http::Request r;
     r.method = std::move(method);
     r.headers.push_back({"Content-Type", std::move(type)});
@@ -303,13 +304,12 @@ TEST(AskForUsageTest, shouldAskEveryStreamedCompletionForItsUsage) {
   EXPECT_EQ(include_usage(asked(R"({"stream":true,"stream_options":7})", "application/json; charset=utf-8")),
             true);
   // Not a stream, not JSON, not a POST, not an object: untouched.
-  for (const auto& [body, type, method] :
-       {std::tuple{R"({"stream":false})", "application/json", "POST"},
-        std::tuple{R"({"stream":"true"})", "application/json", "POST"},
-        std::tuple{R"({"stream":true})", "text/plain", "POST"},
-        std::tuple{R"({"stream":true})", "application/json", "GET"},
-        std::tuple{R"([{"stream":true}])", "application/json", "POST"},
-        std::tuple{R"({"stream":true)", "application/json", "POST"}}) {
+  for (const auto& [body, type, method] : {std::tuple{R"({"stream":false})", "application/json", "POST"},
+                                           std::tuple{R"({"stream":"true"})", "application/json", "POST"},
+                                           std::tuple{R"({"stream":true})", "text/plain", "POST"},
+                                           std::tuple{R"({"stream":true})", "application/json", "GET"},
+                                           std::tuple{R"([{"stream":true}])", "application/json", "POST"},
+                                           std::tuple{R"({"stream":true)", "application/json", "POST"}}) {
     EXPECT_EQ(asked(body, type, method), body) << body << " " << type << " " << method;
   }
 }
