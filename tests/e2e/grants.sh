@@ -37,18 +37,7 @@ CAROL=$(recipient carol)
 MALLORY=$(recipient mallory)
 STORE=$TMP/store
 
-"$WARD" node run --ledger "$L" --key provider.key --store "$STORE" --ca "$CA" --platform sim --cvms 1 \
-  --dir node --work "$TMP/work" --time-limit 10 >node.out 2>&1 &
-NODE=$!
-for ((i = 0; i < 300; i++)); do
-  n=$("$WARD" node cvms --ledger "$L" --json | jq '.cvms | length')
-  ((n == 1)) && break
-  sleep 0.1
-done
-((n == 1)) || fail "the node did not list its CVM: $(cat node.out)"
-CVM=$("$WARD" ca verify node/cvm-0/cvm.pem --ca-cert ca/ca.pem --policy ca-policy.json --json | jq -r .cvm_id)
-MRTD=$(sha384sum "$LOADER" | cut -d' ' -f1)
-echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$MRTD\"]}}" >policy.json
+start_sim_node --time-limit 10
 
 # Carol's engine copies its inputs to its output; so does Mallory's (another
 # image, hence another digest).
