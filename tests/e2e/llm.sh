@@ -127,6 +127,14 @@ jq -e '.completion.usage.total_tokens > 0 and .chat.usage.total_tokens > 0' open
   fail "the streams' usage: $(cat openai.json)"
 pass "npm openai streamed a completion ($(jq .completion.chunks openai.json) chunks) and a chat through ward proxy: \"$PROMPT$(jq -r .completion.text openai.json | head -c 80 | tr '\n' ' ')...\""
 
+# Not streamed: one JSON answer, its usage in the body.
+curl -sf "$PROXY_URL/v1/chat/completions" -H 'content-type: application/json' \
+  -d "$(jq -n --arg p "$PROMPT" '{messages: [{role: "user", content: $p}], max_tokens: 16}')" >whole.json ||
+  fail "a chat completion, not streamed, through the proxy"
+jq -e '(.choices[0].message.content | length) > 0 and .usage.total_tokens > 0' whole.json >/dev/null ||
+  fail "the chat completion: $(cat whole.json)"
+pass "a chat completion, not streamed: $(jq .usage.total_tokens whole.json) tokens"
+
 # The same prompt, greedy, straight to llama-server on the plaintext model.
 DIRECT_PORT=
 for ((try = 0; try < 20; try++)); do
@@ -163,7 +171,8 @@ pass "a stream that asked not to report usage is metered anyway ($UNASKED tokens
 
 # The receipt on a later response counts every token the streams reported.
 curl -sf "$PROXY_URL/v1/models" >/dev/null
-TOKENS=$(($(jq '.completion.usage.total_tokens + .chat.usage.total_tokens' openai.json) + UNASKED))
+TOKENS=$(($(jq '.completion.usage.total_tokens + .chat.usage.total_tokens' openai.json) + UNASKED +
+  $(jq .usage.total_tokens whole.json)))
 LAST=$(tail -1 receipts.jsonl | jq -r '.receipt | split(".")[0] | @base64d | fromjson')
 [[ $(jq .tokens <<<"$LAST") == "$TOKENS" ]] ||
   fail "the last receipt counts $(jq .tokens <<<"$LAST") tokens, the streams reported $TOKENS"
