@@ -55,7 +55,7 @@ if [[ ! -d $src/.git ]] || [[ $(git -C "$src" rev-parse HEAD 2>/dev/null) != "$c
   git -C "$src" -c advice.detachedHead=false checkout -q "$commit"
 fi
 
-echo "build-llama: building llama-server and rpc-server ($variant, $jobs jobs; about 5 minutes on 2 cores)" >&2
+echo "build-llama: building llama-server and rpc-server ($variant, $jobs jobs; 15 to 20 minutes on 2 cores)" >&2
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 cmake -S "$src" -B "$out.build" -G Ninja "${flags[@]}" \
   -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >"$out.cmake.log" 2>&1 ||
