@@ -40,20 +40,9 @@ done
   --to "$("$WARD" keys show --json carol.key | jq -r .signing_public_key)" --amount 1000 >/dev/null
 STORE=$TMP/store
 
-"$WARD" node run --ledger "$L" --key provider.key --store "$STORE" --ca "$CA" --platform sim --cvms 1 \
-  --dir node --work "$TMP/work" --memory-limit 256 --renew-before 12 >node.out 2>&1 &
-NODE=$!
-for ((i = 0; i < 300; i++)); do
-  n=$("$WARD" node cvms --ledger "$L" --json | jq '.cvms | length')
-  ((n == 1)) && break
-  sleep 0.1
-done
-((n == 1)) || fail "the node did not list its CVM: $(cat node.out)"
-CVM=$("$WARD" node cvms --ledger "$L" --json | jq -r '.cvms[0].id')
+start_sim_node --memory-limit 256 --renew-before 12
 # listed_until: when the certificate the ledger lists for the CVM ends, in Unix seconds.
 listed_until() { date -d "$("$WARD" node cvms --ledger "$L" --json | jq -r '.cvms[0].certificate_not_after')" +%s; }
-MRTD=$(sha384sum "$LOADER" | cut -d' ' -f1)
-echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$MRTD\"]}}" >policy.json
 
 # A public service: the test engine answering /ping.
 mkdir payload
