@@ -466,9 +466,8 @@ async function send(event) {
   const chat = state.mode === 'chat';
   if (chat) state.history.push({ role: 'user', content: text });
   const path = `/api/services/${state.service}/v1/${chat ? 'chat/completions' : 'completions'}`;
-  // include_usage: the last event carries the token count the gateway meters.
   const maxTokens = Math.max(1, Math.min(8192, Number(document.getElementById('max-tokens').value) || 200));
-  const options = { stream: true, stream_options: { include_usage: true }, max_tokens: maxTokens };
+  const options = { stream: true, max_tokens: maxTokens };
   const request = chat ? { messages: state.history, ...options } : { prompt: text, ...options };
   let reply = chat ? '' : text;
   if (!chat) body.textContent = reply;
