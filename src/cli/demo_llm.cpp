@@ -7,11 +7,9 @@
 // charges are checked against the receipts, and cancelling settles the
 // order and pays Carol her share. With --keep it serves on, with `ward ui`
 // for Alice (ui::Server, in this process), until interrupted.
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -23,6 +21,7 @@
 #include "base/bytes.h"
 #include "cli/cli.h"
 #include "cli/demo_world.h"
+#include "cli/serve.h"
 #include "cli/services.h"
 #include "engine/image.h"
 #include "files/grant.h"
@@ -98,14 +97,20 @@ class TokenPrinter {
   std::string buffer_;
 };
 
-volatile std::sig_atomic_t g_interrupted = 0;
-
 Result<void> run_demo_llm(const DemoLlmArgs& args) {
   const auto started = std::chrono::steady_clock::now();
   if (::geteuid() != 0) {
     return fail("demo.root",
                 "ward demo llm needs root: the CVM's loader reaches the engine inside its sandbox's network "
                 "namespace (run it as root, as in a CVM)");
+  }
+  // With --keep, SIGINT and SIGTERM are taken only by the serving loop at the
+  // end (blocked before any thread starts), so they end it cleanly.
+  std::optional<StopSignals> stop_signals;
+  if (args.serve_on) {
+    auto blocked = StopSignals::block();
+    if (!blocked) return std::unexpected(blocked.error());
+    stop_signals = *blocked;
   }
   const fs::path here = demo::self_dir();
   auto model = demo::first_existing(
@@ -319,7 +324,6 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
     if (!ui_server) return std::unexpected(ui_server.error());
     auto ui_port = (*ui_server)->bind("127.0.0.1", 0);
     if (!ui_port) return std::unexpected(ui_port.error());
-    Running ui_running(**ui_server);
     say("ward ui, as Alice (her key stays in this process): " + (*ui_server)->url());
     say("  Chat: service order " + std::to_string(order_id) + ", engine " + *engine_digest + ", model " +
         model_sha + " (the offers' pins); Marketplace: Carol's offers and the provider's TEE offer");
@@ -327,11 +331,9 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
     say("  curl -N " + proxy_url +
         "/v1/completions -H 'content-type: application/json' -d '{\"prompt\":\"Once upon a time\","
         "\"max_tokens\":64,\"stream\":true}'");
-    struct sigaction action {};
-    action.sa_handler = [](int) { g_interrupted = 1; };
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
-    while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto& server = **ui_server;
+    auto served = stop_signals->serve([&server] { return server.serve(); }, [&server] { server.stop(); });
+    if (!served) return served;
     std::cout << std::endl;
   }
 
