@@ -354,8 +354,8 @@ printf '    %-42s %12s\n' "orders create (client checks + ledger)" "$(sec "${M[c
 for s in "${STAGES[@]}"; do
   extra=
   case $s in
-    fetch) extra="grants, then copy + SHA-256 of the ciphertexts, $(mbps "${M[fetch]}")" ;;
-    decrypt) extra="engine image + input, $(mbps "${M[decrypt]}")" ;;
+    fetch) extra="the grants" ;;
+    decrypt) extra="fetch + SHA-256 + decrypt + SHA-256 in one pass, $(mbps "${M[decrypt]}")" ;;
     run) extra="$(pct $((M[run] - M[direct])) "${M[direct]}") vs direct" ;;
   esac
   printf '    %-42s %12s%s\n' "loader: $s" "$(sec "${M[$s]}")" "${extra:+  $extra}"

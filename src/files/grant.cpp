@@ -198,6 +198,40 @@ Result<Grant> parse_grant_json(const json& doc) {
   return Grant{std::move(*policy), id, std::move(*header), std::move(*descriptor), doc};
 }
 
+// The stored ciphertext's age header. With the descriptor's header_sha256
+// only the header is read (a ranged read, whatever the file's size) and
+// checked against it; a descriptor without one has the whole blob streamed
+// and checked against ciphertext_sha256. Either way the header re-wrapped
+// is the one the owner signed for.
+Result<Bytes> read_header(store::Store& store, const Resource& r) {
+  if (r.header_sha256) {
+    auto size = store.head(r.ciphertext_sha256);
+    if (!size) return std::unexpected(size.error());
+    if (!*size) return fail("store.not_found", "no blob " + r.uri);
+    if (**size != r.ciphertext_size)
+      return bad("the stored ciphertext is " + std::to_string(**size) + " bytes, the descriptor says " +
+                 std::to_string(r.ciphertext_size));
+    auto header = store.get_range(r.ciphertext_sha256, 0, r.header_length);
+    if (!header) return std::unexpected(header.error());
+    if (header->size() != r.header_length) return bad("the stored ciphertext is shorter than its header");
+    if (crypto::sha256(*header) != *r.header_sha256)
+      return bad("the stored header is not the one the descriptor's header_sha256 names");
+    return header;
+  }
+  Bytes prefix;
+  auto info = store.get_stream(r.ciphertext_sha256, r.ciphertext_size, [&](ByteView chunk) -> Result<void> {
+    const auto n = std::min<std::uint64_t>(chunk.size(), r.header_length - prefix.size());
+    prefix.insert(prefix.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+    return {};
+  });
+  if (!info) return std::unexpected(info.error());
+  if (info->size != r.ciphertext_size)
+    return bad("the stored ciphertext is " + std::to_string(info->size) + " bytes, the descriptor says " +
+               std::to_string(r.ciphertext_size));
+  if (prefix.size() != r.header_length) return bad("the stored ciphertext is shorter than its header");
+  return prefix;
+}
+
 }  // namespace
 
 Result<std::string> normalize_engine(std::string_view engine) {
@@ -234,21 +268,8 @@ Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, 
   if (limits.uses > kMaxGrantUses)
     return bad("a grant allows at most " + std::to_string(kMaxGrantUses) + " uses");
 
-  auto work = detail::WorkDir::create(std::filesystem::temp_directory_path(), "ward-grant-");
-  if (!work) return std::unexpected(work.error());
-  const auto blob = work->path() / "ciphertext";
-  auto info = store.get_file(r.ciphertext_sha256, blob);
-  if (!info) return std::unexpected(info.error());
-  if (info->size != r.ciphertext_size)
-    return bad("the stored ciphertext is " + std::to_string(info->size) + " bytes, the descriptor says " +
-               std::to_string(r.ciphertext_size));
-  Bytes prefix(r.header_length);
-  const int fd = ::open(blob.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail("io.open", "cannot open the fetched ciphertext");
-  auto n = pread_full(fd, prefix, 0);
-  ::close(fd);
-  if (!n) return std::unexpected(n.error());
-  if (*n != prefix.size()) return bad("the stored ciphertext is shorter than its header");
+  auto prefix = read_header(store, r);
+  if (!prefix) return std::unexpected(prefix.error());
 
   GrantPolicy policy;
   policy.resource = r.ciphertext_sha256;
@@ -270,7 +291,7 @@ Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, 
   // MAC, keyed by it, covers the binding stanza.
   const age::Identity* identities[] = {&owner.identity()};
   const age::Recipient* recipients[] = {&cvm_recipient};
-  auto rewrapped = age::rewrap_header(prefix, identities, recipients, binding);
+  auto rewrapped = age::rewrap_header(*prefix, identities, recipients, binding);
   if (!rewrapped) return fail(rewrapped.error(), "re-wrapping the header of " + r.name);
   if (rewrapped->payload_offset != r.header_length)
     return bad("the stored ciphertext's header is not header_length bytes");

@@ -60,6 +60,7 @@ json resource_object(const Resource& r) {
             {"owner", hex_encode(r.owner)},
             {"created", r.created}};
   if (r.engine) o["engine"] = *r.engine;
+  if (r.header_sha256) o["header_sha256"] = hex_encode(*r.header_sha256);
   return o;
 }
 
@@ -76,8 +77,8 @@ Result<T> field(Result<T> value) {
 Result<Resource> read_resource(const json& o) {
   if (auto ok = detail::only_fields(o,
                                     {"v", "name", "kind", "uri", "ciphertext_sha256", "ciphertext_size",
-                                     "header_length", "plaintext_sha256", "plaintext_size", "engine", "owner",
-                                     "created"},
+                                     "header_length", "header_sha256", "plaintext_sha256", "plaintext_size",
+                                     "engine", "owner", "created"},
                                     {"v", "name", "kind", "uri", "ciphertext_sha256", "ciphertext_size",
                                      "header_length", "plaintext_sha256", "plaintext_size", "owner", "created"},
                                     "resource");
@@ -106,6 +107,11 @@ Result<Resource> read_resource(const json& o) {
   auto header_length = field(detail::get_uint(o, "header_length"));
   if (!header_length) return std::unexpected(header_length.error());
   r.header_length = *header_length;
+  if (o.contains("header_sha256")) {
+    auto header = field(detail::get_hex<32>(o, "header_sha256"));
+    if (!header) return std::unexpected(header.error());
+    r.header_sha256 = *header;
+  }
   auto pt = field(detail::get_hex<32>(o, "plaintext_sha256"));
   if (!pt) return std::unexpected(pt.error());
   r.plaintext_sha256 = *pt;

@@ -32,6 +32,9 @@ struct Resource {
   crypto::Sha256Digest ciphertext_sha256{};
   std::uint64_t ciphertext_size = 0;
   std::uint64_t header_length = 0;  // the age header's length; the payload follows it
+  // The SHA-256 of the age header alone, so that a grant can read the header
+  // by itself and still check it (descriptors made before it have none).
+  std::optional<crypto::Sha256Digest> header_sha256;
   crypto::Sha256Digest plaintext_sha256{};
   std::uint64_t plaintext_size = 0;
   std::optional<std::string> engine;  // "sha256:<hex>" when the file is an engine image

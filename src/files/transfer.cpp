@@ -14,6 +14,7 @@
 #include "base/file.h"
 #include "base/unique_fd.h"
 #include "base/time.h"
+#include "files/blob_reader.h"
 #include "files/tar.h"
 #include "files/workdir.h"
 
@@ -95,6 +96,21 @@ class ChainReader final : public age::Reader {
   age::Reader& rest_;
 };
 
+// Tells `progress` (when set) of the bytes read.
+class ProgressReader final : public age::Reader {
+ public:
+  ProgressReader(age::Reader& inner, store::Progress* progress) : inner_(inner), progress_(progress) {}
+  Result<std::size_t> read(std::span<std::uint8_t> out) override {
+    auto n = inner_.read(out);
+    if (n && progress_) progress_->advance(*n);
+    return n;
+  }
+
+ private:
+  age::Reader& inner_;
+  store::Progress* progress_;
+};
+
 // An absolute path with a file name ("dir/" and "dir/." become ".../dir").
 fs::path named_path(const fs::path& path) {
   std::error_code ec;
@@ -109,13 +125,6 @@ Result<void> check_plaintext(const Resource& r, std::uint64_t size, const crypto
                                        std::to_string(r.plaintext_size));
   if (digest != r.plaintext_sha256)
     return fail("files.plaintext", "the plaintext's SHA-256 is not the descriptor's plaintext_sha256");
-  return {};
-}
-
-Result<void> check_ciphertext_size(const Resource& r, std::uint64_t size) {
-  if (size != r.ciphertext_size)
-    return fail("files.ciphertext", "the ciphertext is " + std::to_string(size) +
-                                        " bytes, the descriptor says " + std::to_string(r.ciphertext_size));
   return {};
 }
 
@@ -169,6 +178,7 @@ Result<void> refuse_existing_dir(std::string_view kind, const fs::path& target) 
 struct Encrypted {
   SealedInfo info;
   std::uint64_t header_length = 0;
+  crypto::Sha256Digest header_sha256{};
 };
 
 Result<Encrypted> encrypt_to(const fs::path& path, std::span<const age::Recipient* const> recipients, int out_fd) {
@@ -203,6 +213,7 @@ Result<Encrypted> encrypt_to(const fs::path& path, std::span<const age::Recipien
   e.info.plaintext_sha256 = plaintext.digest();
   e.info.plaintext_size = plaintext.count();
   e.header_length = header->size;
+  e.header_sha256 = crypto::sha256(ByteView(ciphertext.prefix().data(), header->size));
   return e;
 }
 
@@ -230,7 +241,8 @@ Result<SignedResource> upload(const fs::path& path, const keys::PartyKey& owner,
   if (!sealed) return std::unexpected(sealed.error());
   if (::close(out.release()) != 0) return fail("io.write", "cannot write the ciphertext: " + errno_text());
 
-  auto info = store.put_file(ciphertext_path, progress);
+  // The ciphertext was hashed as it was written, into a private file.
+  auto info = store.put_hashed_file(ciphertext_path, sealed->info.ciphertext_sha256, progress);
   if (!info) return std::unexpected(info.error());
   if (info->sha256 != sealed->info.ciphertext_sha256 || info->size != sealed->info.ciphertext_size)
     return fail("files.upload", "the store reports another digest or size than the ciphertext sent");
@@ -242,6 +254,7 @@ Result<SignedResource> upload(const fs::path& path, const keys::PartyKey& owner,
   r.ciphertext_sha256 = sealed->info.ciphertext_sha256;
   r.ciphertext_size = sealed->info.ciphertext_size;
   r.header_length = sealed->header_length;
+  r.header_sha256 = sealed->header_sha256;
   r.plaintext_sha256 = sealed->info.plaintext_sha256;
   r.plaintext_size = sealed->info.plaintext_size;
   r.engine = engine;
@@ -279,34 +292,35 @@ Result<void> download(const SignedResource& descriptor, store::Store& store, con
   if (auto ok = refuse_existing_dir(r.kind, target); !ok) return ok;
   auto work = detail::WorkDir::create(target.parent_path(), ".ward-download-");
   if (!work) return std::unexpected(work.error());
-  const fs::path blob = work->path() / "ciphertext";
-  auto info = store.get_file(r.ciphertext_sha256, blob, progress);
-  if (!info) return std::unexpected(info.error());
-  if (auto ok = check_ciphertext_size(r, info->size); !ok) return ok;
-  UniqueFd in(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return fail("io.open", "cannot open the fetched ciphertext: " + errno_text());
-  age::FdReader reader(in.get());
+  detail::BlobReader blob(store, r.ciphertext_sha256, r.ciphertext_size, 0);
+  ProgressReader reader(blob, progress);
   return decrypt_into(reader, identity, r.kind, &r, r.name, target, work->path());
 }
 
-Result<void> decrypt_granted(const Grant& grant, const fs::path& ciphertext, const age::Identity& cvm_identity,
+Result<void> decrypt_granted(const Grant& grant, store::Store& store, const age::Identity& cvm_identity,
                              const fs::path& out) {
   const Resource& r = grant.descriptor.resource;
   const fs::path target = named_path(out);
   if (auto ok = refuse_existing_dir(r.kind, target); !ok) return ok;
   if (auto ok = authenticate_grant(grant, cvm_identity); !ok) return ok;
-  UniqueFd in(::open(ciphertext.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return fail("io.open", "cannot open " + ciphertext.string() + ": " + errno_text());
-  struct stat st {};
-  if (::fstat(in.get(), &st) != 0) return fail("io.read", "cannot stat " + ciphertext.string() + ": " + errno_text());
-  if (auto ok = check_ciphertext_size(r, static_cast<std::uint64_t>(st.st_size)); !ok) return ok;
-  if (::lseek(in.get(), static_cast<off_t>(r.header_length), SEEK_SET) < 0)
-    return fail("io.read", "cannot seek in " + ciphertext.string() + ": " + errno_text());
   auto work = detail::WorkDir::create(target.parent_path(), ".ward-decrypt-");
   if (!work) return std::unexpected(work.error());
-  age::FdReader payload(in.get());
+  // The stored header (the owner's) is hashed with the rest but replaced by
+  // the grant's, which wraps the same file key to the CVM.
+  detail::BlobReader payload(store, r.ciphertext_sha256, r.ciphertext_size, r.header_length);
   ChainReader reader(grant.header, payload);
   return decrypt_into(reader, cvm_identity, r.kind, &r, r.name, target, work->path());
+}
+
+Result<void> decrypt_granted(const Grant& grant, const age::Identity& cvm_identity, const fs::path& out) {
+  const Resource& r = grant.descriptor.resource;
+  auto ref = store::parse_blob_uri(r.uri);
+  if (!ref) return std::unexpected(ref.error());
+  if (ref->sha256 != r.ciphertext_sha256)
+    return fail("files.ciphertext", "the resource's URI " + r.uri + " does not name its ciphertext digest");
+  auto store = store::open_store(ref->store_uri);
+  if (!store) return std::unexpected(store.error());
+  return decrypt_granted(grant, **store, cvm_identity, out);
 }
 
 Result<void> download_sealed(std::string_view blob_uri, const age::Identity& identity, const fs::path& out,
@@ -317,14 +331,13 @@ Result<void> download_sealed(std::string_view blob_uri, const age::Identity& ide
   if (!store) return std::unexpected(store.error());
   const fs::path target = named_path(out);
   if (auto ok = refuse_existing_dir("dir", target); !ok) return ok;
+  auto size = (*store)->head(ref->sha256);
+  if (!size) return std::unexpected(size.error());
+  if (!*size) return fail("store.not_found", "no blob " + std::string(blob_uri));
   auto work = detail::WorkDir::create(target.parent_path(), ".ward-download-");
   if (!work) return std::unexpected(work.error());
-  const fs::path blob = work->path() / "ciphertext";
-  auto info = (*store)->get_file(ref->sha256, blob, progress);
-  if (!info) return std::unexpected(info.error());
-  UniqueFd in(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return fail("io.open", "cannot open the fetched ciphertext: " + errno_text());
-  age::FdReader reader(in.get());
+  detail::BlobReader blob(**store, ref->sha256, **size, 0);
+  ProgressReader reader(blob, progress);
   return decrypt_into(reader, identity, "dir", nullptr, std::string(blob_uri), target, work->path());
 }
 

@@ -36,27 +36,35 @@ struct UploadOptions {
 Result<SignedResource> upload(const std::filesystem::path& path, const keys::PartyKey& owner, store::Store& store,
                               const UploadOptions& options = {}, store::Progress* progress = nullptr);
 
-// Fetches the ciphertext (the store checks its digest), decrypts it with
-// `identity`, checks the plaintext's size and SHA-256 against the descriptor,
-// and writes the file at `out` atomically (replacing a file there), or, for
-// a "dir", extracts it into the new directory `out` (which must not exist;
+// Streams the ciphertext out of the store and decrypts it with `identity`
+// in one pass: the store hashes the ciphertext as it arrives while age
+// authenticates each chunk and the plaintext is hashed as it is written.
+// The output is committed only when the ciphertext had its descriptor's
+// size and hashed to its digest and the plaintext matches its size and
+// SHA-256; it is written atomically (replacing a file there), or, for a
+// "dir", extracted into the new directory `out` (which must not exist;
 // regular files and directories only, no path outside). Nothing appears at
 // `out` on any failure. This form fetches from the descriptor's URI.
-// Errors: "files.download" (`out` exists for a directory, sizes differ),
-// "files.plaintext" (the plaintext does not match the descriptor),
-// "files.tar", age's ("age.no_match", "age.payload", ...), the store's.
+// Errors: "files.download" (`out` exists for a directory),
+// "files.ciphertext" (another size), "files.plaintext" (the plaintext does
+// not match the descriptor), "files.tar", age's ("age.no_match",
+// "age.payload", ...), the store's ("store.digest", ...).
 Result<void> download(const SignedResource& descriptor, const age::Identity& identity,
                       const std::filesystem::path& out, store::Progress* progress = nullptr);
 Result<void> download(const SignedResource& descriptor, store::Store& store, const age::Identity& identity,
                       const std::filesystem::path& out, store::Progress* progress = nullptr);
 
-// Decrypts a granted resource: `ciphertext` is the fetched blob (the caller
-// has checked its SHA-256 against descriptor ciphertext_sha256); the grant's
-// header followed by the blob's payload is decrypted with `cvm_identity` into
-// `out` as download() does, with the same checks and the same guarantee that
-// nothing is left at `out` on failure. Errors as download's.
-Result<void> decrypt_granted(const Grant& grant, const std::filesystem::path& ciphertext,
-                             const age::Identity& cvm_identity, const std::filesystem::path& out);
+// Decrypts a granted resource as download() does, in the same single pass
+// with the same checks and the same guarantee that nothing is left at `out`
+// on failure: the grant is authenticated first (authenticate_grant), then
+// its header followed by the stored blob's payload (the stored header is
+// hashed but not used) is decrypted with `cvm_identity`. The first form
+// fetches from the descriptor's URI, which must name its ciphertext digest.
+// Errors as download's.
+Result<void> decrypt_granted(const Grant& grant, const age::Identity& cvm_identity,
+                             const std::filesystem::path& out);
+Result<void> decrypt_granted(const Grant& grant, store::Store& store, const age::Identity& cvm_identity,
+                             const std::filesystem::path& out);
 
 // Order outputs ("sealed" files): encrypted to the order's output recipients,
 // described by the integrity report rather than by a descriptor.
@@ -74,8 +82,8 @@ struct SealedInfo {
 Result<SealedInfo> encrypt_path(const std::filesystem::path& path, std::span<const age::X25519Recipient> recipients,
                                 const std::filesystem::path& out);
 
-// Fetches the sealed directory at `blob_uri` (the store checks its digest),
-// decrypts it with `identity` and extracts it into the new directory `out`,
+// Streams the sealed directory at `blob_uri` out of its store, decrypts it
+// with `identity` and extracts it into the new directory `out`, in one pass
 // as download() does; nothing is left at `out` on failure.
 Result<void> download_sealed(std::string_view blob_uri, const age::Identity& identity,
                              const std::filesystem::path& out, store::Progress* progress = nullptr);

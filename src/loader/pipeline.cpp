@@ -82,7 +82,6 @@ struct Component {
   std::string grant_uri;
   crypto::Sha256Digest grant_digest{};
   files::Grant grant;
-  fs::path ciphertext;
 };
 
 ReportInput report_input(const Component& c, const crypto::Sha256Digest& plaintext) {
@@ -120,9 +119,9 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
     if (!text) return fail(text.error(), "fetching grant " + uri);
     auto grant = files::parse_grant(as_chars(*text));
     if (!grant) return fail(grant.error(), "grant " + uri);
-    components.push_back(Component{uri, ref->sha256, std::move(*grant), {}});
+    components.push_back(Component{uri, ref->sha256, std::move(*grant)});
   }
-  clock.end("fetch");  // the ciphertexts below count as fetch too, once the grants allow the order
+  clock.end("fetch");
 
   // Verify: every grant allows this order, exactly one of them is the engine.
   const auto now = std::chrono::system_clock::now();
@@ -156,31 +155,15 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
     return grant_use_refusal(used.error());
   }
   clock.end("verify");
-  for (std::size_t i = 0; i < components.size(); ++i) {
-    auto& c = components[i];
-    const auto& resource = c.grant.descriptor.resource;
-    auto ref = store::parse_blob_uri(resource.uri);
-    if (!ref) return fail(ref.error(), "resource " + resource.name);
-    if (ref->sha256 != resource.ciphertext_sha256) {
-      return fail("loader.digest", "resource " + resource.name + ": its URI does not name its ciphertext digest");
-    }
-    c.ciphertext = work / ("ciphertext-" + std::to_string(i));
-    auto fetched = store::fetch_file(resource.uri, c.ciphertext);
-    if (!fetched) return fail(fetched.error(), "fetching " + resource.name);
-    if (fetched->size != resource.ciphertext_size) {
-      return fail("loader.digest", "resource " + resource.name + " has another size than its descriptor says");
-    }
-  }
-  log("fetched and verified " + std::to_string(components.size()) + " grants and ciphertexts");
-  clock.end("fetch");
 
-  // Decrypt the engine first: its image must be the one the grants name
-  // before any data owner's input is decrypted.
+  // Each ciphertext is fetched, hashed, decrypted and its plaintext hashed
+  // in one pass (files::decrypt_granted); what fails any check is wiped
+  // before the next step, and nothing runs before every check passed. The
+  // engine comes first: its image must be the one the grants name before
+  // any data owner's input is decrypted.
   const auto& engine_component = components[engine_index];
   const fs::path engine_tar = work / "engine.tar";
-  if (auto ok = files::decrypt_granted(engine_component.grant, engine_component.ciphertext, cvm.key.identity(),
-                                       engine_tar);
-      !ok) {
+  if (auto ok = files::decrypt_granted(engine_component.grant, cvm.key.identity(), engine_tar); !ok) {
     return fail(ok.error(), "decrypting the engine");
   }
   const fs::path rootfs = work / "rootfs";
@@ -192,7 +175,6 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
   }
   std::error_code ec;
   fs::remove(engine_tar, ec);
-  fs::remove(engine_component.ciphertext, ec);
 
   prepared.rootfs = rootfs;
   prepared.image = std::move(*image);
@@ -208,14 +190,13 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
     fs::create_directories(dir.parent_path(), ec);
     const fs::path target = resource.kind == "dir" ? dir : dir / resource.name;
     if (resource.kind != "dir") fs::create_directories(dir, ec);
-    if (auto ok = files::decrypt_granted(c.grant, c.ciphertext, cvm.key.identity(), target); !ok) {
+    if (auto ok = files::decrypt_granted(c.grant, cvm.key.identity(), target); !ok) {
       return fail(ok.error(), "decrypting " + resource.name);
     }
-    fs::remove(c.ciphertext, ec);
     inputs.push_back(dir);
     report_inputs.push_back(report_input(c, resource.plaintext_sha256));
   }
-  log("decrypted the engine and " + std::to_string(inputs.size()) + " inputs");
+  log("fetched, checked and decrypted the engine and " + std::to_string(inputs.size()) + " inputs");
   clock.end("decrypt");
   return prepared;
 }
@@ -291,7 +272,7 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
 
   auto store = store::open_store(options.store);
   if (!store) return std::unexpected(store.error());
-  auto blob = (*store)->put_file(sealed);
+  auto blob = (*store)->put_hashed_file(sealed, sealed_info->ciphertext_sha256);
   if (!blob) return fail(blob.error(), "uploading the output");
   log("uploaded the encrypted output " + blob->uri);
   clock.end("upload");

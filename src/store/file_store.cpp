@@ -5,11 +5,13 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <sys/stat.h>
 #include <system_error>
 #include <vector>
 
 #include "base/file.h"
+#include "base/unique_fd.h"
 #include "store/backends.h"
 
 namespace ward::store::detail {
@@ -66,6 +68,22 @@ class FileStore final : public Store {
     return info;
   }
 
+  Result<BlobInfo> put_hashed_file(const fs::path& path, const crypto::Sha256Digest& digest,
+                                   Progress* progress) override {
+    auto source = SourceFile::open(path);
+    if (!source) return std::unexpected(source.error());
+    const BlobInfo info = info_of(digest, source->size());
+    if (!already_stored(digest, source->size())) {
+      auto out = AtomicFile::create(blob_path(digest));
+      if (!out) return io_error(out.error());
+      if (auto ok = copy_all(source->fd(), path, *out, info.uri, progress); !ok) return std::unexpected(ok.error());
+      if (auto c = out->commit(); !c) return io_error(c.error());
+    } else if (progress) {
+      progress->advance(source->size());
+    }
+    return info;
+  }
+
   Result<BlobInfo> put_bytes(ByteView bytes) override {
     if (bytes.size() > kMaxBlobSize) return fail("store.too_large", "blobs over 1 TiB are not stored");
     const crypto::Sha256Digest digest = crypto::sha256(bytes);
@@ -89,28 +107,20 @@ class FileStore final : public Store {
     return std::optional<std::uint64_t>(static_cast<std::uint64_t>(st.st_size));
   }
 
-  Result<BlobInfo> get_file(const crypto::Sha256Digest& digest, const fs::path& dest,
-                            Progress* progress) override {
-    auto out = AtomicFile::create(dest);
-    if (!out) return io_error(out.error());
-    auto info = read_blob(digest, kMaxBlobSize, [&](ByteView chunk) -> Result<void> {
-      if (auto w = out->write(chunk); !w)
-        return fail("store.io", "writing " + dest.string() + ": " + w.error().message);
-      if (progress) progress->advance(chunk.size());
-      return {};
-    });
-    if (!info) return std::unexpected(info.error());
-    if (auto c = out->commit(); !c) return io_error(c.error());
-    return info;
+  Result<BlobInfo> get_stream(const crypto::Sha256Digest& digest, std::uint64_t max_size,
+                              const Sink& sink) override {
+    return read_blob(digest, max_size, sink);
   }
 
-  Result<Bytes> get_bytes(const crypto::Sha256Digest& digest, std::uint64_t max_size) override {
-    Bytes out;
-    auto info = read_blob(digest, max_size, [&](ByteView chunk) -> Result<void> {
-      out.insert(out.end(), chunk.begin(), chunk.end());
-      return {};
-    });
-    if (!info) return std::unexpected(info.error());
+  Result<Bytes> get_range(const crypto::Sha256Digest& digest, std::uint64_t offset, std::uint64_t length) override {
+    if (length > kMaxRangeSize) return fail("store.too_large", "ranges over 16 MiB are read whole");
+    auto fd = open_blob(digest);
+    if (!fd) return std::unexpected(fd.error());
+    Bytes out(static_cast<std::size_t>(length));
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) return Bytes{};
+    auto n = pread_full(fd->get(), out, static_cast<off_t>(offset));
+    if (!n) return fail("store.io", "reading " + blob_path(digest).string() + ": " + n.error().message);
+    out.resize(*n);
     return out;
   }
 
@@ -119,6 +129,32 @@ class FileStore final : public Store {
 
   BlobInfo info_of(const crypto::Sha256Digest& digest, std::uint64_t size) const {
     return BlobInfo{uri() + "/" + digest_hex(digest), digest, size};
+  }
+
+  Result<UniqueFd> open_blob(const crypto::Sha256Digest& digest) const {
+    const fs::path path = blob_path(digest);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return fail("store.not_found", "no blob " + info_of(digest, 0).uri);
+      return fail("store.io", "cannot open " + path.string() + ": " + errno_text());
+    }
+    return fd;
+  }
+
+  // Copies all of `fd` into `out`, in large reads.
+  static Result<void> copy_all(int fd, const fs::path& path, AtomicFile& out, const std::string& uri,
+                               Progress* progress) {
+    std::vector<std::uint8_t> buf(kChunk);
+    off_t offset = 0;
+    for (;;) {
+      auto n = pread_full(fd, buf, offset);
+      if (!n) return fail("store.io", "reading " + path.string() + ": " + n.error().message);
+      if (*n == 0) return {};
+      if (auto w = out.write(ByteView(buf.data(), *n)); !w)
+        return fail("store.io", "writing " + uri + ": " + w.error().message);
+      offset += static_cast<off_t>(*n);
+      if (progress) progress->advance(*n);
+    }
   }
 
   // A blob of the right size is taken as stored; one of another size (a
@@ -133,18 +169,12 @@ class FileStore final : public Store {
   // it hashes to its name. The caller must discard what `sink` got unless
   // this succeeds.
   Result<BlobInfo> read_blob(const crypto::Sha256Digest& digest, std::uint64_t max_size,
-                             const std::function<Result<void>(ByteView)>& sink) const {
+                             const Sink& sink) const {
     const fs::path path = blob_path(digest);
     const BlobInfo info = info_of(digest, 0);
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return fail("store.not_found", "no blob " + info.uri);
-      return fail("store.io", "cannot open " + path.string() + ": " + errno_text());
-    }
-    struct Closer {
-      int fd;
-      ~Closer() { ::close(fd); }
-    } closer{fd};
+    auto blob = open_blob(digest);
+    if (!blob) return std::unexpected(blob.error());
+    const int fd = blob->get();
     max_size = std::min(max_size, kMaxBlobSize);
     struct stat st;
     if (::fstat(fd, &st) != 0) return fail("store.io", "cannot stat " + path.string() + ": " + errno_text());

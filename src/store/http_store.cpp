@@ -80,48 +80,16 @@ class HttpStore final : public Store {
     if (!source) return std::unexpected(source.error());
     auto digest = source->hash(path);
     if (!digest) return std::unexpected(digest.error());
-    const std::uint64_t size = source->size();
-    const BlobInfo info{url(*digest), *digest, size};
-    auto existing = head(*digest);
-    if (!existing) return std::unexpected(existing.error());
-    if (*existing == size) {
-      if (progress) progress->advance(size);
-      return info;
-    }
-
     // Hash what is sent, to catch a file that changes between the passes.
     crypto::Hasher hasher(crypto::HashAlg::Sha256);
-    std::uint64_t hashed = 0;
-    std::optional<Error> read_error;
-    std::vector<std::uint8_t> buf(kChunk);
-    const int fd = source->fd();
-    auto provider = [&](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-      const std::size_t want = std::min(length, buf.size());
-      auto n = pread_full(fd, std::span(buf.data(), want), static_cast<off_t>(offset));
-      if (!n || *n == 0) {
-        read_error = Error("store.io", "reading " + path.string() + ": " +
-                                           (n ? std::string("the file shrank") : n.error().message));
-        return false;
-      }
-      const ByteView chunk(buf.data(), *n);
-      if (offset == hashed) {
-        hasher.update(chunk);
-        hashed += *n;
-      }
-      if (!sink.write(reinterpret_cast<const char*>(chunk.data()), chunk.size())) return false;
-      if (progress) progress->advance(*n);
-      return true;
-    };
-    auto res = http_->Put(blob_path(*digest), {}, static_cast<std::size_t>(size), provider,
-                          "application/octet-stream");
-    if (read_error) return std::unexpected(*read_error);
-    if (!res) return unreachable("PUT", info.uri, res.error());
-    if (!put_succeeded(res->status)) return refused("PUT", info.uri, res->status);
-    if (hashed == size && finish_sha256(hasher) != *digest) {
-      return fail("store.io", path.string() + " changed while it was being uploaded to " + info.uri +
-                                  " (readers will reject that blob)");
-    }
-    return info;
+    return send(*source, path, *digest, &hasher, progress);
+  }
+
+  Result<BlobInfo> put_hashed_file(const fs::path& path, const crypto::Sha256Digest& digest,
+                                   Progress* progress) override {
+    auto source = SourceFile::open(path);
+    if (!source) return std::unexpected(source.error());
+    return send(*source, path, digest, nullptr, progress);
   }
 
   Result<BlobInfo> put_bytes(ByteView bytes) override {
@@ -149,28 +117,40 @@ class HttpStore final : public Store {
     return std::optional<std::uint64_t>(*length);
   }
 
-  Result<BlobInfo> get_file(const crypto::Sha256Digest& digest, const fs::path& dest,
-                            Progress* progress) override {
-    auto out = AtomicFile::create(dest);
-    if (!out) return fail("store.io", out.error().message);
-    auto info = get(digest, kMaxBlobSize, [&](ByteView chunk) -> Result<void> {
-      if (auto w = out->write(chunk); !w)
-        return fail("store.io", "writing " + dest.string() + ": " + w.error().message);
-      if (progress) progress->advance(chunk.size());
-      return {};
-    });
-    if (!info) return std::unexpected(info.error());
-    if (auto c = out->commit(); !c) return fail("store.io", c.error().message);
-    return info;
+  Result<BlobInfo> get_stream(const crypto::Sha256Digest& digest, std::uint64_t max_size,
+                              const Sink& sink) override {
+    return get(digest, max_size, sink);
   }
 
-  Result<Bytes> get_bytes(const crypto::Sha256Digest& digest, std::uint64_t max_size) override {
+  // A "Range: bytes=A-B" GET. A server that ignores Range answers 200 with
+  // the whole blob: the transfer is then cut once the range has arrived.
+  Result<Bytes> get_range(const crypto::Sha256Digest& digest, std::uint64_t offset, std::uint64_t length) override {
+    if (length > kMaxRangeSize) return fail("store.too_large", "ranges over 16 MiB are read whole");
+    if (length == 0) return Bytes{};
+    const std::string u = url(digest);
+    const std::string range = "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1);
     Bytes out;
-    auto info = get(digest, max_size, [&](ByteView chunk) -> Result<void> {
-      out.insert(out.end(), chunk.begin(), chunk.end());
-      return {};
-    });
-    if (!info) return std::unexpected(info.error());
+    int status = 0;
+    std::uint64_t skip = 0;  // bytes before the range, when the whole blob comes
+    auto on_response = [&](const httplib::Response& res) {
+      status = res.status;
+      if (status == 200) skip = offset;
+      return status == 200 || status == 206;
+    };
+    auto on_data = [&](const char* data, std::size_t n) {
+      const std::size_t dropped = static_cast<std::size_t>(std::min<std::uint64_t>(skip, n));
+      skip -= dropped;
+      const std::size_t take = std::min<std::size_t>(n - dropped, static_cast<std::size_t>(length - out.size()));
+      out.insert(out.end(), data + dropped, data + dropped + take);
+      return out.size() < length;
+    };
+    auto res = http_->Get(blob_path(digest), {{"Accept-Encoding", "identity"}, {"Range", range}}, on_response,
+                          on_data);
+    if (status == 416) return Bytes{};  // the range starts past the blob's end
+    if (status == 404 || status == 410) return fail("store.not_found", "no blob " + u);
+    if (status != 0 && status != 200 && status != 206) return refused("GET", u, status);
+    if (!res && out.size() < length && res.error() != httplib::Error::Canceled)
+      return unreachable("GET", u, res.error());
     return out;
   }
 
@@ -196,11 +176,56 @@ class HttpStore final : public Store {
     return fail("store.too_large", "blob " + url + " is larger than " + std::to_string(max_size) + " bytes");
   }
 
+  // PUTs the file unless the store already has it, hashing what is sent with
+  // `hasher` when given (it must then hash to `digest`).
+  Result<BlobInfo> send(const SourceFile& source, const fs::path& path, const crypto::Sha256Digest& digest,
+                        crypto::Hasher* hasher, Progress* progress) {
+    const std::uint64_t size = source.size();
+    const BlobInfo info{url(digest), digest, size};
+    auto existing = head(digest);
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing == size) {
+      if (progress) progress->advance(size);
+      return info;
+    }
+    std::uint64_t hashed = 0;
+    std::optional<Error> read_error;
+    std::vector<std::uint8_t> buf(kChunk);
+    const int fd = source.fd();
+    auto provider = [&](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+      const std::size_t want = std::min(length, buf.size());
+      auto n = pread_full(fd, std::span(buf.data(), want), static_cast<off_t>(offset));
+      if (!n || *n == 0) {
+        read_error = Error("store.io", "reading " + path.string() + ": " +
+                                           (n ? std::string("the file shrank") : n.error().message));
+        return false;
+      }
+      const ByteView chunk(buf.data(), *n);
+      if (hasher && offset == hashed) {
+        hasher->update(chunk);
+        hashed += *n;
+      }
+      if (!sink.write(reinterpret_cast<const char*>(chunk.data()), chunk.size())) return false;
+      if (progress) progress->advance(*n);
+      return true;
+    };
+    auto res = http_->Put(blob_path(digest), {}, static_cast<std::size_t>(size), provider,
+                          "application/octet-stream");
+    if (read_error) return std::unexpected(*read_error);
+    if (!res) return unreachable("PUT", info.uri, res.error());
+    if (!put_succeeded(res->status)) return refused("PUT", info.uri, res->status);
+    if (hasher && hashed == size && finish_sha256(*hasher) != digest) {
+      return fail("store.io", path.string() + " changed while it was being uploaded to " + info.uri +
+                                  " (readers will reject that blob)");
+    }
+    return info;
+  }
+
   // Streams the blob to `sink`, at most `max_size` bytes, and checks that
   // it hashes to its name. The caller must discard what `sink` got unless
   // this succeeds.
   Result<BlobInfo> get(const crypto::Sha256Digest& digest, std::uint64_t max_size,
-                       const std::function<Result<void>(ByteView)>& sink) {
+                       const Sink& sink) {
     const std::string u = url(digest);
     max_size = std::min(max_size, kMaxBlobSize);
     crypto::Hasher hasher(crypto::HashAlg::Sha256);

@@ -255,6 +255,30 @@ void Progress::draw(std::int64_t now) {
   std::fflush(stderr);
 }
 
+Result<BlobInfo> Store::get_file(const crypto::Sha256Digest& digest, const std::filesystem::path& dest,
+                                 Progress* progress) {
+  auto out = AtomicFile::create(dest);
+  if (!out) return fail("store.io", out.error().message);
+  auto info = get_stream(digest, kMaxBlobSize, [&](ByteView chunk) -> Result<void> {
+    if (auto w = out->write(chunk); !w) return fail("store.io", "writing " + dest.string() + ": " + w.error().message);
+    if (progress) progress->advance(chunk.size());
+    return {};
+  });
+  if (!info) return std::unexpected(info.error());
+  if (auto c = out->commit(); !c) return fail("store.io", c.error().message);
+  return info;
+}
+
+Result<Bytes> Store::get_bytes(const crypto::Sha256Digest& digest, std::uint64_t max_size) {
+  Bytes out;
+  auto info = get_stream(digest, max_size, [&](ByteView chunk) -> Result<void> {
+    out.insert(out.end(), chunk.begin(), chunk.end());
+    return {};
+  });
+  if (!info) return std::unexpected(info.error());
+  return out;
+}
+
 Result<std::unique_ptr<Store>> open_store(std::string_view uri) {
   auto loc = detail::parse_store_uri(uri);
   if (!loc) return std::unexpected(loc.error());

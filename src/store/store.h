@@ -60,6 +60,9 @@ class Progress {
   void draw(std::int64_t now_ms);
 };
 
+// Receives a blob's bytes in order, as they arrive.
+using Sink = std::function<Result<void>(ByteView)>;
+
 struct BlobInfo {
   std::string uri;  // the blob's URI
   crypto::Sha256Digest sha256{};
@@ -77,18 +80,42 @@ class Store {
   // file store writes atomically, so a reader never sees a partial blob).
   // Storing a blob that is already there succeeds.
   virtual Result<BlobInfo> put_file(const std::filesystem::path& path, Progress* progress = nullptr) = 0;
+  // The same for a file whose SHA-256 the caller computed while writing it
+  // and that nobody else can change (a private temporary file): it is sent
+  // in one pass, without hashing it again. A wrong `digest` stores a blob
+  // that every reader refuses (reads check the bytes against the name).
+  virtual Result<BlobInfo> put_hashed_file(const std::filesystem::path& path, const crypto::Sha256Digest& digest,
+                                           Progress* progress = nullptr) = 0;
   virtual Result<BlobInfo> put_bytes(ByteView bytes) = 0;
 
   // The blob's size, or nullopt when the store does not have it.
   virtual Result<std::optional<std::uint64_t>> head(const crypto::Sha256Digest& digest) = 0;
 
-  // Streams blob `digest` into a new file at `dest` (AtomicFile: nothing
-  // appears at `dest` unless the whole blob arrived and hashed to `digest`).
-  virtual Result<BlobInfo> get_file(const crypto::Sha256Digest& digest, const std::filesystem::path& dest,
-                                    Progress* progress = nullptr) = 0;
+  // Streams blob `digest` to `sink` as it arrives, hashing it on the way,
+  // and refuses ("store.too_large") more than `max_size` bytes. It succeeds
+  // only when the whole blob arrived and hashed to `digest`; on any error the
+  // caller must discard what `sink` was given ("store.digest" comes after
+  // the last byte). An error `sink` returns stops the transfer and is returned.
+  virtual Result<BlobInfo> get_stream(const crypto::Sha256Digest& digest, std::uint64_t max_size,
+                                      const Sink& sink) = 0;
+  // Up to `length` bytes of blob `digest` from `offset` (fewer where it
+  // ends), as the store holds them: a part of a blob cannot be checked
+  // against its name, so the caller must check them by other means (a
+  // descriptor's header_sha256). Errors: "store.not_found", "store.http",
+  // "store.io", "store.too_large" (`length` over 16 MiB).
+  virtual Result<Bytes> get_range(const crypto::Sha256Digest& digest, std::uint64_t offset,
+                                  std::uint64_t length) = 0;
+
+  // get_stream into a new file at `dest` (AtomicFile: nothing appears at
+  // `dest` unless the whole blob arrived and hashed to `digest`).
+  Result<BlobInfo> get_file(const crypto::Sha256Digest& digest, const std::filesystem::path& dest,
+                            Progress* progress = nullptr);
   // The blob's bytes, refusing ("store.too_large") blobs over `max_size`.
-  virtual Result<Bytes> get_bytes(const crypto::Sha256Digest& digest, std::uint64_t max_size) = 0;
+  Result<Bytes> get_bytes(const crypto::Sha256Digest& digest, std::uint64_t max_size);
 };
+
+// The most get_range returns at once.
+inline constexpr std::uint64_t kMaxRangeSize = std::uint64_t{16} << 20;
 
 // Opens a store by URI (see above). A relative directory path is made
 // absolute; a file store's directory is created if missing.

@@ -314,6 +314,21 @@ grep -q "GET /blobs/$(jq -r .resource.ciphertext_sha256 bob-http.res.json)" ngin
   fail "the loader did not fetch from nginx"
 pass "an input stored behind nginx (WebDAV) is fetched over HTTP and its digest checked"
 
+# A grant reads the header alone (a ranged GET, checked against the
+# descriptor's header_sha256), however large the file: nginx's access log
+# counts the bytes it sent for the grant.
+truncate -s 1G own/big.bin
+"$WARD" files upload own/big.bin --key bob.key --store "$HTTP_STORE" -o big.res.json >/dev/null
+rm own/big.bin
+before=$(wc -l <nginx/access.log)
+grant big bob "$CVM0" "$(digest copy)" g-big.json
+sent=$(tail -n +$((before + 1)) nginx/access.log | awk '{ n += $10 } END { print n + 0 }')
+((sent < 65536)) || fail "granting a 1 GiB file made nginx send $sent bytes"
+tail -n +$((before + 1)) nginx/access.log | grep -q '"GET /blobs/[0-9a-f]* HTTP/1.1" 206 ' ||
+  fail "the grant did not read a range: $(tail -n +$((before + 1)) nginx/access.log)"
+rm -f nginx/www/blobs/"$(jq -r .resource.ciphertext_sha256 big.res.json)"
+pass "granting a 1 GiB file in an http store transfers $sent bytes (a ranged read of its header)"
+
 # No plaintext, key or output outside the parties' own files and Carol's results.
 leaks=$(grep -rlsF -e "$MARK_A" -e "$MARK_B" "$STORE" "$TMP/work" "$TMP/node" /dev/shm 2>/dev/null || true)
 leaks+=$(find "${TMPDIR:-/tmp}" -xdev -type f -newer start.stamp 2>/dev/null | grep -v "^$TMP/\(own\|result\)" |

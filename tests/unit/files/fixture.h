@@ -58,23 +58,30 @@ class LyingStore final : public store::Store {
   Result<store::BlobInfo> put_file(const fs::path& path, store::Progress* progress) override {
     return real_.put_file(path, progress);
   }
+  Result<store::BlobInfo> put_hashed_file(const fs::path& path, const crypto::Sha256Digest& digest,
+                                          store::Progress* progress) override {
+    return real_.put_hashed_file(path, digest, progress);
+  }
   Result<store::BlobInfo> put_bytes(ByteView bytes) override { return real_.put_bytes(bytes); }
   Result<std::optional<std::uint64_t>> head(const crypto::Sha256Digest& digest) override {
     return real_.head(digest);
   }
-  Result<store::BlobInfo> get_file(const crypto::Sha256Digest& digest, const fs::path& dest,
-                                   store::Progress*) override {
+  Result<store::BlobInfo> get_stream(const crypto::Sha256Digest& digest, std::uint64_t max_size,
+                                     const store::Sink& sink) override {
     auto bytes = real_.get_bytes(digest, std::uint64_t{1} << 30);
     if (!bytes) return std::unexpected(bytes.error());
     if (edit) edit(*bytes);
-    auto file = AtomicFile::create(dest);
-    if (!file) return std::unexpected(file.error());
-    if (auto ok = file->write(*bytes); !ok) return std::unexpected(ok.error());
-    if (auto ok = file->commit(); !ok) return std::unexpected(ok.error());
+    if (bytes->size() > max_size) return fail("store.too_large", "lying store: too large");
+    if (auto ok = sink(*bytes); !ok) return std::unexpected(ok.error());
     return store::BlobInfo{uri() + "/" + hex_encode(digest), digest, bytes->size()};
   }
-  Result<Bytes> get_bytes(const crypto::Sha256Digest& digest, std::uint64_t max_size) override {
-    return real_.get_bytes(digest, max_size);
+  Result<Bytes> get_range(const crypto::Sha256Digest& digest, std::uint64_t offset, std::uint64_t length) override {
+    auto bytes = real_.get_bytes(digest, std::uint64_t{1} << 30);
+    if (!bytes) return std::unexpected(bytes.error());
+    if (edit) edit(*bytes);
+    if (offset >= bytes->size()) return Bytes{};
+    const auto end = std::min<std::uint64_t>(bytes->size(), offset + length);
+    return Bytes(bytes->begin() + static_cast<std::ptrdiff_t>(offset), bytes->begin() + static_cast<std::ptrdiff_t>(end));
   }
 
  private:

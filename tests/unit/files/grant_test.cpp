@@ -16,6 +16,7 @@ namespace ward::files {
 namespace {
 
 using testing::FilesTest;
+using testing::LyingStore;
 using testing::flip_byte;
 using testing::read_text;
 using testing::write_text;
@@ -80,13 +81,11 @@ TEST_F(GrantTest, ShouldLetTheCvmDecryptAGrantedFile) {
   EXPECT_EQ(parsed->descriptor.resource, res.resource);
   EXPECT_EQ(grant_text(*parsed), grant_text(*g));
 
-  const fs::path blob = dir() / "blob";
-  ASSERT_TRUE(store().get_file(res.resource.ciphertext_sha256, blob));
-  auto ok = decrypt_granted(*parsed, blob, cvm_.identity(), out("input"));
+  auto ok = decrypt_granted(*parsed, store(), cvm_.identity(), out("input"));
   ASSERT_TRUE(ok) << ok.error().message;
   EXPECT_EQ(read_text(out("input")), text);
   // The header is the CVM's alone: the owner's own identity does not open it.
-  ok = decrypt_granted(*parsed, blob, owner_.identity(), out("owner"));
+  ok = decrypt_granted(*parsed, store(), owner_.identity(), out("owner"));
   ASSERT_FALSE(ok);
   EXPECT_EQ(ok.error().code, "age.no_match");
   EXPECT_TRUE(out_dir_holds_only({"input"}));
@@ -99,9 +98,7 @@ TEST_F(GrantTest, ShouldLetTheCvmDecryptAGrantedDirectory) {
   ASSERT_TRUE(res);
   auto g = grant(*res);
   ASSERT_TRUE(g) << g.error().message;
-  const fs::path blob = dir() / "blob";
-  ASSERT_TRUE(store().get_file(res->resource.ciphertext_sha256, blob));
-  auto ok = decrypt_granted(*g, blob, cvm_.identity(), out("d"));
+  auto ok = decrypt_granted(*g, store(), cvm_.identity(), out("d"));
   ASSERT_TRUE(ok) << ok.error().message;
   EXPECT_EQ(read_text(out("d") / "a.csv"), "a\n");
   EXPECT_EQ(read_text(out("d") / "sub" / "b.csv"), "b\n");
@@ -111,13 +108,70 @@ TEST_F(GrantTest, ShouldLeaveNothingWhenTheGrantedCiphertextIsTampered) {
   auto res = upload_text("alice.csv", std::string(200000, 'x'));
   auto g = grant(res);
   ASSERT_TRUE(g);
-  const fs::path blob = dir() / "blob";
-  ASSERT_TRUE(store().get_file(res.resource.ciphertext_sha256, blob));
-  flip_byte(blob, static_cast<std::streamoff>(res.resource.header_length) + 100000);
-  auto ok = decrypt_granted(*g, blob, cvm_.identity(), out("input"));
+  LyingStore lying(store());
+  const std::size_t payload = res.resource.header_length;
+  // A changed payload byte fails age's authentication of its chunk.
+  lying.edit = [&](Bytes& b) { b.at(payload + 100000) ^= 1; };
+  auto ok = decrypt_granted(*g, lying, cvm_.identity(), out("input"));
   ASSERT_FALSE(ok);
   EXPECT_EQ(ok.error().code, "age.payload");
   EXPECT_TRUE(out_dir_holds_only());
+  // Cut short, or one byte longer: the size is the descriptor's or nothing.
+  lying.edit = [](Bytes& b) { b.pop_back(); };
+  ok = decrypt_granted(*g, lying, cvm_.identity(), out("input"));
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().code, "files.ciphertext") << ok.error().message;
+  EXPECT_TRUE(out_dir_holds_only());
+  lying.edit = [](Bytes& b) { b.push_back(0); };
+  ok = decrypt_granted(*g, lying, cvm_.identity(), out("input"));
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().code, "files.ciphertext") << ok.error().message;
+  EXPECT_TRUE(out_dir_holds_only());
+}
+
+// The stored header is not decrypted (the grant's replaces it), but it is
+// part of the ciphertext the descriptor names: a blob changed there decrypts
+// fine and is still refused, by its digest, once it has streamed through.
+TEST_F(GrantTest, ShouldRefuseABlobWhoseStoredHeaderChangedThoughItDecrypts) {
+  // Larger than what waits between the transfer and the decryption.
+  auto res = upload_text("alice.csv", std::string(12 << 20, 'y'));
+  auto g = grant(res);
+  ASSERT_TRUE(g);
+  const fs::path blob = dir() / "store" / hex_encode(res.resource.ciphertext_sha256);
+  flip_byte(blob, 40);
+  auto ok = decrypt_granted(*g, store(), cvm_.identity(), out("input"));
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().code, "store.digest") << ok.error().message;
+  EXPECT_TRUE(out_dir_holds_only());
+}
+
+// A store that answers with another header (here: the header of another of
+// the owner's files, which the owner's key opens) cannot make the owner
+// re-wrap that file's key under this resource's policy.
+TEST_F(GrantTest, ShouldRefuseToGrantWhenTheStoreSwapsTheHeader) {
+  auto res = upload_text("alice.csv", "rows of alice\n");
+  auto other = upload_text("other.csv", "rows of another file\n");
+  auto other_blob = store().get_bytes(other.resource.ciphertext_sha256, 1 << 20);
+  ASSERT_TRUE(other_blob);
+  ASSERT_EQ(res.resource.header_length, other.resource.header_length);
+  // The store's copy of alice.csv now starts with other.csv's header.
+  const fs::path blob = dir() / "store" / hex_encode(res.resource.ciphertext_sha256);
+  auto bytes = read_file(blob, 1 << 20);
+  ASSERT_TRUE(bytes);
+  std::copy_n(other_blob->begin(), res.resource.header_length, bytes->begin());
+  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
+  write_text(blob, as_chars(*bytes));
+  const auto expires = system_clock::now() + hours(1);
+  auto g = make_grant(res, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, outputs_, expires);
+  ASSERT_FALSE(g);
+  EXPECT_NE(g.error().message.find("header_sha256"), std::string::npos) << g.error().message;
+  // Without the header's digest (an older descriptor) the whole blob is read
+  // and its digest catches the same swap.
+  SignedResource old = res;
+  old.resource.header_sha256.reset();
+  g = make_grant(old, store(), owner_, cvm_.recipient(), cvm_id_, kEngine, outputs_, expires);
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error().code, "store.digest") << g.error().message;
 }
 
 TEST_F(GrantTest, ShouldNormaliseEngineAndOutputs) {
@@ -299,9 +353,7 @@ TEST_F(GrantTest, ShouldRefuseAHeaderWhosePolicyDigestIsSwappedRemovedOrDuplicat
   ok = authenticate_grant(forged, cvm_.identity());
   ASSERT_FALSE(ok);
   EXPECT_TRUE(ok.error().message.starts_with("grant.mac: ")) << ok.error().message;
-  const fs::path blob = dir() / "blob";
-  ASSERT_TRUE(store().get_file(res.resource.ciphertext_sha256, blob));
-  ok = decrypt_granted(forged, blob, cvm_.identity(), out("input"));
+  ok = decrypt_granted(forged, store(), cvm_.identity(), out("input"));
   ASSERT_FALSE(ok);
   EXPECT_TRUE(ok.error().message.starts_with("grant.mac: ")) << ok.error().message;
   EXPECT_TRUE(out_dir_holds_only());
@@ -309,7 +361,7 @@ TEST_F(GrantTest, ShouldRefuseAHeaderWhosePolicyDigestIsSwappedRemovedOrDuplicat
   // parsing) is refused by the same check.
   forged = *g;
   forged.id[0] ^= 1;
-  ok = decrypt_granted(forged, blob, cvm_.identity(), out("input"));
+  ok = decrypt_granted(forged, store(), cvm_.identity(), out("input"));
   ASSERT_FALSE(ok);
   EXPECT_TRUE(ok.error().message.starts_with("grant.binding: ")) << ok.error().message;
   EXPECT_TRUE(out_dir_holds_only());

@@ -157,10 +157,22 @@ TEST_F(TransferTest, ShouldFailAuthenticationOnTamperedCiphertextLeavingNothing)
     EXPECT_EQ(ok.error().code, "files.ciphertext") << ok.error().message;
     EXPECT_TRUE(out_dir_holds_only());
   }
-  // A real file store refuses a tampered blob before age sees it.
+  // A real file store holding another valid encryption of the same bytes
+  // under this blob's name: every chunk authenticates and the plaintext
+  // matches the descriptor, and the blob's digest still refuses it once it
+  // has streamed through.
   const fs::path blob = dir() / "store" / hex_encode(file.resource.ciphertext_sha256);
   ASSERT_TRUE(fs::exists(blob));
-  flip_byte(blob, static_cast<std::streamoff>(file.resource.header_length) + 100);
+  write_text(dir() / "again" / "alice.csv", big_text());
+  fs::create_directories(dir() / "store2");
+  auto store2 = store::open_store((dir() / "store2").string());
+  ASSERT_TRUE(store2);
+  auto again = upload(dir() / "again" / "alice.csv", owner_, **store2);
+  ASSERT_TRUE(again);
+  ASSERT_NE(again->resource.ciphertext_sha256, file.resource.ciphertext_sha256);
+  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
+  fs::copy_file(dir() / "store2" / hex_encode(again->resource.ciphertext_sha256), blob,
+                fs::copy_options::overwrite_existing);
   auto ok = download(file, store(), owner_.identity(), out("x"));
   ASSERT_FALSE(ok);
   EXPECT_EQ(ok.error().code, "store.digest") << ok.error().message;

@@ -238,4 +238,42 @@ TEST(Progress, shouldDrawABarOnATerminalAndEndTheLine) {
 }
 
 }  // namespace
+TEST_F(FileStoreTest, shouldStoreAHashedFileInOnePassAndReadRanges) {
+  const Bytes data = crypto::random_bytes(2 * 1024 * 1024 + 5);
+  write_bytes(tmp_.path() / "in", data);
+  auto put = store_->put_hashed_file(tmp_.path() / "in", crypto::sha256(data));
+  ASSERT_TRUE(put) << put.error().message;
+  EXPECT_EQ(read_bytes(blob_path(put->sha256)), data);
+  auto head = store_->get_range(put->sha256, 0, 300);
+  ASSERT_TRUE(head) << head.error().message;
+  EXPECT_EQ(*head, Bytes(data.begin(), data.begin() + 300));
+  auto middle = store_->get_range(put->sha256, 1 << 20, 10);
+  ASSERT_TRUE(middle) << middle.error().message;
+  EXPECT_EQ(*middle, Bytes(data.begin() + (1 << 20), data.begin() + (1 << 20) + 10));
+  auto tail = store_->get_range(put->sha256, data.size() - 2, 100);
+  ASSERT_TRUE(tail) << tail.error().message;
+  EXPECT_EQ(tail->size(), 2u);
+  auto past = store_->get_range(put->sha256, data.size() + 5, 10);
+  ASSERT_TRUE(past) << past.error().message;
+  EXPECT_TRUE(past->empty());
+  auto missing = store_->get_range(crypto::sha256(to_bytes("nothing")), 0, 10);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, "store.not_found");
+  auto huge = store_->get_range(put->sha256, 0, kMaxRangeSize + 1);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().code, "store.too_large");
+}
+
+// A caller that names the wrong digest stores a blob no reader accepts.
+TEST_F(FileStoreTest, shouldRefuseToReadAHashedFileStoredUnderAWrongDigest) {
+  const Bytes data = to_bytes("the bytes");
+  write_bytes(tmp_.path() / "in", data);
+  const auto wrong = crypto::sha256(to_bytes("other bytes"));
+  auto put = store_->put_hashed_file(tmp_.path() / "in", wrong);
+  ASSERT_TRUE(put) << put.error().message;
+  auto got = store_->get_bytes(wrong, 100);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, "store.digest");
+}
+
 }  // namespace ward::store

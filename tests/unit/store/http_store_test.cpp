@@ -245,4 +245,28 @@ TEST_F(HttpsStoreTest, shouldFailToOpenWithAnUnreadableCaFile) {
 }
 
 }  // namespace
+TEST_F(HttpStoreTest, shouldStoreAHashedFileInOnePassAndReadRangesByRangeRequests) {
+  ASSERT_TRUE(store_);
+  const Bytes data = crypto::random_bytes(3 * 1024 * 1024 + 7);
+  write_bytes(tmp_.path() / "in", data);
+  auto put = store_->put_hashed_file(tmp_.path() / "in", crypto::sha256(data));
+  ASSERT_TRUE(put) << put.error().message;
+  EXPECT_EQ(read_bytes(nginx_->blobs() / hex_encode(put->sha256)), data);
+  auto head = store_->get_range(put->sha256, 0, 250);
+  ASSERT_TRUE(head) << head.error().message;
+  EXPECT_EQ(*head, Bytes(data.begin(), data.begin() + 250));
+  auto middle = store_->get_range(put->sha256, 2 << 20, 1000);
+  ASSERT_TRUE(middle) << middle.error().message;
+  EXPECT_EQ(*middle, Bytes(data.begin() + (2 << 20), data.begin() + (2 << 20) + 1000));
+  auto tail = store_->get_range(put->sha256, data.size() - 3, 100);
+  ASSERT_TRUE(tail) << tail.error().message;
+  EXPECT_EQ(*tail, Bytes(data.end() - 3, data.end()));
+  auto past = store_->get_range(put->sha256, data.size() + 10, 10);
+  ASSERT_TRUE(past) << past.error().message;
+  EXPECT_TRUE(past->empty());
+  auto missing = store_->get_range(crypto::sha256(to_bytes("nothing")), 0, 10);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, "store.not_found");
+}
+
 }  // namespace ward::store
