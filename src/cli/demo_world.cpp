@@ -10,6 +10,7 @@
 #include "attest/sim.h"
 #include "base/bytes.h"
 #include "base/file.h"
+#include "base/work_dir.h"
 #include "cli/cli.h"
 #include "engine/image.h"
 #include "engine/sandbox.h"
@@ -101,7 +102,7 @@ Result<fs::path> train_locally(const fs::path& image, const fs::path& csv, const
   if (run->outcome != engine::RunResult::Outcome::Exited || run->code != 0) {
     return fail("demo.train", "the trainer " + run->describe());
   }
-  (void)engine::remove_rootfs(work / "rootfs");
+  (void)remove_tree(work / "rootfs");
   return work / "output" / "model.json";
 }
 
@@ -173,8 +174,8 @@ DemoWorld::~DemoWorld() {
   if (ca_thread_.joinable()) ca_thread_.join();
   if (ledger_server_) ledger_server_->stop();
   if (ledger_thread_.joinable()) ledger_thread_.join();
-  if (!work_.empty()) (void)engine::remove_rootfs(work_);
-  if (!keep_ && !dir.empty()) (void)engine::remove_rootfs(dir);
+  if (!work_.empty()) (void)remove_tree(work_);
+  if (!keep_ && !dir.empty()) (void)remove_tree(dir);
 }
 
 Result<Party> DemoWorld::make_party(const std::string& name) {

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/work_dir.h"
 #include "cli/cli.h"
 #include "cli/ledger_common.h"
 #include "engine/image.h"
@@ -144,30 +145,6 @@ Result<void> run_inspect(const InspectArgs& args) {
   return print_stdout(text);
 }
 
-// A private scratch directory, removed (whatever the image's modes) on exit.
-class ScratchDir {
- public:
-  static Result<ScratchDir> create() {
-    const char* base = std::getenv("TMPDIR");
-    std::string templ = std::string(base && *base ? base : "/tmp") + "/ward-engine-XXXXXX";
-    if (!::mkdtemp(templ.data()))
-      return fail("io.create", "cannot create a directory in " + templ + ": " + std::strerror(errno));
-    // The sandbox may run as another uid (root callers): it must reach the rootfs below.
-    ::chmod(templ.c_str(), 0711);
-    return ScratchDir(templ);
-  }
-  ScratchDir(ScratchDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
-  ScratchDir& operator=(ScratchDir&&) = delete;
-  ~ScratchDir() {
-    if (!path_.empty()) (void)engine::remove_rootfs(path_);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  explicit ScratchDir(std::filesystem::path p) : path_(std::move(p)) {}
-  std::filesystem::path path_;
-};
-
 const char* outcome_name(engine::RunResult::Outcome o) {
   switch (o) {
     case engine::RunResult::Outcome::Exited:
@@ -209,7 +186,10 @@ Result<void> run_run(const RunArgs& args) {
     return fail("io.create", "cannot create " + args.output + ": " + std::strerror(errno));
   spec.output = args.output;
 
-  auto scratch = ScratchDir::create();
+  // Removed whatever the image's modes; 0711: the sandbox may run as
+  // another uid (root callers) and must reach the rootfs below.
+  const char* tmp = std::getenv("TMPDIR");
+  auto scratch = WorkDir::create(tmp && *tmp ? tmp : "/tmp", "ward-engine-", 0711);
   if (!scratch) return std::unexpected(scratch.error());
   spec.rootfs = scratch->path() / "rootfs";
   auto config = engine::unpack_image(args.image, spec.rootfs);

@@ -24,6 +24,7 @@
 #include "base/decimal.h"
 #include "base/file.h"
 #include "base/unique_fd.h"
+#include "base/work_dir.h"
 #include "crypto/hash.h"
 
 namespace ward::engine {
@@ -692,34 +693,17 @@ Result<std::vector<std::string>> list_dir(int fd, const std::string& what, const
   return names;
 }
 
-Result<void> remove_tree_at(int dirfd, const std::string& name);
+// Removal inside the tree being unpacked reports as unpacking.
+Result<void> remove_tree_at(int dirfd, const std::string& name) {
+  if (auto ok = ward::remove_tree_at(dirfd, name); !ok) return fail("engine.unpack", ok.error().message);
+  return {};
+}
 
 Result<void> remove_children(int fd, const std::string& what) {
   auto names = list_dir(fd, what, "engine.unpack");
   if (!names) return std::unexpected(names.error());
   for (const auto& n : *names)
     if (auto ok = remove_tree_at(fd, n); !ok) return ok;
-  return {};
-}
-
-Result<void> remove_tree_at(int dirfd, const std::string& name) {
-  struct stat st;
-  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return {};
-    return fail("engine.unpack", "cannot remove " + shown(name) + ": " + errno_text());
-  }
-  if (S_ISDIR(st.st_mode)) {
-    // A directory may be read-only (an image's /proc is 0555): make it ours to empty.
-    if ((st.st_mode & S_IRWXU) != S_IRWXU) ::fchmodat(dirfd, name.c_str(), S_IRWXU, 0);
-    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) return fail("engine.unpack", "cannot open " + shown(name) + " to remove it: " + errno_text());
-    if (auto ok = remove_children(fd.get(), name); !ok) return ok;
-    if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0)
-      return fail("engine.unpack", "cannot remove " + shown(name) + ": " + errno_text());
-    return {};
-  }
-  if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT)
-    return fail("engine.unpack", "cannot remove " + shown(name) + ": " + errno_text());
   return {};
 }
 
@@ -1228,15 +1212,6 @@ Result<ImageConfig> inspect_image(const std::filesystem::path& image) {
   return std::move(loaded->config);
 }
 
-Result<void> remove_rootfs(const std::filesystem::path& rootfs) {
-  std::filesystem::path path = rootfs.lexically_normal();
-  if (path.filename().empty()) path = path.parent_path();
-  const std::filesystem::path parent = path.parent_path().empty() ? "." : path.parent_path();
-  UniqueFd dir(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return fail("engine.unpack", "cannot open " + parent.string() + ": " + errno_text());
-  return remove_tree_at(dir.get(), path.filename().string());
-}
-
 Result<ImageConfig> unpack_image(const std::filesystem::path& image, const std::filesystem::path& rootfs,
                                  const UnpackLimits& limits) {
   bool created = false;
@@ -1275,7 +1250,7 @@ Result<ImageConfig> unpack_image(const std::filesystem::path& image, const std::
   if (result) return result;
   if (created) {
     root.reset();
-    (void)remove_rootfs(rootfs);
+    (void)remove_tree(rootfs);
   } else {
     ::fchmod(root.get(), 0700);
     (void)remove_children(root.get(), rootfs.string());

@@ -74,10 +74,6 @@ Result<ImageConfig> inspect_image(const std::filesystem::path& image);
 Result<ImageConfig> unpack_image(const std::filesystem::path& image, const std::filesystem::path& rootfs,
                                  const UnpackLimits& limits = {});
 
-// Removes a tree that unpack_image wrote, including directories whose mode
-// forbids writing (an image's /proc is often 0555). Never follows symlinks.
-Result<void> remove_rootfs(const std::filesystem::path& rootfs);
-
 struct PackOptions {
   std::vector<std::string> entrypoint;
   std::vector<std::string> cmd;

@@ -9,7 +9,7 @@
 #include "base/file.h"
 #include "base/time.h"
 #include "files/fields.h"
-#include "files/workdir.h"
+#include "base/work_dir.h"
 
 namespace ward::files {
 namespace {

@@ -16,7 +16,7 @@
 #include "base/time.h"
 #include "files/blob_reader.h"
 #include "files/tar.h"
-#include "files/workdir.h"
+#include "base/work_dir.h"
 
 namespace ward::files {
 namespace {
@@ -230,7 +230,7 @@ Result<SignedResource> upload(const fs::path& path, const keys::PartyKey& owner,
     engine = *normal;
   }
   std::error_code ec;
-  auto work = detail::WorkDir::create(fs::temp_directory_path(ec), "ward-upload-");
+  auto work = WorkDir::create(fs::temp_directory_path(ec), "ward-upload-");
   if (!work) return std::unexpected(work.error());
   const fs::path ciphertext_path = work->path() / "ciphertext";
   UniqueFd out(::open(ciphertext_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
@@ -290,7 +290,7 @@ Result<void> download(const SignedResource& descriptor, store::Store& store, con
   const Resource& r = descriptor.resource;
   const fs::path target = named_path(out);
   if (auto ok = refuse_existing_dir(r.kind, target); !ok) return ok;
-  auto work = detail::WorkDir::create(target.parent_path(), ".ward-download-");
+  auto work = WorkDir::create(target.parent_path(), ".ward-download-");
   if (!work) return std::unexpected(work.error());
   detail::BlobReader blob(store, r.ciphertext_sha256, r.ciphertext_size, 0);
   ProgressReader reader(blob, progress);
@@ -303,7 +303,7 @@ Result<void> decrypt_granted(const Grant& grant, store::Store& store, const age:
   const fs::path target = named_path(out);
   if (auto ok = refuse_existing_dir(r.kind, target); !ok) return ok;
   if (auto ok = authenticate_grant(grant, cvm_identity); !ok) return ok;
-  auto work = detail::WorkDir::create(target.parent_path(), ".ward-decrypt-");
+  auto work = WorkDir::create(target.parent_path(), ".ward-decrypt-");
   if (!work) return std::unexpected(work.error());
   // The stored header (the owner's) is hashed with the rest but replaced by
   // the grant's, which wraps the same file key to the CVM.
@@ -334,7 +334,7 @@ Result<void> download_sealed(std::string_view blob_uri, const age::Identity& ide
   auto size = (*store)->head(ref->sha256);
   if (!size) return std::unexpected(size.error());
   if (!*size) return fail("store.not_found", "no blob " + std::string(blob_uri));
-  auto work = detail::WorkDir::create(target.parent_path(), ".ward-download-");
+  auto work = WorkDir::create(target.parent_path(), ".ward-download-");
   if (!work) return std::unexpected(work.error());
   detail::BlobReader blob(**store, ref->sha256, **size, 0);
   ProgressReader reader(blob, progress);

@@ -13,6 +13,7 @@
 
 #include "base/file.h"
 #include "base/time.h"
+#include "base/work_dir.h"
 #include "engine/image.h"
 #include "files/grant.h"
 #include "files/resource.h"
@@ -30,38 +31,16 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kMaxGrantSize = std::uint64_t{1} << 20;
 
 // The order's private directory in the tmpfs: created empty, removed with
-// everything in it however the order ends.
-class WorkDir {
- public:
-  static Result<WorkDir> create(const fs::path& root, std::uint64_t order) {
-    std::error_code ec;
-    fs::create_directories(root, ec);
-    if (ec) return fail("loader.work", "cannot create " + root.string() + ": " + ec.message());
-    fs::path dir = root / ("order-" + std::to_string(order));
-    (void)engine::remove_rootfs(dir);
-    if (::mkdir(dir.c_str(), 0700) != 0) {
-      return fail("loader.work", "cannot create " + dir.string() + ": " + std::strerror(errno));
-    }
-    // Run as root, the sandbox drops to kSandboxUid, which must reach the
-    // inputs and the output: the order's directory is that uid's alone.
-    if (::geteuid() == 0 && ::chown(dir.c_str(), engine::kSandboxUid, engine::kSandboxUid) != 0) {
-      const std::string why = std::strerror(errno);
-      (void)engine::remove_rootfs(dir);
-      return fail("loader.work", "cannot hand " + dir.string() + " to the sandbox's uid: " + why);
-    }
-    return WorkDir(std::move(dir));
-  }
-  WorkDir(WorkDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
-  WorkDir& operator=(WorkDir&&) = delete;
-  ~WorkDir() {
-    if (!path_.empty()) (void)engine::remove_rootfs(path_);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  explicit WorkDir(fs::path path) : path_(std::move(path)) {}
-  fs::path path_;
-};
+// everything in it however the order ends. Run as root, the sandbox drops
+// to kSandboxUid, which must reach the inputs and the output: the order's
+// directory is that uid's alone.
+Result<WorkDir> order_dir(const fs::path& root, std::uint64_t order) {
+  auto dir = WorkDir::create_at(root / ("order-" + std::to_string(order)));
+  if (!dir) return fail("loader.work", dir.error().message);
+  if (::geteuid() == 0 && ::chown(dir->path().c_str(), engine::kSandboxUid, engine::kSandboxUid) != 0)
+    return fail("loader.work", "cannot hand " + dir->path().string() + " to the sandbox's uid: " + std::strerror(errno));
+  return dir;
+}
 
 class StageClock {
  public:
@@ -255,7 +234,7 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
   if (run->outcome != engine::RunResult::Outcome::Exited || run->code != 0) {
     return fail("loader.engine", "the engine " + run->describe());
   }
-  (void)engine::remove_rootfs(rootfs);
+  (void)remove_tree(rootfs);
 
   // Encrypt the output and the engine's log to the order's recipients.
   std::vector<age::X25519Recipient> recipients;
@@ -267,7 +246,7 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
   const fs::path sealed = work / "output.age";
   auto sealed_info = files::encrypt_path(result, recipients, sealed);
   if (!sealed_info) return fail(sealed_info.error(), "encrypting the output");
-  (void)engine::remove_rootfs(result);
+  (void)remove_tree(result);
   clock.end("encrypt");
 
   auto store = store::open_store(options.store);
@@ -297,7 +276,7 @@ std::string one_line(std::string text) {
 void wipe_work_root(const fs::path& work_root) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(work_root, ec)) {
-    if (entry.path().filename().string().starts_with("order-")) (void)engine::remove_rootfs(entry.path());
+    if (entry.path().filename().string().starts_with("order-")) (void)remove_tree(entry.path());
   }
 }
 
@@ -308,7 +287,7 @@ Result<OrderOutcome> process_order(CvmState& cvm, ledger::LedgerClient& ledger, 
   OrderOutcome outcome;
   Result<SignedReport> report = fail("loader.work", "not run");
   {
-    auto work = WorkDir::create(options.work_root, order.id);
+    auto work = order_dir(options.work_root, order.id);
     if (!work) return std::unexpected(work.error());
     report = order.serve
                  ? serve_order(cvm, ledger, summary->info.id, order, options, work->path(), outcome.stages_ms)

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "base/work_dir.h"
 #include "crypto/hash.h"
 #include "engine/image.h"
 
@@ -92,8 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto unpacked = ward::engine::unpack_image(image, rootfs, limits);
     if (!unpacked && fs::exists(rootfs)) std::abort();
   }
-  (void)ward::engine::remove_rootfs(rootfs);
+  (void)ward::remove_tree(rootfs);
   check_nothing_escaped(image);
-  (void)ward::engine::remove_rootfs(image);
+  (void)ward::remove_tree(image);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/bytes.h"
+#include "base/work_dir.h"
 #include "crypto/hash.h"
 #include "engine/image.h"
 
@@ -42,7 +43,7 @@ class TempDir {
     ::chmod(templ.c_str(), 0711);
     path_ = templ;
   }
-  ~TempDir() { (void)remove_rootfs(path_); }
+  ~TempDir() { (void)ward::remove_tree(path_); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::filesystem::path& path() const { return path_; }

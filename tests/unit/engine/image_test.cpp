@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/work_dir.h"
 #include "fixture.h"
 
 namespace ward::engine {
@@ -379,7 +380,7 @@ TEST_F(ImageTest, ShouldReplaceAcrossTypesAndKeepHardLinksInside) {
   struct stat st {};
   ASSERT_EQ(::stat((tmp_ / "rootfs/y").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0555u);
-  ASSERT_TRUE(remove_rootfs(tmp_ / "rootfs"));
+  ASSERT_TRUE(ward::remove_tree(tmp_ / "rootfs"));
   EXPECT_FALSE(std::filesystem::exists(tmp_ / "rootfs"));
 }
 
@@ -400,7 +401,7 @@ TEST_P(HostileLayerTest, ShouldNeverWriteOutsideTheRootfs) {
   image.layers = {{GetParam().entries}};
   image.write(tmp_ / "image");
   auto config = unpack_image(tmp_ / "image", parent / "rootfs");
-  if (config) (void)remove_rootfs(parent / "rootfs");
+  if (config) (void)ward::remove_tree(parent / "rootfs");
   EXPECT_FALSE(config) << "the hostile layer unpacked";
   if (!config) {
     EXPECT_TRUE(config.error().code == "engine.unpack")
