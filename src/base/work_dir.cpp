@@ -2,12 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <sys/stat.h>
 #include <system_error>
 #include <vector>
 
@@ -16,7 +16,9 @@
 namespace ward {
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 // The names in a directory (not "." or ".."), read through a fresh
 // descriptor: a dup() would share, and move, the caller's offset.
@@ -84,7 +86,8 @@ Result<WorkDir> WorkDir::create_at(const std::filesystem::path& path, mode_t mod
   std::filesystem::create_directories(path.parent_path(), ec);
   if (ec) return fail("io.open", "cannot create " + path.parent_path().string() + ": " + ec.message());
   if (auto gone = remove_tree(path); !gone) return std::unexpected(gone.error());
-  if (::mkdir(path.c_str(), mode) != 0) return fail("io.open", "cannot create " + path.string() + ": " + errno_text());
+  if (::mkdir(path.c_str(), mode) != 0)
+    return fail("io.open", "cannot create " + path.string() + ": " + errno_text());
   return WorkDir(path);
 }
 

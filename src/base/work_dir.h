@@ -17,7 +17,8 @@ class WorkDir {
  public:
   // A new directory in `parent` named `prefix` + six random characters.
   // Errors: "io.open".
-  static Result<WorkDir> create(const std::filesystem::path& parent, std::string_view prefix, mode_t mode = 0700);
+  static Result<WorkDir> create(const std::filesystem::path& parent, std::string_view prefix,
+                                mode_t mode = 0700);
   // The directory `path`, made empty: what a previous owner left there (a
   // process killed mid-way) is removed first; `path`'s parent is created.
   // Errors: "io.open", "io.remove".

@@ -67,13 +67,14 @@ Result<std::size_t> BlobReader::read(std::span<std::uint8_t> out) {
   std::size_t done = 0;
   std::unique_lock lock(mutex_);
   while (done < out.size()) {
-    changed_.wait(lock, [this] { return outcome_.has_value() || (queued_ > 0 && delivered_ + 1 < to_deliver_); });
+    changed_.wait(lock,
+                  [this] { return outcome_.has_value() || (queued_ > 0 && delivered_ + 1 < to_deliver_); });
     if (outcome_) {
       const auto& outcome = *outcome_;
       if (!outcome) {
         if (outcome.error().code == "store.too_large")
-          return fail("files.ciphertext", "the stored ciphertext is larger than the " + std::to_string(size_) +
-                                              " bytes its descriptor says");
+          return fail("files.ciphertext", "the stored ciphertext is larger than the " +
+                                              std::to_string(size_) + " bytes its descriptor says");
         return std::unexpected(outcome.error());
       }
       if (outcome->size != size_)

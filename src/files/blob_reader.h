@@ -46,10 +46,10 @@ class BlobReader final : public age::Reader {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Bytes> queue_;
-  std::size_t queued_ = 0;    // bytes in queue_
-  std::size_t front_used_ = 0;  // bytes of queue_.front() already read
-  std::uint64_t delivered_ = 0;  // bytes read() has returned
-  bool stopping_ = false;     // the reader is gone: the transfer must end
+  std::size_t queued_ = 0;                          // bytes in queue_
+  std::size_t front_used_ = 0;                      // bytes of queue_.front() already read
+  std::uint64_t delivered_ = 0;                     // bytes read() has returned
+  bool stopping_ = false;                           // the reader is gone: the transfer must end
   std::optional<Result<store::BlobInfo>> outcome_;  // set when the transfer ended
   std::thread thread_;
 };

@@ -1,9 +1,8 @@
 #include "base/work_dir.h"
 
-#include <sys/stat.h>
-
 #include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -67,7 +66,8 @@ TEST_F(WorkDirTest, shouldEmptyWhatAPreviousOwnerLeftWhenCreatedAtAPath) {
 TEST_F(WorkDirTest, shouldSetTheModeAskedFor) {
   auto dir = WorkDir::create(root(), "w-", 0711);
   ASSERT_TRUE(dir) << dir.error().message;
-  EXPECT_EQ(fs::status(dir->path()).permissions(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  EXPECT_EQ(fs::status(dir->path()).permissions(),
+            fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
 }
 
 TEST_F(WorkDirTest, shouldFailWithAReasonWhenTheParentIsMissing) {
