@@ -48,6 +48,7 @@ class ResourceTest : public ::testing::Test {
 
 TEST_F(ResourceTest, ShouldRoundTripThroughItsText) {
   r_.engine = "sha256:" + std::string(64, 'a');
+  r_.header_sha256 = crypto::sha256(as_bytes("header"));
   const std::string text = signed_text();
   auto parsed = parse_resource(text);
   ASSERT_TRUE(parsed) << parsed.error().message;
@@ -64,6 +65,7 @@ TEST_F(ResourceTest, ShouldComputeAgePayloadSizes) {
 }
 
 TEST_F(ResourceTest, ShouldRefuseEveryTamperedFieldBySignature) {
+  r_.header_sha256 = crypto::sha256(as_bytes("header"));
   const json original = json::parse(signed_text());
   const std::string other_digest = hex_encode(crypto::sha256(as_bytes("other")));
   const std::vector<std::pair<std::string, std::function<void(json&)>>> edits = {
@@ -86,6 +88,8 @@ TEST_F(ResourceTest, ShouldRefuseEveryTamperedFieldBySignature) {
          r["ciphertext_size"] = r["ciphertext_size"].get<std::uint64_t>() + 1;
        }},
       {"plaintext_sha256", [&](json& r) { r["plaintext_sha256"] = other_digest; }},
+      {"header_sha256", [&](json& r) { r["header_sha256"] = other_digest; }},
+      {"header_sha256 removed", [](json& r) { r.erase("header_sha256"); }},
       {"engine", [](json& r) { r["engine"] = "sha256:" + std::string(64, 'b'); }},
       {"owner", [](json& r) { r["owner"] = hex_encode(crypto::Ed25519PrivateKey::generate().public_key()); }},
       {"created", [](json& r) { r["created"] = "2025-07-02T00:00:00Z"; }},
@@ -125,6 +129,8 @@ TEST_F(ResourceTest, ShouldRefuseMalformedDescriptorsNamingTheProblem) {
   refused([](json& d) { d["resource"]["plaintext_size"] = -1; }, "\"plaintext_size\" is not");
   refused([](json& d) { d["resource"]["plaintext_size"] = 7; }, "\"ciphertext_size\"");
   refused([](json& d) { d["resource"]["header_length"] = 0; }, "\"header_length\"");
+  refused([](json& d) { d["resource"]["header_sha256"] = std::string(64, 'A'); }, "\"header_sha256\"");
+  refused([](json& d) { d["resource"]["header_sha256"] = 5; }, "\"header_sha256\"");
   refused([](json& d) { d["resource"]["uri"] = "file:///srv/store/abc"; }, "\"uri\"");
   refused([](json& d) { d["resource"]["owner"] = std::string(64, 'A'); }, "\"owner\"");
   refused([](json& d) { d["resource"]["owner"] = std::string(62, 'a'); }, "\"owner\"");
