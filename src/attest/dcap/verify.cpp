@@ -1,7 +1,6 @@
 #include "attest/dcap/verify.h"
 
 #include <algorithm>
-#include <list>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -13,6 +12,7 @@
 #include "attest/dcap/quote.h"
 #include "attest/dcap/tcb.h"
 #include "attest/sim.h"
+#include "base/lru.h"
 #include "base/time.h"
 #include "crypto/ecdsa.h"
 #include "crypto/hash.h"
@@ -67,48 +67,6 @@ struct Window {
     const auto s = std::chrono::time_point_cast<std::chrono::seconds>(t);
     return from <= s && s < until;
   }
-};
-
-// A map of at most `capacity` entries, the least recently used dropped
-// first. Not thread-safe: its owner locks.
-template <class V>
-class Lru {
- public:
-  explicit Lru(std::size_t capacity) : capacity_(capacity) {}
-
-  const V* find(std::string_view key) {
-    const auto it = index_.find(key);
-    if (it == index_.end()) return nullptr;
-    order_.splice(order_.begin(), order_, it->second);
-    return &it->second->second;
-  }
-
-  void put(std::string key, V value) {
-    if (capacity_ == 0) return;
-    if (const auto it = index_.find(key); it != index_.end()) {
-      it->second->second = std::move(value);
-      order_.splice(order_.begin(), order_, it->second);
-      return;
-    }
-    if (order_.size() >= capacity_) {
-      index_.erase(order_.back().first);
-      order_.pop_back();
-    }
-    order_.emplace_front(std::move(key), std::move(value));
-    index_.emplace(order_.front().first, order_.begin());
-  }
-
-  std::size_t size() const { return order_.size(); }
-  void clear() {
-    index_.clear();
-    order_.clear();
-  }
-
- private:
-  using Entry = std::pair<std::string, V>;
-  std::size_t capacity_;
-  std::list<Entry> order_;  // most recently used first; the index's keys point into it
-  std::unordered_map<std::string_view, typename std::list<Entry>::iterator> index_;
 };
 
 using DecodedChain = std::shared_ptr<const std::vector<crypto::Certificate>>;
