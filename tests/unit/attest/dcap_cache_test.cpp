@@ -1,7 +1,8 @@
-// dcap::VerificationCache attacked as an attacker would: whatever it keeps
-// must never let something verify that would not verify from scratch. A
-// changed byte, a time outside the window, a newer CRL and another anchor
-// each get a verification of their own, and the cache stays in its bounds.
+// dcap::VerificationCache and attest::PreparedCollaterals attacked as an
+// attacker would: whatever they keep must never let something verify that
+// would not verify from scratch. A changed byte, a time outside the window, a
+// newer CRL and another anchor each get a verification of their own, and the
+// caches stay in their bounds.
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -17,6 +18,8 @@
 #include "attest/dcap/pck.h"
 #include "attest/dcap/quote_builder.h"
 #include "attest/dcap/verify.h"
+#include "attest/evidence.h"
+#include "attest/policy.h"
 #include "attest/sim.h"
 #include "base/bytes.h"
 
@@ -274,6 +277,83 @@ TEST(DcapVerificationCache, ShouldGiveTheSameAppraisalColdAndWarmForARealQuote) 
   EXPECT_EQ(appraisal_to_json(cold), appraisal_to_json(warm));
   verify_quote(quote, &*c, std::span(&intel_sgx_root(), 1), sys_days{year{2025} / 8 / 1}, expired, cache);
   EXPECT_EQ(failed(expired), "collateral.validity");
+}
+
+// The CA's cache of prepared collateral, through verify_evidence.
+struct RealBundle {
+  EvidenceBundle bundle;
+  system_clock::time_point when = sys_days{year{2025} / 7 / 1};
+
+  RealBundle() {
+    const std::string quote = read_text("dcap-qvl/tdx_quote");
+    bundle.platform = Platform::Tdx;
+    bundle.evidence = Bytes(quote.begin(), quote.end());
+    bundle.collateral = read_text("dcap-qvl/tdx_quote_collateral.json");
+  }
+};
+
+TEST(PreparedCollaterals, ShouldPrepareACollateralOnceAndGiveTheSameAppraisal) {
+  PreparedCollaterals prepared;
+  const RealBundle r;
+  const Appraisal scratch = verify_evidence(r.bundle, Policy::strict(), r.when);
+  const Appraisal first = verify_evidence(r.bundle, Policy::strict(), r.when, prepared);
+  const Appraisal second = verify_evidence(r.bundle, Policy::strict(), r.when, prepared);
+  ASSERT_TRUE(second.accepted()) << why(second);
+  EXPECT_EQ(prepared.size(), 1u);
+  EXPECT_EQ(appraisal_to_json(scratch), appraisal_to_json(first));
+  EXPECT_EQ(appraisal_to_json(scratch), appraisal_to_json(second));
+}
+
+TEST(PreparedCollaterals, ShouldVerifyAfreshWhenOneByteOfTheCollateralChanges) {
+  PreparedCollaterals prepared;
+  RealBundle r;
+  ASSERT_TRUE(verify_evidence(r.bundle, Policy::strict(), r.when, prepared).accepted());
+  // One hex digit of the TCB Info's signature.
+  auto& text = *r.bundle.collateral;
+  const auto at = text.find("\"tcb_info_signature\"");
+  ASSERT_NE(at, std::string::npos);
+  const auto digit = text.find('"', text.find(':', at)) + 5;
+  text[digit] = text[digit] == '0' ? '1' : '0';
+  const Appraisal a = verify_evidence(r.bundle, Policy::strict(), r.when, prepared);
+  EXPECT_EQ(failed(a), "collateral.tcb_info.signature");
+  EXPECT_EQ(prepared.size(), 2u);  // prepared, but its verdict is its own
+}
+
+TEST(PreparedCollaterals, ShouldStillRejectOnceTheCollateralExpired) {
+  PreparedCollaterals prepared;
+  const RealBundle r;
+  ASSERT_TRUE(verify_evidence(r.bundle, Policy::strict(), r.when, prepared).accepted());
+  const Appraisal later = verify_evidence(r.bundle, Policy::strict(), sys_days{year{2025} / 8 / 1}, prepared);
+  EXPECT_EQ(failed(later), "collateral.validity");
+}
+
+TEST(PreparedCollaterals, ShouldNameTheFailedCheckAndKeepNothingWhenCollateralIsBroken) {
+  PreparedCollaterals prepared;
+  RealBundle r;
+  r.bundle.collateral = "{";
+  EXPECT_EQ(failed(verify_evidence(r.bundle, Policy::strict(), r.when, prepared)), "collateral.parse");
+  auto c = parse_collateral(read_text("dcap-qvl/tdx_quote_collateral.json"));
+  ASSERT_TRUE(c);
+  c->tcb_info = "{";
+  r.bundle.collateral = collateral_to_json(*c);
+  const Appraisal a = verify_evidence(r.bundle, Policy::strict(), r.when, prepared);
+  EXPECT_EQ(failed(a), "collateral.tcb_info.parse");
+  EXPECT_EQ(appraisal_to_json(a), appraisal_to_json(verify_evidence(r.bundle, Policy::strict(), r.when)));
+  EXPECT_EQ(prepared.size(), 0u);
+}
+
+TEST(PreparedCollaterals, ShouldKeepAtMostItsCapacity) {
+  PreparedCollaterals prepared(1);
+  const SimQuote a, b;
+  for (const SimQuote* q : {&a, &b}) {
+    EvidenceBundle bundle{Platform::Sim, *build_quote(q->parts, q->attestation_key, q->pki.pck_key),
+                          collateral_to_json(q->collateral), {}};
+    Policy policy = Policy::report_only();
+    policy.allow_simulated = true;
+    const Appraisal appraisal = verify_evidence(bundle, policy, kNow, prepared);
+    EXPECT_TRUE(appraisal.accepted()) << why(appraisal);
+    EXPECT_EQ(prepared.size(), 1u);
+  }
 }
 
 }  // namespace
