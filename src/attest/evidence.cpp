@@ -1,5 +1,7 @@
 #include "attest/evidence.h"
 
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +12,8 @@
 #include "attest/nvgpu.h"
 #include "attest/sim.h"
 #include "attest/snp.h"
+#include "base/lru.h"
+#include "crypto/hash.h"
 
 namespace ward::attest {
 
@@ -111,13 +115,57 @@ std::optional<Platform> detect_platform(ByteView e) {
   return std::nullopt;
 }
 
-Appraisal verify_evidence(const EvidenceBundle& b, const Policy& policy, std::chrono::system_clock::time_point at) {
+struct PreparedCollaterals::Impl {
+  explicit Impl(std::size_t capacity) : prepared(capacity) {}
+  mutable std::mutex mu;
+  Lru<dcap::PreparedCollateral> prepared;  // by SHA-256 of the JSON text
+};
+
+PreparedCollaterals::PreparedCollaterals(std::size_t capacity) : impl_(std::make_unique<Impl>(capacity)) {}
+PreparedCollaterals::~PreparedCollaterals() = default;
+
+Result<dcap::PreparedCollateral> PreparedCollaterals::get(std::string_view json) {
+  const auto digest = crypto::sha256(as_bytes(json));
+  std::string key(digest.begin(), digest.end());
+  {
+    std::lock_guard lock(impl_->mu);
+    if (const dcap::PreparedCollateral* p = impl_->prepared.find(key)) return *p;
+  }
+  auto collateral = dcap::parse_collateral(json);
+  if (!collateral) return std::unexpected(collateral.error());
+  auto prepared = dcap::PreparedCollateral::prepare(*collateral);
+  if (!prepared) return prepared;
+  std::lock_guard lock(impl_->mu);
+  impl_->prepared.put(std::move(key), *prepared);
+  return prepared;
+}
+
+std::size_t PreparedCollaterals::size() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->prepared.size();
+}
+
+namespace {
+
+Appraisal verify(const EvidenceBundle& b, const Policy& policy, std::chrono::system_clock::time_point at,
+                 PreparedCollaterals* prepared) {
   Appraisal out;
   out.platform = b.platform;
   switch (b.platform) {
     case Platform::Tdx:
     case Platform::Sgx:
     case Platform::Sim: {
+      // The simulated root is always recognised so that simulated evidence
+      // is named as such; the policy then refuses it unless allowed.
+      const crypto::Certificate anchors[] = {dcap::intel_sgx_root(), sim::root()};
+      if (b.collateral && prepared) {
+        // Collateral that does not prepare takes the path below, which names
+        // the check it fails.
+        if (auto p = prepared->get(*b.collateral)) {
+          dcap::verify_quote(b.evidence, *p, anchors, at, out);
+          break;
+        }
+      }
       std::optional<dcap::Collateral> collateral;
       if (b.collateral) {
         auto parsed = dcap::parse_collateral(*b.collateral);
@@ -127,9 +175,6 @@ Appraisal verify_evidence(const EvidenceBundle& b, const Policy& policy, std::ch
         }
         collateral = std::move(*parsed);
       }
-      // The simulated root is always recognised so that simulated evidence
-      // is named as such; the policy then refuses it unless allowed.
-      const crypto::Certificate anchors[] = {dcap::intel_sgx_root(), sim::root()};
       dcap::verify_quote(b.evidence, collateral ? &*collateral : nullptr, anchors, at, out);
       break;
     }
@@ -142,6 +187,17 @@ Appraisal verify_evidence(const EvidenceBundle& b, const Policy& policy, std::ch
   }
   policy.appraise(out);
   return out;
+}
+
+}  // namespace
+
+Appraisal verify_evidence(const EvidenceBundle& b, const Policy& policy, std::chrono::system_clock::time_point at) {
+  return verify(b, policy, at, nullptr);
+}
+
+Appraisal verify_evidence(const EvidenceBundle& b, const Policy& policy, std::chrono::system_clock::time_point at,
+                          PreparedCollaterals& prepared) {
+  return verify(b, policy, at, &prepared);
 }
 
 }  // namespace ward::attest

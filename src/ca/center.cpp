@@ -130,7 +130,7 @@ Result<Issuance> CertificationCenter::issue(const attest::EvidenceBundle& eviden
                                             const attest::Policy& policy,
                                             std::chrono::system_clock::time_point now,
                                             std::chrono::seconds validity) const {
-  Issuance out{attest::verify_evidence(evidence, policy, now), std::nullopt};
+  Issuance out{attest::verify_evidence(evidence, policy, now, *collaterals_), std::nullopt};
   if (!out.appraisal.accepted()) return out;
   if (!check_binding(out.appraisal, signing_key, recipient)) return out;
 

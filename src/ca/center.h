@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 #include "age/recipients.h"
@@ -34,7 +35,9 @@ struct Issuance {
   std::optional<crypto::Certificate> certificate;
 };
 
-// Immutable once opened: issue() may run on several threads at once.
+// Immutable once opened but for its thread-safe cache of prepared DCAP
+// collateral: issue() may run on several threads at once. Copies share the
+// cache.
 class CertificationCenter {
  public:
   // Creates `dir` if needed and writes a new CA key and certificate there.
@@ -61,6 +64,8 @@ class CertificationCenter {
       : key_(std::move(key)), certificate_(std::move(certificate)) {}
   crypto::EcPrivateKey key_;
   crypto::Certificate certificate_;
+  // CVMs of one platform send the same collateral: it is prepared once.
+  std::shared_ptr<attest::PreparedCollaterals> collaterals_ = std::make_shared<attest::PreparedCollaterals>();
 };
 
 }  // namespace ward::ca

@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <mutex>
-#include <unordered_map>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "attest/dcap/pck.h"
 #include "attest/dcap/quote.h"
 #include "attest/dcap/tcb.h"
 #include "attest/sim.h"
+#include "base/lru.h"
 #include "base/time.h"
 #include "crypto/ecdsa.h"
 #include "crypto/hash.h"
@@ -66,7 +69,100 @@ struct Window {
   }
 };
 
+using DecodedChain = std::shared_ptr<const std::vector<crypto::Certificate>>;
+
 }  // namespace
+
+struct VerificationCache::Impl {
+  explicit Impl(std::size_t capacity) : decoded(capacity), verified(capacity) {}
+  std::mutex mu;
+  Lru<DecodedChain> decoded;  // by PEM text
+  Lru<Window> verified;       // by chain_key
+};
+
+VerificationCache::VerificationCache(std::size_t capacity) : impl_(std::make_unique<Impl>(capacity)) {}
+VerificationCache::~VerificationCache() = default;
+
+VerificationCache& VerificationCache::process() {
+  // Never destroyed: certificates must not be freed after OpenSSL's own
+  // clean-up at exit.
+  static VerificationCache* const cache = new VerificationCache();
+  return *cache;
+}
+
+std::size_t VerificationCache::decoded_chains() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->decoded.size();
+}
+
+std::size_t VerificationCache::verified_chains() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->verified.size();
+}
+
+void VerificationCache::clear() {
+  std::lock_guard lock(impl_->mu);
+  impl_->decoded.clear();
+  impl_->verified.clear();
+}
+
+namespace {
+
+void append_part(std::string& key, char kind, ByteView der) {
+  const auto n = static_cast<std::uint32_t>(der.size());
+  key += kind;
+  for (int shift = 24; shift >= 0; shift -= 8) key += static_cast<char>((n >> shift) & 0xff);
+  key.append(as_chars(der));
+}
+
+// Every byte a chain verdict depends on besides the time: the anchor, the
+// chain leaf first, and the CRLs, each with its kind and length.
+std::string chain_key(std::span<const crypto::Certificate> chain, const crypto::Certificate& anchor,
+                      std::span<const crypto::Crl> crls) {
+  std::string key;
+  append_part(key, 'A', anchor.to_der());
+  for (const auto& cert : chain) append_part(key, 'C', cert.to_der());
+  for (const auto& crl : crls) append_part(key, 'R', crl.to_der());
+  return key;
+}
+
+}  // namespace
+
+// Decoding is a function of the text alone.
+Result<DecodedChain> VerificationCache::decode(std::string_view pem) {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (const DecodedChain* chain = impl_->decoded.find(pem)) return *chain;
+  }
+  auto chain = crypto::parse_pem_chain(pem);
+  if (!chain) return std::unexpected(chain.error());
+  auto decoded = std::make_shared<const std::vector<crypto::Certificate>>(std::move(*chain));
+  std::lock_guard lock(impl_->mu);
+  impl_->decoded.put(std::string(pem), decoded);
+  return decoded;
+}
+
+Result<void> VerificationCache::verify_chain(std::span<const crypto::Certificate> chain,
+                                             const crypto::Certificate& anchor,
+                                             std::span<const crypto::Crl> crls, TimePoint at) {
+  if (chain.empty()) return fail("crypto.verify", "the chain is empty");
+  std::string key = chain_key(chain, anchor, crls);
+  {
+    std::lock_guard lock(impl_->mu);
+    if (const Window* w = impl_->verified.find(key); w != nullptr && w->contains(at)) return {};
+  }
+  auto r = crypto::verify_chain(chain.front(), chain.subspan(1), std::span(&anchor, 1), crls, at);
+  if (!r) return r;
+  Window w;
+  for (const auto& cert : chain) w.narrow(cert);
+  w.narrow(anchor);
+  for (const auto& crl : crls) w.narrow(crl);
+  // OpenSSL accepts a certificate at its notAfter second; the window does not.
+  if (!w.contains(at)) return {};
+  std::lock_guard lock(impl_->mu);
+  impl_->verified.put(std::move(key), w);
+  return {};
+}
 
 struct PreparedCollateral::Parsed {
   std::vector<crypto::Crl> crls;  // root CA CRL, PCK CRL
@@ -112,7 +208,7 @@ struct PreparedCollateral::Memo {
   std::unordered_map<std::string, crypto::EcPublicKey> attestation_keys;
 };
 
-Result<PreparedCollateral> PreparedCollateral::prepare(const Collateral& c) {
+Result<PreparedCollateral> PreparedCollateral::prepare(const Collateral& c, VerificationCache& cache) {
   auto p = std::make_shared<Parsed>();
   auto root_crl = crypto::Crl::from_der(c.root_ca_crl);
   if (!root_crl) return fail("collateral.crls", "root CA CRL: " + root_crl.error().message);
@@ -126,12 +222,12 @@ Result<PreparedCollateral> PreparedCollateral::prepare(const Collateral& c) {
   auto qe = parse_qe_identity(c.qe_identity);
   if (!qe) return fail("collateral.qe_identity.parse", qe.error().message);
   p->qe_identity = std::move(*qe);
-  auto tcb_chain = crypto::parse_pem_chain(c.tcb_info_issuer_chain);
+  auto tcb_chain = cache.decode(c.tcb_info_issuer_chain);
   if (!tcb_chain) return fail("collateral.tcb_info.chain", tcb_chain.error().message);
-  p->tcb_info_chain = std::move(*tcb_chain);
-  auto qe_chain = crypto::parse_pem_chain(c.qe_identity_issuer_chain);
+  p->tcb_info_chain = **tcb_chain;
+  auto qe_chain = cache.decode(c.qe_identity_issuer_chain);
   if (!qe_chain) return fail("collateral.qe_identity.chain", qe_chain.error().message);
-  p->qe_identity_chain = std::move(*qe_chain);
+  p->qe_identity_chain = **qe_chain;
   p->tcb_info_text = c.tcb_info;
   p->tcb_info_signature = c.tcb_info_signature;
   p->qe_identity_text = c.qe_identity;
@@ -151,6 +247,7 @@ struct State {
   std::vector<crypto::Crl> crls;
   const PreparedCollateral::Parsed* collateral = nullptr;
   std::optional<VerifiedPck> known_pck;  // found in the collateral's memo, under `anchor`
+  VerificationCache* cache = nullptr;
 };
 
 void record_body(const Quote& q, Appraisal& out) {
@@ -205,26 +302,26 @@ bool check_pck_chain_parse(State& s, Appraisal& out) {
     return out.checks.pass("pck.chain.parse", std::to_string(s.known_pck->chain.size()) + " certificates, leaf " +
                                                   s.known_pck->leaf_subject);
   }
-  auto chain = crypto::parse_pem_chain(s.quote.certification.pck_chain_pem);
+  auto chain = s.cache->decode(s.quote.certification.pck_chain_pem);
   if (!chain) return out.checks.fail("pck.chain.parse", chain.error().message);
-  if (chain->size() < 2) {
-    return out.checks.fail("pck.chain.parse", "the PCK chain has " + std::to_string(chain->size()) +
+  if ((*chain)->size() < 2) {
+    return out.checks.fail("pck.chain.parse", "the PCK chain has " + std::to_string((*chain)->size()) +
                                                   " certificate(s); a PCK leaf and its CA are required");
   }
-  s.pck_chain = std::move(*chain);
+  s.pck_chain = **chain;
   return out.checks.pass("pck.chain.parse", std::to_string(s.pck_chain.size()) + " certificates, leaf " +
                                                 s.pck_chain.front().subject());
 }
 
 // Tries each anchor in turn: the chain must end at one of them, and which one
 // decides whether the evidence is simulated.
-Result<const crypto::Certificate*> verify_to_anchor(const std::vector<crypto::Certificate>& chain,
+Result<const crypto::Certificate*> verify_to_anchor(VerificationCache& cache,
+                                                    const std::vector<crypto::Certificate>& chain,
                                                     std::span<const crypto::Certificate> anchors,
                                                     std::span<const crypto::Crl> crls, TimePoint at) {
   std::optional<Error> first_error;
-  std::span<const crypto::Certificate> intermediates(chain.begin() + 1, chain.end());
   for (const auto& anchor : anchors) {
-    auto r = crypto::verify_chain(chain.front(), intermediates, std::span(&anchor, 1), crls, at);
+    auto r = cache.verify_chain(chain, anchor, crls, at);
     if (r) return &anchor;
     if (!first_error) first_error = r.error();
   }
@@ -252,7 +349,7 @@ bool check_pck_chain(State& s, std::span<const crypto::Certificate> anchors, Tim
     record_anchor(*s.anchor, s.known_pck->anchor_subject, s, out);
     return true;
   }
-  auto anchor = verify_to_anchor(s.pck_chain, anchors, s.crls, at);
+  auto anchor = verify_to_anchor(*s.cache, s.pck_chain, anchors, s.crls, at);
   if (!anchor) return out.checks.fail("pck.chain", anchor.error().message);
   s.anchor = *anchor;
   // A root carried in the quote must be the trusted one itself, byte for
@@ -424,8 +521,7 @@ bool check_signed_body(std::string_view check, const std::vector<crypto::Certifi
                        ByteView signature, const State& s, TimePoint at, Appraisal& out, Window& window) {
   const std::string name(check);
   if (chain.empty()) return out.checks.fail(name + ".chain", "the issuer chain is empty");
-  std::span<const crypto::Certificate> intermediates(chain.begin() + 1, chain.end());
-  auto r = crypto::verify_chain(chain.front(), intermediates, std::span(s.anchor, 1), std::span(&s.crls[0], 1), at);
+  auto r = s.cache->verify_chain(chain, *s.anchor, std::span(&s.crls[0], 1), at);
   if (!r) return out.checks.fail(name + ".chain", r.error().message);
   for (const auto& cert : chain) window.narrow(cert);
   out.checks.pass(name + ".chain", "signed by " + chain.front().subject());
@@ -509,8 +605,9 @@ void verify_with_collateral(const PreparedCollateral& prepared, State& s, TimePo
 }
 
 void verify(ByteView data, const PreparedCollateral* collateral, std::span<const crypto::Certificate> anchors,
-            TimePoint at, Appraisal& out) {
+            TimePoint at, Appraisal& out, VerificationCache& cache) {
   State s;
+  s.cache = &cache;
   if (!check_parse(data, s, out)) return;
   if (collateral) find_verified_pck(*collateral, anchors, at, s);
   if (!check_pck_chain_parse(s, out)) return;
@@ -545,26 +642,28 @@ const crypto::Certificate& intel_sgx_root() {
 }
 
 void verify_quote(ByteView data, const Collateral* collateral, std::span<const crypto::Certificate> anchors,
-                  TimePoint at, Appraisal& out) {
+                  TimePoint at, Appraisal& out, VerificationCache& cache) {
   if (!collateral) {
-    verify(data, nullptr, anchors, at, out);
+    verify(data, nullptr, anchors, at, out, cache);
     return;
   }
-  auto prepared = PreparedCollateral::prepare(*collateral);
+  auto prepared = PreparedCollateral::prepare(*collateral, cache);
   if (!prepared) {
     // The quote's own parse still comes first, as with prepared collateral.
     State s;
+    s.cache = &cache;
     if (!check_parse(data, s, out)) return;
     if (!check_pck_chain_parse(s, out)) return;
     record_preparation_failure(prepared.error(), out);
     return;
   }
-  verify(data, &*prepared, anchors, at, out);
+  verify(data, &*prepared, anchors, at, out, cache);
 }
 
-void verify_quote(ByteView data, const PreparedCollateral& collateral, std::span<const crypto::Certificate> anchors,
-                  TimePoint at, Appraisal& out) {
-  verify(data, &collateral, anchors, at, out);
+void verify_quote(ByteView data, const PreparedCollateral& collateral,
+                  std::span<const crypto::Certificate> anchors, TimePoint at, Appraisal& out,
+                  VerificationCache& cache) {
+  verify(data, &collateral, anchors, at, out, cache);
 }
 
 }  // namespace ward::attest::dcap
