@@ -128,7 +128,8 @@ void add_accounts_commands(CLI::App& app, Action& action) {
       "Without --to it funds the account of --key, the signer's own.");
   add_ledger_option(fund_cmd, fund->ledger);
   add_key_option(fund_cmd, fund->key);
-  fund_cmd->add_option("--to", fund->to, "The account to fund (default: the signer's own)")->option_text("ID");
+  fund_cmd->add_option("--to", fund->to, "The account to fund (default: the signer's own)")
+      ->option_text("ID");
   add_amount_option(fund_cmd, "--amount", fund->amount, "Tokens to mint")->required();
   add_json_flag(fund_cmd, fund->json);
   fund_cmd->callback([&action, fund] { action = [fund] { return run_fund(*fund); }; });

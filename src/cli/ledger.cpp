@@ -282,8 +282,8 @@ Result<ledger::VerifyReport> verify_file(const std::string& path, const std::str
     auto pinned = ledger::parse_verifier_key(pinned_key);
     if (!pinned) return fail(pinned.error(), "verifier key");
     if (ledger::verifier_key(pinned->name, pinned->key) != ledger->verifier_key()) {
-      return fail("ledger.verify",
-                  "the ledger " + path + " is signed by " + ledger->verifier_key() + ", not by the key given");
+      return fail("ledger.verify", "the ledger " + path + " is signed by " + ledger->verifier_key() +
+                                       ", not by the key given");
     }
   }
   return ledger->verify();

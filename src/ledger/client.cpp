@@ -268,8 +268,8 @@ Result<VerifyReport> verify_through_api(LedgerClient& client, const NoteVerifier
                   std::to_string(cp->size));
     }
     // Records past the checkpoint are not covered by it; the next run checks them.
-    const std::size_t wanted = static_cast<std::size_t>(std::min<std::uint64_t>(
-        page->records.size(), cp->size - replay->size()));
+    const std::size_t wanted =
+        static_cast<std::size_t>(std::min<std::uint64_t>(page->records.size(), cp->size - replay->size()));
     auto problem = replay->add(std::span(page->records).first(wanted));
     if (!problem) return std::unexpected(problem.error());
     if (*problem) return done(std::move(*problem));

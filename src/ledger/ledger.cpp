@@ -317,7 +317,8 @@ Result<Receipt> Ledger::submit(std::string_view envelope) {
 
 Result<std::vector<Receipt>> Ledger::submit_many(std::span<const std::string> envelopes) {
   std::vector<std::expected<SignedTx, Rejection>> parsed(envelopes.size());
-  detail::parallel_for(envelopes.size(), 64, [&](std::size_t i) { parsed[i] = parse_and_verify(envelopes[i]); });
+  detail::parallel_for(envelopes.size(), 64,
+                       [&](std::size_t i) { parsed[i] = parse_and_verify(envelopes[i]); });
   std::vector<Impl::Pending> pending;
   pending.reserve(envelopes.size());
   for (auto& p : parsed) {
@@ -513,7 +514,8 @@ class Verifier {
   Result<std::optional<std::string>> check_state() {
     auto stored = store_.snapshot();
     if (!stored) return std::unexpected(stored.error());
-    if (auto d = first_difference(*stored, replay_.state())) return std::optional<std::string>("state: " + *d);
+    if (auto d = first_difference(*stored, replay_.state()))
+      return std::optional<std::string>("state: " + *d);
     return replay_.check_supply();
   }
 

@@ -31,7 +31,8 @@ Result<RecordReplay> RecordReplay::start(const LedgerInfo& info) {
 
 Result<std::optional<std::string>> RecordReplay::add(std::span<const StoredRecord> records) {
   std::vector<Result<Record>> parsed(records.size(), fail("ledger.record", "not parsed"));
-  detail::parallel_for(records.size(), 256, [&](std::size_t i) { parsed[i] = parse_record(records[i].bytes); });
+  detail::parallel_for(records.size(), 256,
+                       [&](std::size_t i) { parsed[i] = parse_record(records[i].bytes); });
   const std::uint64_t first = size();
   std::vector<Hash> leaves;
   leaves.reserve(records.size());
@@ -39,12 +40,14 @@ Result<std::optional<std::string>> RecordReplay::add(std::span<const StoredRecor
     const StoredRecord& stored = records[i];
     const std::uint64_t index = first + i;
     const std::string at = "record " + std::to_string(index) + ": ";
-    if (stored.index != index) return std::optional<std::string>("record " + std::to_string(index) + " is missing");
+    if (stored.index != index)
+      return std::optional<std::string>("record " + std::to_string(index) + " is missing");
     if (!parsed[i]) return std::optional<std::string>(at + parsed[i].error().message);
     if (parsed[i]->index != index)
       return std::optional<std::string>(at + "holds index " + std::to_string(parsed[i]->index));
     const Hash leaf = leaf_hash(as_bytes(stored.bytes));
-    if (leaf != stored.leaf) return std::optional<std::string>(at + "stored leaf hash differs from its bytes");
+    if (leaf != stored.leaf)
+      return std::optional<std::string>(at + "stored leaf hash differs from its bytes");
     if (auto applied = apply(impl_->state, *parsed[i]); !applied) {
       return std::optional<std::string>(at + "rejected on replay: " + applied.error().reason + ": " +
                                         applied.error().message);
@@ -55,9 +58,13 @@ Result<std::optional<std::string>> RecordReplay::add(std::span<const StoredRecor
   return std::optional<std::string>();
 }
 
-std::uint64_t RecordReplay::size() const { return impl_->log->size(); }
+std::uint64_t RecordReplay::size() const {
+  return impl_->log->size();
+}
 
-Result<Hash> RecordReplay::root_at(std::uint64_t size) { return impl_->log->root_at(size); }
+Result<Hash> RecordReplay::root_at(std::uint64_t size) {
+  return impl_->log->root_at(size);
+}
 
 Result<std::optional<std::string>> RecordReplay::check_checkpoint(const Checkpoint& cp) {
   const std::string at = "checkpoint at size " + std::to_string(cp.size) + ": ";
@@ -70,7 +77,9 @@ Result<std::optional<std::string>> RecordReplay::check_checkpoint(const Checkpoi
   return std::optional<std::string>();
 }
 
-const Snapshot& RecordReplay::state() const { return impl_->state.snapshot(); }
+const Snapshot& RecordReplay::state() const {
+  return impl_->state.snapshot();
+}
 
 std::optional<std::string> RecordReplay::check_supply() const {
   const Snapshot& s = state();

@@ -225,7 +225,9 @@ class LyingClient final : public LedgerClient {
   Result<std::vector<Cvm>> cvms() override { return real_.cvms(); }
   Result<std::optional<Cvm>> cvm(const CvmId& id) override { return real_.cvm(id); }
   Result<std::optional<Report>> report(std::uint64_t order) override { return real_.report(order); }
-  Result<std::optional<Report>> start_report(std::uint64_t order) override { return real_.start_report(order); }
+  Result<std::optional<Report>> start_report(std::uint64_t order) override {
+    return real_.start_report(order);
+  }
   Result<std::vector<Subscription>> subscriptions(std::uint64_t order) override {
     return real_.subscriptions(order);
   }
@@ -306,7 +308,8 @@ TEST_F(VerifyThroughApiTest, ShouldPassOverManyPages) {
 TEST_F(VerifyThroughApiTest, ShouldFailWhenARecordIsAltered) {
   LyingClient liar(*http);
   liar.alter_records = [](std::vector<StoredRecord>& records) {
-    if (records.size() > 2) records[2].bytes = records[2].bytes.replace(records[2].bytes.find("100"), 3, "900");
+    if (records.size() > 2)
+      records[2].bytes = records[2].bytes.replace(records[2].bytes.find("100"), 3, "900");
   };
   EXPECT_EQ(problem_via(liar), "record 2: record 2: signature does not verify");
 }
@@ -349,8 +352,8 @@ TEST_F(VerifyThroughApiTest, ShouldFailWhenTheCheckpointIsOfAnotherLog) {
   auto other = Ledger::init(dir / "other.db", true);
   ASSERT_TRUE(other) << other.error().message;
   Party carol;
-  auto submitted = other->submit(testing::signed_tx(other->info().id, carol, "accounts.register",
-                                                    {{"recipient", carol.recipient()}}));
+  auto submitted = other->submit(
+      testing::signed_tx(other->info().id, carol, "accounts.register", {{"recipient", carol.recipient()}}));
   ASSERT_TRUE(submitted && submitted->accepted());
   ++carol.nonce;
   while (other->size() < ledger->size()) {
@@ -364,8 +367,8 @@ TEST_F(VerifyThroughApiTest, ShouldFailWhenTheCheckpointIsOfAnotherLog) {
   verifier = std::move(*key);
   LyingClient liar(*http);
   liar.checkpoint_note = other->latest_checkpoint();
-  EXPECT_EQ(problem_via(liar),
-            "checkpoint at size " + std::to_string(ledger->size()) + ": root differs from the recomputed tree");
+  EXPECT_EQ(problem_via(liar), "checkpoint at size " + std::to_string(ledger->size()) +
+                                   ": root differs from the recomputed tree");
 }
 
 TEST_F(VerifyThroughApiTest, ShouldAcceptAnOlderCheckpointForTheRecordsItCovers) {
