@@ -1,5 +1,6 @@
 // ward accounts register | show | fund: a party's account on the ledger.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -29,7 +30,7 @@ struct ShowArgs {
 struct FundArgs {
   std::string ledger;
   std::string key;
-  std::string to;
+  std::optional<std::string> to;  // the signer's own account when absent
   std::uint64_t amount = 0;
   bool json = false;
 };
@@ -75,17 +76,21 @@ Result<void> run_show(const ShowArgs& args) {
 }
 
 Result<void> run_fund(const FundArgs& args) {
-  auto to = parse_id_arg("--to", args.to);
-  if (!to) return std::unexpected(to.error());
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());
+  ledger::AccountId to = key->signing_public_key();
+  if (args.to) {
+    auto parsed = parse_id_arg("--to", *args.to);
+    if (!parsed) return std::unexpected(parsed.error());
+    to = *parsed;
+  }
   auto client = ledger::open_client(args.ledger);
   if (!client) return std::unexpected(client.error());
   auto receipt =
-      submit_transaction(**client, *key, "accounts.fund", {{"to", hex_encode(*to)}, {"amount", args.amount}});
+      submit_transaction(**client, *key, "accounts.fund", {{"to", hex_encode(to)}, {"amount", args.amount}});
   if (!receipt) return std::unexpected(receipt.error());
   if (args.json) return print_json(to_json(*receipt));
-  return print_stdout("funded " + args.to + " with " + std::to_string(args.amount) + " (record " +
+  return print_stdout("funded " + hex_encode(to) + " with " + std::to_string(args.amount) + " (record " +
                       std::to_string(receipt->index) + ")\n");
 }
 
@@ -118,10 +123,13 @@ void add_accounts_commands(CLI::App& app, Action& action) {
 
   auto fund = std::make_shared<FundArgs>();
   CLI::App* fund_cmd = group->add_subcommand("fund", "Mint tokens to an account (dev ledgers only)");
-  fund_cmd->footer("The faucet of ledgers made with 'ward ledger init --dev'; any account may use it.");
+  fund_cmd->footer(
+      "The faucet of ledgers made with 'ward ledger init --dev'; any account may use it.\n"
+      "Without --to it funds the account of --key, the signer's own.");
   add_ledger_option(fund_cmd, fund->ledger);
   add_key_option(fund_cmd, fund->key);
-  fund_cmd->add_option("--to", fund->to, "The account to fund")->option_text("ID")->required();
+  fund_cmd->add_option("--to", fund->to, "The account to fund (default: the signer's own)")
+      ->option_text("ID");
   add_amount_option(fund_cmd, "--amount", fund->amount, "Tokens to mint")->required();
   add_json_flag(fund_cmd, fund->json);
   fund_cmd->callback([&action, fund] { action = [fund] { return run_fund(*fund); }; });

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "ledger/http_client.h"
+#include "ledger/replay.h"
 
 namespace ward::ledger {
 namespace {
@@ -240,6 +241,44 @@ Result<std::unique_ptr<LedgerClient>> open_client(std::string_view target) {
   auto owned = std::make_unique<Ledger>(std::move(*ledger));
   Ledger& ref = *owned;
   return std::make_unique<EmbeddedClient>(std::move(owned), ref, path.string());
+}
+
+Result<VerifyReport> verify_through_api(LedgerClient& client, const NoteVerifier& verifier) {
+  VerifyReport report;
+  auto done = [&report](std::optional<std::string> problem) -> Result<VerifyReport> {
+    report.ok = !problem;
+    if (problem) report.problem = std::move(*problem);
+    return report;
+  };
+  auto summary = client.summary();
+  if (!summary) return std::unexpected(summary.error());
+  auto note = client.checkpoint();
+  if (!note) return std::unexpected(note.error());
+  auto cp = open_checkpoint(*note, verifier);
+  if (!cp) return done("the latest checkpoint: " + cp.error().message);
+  report.checkpoints = 1;
+
+  auto replay = RecordReplay::start(summary->info);
+  if (!replay) return std::unexpected(replay.error());
+  while (replay->size() < cp->size) {
+    auto page = client.records_after(replay->size(), std::chrono::seconds(0));
+    if (!page) return std::unexpected(page.error());
+    if (page->records.empty()) {
+      return done("the ledger sent " + std::to_string(replay->size()) + " records; its checkpoint covers " +
+                  std::to_string(cp->size));
+    }
+    // Records past the checkpoint are not covered by it; the next run checks them.
+    const std::size_t wanted =
+        static_cast<std::size_t>(std::min<std::uint64_t>(page->records.size(), cp->size - replay->size()));
+    auto problem = replay->add(std::span(page->records).first(wanted));
+    if (!problem) return std::unexpected(problem.error());
+    if (*problem) return done(std::move(*problem));
+  }
+  report.records = cp->size;
+  auto problem = replay->check_checkpoint(*cp);
+  if (!problem) return std::unexpected(problem.error());
+  if (*problem) return done(std::move(*problem));
+  return done(replay->check_supply());
 }
 
 std::unique_ptr<LedgerClient> borrow_client(Ledger& ledger) {

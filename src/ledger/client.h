@@ -129,6 +129,16 @@ Result<std::unique_ptr<LedgerClient>> open_client(std::string_view target);
 // A client over a ledger the caller keeps open (the server's backend).
 std::unique_ptr<LedgerClient> borrow_client(Ledger& ledger);
 
+// Checks a ledger through its API alone, from its records and its latest
+// checkpoint: the checkpoint's signature by `verifier` (and its origin), then
+// every record it covers as Ledger::verify() checks them (RecordReplay:
+// index, signature, leaf hash, accepted on replay), then its root against the
+// tree rebuilt from those records, and conservation of tokens. It cannot see
+// the server's stored tree, state or older checkpoints: Ledger::verify() on
+// the file does. A failed check is a report with ok == false; Errors are
+// failures to reach the ledger or answers that are not what the API documents.
+Result<VerifyReport> verify_through_api(LedgerClient& client, const NoteVerifier& verifier);
+
 // The nonce the account's next transaction needs: its last accepted nonce + 1,
 // or 1 for a key that has no account yet.
 Result<std::uint64_t> next_nonce(LedgerClient& client, const AccountId& account);

@@ -11,6 +11,8 @@
 #include "crypto/random.h"
 #include "ledger/checkpoint.h"
 #include "ledger/contract.h"
+#include "ledger/parallel.h"
+#include "ledger/replay.h"
 
 namespace ward::ledger {
 namespace {
@@ -31,27 +33,6 @@ std::uint64_t unix_now() {
 
 std::string origin_for(const LedgerId& id) {
   return "ward-ledger/" + hex_encode(id).substr(0, 16);
-}
-
-unsigned worker_count(std::size_t items, std::size_t per_worker) {
-  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  return static_cast<unsigned>(std::clamp<std::size_t>(items / per_worker, 1, hw));
-}
-
-// Runs f(i) for i in [0, n) on up to worker_count threads.
-template <class F>
-void parallel_for(std::size_t n, std::size_t per_worker, F f) {
-  const unsigned workers = worker_count(n, per_worker);
-  if (workers == 1) {
-    for (std::size_t i = 0; i < n; ++i) f(i);
-    return;
-  }
-  std::vector<std::jthread> threads;
-  for (unsigned w = 0; w < workers; ++w) {
-    threads.emplace_back([&, w] {
-      for (std::size_t i = w; i < n; i += workers) f(i);
-    });
-  }
 }
 
 }  // namespace
@@ -336,7 +317,8 @@ Result<Receipt> Ledger::submit(std::string_view envelope) {
 
 Result<std::vector<Receipt>> Ledger::submit_many(std::span<const std::string> envelopes) {
   std::vector<std::expected<SignedTx, Rejection>> parsed(envelopes.size());
-  parallel_for(envelopes.size(), 64, [&](std::size_t i) { parsed[i] = parse_and_verify(envelopes[i]); });
+  detail::parallel_for(envelopes.size(), 64,
+                       [&](std::size_t i) { parsed[i] = parse_and_verify(envelopes[i]); });
   std::vector<Impl::Pending> pending;
   pending.reserve(envelopes.size());
   for (auto& p : parsed) {
@@ -458,61 +440,39 @@ Result<std::vector<Hash>> Ledger::consistency_proof(std::uint64_t old_size, std:
 
 namespace {
 
-// The checks of verify(), over one read snapshot of the file.
+// The checks of verify(), over one read snapshot of the file: the records
+// replayed (RecordReplay), then what only the file holds: the stored tree,
+// every checkpoint and the stored state.
 class Verifier {
  public:
-  Verifier(Store& store, const LedgerInfo& info, const std::string& origin, NoteVerifier key)
-      : store_(store), origin_(origin), key_(std::move(key)), replayed_(info) {}
+  Verifier(Store& store, RecordReplay replay, const std::string& origin, NoteVerifier key)
+      : store_(store), replay_(std::move(replay)), origin_(origin), key_(std::move(key)) {}
 
   // Returns the first problem, or nullopt when every check passes.
   Result<std::optional<std::string>> run(VerifyReport& report) {
     auto meta = store_.meta();
     if (!meta) return std::unexpected(meta.error());
     const std::uint64_t size = meta->size;
-    auto rebuilt = MerkleLog::open(rebuilt_tiles_, 0);
-    if (!rebuilt) return std::unexpected(rebuilt.error());
     for (std::uint64_t first = 0; first < size; first += kVerifyChunk) {
       auto chunk = store_.records(first, kVerifyChunk);
       if (!chunk) return std::unexpected(chunk.error());
-      std::vector<Result<Record>> parsed(chunk->size(), fail("ledger.record", "not parsed"));
-      parallel_for(chunk->size(), 256, [&](std::size_t i) { parsed[i] = parse_record((*chunk)[i].bytes); });
-      std::vector<Hash> leaves;
-      for (std::size_t i = 0; i < chunk->size(); ++i) {
-        const StoredRecord& stored = (*chunk)[i];
-        const std::uint64_t index = first + i;
-        const std::string at = "record " + std::to_string(index) + ": ";
-        if (stored.index != index)
-          return std::optional<std::string>("record " + std::to_string(index) + " is missing");
-        if (!parsed[i]) return std::optional<std::string>(at + parsed[i].error().message);
-        if (parsed[i]->index != index)
-          return std::optional<std::string>(at + "holds index " + std::to_string(parsed[i]->index));
-        const Hash leaf = leaf_hash(as_bytes(stored.bytes));
-        if (leaf != stored.leaf)
-          return std::optional<std::string>(at + "stored leaf hash differs from its bytes");
-        if (auto applied = apply(replayed_, *parsed[i]); !applied) {
-          return std::optional<std::string>(at + "rejected on replay: " + applied.error().reason + ": " +
-                                            applied.error().message);
-        }
-        leaves.push_back(leaf);
-      }
+      if (auto problem = replay_.add(*chunk); !problem || *problem) return problem;
       if (chunk->size() != std::min<std::uint64_t>(kVerifyChunk, size - first)) {
         return std::optional<std::string>("records after " + std::to_string(first + chunk->size()) +
                                           " are missing");
       }
-      if (auto ok = rebuilt->append(leaves); !ok) return std::unexpected(ok.error());
     }
     report.records = size;
-    if (auto problem = check_tree(*rebuilt, size, report); !problem || *problem) return problem;
+    if (auto problem = check_tree(size, report); !problem || *problem) return problem;
     return check_state();
   }
 
  private:
-  Result<std::optional<std::string>> check_tree(MerkleLog& rebuilt, std::uint64_t size,
-                                                VerifyReport& report) {
+  Result<std::optional<std::string>> check_tree(std::uint64_t size, VerifyReport& report) {
     auto stored_log = MerkleLog::open(store_.tiles(), size);
     if (!stored_log) return std::optional<std::string>("stored tree: " + stored_log.error().message);
     auto stored_root = stored_log->root();
-    auto rebuilt_root = rebuilt.root();
+    auto rebuilt_root = replay_.root_at(size);
     if (!stored_root || !rebuilt_root)
       return std::unexpected(stored_root ? rebuilt_root.error() : stored_root.error());
     if (*stored_root != *rebuilt_root) {
@@ -537,9 +497,7 @@ class Verifier {
       if (cp->origin != origin_ || cp->size != stored.size) {
         return std::optional<std::string>(at + "origin or size does not match");
       }
-      auto root = rebuilt.root_at(cp->size);
-      if (!root) return std::unexpected(root.error());
-      if (*root != cp->root) return std::optional<std::string>(at + "root differs from the recomputed tree");
+      if (auto problem = replay_.check_checkpoint(*cp); !problem || *problem) return problem;
       if (previous && previous->size > 0) {
         auto proof = stored_log->consistency_proof(previous->size, cp->size);
         if (!proof) return std::optional<std::string>(at + proof.error().message);
@@ -556,22 +514,15 @@ class Verifier {
   Result<std::optional<std::string>> check_state() {
     auto stored = store_.snapshot();
     if (!stored) return std::unexpected(stored.error());
-    const Snapshot& replayed = replayed_.snapshot();
-    if (auto d = first_difference(*stored, replayed)) return std::optional<std::string>("state: " + *d);
-    // Conservation: only the faucet creates tokens, and nothing destroys them.
-    __extension__ using u128 = unsigned __int128;
-    u128 sum = replayed.totals.escrow;
-    for (const auto& [id, a] : replayed.accounts) sum += a.balance;
-    if (sum != replayed.totals.supply)
-      return std::optional<std::string>("state: balances plus escrow != supply");
-    return std::optional<std::string>();
+    if (auto d = first_difference(*stored, replay_.state()))
+      return std::optional<std::string>("state: " + *d);
+    return replay_.check_supply();
   }
 
   Store& store_;
+  RecordReplay replay_;
   std::string origin_;
   NoteVerifier key_;
-  MemoryState replayed_;
-  MemoryTileStore rebuilt_tiles_;
 };
 
 }  // namespace
@@ -583,8 +534,10 @@ Result<VerifyReport> Ledger::verify() const {
   auto key = parse_verifier_key(verifier_key());
   if (!key) return std::unexpected(key.error());
   if (auto ok = store->begin_read(); !ok) return std::unexpected(ok.error());
+  auto replay = RecordReplay::start(impl_->info);
+  if (!replay) return std::unexpected(replay.error());
   VerifyReport report;
-  Verifier verifier(*store, impl_->info, impl_->origin, *key);
+  Verifier verifier(*store, std::move(*replay), impl_->origin, *key);
   auto problem = verifier.run(report);
   store->rollback();
   if (!problem) return std::unexpected(problem.error());

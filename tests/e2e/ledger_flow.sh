@@ -158,6 +158,20 @@ flow() {
   [[ $computed == "$root" ]] || fail "root recomputed with openssl ($computed) is not the checkpoint's ($root)"
   echo "openssl: note signature and inclusion verify" >>"$out"
 
+  step "faucet"
+  # Without --to the faucet funds the signer's own account; with it, the account named.
+  local alice_before bob_before
+  alice_before=$("$WARD" accounts show --ledger "$L" "$ALICE" --json | jq .balance)
+  bob_before=$("$WARD" accounts show --ledger "$L" "$BOB" --json | jq .balance)
+  "$WARD" accounts fund --ledger "$L" --key bob.key --amount 5 >>"$out"
+  [[ $("$WARD" accounts show --ledger "$L" "$BOB" --json | jq .balance) == $((bob_before + 5)) ]] ||
+    fail "accounts fund without --to did not credit the signer ($L)"
+  "$WARD" accounts fund --ledger "$L" --key bob.key --to "$ALICE" --amount 3 >>"$out"
+  [[ $("$WARD" accounts show --ledger "$L" "$ALICE" --json | jq .balance) == $((alice_before + 3)) ]] ||
+    fail "accounts fund --to did not credit the account named ($L)"
+  [[ $("$WARD" accounts show --ledger "$L" "$BOB" --json | jq .balance) == $((bob_before + 5)) ]] ||
+    fail "accounts fund --to credited the signer ($L)"
+
   step "verify"
   "$WARD" ledger verify --db "$db" >>"$out"
 }

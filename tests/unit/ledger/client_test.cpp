@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -202,6 +203,192 @@ TEST_F(HttpClientTest, ShouldCarryAServicesSubscriptions) {
     EXPECT_EQ(res->status, 400) << bad;
     EXPECT_EQ(json::parse(res->body)["error"]["reason"], "bad_request") << bad;
   }
+}
+
+// A server that lies: it forwards to a real client, then alters the records
+// it sends (`alter_records`) or sends another checkpoint (`checkpoint_note`).
+class LyingClient final : public LedgerClient {
+ public:
+  explicit LyingClient(LedgerClient& real) : real_(real) {}
+
+  std::function<void(std::vector<StoredRecord>&)> alter_records;
+  std::optional<std::string> checkpoint_note;
+
+  std::string target() const override { return real_.target(); }
+  Result<LedgerSummary> summary() override { return real_.summary(); }
+  Result<Receipt> submit(std::string_view envelope) override { return real_.submit(envelope); }
+  Result<std::optional<Account>> account(const AccountId& id) override { return real_.account(id); }
+  Result<std::vector<Offer>> offers() override { return real_.offers(); }
+  Result<std::optional<Offer>> offer(std::uint64_t id) override { return real_.offer(id); }
+  Result<std::vector<Order>> orders(const OrderFilter& filter) override { return real_.orders(filter); }
+  Result<std::optional<Order>> order(std::uint64_t id) override { return real_.order(id); }
+  Result<std::vector<Cvm>> cvms() override { return real_.cvms(); }
+  Result<std::optional<Cvm>> cvm(const CvmId& id) override { return real_.cvm(id); }
+  Result<std::optional<Report>> report(std::uint64_t order) override { return real_.report(order); }
+  Result<std::optional<Report>> start_report(std::uint64_t order) override {
+    return real_.start_report(order);
+  }
+  Result<std::vector<Subscription>> subscriptions(std::uint64_t order) override {
+    return real_.subscriptions(order);
+  }
+  Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) override {
+    return real_.subscription(order, account);
+  }
+  Result<std::optional<RecordProof>> record(std::uint64_t index, std::optional<std::uint64_t> size) override {
+    return real_.record(index, size);
+  }
+  Result<std::string> checkpoint() override {
+    if (checkpoint_note) return *checkpoint_note;
+    return real_.checkpoint();
+  }
+  Result<std::vector<Hash>> consistency_proof(std::uint64_t old_size, std::uint64_t new_size) override {
+    return real_.consistency_proof(old_size, new_size);
+  }
+  Result<FeedPage> records_after(std::uint64_t first, std::chrono::seconds wait) override {
+    auto page = real_.records_after(first, wait);
+    if (page && alter_records) alter_records(page->records);
+    return page;
+  }
+
+ private:
+  LedgerClient& real_;
+};
+
+class VerifyThroughApiTest : public HttpClientTest {
+ protected:
+  void SetUp() override {
+    HttpClientTest::SetUp();
+    auto key = parse_verifier_key(ledger->verifier_key());
+    ASSERT_TRUE(key) << key.error().message;
+    verifier = std::move(*key);
+    for (Party* p : {&alice, &bob}) ok(*p, "accounts.register", {{"recipient", p->recipient()}});
+    ok(alice, "accounts.fund", {{"to", alice.hex()}, {"amount", 100}});
+    ok(bob, "accounts.fund", {{"to", bob.hex()}, {"amount", 40}});
+    ok(alice, "accounts.transfer", {{"to", bob.hex()}, {"amount", 30}});
+  }
+
+  // The problem verify_through_api reports through `client`; "" when it passes.
+  std::string problem_via(LedgerClient& client) {
+    auto report = verify_through_api(client, verifier);
+    EXPECT_TRUE(report) << report.error().message;
+    if (!report) return "error";
+    EXPECT_EQ(report->ok, report->problem.empty());
+    return report->problem;
+  }
+
+  NoteVerifier verifier;
+  Party alice, bob;
+};
+
+TEST_F(VerifyThroughApiTest, ShouldPassOverHttpAndEmbedded) {
+  for (LedgerClient* client : {http.get(), embedded.get()}) {
+    auto report = verify_through_api(*client, verifier);
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_TRUE(report->ok) << report->problem;
+    EXPECT_EQ(report->records, ledger->size());
+    EXPECT_EQ(report->checkpoints, 1u);
+  }
+}
+
+TEST_F(VerifyThroughApiTest, ShouldPassOverManyPages) {
+  std::vector<std::string> envelopes;
+  for (std::size_t i = 0; i < kMaxFeedRecords + 10; ++i) {
+    envelopes.push_back(testing::signed_tx(ledger->info().id, bob, "accounts.transfer",
+                                           {{"to", alice.hex()}, {"amount", 0}}, bob.nonce + 1 + i));
+  }
+  auto receipts = ledger->submit_many(envelopes);
+  ASSERT_TRUE(receipts) << receipts.error().message;
+  for (const auto& r : *receipts) ASSERT_TRUE(r.accepted()) << r.rejection->message;
+  auto report = verify_through_api(*http, verifier);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->records, ledger->size());
+}
+
+TEST_F(VerifyThroughApiTest, ShouldFailWhenARecordIsAltered) {
+  LyingClient liar(*http);
+  liar.alter_records = [](std::vector<StoredRecord>& records) {
+    if (records.size() > 2)
+      records[2].bytes = records[2].bytes.replace(records[2].bytes.find("100"), 3, "900");
+  };
+  EXPECT_EQ(problem_via(liar), "record 2: record 2: signature does not verify");
+}
+
+TEST_F(VerifyThroughApiTest, ShouldFailWhenALeafIsNotItsRecordsHash) {
+  LyingClient liar(*http);
+  liar.alter_records = [](std::vector<StoredRecord>& records) {
+    if (records.size() > 3) records[3].leaf[0] ^= 1;
+  };
+  EXPECT_EQ(problem_via(liar), "record 3: stored leaf hash differs from its bytes");
+}
+
+TEST_F(VerifyThroughApiTest, ShouldFailWhenRecordsAreWithheldOrOutOfOrder) {
+  LyingClient withholds(*http);
+  withholds.alter_records = [](std::vector<StoredRecord>& records) {
+    std::erase_if(records, [](const StoredRecord& r) { return r.index >= 3; });
+  };
+  EXPECT_EQ(problem_via(withholds),
+            "the ledger sent 3 records; its checkpoint covers " + std::to_string(ledger->size()));
+
+  LyingClient swaps(*http);
+  swaps.alter_records = [](std::vector<StoredRecord>& records) {
+    if (records.size() > 2) std::swap(records[1], records[2]);
+  };
+  EXPECT_EQ(problem_via(swaps), "record 1 is missing");
+
+  LyingClient repeats(*http);
+  repeats.alter_records = [](std::vector<StoredRecord>& records) {
+    if (records.size() > 4) {
+      records[4] = records[3];
+      records[4].index = 4;
+    }
+  };
+  EXPECT_EQ(problem_via(repeats), "record 4: holds index 3");
+}
+
+TEST_F(VerifyThroughApiTest, ShouldFailWhenTheCheckpointIsOfAnotherLog) {
+  // Another ledger of the same size, whose key the verifier is given: its
+  // checkpoint verifies, but its root is not the one of these records.
+  auto other = Ledger::init(dir / "other.db", true);
+  ASSERT_TRUE(other) << other.error().message;
+  Party carol;
+  auto submitted = other->submit(
+      testing::signed_tx(other->info().id, carol, "accounts.register", {{"recipient", carol.recipient()}}));
+  ASSERT_TRUE(submitted && submitted->accepted());
+  ++carol.nonce;
+  while (other->size() < ledger->size()) {
+    submitted = other->submit(
+        testing::signed_tx(other->info().id, carol, "accounts.fund", {{"to", carol.hex()}, {"amount", 1}}));
+    ASSERT_TRUE(submitted && submitted->accepted());
+    ++carol.nonce;
+  }
+  auto key = parse_verifier_key(other->verifier_key());
+  ASSERT_TRUE(key) << key.error().message;
+  verifier = std::move(*key);
+  LyingClient liar(*http);
+  liar.checkpoint_note = other->latest_checkpoint();
+  EXPECT_EQ(problem_via(liar), "checkpoint at size " + std::to_string(ledger->size()) +
+                                   ": root differs from the recomputed tree");
+}
+
+TEST_F(VerifyThroughApiTest, ShouldAcceptAnOlderCheckpointForTheRecordsItCovers) {
+  LyingClient stale(*http);
+  stale.checkpoint_note = ledger->latest_checkpoint();
+  const std::uint64_t covered = ledger->size();
+  ok(alice, "accounts.transfer", {{"to", bob.hex()}, {"amount", 1}});
+  auto report = verify_through_api(stale, verifier);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->records, covered);
+}
+
+TEST_F(VerifyThroughApiTest, ShouldFailWhenTheCheckpointIsSignedByAnotherKey) {
+  auto other = Ledger::init(dir / "other.db", true);
+  ASSERT_TRUE(other) << other.error().message;
+  LyingClient liar(*http);
+  liar.checkpoint_note = other->latest_checkpoint();
+  const std::string problem = problem_via(liar);
+  EXPECT_TRUE(problem.starts_with("the latest checkpoint: ")) << problem;
 }
 
 TEST(SubscriptionJson, ShouldRefuseWhatToJsonNeverWrites) {
