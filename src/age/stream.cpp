@@ -1,7 +1,7 @@
 #include "age/stream.h"
 
-#include <sched.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -528,7 +528,8 @@ Result<void> write_batches_at_offsets(int out_fd, off_t base, std::uint64_t batc
     for (std::uint64_t b = next.fetch_add(1); b < batches && !stop.load(); b = next.fetch_add(1)) {
       BatchOutput result = work(aead, in, out, b);
       if (!result.error) {
-        auto w = pwrite_all(out_fd, ByteView(out.data(), result.size), base + static_cast<off_t>(result.offset));
+        auto w =
+            pwrite_all(out_fd, ByteView(out.data(), result.size), base + static_cast<off_t>(result.offset));
         if (!w) result.error = w.error();
       }
       if (result.error) {
@@ -673,14 +674,16 @@ Result<void> encrypt_file(int in_fd, int out_fd, std::span<const Recipient* cons
   const off_t payload_base = out_base + static_cast<off_t>(prefix.size());
   FdWriter writer(out_fd);
   if (auto r = at_offsets
-                   ? write_batches_at_offsets(out_fd, payload_base, batches, threads, view(key), in_size, out_size, work)
+                   ? write_batches_at_offsets(out_fd, payload_base, batches, threads, view(key), in_size,
+                                              out_size, work)
                    : write_batches_in_order(writer, batches, threads, view(key), in_size, out_size, work);
       !r)
     return r;
   if (::fstat(in_fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size - in_base) != size)
     return fail("io.read", "the input file changed size while it was being encrypted");
   const off_t end = payload_base + static_cast<off_t>(size + chunks * kTagSize);
-  if (at_offsets && ::lseek(out_fd, end, SEEK_SET) != end) return fail("io.write", "cannot seek the output file");
+  if (at_offsets && ::lseek(out_fd, end, SEEK_SET) != end)
+    return fail("io.write", "cannot seek the output file");
   return {};
 }
 
@@ -750,7 +753,8 @@ Result<void> decrypt_file(int in_fd, int out_fd, std::span<const Identity* const
       if (!aead.open(chunk_nonce(first + i, last), {}, chunk.first(sealed - kTagSize),
                      chunk.subspan(sealed - kTagSize), plain.first(sealed - kTagSize))) {
         ChunkFailure f = chunk_failure(aead, first + i, last, chunk, plain);
-        return {.size = i * kChunkSize + f.released, .offset = first * kChunkSize, .error = std::move(f.error)};
+        return {
+            .size = i * kChunkSize + f.released, .offset = first * kChunkSize, .error = std::move(f.error)};
       }
     }
     return {.size = len - count * kTagSize, .offset = first * kChunkSize, .error = std::nullopt};
@@ -759,13 +763,15 @@ Result<void> decrypt_file(int in_fd, int out_fd, std::span<const Identity* const
   const std::size_t in_size = kFileBatchChunks * kSealedChunkSize, out_size = kFileBatchChunks * kChunkSize;
   FdWriter writer(out_fd);
   if (auto r = at_offsets
-                   ? write_batches_at_offsets(out_fd, out_base, batches, threads, view(key), in_size, out_size, work)
+                   ? write_batches_at_offsets(out_fd, out_base, batches, threads, view(key), in_size,
+                                              out_size, work)
                    : write_batches_in_order(writer, batches, threads, view(key), in_size, out_size, work);
       !r)
     return r;
   if (tail_error) return std::unexpected(*tail_error);
   const off_t end = out_base + static_cast<off_t>(sealed_size - chunks * kTagSize);
-  if (at_offsets && ::lseek(out_fd, end, SEEK_SET) != end) return fail("io.write", "cannot seek the output file");
+  if (at_offsets && ::lseek(out_fd, end, SEEK_SET) != end)
+    return fail("io.write", "cannot seek the output file");
   return {};
 }
 

@@ -230,8 +230,8 @@ class FileStreamTest : public testing::Test {
     ::close(o);
     return res;
   }
-  Result<void> decrypt_files(const std::string& in, const std::string& out, const Identity* id, unsigned threads,
-                             bool discard_output_on_error = true) {
+  Result<void> decrypt_files(const std::string& in, const std::string& out, const Identity* id,
+                             unsigned threads, bool discard_output_on_error = true) {
     int i = open_ro(in), o = open_rw(out);
     const Identity* ids[] = {id};
     DecryptOptions opts;
@@ -398,9 +398,9 @@ class OrderedFileStreamTest : public FileStreamTest {
 
 TEST_F(OrderedFileStreamTest, ShouldRoundTripThroughPipesWhenSizesAreAroundChunkAndBatchBoundaries) {
   const std::size_t batch = kBatchChunks * kChunkSize;
-  for (std::size_t n : {std::size_t{0}, std::size_t{1}, kChunkSize - 1, kChunkSize, kChunkSize + 1,
-                        3 * kChunkSize, 4 * kChunkSize, 5 * kChunkSize + 1, batch - 1, batch, batch + 1,
-                        3 * batch + 2 * kChunkSize + 11}) {
+  for (std::size_t n :
+       {std::size_t{0}, std::size_t{1}, kChunkSize - 1, kChunkSize, kChunkSize + 1, 3 * kChunkSize,
+        4 * kChunkSize, 5 * kChunkSize + 1, batch - 1, batch, batch + 1, 3 * batch + 2 * kChunkSize + 11}) {
     Bytes data = crypto::random_bytes(n);
     put("plain", data);
     for (unsigned threads : {1u, 2u, 3u}) {
@@ -430,7 +430,8 @@ TEST_F(OrderedFileStreamTest, ShouldReleaseExactlyTheChunksBeforeATamperedOneWhe
     auto res = decrypt_to_pipe("bad", threads, released);
     ASSERT_FALSE(res) << threads;
     EXPECT_EQ(res.error().code, "age.payload");
-    EXPECT_NE(res.error().message.find("chunk " + std::to_string(chunk)), std::string::npos) << res.error().message;
+    EXPECT_NE(res.error().message.find("chunk " + std::to_string(chunk)), std::string::npos)
+        << res.error().message;
     EXPECT_EQ(released, Bytes(data.begin(), data.begin() + chunk * kChunkSize)) << threads << " threads";
   }
   expect_same_as_streaming(bad, "tampered chunk");
