@@ -496,6 +496,16 @@ bool writes_at_offsets(int fd) {
   return is_regular(fd) && flags >= 0 && (flags & O_APPEND) == 0;
 }
 
+// A pipe's default 64 KiB buffer makes its writer and reader take turns
+// every 64 KiB; with 1 MiB (the limit an unprivileged process may set by
+// default), a batch goes in with one write while the reader drains the last.
+// Best effort: the pipe keeps its size when the kernel refuses.
+void widen_pipe(int fd) {
+  constexpr int kPipeSize = 1 << 20;
+  const int size = ::fcntl(fd, F_GETPIPE_SZ);
+  if (size >= 0 && size < kPipeSize) ::fcntl(fd, F_SETPIPE_SZ, kPipeSize);
+}
+
 // What one batch of a file produced: `size` bytes at the start of its output
 // buffer, which belong `offset` bytes into the output's payload; then, when
 // `error` is set, the batch failed there.
@@ -625,6 +635,7 @@ Result<void> decrypt(Reader& in, Writer& out, std::span<const Identity* const> i
 
 Result<void> encrypt_file(int in_fd, int out_fd, std::span<const Recipient* const> recipients,
                           const EncryptOptions& options) {
+  widen_pipe(out_fd);
   if (options.armor || !is_regular(in_fd)) {
     FdReader in(in_fd);
     FdWriter out(out_fd);
@@ -689,6 +700,7 @@ Result<void> encrypt_file(int in_fd, int out_fd, std::span<const Recipient* cons
 
 Result<void> decrypt_file(int in_fd, int out_fd, std::span<const Identity* const> identities,
                           const DecryptOptions& options) {
+  widen_pipe(out_fd);
   if (!is_regular(in_fd)) {
     FdReader in(in_fd);
     FdWriter out(out_fd);

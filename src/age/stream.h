@@ -114,7 +114,8 @@ Result<void> decrypt(Reader& in, Writer& out, std::span<const Identity* const> i
 // - or from the calling thread, strictly in order, with at most two batches
 //   per worker in flight (pipes, /dev/null, sockets, other files): then
 //   decrypt_file releases plaintext exactly as decrypt() does.
-// Any other input is streamed as above.
+// Any other input is streamed as above. An output pipe's buffer is grown to
+// 1 MiB where the kernel allows, so that writer and reader run side by side.
 Result<void> encrypt_file(int in_fd, int out_fd, std::span<const Recipient* const> recipients,
                           const EncryptOptions& options = {});
 Result<void> decrypt_file(int in_fd, int out_fd, std::span<const Identity* const> identities,

@@ -493,6 +493,22 @@ TEST_F(OrderedFileStreamTest, ShouldAppendWhenTheOutputIsOpenedForAppending) {
   EXPECT_EQ(back, data);
 }
 
+TEST_F(OrderedFileStreamTest, ShouldGrowAnOutputPipeToOneMiB) {
+  put("plain", as_bytes("small"));
+  int size = 0;
+  Bytes sealed = through_pipe([&](int fd) {
+    int i = open_ro("plain");
+    const Recipient* rs[] = {&r_};
+    EXPECT_TRUE(encrypt_file(i, fd, rs));
+    ::close(i);
+    size = ::fcntl(fd, F_GETPIPE_SZ);
+  });
+  EXPECT_EQ(size, 1 << 20);
+  Bytes back;
+  ASSERT_TRUE(decrypt_streaming(sealed, back));
+  EXPECT_EQ(as_chars(back), "small");
+}
+
 TEST_F(OrderedFileStreamTest, ShouldEncryptAndDecryptToDevNull) {
   Bytes data = crypto::random_bytes(3 * kBatchChunks * kChunkSize + 17);
   Bytes sealed = sealed_file(data);
