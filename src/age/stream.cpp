@@ -1,5 +1,6 @@
 #include "age/stream.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -264,19 +265,25 @@ Result<void> encrypt_payload(Reader& in, Writer& out, ByteView key, unsigned thr
 // the final-chunk flag, telling truncation and trailing data from tampering.
 // A full-size chunk that authenticates that way is genuine (a final chunk
 // followed by data, or a middle chunk with the rest cut off); as in age, its
-// plaintext goes to `release` (when given) before the error.
-Error chunk_error(crypto::Aead& aead, std::uint64_t index, bool last, ByteView sealed, Writer* release) {
-  crypto::SecretBytes plain(sealed.size() - kTagSize);
+// plaintext is released before the error: it is left in `plain` (room for a
+// whole chunk) and counted in `released`.
+struct ChunkFailure {
+  Error error;
+  std::size_t released = 0;
+};
+
+ChunkFailure chunk_failure(crypto::Aead& aead, std::uint64_t index, bool last, ByteView sealed,
+                           std::span<std::uint8_t> plain) {
+  const std::size_t size = sealed.size() - kTagSize;
   Nonce other = chunk_nonce(index, !last);
   bool other_ok =
-      aead.open(other, {}, sealed.first(plain.size()), sealed.subspan(plain.size()), plain).has_value();
-  if (other_ok && release && sealed.size() == kSealedChunkSize) {
-    if (auto w = release->write(view(plain)); !w) return w.error();
-  }
-  if (other_ok && last) return Error("age.payload", "the file is truncated: its final chunk is missing");
-  if (other_ok) return Error("age.payload", "the file has data after its final chunk");
-  return Error("age.payload", "chunk " + std::to_string(index) +
-                                  " failed to authenticate: the file was modified, reordered or corrupted");
+      aead.open(other, {}, sealed.first(size), sealed.subspan(size), plain.first(size)).has_value();
+  std::size_t released = other_ok && sealed.size() == kSealedChunkSize ? size : 0;
+  if (other_ok && last)
+    return {Error("age.payload", "the file is truncated: its final chunk is missing"), released};
+  if (other_ok) return {Error("age.payload", "the file has data after its final chunk"), released};
+  return {Error("age.payload", "chunk " + std::to_string(index) +
+                                   " failed to authenticate: the file was modified, reordered or corrupted")};
 }
 
 // Checks the size of the stream's last chunk: it must hold a tag, and only a
@@ -334,12 +341,14 @@ Result<void> decrypt_payload(Reader& in, Writer& out, ByteView key, unsigned thr
   // Release exactly the chunks that authenticated before the bad one, then
   // explain it.
   auto on_failure = [&](Batch& b, std::size_t failed) -> Error {
-    if (auto w = out.write(ByteView(b.out.data(), failed * kChunkSize)); !w) return w.error();
     auto aead = crypto::Aead::create(crypto::AeadAlg::ChaCha20Poly1305, key).value();
     bool last = b.last_is_final && failed + 1 == b.chunks;
     std::size_t sealed = failed + 1 == b.chunks ? b.last_size : kSealedChunkSize;
-    return chunk_error(aead, b.first_counter + failed, last,
-                       ByteView(b.in.data() + failed * kSealedChunkSize, sealed), &out);
+    ChunkFailure f = chunk_failure(aead, b.first_counter + failed, last,
+                                   ByteView(b.in.data() + failed * kSealedChunkSize, sealed),
+                                   std::span(b.out.data() + failed * kChunkSize, kChunkSize));
+    if (auto w = out.write(ByteView(b.out.data(), failed * kChunkSize + f.released)); !w) return w.error();
+    return f.error;
   };
   return run_pipeline(batches, pool, out, read_next, open_job, on_failure);
 }
@@ -480,27 +489,62 @@ bool is_regular(int fd) {
   return ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-struct BatchBuffers {
-  crypto::SecretBytes in, out;
-};
-using BatchWork = std::function<std::optional<Error>(crypto::Aead&, BatchBuffers&, std::uint64_t)>;
+// Whether batches may be written at their offsets with pwrite(): a regular
+// file not opened for appending (where pwrite() would append).
+bool writes_at_offsets(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  return is_regular(fd) && flags >= 0 && (flags & O_APPEND) == 0;
+}
 
-// Runs `work` for every batch index on `threads` threads, each with its own
-// AEAD context and buffers; returns the error of the lowest failing batch
-// (batches are taken in order, so every lower one has run by then).
-Result<void> for_each_batch(std::uint64_t batches, unsigned threads, ByteView key, std::size_t in_size,
-                            std::size_t out_size, const BatchWork& work) {
+// A pipe's default 64 KiB buffer makes its writer and reader take turns
+// every 64 KiB; with 1 MiB (the limit an unprivileged process may set by
+// default), a batch goes in with one write while the reader drains the last.
+// Best effort: the pipe keeps its size when the kernel refuses.
+void widen_pipe(int fd) {
+  constexpr int kPipeSize = 1 << 20;
+  const int size = ::fcntl(fd, F_GETPIPE_SZ);
+  if (size >= 0 && size < kPipeSize) ::fcntl(fd, F_SETPIPE_SZ, kPipeSize);
+}
+
+// What one batch of a file produced: `size` bytes at the start of its output
+// buffer, which belong `offset` bytes into the output's payload; then, when
+// `error` is set, the batch failed there.
+struct BatchOutput {
+  std::size_t size = 0;
+  std::uint64_t offset = 0;
+  std::optional<Error> error;
+};
+// Reads batch `batch` of the input into `in` and seals or opens it into `out`.
+using BatchWork = std::function<BatchOutput(crypto::Aead&, std::span<std::uint8_t> in,
+                                            std::span<std::uint8_t> out, std::uint64_t batch)>;
+
+// Runs `work` for every batch on `threads` threads, each with its own AEAD
+// context and buffers, and writes each batch at its offset from `base` with
+// one pwrite(), so batches land in any order. Returns the error of the lowest
+// failing batch (batches are taken in order, so every lower one has run by
+// then). (Sealing straight into a shared mapping of the output was tried and
+// was slower here: mapping and unmapping each window costs more than the copy
+// it saves.)
+Result<void> write_batches_at_offsets(int out_fd, off_t base, std::uint64_t batches, unsigned threads,
+                                      ByteView key, std::size_t in_size, std::size_t out_size,
+                                      const BatchWork& work) {
   std::atomic<std::uint64_t> next{0};
   std::atomic<bool> stop{false};
   std::mutex mu;
   std::optional<std::pair<std::uint64_t, Error>> first_error;
   auto run = [&] {
     auto aead = crypto::Aead::create(crypto::AeadAlg::ChaCha20Poly1305, key).value();
-    BatchBuffers buffers{crypto::SecretBytes(in_size), crypto::SecretBytes(out_size)};
+    crypto::SecretBytes in(in_size), out(out_size);
     for (std::uint64_t b = next.fetch_add(1); b < batches && !stop.load(); b = next.fetch_add(1)) {
-      if (auto e = work(aead, buffers, b)) {
+      BatchOutput result = work(aead, in, out, b);
+      if (!result.error) {
+        auto w =
+            pwrite_all(out_fd, ByteView(out.data(), result.size), base + static_cast<off_t>(result.offset));
+        if (!w) result.error = w.error();
+      }
+      if (result.error) {
         std::lock_guard lock(mu);
-        if (!first_error || b < first_error->first) first_error.emplace(b, std::move(*e));
+        if (!first_error || b < first_error->first) first_error.emplace(b, std::move(*result.error));
         stop.store(true);
       }
     }
@@ -513,23 +557,69 @@ Result<void> for_each_batch(std::uint64_t batches, unsigned threads, ByteView ke
   return {};
 }
 
-// Where a positional worker puts a batch's output: built in `scratch`, then
-// written at its final offset with one pwrite(). (Sealing straight into a
-// shared mapping of the output was tried and was slower here: mapping and
-// unmapping each window costs more than the copy it saves.)
-class BatchWindow {
- public:
-  BatchWindow(int fd, off_t offset, std::size_t size, std::uint8_t* scratch)
-      : fd_(fd), offset_(offset), size_(size), data_(scratch) {}
-  std::uint8_t* data() { return data_; }
-  Result<void> finish() { return pwrite_all(fd_, ByteView(data_, size_), offset_); }
+// Runs `work` for every batch on `threads` worker threads while the calling
+// thread writes their outputs to `out` strictly in order, stopping at the
+// first failing batch after writing what it produced. At most two batches
+// per worker are in flight, each with its own output buffer, so memory is
+// bounded however far the writer falls behind.
+Result<void> write_batches_in_order(Writer& out, std::uint64_t batches, unsigned threads, ByteView key,
+                                    std::size_t in_size, std::size_t out_size, const BatchWork& work) {
+  struct Slot {
+    crypto::SecretBytes out;
+    std::optional<BatchOutput> result;  // set once its batch is done
+  };
+  const std::uint64_t window = 2 * threads;
+  std::vector<Slot> slots(window);
+  for (Slot& slot : slots) slot.out.resize(out_size);
+  std::mutex mu;
+  std::condition_variable done, freed;
+  std::uint64_t next = 0, written = 0;
+  bool stop = false;
+  auto run = [&] {
+    auto aead = crypto::Aead::create(crypto::AeadAlg::ChaCha20Poly1305, key).value();
+    crypto::SecretBytes in(in_size);
+    for (;;) {
+      std::uint64_t b;
+      {
+        std::unique_lock lock(mu);
+        freed.wait(lock, [&] { return stop || next == batches || next < written + window; });
+        if (stop || next == batches) return;
+        b = next++;
+      }
+      Slot& slot = slots[b % window];
+      BatchOutput result = work(aead, in, slot.out, b);
+      {
+        std::lock_guard lock(mu);
+        slot.result = std::move(result);
+      }
+      done.notify_one();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned i = 0; i < threads; ++i) pool.emplace_back(run);
 
- private:
-  int fd_;
-  off_t offset_;
-  std::size_t size_;
-  std::uint8_t* data_;
-};
+  Result<void> status;
+  for (std::uint64_t b = 0; b < batches && status; ++b) {
+    Slot& slot = slots[b % window];
+    BatchOutput result;
+    {
+      std::unique_lock lock(mu);
+      done.wait(lock, [&] { return slot.result.has_value(); });
+      result = std::move(*slot.result);
+      slot.result.reset();
+    }
+    status = out.write(ByteView(slot.out.data(), result.size));
+    if (status && result.error) status = std::unexpected(std::move(*result.error));
+    {
+      std::lock_guard lock(mu);
+      ++written;
+      stop = !status;
+    }
+    freed.notify_all();
+  }
+  for (std::thread& t : pool) t.join();
+  return status;
+}
 
 }  // namespace
 
@@ -545,13 +635,15 @@ Result<void> decrypt(Reader& in, Writer& out, std::span<const Identity* const> i
 
 Result<void> encrypt_file(int in_fd, int out_fd, std::span<const Recipient* const> recipients,
                           const EncryptOptions& options) {
-  if (options.armor || !is_regular(in_fd) || !is_regular(out_fd)) {
+  widen_pipe(out_fd);
+  if (options.armor || !is_regular(in_fd)) {
     FdReader in(in_fd);
     FdWriter out(out_fd);
     return encrypt(in, out, recipients, options);
   }
+  const bool at_offsets = writes_at_offsets(out_fd);
   const off_t in_base = ::lseek(in_fd, 0, SEEK_CUR);
-  const off_t out_base = ::lseek(out_fd, 0, SEEK_CUR);
+  const off_t out_base = at_offsets ? ::lseek(out_fd, 0, SEEK_CUR) : 0;
   struct stat st;
   if (in_base < 0 || out_base < 0 || ::fstat(in_fd, &st) != 0)
     return fail("io.read", "cannot inspect the input file");
@@ -563,54 +655,60 @@ Result<void> encrypt_file(int in_fd, int out_fd, std::span<const Recipient* cons
   Bytes prefix = encode_header(*stanzas, file_key);
   Bytes nonce = crypto::random_bytes(kNonceSize);
   prefix.insert(prefix.end(), nonce.begin(), nonce.end());
-  if (auto w = pwrite_all(out_fd, prefix, out_base); !w) return w;
+  if (auto w = at_offsets ? pwrite_all(out_fd, prefix, out_base) : write_all(out_fd, prefix); !w) return w;
   crypto::SecretBytes key = payload_key(file_key, nonce);
 
   const std::uint64_t chunks = std::max<std::uint64_t>(1, (size + kChunkSize - 1) / kChunkSize);
   const std::uint64_t batches = (chunks + kFileBatchChunks - 1) / kFileBatchChunks;
-  const off_t payload_base = out_base + static_cast<off_t>(prefix.size());
-  const off_t end = payload_base + static_cast<off_t>(size + chunks * kTagSize);
-  auto work = [&](crypto::Aead& aead, BatchBuffers& buf, std::uint64_t b) -> std::optional<Error> {
+  auto work = [&](crypto::Aead& aead, std::span<std::uint8_t> in, std::span<std::uint8_t> out,
+                  std::uint64_t b) -> BatchOutput {
     const std::uint64_t first = b * kFileBatchChunks;
     const std::uint64_t count = std::min<std::uint64_t>(kFileBatchChunks, chunks - first);
     const std::uint64_t offset = first * kChunkSize;
     const std::size_t len =
         static_cast<std::size_t>(std::min<std::uint64_t>(count * kChunkSize, size - offset));
-    auto got = pread_full(in_fd, std::span(buf.in.data(), len), in_base + static_cast<off_t>(offset));
-    if (!got) return got.error();
-    if (*got != len) return Error("io.read", "the input file shrank while it was being encrypted");
-    BatchWindow window(out_fd, payload_base + static_cast<off_t>(first * kSealedChunkSize),
-                       len + count * kTagSize, buf.out.data());
+    auto got = pread_full(in_fd, in.first(len), in_base + static_cast<off_t>(offset));
+    if (!got) return {.error = got.error()};
+    if (*got != len) return {.error = Error("io.read", "the input file shrank while it was being encrypted")};
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::size_t n = std::min<std::size_t>(kChunkSize, len - i * kChunkSize);
-      std::uint8_t* dst = window.data() + i * kSealedChunkSize;
+      std::uint8_t* dst = out.data() + i * kSealedChunkSize;
       Nonce nonce_i = chunk_nonce(first + i, first + i + 1 == chunks);
-      if (!aead.seal(nonce_i, {}, ByteView(buf.in.data() + i * kChunkSize, n), std::span(dst, n),
+      if (!aead.seal(nonce_i, {}, ByteView(in.data() + i * kChunkSize, n), std::span(dst, n),
                      std::span<std::uint8_t, kTagSize>(dst + n, kTagSize)))
-        return Error("crypto.aead", "encrypting a chunk failed");
+        return {.error = Error("crypto.aead", "encrypting a chunk failed")};
     }
-    if (auto w = window.finish(); !w) return w.error();
-    return std::nullopt;
+    return {.size = len + count * kTagSize, .offset = first * kSealedChunkSize, .error = std::nullopt};
   };
-  if (auto r = for_each_batch(batches, options.threads ? options.threads : default_threads(), view(key),
-                              kFileBatchChunks * kChunkSize, kFileBatchChunks * kSealedChunkSize, work);
+  const unsigned threads = options.threads ? options.threads : default_threads();
+  const std::size_t in_size = kFileBatchChunks * kChunkSize, out_size = kFileBatchChunks * kSealedChunkSize;
+  const off_t payload_base = out_base + static_cast<off_t>(prefix.size());
+  FdWriter writer(out_fd);
+  if (auto r = at_offsets
+                   ? write_batches_at_offsets(out_fd, payload_base, batches, threads, view(key), in_size,
+                                              out_size, work)
+                   : write_batches_in_order(writer, batches, threads, view(key), in_size, out_size, work);
       !r)
     return r;
   if (::fstat(in_fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size - in_base) != size)
     return fail("io.read", "the input file changed size while it was being encrypted");
-  if (::lseek(out_fd, end, SEEK_SET) != end) return fail("io.write", "cannot seek the output file");
+  const off_t end = payload_base + static_cast<off_t>(size + chunks * kTagSize);
+  if (at_offsets && ::lseek(out_fd, end, SEEK_SET) != end)
+    return fail("io.write", "cannot seek the output file");
   return {};
 }
 
 Result<void> decrypt_file(int in_fd, int out_fd, std::span<const Identity* const> identities,
                           const DecryptOptions& options) {
-  if (!is_regular(in_fd) || !is_regular(out_fd)) {
+  widen_pipe(out_fd);
+  if (!is_regular(in_fd)) {
     FdReader in(in_fd);
     FdWriter out(out_fd);
     return decrypt(in, out, identities, options);
   }
+  const bool at_offsets = options.discard_output_on_error && writes_at_offsets(out_fd);
   const off_t in_base = ::lseek(in_fd, 0, SEEK_CUR);
-  const off_t out_base = ::lseek(out_fd, 0, SEEK_CUR);
+  const off_t out_base = at_offsets ? ::lseek(out_fd, 0, SEEK_CUR) : 0;
   struct stat st;
   if (in_base < 0 || out_base < 0 || ::fstat(in_fd, &st) != 0)
     return fail("io.read", "cannot inspect the input file");
@@ -636,41 +734,56 @@ Result<void> decrypt_file(int in_fd, int out_fd, std::span<const Identity* const
   crypto::SecretBytes key = payload_key(*file_key, nonce);
 
   const off_t payload_at = nonce_at + static_cast<off_t>(kNonceSize);
-  const std::uint64_t sealed_size = static_cast<std::uint64_t>(std::max<off_t>(0, st.st_size - payload_at));
+  std::uint64_t sealed_size = static_cast<std::uint64_t>(std::max<off_t>(0, st.st_size - payload_at));
   if (sealed_size == 0) return fail("age.payload", "the file is truncated: the payload has no chunks");
-  const std::uint64_t chunks = (sealed_size + kSealedChunkSize - 1) / kSealedChunkSize;
+  std::uint64_t chunks = (sealed_size + kSealedChunkSize - 1) / kSealedChunkSize;
+  // As when streaming, a malformed last chunk is reported after the chunks
+  // before it, which are then ordinary, non-final chunks.
   const std::uint64_t last_size = sealed_size - (chunks - 1) * kSealedChunkSize;
-  if (auto e = last_chunk_error(last_size, chunks - 1)) return std::unexpected(*e);
+  const std::optional<Error> tail_error = last_chunk_error(last_size, chunks - 1);
+  if (tail_error) {
+    --chunks;
+    sealed_size -= last_size;
+  }
+  const std::uint64_t final_chunk = tail_error ? chunks : chunks - 1;
   const std::uint64_t batches = (chunks + kFileBatchChunks - 1) / kFileBatchChunks;
-  const off_t end = out_base + static_cast<off_t>(sealed_size - chunks * kTagSize);
-  auto work = [&](crypto::Aead& aead, BatchBuffers& buf, std::uint64_t b) -> std::optional<Error> {
+  auto work = [&](crypto::Aead& aead, std::span<std::uint8_t> in, std::span<std::uint8_t> out,
+                  std::uint64_t b) -> BatchOutput {
     const std::uint64_t first = b * kFileBatchChunks;
     const std::uint64_t count = std::min<std::uint64_t>(kFileBatchChunks, chunks - first);
     const std::uint64_t offset = first * kSealedChunkSize;
     const std::size_t len =
         static_cast<std::size_t>(std::min<std::uint64_t>(count * kSealedChunkSize, sealed_size - offset));
-    auto got = pread_full(in_fd, std::span(buf.in.data(), len), payload_at + static_cast<off_t>(offset));
-    if (!got) return got.error();
-    if (*got != len) return Error("io.read", "the input file shrank while it was being decrypted");
-    BatchWindow window(out_fd, out_base + static_cast<off_t>(first * kChunkSize), len - count * kTagSize,
-                       buf.out.data());
+    auto got = pread_full(in_fd, in.first(len), payload_at + static_cast<off_t>(offset));
+    if (!got) return {.error = got.error()};
+    if (*got != len) return {.error = Error("io.read", "the input file shrank while it was being decrypted")};
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::size_t sealed = std::min<std::size_t>(kSealedChunkSize, len - i * kSealedChunkSize);
-      const bool last = first + i + 1 == chunks;
-      ByteView chunk(buf.in.data() + i * kSealedChunkSize, sealed);
+      const bool last = first + i == final_chunk;
+      ByteView chunk(in.data() + i * kSealedChunkSize, sealed);
+      std::span<std::uint8_t> plain = out.subspan(i * kChunkSize, kChunkSize);
       if (!aead.open(chunk_nonce(first + i, last), {}, chunk.first(sealed - kTagSize),
-                     chunk.subspan(sealed - kTagSize),
-                     std::span(window.data() + i * kChunkSize, sealed - kTagSize)))
-        return chunk_error(aead, first + i, last, chunk, nullptr);
+                     chunk.subspan(sealed - kTagSize), plain.first(sealed - kTagSize))) {
+        ChunkFailure f = chunk_failure(aead, first + i, last, chunk, plain);
+        return {
+            .size = i * kChunkSize + f.released, .offset = first * kChunkSize, .error = std::move(f.error)};
+      }
     }
-    if (auto w = window.finish(); !w) return w.error();
-    return std::nullopt;
+    return {.size = len - count * kTagSize, .offset = first * kChunkSize, .error = std::nullopt};
   };
-  if (auto r = for_each_batch(batches, options.threads ? options.threads : default_threads(), view(key),
-                              kFileBatchChunks * kSealedChunkSize, kFileBatchChunks * kChunkSize, work);
+  const unsigned threads = options.threads ? options.threads : default_threads();
+  const std::size_t in_size = kFileBatchChunks * kSealedChunkSize, out_size = kFileBatchChunks * kChunkSize;
+  FdWriter writer(out_fd);
+  if (auto r = at_offsets
+                   ? write_batches_at_offsets(out_fd, out_base, batches, threads, view(key), in_size,
+                                              out_size, work)
+                   : write_batches_in_order(writer, batches, threads, view(key), in_size, out_size, work);
       !r)
     return r;
-  if (::lseek(out_fd, end, SEEK_SET) != end) return fail("io.write", "cannot seek the output file");
+  if (tail_error) return std::unexpected(*tail_error);
+  const off_t end = out_base + static_cast<off_t>(sealed_size - chunks * kTagSize);
+  if (at_offsets && ::lseek(out_fd, end, SEEK_SET) != end)
+    return fail("io.write", "cannot seek the output file");
   return {};
 }
 

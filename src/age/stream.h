@@ -90,6 +90,9 @@ struct DecryptOptions : StreamOptions {
   // user is prompted only for files that need one. Unset: such files fail
   // with "age.no_match".
   std::function<Result<crypto::SecretBytes>()> ask_passphrase;
+  // decrypt_file only: the caller discards the output when decryption fails
+  // (AtomicFile does), so a regular output file may be written out of order.
+  bool discard_output_on_error = false;
 };
 
 // Decrypts `in` (binary or ASCII-armored, detected automatically). Plaintext is
@@ -100,13 +103,19 @@ struct DecryptOptions : StreamOptions {
 Result<void> decrypt(Reader& in, Writer& out, std::span<const Identity* const> identities,
                      const DecryptOptions& options = {});
 
-// The same for file descriptors. When both are regular files (and the
-// output is not armored), each worker thread reads its own batches with
-// pread() and writes them at their final offsets with pwrite(), so reading,
-// writing and cryptography all run in parallel; otherwise this streams as
-// above. With that positional path, an error leaves the output's content
-// unspecified: callers write to a temporary file and discard it on error
-// (AtomicFile), as `ward` does.
+// The same for file descriptors. When the input is a regular file (and not
+// armored), worker threads read their own batches of it with pread() and
+// seal or open them in parallel. Their output goes either
+// - to its final offset with pwrite(), in any order: when the output is a
+//   regular file (not opened for appending) and, for decrypt_file,
+//   `discard_output_on_error` is set; an error then leaves the output's
+//   content unspecified, so callers write to a temporary file and discard it
+//   on error (AtomicFile), as `ward -o FILE` does;
+// - or from the calling thread, strictly in order, with at most two batches
+//   per worker in flight (pipes, /dev/null, sockets, other files): then
+//   decrypt_file releases plaintext exactly as decrypt() does.
+// Any other input is streamed as above. An output pipe's buffer is grown to
+// 1 MiB where the kernel allows, so that writer and reader run side by side.
 Result<void> encrypt_file(int in_fd, int out_fd, std::span<const Recipient* const> recipients,
                           const EncryptOptions& options = {});
 Result<void> decrypt_file(int in_fd, int out_fd, std::span<const Identity* const> identities,

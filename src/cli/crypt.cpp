@@ -131,10 +131,10 @@ Result<void> run_decrypt(const DecryptArgs& args) {
     asked = true;
     return read_passphrase("Enter passphrase: ");
   };
-  // Positional parallel I/O may write chunks out of order, so it is used only
-  // where a failure discards the output; elsewhere plaintext streams in order.
-  auto ok = output->is_atomic_file() ? age::decrypt_file(input->fd(), output->fd(), pointers, options)
-                                     : age::decrypt(input->reader(), output->writer(), pointers, options);
+  // Chunks may land out of order only where a failure discards the output;
+  // elsewhere plaintext is released in order, as each chunk authenticates.
+  options.discard_output_on_error = output->is_atomic_file();
+  auto ok = age::decrypt_file(input->fd(), output->fd(), pointers, options);
   if (!ok) {
     if (ok.error().code == "age.no_match" && pointers.empty() && !asked)
       return fail("age.no_match",

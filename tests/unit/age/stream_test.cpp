@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <thread>
 
 #include "age/armor.h"
 #include "base/file.h"
@@ -198,9 +200,9 @@ TEST(Stream, ShouldRefuseScryptWithOtherRecipients) {
 namespace ward::age {
 namespace {
 
-// encrypt_file / decrypt_file between regular files take the positional,
-// parallel path; these check it gives byte-identical results to streaming and
-// the same errors.
+// encrypt_file / decrypt_file between regular files (decrypt_file when told
+// the output is discarded on error) take the positional, parallel path; these
+// check it gives byte-identical results to streaming and the same errors.
 class FileStreamTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -228,11 +230,13 @@ class FileStreamTest : public testing::Test {
     ::close(o);
     return res;
   }
-  Result<void> decrypt_files(const std::string& in, const std::string& out, const Identity* id, unsigned threads) {
+  Result<void> decrypt_files(const std::string& in, const std::string& out, const Identity* id,
+                             unsigned threads, bool discard_output_on_error = true) {
     int i = open_ro(in), o = open_rw(out);
     const Identity* ids[] = {id};
     DecryptOptions opts;
     opts.threads = threads;
+    opts.discard_output_on_error = discard_output_on_error;
     auto res = decrypt_file(i, o, ids, opts);
     ::close(i);
     ::close(o);
@@ -305,6 +309,225 @@ TEST_F(FileStreamTest, ArmoredInputFallsBackToStreaming) {
   put("armored", s.file);
   ASSERT_TRUE(decrypt_files("armored", "back", &s.identity, 2));
   EXPECT_EQ(get("back"), data);
+}
+
+// From a regular file to a pipe (or /dev/null, or a file that must be written
+// in order), workers still read and process batches in parallel while the
+// output is written strictly in order; decryption must release exactly what
+// streaming decrypt() releases, error for error.
+class OrderedFileStreamTest : public FileStreamTest {
+ protected:
+  // Runs `produce` with the write end of a pipe while a thread drains it;
+  // returns everything written.
+  static Bytes through_pipe(const std::function<void(int)>& produce) {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    Bytes got;
+    std::thread drain([&] {
+      std::uint8_t buf[1 << 16];
+      for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) got.insert(got.end(), buf, buf + n);
+    });
+    produce(fds[1]);
+    ::close(fds[1]);
+    drain.join();
+    ::close(fds[0]);
+    return got;
+  }
+
+  Result<void> encrypt_to_pipe(const std::string& in, unsigned threads, Bytes& sealed) {
+    Result<void> res;
+    sealed = through_pipe([&](int fd) {
+      int i = open_ro(in);
+      const Recipient* rs[] = {&r_};
+      EncryptOptions opts;
+      opts.threads = threads;
+      res = encrypt_file(i, fd, rs, opts);
+      ::close(i);
+    });
+    return res;
+  }
+
+  Result<void> decrypt_to_pipe(const std::string& in, unsigned threads, Bytes& released) {
+    Result<void> res;
+    released = through_pipe([&](int fd) {
+      int i = open_ro(in);
+      const Identity* ids[] = {&id_};
+      DecryptOptions opts;
+      opts.threads = threads;
+      opts.discard_output_on_error = true;  // ignored: a pipe cannot be written out of order
+      res = decrypt_file(i, fd, ids, opts);
+      ::close(i);
+    });
+    return res;
+  }
+
+  // What streaming decrypt() gives for `file`: its result and what it released.
+  Result<void> decrypt_streaming(ByteView file, Bytes& released) {
+    const Identity* ids[] = {&id_};
+    BytesReader in(file);
+    BytesWriter out;
+    auto res = decrypt(in, out, ids);
+    released = std::move(out.bytes());
+    return res;
+  }
+
+  // Decrypts `file` to a pipe with 1, 2 and 5 workers and expects exactly the
+  // error and the released plaintext of streaming decrypt().
+  void expect_same_as_streaming(ByteView file, const std::string& what) {
+    put("input", file);
+    Bytes want;
+    auto want_res = decrypt_streaming(file, want);
+    for (unsigned threads : {1u, 2u, 5u}) {
+      Bytes got;
+      auto res = decrypt_to_pipe("input", threads, got);
+      ASSERT_EQ(res.has_value(), want_res.has_value()) << what << ", " << threads << " threads";
+      if (!res) {
+        EXPECT_EQ(res.error().code, want_res.error().code) << what;
+        EXPECT_EQ(res.error().message, want_res.error().message) << what;
+      }
+      EXPECT_EQ(got, want) << what << ", " << threads << " threads";
+    }
+  }
+
+  Bytes sealed_file(ByteView data) {
+    put("plain", data);
+    EXPECT_TRUE(encrypt_files("plain", "sealed", &r_, 2));
+    return get("sealed");
+  }
+};
+
+TEST_F(OrderedFileStreamTest, ShouldRoundTripThroughPipesWhenSizesAreAroundChunkAndBatchBoundaries) {
+  const std::size_t batch = kBatchChunks * kChunkSize;
+  for (std::size_t n :
+       {std::size_t{0}, std::size_t{1}, kChunkSize - 1, kChunkSize, kChunkSize + 1, 3 * kChunkSize,
+        4 * kChunkSize, 5 * kChunkSize + 1, batch - 1, batch, batch + 1, 3 * batch + 2 * kChunkSize + 11}) {
+    Bytes data = crypto::random_bytes(n);
+    put("plain", data);
+    for (unsigned threads : {1u, 2u, 3u}) {
+      Bytes sealed;
+      ASSERT_TRUE(encrypt_to_pipe("plain", threads, sealed)) << n;
+      std::size_t chunks = n == 0 ? 1 : (n + kChunkSize - 1) / kChunkSize;
+      EXPECT_EQ(sealed.size(), payload_start(sealed) + n + chunks * kTagSize) << n;
+      Bytes back;
+      ASSERT_TRUE(decrypt_streaming(sealed, back)) << n;
+      EXPECT_EQ(back, data) << n << ", " << threads << " threads";
+      put("sealed", sealed);
+      Bytes piped;
+      ASSERT_TRUE(decrypt_to_pipe("sealed", threads, piped)) << n;
+      EXPECT_EQ(piped, data) << n << ", " << threads << " threads";
+    }
+  }
+}
+
+TEST_F(OrderedFileStreamTest, ShouldReleaseExactlyTheChunksBeforeATamperedOneWhenWritingToAPipe) {
+  Bytes data = crypto::random_bytes((3 * kBatchChunks + 6) * kChunkSize + 100);
+  Bytes bad = sealed_file(data);
+  const std::size_t chunk = kBatchChunks + 6;  // inside a batch, with batches after it
+  bad[payload_start(bad) + chunk * (kChunkSize + kTagSize) + 1000] ^= 0x01;
+  put("bad", bad);
+  for (unsigned threads : {1u, 2u, 3u, 8u}) {
+    Bytes released;
+    auto res = decrypt_to_pipe("bad", threads, released);
+    ASSERT_FALSE(res) << threads;
+    EXPECT_EQ(res.error().code, "age.payload");
+    EXPECT_NE(res.error().message.find("chunk " + std::to_string(chunk)), std::string::npos)
+        << res.error().message;
+    EXPECT_EQ(released, Bytes(data.begin(), data.begin() + chunk * kChunkSize)) << threads << " threads";
+  }
+  expect_same_as_streaming(bad, "tampered chunk");
+}
+
+TEST_F(OrderedFileStreamTest, ShouldFailLikeStreamingWhenTheFileIsTruncatedOrExtended) {
+  Bytes data = crypto::random_bytes(9 * kChunkSize + 500);
+  Bytes sealed = sealed_file(data);
+  const std::size_t start = payload_start(sealed), sealed_chunk = kChunkSize + kTagSize;
+  expect_same_as_streaming(sealed, "intact");
+  expect_same_as_streaming(ByteView(sealed).first(start + 6 * sealed_chunk), "cut at a chunk boundary");
+  expect_same_as_streaming(ByteView(sealed).first(start + 5 * sealed_chunk + 777), "cut inside a chunk");
+  expect_same_as_streaming(ByteView(sealed).first(start + 7 * sealed_chunk + 9), "cut to a short last chunk");
+  expect_same_as_streaming(ByteView(sealed).first(start + 4), "cut inside the first chunk");
+  expect_same_as_streaming(ByteView(sealed).first(start), "no chunks");
+  Bytes extended = sealed;
+  extended.insert(extended.end(), sealed.end() - 600, sealed.end());
+  expect_same_as_streaming(extended, "data after the final chunk");
+  Bytes empty_final(sealed.begin(), sealed.begin() + static_cast<std::ptrdiff_t>(start + 9 * sealed_chunk));
+  empty_final.insert(empty_final.end(), kTagSize, 0);
+  expect_same_as_streaming(empty_final, "an empty final chunk after full ones");
+
+  Bytes got;
+  put("cut", ByteView(sealed).first(start + 5 * sealed_chunk + 777));
+  auto res = decrypt_to_pipe("cut", 2, got);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, "age.payload");
+  EXPECT_EQ(got, Bytes(data.begin(), data.begin() + 5 * kChunkSize));
+}
+
+TEST_F(OrderedFileStreamTest, ShouldWriteInOrderWhenTheOutputFileIsNotDiscardedOnError) {
+  Bytes data = crypto::random_bytes(2 * kBatchChunks * kChunkSize);
+  Bytes bad = sealed_file(data);
+  const std::size_t chunk = kBatchChunks + 1;
+  bad[payload_start(bad) + chunk * (kChunkSize + kTagSize) + 5] ^= 0x80;
+  put("bad", bad);
+  auto res = decrypt_files("bad", "back", &id_, 3, /*discard_output_on_error=*/false);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, "age.payload");
+  EXPECT_EQ(get("back"), Bytes(data.begin(), data.begin() + chunk * kChunkSize));
+}
+
+TEST_F(OrderedFileStreamTest, ShouldAppendWhenTheOutputIsOpenedForAppending) {
+  Bytes data = crypto::random_bytes(6 * kChunkSize + 3);
+  put("plain", data);
+  put("out", as_bytes("kept"));
+  int i = open_ro("plain");
+  int o = ::open((dir_ / "out").c_str(), O_WRONLY | O_APPEND);
+  const Recipient* rs[] = {&r_};
+  EncryptOptions opts;
+  opts.threads = 2;
+  ASSERT_TRUE(encrypt_file(i, o, rs, opts));
+  ::close(i);
+  ::close(o);
+  Bytes out = get("out");
+  ASSERT_TRUE(as_chars(out).starts_with("kept"));
+  Bytes back;
+  ASSERT_TRUE(decrypt_streaming(ByteView(out).subspan(4), back));
+  EXPECT_EQ(back, data);
+}
+
+TEST_F(OrderedFileStreamTest, ShouldGrowAnOutputPipeToOneMiB) {
+  put("plain", as_bytes("small"));
+  int size = 0;
+  Bytes sealed = through_pipe([&](int fd) {
+    int i = open_ro("plain");
+    const Recipient* rs[] = {&r_};
+    EXPECT_TRUE(encrypt_file(i, fd, rs));
+    ::close(i);
+    size = ::fcntl(fd, F_GETPIPE_SZ);
+  });
+  EXPECT_EQ(size, 1 << 20);
+  Bytes back;
+  ASSERT_TRUE(decrypt_streaming(sealed, back));
+  EXPECT_EQ(as_chars(back), "small");
+}
+
+TEST_F(OrderedFileStreamTest, ShouldEncryptAndDecryptToDevNull) {
+  Bytes data = crypto::random_bytes(3 * kBatchChunks * kChunkSize + 17);
+  Bytes sealed = sealed_file(data);
+  Bytes bad = sealed;
+  bad[payload_start(bad) + 2 * (kChunkSize + kTagSize)] ^= 0x02;
+  put("bad", bad);
+  int i = open_ro("plain"), good = open_ro("sealed"), tampered = open_ro("bad");
+  int null = ::open("/dev/null", O_WRONLY);
+  const Recipient* rs[] = {&r_};
+  const Identity* ids[] = {&id_};
+  DecryptOptions opts;
+  opts.threads = 2;
+  opts.discard_output_on_error = true;
+  EXPECT_TRUE(encrypt_file(i, null, rs));
+  EXPECT_TRUE(decrypt_file(good, null, ids, opts));
+  auto res = decrypt_file(tampered, null, ids, opts);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, "age.payload");
+  for (int fd : {i, good, tampered, null}) ::close(fd);
 }
 
 }  // namespace
