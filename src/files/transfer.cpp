@@ -229,8 +229,9 @@ Result<SignedResource> upload(const fs::path& path, const keys::PartyKey& owner,
     if (!normal) return std::unexpected(normal.error());
     engine = *normal;
   }
+  // The ciphertext is written where the store can take it without a copy.
   std::error_code ec;
-  auto work = WorkDir::create(fs::temp_directory_path(ec), "ward-upload-");
+  auto work = WorkDir::create(store.staging_dir().value_or(fs::temp_directory_path(ec)), ".ward-upload-");
   if (!work) return std::unexpected(work.error());
   const fs::path ciphertext_path = work->path() / "ciphertext";
   UniqueFd out(::open(ciphertext_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));

@@ -73,16 +73,24 @@ class FileStore final : public Store {
     auto source = SourceFile::open(path);
     if (!source) return std::unexpected(source.error());
     const BlobInfo info = info_of(digest, source->size());
-    if (!already_stored(digest, source->size())) {
-      auto out = AtomicFile::create(blob_path(digest));
-      if (!out) return io_error(out.error());
-      if (auto ok = copy_all(source->fd(), path, *out, info.uri, progress); !ok) return std::unexpected(ok.error());
-      if (auto c = out->commit(); !c) return io_error(c.error());
-    } else if (progress) {
-      progress->advance(source->size());
+    if (already_stored(digest, source->size())) {
+      if (progress) progress->advance(source->size());
+      return info;
     }
+    auto linked = link_into_place(*source, path, digest);
+    if (!linked) return std::unexpected(linked.error());
+    if (*linked) {
+      if (progress) progress->advance(source->size());
+      return info;
+    }
+    auto out = AtomicFile::create(blob_path(digest));
+    if (!out) return io_error(out.error());
+    if (auto ok = copy_all(source->fd(), path, *out, info.uri, progress); !ok) return std::unexpected(ok.error());
+    if (auto c = out->commit(); !c) return io_error(c.error());
     return info;
   }
+
+  std::optional<fs::path> staging_dir() const override { return dir_; }
 
   Result<BlobInfo> put_bytes(ByteView bytes) override {
     if (bytes.size() > kMaxBlobSize) return fail("store.too_large", "blobs over 1 TiB are not stored");
@@ -159,6 +167,21 @@ class FileStore final : public Store {
 
   // A blob of the right size is taken as stored; one of another size (a
   // damaged copy) is replaced.
+  // Gives the caller's private file the blob's name as a second link, made
+  // readable and flushed like a copy would be: false where the file systems
+  // differ (or do not link), and the caller copies instead.
+  Result<bool> link_into_place(const SourceFile& source, const fs::path& path,
+                               const crypto::Sha256Digest& digest) const {
+    const fs::path blob = blob_path(digest);
+    if (::fchmod(source.fd(), 0644) != 0 || ::fsync(source.fd()) != 0)
+      return fail("store.io", "cannot prepare " + path.string() + " for the store: " + errno_text());
+    if (::link(path.c_str(), blob.c_str()) == 0) return true;
+    // Stored meanwhile; or a damaged blob of another size, which the copy replaces.
+    if (errno == EEXIST) return already_stored(digest, source.size());
+    if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == EOPNOTSUPP) return false;
+    return fail("store.io", "cannot link " + path.string() + " to " + blob.string() + ": " + errno_text());
+  }
+
   bool already_stored(const crypto::Sha256Digest& digest, std::uint64_t size) const {
     struct stat st;
     return ::stat(blob_path(digest).c_str(), &st) == 0 && S_ISREG(st.st_mode) &&

@@ -80,12 +80,18 @@ class Store {
   // file store writes atomically, so a reader never sees a partial blob).
   // Storing a blob that is already there succeeds.
   virtual Result<BlobInfo> put_file(const std::filesystem::path& path, Progress* progress = nullptr) = 0;
-  // The same for a file whose SHA-256 the caller computed while writing it
-  // and that nobody else can change (a private temporary file): it is sent
-  // in one pass, without hashing it again. A wrong `digest` stores a blob
-  // that every reader refuses (reads check the bytes against the name).
+  // The same for a private temporary file whose SHA-256 the caller computed
+  // while writing it, and which it removes afterwards without changing it
+  // again: it is sent in one pass, without hashing it again, and a file
+  // store that shares its file system (see staging_dir) links it into place
+  // instead of copying it. A wrong `digest` stores a blob that every reader
+  // refuses (reads check the bytes against the name).
   virtual Result<BlobInfo> put_hashed_file(const std::filesystem::path& path, const crypto::Sha256Digest& digest,
                                            Progress* progress = nullptr) = 0;
+  // A directory on the store's own file system where such a temporary file
+  // can be written, so that put_hashed_file stores it without copying it;
+  // nullopt for a remote store.
+  virtual std::optional<std::filesystem::path> staging_dir() const { return std::nullopt; }
   virtual Result<BlobInfo> put_bytes(ByteView bytes) = 0;
 
   // The blob's size, or nullopt when the store does not have it.

@@ -67,6 +67,12 @@ TEST_F(TransferTest, ShouldUploadAndDownloadAFile) {
   auto head = store().head(r.ciphertext_sha256);
   ASSERT_TRUE(head && *head);
   EXPECT_EQ(**head, r.ciphertext_size);
+  // The ciphertext was staged in the store's directory and linked into place:
+  // the blob is all that is left there.
+  ASSERT_TRUE(store().staging_dir());
+  std::vector<std::string> entries;
+  for (const auto& e : fs::directory_iterator(*store().staging_dir())) entries.push_back(e.path().filename());
+  EXPECT_EQ(entries, std::vector<std::string>{hex_encode(r.ciphertext_sha256)});
   // The descriptor survives its own text, and the store never saw the plaintext.
   ASSERT_TRUE(parse_resource(resource_text(res)));
   auto blob = store().get_bytes(r.ciphertext_sha256, 1 << 30);

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -262,6 +263,62 @@ TEST_F(FileStoreTest, shouldStoreAHashedFileInOnePassAndReadRanges) {
   auto huge = store_->get_range(put->sha256, 0, kMaxRangeSize + 1);
   ASSERT_FALSE(huge);
   EXPECT_EQ(huge.error().code, "store.too_large");
+}
+
+// A private file written in the staging directory becomes the blob without
+// a copy: one inode, readable like any blob, and it outlives the caller's name.
+TEST_F(FileStoreTest, shouldLinkAHashedFileWrittenInTheStagingDirectory) {
+  auto staging = store_->staging_dir();
+  ASSERT_TRUE(staging);
+  EXPECT_EQ(*staging, tmp_.path() / "store");
+  const Bytes data = crypto::random_bytes(100 * 1024 + 3);
+  const fs::path private_dir = *staging / ".upload";
+  fs::create_directory(private_dir);
+  write_bytes(private_dir / "ciphertext", data);
+  fs::permissions(private_dir / "ciphertext", fs::perms::owner_read | fs::perms::owner_write);
+  auto put = store_->put_hashed_file(private_dir / "ciphertext", crypto::sha256(data));
+  ASSERT_TRUE(put) << put.error().message;
+  struct stat source{}, blob{};
+  ASSERT_EQ(::stat((private_dir / "ciphertext").c_str(), &source), 0);
+  ASSERT_EQ(::stat(blob_path(put->sha256).c_str(), &blob), 0);
+  EXPECT_EQ(source.st_ino, blob.st_ino);
+  EXPECT_EQ(blob.st_mode & 0777, 0644u);
+  fs::remove_all(private_dir);
+  EXPECT_EQ(read_bytes(blob_path(put->sha256)), data);
+  auto got = store_->get_bytes(put->sha256, data.size());
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(*got, data);
+}
+
+// A damaged blob of another size under the name is replaced by a copy, not
+// kept because a link cannot be made over it.
+TEST_F(FileStoreTest, shouldReplaceADamagedBlobWhenStoringAHashedFile) {
+  const Bytes data = crypto::random_bytes(4096);
+  const auto digest = crypto::sha256(data);
+  write_bytes(blob_path(digest), to_bytes("truncated"));
+  write_bytes(tmp_.path() / "store" / ".in", data);
+  auto put = store_->put_hashed_file(tmp_.path() / "store" / ".in", digest);
+  ASSERT_TRUE(put) << put.error().message;
+  auto got = store_->get_bytes(digest, data.size());
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(*got, data);
+}
+
+// From another file system the file is copied (the caller's name stays its own).
+TEST_F(FileStoreTest, shouldCopyAHashedFileFromAnotherFileSystem) {
+  struct stat here{}, shm{};
+  ASSERT_EQ(::stat(tmp_.path().c_str(), &here), 0);
+  if (::stat("/dev/shm", &shm) != 0 || shm.st_dev == here.st_dev) GTEST_SKIP() << "no second file system";
+  TempDir other{"store-other-fs", "/dev/shm"};
+  const Bytes data = crypto::random_bytes(70 * 1024);
+  write_bytes(other.path() / "in", data);
+  auto put = store_->put_hashed_file(other.path() / "in", crypto::sha256(data));
+  ASSERT_TRUE(put) << put.error().message;
+  struct stat source{}, blob{};
+  ASSERT_EQ(::stat((other.path() / "in").c_str(), &source), 0);
+  ASSERT_EQ(::stat(blob_path(put->sha256).c_str(), &blob), 0);
+  EXPECT_EQ(source.st_nlink, 1u);
+  EXPECT_EQ(read_bytes(blob_path(put->sha256)), data);
 }
 
 // A caller that names the wrong digest stores a blob no reader accepts.

@@ -14,9 +14,9 @@ namespace ward::store::testing {
 
 class TempDir {
  public:
-  explicit TempDir(const std::string& name)
-      : path_(std::filesystem::temp_directory_path() /
-              ("ward-" + name + "-" + hex_encode(crypto::random_bytes(8)))) {
+  explicit TempDir(const std::string& name,
+                   const std::filesystem::path& parent = std::filesystem::temp_directory_path())
+      : path_(parent / ("ward-" + name + "-" + hex_encode(crypto::random_bytes(8)))) {
     std::filesystem::create_directories(path_);
   }
   ~TempDir() {
