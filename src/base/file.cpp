@@ -1,5 +1,6 @@
 #include "base/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -84,6 +85,25 @@ Result<std::size_t> read_full(int fd, std::span<std::uint8_t> out) {
     got += static_cast<std::size_t>(n);
   }
   return got;
+}
+
+Result<std::vector<std::string>> list_dir_names(int dirfd) {
+  const int copy = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  DIR* d = copy < 0 ? nullptr : ::fdopendir(copy);
+  if (!d) {
+    const int err = errno;
+    if (copy >= 0) ::close(copy);
+    return fail("io.read", std::strerror(err));
+  }
+  // The duplicate shares the offset, which an earlier listing left at the end.
+  ::rewinddir(d);
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(d);
+  return names;
 }
 
 Result<AtomicFile> AtomicFile::create(const std::filesystem::path& path, unsigned mode) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <sys/types.h>
+#include <vector>
 
 #include "base/bytes.h"
 #include "base/error.h"
@@ -55,5 +56,10 @@ Result<std::size_t> pread_full(int fd, std::span<std::uint8_t> out, off_t offset
 // Reads up to `out.size()` bytes, stopping early only at end of input.
 // Returns the number of bytes read.
 Result<std::size_t> read_full(int fd, std::span<std::uint8_t> out);
+
+// The names in the directory open at `dirfd`, all but "." and "..", read
+// from the start through a duplicate of `dirfd`: no new open, so a directory
+// whose mode shuts out even its owner can still be listed. Errors: "io.read".
+Result<std::vector<std::string>> list_dir_names(int dirfd);
 
 }  // namespace ward

@@ -1,6 +1,5 @@
 #include "base/work_dir.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <system_error>
 #include <vector>
 
+#include "base/file.h"
 #include "base/unique_fd.h"
 
 namespace ward {
@@ -18,20 +18,6 @@ namespace {
 
 std::string errno_text() {
   return std::strerror(errno);
-}
-
-// The names in a directory (not "." or ".."), read through a fresh
-// descriptor: a dup() would share, and move, the caller's offset.
-Result<std::vector<std::string>> list_names(int fd, const std::string& what) {
-  DIR* d = ::fdopendir(::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d) return fail("io.remove", "cannot list " + what + ": " + errno_text());
-  std::vector<std::string> names;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view n = e->d_name;
-    if (n != "." && n != "..") names.emplace_back(n);
-  }
-  ::closedir(d);
-  return names;
 }
 
 }  // namespace
@@ -46,8 +32,8 @@ Result<void> remove_tree_at(int dirfd, const std::string& name) {
     if ((st.st_mode & S_IRWXU) != S_IRWXU) ::fchmodat(dirfd, name.c_str(), S_IRWXU, 0);
     UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return fail("io.remove", "cannot open " + name + " to remove it: " + errno_text());
-    auto names = list_names(fd.get(), name);
-    if (!names) return std::unexpected(names.error());
+    auto names = list_dir_names(fd.get());
+    if (!names) return fail("io.remove", "cannot list " + name + ": " + names.error().message);
     for (const auto& n : *names)
       if (auto ok = remove_tree_at(fd.get(), n); !ok) return ok;
     if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0)

@@ -2,7 +2,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -679,17 +678,10 @@ Result<LoadedImage> load_image(const std::filesystem::path& image) {
 
 // ---- extraction ----
 
-// The names in a directory (not "." or ".."), read through a fresh
-// descriptor: a dup() would share, and move, the caller's offset.
+// The names in a directory; a failure reports as `code`.
 Result<std::vector<std::string>> list_dir(int fd, const std::string& what, const char* code) {
-  DIR* d = ::fdopendir(::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d) return fail(code, "cannot list " + what + ": " + errno_text());
-  std::vector<std::string> names;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view n = e->d_name;
-    if (n != "." && n != "..") names.emplace_back(n);
-  }
-  ::closedir(d);
+  auto names = list_dir_names(fd);
+  if (!names) return fail(code, "cannot list " + what + ": " + names.error().message);
   return names;
 }
 

@@ -1,6 +1,5 @@
 #include "engine/output.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 #include <vector>
 
+#include "base/file.h"
 #include "base/unique_fd.h"
 
 namespace ward::engine::detail {
@@ -47,20 +47,10 @@ const char* kind_of(mode_t mode) {
 }
 
 Result<std::vector<std::string>> list_dir(int fd, const std::string& where) {
-  // A duplicate, not a new open of ".": the directory's mode may shut out even its owner.
-  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  DIR* d = copy < 0 ? nullptr : ::fdopendir(copy);
-  if (!d && copy >= 0) ::close(copy);
-  if (!d)
+  auto names = list_dir_names(fd);
+  if (!names)
     return fail("engine.output",
-                "cannot list " + shown(where.empty() ? "the output" : where) + ": " + errno_text());
-  ::rewinddir(d);
-  std::vector<std::string> names;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view n = e->d_name;
-    if (n != "." && n != "..") names.emplace_back(n);
-  }
-  ::closedir(d);
+                "cannot list " + shown(where.empty() ? "the output" : where) + ": " + names.error().message);
   return names;
 }
 
