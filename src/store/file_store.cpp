@@ -85,7 +85,8 @@ class FileStore final : public Store {
     }
     auto out = AtomicFile::create(blob_path(digest));
     if (!out) return io_error(out.error());
-    if (auto ok = copy_all(source->fd(), path, *out, info.uri, progress); !ok) return std::unexpected(ok.error());
+    if (auto ok = copy_all(source->fd(), path, *out, info.uri, progress); !ok)
+      return std::unexpected(ok.error());
     if (auto c = out->commit(); !c) return io_error(c.error());
     return info;
   }

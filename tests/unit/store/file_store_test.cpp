@@ -1,10 +1,10 @@
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -278,7 +278,8 @@ TEST_F(FileStoreTest, shouldLinkAHashedFileWrittenInTheStagingDirectory) {
   fs::permissions(private_dir / "ciphertext", fs::perms::owner_read | fs::perms::owner_write);
   auto put = store_->put_hashed_file(private_dir / "ciphertext", crypto::sha256(data));
   ASSERT_TRUE(put) << put.error().message;
-  struct stat source{}, blob{};
+  struct stat source {
+  }, blob{};
   ASSERT_EQ(::stat((private_dir / "ciphertext").c_str(), &source), 0);
   ASSERT_EQ(::stat(blob_path(put->sha256).c_str(), &blob), 0);
   EXPECT_EQ(source.st_ino, blob.st_ino);
@@ -306,7 +307,8 @@ TEST_F(FileStoreTest, shouldReplaceADamagedBlobWhenStoringAHashedFile) {
 
 // From another file system the file is copied (the caller's name stays its own).
 TEST_F(FileStoreTest, shouldCopyAHashedFileFromAnotherFileSystem) {
-  struct stat here{}, shm{};
+  struct stat here {
+  }, shm{};
   ASSERT_EQ(::stat(tmp_.path().c_str(), &here), 0);
   if (::stat("/dev/shm", &shm) != 0 || shm.st_dev == here.st_dev) GTEST_SKIP() << "no second file system";
   TempDir other{"store-other-fs", "/dev/shm"};
@@ -314,7 +316,8 @@ TEST_F(FileStoreTest, shouldCopyAHashedFileFromAnotherFileSystem) {
   write_bytes(other.path() / "in", data);
   auto put = store_->put_hashed_file(other.path() / "in", crypto::sha256(data));
   ASSERT_TRUE(put) << put.error().message;
-  struct stat source{}, blob{};
+  struct stat source {
+  }, blob{};
   ASSERT_EQ(::stat((other.path() / "in").c_str(), &source), 0);
   ASSERT_EQ(::stat(blob_path(put->sha256).c_str(), &blob), 0);
   EXPECT_EQ(source.st_nlink, 1u);
