@@ -24,15 +24,16 @@ const crypto::Certificate& intel_sgx_root();
 
 // What verification has established from bytes alone, kept across
 // verifications: certificate chains as decoded (by their exact PEM text),
-// certificates as decoded (by their DER), chains found valid (by the exact DER of every certificate in the chain, the
-// trust anchor and each CRL checked) and CRLs found signed by their issuer
-// (crypto::VerifiedCrls, by the DER of both), so that a new chain under the
-// same CRLs has only its certificates checked. A verdict is reused only at
-// times inside the window where every one of those certificates and CRLs is
-// valid; a changed byte anywhere is another key, so a newer CRL is checked
-// afresh, and revocation is looked up in the CRLs for every new chain.
-// Failures are never kept. Each kind holds at most `capacity` entries, the
-// least recently used dropped first. Safe to use from several threads.
+// certificates as decoded (by their DER), chains found valid (by the exact
+// DER of every certificate in the chain, the trust anchor and each CRL
+// checked) and CRLs found signed by their issuer (crypto::VerifiedCrls, by
+// the DER of both), so that a new chain under the same CRLs has only its
+// certificates checked. A verdict is reused only at times inside the window
+// where every one of those certificates and CRLs is valid; a changed byte
+// anywhere is another key, so a newer CRL is checked afresh, and revocation
+// is looked up in the CRLs for every new chain. Failures are never kept.
+// Each kind holds at most `capacity` entries, the least recently used
+// dropped first. Safe to use from several threads.
 class VerificationCache {
  public:
   static constexpr std::size_t kDefaultCapacity = 1024;
