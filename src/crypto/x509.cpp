@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <ctime>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -15,6 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "base/lru.h"
 #include "base/time.h"
 #include "crypto/openssl_util.h"
 #include "crypto/random.h"
@@ -150,23 +152,40 @@ Result<Certificate> Certificate::from_pem(std::string_view pem) {
   return std::move(chain->front());
 }
 
-Result<std::vector<Certificate>> parse_pem_chain(std::string_view pem) {
+Result<std::vector<Bytes>> pem_certificate_ders(std::string_view pem) {
   auto bio = memory_bio(pem);
   if (!bio) return std::unexpected(bio.error());
-  std::vector<Certificate> certs;
+  std::vector<Bytes> ders;
   for (;;) {
-    X509* cert = PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr);
-    if (cert == nullptr) break;
-    certs.push_back(Certificate(share(cert)));
+    unsigned char* data = nullptr;
+    long size = 0;
+    // The block names PEM_read_bio_X509 accepts ("CERTIFICATE", "X509 CERTIFICATE").
+    if (PEM_bytes_read_bio(&data, &size, nullptr, PEM_STRING_X509, bio->get(), nullptr, nullptr) != 1) break;
+    ders.emplace_back(data, data + size);
+    OPENSSL_free(data);
   }
   // Reading stops with "no start line" at the end of the text; anything else
   // means a block was there but broken.
   const unsigned long error = ERR_peek_last_error();
   ERR_clear_error();
   if (ERR_GET_LIB(error) != ERR_LIB_PEM || ERR_GET_REASON(error) != PEM_R_NO_START_LINE) {
-    return fail("crypto.x509", "PEM certificate " + std::to_string(certs.size() + 1) + " is malformed");
+    return fail("crypto.x509", "PEM certificate " + std::to_string(ders.size() + 1) + " is malformed");
   }
-  if (certs.empty()) return fail("crypto.x509", "no PEM certificate found");
+  if (ders.empty()) return fail("crypto.x509", "no PEM certificate found");
+  return ders;
+}
+
+Result<std::vector<Certificate>> parse_pem_chain(std::string_view pem) {
+  auto ders = pem_certificate_ders(pem);
+  if (!ders) return std::unexpected(ders.error());
+  std::vector<Certificate> certs;
+  for (const Bytes& der : *ders) {
+    auto cert = Certificate::from_der(der);
+    if (!cert) {
+      return fail("crypto.x509", "PEM certificate " + std::to_string(certs.size() + 1) + " is malformed");
+    }
+    certs.push_back(std::move(*cert));
+  }
   return certs;
 }
 
@@ -335,11 +354,133 @@ Result<void> Crl::verify_signature(const Certificate& issuer) const {
   return signature_matches(key != nullptr ? X509_CRL_verify(crl_.get(), key) : 0, "CRL");
 }
 
+// VerifiedCrls
+
+namespace {
+
+// [from, until): the CRL's thisUpdate..nextUpdate within its issuer's validity.
+struct CrlWindow {
+  sys_seconds from;
+  sys_seconds until;
+};
+
+}  // namespace
+
+struct VerifiedCrls::Impl {
+  explicit Impl(std::size_t capacity) : windows(capacity) {}
+  mutable std::mutex mu;
+  Lru<CrlWindow> windows;  // by crl_key
+};
+
+VerifiedCrls::VerifiedCrls(std::size_t capacity) : impl_(std::make_unique<Impl>(capacity)) {}
+VerifiedCrls::~VerifiedCrls() = default;
+
+std::size_t VerifiedCrls::size() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->windows.size();
+}
+
+void VerifiedCrls::clear() {
+  std::lock_guard lock(impl_->mu);
+  impl_->windows.clear();
+}
+
+struct VerifiedCrlsAccess {
+  static bool holds(VerifiedCrls& v, std::string_view key, sys_seconds at) {
+    std::lock_guard lock(v.impl_->mu);
+    const CrlWindow* w = v.impl_->windows.find(key);
+    return w != nullptr && w->from <= at && at < w->until;
+  }
+  static void add(VerifiedCrls& v, std::string key, CrlWindow w) {
+    std::lock_guard lock(v.impl_->mu);
+    v.impl_->windows.put(std::move(key), w);
+  }
+};
+
+namespace {
+
+// What the check_crl hook needs of the verify_chain call it serves.
+struct CrlCheck {
+  VerifiedCrls* verified;
+  sys_seconds at;
+};
+
+// OpenSSL's own CRL check (issuer fit to sign CRLs, scope, time, signature),
+// which the hook calls for any CRL it does not hold.
+X509_STORE_CTX_check_crl_fn openssl_check_crl() {
+  static const X509_STORE_CTX_check_crl_fn check = [] {
+    const X509StorePtr store(X509_STORE_new());
+    const X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+    if (!store || !ctx || X509_STORE_CTX_init(ctx.get(), store.get(), nullptr, nullptr) != 1) {
+      detail::fatal("cannot set up chain verification");
+    }
+    return X509_STORE_CTX_get_check_crl(ctx.get());
+  }();
+  return check;
+}
+
+template <class T, int (*I2d)(const T*, unsigned char**)>
+void append_der(std::string& key, const T* object) {
+  const int size = I2d(object, nullptr);
+  if (size <= 0) detail::fatal("cannot encode a CRL or certificate");
+  const std::size_t start = key.size();
+  key.resize(start + 4 + static_cast<std::size_t>(size));
+  for (int i = 0; i < 4; ++i) key[start + i] = static_cast<char>((size >> (24 - 8 * i)) & 0xff);
+  auto* p = reinterpret_cast<unsigned char*>(key.data() + start + 4);
+  I2d(object, &p);
+}
+
+std::string crl_key(const X509_CRL* crl, const X509* issuer) {
+  std::string key;
+  append_der<X509_CRL, i2d_X509_CRL>(key, crl);
+  append_der<X509, i2d_X509>(key, issuer);
+  return key;
+}
+
+// OpenSSL's verdict on such a CRL depends only on its bytes, its issuer's
+// and the time: without an issuing distribution point every certificate of
+// the issuer is in scope, and a delta would need its base.
+bool covers_whole_issuer(const X509_CRL* crl) {
+  return X509_CRL_get_ext_by_NID(crl, NID_issuing_distribution_point, -1) < 0 &&
+         X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) < 0;
+}
+
+bool in_chain(X509_STORE_CTX* ctx, const X509* cert) {
+  const STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+  for (int i = 0; i < sk_X509_num(chain); ++i) {
+    if (sk_X509_value(chain, i) == cert) return true;
+  }
+  return false;
+}
+
+// Runs as X509_verify_cert's check_crl. The issuer must be in the path under
+// verification, so that its own validity is checked there.
+int check_crl_once(X509_STORE_CTX* ctx, X509_CRL* crl) {
+  const auto* check = static_cast<const CrlCheck*>(X509_STORE_CTX_get_app_data(ctx));
+  const X509* issuer = X509_STORE_CTX_get0_current_issuer(ctx);
+  if (issuer == nullptr || !covers_whole_issuer(crl) || !in_chain(ctx, issuer)) {
+    return openssl_check_crl()(ctx, crl);
+  }
+  std::string key = crl_key(crl, issuer);
+  if (VerifiedCrlsAccess::holds(*check->verified, key, check->at)) return 1;
+  const int ok = openssl_check_crl()(ctx, crl);
+  const ASN1_TIME* next_update = X509_CRL_get0_nextUpdate(crl);
+  if (ok == 1 && next_update != nullptr) {
+    const CrlWindow window{
+        std::max(to_sys_seconds(X509_CRL_get0_lastUpdate(crl)), to_sys_seconds(X509_get0_notBefore(issuer))),
+        std::min(to_sys_seconds(next_update), to_sys_seconds(X509_get0_notAfter(issuer)))};
+    VerifiedCrlsAccess::add(*check->verified, std::move(key), window);
+  }
+  return ok;
+}
+
+}  // namespace
+
 // Chain verification
 
 Result<void> verify_chain(const Certificate& leaf, std::span<const Certificate> intermediates,
                           std::span<const Certificate> trust_anchors, std::span<const Crl> crls,
-                          std::chrono::system_clock::time_point at) {
+                          std::chrono::system_clock::time_point at, VerifiedCrls* verified_crls) {
   if (trust_anchors.empty()) return fail("crypto.verify", "no trust anchor given to verify against");
   const X509StorePtr store(X509_STORE_new());
   const X509StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -355,9 +496,12 @@ Result<void> verify_chain(const Certificate& leaf, std::span<const Certificate> 
   for (const Crl& crl : crls) {
     if (sk_X509_CRL_push(crl_stack.get(), crl.native()) <= 0) detail::fatal("cannot collect CRLs");
   }
+  CrlCheck crl_check{verified_crls, std::chrono::time_point_cast<std::chrono::seconds>(at)};
+  if (verified_crls != nullptr && !crls.empty()) X509_STORE_set_check_crl(store.get(), check_crl_once);
   if (X509_STORE_CTX_init(ctx.get(), store.get(), leaf.native(), untrusted.get()) != 1) {
     detail::fatal("cannot set up chain verification");
   }
+  X509_STORE_CTX_set_app_data(ctx.get(), &crl_check);
   X509_STORE_CTX_set0_crls(ctx.get(), crl_stack.get());
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(at));

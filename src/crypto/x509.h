@@ -72,7 +72,6 @@ class Certificate {
 
  private:
   friend class CertificateBuilder;
-  friend Result<std::vector<Certificate>> parse_pem_chain(std::string_view pem);
   explicit Certificate(std::shared_ptr<X509> cert) : cert_(std::move(cert)) {}
   std::shared_ptr<X509> cert_;
 };
@@ -80,6 +79,10 @@ class Certificate {
 // Every CERTIFICATE block in `pem`, in order; text between blocks is ignored.
 // Fails when there is none or one is malformed.
 Result<std::vector<Certificate>> parse_pem_chain(std::string_view pem);
+// The same blocks as DER, not decoded: decoding is most of a chain's cost
+// (OpenSSL 3.0 builds a key decoder for each certificate), so a caller that
+// holds some of them already decodes only the others. Errors as parse_pem_chain.
+Result<std::vector<Bytes>> pem_certificate_ders(std::string_view pem);
 
 // An immutable certificate revocation list. Copies share it.
 class Crl {
@@ -106,15 +109,44 @@ class Crl {
   std::shared_ptr<X509_CRL> crl_;
 };
 
+// CRLs that verify_chain has found signed by their issuer, fit to sign
+// them and current, by the exact DER of the CRL and of the issuer's
+// certificate, each for the window where both are valid (the CRL's
+// thisUpdate..nextUpdate within the issuer's validity). Given one,
+// verify_chain checks each such CRL once per window rather than once per
+// chain; whether a certificate is listed is looked up every time. Only full,
+// direct CRLs are kept (no issuing distribution point, not a delta), whose
+// check does not depend on the certificate it covers. Failures are never
+// kept. At most `capacity` entries, the least recently used dropped first.
+// Safe to use from several threads.
+class VerifiedCrls {
+ public:
+  static constexpr std::size_t kDefaultCapacity = 256;
+  explicit VerifiedCrls(std::size_t capacity = kDefaultCapacity);
+  ~VerifiedCrls();
+  VerifiedCrls(const VerifiedCrls&) = delete;
+  VerifiedCrls& operator=(const VerifiedCrls&) = delete;
+
+  std::size_t size() const;
+  void clear();
+
+ private:
+  friend struct VerifiedCrlsAccess;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Builds and verifies the path leaf -> intermediates -> one of
 // `trust_anchors` (self-signed roots) as of `at`, with RFC 5280 strict
 // checks. When `crls` is not empty every certificate in the path must be
-// covered by a valid CRL from its issuer. Errors name the failing
-// certificate: "crypto.revoked" when one is revoked, "crypto.expired" when a
-// certificate or CRL is outside its validity at `at`, "crypto.verify" otherwise.
+// covered by a valid CRL from its issuer; a CRL that `verified_crls` holds
+// for its issuer at `at` is not checked again, and one that passes is added.
+// Errors name the failing certificate: "crypto.revoked" when one is revoked,
+// "crypto.expired" when a certificate or CRL is outside its validity at `at`,
+// "crypto.verify" otherwise.
 Result<void> verify_chain(const Certificate& leaf, std::span<const Certificate> intermediates,
                           std::span<const Certificate> trust_anchors, std::span<const Crl> crls,
-                          std::chrono::system_clock::time_point at);
+                          std::chrono::system_clock::time_point at, VerifiedCrls* verified_crls = nullptr);
 
 // Issues X.509 v3 certificates. Key usage follows the CA flag: a CA gets
 // keyCertSign and cRLSign, a leaf digitalSignature. Subject and authority key

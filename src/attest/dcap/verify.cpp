@@ -1,6 +1,7 @@
 #include "attest/dcap/verify.h"
 
 #include <algorithm>
+#include <array>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -74,10 +75,13 @@ using DecodedChain = std::shared_ptr<const std::vector<crypto::Certificate>>;
 }  // namespace
 
 struct VerificationCache::Impl {
-  explicit Impl(std::size_t capacity) : decoded(capacity), verified(capacity) {}
+  explicit Impl(std::size_t capacity)
+      : decoded(capacity), certificates(capacity), verified(capacity), crls(capacity) {}
   std::mutex mu;
-  Lru<DecodedChain> decoded;  // by PEM text
-  Lru<Window> verified;       // by chain_key
+  Lru<DecodedChain> decoded;              // by PEM text
+  Lru<crypto::Certificate> certificates;  // by DER
+  Lru<Window> verified;                   // by chain_key
+  crypto::VerifiedCrls crls;              // locks itself
 };
 
 VerificationCache::VerificationCache(std::size_t capacity) : impl_(std::make_unique<Impl>(capacity)) {}
@@ -100,10 +104,16 @@ std::size_t VerificationCache::verified_chains() const {
   return impl_->verified.size();
 }
 
+std::size_t VerificationCache::verified_crls() const {
+  return impl_->crls.size();
+}
+
 void VerificationCache::clear() {
   std::lock_guard lock(impl_->mu);
   impl_->decoded.clear();
+  impl_->certificates.clear();
   impl_->verified.clear();
+  impl_->crls.clear();
 }
 
 namespace {
@@ -128,15 +138,57 @@ std::string chain_key(std::span<const crypto::Certificate> chain, const crypto::
 
 }  // namespace
 
-// Decoding is a function of the text alone.
+namespace {
+
+// The roots every process has decoded already; a chain that carries one
+// (a PCK chain and the collateral's issuer chain both end at the root) takes
+// it as it is.
+const crypto::Certificate* built_in(ByteView der) {
+  static const std::array<std::pair<Bytes, const crypto::Certificate*>, 2> roots{{
+      {intel_sgx_root().to_der(), &intel_sgx_root()},
+      {sim::root().to_der(), &sim::root()},
+  }};
+  for (const auto& [root_der, root] : roots) {
+    if (std::ranges::equal(root_der, der)) return root;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// Decoding is a function of the bytes alone: of the text for a chain, of
+// the DER for each certificate, so that a certificate shared by several
+// chains is decoded once.
 Result<DecodedChain> VerificationCache::decode(std::string_view pem) {
   {
     std::lock_guard lock(impl_->mu);
     if (const DecodedChain* chain = impl_->decoded.find(pem)) return *chain;
   }
-  auto chain = crypto::parse_pem_chain(pem);
-  if (!chain) return std::unexpected(chain.error());
-  auto decoded = std::make_shared<const std::vector<crypto::Certificate>>(std::move(*chain));
+  auto ders = crypto::pem_certificate_ders(pem);
+  if (!ders) return std::unexpected(ders.error());
+  std::vector<crypto::Certificate> chain;
+  for (const Bytes& der : *ders) {
+    if (const crypto::Certificate* root = built_in(der)) {
+      chain.push_back(*root);
+      continue;
+    }
+    const std::string key(as_chars(der));
+    {
+      std::lock_guard lock(impl_->mu);
+      if (const crypto::Certificate* cert = impl_->certificates.find(key)) {
+        chain.push_back(*cert);
+        continue;
+      }
+    }
+    auto cert = crypto::Certificate::from_der(der);
+    if (!cert) {
+      return fail("crypto.x509", "PEM certificate " + std::to_string(chain.size() + 1) + " is malformed");
+    }
+    chain.push_back(*cert);
+    std::lock_guard lock(impl_->mu);
+    impl_->certificates.put(key, std::move(*cert));
+  }
+  auto decoded = std::make_shared<const std::vector<crypto::Certificate>>(std::move(chain));
   std::lock_guard lock(impl_->mu);
   impl_->decoded.put(std::string(pem), decoded);
   return decoded;
@@ -151,7 +203,8 @@ Result<void> VerificationCache::verify_chain(std::span<const crypto::Certificate
     std::lock_guard lock(impl_->mu);
     if (const Window* w = impl_->verified.find(key); w != nullptr && w->contains(at)) return {};
   }
-  auto r = crypto::verify_chain(chain.front(), chain.subspan(1), std::span(&anchor, 1), crls, at);
+  auto r =
+      crypto::verify_chain(chain.front(), chain.subspan(1), std::span(&anchor, 1), crls, at, &impl_->crls);
   if (!r) return r;
   Window w;
   for (const auto& cert : chain) w.narrow(cert);

@@ -23,13 +23,17 @@ namespace ward::attest::dcap {
 const crypto::Certificate& intel_sgx_root();
 
 // What verification has established from bytes alone, kept across
-// verifications: certificate chains as decoded (by their exact PEM text) and
-// chains found valid (by the exact DER of every certificate in the chain, the
-// trust anchor and each CRL checked). A valid chain is reused only at times
-// inside the window where every one of those certificates and CRLs is valid;
-// a changed byte anywhere is another key, so a newer CRL is checked afresh.
-// Failures are never kept. Each kind holds at most `capacity` entries, the
-// least recently used dropped first. Safe to use from several threads.
+// verifications: certificate chains as decoded (by their exact PEM text),
+// certificates as decoded (by their DER), chains found valid (by the exact
+// DER of every certificate in the chain, the trust anchor and each CRL
+// checked) and CRLs found signed by their issuer (crypto::VerifiedCrls, by
+// the DER of both), so that a new chain under the same CRLs has only its
+// certificates checked. A verdict is reused only at times inside the window
+// where every one of those certificates and CRLs is valid; a changed byte
+// anywhere is another key, so a newer CRL is checked afresh, and revocation
+// is looked up in the CRLs for every new chain. Failures are never kept.
+// Each kind holds at most `capacity` entries, the least recently used
+// dropped first. Safe to use from several threads.
 class VerificationCache {
  public:
   static constexpr std::size_t kDefaultCapacity = 1024;
@@ -42,7 +46,9 @@ class VerificationCache {
   // given another: a process verifies each distinct chain once per window.
   static VerificationCache& process();
 
-  // crypto::parse_pem_chain, or what it gave for the same text before.
+  // The certificates of `pem`, as crypto::parse_pem_chain gives them, each
+  // decoded at most once: a text, a certificate's DER or a built-in root
+  // (intel_sgx_root(), sim::root()) seen before is taken as it was.
   Result<std::shared_ptr<const std::vector<crypto::Certificate>>> decode(std::string_view pem);
   // crypto::verify_chain of `chain` (leaf first) to `anchor` with `crls`, or
   // the word that these exact bytes verified, if `at` lies in the window
@@ -52,6 +58,7 @@ class VerificationCache {
 
   std::size_t decoded_chains() const;
   std::size_t verified_chains() const;
+  std::size_t verified_crls() const;
   void clear();
 
  private:

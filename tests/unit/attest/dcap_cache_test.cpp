@@ -166,6 +166,43 @@ TEST(DcapVerificationCache, ShouldNotAcceptACachedChainWithoutItsCrls) {
   EXPECT_EQ(cache.verified_chains(), 1u);
 }
 
+TEST(DcapVerificationCache, ShouldCheckSharedCrlsOnceButRevocationForEveryChain) {
+  VerificationCache cache;
+  Chain c;
+  ASSERT_TRUE(c.verify(cache));
+  EXPECT_EQ(cache.verified_crls(), 2u);
+  Chain other = c;
+  other.certs[0] = pck_valid(c.pki, kNowSeconds - hours{1}, kNowSeconds + days{1});
+  ASSERT_TRUE(other.verify(cache));
+  EXPECT_EQ(cache.verified_chains(), 2u);
+  EXPECT_EQ(cache.verified_crls(), 2u);
+  // The held PCK CRL's successor lists a third chain's leaf: a new CRL, so
+  // checked afresh, and the leaf is looked up in it.
+  Chain revoked = c;
+  revoked.certs[0] = pck_valid(c.pki, kNowSeconds - hours{2}, kNowSeconds + days{2});
+  revoked.crls[1] = crl(c.pki.pck_ca, c.pki.pck_ca_key, kNowSeconds - minutes{1}, kNowSeconds + days{30},
+                        &revoked.certs[0]);
+  const auto r = revoked.verify(cache);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "crypto.revoked");
+  cache.clear();
+  EXPECT_EQ(cache.verified_crls(), 0u);
+}
+
+TEST(DcapVerificationCache, ShouldDecodeACertificateSharedByTwoChainsOnce) {
+  VerificationCache cache;
+  Chain c;
+  const crypto::Certificate other = pck_valid(c.pki, kNowSeconds - hours{1}, kNowSeconds + days{1});
+  const auto first = cache.decode(c.pki.pck.to_pem() + c.pki.pck_ca.to_pem() + sim::root().to_pem());
+  const auto second = cache.decode(other.to_pem() + c.pki.pck_ca.to_pem() + sim::root().to_pem());
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ((**first)[1].native(), (**second)[1].native());
+  EXPECT_NE((**first)[0].native(), (**second)[0].native());
+  // The built-in root is taken as it is, never decoded again.
+  EXPECT_EQ((**first)[2].native(), sim::root().native());
+  EXPECT_EQ(cache.decoded_chains(), 2u);
+}
+
 TEST(DcapVerificationCache, ShouldKeepAtMostItsCapacity) {
   VerificationCache cache(2);
   std::vector<Chain> chains(3);

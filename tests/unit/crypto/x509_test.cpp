@@ -421,5 +421,144 @@ TEST(NvidiaPki, HopperDeviceChainVerifiesStrictly) {
   EXPECT_TRUE(ok.has_value()) << ok.error().message;
 }
 
+// verify_chain with VerifiedCrls, attacked after a good CRL is held: a CRL
+// that fails from scratch fails with the same code, and what is held never
+// stands for other bytes, another issuer or another time.
+struct HeldCrls {
+  Pki pki;
+  Crl root_crl = pki.root_crl();
+  VerifiedCrls verified;
+
+  Certificate leaf(std::string_view name) const {
+    return CertificateBuilder()
+        .subject(name)
+        .validity(date(2025, 1, 1), date(2026, 1, 1))
+        .public_key(pki.leaf_key.public_key())
+        .sign(pki.ca, pki.ca_key)
+        .value();
+  }
+  Crl ca_crl(sys_seconds this_update, sys_seconds next_update, const Certificate* revoked = nullptr) const {
+    CrlBuilder builder;
+    builder.validity(this_update, next_update);
+    if (revoked != nullptr) builder.revoke(*revoked, this_update);
+    return builder.sign(pki.ca, pki.ca_key).value();
+  }
+  Result<void> verify(const Certificate& leaf, const Crl& ca_crl, sys_seconds at = date(2025, 6, 1),
+                      const Certificate* ca = nullptr) {
+    const Certificate intermediates[] = {ca != nullptr ? *ca : pki.ca};
+    const Certificate anchors[] = {pki.root};
+    const Crl crls[] = {root_crl, ca_crl};
+    return verify_chain(leaf, intermediates, anchors, crls, at, &verified);
+  }
+};
+
+TEST(VerifiedCrls, ShouldHoldEachCrlOnceWhenChainsShareIt) {
+  HeldCrls h;
+  const Crl crl = h.pki.ca_crl(false);
+  ASSERT_TRUE(h.verify(h.pki.leaf, crl));
+  EXPECT_EQ(h.verified.size(), 2u);  // the root's CRL (for the CA and the root), the CA's
+  ASSERT_TRUE(h.verify(h.leaf("cvm-2"), crl));
+  EXPECT_EQ(h.verified.size(), 2u);
+}
+
+TEST(VerifiedCrls, ShouldFailWhenAHeldCrlIsTampered) {
+  HeldCrls h;
+  const Crl good = h.pki.ca_crl(false);
+  ASSERT_TRUE(h.verify(h.pki.leaf, good));
+  Bytes der = good.to_der();
+  der.back() ^= 0x01;  // the last byte of the signature's s
+  const auto r = h.verify(h.pki.leaf, Crl::from_der(der).value());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "crypto.verify");
+  EXPECT_NE(r.error().message.find("CRL signature failure"), std::string::npos) << r.error().message;
+}
+
+TEST(VerifiedCrls, ShouldFailWhenACrlIsSignedByAnotherKeyAfterTheGoodOneWasHeld) {
+  HeldCrls h;
+  ASSERT_TRUE(h.verify(h.pki.leaf, h.pki.ca_crl(false)));
+  const Crl forged = CrlBuilder()
+                         .validity(date(2025, 1, 1), date(2026, 1, 1))
+                         .sign(h.pki.ca, EcPrivateKey::generate(EcCurve::P256))
+                         .value();
+  const auto r = h.verify(h.pki.leaf, forged);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "crypto.verify");
+}
+
+TEST(VerifiedCrls, ShouldFailWhenAHeldCrlIsPresentedUnderAnotherIssuerOfTheSameName) {
+  HeldCrls h;
+  const Crl held = h.pki.ca_crl(false);
+  ASSERT_TRUE(h.verify(h.pki.leaf, held));
+  // The same name under the same root, another key: the held CRL is not its.
+  const EcPrivateKey impostor_key = EcPrivateKey::generate(EcCurve::P256);
+  const Certificate impostor = CertificateBuilder()
+                                   .subject("Test CA", "Ward Tests")
+                                   .validity(date(2024, 1, 1), date(2030, 1, 1))
+                                   .public_key(impostor_key.public_key())
+                                   .ca(true, 0)
+                                   .sign(h.pki.root, h.pki.root_key)
+                                   .value();
+  const Certificate leaf = CertificateBuilder()
+                               .subject("cvm-3")
+                               .validity(date(2025, 1, 1), date(2026, 1, 1))
+                               .public_key(h.pki.leaf_key.public_key())
+                               .sign(impostor, impostor_key)
+                               .value();
+  const auto r = h.verify(leaf, held, date(2025, 6, 1), &impostor);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "crypto.verify");
+}
+
+TEST(VerifiedCrls, ShouldFailWhenAHeldCrlIsUsedOutsideItsWindow) {
+  HeldCrls h;
+  const Crl crl = h.ca_crl(date(2025, 5, 1), date(2025, 7, 1));
+  ASSERT_TRUE(h.verify(h.pki.leaf, crl));
+  const auto after = h.verify(h.pki.leaf, crl, date(2025, 7, 1));
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, "crypto.expired");
+  const auto before = h.verify(h.pki.leaf, crl, date(2025, 4, 1));
+  ASSERT_FALSE(before);
+  EXPECT_EQ(before.error().code, "crypto.expired");
+  EXPECT_TRUE(h.verify(h.pki.leaf, crl, date(2025, 6, 30)));
+}
+
+TEST(VerifiedCrls, ShouldFailWhenAHeldCrlListsTheNextChainsCertificate) {
+  HeldCrls h;
+  const Certificate revoked = h.leaf("cvm-revoked");
+  const Crl crl = h.ca_crl(date(2025, 1, 1), date(2026, 1, 1), &revoked);
+  ASSERT_TRUE(h.verify(h.pki.leaf, crl));
+  const auto r = h.verify(revoked, crl);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "crypto.revoked");
+}
+
+TEST(VerifiedCrls, ShouldFailWhenANewerCrlRevokesAfterTheOlderWasHeld) {
+  HeldCrls h;
+  ASSERT_TRUE(h.verify(h.pki.leaf, h.pki.ca_crl(false)));
+  const auto r = h.verify(h.pki.leaf, h.pki.ca_crl(true));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "crypto.revoked");
+}
+
+TEST(VerifiedCrls, ShouldKeepNothingWhenACrlFails) {
+  HeldCrls h;
+  Bytes der = h.pki.ca_crl(false).to_der();
+  der.back() ^= 0x01;
+  EXPECT_FALSE(h.verify(h.pki.leaf, Crl::from_der(der).value()));
+  EXPECT_EQ(h.verified.size(), 0u);
+}
+
+TEST(VerifiedCrls, ShouldKeepAtMostItsCapacity) {
+  Pki pki;
+  VerifiedCrls verified(1);
+  const Certificate intermediates[] = {pki.ca};
+  const Certificate anchors[] = {pki.root};
+  const Crl crls[] = {pki.root_crl(), pki.ca_crl(false)};
+  ASSERT_TRUE(verify_chain(pki.leaf, intermediates, anchors, crls, date(2025, 6, 1), &verified));
+  EXPECT_EQ(verified.size(), 1u);
+  verified.clear();
+  EXPECT_EQ(verified.size(), 0u);
+}
+
 }  // namespace
 }  // namespace ward::crypto
