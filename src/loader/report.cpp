@@ -143,10 +143,13 @@ Result<Report> parse_body(const json& r) {
   WARD_SET(out.started, field(fields::get_time(r, "started")));
   WARD_SET(out.finished, finished_time(r));
   const json& code = r.at("exit_code");
-  if (!code.is_number_integer() || code.get<std::int64_t>() < std::numeric_limits<int>::min() ||
-      code.get<std::int64_t>() > std::numeric_limits<int>::max()) {
-    return bad("\"exit_code\" must be an integer");
-  }
+  // An unsigned value read as int64_t would wrap: 2^64-1 is not -1.
+  const bool whole =
+      code.is_number_unsigned()
+          ? code.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
+          : code.is_number_integer() && code.get<std::int64_t>() >= std::numeric_limits<int>::min() &&
+                code.get<std::int64_t>() <= std::numeric_limits<int>::max();
+  if (!whole) return bad("\"exit_code\" must be an integer");
   out.exit_code = static_cast<int>(code.get<std::int64_t>());
   WARD_SET(out.outcome, field(fields::get_string(r, "outcome", kMaxText)));
   const json& stages = r.at("stages_ms");

@@ -1,5 +1,7 @@
 #include "loader/report.h"
 
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "crypto/keys.h"
@@ -127,6 +129,9 @@ TEST(ReportTest, shouldRefuseWhenMalformed) {
   j = good;
   j["report"]["outcome"] = "";
   refuse(j, "an empty outcome");
+  j = good;
+  j["report"]["exit_code"] = std::numeric_limits<std::uint64_t>::max();
+  refuse(j, "an exit code past int, which int64_t would read as -1");
   EXPECT_FALSE(parse_report_text(R"({"report": {}, "report": {}, "sig": ""})"));
   EXPECT_FALSE(parse_report_text(std::string(kMaxReportSize + 1, ' ')));
 }
