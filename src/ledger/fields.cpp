@@ -22,7 +22,7 @@ bool is_lower_hex(std::string_view text) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-// Of a digit is_lower_hex accepted.
+// The value of a digit that is_lower_hex accepted.
 std::uint8_t nibble(char c) {
   return static_cast<std::uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10);
 }
