@@ -1,28 +1,36 @@
 #include "files/grant.h"
 
-#include <algorithm>
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "age/header.h"
 #include "age/rewrap.h"
 #include "base/file.h"
 #include "base/time.h"
-#include "files/fields.h"
 #include "base/work_dir.h"
+#include "ledger/fields.h"
 
 namespace ward::files {
 namespace {
 
 using json = nlohmann::json;
+namespace fields = ledger::fields;
 using std::chrono::system_clock;
 
-std::unexpected<Error> bad(const std::string& message) { return fail("files.grant", message); }
+std::unexpected<Error> bad(const std::string& message) {
+  return fail("files.grant", message);
+}
 
+// An output names an age recipient; the ledger bounds an order's outputs the same way.
+constexpr std::size_t kMaxRecipientSize = 4096;
+
+// The shared readers' reason for a refused field, under this file's error code.
 template <class T>
-Result<T> field(Result<T> value) {
-  if (!value) return bad(value.error().message);
-  return value;
+Result<T> field(fields::Read<T> value) {
+  if (!value) return bad(value.error());
+  return std::move(*value);
 }
 
 // Each output as its canonical age1 spelling; sorted and unique when
@@ -70,7 +78,9 @@ json policy_object(const GrantPolicy& p) {
   return o;
 }
 
-std::string signed_bytes(const json& grant) { return std::string(kGrantDomain) + ledger::canonical_json(grant); }
+std::string signed_bytes(const json& grant) {
+  return std::string(kGrantDomain) + ledger::canonical_json(grant);
+}
 
 // The stanza that binds a header to the policy whose id it carries.
 age::Stanza binding_stanza(const crypto::Sha256Digest& id) {
@@ -104,58 +114,53 @@ Result<GrantPolicy> read_policy(const json& o) {
     return bad(
         "grant.version: a version 1 grant does not bind its key to its policy; ask the owner to grant "
         "again");
-  if (auto ok = detail::only_fields(
+  if (auto ok = fields::only_fields(
           o,
           {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created", "order_by", "uses",
            "serve"},
           {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created"}, "grant");
       !ok)
-    return bad(ok.error().message);
-  auto v = field(detail::get_uint(o, "v"));
+    return bad(ok.error());
+  auto v = field(fields::get_uint(o, "v"));
   if (!v) return std::unexpected(v.error());
   if (*v != 2) return bad("unsupported version " + std::to_string(*v) + " (this Ward reads version 2)");
   GrantPolicy p;
-  auto resource = field(detail::get_hex<32>(o, "resource"));
+  auto resource = field(fields::get_hex<32>(o, "resource"));
   if (!resource) return std::unexpected(resource.error());
   p.resource = *resource;
-  auto engine = field(detail::get_string(o, "engine", 71));
+  auto engine = field(fields::get_string(o, "engine", 71));
   if (!engine) return std::unexpected(engine.error());
-  auto normal = detail::parse_engine_digest(*engine, "\"engine\"");
+  auto normal = fields::parse_engine_digest(*engine, "\"engine\"");
   if (!normal || *normal != *engine) return bad("\"engine\" is not sha256:<64 lower-case hex digits>");
   p.engine = *engine;
-  auto cvm = field(detail::get_hex<32>(o, "cvm"));
+  auto cvm = field(fields::get_hex<32>(o, "cvm"));
   if (!cvm) return std::unexpected(cvm.error());
   p.cvm = *cvm;
-  const json& outputs = o.at("outputs");
-  if (!outputs.is_array()) return bad("\"outputs\" is not an array");
-  std::vector<std::string> list;
-  for (const auto& output : outputs) {
-    if (!output.is_string()) return bad("\"outputs\" holds something other than a string");
-    list.push_back(output.get<std::string>());
-  }
+  auto list = field(fields::get_strings(o, "outputs", kMaxRecipientSize));
+  if (!list) return std::unexpected(list.error());
   if (o.contains("serve")) {
     if (o.at("serve") != true) return bad("\"serve\" must be true (omit it for a batch order's grant)");
     p.serve = true;
   }
-  auto checked = check_outputs(std::move(list), true, p.serve);
+  auto checked = check_outputs(std::move(*list), true, p.serve);
   if (!checked) return std::unexpected(checked.error());
   p.outputs = std::move(*checked);
-  auto expires = field(detail::get_time(o, "expires"));
+  auto expires = field(fields::get_time(o, "expires"));
   if (!expires) return std::unexpected(expires.error());
   p.expires = *expires;
-  auto owner = field(detail::get_hex<32>(o, "owner"));
+  auto owner = field(fields::get_hex<32>(o, "owner"));
   if (!owner) return std::unexpected(owner.error());
   p.owner = *owner;
-  auto created = field(detail::get_time(o, "created"));
+  auto created = field(fields::get_time(o, "created"));
   if (!created) return std::unexpected(created.error());
   p.created = *created;
   if (o.contains("order_by")) {
-    auto order_by = field(detail::get_hex<32>(o, "order_by"));
+    auto order_by = field(fields::get_hex<32>(o, "order_by"));
     if (!order_by) return std::unexpected(order_by.error());
     p.order_by = *order_by;
   }
   if (o.contains("uses")) {
-    auto uses = field(detail::get_uint(o, "uses"));
+    auto uses = field(fields::get_uint(o, "uses"));
     if (!uses) return std::unexpected(uses.error());
     if (*uses == 0 || *uses > kMaxGrantUses)
       return bad("\"uses\" must be from 1 to " + std::to_string(kMaxGrantUses) + " (omit it for no limit)");
@@ -165,10 +170,10 @@ Result<GrantPolicy> read_policy(const json& o) {
 }
 
 Result<Grant> parse_grant_json(const json& doc) {
-  if (auto ok = detail::only_fields(doc, {"grant", "header", "descriptor", "sig"},
+  if (auto ok = fields::only_fields(doc, {"grant", "header", "descriptor", "sig"},
                                     {"grant", "header", "descriptor", "sig"}, "the grant file");
       !ok)
-    return bad(ok.error().message);
+    return bad(ok.error());
   auto policy = read_policy(doc.at("grant"));
   if (!policy) return std::unexpected(policy.error());
   if (!doc.at("header").is_string()) return bad("\"header\" is not a string");
@@ -176,7 +181,7 @@ Result<Grant> parse_grant_json(const json& doc) {
   if (header_text.size() > (age::kMaxHeaderSize / 3 + 1) * 4) return bad("\"header\" is larger than 1 MiB");
   auto header = base64_decode(header_text);
   if (!header || header->empty()) return bad("\"header\" is not standard padded base64");
-  auto sig = field(detail::get_hex<64>(doc, "sig"));
+  auto sig = field(fields::get_hex<64>(doc, "sig"));
   if (!sig) return std::unexpected(sig.error());
 
   auto descriptor = parse_resource_json(doc.at("descriptor"));
@@ -235,9 +240,9 @@ Result<Bytes> read_header(store::Store& store, const Resource& r) {
 }  // namespace
 
 Result<std::string> normalize_engine(std::string_view engine) {
-  auto normal = detail::parse_engine_digest(engine, "engine");
-  if (!normal) return fail("files.engine", normal.error().message);
-  return normal;
+  auto normal = fields::parse_engine_digest(engine, "engine");
+  if (!normal) return fail("files.engine", normal.error());
+  return std::move(*normal);
 }
 
 Result<Grant> make_grant(const SignedResource& descriptor, const keys::PartyKey& owner,
@@ -321,7 +326,9 @@ Result<Grant> load_grant(const std::filesystem::path& path) {
   return grant;
 }
 
-std::string grant_text(const Grant& grant) { return grant.json.dump(2) + "\n"; }
+std::string grant_text(const Grant& grant) {
+  return grant.json.dump(2) + "\n";
+}
 
 Result<void> authenticate_grant(const Grant& grant, const age::Identity& grantee) {
   auto header = age::parse_header(grant.header);
@@ -348,7 +355,7 @@ Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order,
                      "would answer clients with what it reads)");
   if (p.cvm != order.cvm)
     return bad("grant.cvm: granted to CVM " + hex_encode(p.cvm) + ", not to CVM " + hex_encode(order.cvm));
-  auto order_engine = detail::parse_engine_digest(order.engine, "the order's engine");
+  auto order_engine = fields::parse_engine_digest(order.engine, "the order's engine");
   if (!order_engine || *order_engine != p.engine)
     return bad("grant.engine: granted for engine " + p.engine + ", the order runs " +
                order.engine.substr(0, 80));

@@ -6,15 +6,18 @@
 #include "age/stream.h"
 #include "base/bytes.h"
 #include "base/file.h"
-#include "files/fields.h"
+#include "ledger/fields.h"
 #include "ledger/tx.h"
 
 namespace ward::files {
 namespace {
 
 using json = nlohmann::json;
+namespace fields = ledger::fields;
 
-std::unexpected<Error> bad(const std::string& message) { return fail("files.resource", message); }
+std::unexpected<Error> bad(const std::string& message) {
+  return fail("files.resource", message);
+}
 
 // A name is shown to people and used as a default output name: one path
 // component, printable, valid UTF-8 (checked when serialised).
@@ -41,7 +44,7 @@ Result<void> check_consistency(const Resource& r) {
   if (payload > kMax - r.header_length || r.ciphertext_size != r.header_length + payload)
     return bad("\"ciphertext_size\" is not header_length plus the age payload of plaintext_size bytes");
   if (r.engine) {
-    auto engine = detail::parse_engine_digest(*r.engine, "\"engine\"");
+    auto engine = fields::parse_engine_digest(*r.engine, "\"engine\"");
     if (!engine || *engine != *r.engine) return bad("\"engine\" is not sha256:<64 lower-case hex digits>");
   }
   return {};
@@ -68,65 +71,66 @@ std::string signed_bytes(const json& resource) {
   return std::string(kResourceDomain) + ledger::canonical_json(resource);
 }
 
+// The shared readers' reason for a refused field, under this file's error code.
 template <class T>
-Result<T> field(Result<T> value) {
-  if (!value) return bad(value.error().message);
-  return value;
+Result<T> field(fields::Read<T> value) {
+  if (!value) return bad(value.error());
+  return std::move(*value);
 }
 
 Result<Resource> read_resource(const json& o) {
-  if (auto ok = detail::only_fields(o,
-                                    {"v", "name", "kind", "uri", "ciphertext_sha256", "ciphertext_size",
-                                     "header_length", "header_sha256", "plaintext_sha256", "plaintext_size",
-                                     "engine", "owner", "created"},
-                                    {"v", "name", "kind", "uri", "ciphertext_sha256", "ciphertext_size",
-                                     "header_length", "plaintext_sha256", "plaintext_size", "owner", "created"},
-                                    "resource");
+  if (auto ok = fields::only_fields(
+          o,
+          {"v", "name", "kind", "uri", "ciphertext_sha256", "ciphertext_size", "header_length",
+           "header_sha256", "plaintext_sha256", "plaintext_size", "engine", "owner", "created"},
+          {"v", "name", "kind", "uri", "ciphertext_sha256", "ciphertext_size", "header_length",
+           "plaintext_sha256", "plaintext_size", "owner", "created"},
+          "resource");
       !ok)
-    return bad(ok.error().message);
-  auto v = field(detail::get_uint(o, "v"));
+    return bad(ok.error());
+  auto v = field(fields::get_uint(o, "v"));
   if (!v) return std::unexpected(v.error());
   if (*v != 1) return bad("unsupported version " + std::to_string(*v) + " (this Ward reads version 1)");
   Resource r;
-  auto name = field(detail::get_string(o, "name", kMaxNameSize));
+  auto name = field(fields::get_string(o, "name", kMaxNameSize));
   if (!name) return std::unexpected(name.error());
   r.name = *name;
   if (auto ok = check_name(r.name); !ok) return std::unexpected(ok.error());
-  auto kind = field(detail::get_string(o, "kind", 8));
+  auto kind = field(fields::get_string(o, "kind", 8));
   if (!kind) return std::unexpected(kind.error());
   r.kind = *kind;
-  auto uri = field(detail::get_string(o, "uri", kMaxUriSize));
+  auto uri = field(fields::get_string(o, "uri", kMaxUriSize));
   if (!uri) return std::unexpected(uri.error());
   r.uri = *uri;
-  auto ct = field(detail::get_hex<32>(o, "ciphertext_sha256"));
+  auto ct = field(fields::get_hex<32>(o, "ciphertext_sha256"));
   if (!ct) return std::unexpected(ct.error());
   r.ciphertext_sha256 = *ct;
-  auto ct_size = field(detail::get_uint(o, "ciphertext_size"));
+  auto ct_size = field(fields::get_uint(o, "ciphertext_size"));
   if (!ct_size) return std::unexpected(ct_size.error());
   r.ciphertext_size = *ct_size;
-  auto header_length = field(detail::get_uint(o, "header_length"));
+  auto header_length = field(fields::get_uint(o, "header_length"));
   if (!header_length) return std::unexpected(header_length.error());
   r.header_length = *header_length;
   if (o.contains("header_sha256")) {
-    auto header = field(detail::get_hex<32>(o, "header_sha256"));
+    auto header = field(fields::get_hex<32>(o, "header_sha256"));
     if (!header) return std::unexpected(header.error());
     r.header_sha256 = *header;
   }
-  auto pt = field(detail::get_hex<32>(o, "plaintext_sha256"));
+  auto pt = field(fields::get_hex<32>(o, "plaintext_sha256"));
   if (!pt) return std::unexpected(pt.error());
   r.plaintext_sha256 = *pt;
-  auto pt_size = field(detail::get_uint(o, "plaintext_size"));
+  auto pt_size = field(fields::get_uint(o, "plaintext_size"));
   if (!pt_size) return std::unexpected(pt_size.error());
   r.plaintext_size = *pt_size;
   if (o.contains("engine")) {
-    auto engine = field(detail::get_string(o, "engine", 71));
+    auto engine = field(fields::get_string(o, "engine", 71));
     if (!engine) return std::unexpected(engine.error());
     r.engine = *engine;
   }
-  auto owner = field(detail::get_hex<32>(o, "owner"));
+  auto owner = field(fields::get_hex<32>(o, "owner"));
   if (!owner) return std::unexpected(owner.error());
   r.owner = *owner;
-  auto created = field(detail::get_time(o, "created"));
+  auto created = field(fields::get_time(o, "created"));
   if (!created) return std::unexpected(created.error());
   r.created = *created;
   if (auto ok = check_consistency(r); !ok) return std::unexpected(ok.error());
@@ -143,10 +147,10 @@ std::uint64_t age_payload_size(std::uint64_t plaintext_size) {
 Result<SignedResource> sign_resource(const Resource& resource, const crypto::Ed25519PrivateKey& key) {
   if (key.public_key() != resource.owner) return bad("the signing key is not the resource's owner");
   if (auto ok = check_name(resource.name); !ok) return std::unexpected(ok.error());
-  if (resource.uri.empty() || resource.uri.size() > kMaxUriSize) return bad("\"uri\" must be 1 to 4096 bytes");
+  if (resource.uri.empty() || resource.uri.size() > kMaxUriSize)
+    return bad("\"uri\" must be 1 to 4096 bytes");
   if (auto ok = check_consistency(resource); !ok) return std::unexpected(ok.error());
-  if (auto t = detail::get_time(json{{"created", resource.created}}, "created"); !t)
-    return bad(t.error().message);
+  if (auto t = fields::get_time(json{{"created", resource.created}}, "created"); !t) return bad(t.error());
   json object = resource_object(resource);
   std::string message;
   try {
@@ -160,11 +164,11 @@ Result<SignedResource> sign_resource(const Resource& resource, const crypto::Ed2
 }
 
 Result<SignedResource> parse_resource_json(const json& doc) {
-  if (auto ok = detail::only_fields(doc, {"resource", "sig"}, {"resource", "sig"}, "descriptor"); !ok)
-    return bad(ok.error().message);
+  if (auto ok = fields::only_fields(doc, {"resource", "sig"}, {"resource", "sig"}, "descriptor"); !ok)
+    return bad(ok.error());
   auto resource = read_resource(doc.at("resource"));
   if (!resource) return std::unexpected(resource.error());
-  auto sig = field(detail::get_hex<64>(doc, "sig"));
+  auto sig = field(fields::get_hex<64>(doc, "sig"));
   if (!sig) return std::unexpected(sig.error());
   if (!crypto::ed25519_verify(resource->owner, as_bytes(signed_bytes(doc.at("resource"))), *sig))
     return bad("the signature does not verify for the owner " + hex_encode(resource->owner));
@@ -186,6 +190,8 @@ Result<SignedResource> load_resource(const std::filesystem::path& path) {
   return resource;
 }
 
-std::string resource_text(const SignedResource& resource) { return resource.json.dump(2) + "\n"; }
+std::string resource_text(const SignedResource& resource) {
+  return resource.json.dump(2) + "\n";
+}
 
 }  // namespace ward::files

@@ -9,6 +9,7 @@
 #include "ca/oids.h"
 #include "crypto/der.h"
 #include "crypto/x509.h"
+#include "ledger/fields.h"
 
 namespace ward::ledger {
 namespace {
@@ -72,132 +73,59 @@ std::unexpected<Rejection> malformed(std::string message) {
   return reject(reason::kMalformed, std::move(message));
 }
 
-std::expected<void, Rejection> only_fields(const json& object,
-                                           std::initializer_list<std::string_view> allowed,
-                                           std::string_view what) {
-  if (!object.is_object()) return malformed(std::string(what) + " must be a JSON object");
-  for (const auto& [key, value] : object.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      return malformed(std::string(what) + " has unknown field \"" + key + "\"");
-    }
-  }
-  return {};
+// A field the shared readers refused is a malformed transaction; WARD_TRY
+// passes both their reasons and this file's own rejections through.
+Rejection as_rejection(std::string reason) {
+  return Rejection{reason::kMalformed, std::move(reason)};
+}
+Rejection as_rejection(Rejection rejection) {
+  return rejection;
 }
 
-std::expected<const json*, Rejection> field(const json& object, const char* key) {
-  const auto it = object.find(key);
-  if (it == object.end()) return malformed(std::string("missing field \"") + key + "\"");
-  return &*it;
-}
+using fields::Empty;
+using fields::get_hex;
+using fields::get_string;
+using fields::get_strings;
+using fields::get_uint;
+using fields::get_uints;
+using fields::string_value;
 
-std::expected<std::uint64_t, Rejection> uint_value(const json& value, const char* key) {
-  if (value.is_number_unsigned()) {
-    const auto n = value.get<std::uint64_t>();
-    if (n > kMaxAmount) return malformed(std::string("\"") + key + "\" exceeds 2^63-1");
-    return n;
-  }
-  if (value.is_number_integer()) return malformed(std::string("\"") + key + "\" must not be negative");
-  return malformed(std::string("\"") + key + "\" must be an integer");
-}
-
-std::expected<std::uint64_t, Rejection> get_uint(const json& object, const char* key) {
-  auto v = field(object, key);
-  if (!v) return std::unexpected(v.error());
-  return uint_value(**v, key);
-}
-
-std::expected<std::string, Rejection> string_value(const json& value, const char* key, std::size_t max_size,
-                                                   bool allow_empty = false) {
-  if (!value.is_string()) return malformed(std::string("\"") + key + "\" must be a string");
-  auto s = value.get<std::string>();
-  if (s.empty() && !allow_empty) return malformed(std::string("\"") + key + "\" must not be empty");
-  if (s.size() > max_size) {
-    return malformed(std::string("\"") + key + "\" is longer than " + std::to_string(max_size) + " bytes");
-  }
-  return s;
-}
-
-std::expected<std::string, Rejection> get_string(const json& object, const char* key, std::size_t max_size) {
-  auto v = field(object, key);
-  if (!v) return std::unexpected(v.error());
-  return string_value(**v, key, max_size);
-}
-
-// Bytes spelt in lower-case hex only, so that one value has one spelling.
-std::optional<Bytes> lower_hex(std::string_view text) {
-  if (!std::all_of(text.begin(), text.end(),
-                   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
-    return std::nullopt;
-  }
-  auto bytes = hex_decode(text);
-  if (!bytes) return std::nullopt;
-  return std::move(*bytes);
-}
-
-std::expected<std::array<std::uint8_t, 32>, Rejection> get_id(const json& object, const char* key) {
-  auto s = get_string(object, key, 64);
-  if (!s) return std::unexpected(s.error());
-  auto id = parse_id(*s);
-  if (!id) return malformed(std::string("\"") + key + "\": " + id.error().message);
-  return *id;
+// Unknown fields are refused here; each parser then requires its fields as it reads them.
+fields::Read<void> only_fields(const json& object, std::initializer_list<std::string_view> allowed,
+                               std::string_view what) {
+  return fields::only_fields(object, allowed, {}, what);
 }
 
 // An age recipient is checked for its prefix only: its encoding is the age
 // module's business, and the ledger depends on crypto alone.
 std::expected<std::string, Rejection> get_recipient(const json& object, const char* key) {
   auto s = get_string(object, key, kMaxLongString);
-  if (!s) return s;
+  if (!s) return malformed(std::move(s.error()));
   if (!s->starts_with("age1"))
     return malformed(std::string("\"") + key + "\" is not an age recipient (age1...)");
-  return s;
-}
-
-std::expected<std::vector<std::string>, Rejection> get_strings(const json& object, const char* key) {
-  auto v = field(object, key);
-  if (!v) return std::unexpected(v.error());
-  if (!(*v)->is_array()) return malformed(std::string("\"") + key + "\" must be an array of strings");
-  std::vector<std::string> out;
-  for (const auto& item : **v) {
-    auto s = string_value(item, key, kMaxLongString);
-    if (!s) return std::unexpected(s.error());
-    out.push_back(std::move(*s));
-  }
-  return out;
-}
-
-std::expected<std::vector<std::uint64_t>, Rejection> get_uints(const json& object, const char* key) {
-  auto v = field(object, key);
-  if (!v) return std::unexpected(v.error());
-  if (!(*v)->is_array()) return malformed(std::string("\"") + key + "\" must be an array of integers");
-  std::vector<std::uint64_t> out;
-  for (const auto& item : **v) {
-    auto n = uint_value(item, key);
-    if (!n) return std::unexpected(n.error());
-    out.push_back(*n);
-  }
-  return out;
+  return std::move(*s);
 }
 
 std::expected<Price, Rejection> get_price(const json& object) {
-  auto v = field(object, "price");
-  if (!v) return std::unexpected(v.error());
+  auto v = fields::get(object, "price");
+  if (!v) return malformed(v.error());
   const json& p = **v;
-  auto model =
-      p.is_object() ? get_string(p, "model", kMaxShortString) : malformed("\"price\" must be an object");
-  if (!model) return std::unexpected(model.error());
+  if (!p.is_object()) return malformed("\"price\" must be an object");
+  auto model = get_string(p, "model", kMaxShortString);
+  if (!model) return malformed(model.error());
   Price price;
   if (*model == "fixed" || *model == "per_hour") {
-    if (auto ok = only_fields(p, {"model", "amount"}, "price"); !ok) return std::unexpected(ok.error());
+    if (auto ok = only_fields(p, {"model", "amount"}, "price"); !ok) return malformed(ok.error());
     auto amount = get_uint(p, "amount");
-    if (!amount) return std::unexpected(amount.error());
+    if (!amount) return malformed(amount.error());
     price.model = *model == "fixed" ? PriceModel::Fixed : PriceModel::PerHour;
     price.amount = *amount;
     return price;
   }
   if (*model == "revenue_share") {
-    if (auto ok = only_fields(p, {"model", "bps"}, "price"); !ok) return std::unexpected(ok.error());
+    if (auto ok = only_fields(p, {"model", "bps"}, "price"); !ok) return malformed(ok.error());
     auto bps = get_uint(p, "bps");
-    if (!bps) return std::unexpected(bps.error());
+    if (!bps) return malformed(bps.error());
     if (*bps > kMaxBps) return malformed("\"bps\" exceeds 10000");
     price.model = PriceModel::RevenueShare;
     price.bps = static_cast<std::uint32_t>(*bps);
@@ -208,19 +136,19 @@ std::expected<Price, Rejection> get_price(const json& object) {
 
 // Each parser: (args object) -> typed arguments. The TRY macro keeps each to
 // its list of fields.
-#define WARD_TRY(var, expr)                              \
-  auto var##_r = (expr);                                 \
-  if (!var##_r) return std::unexpected(var##_r.error()); \
+#define WARD_TRY(var, expr)                                                       \
+  auto var##_r = (expr);                                                          \
+  if (!var##_r) return std::unexpected(as_rejection(std::move(var##_r.error()))); \
   auto var = std::move(*var##_r)
 #define WARD_FIELDS(...) \
-  if (auto ok = only_fields(a, {__VA_ARGS__}, "args"); !ok) return std::unexpected(ok.error())
+  if (auto ok = only_fields(a, {__VA_ARGS__}, "args"); !ok) return malformed(ok.error())
 
 Parsed parse_accounts_register(const json& a) {
   WARD_FIELDS("recipient", "name");
   WARD_TRY(recipient, get_recipient(a, "recipient"));
   std::string name;
   if (a.contains("name")) {
-    WARD_TRY(n, string_value(a.at("name"), "name", kMaxShortString, true));
+    WARD_TRY(n, string_value(a.at("name"), "name", kMaxShortString, Empty::Allowed));
     name = std::move(n);
   }
   return args::AccountsRegister{std::move(recipient), std::move(name)};
@@ -228,14 +156,14 @@ Parsed parse_accounts_register(const json& a) {
 
 Parsed parse_accounts_fund(const json& a) {
   WARD_FIELDS("to", "amount");
-  WARD_TRY(to, get_id(a, "to"));
+  WARD_TRY(to, get_hex<32>(a, "to"));
   WARD_TRY(amount, get_uint(a, "amount"));
   return args::AccountsFund{to, amount};
 }
 
 Parsed parse_accounts_transfer(const json& a) {
   WARD_FIELDS("to", "amount");
-  WARD_TRY(to, get_id(a, "to"));
+  WARD_TRY(to, get_hex<32>(a, "to"));
   WARD_TRY(amount, get_uint(a, "amount"));
   return args::AccountsTransfer{to, amount};
 }
@@ -275,7 +203,7 @@ Parsed parse_offers_disable(const json& a) {
 
 Parsed parse_cvms_register(const json& a) {
   WARD_FIELDS("key", "recipient", "certificate", "offer");
-  WARD_TRY(key, get_id(a, "key"));
+  WARD_TRY(key, get_hex<32>(a, "key"));
   WARD_TRY(recipient, get_recipient(a, "recipient"));
   WARD_TRY(certificate, get_string(a, "certificate", kMaxEnvelopeSize));
   WARD_TRY(offer, get_uint(a, "offer"));
@@ -297,7 +225,7 @@ Parsed parse_cvms_update(const json& a) {
 // "price": {"per_request": N, "per_1k_tokens": M}, both required.
 std::expected<UsagePrice, Rejection> usage_price(const json& price) {
   if (auto ok = only_fields(price, {"per_request", "per_1k_tokens"}, "price"); !ok) {
-    return std::unexpected(ok.error());
+    return malformed(ok.error());
   }
   WARD_TRY(per_request, get_uint(price, "per_request"));
   WARD_TRY(per_1k_tokens, get_uint(price, "per_1k_tokens"));
@@ -310,11 +238,11 @@ std::expected<ServeRule, Rejection> serve_rule(const json& serve) {
   if (!serve.is_object()) return malformed("\"serve\" must be a JSON object");
   WARD_TRY(access, get_string(serve, "access", kMaxShortString));
   if (access == "public") {
-    if (auto ok = only_fields(serve, {"access"}, "serve"); !ok) return std::unexpected(ok.error());
+    if (auto ok = only_fields(serve, {"access"}, "serve"); !ok) return malformed(ok.error());
     return ServeRule{ServiceAccess::Public, {}};
   }
   if (access == "subscribers") {
-    if (auto ok = only_fields(serve, {"access", "price"}, "serve"); !ok) return std::unexpected(ok.error());
+    if (auto ok = only_fields(serve, {"access", "price"}, "serve"); !ok) return malformed(ok.error());
     ServeRule rule{ServiceAccess::Subscribers, {}};
     if (serve.contains("price")) {
       WARD_TRY(price, usage_price(serve.at("price")));
@@ -325,8 +253,8 @@ std::expected<ServeRule, Rejection> serve_rule(const json& serve) {
   if (access != "accounts") {
     return malformed("unknown serve access \"" + access + "\" (public, accounts or subscribers)");
   }
-  if (auto ok = only_fields(serve, {"access", "accounts"}, "serve"); !ok) return std::unexpected(ok.error());
-  WARD_TRY(list, field(serve, "accounts"));
+  if (auto ok = only_fields(serve, {"access", "accounts"}, "serve"); !ok) return malformed(ok.error());
+  WARD_TRY(list, fields::get(serve, "accounts"));
   if (!list->is_array()) return malformed("\"accounts\" must be an array of account ids");
   if (list->empty() || list->size() > kMaxServiceAccounts) {
     return malformed("\"accounts\" must list 1 to " + std::to_string(kMaxServiceAccounts) + " accounts");
@@ -334,21 +262,21 @@ std::expected<ServeRule, Rejection> serve_rule(const json& serve) {
   ServeRule rule{ServiceAccess::Accounts, {}};
   std::set<AccountId> seen;
   for (const auto& item : *list) {
-    WARD_TRY(text, string_value(item, "accounts", 64));
-    auto account = parse_id(text);
-    if (!account) return malformed("\"accounts\": " + account.error().message);
-    if (!seen.insert(*account).second) return malformed("\"accounts\" lists account " + text + " twice");
-    rule.accounts.push_back(*account);
+    WARD_TRY(account, fields::hex_value<32>(item, "accounts"));
+    if (!seen.insert(account).second) {
+      return malformed("\"accounts\" lists account " + hex_encode(account) + " twice");
+    }
+    rule.accounts.push_back(account);
   }
   return rule;
 }
 
 Parsed parse_orders_create(const json& a) {
   WARD_FIELDS("cvm", "engine", "inputs", "outputs", "offers", "deposit", "serve");
-  WARD_TRY(cvm, get_id(a, "cvm"));
+  WARD_TRY(cvm, get_hex<32>(a, "cvm"));
   WARD_TRY(engine, get_string(a, "engine", kMaxShortString));
-  WARD_TRY(inputs, get_strings(a, "inputs"));
-  WARD_TRY(outputs, get_strings(a, "outputs"));
+  WARD_TRY(inputs, get_strings(a, "inputs", kMaxLongString));
+  WARD_TRY(outputs, get_strings(a, "outputs", kMaxLongString));
   std::optional<ServeRule> serve;
   if (a.contains("serve")) {
     WARD_TRY(rule, serve_rule(a.at("serve")));
@@ -396,16 +324,16 @@ std::expected<args::ServiceClaims, Rejection> service_claims(const json& body) {
   const json& service = body.at("service");
   if (!service.is_object()) return malformed("\"service\" must be a JSON object");
   args::ServiceClaims claims;
-  WARD_TRY(key, get_id(service, "tls_key_sha256"));
+  WARD_TRY(key, get_hex<32>(service, "tls_key_sha256"));
   claims.tls_key_sha256 = key;
   WARD_TRY(endpoint, get_string(service, "endpoint", 300));
   if (!endpoint.starts_with("https://")) return malformed("\"service.endpoint\" must be an https:// URL");
   claims.endpoint = std::move(endpoint);
-  WARD_TRY(inputs, field(body, "inputs"));
+  WARD_TRY(inputs, fields::get(body, "inputs"));
   if (!inputs->is_array()) return malformed("\"inputs\" must be an array of inputs");
   for (const auto& input : *inputs) {
     if (!input.is_object()) return malformed("\"inputs\" holds a value that is not an object");
-    WARD_TRY(digest, get_id(input, "plaintext_sha256"));
+    WARD_TRY(digest, get_hex<32>(input, "plaintext_sha256"));
     claims.inputs.push_back(digest);
   }
   return claims;
@@ -417,29 +345,25 @@ std::expected<args::ServiceClaims, Rejection> service_claims(const json& body) {
 std::expected<args::ReportClaims, Rejection> report_claims(const json& signed_report) {
   if (!signed_report.is_object()) return malformed("must be a JSON object");
   if (auto ok = only_fields(signed_report, {"report", "sig"}, "the signed report"); !ok) {
-    return std::unexpected(ok.error());
+    return malformed(ok.error());
   }
-  WARD_TRY(body, field(signed_report, "report"));
+  WARD_TRY(body, fields::get(signed_report, "report"));
   if (!body->is_object()) return malformed("\"report\" must be a JSON object");
   args::ReportClaims claims;
-  WARD_TRY(ledger, get_id(*body, "ledger"));
+  WARD_TRY(ledger, get_hex<32>(*body, "ledger"));
   WARD_TRY(order, get_uint(*body, "order"));
-  WARD_TRY(cvm, get_id(*body, "cvm"));
+  WARD_TRY(cvm, get_hex<32>(*body, "cvm"));
   WARD_TRY(engine, get_string(*body, "engine", kMaxShortString));
   if (body->contains("service")) {
     WARD_TRY(service, service_claims(*body));
     claims.service = std::move(service);
   }
-  WARD_TRY(sig, get_string(signed_report, "sig", 2 * claims.sig.size()));
-  const auto sig_bytes = lower_hex(sig);
-  if (!sig_bytes || sig_bytes->size() != claims.sig.size()) {
-    return malformed("\"sig\" must be 128 lower-case hex digits (an Ed25519 signature)");
-  }
+  WARD_TRY(sig, get_hex<64>(signed_report, "sig"));
   claims.ledger = ledger;
   claims.order = order;
   claims.cvm = cvm;
   claims.engine = std::move(engine);
-  std::copy(sig_bytes->begin(), sig_bytes->end(), claims.sig.begin());
+  claims.sig = sig;
   claims.body = canonical_json(*body);
   return claims;
 }
@@ -447,7 +371,7 @@ std::expected<args::ReportClaims, Rejection> report_claims(const json& signed_re
 Parsed parse_reports_submit(const json& a) {
   WARD_FIELDS("order", "report");
   WARD_TRY(order, get_uint(a, "order"));
-  WARD_TRY(report, field(a, "report"));
+  WARD_TRY(report, fields::get(a, "report"));
   auto claims = report_claims(*report);
   if (!claims) return malformed("\"report\": " + claims.error().message);
   return args::ReportsSubmit{order, canonical_json(*report), std::move(*claims)};
@@ -456,16 +380,16 @@ Parsed parse_reports_submit(const json& a) {
 Parsed parse_services_start(const json& a) {
   WARD_FIELDS("order", "report");
   WARD_TRY(order, get_uint(a, "order"));
-  WARD_TRY(report, field(a, "report"));
+  WARD_TRY(report, fields::get(a, "report"));
   auto claims = report_claims(*report);
   if (!claims) return malformed("\"report\": " + claims.error().message);
   return args::ServicesStart{order, canonical_json(*report), std::move(*claims)};
 }
 
 std::expected<args::GrantUse, Rejection> grant_use(const json& g) {
-  if (auto ok = only_fields(g, {"id", "owner", "uses"}, "a grant"); !ok) return std::unexpected(ok.error());
-  WARD_TRY(id, get_id(g, "id"));
-  WARD_TRY(owner, get_id(g, "owner"));
+  if (auto ok = only_fields(g, {"id", "owner", "uses"}, "a grant"); !ok) return malformed(ok.error());
+  WARD_TRY(id, get_hex<32>(g, "id"));
+  WARD_TRY(owner, get_hex<32>(g, "owner"));
   WARD_TRY(uses, get_uint(g, "uses"));
   if (uses > kMaxGrantUses) return malformed("\"uses\" exceeds " + std::to_string(kMaxGrantUses));
   return args::GrantUse{id, owner, uses};
@@ -474,7 +398,7 @@ std::expected<args::GrantUse, Rejection> grant_use(const json& g) {
 Parsed parse_grants_use(const json& a) {
   WARD_FIELDS("order", "grants");
   WARD_TRY(order, get_uint(a, "order"));
-  WARD_TRY(list, field(a, "grants"));
+  WARD_TRY(list, fields::get(a, "grants"));
   if (!list->is_array()) return malformed("\"grants\" must be an array of grants");
   if (list->empty() || list->size() > kMaxGrantsPerUse) {
     return malformed("\"grants\" must list 1 to " + std::to_string(kMaxGrantsPerUse) + " grants");
@@ -494,7 +418,7 @@ Parsed parse_grants_use(const json& a) {
 
 Parsed parse_grants_revoke(const json& a) {
   WARD_FIELDS("grant");
-  WARD_TRY(grant, get_id(a, "grant"));
+  WARD_TRY(grant, get_hex<32>(a, "grant"));
   return args::GrantsRevoke{grant};
 }
 
@@ -508,9 +432,9 @@ Parsed parse_services_subscribe(const json& a) {
 
 std::expected<args::Usage, Rejection> usage_entry(const json& u) {
   if (auto ok = only_fields(u, {"account", "requests", "tokens", "bytes"}, "a usage entry"); !ok) {
-    return std::unexpected(ok.error());
+    return malformed(ok.error());
   }
-  WARD_TRY(account, get_id(u, "account"));
+  WARD_TRY(account, get_hex<32>(u, "account"));
   WARD_TRY(requests, get_uint(u, "requests"));
   WARD_TRY(tokens, get_uint(u, "tokens"));
   WARD_TRY(bytes, get_uint(u, "bytes"));
@@ -520,7 +444,7 @@ std::expected<args::Usage, Rejection> usage_entry(const json& u) {
 Parsed parse_services_usage(const json& a) {
   WARD_FIELDS("order", "usage");
   WARD_TRY(order, get_uint(a, "order"));
-  WARD_TRY(list, field(a, "usage"));
+  WARD_TRY(list, fields::get(a, "usage"));
   if (!list->is_array()) return malformed("\"usage\" must be an array of usage entries");
   if (list->size() > kMaxUsageEntries) {
     return malformed("\"usage\" must list at most " + std::to_string(kMaxUsageEntries) + " accounts");
@@ -569,29 +493,29 @@ constexpr TxParser kParsers[] = {
 
 std::expected<Transaction, Rejection> parse_tx(const json& tx) {
   if (auto ok = only_fields(tx, {"v", "ledger", "sender", "nonce", "type", "args"}, "tx"); !ok) {
-    return std::unexpected(ok.error());
+    return malformed(ok.error());
   }
   auto version = get_uint(tx, "v");
-  if (!version) return std::unexpected(version.error());
+  if (!version) return malformed(version.error());
   if (*version != 1) return malformed("unsupported transaction version " + std::to_string(*version));
   Transaction out;
-  auto ledger = get_id(tx, "ledger");
-  if (!ledger) return std::unexpected(ledger.error());
+  auto ledger = get_hex<32>(tx, "ledger");
+  if (!ledger) return malformed(ledger.error());
   out.ledger = *ledger;
-  auto sender = get_id(tx, "sender");
-  if (!sender) return std::unexpected(sender.error());
+  auto sender = get_hex<32>(tx, "sender");
+  if (!sender) return malformed(sender.error());
   out.sender = *sender;
   auto nonce = get_uint(tx, "nonce");
-  if (!nonce) return std::unexpected(nonce.error());
+  if (!nonce) return malformed(nonce.error());
   out.nonce = *nonce;
   auto type = get_string(tx, "type", kMaxShortString);
-  if (!type) return std::unexpected(type.error());
+  if (!type) return malformed(type.error());
   const auto* parser = std::find_if(std::begin(kParsers), std::end(kParsers),
                                     [&](const TxParser& p) { return p.type == *type; });
   if (parser == std::end(kParsers)) return malformed("unknown transaction type \"" + *type + "\"");
   out.type = std::move(*type);
-  auto args_json = field(tx, "args");
-  if (!args_json) return std::unexpected(args_json.error());
+  auto args_json = fields::get(tx, "args");
+  if (!args_json) return malformed(args_json.error());
   if (!(*args_json)->is_object()) return malformed("\"args\" must be a JSON object");
   auto action = parser->parse(**args_json);
   if (!action) return std::unexpected(action.error());
@@ -731,11 +655,11 @@ std::expected<SignedTx, Rejection> parse_envelope(std::string_view text) {
   }
   auto doc = parse_strict_json(text);
   if (!doc) return malformed(doc.error().message);
-  if (auto ok = only_fields(*doc, {"sig", "tx"}, "envelope"); !ok) return std::unexpected(ok.error());
-  auto sig = field(*doc, "sig");
-  if (!sig) return std::unexpected(sig.error());
-  auto tx = field(*doc, "tx");
-  if (!tx) return std::unexpected(tx.error());
+  if (auto ok = only_fields(*doc, {"sig", "tx"}, "envelope"); !ok) return malformed(ok.error());
+  auto sig = fields::get(*doc, "sig");
+  if (!sig) return malformed(sig.error());
+  auto tx = fields::get(*doc, "tx");
+  if (!tx) return malformed(tx.error());
   return parse_signed(**sig, **tx);
 }
 
@@ -768,13 +692,12 @@ Result<Record> parse_record(std::string_view bytes) {
   auto doc = parse_strict_json(bytes);
   if (!doc) return fail("ledger.record", doc.error().message);
   const auto bad = [](const std::string& message) { return fail("ledger.record", message); };
-  if (auto ok = only_fields(*doc, {"index", "sig", "time", "tx"}, "record"); !ok)
-    return bad(ok.error().message);
+  if (auto ok = only_fields(*doc, {"index", "sig", "time", "tx"}, "record"); !ok) return bad(ok.error());
   Record record;
   auto index = get_uint(*doc, "index");
-  if (!index) return bad(index.error().message);
+  if (!index) return bad(index.error());
   auto time = get_uint(*doc, "time");
-  if (!time) return bad(time.error().message);
+  if (!time) return bad(time.error());
   if (!doc->contains("sig") || !doc->contains("tx")) return bad("record lacks \"sig\" or \"tx\"");
   auto stx = parse_signed(doc->at("sig"), doc->at("tx"));
   if (!stx) return bad(stx.error().message);

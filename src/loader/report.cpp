@@ -1,61 +1,46 @@
 #include "loader/report.h"
 
-#include <algorithm>
 #include <initializer_list>
 #include <limits>
 #include <utility>
 
 #include "base/bytes.h"
+#include "ledger/fields.h"
 
 namespace ward::loader {
 namespace {
 
 using json = nlohmann::json;
 
+namespace fields = ledger::fields;
+
+// Bounds on the report's strings; a report sent as text is at most
+// kMaxReportSize in all, which also bounds its certificates.
+constexpr std::size_t kMaxShortText = 256;  // the engine digest (the ledger's bound)
+constexpr std::size_t kMaxText = 4096;      // a URI, an endpoint, a recipient, the outcome
+
 std::unexpected<Error> bad(const std::string& message) {
   return fail("report.parse", message);
 }
 
-Result<void> only_fields(const json& object, std::initializer_list<std::string_view> names,
-                         std::string_view where) {
-  if (!object.is_object()) return bad(std::string(where) + " is not a JSON object");
-  for (const auto& [key, value] : object.items()) {
-    if (std::find(names.begin(), names.end(), key) == names.end()) {
-      return bad(std::string(where) + " has an unknown field \"" + key + "\"");
-    }
-  }
-  for (std::string_view name : names) {
-    if (!object.contains(name)) return bad(std::string(where) + " lacks \"" + std::string(name) + "\"");
-  }
+// The shared readers' reason for a refused field, under "report.parse".
+template <class T>
+Result<T> field(fields::Read<T> value) {
+  if (!value) return bad(value.error());
+  return std::move(*value);
+}
+
+// Every field of a report's objects is required.
+Result<void> exactly_fields(const json& object, std::initializer_list<std::string_view> names,
+                            std::string_view what) {
+  if (auto ok = fields::only_fields(object, names, names, what); !ok) return bad(ok.error());
   return {};
 }
 
-Result<std::string> text_field(const json& object, const char* key) {
-  const json& v = object.at(key);
-  if (!v.is_string()) return bad(std::string("\"") + key + "\" must be a string");
-  return v.get<std::string>();
-}
-
-Result<std::uint64_t> uint_field(const json& object, const char* key) {
-  const json& v = object.at(key);
-  const bool whole = v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0);
-  if (!whole || v.get<std::uint64_t>() > ledger::kMaxAmount) {
-    return bad(std::string("\"") + key + "\" must be a whole number");
-  }
-  return v.get<std::uint64_t>();
-}
-
-template <std::size_t N>
-Result<std::array<std::uint8_t, N>> hex_field(const json& object, const char* key) {
-  auto text = text_field(object, key);
-  if (!text) return std::unexpected(text.error());
-  auto bytes = hex_decode(*text);
-  if (!bytes || bytes->size() != N || hex_encode(*bytes) != *text) {
-    return bad(std::string("\"") + key + "\" must be " + std::to_string(2 * N) + " lower-case hex digits");
-  }
-  std::array<std::uint8_t, N> out{};
-  std::copy(bytes->begin(), bytes->end(), out.begin());
-  return out;
+// A start report is made before the service finishes: its "finished" is "".
+Result<std::string> finished_time(const json& report) {
+  if (report.at("finished") == "") return std::string();
+  return field(fields::get_time(report, "finished"));
 }
 
 json input_json(const ReportInput& in) {
@@ -66,14 +51,14 @@ json input_json(const ReportInput& in) {
 }
 
 Result<ReportInput> parse_input(const json& j) {
-  if (auto ok = only_fields(j, {"resource", "plaintext_sha256", "owner", "grant"}, "an input"); !ok) {
+  if (auto ok = exactly_fields(j, {"resource", "plaintext_sha256", "owner", "grant"}, "an input"); !ok) {
     return std::unexpected(ok.error());
   }
   ReportInput in;
-  auto resource = hex_field<32>(j, "resource");
-  auto plaintext = hex_field<32>(j, "plaintext_sha256");
-  auto owner = hex_field<32>(j, "owner");
-  auto grant = hex_field<32>(j, "grant");
+  auto resource = field(fields::get_hex<32>(j, "resource"));
+  auto plaintext = field(fields::get_hex<32>(j, "plaintext_sha256"));
+  auto owner = field(fields::get_hex<32>(j, "owner"));
+  auto grant = field(fields::get_hex<32>(j, "grant"));
   for (const auto* r : {&resource, &plaintext, &owner, &grant}) {
     if (!*r) return std::unexpected(r->error());
   }
@@ -84,33 +69,22 @@ Result<ReportInput> parse_input(const json& j) {
   return in;
 }
 
-Result<std::vector<std::string>> string_list(const json& object, const char* key) {
-  const json& v = object.at(key);
-  if (!v.is_array()) return bad(std::string("\"") + key + "\" must be an array of strings");
-  std::vector<std::string> out;
-  for (const auto& item : v) {
-    if (!item.is_string()) return bad(std::string("\"") + key + "\" must be an array of strings");
-    out.push_back(item.get<std::string>());
-  }
-  return out;
-}
-
 std::string signed_bytes(const json& report) {
   return std::string(kReportDomain) + ledger::canonical_json(report);
 }
 
 Result<ReportService> parse_service(const json& s) {
-  if (auto ok = only_fields(s, {"tls_key_sha256", "tls_certificate", "endpoint"}, "\"service\""); !ok) {
+  if (auto ok = exactly_fields(s, {"tls_key_sha256", "tls_certificate", "endpoint"}, "\"service\""); !ok) {
     return std::unexpected(ok.error());
   }
   ReportService out;
-  auto key = hex_field<32>(s, "tls_key_sha256");
+  auto key = field(fields::get_hex<32>(s, "tls_key_sha256"));
   if (!key) return std::unexpected(key.error());
   out.tls_key_sha256 = *key;
-  auto cert = text_field(s, "tls_certificate");
+  auto cert = field(fields::get_string(s, "tls_certificate", kMaxReportSize));
   if (!cert) return std::unexpected(cert.error());
   out.tls_certificate = std::move(*cert);
-  auto endpoint = text_field(s, "endpoint");
+  auto endpoint = field(fields::get_string(s, "endpoint", kMaxText));
   if (!endpoint) return std::unexpected(endpoint.error());
   out.endpoint = std::move(*endpoint);
   return out;
@@ -119,34 +93,34 @@ Result<ReportService> parse_service(const json& s) {
 Result<Report> parse_body(const json& r) {
   // A batch order's report has an output, a service's a service part: one of the two.
   const bool service = r.is_object() && r.contains("service");
-  if (auto ok =
-          service
-              ? only_fields(r,
-                            {"v", "ledger", "order", "cvm", "certificate", "engine", "engine_resource",
-                             "inputs", "service", "started", "finished", "exit_code", "outcome", "stages_ms"},
-                            "\"report\"")
-              : only_fields(r,
-                            {"v", "ledger", "order", "cvm", "certificate", "engine", "engine_resource",
-                             "inputs", "output", "started", "finished", "exit_code", "outcome", "stages_ms"},
-                            "\"report\"");
+  if (auto ok = service ? exactly_fields(r,
+                                         {"v", "ledger", "order", "cvm", "certificate", "engine",
+                                          "engine_resource", "inputs", "service", "started", "finished",
+                                          "exit_code", "outcome", "stages_ms"},
+                                         "\"report\"")
+                        : exactly_fields(r,
+                                         {"v", "ledger", "order", "cvm", "certificate", "engine",
+                                          "engine_resource", "inputs", "output", "started", "finished",
+                                          "exit_code", "outcome", "stages_ms"},
+                                         "\"report\"");
       !ok) {
     return std::unexpected(ok.error());
   }
-  auto version = uint_field(r, "v");
+  auto version = field(fields::get_uint(r, "v"));
   if (!version) return std::unexpected(version.error());
   if (*version != 1) return bad("unsupported report version " + std::to_string(*version));
   Report out;
-#define WARD_SET(target, expr)                          \
-  do {                                                  \
-    auto value = (expr);                                \
+#define WARD_SET(target, expr)                         \
+  do {                                                 \
+    auto value = (expr);                               \
     if (!value) return std::unexpected(value.error()); \
-    target = std::move(*value);                         \
+    target = std::move(*value);                        \
   } while (false)
-  WARD_SET(out.ledger, hex_field<32>(r, "ledger"));
-  WARD_SET(out.order, uint_field(r, "order"));
-  WARD_SET(out.cvm, hex_field<32>(r, "cvm"));
-  WARD_SET(out.certificate, text_field(r, "certificate"));
-  WARD_SET(out.engine, text_field(r, "engine"));
+  WARD_SET(out.ledger, field(fields::get_hex<32>(r, "ledger")));
+  WARD_SET(out.order, field(fields::get_uint(r, "order")));
+  WARD_SET(out.cvm, field(fields::get_hex<32>(r, "cvm")));
+  WARD_SET(out.certificate, field(fields::get_string(r, "certificate", kMaxReportSize)));
+  WARD_SET(out.engine, field(fields::get_string(r, "engine", kMaxShortText)));
   WARD_SET(out.engine_resource, parse_input(r.at("engine_resource")));
   if (!r.at("inputs").is_array()) return bad("\"inputs\" must be an array");
   for (const auto& item : r.at("inputs")) {
@@ -158,29 +132,30 @@ Result<Report> parse_body(const json& r) {
     WARD_SET(out.service, parse_service(r.at("service")));
   } else {
     const json& o = r.at("output");
-    if (auto ok = only_fields(o, {"uri", "sha256", "size", "recipients"}, "\"output\""); !ok) {
+    if (auto ok = exactly_fields(o, {"uri", "sha256", "size", "recipients"}, "\"output\""); !ok) {
       return std::unexpected(ok.error());
     }
-    WARD_SET(out.output.uri, text_field(o, "uri"));
-    WARD_SET(out.output.sha256, hex_field<32>(o, "sha256"));
-    WARD_SET(out.output.size, uint_field(o, "size"));
-    WARD_SET(out.output.recipients, string_list(o, "recipients"));
+    WARD_SET(out.output.uri, field(fields::get_string(o, "uri", kMaxText)));
+    WARD_SET(out.output.sha256, field(fields::get_hex<32>(o, "sha256")));
+    WARD_SET(out.output.size, field(fields::get_uint(o, "size")));
+    WARD_SET(out.output.recipients, field(fields::get_strings(o, "recipients", kMaxText)));
   }
-  WARD_SET(out.started, text_field(r, "started"));
-  WARD_SET(out.finished, text_field(r, "finished"));
+  WARD_SET(out.started, field(fields::get_time(r, "started")));
+  WARD_SET(out.finished, finished_time(r));
   const json& code = r.at("exit_code");
-  if (!code.is_number_integer() || code.get<std::int64_t>() < std::numeric_limits<int>::min() ||
-      code.get<std::int64_t>() > std::numeric_limits<int>::max()) {
-    return bad("\"exit_code\" must be an integer");
-  }
+  // An unsigned value read as int64_t would wrap: 2^64-1 is not -1.
+  const bool whole =
+      code.is_number_unsigned()
+          ? code.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
+          : code.is_number_integer() && code.get<std::int64_t>() >= std::numeric_limits<int>::min() &&
+                code.get<std::int64_t>() <= std::numeric_limits<int>::max();
+  if (!whole) return bad("\"exit_code\" must be an integer");
   out.exit_code = static_cast<int>(code.get<std::int64_t>());
-  WARD_SET(out.outcome, text_field(r, "outcome"));
+  WARD_SET(out.outcome, field(fields::get_string(r, "outcome", kMaxText)));
   const json& stages = r.at("stages_ms");
   if (!stages.is_object()) return bad("\"stages_ms\" must be an object");
-  for (const auto& [name, value] : stages.items()) {
-    std::uint64_t ms = 0;
-    WARD_SET(ms, uint_field(stages, name.c_str()));
-    out.stages_ms[name] = ms;
+  for (const auto& [name, spent] : stages.items()) {
+    WARD_SET(out.stages_ms[name], field(fields::uint_value(spent, name)));
   }
 #undef WARD_SET
   return out;
@@ -229,10 +204,11 @@ SignedReport sign_report(const Report& report, const crypto::Ed25519PrivateKey& 
 }
 
 Result<SignedReport> parse_report(const json& signed_report) {
-  if (auto ok = only_fields(signed_report, {"report", "sig"}, "the report"); !ok) return std::unexpected(ok.error());
+  if (auto ok = exactly_fields(signed_report, {"report", "sig"}, "the report"); !ok)
+    return std::unexpected(ok.error());
   auto body = parse_body(signed_report.at("report"));
   if (!body) return std::unexpected(body.error());
-  auto sig = hex_field<64>(signed_report, "sig");
+  auto sig = field(fields::get_hex<64>(signed_report, "sig"));
   if (!sig) return std::unexpected(sig.error());
   return SignedReport{std::move(*body), *sig, signed_report};
 }

@@ -125,8 +125,8 @@ TEST_F(ResourceTest, ShouldRefuseMalformedDescriptorsNamingTheProblem) {
   refused([](json& d) { d["resource"]["kind"] = "link"; }, "\"kind\"");
   refused([](json& d) { d["resource"]["name"] = "a/b"; }, "\"name\"");
   refused([](json& d) { d["resource"]["name"] = ".."; }, "\"name\"");
-  refused([](json& d) { d["resource"]["plaintext_size"] = "5"; }, "\"plaintext_size\" is not");
-  refused([](json& d) { d["resource"]["plaintext_size"] = -1; }, "\"plaintext_size\" is not");
+  refused([](json& d) { d["resource"]["plaintext_size"] = "5"; }, "\"plaintext_size\" must be an integer");
+  refused([](json& d) { d["resource"]["plaintext_size"] = -1; }, "\"plaintext_size\" must not be negative");
   refused([](json& d) { d["resource"]["plaintext_size"] = 7; }, "\"ciphertext_size\"");
   refused([](json& d) { d["resource"]["header_length"] = 0; }, "\"header_length\"");
   refused([](json& d) { d["resource"]["header_sha256"] = std::string(64, 'A'); }, "\"header_sha256\"");
@@ -143,7 +143,8 @@ TEST_F(ResourceTest, ShouldRefuseMalformedDescriptorsNamingTheProblem) {
 
 TEST_F(ResourceTest, ShouldRefuseDuplicateKeysFloatsAndOversizedText) {
   std::string text = signed_text();
-  const std::string dup = text.substr(0, text.find('{', 1) + 1) + "\"name\": \"x\", " + text.substr(text.find('{', 1) + 1);
+  const std::string dup =
+      text.substr(0, text.find('{', 1) + 1) + "\"name\": \"x\", " + text.substr(text.find('{', 1) + 1);
   auto parsed = parse_resource(dup);
   ASSERT_FALSE(parsed);
   EXPECT_NE(parsed.error().message.find("duplicate key"), std::string::npos) << parsed.error().message;

@@ -1,5 +1,7 @@
 #include "loader/report.h"
 
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "crypto/keys.h"
@@ -83,6 +85,15 @@ TEST(ReportTest, shouldFailSignatureWhenSignedByAnotherKey) {
   EXPECT_FALSE(report_signature_valid(*parsed, crypto::Ed25519PrivateKey::generate().public_key()));
 }
 
+// docs/serving.md: a service's start report has an empty "finished".
+TEST(ReportTest, shouldAcceptAnEmptyFinishedWhenTheReportIsAStartReport) {
+  Report report = sample_report();
+  report.finished = "";
+  auto parsed = parse_report(sign_report(report, crypto::Ed25519PrivateKey::generate()).json);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->report.finished, "");
+}
+
 TEST(ReportTest, shouldRefuseWhenMalformed) {
   const auto key = crypto::Ed25519PrivateKey::generate();
   const json good = sign_report(sample_report(), key).json;
@@ -112,6 +123,15 @@ TEST(ReportTest, shouldRefuseWhenMalformed) {
   j = good;
   j["report"]["inputs"] = json::object();
   refuse(j, "inputs not an array");
+  j = good;
+  j["report"]["started"] = "2026-11-26 00:00:00";
+  refuse(j, "a time not in RFC 3339");
+  j = good;
+  j["report"]["outcome"] = "";
+  refuse(j, "an empty outcome");
+  j = good;
+  j["report"]["exit_code"] = std::numeric_limits<std::uint64_t>::max();
+  refuse(j, "an exit code past int, which int64_t would read as -1");
   EXPECT_FALSE(parse_report_text(R"({"report": {}, "report": {}, "sig": ""})"));
   EXPECT_FALSE(parse_report_text(std::string(kMaxReportSize + 1, ' ')));
 }
