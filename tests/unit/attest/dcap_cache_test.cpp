@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "appraisal_testing.h"
 #include "attest/dcap/collateral.h"
 #include "attest/dcap/pck.h"
 #include "attest/dcap/quote_builder.h"
@@ -36,16 +37,6 @@ std::string read_text(const std::string& relative) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-std::string failed(const Appraisal& a) {
-  const CheckResult* f = a.checks.first_failure();
-  return f ? f->name : "";
-}
-
-std::string why(const Appraisal& a) {
-  const CheckResult* f = a.checks.first_failure();
-  return f ? f->name + ": " + f->detail : "accepted";
 }
 
 crypto::Crl crl(const crypto::Certificate& issuer, const crypto::EcPrivateKey& key, sys_seconds this_update,

@@ -2,8 +2,6 @@
 // verdicts of its EXPECTED.md), a byte-flip matrix over what each quote's
 // signatures cover, and one failing variation per named check built with the
 // simulated TEE's pieces.
-#include "attest/dcap/verify.h"
-
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -15,8 +13,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "appraisal_testing.h"
 #include "attest/dcap/quote.h"
 #include "attest/dcap/quote_builder.h"
+#include "attest/dcap/verify.h"
 #include "attest/evidence.h"
 #include "attest/sim.h"
 #include "base/bytes.h"
@@ -61,16 +61,6 @@ Appraisal verify_real(std::string_view quote, std::optional<std::string_view> co
   Appraisal out;
   verify_quote(read_quote(quote), c ? &*c : nullptr, std::span(&intel_sgx_root(), 1), t, out);
   return out;
-}
-
-std::string failed(const Appraisal& a) {
-  const CheckResult* f = a.checks.first_failure();
-  return f ? f->name : "";
-}
-
-std::string why(const Appraisal& a) {
-  const CheckResult* f = a.checks.first_failure();
-  return f ? f->name + ": " + f->detail : "accepted";
 }
 
 TEST(DcapRoot, ShouldEmbedTheIntelSgxRootCa) {

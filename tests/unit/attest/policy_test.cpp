@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "appraisal_testing.h"
 #include "attest/evidence.h"
 #include "attest/sim.h"
 
@@ -25,11 +26,6 @@ std::string read_text(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-std::string failed(const Appraisal& a) {
-  const CheckResult* f = a.checks.first_failure();
-  return f ? f->name : "";
 }
 
 // An appraisal whose platform checks passed.
