@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/bytes.h"
 #include "base/time.h"
 
 namespace ward::ledger::fields {
@@ -20,11 +21,6 @@ std::unexpected<std::string> refuse(std::string_view name, std::string_view why)
 bool is_lower_hex(std::string_view text) {
   return std::all_of(text.begin(), text.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-// The value of a digit that is_lower_hex accepted.
-std::uint8_t nibble(char c) {
-  return static_cast<std::uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10);
 }
 
 }  // namespace
@@ -107,11 +103,15 @@ Read<std::vector<std::string>> get_strings(const json& object, std::string_view 
 
 Read<void> hex_value(const json& value, std::string_view name, std::span<std::uint8_t> out) {
   const std::size_t digits = 2 * out.size();
-  const auto* text = value.is_string() ? &value.get_ref<const std::string&>() : nullptr;
-  if (text == nullptr || text->size() != digits || !is_lower_hex(*text))
+  const auto refused = [&] {
     return refuse(name, "must be " + std::to_string(digits) + " lower-case hex digits");
-  for (std::size_t i = 0; i < out.size(); ++i)
-    out[i] = static_cast<std::uint8_t>(nibble((*text)[2 * i]) << 4 | nibble((*text)[2 * i + 1]));
+  };
+  if (!value.is_string()) return refused();
+  const auto& text = value.get_ref<const std::string&>();
+  if (text.size() != digits || !is_lower_hex(text)) return refused();
+  const auto bytes = hex_decode(text);
+  if (!bytes) return refused();
+  std::copy(bytes->begin(), bytes->end(), out.begin());
   return {};
 }
 
