@@ -12,6 +12,7 @@ apt_packages=(
   clang-16 libclang-rt-16-dev
   age expect time jq curl xxd openssl
   libarchive-dev bubblewrap nginx-light procps socat wrk chromium
+  libsecp256k1-dev
 )
 command -v npm >/dev/null || apt_packages+=(nodejs npm)
 
@@ -38,8 +39,10 @@ fi
 
 # The npm packages the tests and benchmarks run as real peers, pinned in
 # tests/npm/package.json: the DCAP verifier of bench/attest_vs_dcap_qvl.sh,
-# the OpenAI client of tests/e2e/llm.sh and puppeteer-core, which drives
-# Chromium in tests/e2e/ui.sh. Installed again only when the pins change.
+# the OpenAI client of tests/e2e/llm.sh, puppeteer-core, which drives
+# Chromium in tests/e2e/ui.sh, and the EVM ledger's Solidity compiler (solc)
+# and local chain (anvil, a prebuilt binary in @foundry-rs/anvil-linux-amd64).
+# Installed again only when the pins change.
 if ! cmp -s tests/npm/package.json .deps/npm/package.json || [[ ! -d .deps/npm/node_modules ]]; then
   echo "setup: installing the npm test peers (tests/npm/package.json)"
   mkdir -p .deps/npm
