@@ -173,7 +173,7 @@ Result<void> run_demo(const DemoArgs& args) {
       "covers the policy's digest, so the key works under no other policy");
 
   step("6. Carol places the order: engine + grants + output recipient + deposit");
-  auto order_receipt = ledger::submit_signed(**ledger, carol->key.signing_key(), "orders.create",
+  auto order_receipt = ledger::submit_signed(**ledger, carol->key, "orders.create",
                                              {{"cvm", hex_encode(cvm_id)},
                                               {"engine", *engine_digest},
                                               {"inputs", {*carol_grant, *alice_grant, *bob_grant}},
@@ -239,7 +239,7 @@ Result<void> run_demo(const DemoArgs& args) {
   if (!other_res) return std::unexpected(other_res.error());
   auto other_grant = grant_of(*other_res, *carol, *other_digest);
   if (!other_grant) return std::unexpected(other_grant.error());
-  auto bad_receipt = ledger::submit_signed(**ledger, carol->key.signing_key(), "orders.create",
+  auto bad_receipt = ledger::submit_signed(**ledger, carol->key, "orders.create",
                                            {{"cvm", hex_encode(cvm_id)},
                                             {"engine", *other_digest},
                                             {"inputs", {*other_grant, *alice_grant, *bob_grant}},

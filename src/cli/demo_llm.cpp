@@ -178,7 +178,7 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
     auto descriptor = store.put_bytes(as_bytes(files::resource_text(res)));
     if (!descriptor) return std::unexpected(descriptor.error());
     auto listed = ledger::submit_signed(
-        ledger, carol->key.signing_key(), "offers.create",
+        ledger, carol->key, "offers.create",
         {{"kind", kind}, {"name", name}, {"resource", descriptor->uri}, {"price", price}});
     if (!listed) return std::unexpected(listed.error());
     return listed->index;
@@ -211,7 +211,7 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
 
   step("5. Dave deploys it for subscribers at 1 a request and 20 per 1000 tokens, paying Carol's offers");
   auto created = ledger::submit_signed(
-      ledger, dave->key.signing_key(), "orders.create",
+      ledger, dave->key, "orders.create",
       {{"cvm", hex_encode(w.cvm_id)},
        {"engine", *engine_digest},
        {"inputs", grants},
@@ -235,7 +235,7 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   if (!client) return std::unexpected(client.error());
 
   step("7. Alice subscribes and chats through the proxy (her key signs each request; receipts kept)");
-  auto subscribed = ledger::submit_signed(ledger, alice->key.signing_key(), "services.subscribe",
+  auto subscribed = ledger::submit_signed(ledger, alice->key, "services.subscribe",
                                           {{"order", order_id}, {"deposit", 100}});
   if (!subscribed) return std::unexpected(subscribed.error());
   const fs::path receipts = w.dir / "alice-receipts.jsonl";
@@ -338,8 +338,7 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
   }
 
   step("9. Dave stops the service; the ledger settles it");
-  auto canceled =
-      ledger::submit_signed(ledger, dave->key.signing_key(), "orders.cancel", {{"order", order_id}});
+  auto canceled = ledger::submit_signed(ledger, dave->key, "orders.cancel", {{"order", order_id}});
   if (!canceled) return std::unexpected(canceled.error());
   auto ended = demo::wait_for_order(ledger, order_id, std::chrono::seconds(60));
   if (!ended) return std::unexpected(ended.error());

@@ -155,7 +155,7 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
       "4. Carol deploys it: a service for subscribers at 1 a request, with a deposit of 300 for the "
       "provider");
   auto created = ledger::submit_signed(
-      ledger, carol->key.signing_key(), "orders.create",
+      ledger, carol->key, "orders.create",
       {{"cvm", hex_encode(w.cvm_id)},
        {"engine", *engine_digest},
        {"inputs", grants},
@@ -230,8 +230,8 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
   const Answer unpaid = predict(0);
   say("before subscribing: HTTP " + std::to_string(unpaid.status) + " " + demo::error_of(unpaid));
   if (unpaid.status != 402) return fail("demo.access", "an unsubscribed client was not refused");
-  auto subscribed = ledger::submit_signed(ledger, alice->key.signing_key(), "services.subscribe",
-                                          {{"order", order_id}, {"deposit", 5}});
+  auto subscribed =
+      ledger::submit_signed(ledger, alice->key, "services.subscribe", {{"order", order_id}, {"deposit", 5}});
   if (!subscribed) return std::unexpected(subscribed.error());
   say("Alice subscribes with a deposit of 5 (5 requests at 1 each), held in escrow");
   std::size_t answered = 0;
@@ -277,8 +277,7 @@ Result<void> run_demo_serve(const DemoServeArgs& args) {
     return fail("demo.usage", "the ledger overcharged: " + usage->overcharged.front());
 
   step("9. Carol stops the service; the ledger settles it");
-  auto canceled =
-      ledger::submit_signed(ledger, carol->key.signing_key(), "orders.cancel", {{"order", order_id}});
+  auto canceled = ledger::submit_signed(ledger, carol->key, "orders.cancel", {{"order", order_id}});
   if (!canceled) return std::unexpected(canceled.error());
   auto ended = demo::wait_for_order(ledger, order_id, std::chrono::seconds(60));
   if (!ended) return std::unexpected(ended.error());

@@ -186,7 +186,7 @@ Result<Party> DemoWorld::make_party(const std::string& name) {
     return std::unexpected(ok.error());
   }
   if (auto ok = file->commit(); !ok) return std::unexpected(ok.error());
-  auto receipt = ledger::submit_signed(*ledger, p.key.signing_key(), "accounts.register",
+  auto receipt = ledger::submit_signed(*ledger, p.key, "accounts.register",
                                        {{"recipient", p.key.recipient().to_string()}, {"name", name}});
   if (!receipt) return fail(receipt.error(), "registering " + name);
   return p;
@@ -274,7 +274,7 @@ Result<LocalProxy> open_proxy(std::unique_ptr<serve::VerifiedClient> client, con
 }
 
 Result<void> DemoWorld::fund(const Party& party, std::uint64_t amount) {
-  auto ok = ledger::submit_signed(*ledger, party.key.signing_key(), "accounts.fund",
+  auto ok = ledger::submit_signed(*ledger, party.key, "accounts.fund",
                                   {{"to", hex_encode(party.key.signing_public_key())}, {"amount", amount}});
   if (!ok) return std::unexpected(ok.error());
   return {};

@@ -45,7 +45,7 @@ Result<ledger::Receipt> submit_envelope(ledger::LedgerClient& client, std::strin
 
 Result<ledger::Receipt> submit_transaction(ledger::LedgerClient& client, const keys::PartyKey& key,
                                            std::string_view type, json args) {
-  return ledger::submit_signed(client, key.signing_key(), type, std::move(args));
+  return ledger::submit_signed(client, key, type, std::move(args));
 }
 
 Result<void> print_json(const json& value) {

@@ -293,22 +293,29 @@ Result<std::uint64_t> next_nonce(LedgerClient& client, const AccountId& account)
   return (*found)->nonce + 1;
 }
 
-Result<Receipt> submit_accepted(LedgerClient& client, std::string_view envelope) {
-  auto receipt = client.submit(envelope);
-  if (!receipt) return receipt;
-  if (receipt->rejection) {
+namespace {
+
+// A refusal as the Error "ledger.rejected".
+Result<Receipt> refusal_as_error(Result<Receipt> receipt) {
+  if (receipt && receipt->rejection) {
     return fail("ledger.rejected",
                 "rejected (" + receipt->rejection->reason + "): " + receipt->rejection->message);
   }
   return receipt;
 }
 
-Result<Receipt> submit_signed(LedgerClient& client, const crypto::Ed25519PrivateKey& key, std::string_view type,
-                              nlohmann::json args) {
-  auto summary = client.summary();
+}  // namespace
+
+Result<Receipt> submit_accepted(LedgerClient& client, std::string_view envelope) {
+  return refusal_as_error(client.submit(envelope));
+}
+
+Result<Receipt> LedgerClient::submit_as(const keys::PartyKey& key, std::string_view type,
+                                        nlohmann::json args) {
+  auto summary = this->summary();
   if (!summary) return std::unexpected(summary.error());
-  const auto sender = key.public_key();
-  auto nonce = next_nonce(client, sender);
+  const auto sender = key.signing_public_key();
+  auto nonce = next_nonce(*this, sender);
   if (!nonce) return std::unexpected(nonce.error());
   const nlohmann::json tx = {{"v", 1},
                              {"ledger", hex_encode(summary->info.id)},
@@ -316,9 +323,14 @@ Result<Receipt> submit_signed(LedgerClient& client, const crypto::Ed25519Private
                              {"nonce", *nonce},
                              {"type", type},
                              {"args", std::move(args)}};
-  auto envelope = sign_transaction(tx, key);
+  auto envelope = sign_transaction(tx, key.signing_key());
   if (!envelope) return std::unexpected(envelope.error());
-  return submit_accepted(client, *envelope);
+  return submit(*envelope);
+}
+
+Result<Receipt> submit_signed(LedgerClient& client, const keys::PartyKey& key, std::string_view type,
+                              nlohmann::json args) {
+  return refusal_as_error(client.submit_as(key, type, std::move(args)));
 }
 
 }  // namespace ward::ledger

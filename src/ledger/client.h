@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "keys/party_key.h"
 #include "ledger/checkpoint.h"
 #include "ledger/ledger.h"
 
@@ -91,6 +92,10 @@ class LedgerClient {
   virtual Result<LedgerSummary> summary() = 0;
   // A refused transaction is a Receipt with a rejection, not an Error.
   virtual Result<Receipt> submit(std::string_view envelope) = 0;
+  // Sends {type, args} as `key`'s next transaction: an envelope signed with
+  // its Ed25519 key, at its next nonce. A refused transaction is a Receipt
+  // with a rejection, as for submit().
+  virtual Result<Receipt> submit_as(const keys::PartyKey& key, std::string_view type, nlohmann::json args);
 
   virtual Result<std::optional<Account>> account(const AccountId& id) = 0;
   virtual Result<std::vector<Offer>> offers() = 0;
@@ -147,9 +152,9 @@ Result<std::uint64_t> next_nonce(LedgerClient& client, const AccountId& account)
 // message is "rejected (<reason>): <message>".
 Result<Receipt> submit_accepted(LedgerClient& client, std::string_view envelope);
 
-// Builds {type, args} from `key`'s account with its next nonce, signs it and
-// submit_accepted()s it.
-Result<Receipt> submit_signed(LedgerClient& client, const crypto::Ed25519PrivateKey& key, std::string_view type,
+// client.submit_as(key, type, args), with a refusal as the Error
+// "ledger.rejected" of submit_accepted().
+Result<Receipt> submit_signed(LedgerClient& client, const keys::PartyKey& key, std::string_view type,
                               nlohmann::json args);
 
 }  // namespace ward::ledger

@@ -189,8 +189,7 @@ Result<void> CertificateRenewal::publish(const CvmState& cvm, ledger::LedgerClie
   if (!*listed) return fail("loader.cvm", "the CVM is not listed on the ledger");
   auto recorded = crypto::Certificate::from_pem((*listed)->certificate);
   if (recorded && *recorded == cvm.certificate) return {};
-  auto sent = ledger::submit_signed(ledger, cvm.key.signing_key(), "cvms.update",
-                                    {{"certificate", cvm.certificate_pem}});
+  auto sent = ledger::submit_signed(ledger, cvm.key, "cvms.update", {{"certificate", cvm.certificate_pem}});
   if (!sent) return std::unexpected(sent.error());
   log_("the ledger lists the CVM with its certificate valid until " + expiry_text(cvm.certificate));
   return {};

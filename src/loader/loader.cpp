@@ -92,7 +92,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       say("listed on the ledger; waiting for orders");
     }
     if (Clock::now() - last_heartbeat >= options.heartbeat) {
-      auto beat = ledger::submit_signed(**ledger, cvm->key.signing_key(), "cvms.heartbeat", nlohmann::json::object());
+      auto beat = ledger::submit_signed(**ledger, cvm->key, "cvms.heartbeat", nlohmann::json::object());
       if (!beat) {
         if (auto ok = retry(beat.error()); !ok) return ok;
         continue;
@@ -121,7 +121,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
     for (const auto& order : *orders) {
       if (stop.load()) break;
       if (order.status == ledger::OrderStatus::New) {
-        auto started = ledger::submit_signed(**ledger, cvm->key.signing_key(), "orders.start", {{"order", order.id}});
+        auto started = ledger::submit_signed(**ledger, cvm->key, "orders.start", {{"order", order.id}});
         if (!started) {
           say("order " + std::to_string(order.id) + ": cannot start: " + started.error().message);
           continue;

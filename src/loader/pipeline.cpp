@@ -128,7 +128,7 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
   // use of every grant before anything is decrypted.
   nlohmann::json uses = nlohmann::json::array();
   for (const auto& c : components) uses.push_back(files::grant_use_entry(c.grant));
-  if (auto used = ledger::submit_signed(ledger, cvm.key.signing_key(), "grants.use",
+  if (auto used = ledger::submit_signed(ledger, cvm.key, "grants.use",
                                         {{"order", order.id}, {"grants", std::move(uses)}});
       !used) {
     return grant_use_refusal(used.error());
@@ -300,13 +300,13 @@ Result<OrderOutcome> process_order(CvmState& cvm, ledger::LedgerClient& ledger, 
   if (!report && report.error().code == kStoppedCode) return std::unexpected(report.error());
   const auto publish_start = Clock::now();
   if (report) {
-    auto receipt = ledger::submit_signed(ledger, cvm.key.signing_key(), "reports.submit",
+    auto receipt = ledger::submit_signed(ledger, cvm.key, "reports.submit",
                                          {{"order", order.id}, {"report", report->json}});
     if (!receipt) return std::unexpected(receipt.error());
     outcome.done = true;
   } else {
     outcome.reason = one_line(report.error().message);
-    auto receipt = ledger::submit_signed(ledger, cvm.key.signing_key(), "orders.fail",
+    auto receipt = ledger::submit_signed(ledger, cvm.key, "orders.fail",
                                          {{"order", order.id}, {"reason", outcome.reason}});
     if (!receipt) return std::unexpected(receipt.error());
   }

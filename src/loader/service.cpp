@@ -193,7 +193,7 @@ Result<void> report_usage(ledger::LedgerClient& ledger, const CvmState& cvm, std
                          {"tokens", u.tokens},
                          {"bytes", u.bytes}});
     }
-    auto submitted = ledger::submit_signed(ledger, cvm.key.signing_key(), "services.usage",
+    auto submitted = ledger::submit_signed(ledger, cvm.key, "services.usage",
                                            {{"order", order}, {"usage", std::move(entries)}});
     if (!submitted) return std::unexpected(submitted.error());
     for (std::size_t i = at; i < end; ++i) sent[changed[i].first] = changed[i].second;
@@ -318,7 +318,7 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
   report.outcome = "serving";
   report.stages_ms = stages;
   const SignedReport start = sign_report(report, cvm.key.signing_key());
-  if (auto started = ledger::submit_signed(ledger, cvm.key.signing_key(), "services.start",
+  if (auto started = ledger::submit_signed(ledger, cvm.key, "services.start",
                                            {{"order", order.id}, {"report", start.json}});
       !started) {
     return fail(started.error(), "the ledger refused the service's start report");
@@ -378,7 +378,7 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
       next_rotation = Clock::now() + service.certificate_lifetime / 2;
     }
     if (Clock::now() - last_heartbeat >= service.heartbeat) {
-      (void)ledger::submit_signed(ledger, cvm.key.signing_key(), "cvms.heartbeat", nlohmann::json::object());
+      (void)ledger::submit_signed(ledger, cvm.key, "cvms.heartbeat", nlohmann::json::object());
       last_heartbeat = Clock::now();
     }
   }

@@ -63,8 +63,9 @@ Result<void> ensure_account(ledger::LedgerClient& ledger, const keys::PartyKey& 
   auto account = ledger.account(provider.signing_public_key());
   if (!account) return std::unexpected(account.error());
   if (*account) return {};
-  auto receipt = ledger::submit_signed(ledger, provider.signing_key(), "accounts.register",
-                                       {{"recipient", provider.recipient().to_string()}, {"name", "provider"}});
+  auto receipt =
+      ledger::submit_signed(ledger, provider, "accounts.register",
+                            {{"recipient", provider.recipient().to_string()}, {"name", "provider"}});
   if (!receipt) return fail(receipt.error(), "registering the provider");
   return {};
 }
@@ -79,7 +80,7 @@ Result<std::uint64_t> ensure_offer(ledger::LedgerClient& ledger, const NodeOptio
     }
   }
   auto receipt = ledger::submit_signed(
-      ledger, options.provider->signing_key(), "offers.create",
+      ledger, *options.provider, "offers.create",
       {{"kind", "tee"},
        {"name", options.platform == "sim" ? "simulated TEE (NOT SECURE)" : "confidential VM"},
        {"resource", options.platform == "sim" ? "sim" : "tdx/sev-snp via configfs-tsm"},
@@ -103,7 +104,7 @@ Result<bool> register_cvm(ledger::LedgerClient& ledger, const NodeOptions& optio
   auto listed = ledger.cvm(id.id);
   if (!listed) return std::unexpected(listed.error());
   if (*listed) return true;
-  auto receipt = ledger::submit_signed(ledger, options.provider->signing_key(), "cvms.register",
+  auto receipt = ledger::submit_signed(ledger, *options.provider, "cvms.register",
                                        {{"key", hex_encode(id.signing_key)},
                                         {"recipient", id.recipient.to_string()},
                                         {"certificate", cert->to_pem()},

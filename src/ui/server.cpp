@@ -352,7 +352,7 @@ http::Response Server::Impl::create_offer(const http::Request& request) {
   auto client = ledger();
   if (!client) return refusal(client.error(), 502);
   auto receipt = ledger::submit_signed(
-      **client, options.key.signing_key(), "offers.create",
+      **client, options.key, "offers.create",
       {{"kind", offer->kind}, {"name", offer->name}, {"resource", offer->resource}, {"price", offer->price}});
   if (!receipt) return refusal(receipt.error(), 409);
   return http::json_response(200, {{"offer", receipt->index}, {"resource", offer->resource}});
@@ -423,7 +423,7 @@ void Server::Impl::upload(std::uint64_t id, UploadRequest request) {
   auto client = ledger();
   if (!client) return set_step(id, 1, "failed", client.error().message);
   auto receipt = ledger::submit_signed(
-      **client, options.key.signing_key(), "offers.create",
+      **client, options.key, "offers.create",
       {{"kind", request.kind}, {"name", request.name}, {"resource", blob->uri}, {"price", request.price}});
   if (!receipt) return set_step(id, 1, "failed", receipt.error().message);
   set_step(id, 1, "done", "offer " + std::to_string(receipt->index));
@@ -542,7 +542,7 @@ void Server::Impl::deploy(std::uint64_t id, DeployRequest request) {
       {"offers", {engine_offer->id, model_offer->id}},  // the CVM's tee offer is paid by the contract itself
       {"deposit", request.deposit},
       {"serve", {{"access", "accounts"}, {"accounts", {account}}}}};
-  auto receipt = ledger::submit_signed(**client, options.key.signing_key(), "orders.create", std::move(args));
+  auto receipt = ledger::submit_signed(**client, options.key, "orders.create", std::move(args));
   if (!receipt) return failed(receipt.error());
   const std::uint64_t order_id = receipt->index;
   {
@@ -739,8 +739,7 @@ http::Response Server::Impl::cancel(const http::Request& request) {
   if (request.method != "POST") return http::error_response(405, "method_not_allowed", "POST only");
   auto client = ledger();
   if (!client) return refusal(client.error(), 502);
-  auto receipt =
-      ledger::submit_signed(**client, options.key.signing_key(), "orders.cancel", {{"order", *order}});
+  auto receipt = ledger::submit_signed(**client, options.key, "orders.cancel", {{"order", *order}});
   if (!receipt) return refusal(receipt.error(), 409);
   {
     std::lock_guard lock(mu);

@@ -93,7 +93,7 @@ int forge_submit(const std::string& ledger, const keys::PartyKey& key, const std
     std::cerr << "forge: " << client.error().message << "\n";
     return 2;
   }
-  auto sent = ward::ledger::submit_signed(**client, key.signing_key(), type, json::parse(args));
+  auto sent = ward::ledger::submit_signed(**client, key, type, json::parse(args));
   if (!sent) {
     std::cerr << "forge: " << sent.error().message << "\n";
     return 1;

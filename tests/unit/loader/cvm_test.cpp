@@ -87,7 +87,7 @@ class CertificateRenewalTest : public ::testing::Test {
   // The provider lists the CVM with the certificate it was provisioned with.
   void list_cvm() {
     const auto send = [&](std::string_view type, nlohmann::json args) -> std::uint64_t {
-      auto receipt = ledger::submit_signed(*client_, provider_.signing_key(), type, std::move(args));
+      auto receipt = ledger::submit_signed(*client_, provider_, type, std::move(args));
       EXPECT_TRUE(receipt) << type << ": " << receipt.error().message;
       return receipt ? receipt->index : 0;
     };

@@ -32,7 +32,7 @@ class UiServerTest : public ca::testing::CaTest {
     ASSERT_TRUE(ledger::Ledger::init(ledger_path_, true));
     auto client = ledger::open_client(ledger_path_);
     ASSERT_TRUE(client);
-    auto registered = ledger::submit_signed(**client, key_.signing_key(), "accounts.register",
+    auto registered = ledger::submit_signed(**client, key_, "accounts.register",
                                             {{"recipient", key_.recipient().to_string()}, {"name", "alice"}});
     ASSERT_TRUE(registered) << registered.error().message;
     auto server = Server::create(Options{ledger_path_,
