@@ -14,8 +14,21 @@ Result<crypto::Ed25519PrivateKey> derive_signing_key(const crypto::SecretBytes& 
   return crypto::Ed25519PrivateKey::from_seed(crypto::view(*seed));
 }
 
+Result<evm::PrivateKey> derive_evm_key(const crypto::SecretBytes& x25519_scalar) {
+  auto seed =
+      crypto::hkdf(crypto::HashAlg::Sha256, crypto::view(x25519_scalar), {}, as_bytes(kEvmKeyInfo), 32);
+  if (!seed) return fail(seed.error(), "deriving the EVM key");
+  auto key = evm::PrivateKey::from_bytes(crypto::view(*seed));
+  if (!key) return fail("keys.evm", "this party's key derives no EVM key (" + key.error().message + ")");
+  return key;
+}
+
 PartyKey PartyKey::generate() {
   return from_identity(age::X25519Identity::generate()).value();
+}
+
+Result<evm::PrivateKey> PartyKey::evm_key() const {
+  return derive_evm_key(identity_.secret());
 }
 
 Result<PartyKey> PartyKey::from_identity(age::X25519Identity identity) {

@@ -45,6 +45,27 @@ TEST(PartyKey, shouldDeriveTheSameSigningKeyThroughDeriveSigningKey) {
   EXPECT_EQ(hex_encode(signing->public_key()), kSigningPublicHex);
 }
 
+// Seed by Python's hmac/hashlib (RFC 5869 by hand); address from the seed by
+// npm elliptic (secp256k1) and js-sha3 (Keccak-256), independent of libsecp256k1.
+constexpr std::string_view kEvmSeedHex = "8ffb3e47e54e261fa13f1a239312058d71ad3bdc7715a20fe60d6caf13921042";
+constexpr std::string_view kEvmAddress = "0xad761c25a1053e061b8a6447697ac1bfe9a96f1f";
+
+TEST(PartyKey, shouldDeriveTheKnownEvmKey) {
+  auto key = PartyKey::parse(age_keygen_file());
+  ASSERT_TRUE(key) << key.error().message;
+  auto evm_key = key->evm_key();
+  ASSERT_TRUE(evm_key) << evm_key.error().message;
+  EXPECT_EQ(hex_encode(crypto::view(evm_key->secret())), kEvmSeedHex);
+  EXPECT_EQ(evm_key->address(), evm::Address::parse(kEvmAddress).value());
+  auto direct = derive_evm_key(crypto::to_secret(hex_decode(kScalarHex).value()));
+  ASSERT_TRUE(direct);
+  EXPECT_EQ(direct->address(), evm_key->address());
+}
+
+TEST(PartyKey, shouldDeriveDifferentEvmKeysForDifferentParties) {
+  EXPECT_NE(PartyKey::generate().evm_key()->address(), PartyKey::generate().evm_key()->address());
+}
+
 TEST(PartyKey, shouldRenderTheIdentityFileLikeAgeKeygenPlusTheSigningKey) {
   auto key = PartyKey::parse(age_keygen_file()).value();
   const auto created = std::chrono::sys_days{std::chrono::year{2024} / 1 / 2} + std::chrono::hours{3} +
