@@ -117,16 +117,31 @@ Result<Fees> pick_fees(RpcClient& rpc, const SendOptions& options) {
   return fees;
 }
 
-// Sends the signed bytes, again (the same bytes) after a lost connection.
+// Whether the node knows the transaction (pending or mined).
+bool node_knows(RpcClient& rpc, const Hash256& hash) {
+  auto found = rpc.request("eth_getTransactionByHash", nlohmann::json::array({data_text(hash)}));
+  return found && !found->is_null();
+}
+
+// Sends the signed bytes, again (the same bytes) after a lost connection. A
+// refusal after a lost answer may only mean the first send got through (the
+// node then says "nonce too low" or "already known"): the node is asked for
+// the transaction before the refusal counts.
 Result<void> broadcast(RpcClient& rpc, const SignedTransaction& signed_tx, Clock::time_point deadline) {
   const Bytes raw = signed_tx.raw();
+  const Hash256 hash = signed_tx.hash();
   auto pause = std::chrono::milliseconds{200};
+  bool lost_an_answer = false;
   for (int attempt = 0;; ++attempt) {
     auto sent = rpc.send_raw_transaction(raw);
     if (sent) return {};
-    if (sent.error().code != "evm.rpc") return std::unexpected(classify_refusal(sent.error()));
+    if (sent.error().code != "evm.rpc") {
+      if (lost_an_answer && node_knows(rpc, hash)) return {};
+      return std::unexpected(classify_refusal(sent.error()));
+    }
+    lost_an_answer = true;
     if (attempt == 3 || Clock::now() + pause > deadline) {
-      return fail("evm.rpc", "lost the node while sending transaction " + hash_text(signed_tx.hash()) + " (nonce " +
+      return fail("evm.rpc", "lost the node while sending transaction " + hash_text(hash) + " (nonce " +
                                  std::to_string(signed_tx.tx.nonce) +
                                  "); it may still be mined: look it up before sending another (" +
                                  sent.error().message + ")");
