@@ -46,7 +46,7 @@ TEST(PartyKey, shouldDeriveTheSameSigningKeyThroughDeriveSigningKey) {
 }
 
 // Seed by Python's hmac/hashlib (RFC 5869 by hand); address from the seed by
-// npm elliptic (secp256k1) and js-sha3 (Keccak-256), independent of libsecp256k1.
+// npm elliptic 6.6.1 (secp256k1) and js-sha3 0.8.0 (Keccak-256), independent of libsecp256k1.
 constexpr std::string_view kEvmSeedHex = "8ffb3e47e54e261fa13f1a239312058d71ad3bdc7715a20fe60d6caf13921042";
 constexpr std::string_view kEvmAddress = "0xad761c25a1053e061b8a6447697ac1bfe9a96f1f";
 
