@@ -297,14 +297,18 @@ contract WardLedger is WardLedgerState {
 
     /// cvms.register: CVM id = sha256(key); also creates the CVM's account
     /// (id `key`, sent for by `cvmAddress`). `binding` is key's Ed25519
-    /// signature over cvmAddress, checked off chain.
+    /// signature over cvmAddress, checked off chain. `notAfter` is the
+    /// certificate's, as the provider read it (0 for one that does not
+    /// parse), which the first cvms.update must pass; verifiers reread it
+    /// from the emitted certificate.
     function registerCvm(
         bytes32 key,
         address cvmAddress,
         bytes calldata binding,
         string calldata recipient,
         bytes calldata certificate,
-        uint64 offer
+        uint64 offer,
+        uint64 notAfter
     ) external {
         if (key == 0 || cvmAddress == address(0)) revert Malformed(M_ID);
         if (binding.length != BINDING_SIZE) revert Malformed(M_BINDING);
@@ -328,6 +332,7 @@ contract WardLedger is WardLedgerState {
         cvm.heartbeatAt = now_;
         cvm.recipientHash = keccak256(bytes(recipient));
         cvm.certificateSha256 = sha256(certificate);
+        cvm.notAfter = notAfter;
         cvmIds_.push(id);
         uint64 index = _newAccount(key, cvmAddress);
         emit CvmRegistered(id, key, cvmAddress, offer, index, recipient, certificate, binding);

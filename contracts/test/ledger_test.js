@@ -206,7 +206,7 @@ async function newCvm(provider, teeOffer) {
   const key = rand32();
   const address = newAddr();
   const recip = recipient('cvm' + key.slice(2, 8));
-  await send(provider.address, 'registerCvm', [key, address, binding, recip, CERT, teeOffer]);
+  await send(provider.address, 'registerCvm', [key, address, binding, recip, CERT, teeOffer, 0]);
   known.add(key);
   return { key, address, id: sha256(key), recipient: recip };
 }
@@ -384,9 +384,9 @@ test('cvms.register, cvms.heartbeat, cvms.update', async () => {
   const dataset = await newOffer(provider, 1, FIXED(1));
   const key = rand32();
   const address = newAddr();
-  const args = (k, a, o) => [k, a, binding, recipient('cvm'), CERT, o];
-  await refused(provider.address, 'registerCvm', [key, address, '0x11', recipient('cvm'), CERT, tee], 'Malformed', [4]);
-  await refused(provider.address, 'registerCvm', [key, address, binding, recipient('cvm'), '0x', tee], 'Malformed', [9]);
+  const args = (k, a, o) => [k, a, binding, recipient('cvm'), CERT, o, 0];
+  await refused(provider.address, 'registerCvm', [key, address, '0x11', recipient('cvm'), CERT, tee, 0], 'Malformed', [4]);
+  await refused(provider.address, 'registerCvm', [key, address, binding, recipient('cvm'), '0x', tee, 0], 'Malformed', [9]);
   await refused(provider.address, 'registerCvm', args(key, address, 999999), 'NotFound', [3, word(999999)]);
   await refused(other.address, 'registerCvm', args(key, address, tee), 'NotOwner', [3, tee]);
   await refused(provider.address, 'registerCvm', args(key, address, dataset), 'NotAllowed', [3, dataset]);
@@ -419,6 +419,14 @@ test('cvms.register, cvms.heartbeat, cvms.update', async () => {
   assert.deepStrictEqual([u.notAfter, u.certificateSha256], [BigInt(t), sha256(cert2)]);
   await refused(address, 'updateCvm', [cert2, key, recipient('cvm'), t], 'BadState', [9, t, t]);
   await send(address, 'updateCvm', [cert2, key, recipient('cvm'), t + 1]);
+  // The registered certificate's notAfter, as the provider read it, is the first one to pass.
+  const key2 = rand32();
+  const address2 = newAddr();
+  await send(provider.address, 'registerCvm', [key2, address2, binding, recipient('cvm'), CERT, tee, t]);
+  known.add(key2);
+  assert.strictEqual((await view('cvm', [sha256(key2)])).notAfter, BigInt(t));
+  await refused(address2, 'updateCvm', [cert2, key2, recipient('cvm'), t], 'BadState', [9, t, t]);
+  await send(address2, 'updateCvm', [cert2, key2, recipient('cvm'), t + 1]);
 });
 
 // A provider with a tee offer and a CVM, a dataset owner, a creator.
@@ -744,7 +752,7 @@ test('a whole three-party order (gas)', async () => {
     [1, 'cancer scans', 'ward://dataset/1', FIXED(50)])).logs.at(-1).topics[1]);
   const key = rand32();
   const cvmAddress = newAddr();
-  await step('registerCvm', provider.address, 'registerCvm', [key, cvmAddress, binding, recipient('cvm'), CERT, tee]);
+  await step('registerCvm', provider.address, 'registerCvm', [key, cvmAddress, binding, recipient('cvm'), CERT, tee, 0]);
   known.add(key);
   const cvm = { id: sha256(key), address: cvmAddress };
   const fundGas = Number((await send(modelOwner.address, 'fund', [modelOwner.id, 1000])).gasUsed);
