@@ -163,7 +163,10 @@ Result<Address> read_address(const json& value, std::string_view what) {
   return Address{*bytes};
 }
 
-Result<Log> read_log(const json& value) {
+namespace {
+
+// The consensus part of a log: address, topics, data.
+Result<Log> read_log_body(const json& value) {
   if (!value.is_object()) return bad("a log", "that is not an object");
   Log log;
   auto address = required(value, "address", read_address);
@@ -179,32 +182,42 @@ Result<Log> read_log(const json& value) {
   auto data = required(value, "data", read_data);
   if (!data) return std::unexpected(data.error());
   log.data = std::move(*data);
-  // Pending logs have no block yet; Ward reads mined ones only.
-  auto block_number = required(value, "blockNumber", read_quantity);
-  if (!block_number) return std::unexpected(block_number.error());
-  log.block_number = *block_number;
-  auto block_hash = required(value, "blockHash", read_hash);
-  if (!block_hash) return std::unexpected(block_hash.error());
-  log.block_hash = *block_hash;
-  auto tx_hash = required(value, "transactionHash", read_hash);
-  if (!tx_hash) return std::unexpected(tx_hash.error());
-  log.transaction_hash = *tx_hash;
-  auto tx_index = required(value, "transactionIndex", read_quantity);
-  if (!tx_index) return std::unexpected(tx_index.error());
-  log.transaction_index = *tx_index;
-  auto log_index = required(value, "logIndex", read_quantity);
-  if (!log_index) return std::unexpected(log_index.error());
-  log.log_index = *log_index;
-  if (const json* removed = member(value, "removed")) {
-    if (!removed->is_boolean()) return bad("a log", "whose \"removed\" is not a boolean");
-    log.removed = removed->get<bool>();
-  }
   return log;
 }
 
-Result<Receipt> read_receipt(const json& value) {
+}  // namespace
+
+Result<MinedLog> read_log(const json& value) {
+  auto body = read_log_body(value);
+  if (!body) return std::unexpected(body.error());
+  MinedLog mined;
+  mined.log = std::move(*body);
+  // Pending logs have no block yet; Ward reads mined ones only.
+  auto block_number = required(value, "blockNumber", read_quantity);
+  if (!block_number) return std::unexpected(block_number.error());
+  mined.block_number = *block_number;
+  auto block_hash = required(value, "blockHash", read_hash);
+  if (!block_hash) return std::unexpected(block_hash.error());
+  mined.block_hash = *block_hash;
+  auto tx_hash = required(value, "transactionHash", read_hash);
+  if (!tx_hash) return std::unexpected(tx_hash.error());
+  mined.transaction_hash = *tx_hash;
+  auto tx_index = required(value, "transactionIndex", read_quantity);
+  if (!tx_index) return std::unexpected(tx_index.error());
+  mined.transaction_index = *tx_index;
+  auto log_index = required(value, "logIndex", read_quantity);
+  if (!log_index) return std::unexpected(log_index.error());
+  mined.log_index = *log_index;
+  if (const json* removed = member(value, "removed")) {
+    if (!removed->is_boolean()) return bad("a log", "whose \"removed\" is not a boolean");
+    mined.removed = removed->get<bool>();
+  }
+  return mined;
+}
+
+Result<MinedReceipt> read_receipt(const json& value) {
   if (!value.is_object()) return bad("a receipt", "that is not an object");
-  Receipt r;
+  MinedReceipt r;
   auto hash = required(value, "transactionHash", read_hash);
   if (!hash) return std::unexpected(hash.error());
   r.transaction_hash = *hash;
@@ -213,7 +226,8 @@ Result<Receipt> read_receipt(const json& value) {
   r.transaction_index = *index;
   auto type = optional(value, "type", read_quantity);
   if (!type) return std::unexpected(type.error());
-  r.type = type->value_or(0);
+  if (type->value_or(0) > 0x7f) return bad("a receipt", "of transaction type " + std::to_string(**type));
+  r.receipt.type = static_cast<std::uint8_t>(type->value_or(0));
   auto block_hash = required(value, "blockHash", read_hash);
   if (!block_hash) return std::unexpected(block_hash.error());
   r.block_hash = *block_hash;
@@ -232,26 +246,27 @@ Result<Receipt> read_receipt(const json& value) {
   auto status = required(value, "status", read_quantity);
   if (!status) return std::unexpected(status.error());
   if (*status > 1) return bad("a receipt", "with status " + std::to_string(*status));
-  r.success = *status == 1;
+  r.receipt.success = *status == 1;
   auto gas = required(value, "gasUsed", read_quantity);
   if (!gas) return std::unexpected(gas.error());
   r.gas_used = *gas;
   auto cumulative = required(value, "cumulativeGasUsed", read_quantity);
   if (!cumulative) return std::unexpected(cumulative.error());
-  r.cumulative_gas_used = *cumulative;
+  r.receipt.cumulative_gas_used = *cumulative;
   auto price = optional(value, "effectiveGasPrice", read_big_quantity);
   if (!price) return std::unexpected(price.error());
   r.effective_gas_price = price->value_or(U256());
   auto bloom = required(value, "logsBloom", read_data);
   if (!bloom) return std::unexpected(bloom.error());
-  if (bloom->size() != 256) return bad("a receipt", "whose logsBloom is not 256 bytes");
-  r.logs_bloom = std::move(*bloom);
+  if (bloom->size() != r.receipt.logs_bloom.size())
+    return bad("a receipt", "whose logsBloom is not 256 bytes");
+  std::copy(bloom->begin(), bloom->end(), r.receipt.logs_bloom.begin());
   const json* logs = member(value, "logs");
   if (!logs || !logs->is_array()) return bad("a receipt", "without logs");
   for (const auto& l : *logs) {
-    auto log = read_log(l);
+    auto log = read_log_body(l);
     if (!log) return std::unexpected(log.error());
-    r.logs.push_back(std::move(*log));
+    r.receipt.logs.push_back(std::move(*log));
   }
   return r;
 }
@@ -418,7 +433,7 @@ Result<Hash256> RpcClient::send_raw_transaction(ByteView raw) {
   return hash;
 }
 
-Result<std::optional<Receipt>> RpcClient::receipt(const Hash256& transaction) {
+Result<std::optional<MinedReceipt>> RpcClient::receipt(const Hash256& transaction) {
   auto r = request("eth_getTransactionReceipt", json::array({data_text(transaction)}));
   if (!r) return std::unexpected(r.error());
   if (r->is_null()) return std::nullopt;
@@ -428,11 +443,11 @@ Result<std::optional<Receipt>> RpcClient::receipt(const Hash256& transaction) {
   return std::optional(std::move(*receipt));
 }
 
-Result<std::vector<Receipt>> RpcClient::block_receipts(std::uint64_t number) {
+Result<std::vector<MinedReceipt>> RpcClient::block_receipts(std::uint64_t number) {
   auto r = request("eth_getBlockReceipts", json::array({quantity_text(number)}));
   if (!r) return std::unexpected(r.error());
   if (!r->is_array()) return bad("the block's receipts", "that are not an array");
-  std::vector<Receipt> out;
+  std::vector<MinedReceipt> out;
   for (const auto& item : *r) {
     auto receipt = read_receipt(item);
     if (!receipt) return std::unexpected(receipt.error());
@@ -460,7 +475,7 @@ Result<BlockInfo> RpcClient::latest_block() {
   return read_block(*r);
 }
 
-Result<std::vector<Log>> RpcClient::logs(const LogFilter& filter) {
+Result<std::vector<MinedLog>> RpcClient::logs(const LogFilter& filter) {
   json f = {{"fromBlock", quantity_text(filter.from_block)},
             {"toBlock", filter.to_block ? quantity_text(*filter.to_block) : "latest"}};
   if (filter.address) f["address"] = data_text(filter.address->bytes);
@@ -478,7 +493,7 @@ Result<std::vector<Log>> RpcClient::logs(const LogFilter& filter) {
   auto r = request("eth_getLogs", json::array({std::move(f)}));
   if (!r) return std::unexpected(r.error());
   if (!r->is_array()) return bad("logs", "that are not an array");
-  std::vector<Log> out;
+  std::vector<MinedLog> out;
   for (const auto& item : *r) {
     auto log = read_log(item);
     if (!log) return std::unexpected(log.error());

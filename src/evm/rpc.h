@@ -22,6 +22,7 @@
 #include "base/error.h"
 #include "evm/address.h"
 #include "evm/keccak.h"
+#include "evm/receipt.h"
 #include "evm/u256.h"
 
 namespace ward::evm {
@@ -29,10 +30,10 @@ namespace ward::evm {
 // The largest answer read from a node (a page of logs, a block's receipts).
 inline constexpr std::size_t kMaxRpcAnswer = std::size_t{64} << 20;
 
-struct Log {
-  Address address;
-  std::vector<Hash256> topics;  // at most 4
-  Bytes data;
+// A log as eth_getLogs reports it: the log (what the receipts root commits
+// to) and where it was mined.
+struct MinedLog {
+  Log log;
   std::uint64_t block_number = 0;
   Hash256 block_hash{};
   Hash256 transaction_hash{};
@@ -41,21 +42,19 @@ struct Log {
   bool removed = false;  // dropped by a reorg
 };
 
-struct Receipt {
+// A receipt as eth_getTransactionReceipt reports it: the receipt (what the
+// receipts root commits to, receipt_rlp) and where and how it was mined.
+struct MinedReceipt {
+  Receipt receipt;
   Hash256 transaction_hash{};
   std::uint64_t transaction_index = 0;
-  std::uint64_t type = 0;
   Hash256 block_hash{};
   std::uint64_t block_number = 0;
   Address from;
   std::optional<Address> to;                // absent for a contract creation
   std::optional<Address> contract_address;  // the contract a creation made
-  bool success = false;                     // status 1
   std::uint64_t gas_used = 0;
-  std::uint64_t cumulative_gas_used = 0;
   U256 effective_gas_price;
-  Bytes logs_bloom;  // 256 bytes
-  std::vector<Log> logs;
 };
 
 // What eth_call answers: the returned data, or the revert data of a call
@@ -130,12 +129,12 @@ class RpcClient {
   // one signed transaction twice cannot include it twice.
   Result<Hash256> send_raw_transaction(ByteView raw);
   // nullopt while the transaction is not mined (or unknown to the node).
-  Result<std::optional<Receipt>> receipt(const Hash256& transaction);
-  Result<std::vector<Receipt>> block_receipts(std::uint64_t number);
+  Result<std::optional<MinedReceipt>> receipt(const Hash256& transaction);
+  Result<std::vector<MinedReceipt>> block_receipts(std::uint64_t number);
   // nullopt for a block past the head.
   Result<std::optional<BlockInfo>> block(std::uint64_t number);
   Result<BlockInfo> latest_block();
-  Result<std::vector<Log>> logs(const LogFilter& filter);
+  Result<std::vector<MinedLog>> logs(const LogFilter& filter);
 
  protected:
   explicit RpcClient(std::string url) : url_(std::move(url)) {}
@@ -156,8 +155,8 @@ Result<U256> read_big_quantity(const nlohmann::json& value, std::string_view wha
 Result<Bytes> read_data(const nlohmann::json& value, std::string_view what);
 Result<Hash256> read_hash(const nlohmann::json& value, std::string_view what);
 Result<Address> read_address(const nlohmann::json& value, std::string_view what);
-Result<Receipt> read_receipt(const nlohmann::json& value);
-Result<Log> read_log(const nlohmann::json& value);
+Result<MinedReceipt> read_receipt(const nlohmann::json& value);
+Result<MinedLog> read_log(const nlohmann::json& value);
 
 std::string data_text(ByteView data);       // "0x" and lower-case hex
 std::string quantity_text(std::uint64_t v);  // "0x0", "0x1a"

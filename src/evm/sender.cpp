@@ -152,8 +152,8 @@ Result<void> broadcast(RpcClient& rpc, const SignedTransaction& signed_tx, Clock
 }
 
 // The receipt once it is `confirmations` deep and still in the chain.
-Result<Receipt> await_receipt(RpcClient& rpc, const SignedTransaction& signed_tx, const Address& from,
-                              const SendOptions& options, Clock::time_point deadline) {
+Result<MinedReceipt> await_receipt(RpcClient& rpc, const SignedTransaction& signed_tx, const Address& from,
+                                   const SendOptions& options, Clock::time_point deadline) {
   const Hash256 hash = signed_tx.hash();
   auto pause = std::chrono::milliseconds{10};
   std::optional<Error> last_error;
@@ -163,7 +163,7 @@ Result<Receipt> await_receipt(RpcClient& rpc, const SignedTransaction& signed_tx
       if (receipt.error().code != "evm.rpc") return std::unexpected(receipt.error());
       last_error = receipt.error();
     } else if (*receipt) {
-      const Receipt& r = **receipt;
+      const MinedReceipt& r = **receipt;
       auto head = rpc.block_number();
       if (!head) return std::unexpected(head.error());
       if (*head + 1 >= r.block_number + std::max<std::uint64_t>(options.confirmations, 1)) {
@@ -239,7 +239,7 @@ Result<SendOutcome> send_call(RpcClient& rpc, const PrivateKey& key, const std::
   auto receipt = await_receipt(rpc, signed_tx, from, options, deadline);
   if (!receipt) return std::unexpected(receipt.error());
   outcome.transaction = signed_tx;
-  if (!receipt->success && to) {
+  if (!receipt->receipt.success && to) {
     // Reverted on chain although the estimate passed (the state changed in
     // between): the same call on the parent block's state says why.
     outcome.reverted = true;
@@ -247,7 +247,7 @@ Result<SendOutcome> send_call(RpcClient& rpc, const PrivateKey& key, const std::
       auto replay = rpc.call(from, *to, data, quantity_text(receipt->block_number - 1));
       if (replay && replay->reverted) outcome.revert_data = std::move(replay->data);
     }
-  } else if (!receipt->success) {
+  } else if (!receipt->receipt.success) {
     outcome.reverted = true;
   }
   outcome.receipt = std::move(*receipt);

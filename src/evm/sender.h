@@ -48,7 +48,7 @@ struct SendOutcome {
   // spent) or on chain (`receipt` then holds the failed receipt).
   bool reverted = false;
   Bytes revert_data;
-  std::optional<Receipt> receipt;
+  std::optional<MinedReceipt> receipt;
   std::optional<SignedTransaction> transaction;
 };
 

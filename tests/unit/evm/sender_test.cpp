@@ -1,14 +1,17 @@
 // evm::send_call and RpcClient against a real anvil: the type-2 transactions
 // we sign are accepted and mined, and every way a send can go wrong fails
 // closed with its own error and without a second transaction.
-#include <gtest/gtest.h>
+#include "evm/sender.h"
+
 #include <httplib.h>
+
+#include <gtest/gtest.h>
 
 #include "anvil_testing.h"
 #include "crypto/hash.h"
 #include "evm/abi.h"
-#include "evm/sender.h"
 #include "evm/transaction.h"
+#include "evm/trie.h"
 
 namespace ward::evm {
 namespace {
@@ -56,8 +59,8 @@ TEST_F(SenderTest, shouldDeployTheLedgerWhenSentAsTypeTwoTransaction) {
   ASSERT_TRUE(sent) << sent.error().message;
   ASSERT_FALSE(sent->reverted);
   ASSERT_TRUE(sent->receipt && sent->transaction);
-  EXPECT_TRUE(sent->receipt->success);
-  EXPECT_EQ(sent->receipt->type, 2u);
+  EXPECT_TRUE(sent->receipt->receipt.success);
+  EXPECT_EQ(sent->receipt->receipt.type, 2u);
   EXPECT_EQ(sent->receipt->from, key_.address());
   EXPECT_EQ(sent->receipt->transaction_hash, sent->transaction->hash());
   // The address follows from our sender and nonce, as the node computed it.
@@ -74,6 +77,32 @@ TEST_F(SenderTest, shouldDeployTheLedgerWhenSentAsTypeTwoTransaction) {
   preimage.insert(preimage.end(), a.begin(), a.end());
   const auto expected = crypto::sha256(preimage);
   EXPECT_EQ(call->data, Bytes(expected.begin(), expected.end()));
+}
+
+TEST_F(SenderTest, shouldRebuildTheBlocksReceiptsRootFromTheReceiptsItReads) {
+  const Address ledger = deploy();
+  Bytes to(32, 7);
+  auto sent = send_call(*rpc_, key_, ledger,
+                        calldata("register(bytes32,string,string,bytes)",
+                                 {abi::Value::bytes(to), abi::Value::string("age1x"), abi::Value::string("n"),
+                                  abi::Value::bytes(Bytes(64, 1))}));
+  ASSERT_TRUE(sent && sent->receipt) << (sent ? "" : sent.error().message);
+  ASSERT_FALSE(sent->receipt->receipt.logs.empty());
+  const std::uint64_t number = sent->receipt->block_number;
+  auto receipts = rpc_->block_receipts(number);
+  ASSERT_TRUE(receipts) << receipts.error().message;
+  std::vector<Bytes> encoded;
+  for (const auto& r : *receipts) encoded.push_back(receipt_rlp(r.receipt));
+  auto block = rpc_->block(number);
+  ASSERT_TRUE(block && *block);
+  EXPECT_EQ(ordered_trie_root(encoded), (*block)->receipts_root);
+  // A log changed by one byte no longer matches.
+  encoded.clear();
+  for (auto r : *receipts) {
+    if (!r.receipt.logs.empty()) r.receipt.logs[0].data.back() ^= 1;
+    encoded.push_back(receipt_rlp(r.receipt));
+  }
+  EXPECT_NE(ordered_trie_root(encoded), (*block)->receipts_root);
 }
 
 TEST_F(SenderTest, shouldReturnTheRevertWithoutSendingWhenTheCallWouldRevert) {
@@ -174,7 +203,7 @@ TEST_F(SenderTest, shouldSendTheSameTransactionAgainWhenTheAnswerWasLost) {
   auto sent = send_call(losing, key_, std::nullopt, deploy_data(true));
   ASSERT_TRUE(sent) << sent.error().message;
   EXPECT_EQ(losing.sends, 2);
-  EXPECT_TRUE(sent->receipt->success);
+  EXPECT_TRUE(sent->receipt->receipt.success);
   // One transaction, not two.
   EXPECT_EQ(mined_nonce(key_.address()), 1u);
 }
