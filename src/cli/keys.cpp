@@ -22,9 +22,17 @@ struct ShowArgs {
   bool json = false;
 };
 
+// The EVM address is derived on demand; a key whose derivation fails (a
+// 2^-128 chance) has none, and says so.
+std::string evm_address(const keys::PartyKey& key) {
+  auto evm = key.evm_key();
+  return evm ? evm->address().to_checksum() : "none (" + evm.error().message + ")";
+}
+
 nlohmann::ordered_json public_keys_json(const keys::PartyKey& key) {
   return {{"recipient", key.recipient().to_string()},
-          {"signing_public_key", hex_encode(key.signing_public_key())}};
+          {"signing_public_key", hex_encode(key.signing_public_key())},
+          {"evm_address", evm_address(key)}};
 }
 
 Result<void> print_json(const nlohmann::ordered_json& value) {
@@ -85,8 +93,8 @@ Result<void> run_show(const ShowArgs& args) {
   auto key = keys::PartyKey::load(args.path);
   if (!key) return std::unexpected(key.error());
   if (args.json) return print_json(public_keys_json(*key));
-  return print_stdout("recipient: " + key->recipient().to_string() +
-                      "\nsigning public key: " + hex_encode(key->signing_public_key()) + "\n");
+  return print_stdout("recipient: " + key->recipient().to_string() + "\nsigning public key: " +
+                      hex_encode(key->signing_public_key()) + "\nEVM address: " + evm_address(*key) + "\n");
 }
 
 }  // namespace
@@ -105,16 +113,19 @@ void add_keys_commands(CLI::App& app, Action& action) {
       "The file is a plain age identity file: age -d -i FILE accepts it.");
   create->add_option("-o,--output", new_args->output, "Write the identity file to FILE")->option_text("FILE");
   create->add_flag("--json", new_args->json,
-                   "Print JSON: recipient, signing_public_key (and identity_file without -o)");
+                   "Print JSON: recipient, signing_public_key, evm_address (and identity_file without -o)");
   create->callback([&action, new_args] { action = [new_args] { return run_new(*new_args); }; });
 
   auto show_args = std::make_shared<ShowArgs>();
   CLI::App* show = keys->add_subcommand("show", "Print the public keys of a party key file");
-  show->footer("Prints the age recipient (age1...) and the hex Ed25519 signing public key.");
+  show->footer(
+      "Prints the age recipient (age1...), the hex Ed25519 signing public key, and the Ethereum\n"
+      "address of the party's secp256k1 key (derived from the same file), which sends its\n"
+      "transactions to an EVM ledger and pays their gas.");
   show->add_option("FILE", show_args->path, "An identity file holding exactly one AGE-SECRET-KEY-1 key")
       ->option_text(" ")
       ->required();
-  show->add_flag("--json", show_args->json, "Print JSON: recipient, signing_public_key");
+  show->add_flag("--json", show_args->json, "Print JSON: recipient, signing_public_key, evm_address");
   show->callback([&action, show_args] { action = [show_args] { return run_show(*show_args); }; });
 }
 

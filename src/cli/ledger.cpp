@@ -1,4 +1,4 @@
-// ward ledger init | serve | checkpoint | proof | verify | submit | records:
+// ward ledger init | deploy | serve | checkpoint | proof | verify | submit | records:
 // creating, serving and checking a ledger.
 #include <memory>
 #include <optional>
@@ -9,7 +9,9 @@
 #include "cli/cli.h"
 #include "cli/ledger_common.h"
 #include "cli/serve.h"
+#include "keys/party_key.h"
 #include "ledger/client.h"
+#include "ledger/evm/deploy.h"
 #include "ledger/server.h"
 
 namespace ward::cli {
@@ -19,6 +21,13 @@ using json = nlohmann::json;
 
 struct InitArgs {
   std::string db;
+  bool dev = false;
+  bool json = false;
+};
+
+struct DeployArgs {
+  std::string evm;
+  std::string key;
   bool dev = false;
   bool json = false;
 };
@@ -80,6 +89,28 @@ Result<void> run_init(const InitArgs& args) {
                        {"verifier_key", ledger->verifier_key()}});
   }
   return print_stdout("ledger id: " + id + "\nverifier key: " + ledger->verifier_key() +
+                      (args.dev ? "\ndev: yes (accounts fund mints tokens)\n" : "\n"));
+}
+
+Result<void> run_deploy(const DeployArgs& args) {
+  auto key = keys::PartyKey::load(args.key);
+  if (!key) return std::unexpected(key.error());
+  auto deployed = ledger::evm::deploy_ledger(args.evm, *key, args.dev);
+  if (!deployed) return std::unexpected(deployed.error());
+  const std::string id = hex_encode(deployed->ledger_id);
+  if (args.json) {
+    return print_json({{"ledger", deployed->target},
+                       {"contract", deployed->contract.to_checksum()},
+                       {"chain_id", deployed->chain_id},
+                       {"block", deployed->block},
+                       {"transaction", "0x" + hex_encode(deployed->transaction)},
+                       {"gas_used", deployed->gas_used},
+                       {"id", id},
+                       {"dev", args.dev}});
+  }
+  return print_stdout("ledger: " + deployed->target + "\nledger id: " + id + "\nchain id: " +
+                      std::to_string(deployed->chain_id) + "\nblock: " + std::to_string(deployed->block) +
+                      "\ngas used: " + std::to_string(deployed->gas_used) +
                       (args.dev ? "\ndev: yes (accounts fund mints tokens)\n" : "\n"));
 }
 
@@ -375,6 +406,20 @@ void add_ledger_commands(CLI::App& app, Action& action) {
   init_cmd->add_flag("--dev", init->dev, "A development ledger, with the faucet");
   add_json_flag(init_cmd, init->json);
   init_cmd->callback([&action, init] { action = [init] { return run_init(*init); }; });
+
+  auto deploy = std::make_shared<DeployArgs>();
+  CLI::App* deploy_cmd = group->add_subcommand("deploy", "Deploy a new ledger contract to an EVM chain");
+  deploy_cmd->footer(
+      "Deploys the WardLedger contract (contracts/, compiled into ward) from the EVM address of\n"
+      "--key (see 'ward keys show'; it pays the gas, about 6.6 M) and prints the --ledger value\n"
+      "that reaches it: evm+URL#0xCONTRACT. --dev enables the faucet, for good. docs/evm.md.");
+  deploy_cmd->add_option("--evm", deploy->evm, "The chain's JSON-RPC endpoint")
+      ->option_text("http://HOST:PORT")
+      ->required();
+  add_key_option(deploy_cmd, deploy->key);
+  deploy_cmd->add_flag("--dev", deploy->dev, "A development ledger, with the faucet");
+  add_json_flag(deploy_cmd, deploy->json);
+  deploy_cmd->callback([&action, deploy] { action = [deploy] { return run_deploy(*deploy); }; });
 
   auto serve = std::make_shared<ServeArgs>();
   CLI::App* serve_cmd = group->add_subcommand("serve", "Serve a ledger over HTTP");

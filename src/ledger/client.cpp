@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "ledger/evm/client.h"
 #include "ledger/http_client.h"
 #include "ledger/replay.h"
 
@@ -226,8 +227,10 @@ Result<Checkpoint> verify_record_proof(const RecordProof& proof, const NoteVerif
 
 Result<std::unique_ptr<LedgerClient>> open_client(std::string_view target) {
   if (target.starts_with("http://")) return open_http_client(target);
+  if (target.starts_with(evm::kScheme)) return evm::open_evm_client(target);
   if (target.find("://") != std::string_view::npos) {
-    return fail("ledger.client", "unsupported ledger URL " + std::string(target) + " (use http://HOST:PORT)");
+    return fail("ledger.client", "unsupported ledger URL " + std::string(target) +
+                                     " (use http://HOST:PORT or evm+http://HOST:PORT#0xCONTRACT)");
   }
   const std::filesystem::path path(target);
   std::error_code ec;

@@ -128,7 +128,9 @@ class LedgerClient {
   virtual Result<FeedPage> records_after(std::uint64_t first, std::chrono::seconds wait) = 0;
 };
 
-// `http://host:port` (a `ward ledger serve`) or the path of a ledger file.
+// `http://host:port` (a `ward ledger serve`), `evm+http://host:port#0xCONTRACT`
+// (the WardLedger contract on an EVM chain, ledger/evm/client.h) or the path
+// of a ledger file.
 Result<std::unique_ptr<LedgerClient>> open_client(std::string_view target);
 
 // A client over a ledger the caller keeps open (the server's backend).

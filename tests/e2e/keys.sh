@@ -30,11 +30,15 @@ pass "age uses the identity file for decryption and encryption"
 # keys show, human and JSON, agrees with the file.
 signing=${lines[2]#\# ward signing key: }
 "$WARD" keys show party.key >show.out
-[[ $(cat show.out) == "recipient: $recipient"$'\n'"signing public key: $signing" ]] || fail "keys show: $(cat show.out)"
 "$WARD" keys show --json party.key >show.json
+evm=$(jq -r .evm_address show.json)
+[[ $evm =~ ^0x[0-9a-fA-F]{40}$ ]] || fail "keys show --json evm_address: $evm"
+[[ $(cat show.out) == "recipient: $recipient"$'\n'"signing public key: $signing"$'\n'"EVM address: $evm" ]] ||
+  fail "keys show: $(cat show.out)"
 [[ $(jq -r .recipient show.json) == "$recipient" ]] || fail "keys show --json recipient"
 [[ $(jq -r .signing_public_key show.json) == "$signing" ]] || fail "keys show --json signing_public_key"
-[[ $(jq -r 'keys | join(",")' show.json) == "recipient,signing_public_key" ]] || fail "keys show --json fields: $(cat show.json)"
+[[ $(jq -r 'keys | join(",")' show.json) == "evm_address,recipient,signing_public_key" ]] ||
+  fail "keys show --json fields: $(cat show.json)"
 pass "keys show, human and --json"
 
 # keys new -o --json: only JSON on stdout, the same keys as keys show.

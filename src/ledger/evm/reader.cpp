@@ -389,16 +389,16 @@ class Query {
     if (!logs) return fail(logs.error(), "reading " + what);
     for (auto& log : *logs) {
       if (log.removed) continue;
-      if (log.address != contract_ || log.topics.size() != event.indexed + 1 ||
-          log.topics[0] != event.topic || log.block_number < from_block_ || log.block_number > head_) {
+      if (log.log.address != contract_ || log.log.topics.size() != event.indexed + 1 ||
+          log.log.topics[0] != event.topic || log.block_number < from_block_ || log.block_number > head_) {
         return fail(kCode,
                     what + ": the node answered a log that does not match the " + event.name + " filter");
       }
-      auto data = abi::decode(event.data, log.data);
+      auto data = abi::decode(event.data, log.log.data);
       if (!data)
         return fail(kCode, what + ": its " + event.name + " event does not decode: " + data.error().message);
-      out.push_back(EventLog{std::vector<Hash256>(log.topics.begin() + 1, log.topics.end()), std::move(*data),
-                             log.block_number, log.log_index});
+      out.push_back(EventLog{std::vector<Hash256>(log.log.topics.begin() + 1, log.log.topics.end()),
+                             std::move(*data), log.block_number, log.log_index});
     }
     return {};
   }

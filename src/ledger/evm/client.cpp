@@ -1,0 +1,229 @@
+#include "ledger/evm/client.h"
+
+#include <cstdlib>
+#include <utility>
+
+#include "crypto/hash.h"
+#include "evm/rpc.h"
+#include "evm/sender.h"
+#include "evm/u256.h"
+#include "ledger/evm/calls.h"
+#include "ledger/evm/reader.h"
+
+namespace ward::ledger::evm {
+namespace {
+
+using json = nlohmann::json;
+namespace chain = ward::evm;
+
+std::unexpected<Error> no_log(std::string_view what) {
+  return fail("ledger.evm", "an EVM ledger has no Merkle log, so no " + std::string(what) +
+                                ": its blocks and receipts are its log (see docs/evm.md)");
+}
+
+// The ledger id the contract computes: sha256("ward/evm-ledger/v1" ‖
+// uint256(chain id) ‖ address).
+LedgerId ledger_id_for(std::uint64_t chain_id, const chain::Address& contract) {
+  Bytes preimage = to_bytes("ward/evm-ledger/v1");
+  const chain::U256 id(chain_id);
+  preimage.insert(preimage.end(), id.big_endian().begin(), id.big_endian().end());
+  preimage.insert(preimage.end(), contract.bytes.begin(), contract.bytes.end());
+  return crypto::sha256(preimage);
+}
+
+// Blocks on top of a transaction's own before it counts (WARD_EVM_CONFIRMATIONS,
+// default 1: anvil and chains with instant finality).
+std::uint64_t confirmations() {
+  const char* env = std::getenv("WARD_EVM_CONFIRMATIONS");
+  if (!env || !*env) return 1;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(env, &end, 10);
+  return (*end == '\0' && n >= 1 && n <= 1000) ? n : 1;
+}
+
+Result<CvmIdentity> read_cvm_identity(const json& field) {
+  if (!field.is_object() || field.size() != 2 || !field.contains("address") || !field.contains("binding") ||
+      !field["address"].is_string() || !field["binding"].is_string()) {
+    return fail("ledger.evm",
+                "args.evm of cvms.register must be {\"address\": \"0x...\", \"binding\": \"<hex>\"}");
+  }
+  auto address = chain::Address::parse(field["address"].get<std::string>());
+  if (!address) return fail(address.error(), "args.evm.address");
+  auto binding = hex_decode(field["binding"].get<std::string>());
+  if (!binding || binding->size() != 64) return fail("ledger.evm", "args.evm.binding is not 64 bytes of hex");
+  CvmIdentity id;
+  id.address = *address;
+  std::copy(binding->begin(), binding->end(), id.binding.begin());
+  return id;
+}
+
+const args::ReportClaims* report_claims(const Action& action) {
+  if (const auto* r = std::get_if<args::ReportsSubmit>(&action)) return &r->claims;
+  if (const auto* s = std::get_if<args::ServicesStart>(&action)) return &s->claims;
+  return nullptr;
+}
+
+class EvmClient final : public LedgerClient {
+ public:
+  EvmClient(std::string target, std::unique_ptr<chain::RpcClient> rpc, Deployment deployment, LedgerInfo info)
+      : target_(std::move(target)),
+        rpc_(std::move(rpc)),
+        deployment_(deployment),
+        info_(info),
+        reader_(*rpc_, deployment.contract) {}
+
+  std::string target() const override { return target_; }
+
+  Result<LedgerSummary> summary() override {
+    auto totals = reader_.totals();
+    if (!totals) return std::unexpected(totals.error());
+    LedgerSummary s;
+    s.info = info_;
+    s.origin = "evm/" + std::to_string(deployment_.chain_id) + "/" + deployment_.contract.to_checksum();
+    s.size = totals->records;
+    return s;
+  }
+
+  Result<Receipt> submit(std::string_view) override {
+    return fail(
+        "ledger.evm",
+        "an EVM ledger takes calls signed with the sender's Ethereum key, not signed envelopes: send the "
+        "transaction with the ward verb that makes it (it signs with the key file's EVM key)");
+  }
+
+  Result<Receipt> submit_as(const keys::PartyKey& key, std::string_view type, json args) override {
+    std::optional<CvmIdentity> cvm;
+    if (type == "cvms.register" && args.is_object() && args.contains(kCvmIdentityField)) {
+      auto identity = read_cvm_identity(args[std::string(kCvmIdentityField)]);
+      if (!identity) return std::unexpected(identity.error());
+      cvm = *identity;
+      args.erase(std::string(kCvmIdentityField));
+    }
+    // The Ward parser reads the transaction as the SQLite ledger would, so a
+    // malformed one is refused the same way, before anything is sent.
+    const json tx = {{"v", 1},
+                     {"ledger", hex_encode(info_.id)},
+                     {"sender", hex_encode(key.signing_public_key())},
+                     {"nonce", 1},
+                     {"type", type},
+                     {"args", std::move(args)}};
+    const auto sig = key.signing_key().sign(as_bytes(canonical_bytes(tx)));
+    const json envelope = {{"sig", base64_encode(sig)}, {"tx", tx}};
+    auto parsed = parse_envelope(envelope.dump());
+    if (!parsed) return Receipt{std::move(parsed.error()), 0, {}, {}};
+
+    auto evm_key = key.evm_key();
+    if (!evm_key) return std::unexpected(evm_key.error());
+    auto data = encode_call(parsed->tx, key.signing_key(), evm_key->address(), cvm);
+    if (!data) return std::unexpected(data.error());
+
+    if (const auto* claims = report_claims(parsed->tx.action)) {
+      // The contract checks a report's claims but cannot check its Ed25519
+      // signature: the client does, after the contract's own checks, in
+      // contract.cpp's order (the claims first, then the signature).
+      auto dry = rpc_->call(evm_key->address(), deployment_.contract, *data);
+      if (!dry) return std::unexpected(dry.error());
+      if (dry->reverted) return Receipt{rejection_from_revert(dry->data), 0, {}, {}};
+      std::string signed_bytes(kReportDomain);
+      signed_bytes += claims->body;
+      if (!crypto::ed25519_verify(key.signing_public_key(), as_bytes(signed_bytes), claims->sig)) {
+        return Receipt{
+            Rejection{reason::kBadSignature, "the report's signature does not verify under the CVM's key"},
+            0,
+            {},
+            {}};
+      }
+    }
+
+    chain::SendOptions options;
+    options.chain_id = deployment_.chain_id;
+    options.confirmations = confirmations();
+    auto sent = chain::send_call(*rpc_, *evm_key, deployment_.contract, *data, options);
+    if (!sent) return std::unexpected(sent.error());
+    if (sent->reverted) return Receipt{rejection_from_revert(sent->revert_data), 0, {}, {}};
+    auto index = record_index(sent->receipt->receipt.logs, deployment_.contract);
+    if (!index) {
+      return fail("ledger.evm", "the receipt of transaction " +
+                                    chain::data_text(sent->receipt->transaction_hash) +
+                                    " holds no WardLedger event");
+    }
+    Receipt receipt;
+    receipt.index = *index;
+    receipt.leaf = sent->receipt->transaction_hash;
+    return receipt;
+  }
+
+  Result<std::optional<Account>> account(const AccountId& id) override { return reader_.account(id); }
+  Result<std::vector<Offer>> offers() override { return reader_.offers(); }
+  Result<std::optional<Offer>> offer(std::uint64_t id) override { return reader_.offer(id); }
+  Result<std::vector<Order>> orders(const OrderFilter& filter) override { return reader_.orders(filter); }
+  Result<std::optional<Order>> order(std::uint64_t id) override { return reader_.order(id); }
+  Result<std::vector<Cvm>> cvms() override { return reader_.cvms(); }
+  Result<std::optional<Cvm>> cvm(const CvmId& id) override { return reader_.cvm(id); }
+  Result<std::optional<Report>> report(std::uint64_t order) override { return reader_.report(order); }
+  Result<std::optional<Report>> start_report(std::uint64_t order) override {
+    return reader_.start_report(order);
+  }
+  Result<std::vector<Subscription>> subscriptions(std::uint64_t order) override {
+    return reader_.subscriptions(order);
+  }
+  Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) override {
+    return reader_.subscription(order, account);
+  }
+
+  Result<std::optional<RecordProof>> record(std::uint64_t, std::optional<std::uint64_t>) override {
+    return no_log("record proofs");
+  }
+  Result<std::string> checkpoint() override { return no_log("checkpoints"); }
+  Result<std::vector<Hash>> consistency_proof(std::uint64_t, std::uint64_t) override {
+    return no_log("consistency proofs");
+  }
+  Result<FeedPage> records_after(std::uint64_t, std::chrono::seconds) override {
+    return no_log("record feed");
+  }
+
+ private:
+  std::string target_;
+  std::unique_ptr<chain::RpcClient> rpc_;
+  Deployment deployment_;
+  LedgerInfo info_;
+  ContractReader reader_;
+};
+
+}  // namespace
+
+Result<EvmTarget> parse_target(std::string_view target) {
+  const auto bad = [&] {
+    return fail("ledger.client",
+                "bad EVM ledger '" + std::string(target) + "' (expected evm+http://HOST:PORT#0xCONTRACT)");
+  };
+  if (!target.starts_with(kScheme)) return bad();
+  const std::string_view rest = target.substr(kScheme.size());
+  const std::size_t hash = rest.find('#');
+  if (hash == std::string_view::npos || !rest.starts_with("http://")) return bad();
+  auto contract = chain::Address::parse(rest.substr(hash + 1));
+  if (!contract) return fail(contract.error(), "the contract in '" + std::string(target) + "'");
+  return EvmTarget{std::string(rest.substr(0, hash)), *contract};
+}
+
+Result<std::unique_ptr<LedgerClient>> open_evm_client(std::string_view target) {
+  auto where = parse_target(target);
+  if (!where) return std::unexpected(where.error());
+  auto rpc = chain::RpcClient::open(where->node_url);
+  if (!rpc) return std::unexpected(rpc.error());
+  ContractReader reader(**rpc, where->contract);
+  auto info = reader.info();
+  if (!info) return fail(info.error(), "opening the EVM ledger " + std::string(target));
+  auto chain_id = (*rpc)->chain_id();
+  if (!chain_id) return std::unexpected(chain_id.error());
+  if (ledger_id_for(*chain_id, where->contract) != info->id) {
+    return fail("evm.chain", "the node at " + where->node_url + " is on chain " + std::to_string(*chain_id) +
+                                 ", but the ledger at " + where->contract.to_checksum() +
+                                 " was deployed on another chain (its ledger id does not match)");
+  }
+  Deployment deployment{*chain_id, where->contract};
+  return std::unique_ptr<LedgerClient>(
+      std::make_unique<EvmClient>(std::string(target), std::move(*rpc), deployment, *info));
+}
+
+}  // namespace ward::ledger::evm
