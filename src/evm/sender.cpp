@@ -117,6 +117,31 @@ Result<Fees> pick_fees(RpcClient& rpc, const SendOptions& options) {
   return fees;
 }
 
+// The sender must hold gas_limit × max_fee wei, or the node refuses the
+// transaction; said before anything is signed, with what to do about it.
+Result<void> check_gas_money(RpcClient& rpc, const Address& from, const Eip1559Transaction& tx) {
+  auto balance = rpc.balance(from);
+  if (!balance) return std::unexpected(balance.error());
+  const auto max_fee = tx.max_fee_per_gas.to_uint64();
+  if (!max_fee) return {};
+  __extension__ using u128 = unsigned __int128;
+  const u128 need = static_cast<u128>(tx.gas_limit) * *max_fee;
+  if (balance->bit_length() > 128) return {};
+  u128 have = 0;
+  for (std::uint8_t byte : balance->big_endian()) have = (have << 8) | byte;
+  if (have >= need) return {};
+  const auto wei = [](u128 v) {
+    std::string digits;
+    do {
+      digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(v % 10)));
+      v /= 10;
+    } while (v != 0);
+    return digits;
+  };
+  return fail("evm.funds", from.to_checksum() + " holds " + wei(have) + " wei, and the transaction may cost up to " +
+                               wei(need) + " wei of gas: send the address ETH (or the chain's gas token) first");
+}
+
 // Whether the node knows the transaction (pending or mined).
 bool node_knows(RpcClient& rpc, const Hash256& hash) {
   auto found = rpc.request("eth_getTransactionByHash", nlohmann::json::array({data_text(hash)}));
@@ -233,6 +258,7 @@ Result<SendOutcome> send_call(RpcClient& rpc, const PrivateKey& key, const std::
   tx.gas_limit = gas + gas / 5 + 10'000;
   tx.to = to;
   tx.data.assign(data.begin(), data.end());
+  if (auto paid = check_gas_money(rpc, from, tx); !paid) return std::unexpected(paid.error());
   const SignedTransaction signed_tx = sign_transaction(tx, key);
 
   if (auto sent = broadcast(rpc, signed_tx, deadline); !sent) return std::unexpected(sent.error());

@@ -11,8 +11,9 @@
 // Error codes: "evm.chain" (the node's chain is not the one expected),
 // "evm.nonce" (transactions of the sender are pending at the node, or the
 // nonce asked for leaves a gap), "evm.fee" (the fee cap is under the base
-// fee), "evm.timeout" (not mined, or not confirmed, in time), and the
-// RpcClient's "evm.rpc" and "evm.node".
+// fee), "evm.funds" (the sender cannot pay for the gas), "evm.timeout" (not
+// mined, or not confirmed, in time), and the RpcClient's "evm.rpc" and
+// "evm.node".
 #pragma once
 
 #include <chrono>

@@ -161,6 +161,15 @@ TEST_F(SenderTest, shouldRefuseAFeeCapUnderTheBaseFee) {
   EXPECT_EQ(*rpc_->transaction_count(key_.address(), "pending"), 0u);
 }
 
+TEST_F(SenderTest, shouldSayWhoMustPayWhenTheSenderHasNoGasMoney) {
+  const PrivateKey poor = PrivateKey::generate();
+  auto sent = send_call(*rpc_, poor, std::nullopt, deploy_data(true));
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(sent.error().code, "evm.funds");
+  EXPECT_NE(sent.error().message.find(poor.address().to_checksum() + " holds 0 wei"), std::string::npos)
+      << sent.error().message;
+}
+
 TEST_F(SenderTest, shouldWaitForTheConfirmationsAskedFor) {
   // anvil mines one block per transaction; with 3 confirmations the sender
   // waits for two more blocks, which an interval miner makes.
