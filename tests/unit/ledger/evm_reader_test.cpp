@@ -110,6 +110,9 @@ constexpr std::string_view kCert2 = "-----BEGIN CERTIFICATE-----\nc2Vjb25k\n----
 constexpr std::string_view kReport = R"({"order":14,"outputs":["age1out"],"signature":"ab"})";
 constexpr std::string_view kStartReport = R"({"order":22,"service":{"endpoint":"https://cvm.example:8443"}})";
 constexpr std::string_view kEndpoint = "https://cvm.example:8443";
+constexpr std::string_view kRestartReport =
+    R"({"order":22,"service":{"endpoint":"https://cvm.example:9443"}})";
+constexpr std::string_view kRestartEndpoint = "https://cvm.example:9443";
 
 class EvmReaderTest : public ::testing::Test {
  protected:
@@ -318,6 +321,11 @@ class EvmReaderTest : public ::testing::Test {
          {Value::uint(service_order), Value::bytes(as_bytes(kStartReport)),
           claims(service_order, true, tls_key, kEndpoint, {served_input})},
          "start service");
+    // The loader started again: a new TLS key, endpoint and inputs replace the first.
+    send(*cvm, start_service,
+         {Value::uint(service_order), Value::bytes(as_bytes(kRestartReport)),
+          claims(service_order, true, restarted_tls_key, kRestartEndpoint, {served_input, restarted_input})},
+         "restart service");
     send(*cvm, "recordUsage(uint64,(bytes32,uint64,uint64,uint64)[])",
          {Value::uint(service_order),
           Value::list({Value::list({id(sue->id), Value::uint(10), Value::uint(1500), Value::uint(999)})})},
@@ -329,6 +337,11 @@ class EvmReaderTest : public ::testing::Test {
     canceled_order = s_.index["order canceled"];
     send(*dana, "revokeGrant(bytes32)", {id(g3)}, "revoke");
     send(*mo, "cancelOrder(uint64)", {Value::uint(canceled_order)}, "cancel");
+  }
+
+  // Seconds between two steps' blocks.
+  std::uint64_t seconds(const std::string& from, const std::string& to) {
+    return s_.time.at(to) - s_.time.at(from);
   }
 
   // Overwrites one storage word of the contract.
@@ -364,6 +377,8 @@ class EvmReaderTest : public ::testing::Test {
   const GrantId g3 = crypto::sha256(as_bytes("grant three"));
   const Hash256 tls_key = filled(0x7a);
   const Hash256 served_input = filled(0x1b);
+  const Hash256 restarted_tls_key = filled(0x7c);
+  const Hash256 restarted_input = filled(0x1d);
 };
 
 TEST_F(EvmReaderTest, shouldReadLedgerIdAndDevWhenDeployed) {
@@ -388,22 +403,26 @@ TEST_F(EvmReaderTest, shouldReadTotalsWhenOrdersMovedMoney) {
   ASSERT_TRUE(totals) << totals.error().message;
   EXPECT_EQ(totals->records, s_.records);
   EXPECT_EQ(totals->totals.supply, 1'010'000u);
-  // The service's deposit less its fixed (100) and per-hour (20) payments,
-  // and the subscription less its charge (25).
-  EXPECT_EQ(totals->totals.escrow, 5000u - 100 - 20 + 1000 - 25);
+  // The service's deposit less its fixed and per-hour payments, and the
+  // subscription less its charge.
+  EXPECT_EQ(totals->totals.escrow, 5000 - 100 - seconds("start service order", "usage") + 1000 - 25);
 }
 
 TEST_F(EvmReaderTest, shouldReadAccountFromAccountRegisteredWhenRegistered) {
   ASSERT_NO_FATAL_FAILURE(drive());
+  // The tee offer is paid one token a second of each order's run.
+  const std::uint64_t done = seconds("start done", "report done");
+  const std::uint64_t failed = seconds("start failed", "fail");
+  const std::uint64_t served = seconds("start service order", "usage");
   const struct {
     const Party& p;
     std::uint64_t balance;
     std::uint64_t transactions;
   } want[] = {
       {*dana, 100 + 100 + 6, 4},  // two fixed payments, a revenue share
-      {*mo, 1'000'000 - 1000 + 880 - 50 + 30 - 5000 + 19 - 10 + 10,
-       7},                      // orders, refunds, the creator's share
-      {*pat, 20 + 20 + 20, 5},  // the tee offer's per-hour pay, three times
+      // Deposits, the refunds of the done, failed and canceled orders, the creator's share of revenue.
+      {*mo, 1'000'000 - 1000 + (1000 - done - 100) - 50 + (50 - failed) - 5000 + 19 - 10 + 10, 7},
+      {*pat, done + failed + served, 5},
       {*sue, 10'000 - 1000, 3},
   };
   for (const auto& w : want) {
@@ -424,7 +443,7 @@ TEST_F(EvmReaderTest, shouldReadCvmAccountFromCvmRegisteredWhenItIsACvm) {
   auto a = reader_->account(cvm->id);
   ASSERT_TRUE(a) << a.error().message;
   ASSERT_TRUE(*a);
-  const Account want{cvm->id, cvm->recipient, "", 0, 11, s_.index["register cvm"]};
+  const Account want{cvm->id, cvm->recipient, "", 0, 12, s_.index["register cvm"]};
   EXPECT_EQ(**a, want);
 }
 
@@ -562,10 +581,10 @@ TEST_F(EvmReaderTest, shouldReadServiceTermsAndStartReportWhenServiceStarted) {
   EXPECT_EQ((*o)->refund, 0u);
   ServiceTerms want;
   want.rule = ServeRule(ServiceAccess::Subscribers, {}, UsagePrice{2, 3});
-  want.tls_key_sha256 = tls_key;
-  want.inputs = {served_input};
-  want.serving_since = s_.time["start service"];
-  want.endpoint = kEndpoint;
+  want.tls_key_sha256 = restarted_tls_key;
+  want.inputs = {served_input, restarted_input};
+  want.serving_since = s_.time["restart service"];
+  want.endpoint = kRestartEndpoint;
   want.revenue = 25;
   ASSERT_TRUE((*o)->serve);
   EXPECT_EQ(*(*o)->serve, want);
@@ -573,8 +592,8 @@ TEST_F(EvmReaderTest, shouldReadServiceTermsAndStartReportWhenServiceStarted) {
   auto start = reader_->start_report(service_order);
   ASSERT_TRUE(start) << start.error().message;
   ASSERT_TRUE(*start);
-  EXPECT_EQ(**start, (Report{service_order, std::string(kStartReport), s_.index["start service"],
-                             s_.time["start service"]}));
+  EXPECT_EQ(**start, (Report{service_order, std::string(kRestartReport), s_.index["restart service"],
+                             s_.time["restart service"]}));
 
   const Subscription sub{service_order,        sue->id,          1000,  25, 10, 1500, 999,
                          s_.time["subscribe"], s_.time["usage"], false, 0};
