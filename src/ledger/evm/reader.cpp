@@ -79,19 +79,26 @@ class AbiParser {
  public:
   std::vector<abi::Type> types(std::string_view list) {
     auto t = abi::parse_types(list);
-    if (!t) return note(t.error()), std::vector<abi::Type>{};
+    if (!t) {
+      note(t.error());
+      return {};
+    }
     return std::move(*t);
   }
   View view(std::string_view signature, std::string_view outputs) {
     auto f = abi::Function::parse(signature);
-    if (!f) return note(f.error()), View{};
+    if (!f) {
+      note(f.error());
+      return {};
+    }
     return View{std::move(*f), types(outputs)};
   }
   Event event(std::string_view signature, std::size_t indexed) {
     auto f = abi::Function::parse(signature);
-    if (!f) return note(f.error()), Event{};
-    if (f->inputs.size() < indexed)
-      return note(Error(kCode, "too few arguments in " + std::string(signature))), Event{};
+    if (!f || f->inputs.size() < indexed) {
+      note(f ? Error(kCode, "too few arguments in " + std::string(signature)) : f.error());
+      return {};
+    }
     return Event{f->name, f->topic(), indexed,
                  std::vector<abi::Type>(f->inputs.begin() + indexed, f->inputs.end())};
   }
@@ -698,21 +705,35 @@ Result<std::map<Hash256, std::vector<EventLog>>> logs_by_id(Query& q, const Even
   return by_topic(std::move(*logs), 0);
 }
 
-// The orders of one page of a view, with their events.
-Result<std::vector<Order>> orders_of(Query& q, std::vector<Fields> views, const std::string& what) {
-  std::vector<Hash256> ids;
-  for (const Fields& v : views) ids.push_back(word_of(first_u64(v)));
+// The events of orders `ids`, by order id.
+struct OrderEvents {
+  std::map<Hash256, std::vector<EventLog>> created, failed, started;
+
+  OrderLogs of(const Hash256& id) const {
+    return {group(created, id), group(failed, id), group(started, id)};
+  }
+};
+
+Result<OrderEvents> order_events(Query& q, const std::vector<Hash256>& ids, const std::string& what) {
   auto created = logs_by_id(q, q.abi().order_created, ids, what);
   if (!created) return std::unexpected(created.error());
   auto failed = logs_by_id(q, q.abi().order_failed, ids, what);
   if (!failed) return std::unexpected(failed.error());
   auto started = logs_by_id(q, q.abi().service_started, ids, what);
   if (!started) return std::unexpected(started.error());
+  return OrderEvents{std::move(*created), std::move(*failed), std::move(*started)};
+}
+
+// The orders of one page of a view, with their events.
+Result<std::vector<Order>> orders_of(Query& q, std::vector<Fields> views, const std::string& what) {
+  std::vector<Hash256> ids;
+  for (const Fields& v : views) ids.push_back(word_of(first_u64(v)));
+  auto events = order_events(q, ids, what);
+  if (!events) return std::unexpected(events.error());
   std::vector<Order> out;
   for (std::size_t i = 0; i < views.size(); ++i) {
     const std::uint64_t id = first_u64(views[i]);
-    const OrderLogs logs{group(*created, ids[i]), group(*failed, ids[i]), group(*started, ids[i])};
-    auto order = make_order(std::move(views[i]), logs, q.abi(), id);
+    auto order = make_order(std::move(views[i]), events->of(ids[i]), q.abi(), id);
     if (!order) return std::unexpected(order.error());
     if (!*order) return disagree(what, "the list names " + order_name(id) + ", which does not exist");
     out.push_back(std::move(**order));
@@ -887,13 +908,9 @@ Result<std::optional<Order>> ContractReader::order(std::uint64_t id) {
   if (!q) return std::unexpected(q.error());
   auto view = q->call(q->abi().order, {abi::Value::uint(id)}, what);
   if (!view) return std::unexpected(view.error());
-  Fields v = view->nested();
-  Fields peek = v;
-  peek.u64();
-  if (is_zero(peek.word()) && peek.ok()) return std::nullopt;
-  auto orders = orders_of(*q, {std::move(v)}, what);
-  if (!orders) return std::unexpected(orders.error());
-  return std::move(orders->front());
+  auto events = order_events(*q, {word_of(id)}, what);
+  if (!events) return std::unexpected(events.error());
+  return make_order(view->nested(), events->of(word_of(id)), q->abi(), id);
 }
 
 Result<std::vector<Order>> ContractReader::orders(const OrderFilter& filter) {
