@@ -276,9 +276,9 @@ class EvmReaderTest : public ::testing::Test {
     tee = s_.index["offer tee"];
     dataset = s_.index["offer dataset"];
     model = s_.index["offer model"];
-    send(*pat, "registerCvm(bytes32,address,bytes,string,bytes,uint64)",
+    send(*pat, "registerCvm(bytes32,address,bytes,string,bytes,uint64,uint64)",
          {id(cvm->id), Value::address(cvm->key.address()), Value::bytes(binding),
-          Value::string(cvm->recipient), Value::bytes(as_bytes(kCert1)), Value::uint(tee)},
+          Value::string(cvm->recipient), Value::bytes(as_bytes(kCert1)), Value::uint(tee), Value::uint(0)},
          "register cvm");
     send(*cvm, "heartbeat()", {}, "heartbeat");
     send(*cvm, "updateCvm(bytes,bytes32,string,uint64)",
