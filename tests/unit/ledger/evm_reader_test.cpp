@@ -3,32 +3,21 @@
 // and each value the reader returns is compared field by field with what the
 // test sent and the chain's block times. Storage writes (anvil_setStorageAt)
 // make the state disagree with the events, which the reader must refuse.
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "crypto/hash.h"
+#include "../evm/anvil_testing.h"
 #include "evm/abi.h"
 #include "evm/keccak.h"
 #include "evm/rpc.h"
 #include "evm/sender.h"
 #include "evm/signer.h"
 #include "ledger/evm/reader.h"
-
-extern char** environ;
 
 namespace ward::ledger::evm {
 namespace {
@@ -39,9 +28,6 @@ using abi::Value;
 using chain::Hash256;
 using nlohmann::json;
 
-constexpr const char* kAnvil = ".deps/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
-constexpr const char* kArtifact = "contracts/artifacts/WardLedger.json";
-constexpr const char* kDevKey = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 constexpr std::uint64_t kGenesis = 1767225600;  // 2026-01-01
 constexpr std::uint64_t kStep = 10;             // seconds between two transactions' blocks
 
@@ -52,18 +38,6 @@ constexpr std::uint64_t kOrdersSlot = 6;
 constexpr std::uint64_t kCvmCertificateSha256 = 3;
 constexpr std::uint64_t kOrderEngineHash = 2;
 constexpr std::uint64_t kOrderReportSha256 = 5;
-
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 Hash256 filled(std::uint8_t b) {
   Hash256 h;
@@ -117,42 +91,18 @@ constexpr std::string_view kRestartEndpoint = "https://cvm.example:9443";
 class EvmReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(std::filesystem::exists(kAnvil)) << kAnvil << " is missing: run scripts/setup.sh";
-    const std::string port = std::to_string(free_port());
-    const std::string genesis = std::to_string(kGenesis);
-    std::vector<std::string> args{kAnvil,       "--port", port,          "--silent",
-                                  "--chain-id", "31337",  "--timestamp", genesis};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    const int spawned = posix_spawn(&anvil_, kAnvil, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ASSERT_EQ(spawned, 0) << "cannot start anvil";
-    auto rpc = chain::RpcClient::open("http://127.0.0.1:" + port);
+    std::string why;
+    ASSERT_TRUE(anvil_.start(why, {"--chain-id", "31337", "--timestamp", std::to_string(kGenesis)})) << why;
+    auto rpc = chain::RpcClient::open(anvil_.url());
     ASSERT_TRUE(rpc) << rpc.error().message;
     rpc_ = std::move(*rpc);
-    bool up = false;
-    for (int i = 0; i < 200 && !up; ++i) {
-      up = rpc_->chain_id().has_value();
-      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(up) << "anvil did not answer eth_chainId";
 
-    auto dev = chain::PrivateKey::from_bytes(*hex_decode(kDevKey));
-    ASSERT_TRUE(dev);
-    deployer_.emplace(std::move(*dev));
-    std::ifstream in(kArtifact);
-    ASSERT_TRUE(in) << "cannot read " << kArtifact;
-    const json artifact = json::parse(in);
-    auto code = hex_decode(artifact.at("bytecode").get<std::string>().substr(2));
-    ASSERT_TRUE(code);
+    deployer_.emplace(chain::testing::Anvil::dev_key());
+    Bytes code = chain::testing::ward_ledger_creation_code();
+    ASSERT_FALSE(code.empty()) << "cannot read " << chain::testing::kArtifact;
     auto constructor = abi::encode(*abi::parse_types("bool"), {Value::boolean(true)});
-    code->insert(code->end(), constructor->begin(), constructor->end());
-    auto deployed = chain::send_call(*rpc_, *deployer_, std::nullopt, *code);
+    code.insert(code.end(), constructor->begin(), constructor->end());
+    auto deployed = chain::send_call(*rpc_, *deployer_, std::nullopt, code);
     ASSERT_TRUE(deployed) << deployed.error().message;
     ASSERT_FALSE(deployed->reverted);
     contract_ = *deployed->receipt->contract_address;
@@ -163,10 +113,7 @@ class EvmReaderTest : public ::testing::Test {
   void TearDown() override {
     reader_.reset();
     rpc_.reset();
-    if (anvil_ > 0) {
-      ::kill(anvil_, SIGTERM);
-      ::waitpid(anvil_, nullptr, 0);
-    }
+    anvil_.stop();
   }
 
   Party party(std::uint8_t tag, std::string name) {
@@ -358,7 +305,7 @@ class EvmReaderTest : public ::testing::Test {
     ASSERT_TRUE(set) << set.error().message;
   }
 
-  pid_t anvil_ = 0;
+  chain::testing::Anvil anvil_;
   std::unique_ptr<chain::RpcClient> rpc_;
   std::optional<chain::PrivateKey> deployer_;
   chain::Address contract_;
