@@ -1,9 +1,15 @@
 #include "cli/demo_world.h"
 
+#include <signal.h>
+#include <spawn.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <cstdio>
 #include <iostream>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
 
@@ -14,8 +20,12 @@
 #include "cli/cli.h"
 #include "engine/image.h"
 #include "engine/sandbox.h"
+#include "evm/rpc.h"
+#include "ledger/evm/deploy.h"
 #include "node/node.h"
 #include "serve/meter.h"
+
+extern char** environ;
 
 namespace ward::cli::demo {
 
@@ -136,15 +146,22 @@ Result<std::unique_ptr<DemoWorld>> DemoWorld::open(const DemoArgs& args, const s
   say("Everything lives in " + w->dir.string() + (args.keep ? " (kept)" : " (removed at the end)"));
 
   // The ledger (embedded SQLite, served on loopback so the CVM's loader can
-  // reach it) and the certification center.
-  auto ledger_db = ledger::Ledger::init(w->dir / "ledger.db", true);
-  if (!ledger_db) return std::unexpected(ledger_db.error());
-  w->ledger_db_.emplace(std::move(*ledger_db));
-  w->ledger_server_ = std::make_unique<ledger::LedgerServer>(*w->ledger_db_);
-  auto ledger_port = w->ledger_server_->bind({"127.0.0.1", 0});
-  if (!ledger_port) return std::unexpected(ledger_port.error());
-  w->ledger_thread_ = std::thread([s = w->ledger_server_.get()] { (void)s->serve(); });
-  w->ledger_url = "http://127.0.0.1:" + std::to_string(*ledger_port);
+  // reach it, or the contract on a local chain) and the certification center.
+  std::string ledger_text;
+  if (args.ledger == "evm") {
+    if (auto started = w->start_chain(); !started) return std::unexpected(started.error());
+    ledger_text = "ledger " + w->ledger_url + " (WardLedger on anvil)";
+  } else {
+    auto ledger_db = ledger::Ledger::init(w->dir / "ledger.db", true);
+    if (!ledger_db) return std::unexpected(ledger_db.error());
+    w->ledger_db_.emplace(std::move(*ledger_db));
+    w->ledger_server_ = std::make_unique<ledger::LedgerServer>(*w->ledger_db_);
+    auto ledger_port = w->ledger_server_->bind({"127.0.0.1", 0});
+    if (!ledger_port) return std::unexpected(ledger_port.error());
+    w->ledger_thread_ = std::thread([s = w->ledger_server_.get()] { (void)s->serve(); });
+    w->ledger_url = "http://127.0.0.1:" + std::to_string(*ledger_port);
+    ledger_text = "ledger " + w->ledger_url + " (SQLite " + (w->dir / "ledger.db").string() + ")";
+  }
 
   auto center = ca::CertificationCenter::init(w->dir / "ca", system_clock::now());
   if (!center) return std::unexpected(center.error());
@@ -159,8 +176,7 @@ Result<std::unique_ptr<DemoWorld>> DemoWorld::open(const DemoArgs& args, const s
   auto store = store::open_store((w->dir / "store").string());
   if (!store) return std::unexpected(store.error());
   w->store = std::move(*store);
-  say("ledger " + w->ledger_url + " (SQLite " + (w->dir / "ledger.db").string() + "), certification center " +
-      w->ca_url + ", store " + w->store->uri());
+  say(ledger_text + ", certification center " + w->ca_url + ", store " + w->store->uri());
   auto client = ledger::open_client(w->ledger_url);
   if (!client) return std::unexpected(client.error());
   w->ledger = std::move(*client);
@@ -174,12 +190,73 @@ DemoWorld::~DemoWorld() {
   if (ca_thread_.joinable()) ca_thread_.join();
   if (ledger_server_) ledger_server_->stop();
   if (ledger_thread_.joinable()) ledger_thread_.join();
+  if (anvil_ > 0) {
+    ::kill(anvil_, SIGTERM);
+    ::waitpid(anvil_, nullptr, 0);
+  }
   if (!work_.empty()) (void)remove_tree(work_);
   if (!keep_ && !dir.empty()) (void)remove_tree(dir);
 }
 
+Result<void> DemoWorld::start_chain() {
+  auto anvil = first_existing(
+      {".deps/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
+       self_dir() / "../../../.deps/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"});
+  if (!anvil) return fail("demo.chain", "no anvil: run scripts/setup.sh (it installs npm @foundry-rs/anvil)");
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  const std::string path = anvil->string();
+  std::vector<std::string> args = {path, "--host", "127.0.0.1", "--port", std::to_string(port), "--silent"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (::posix_spawn(&anvil_, path.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+    anvil_ = -1;
+    return fail("demo.chain", "cannot run " + path);
+  }
+  chain_url_ = "http://127.0.0.1:" + std::to_string(port);
+  auto rpc = evm::RpcClient::open(chain_url_);
+  if (!rpc) return std::unexpected(rpc.error());
+  bool up = false;
+  for (int i = 0; i < 200 && !up; ++i) {
+    up = (*rpc)->chain_id().has_value();
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!up) return fail("demo.chain", "anvil did not answer at " + chain_url_);
+  const keys::PartyKey deployer = keys::PartyKey::generate();
+  if (auto ok = give_gas(deployer); !ok) return ok;
+  auto deployed = ledger::evm::deploy_ledger(chain_url_, deployer, /*dev=*/true);
+  if (!deployed) return std::unexpected(deployed.error());
+  ledger_url = deployed->target;
+  return give_gas(provider_);
+}
+
+Result<void> DemoWorld::give_gas(const keys::PartyKey& key) {
+  if (chain_url_.empty()) return {};
+  auto rpc = evm::RpcClient::open(chain_url_);
+  if (!rpc) return std::unexpected(rpc.error());
+  auto evm_key = key.evm_key();
+  if (!evm_key) return std::unexpected(evm_key.error());
+  // 1000 of the chain's coin: anvil's own play money.
+  auto set = (*rpc)->request(
+      "anvil_setBalance",
+      nlohmann::json::array({evm::data_text(evm_key->address().bytes), "0x3635c9adc5dea00000"}));
+  if (!set) return std::unexpected(set.error());
+  return {};
+}
+
 Result<Party> DemoWorld::make_party(const std::string& name) {
   Party p{name, keys::PartyKey::generate()};
+  if (auto ok = give_gas(p.key); !ok) return std::unexpected(ok.error());
   auto file = AtomicFile::create(dir / "keys" / (name + ".key"), 0600);
   if (!file) return std::unexpected(file.error());
   if (auto ok = file->write(as_bytes(p.key.identity_file_text(system_clock::now()))); !ok) {

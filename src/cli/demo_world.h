@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <thread>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct DemoArgs {
   std::string trainer;
   std::string loader;
   bool keep = false;
+  // "sqlite" (served on loopback) or "evm": the WardLedger contract on an
+  // anvil the demo starts (docs/evm.md).
+  std::string ledger = "sqlite";
 };
 
 // The first of `candidates` that exists (empty ones skipped), made absolute.
@@ -139,6 +143,9 @@ class DemoWorld {
   // Starts the node (its loader gets `loader_args` after the demo's own) and
   // waits until its CVM is listed; sets cvm_id, mrtd and policy.
   Result<void> start_node(const std::vector<std::string>& loader_args, std::uint64_t price_per_hour);
+  // On an EVM ledger, gives `key`'s address gas money (anvil_setBalance):
+  // the demo's chain is its own. Nothing to do on SQLite.
+  Result<void> give_gas(const keys::PartyKey& key);
 
   fs::path dir;
   fs::path data;
@@ -159,6 +166,10 @@ class DemoWorld {
 
   bool keep_ = false;
   fs::path work_;
+  Result<void> start_chain();
+
+  pid_t anvil_ = -1;
+  std::string chain_url_;
   std::optional<ledger::Ledger> ledger_db_;
   std::unique_ptr<ledger::LedgerServer> ledger_server_;
   std::thread ledger_thread_;

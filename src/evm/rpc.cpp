@@ -380,8 +380,10 @@ bool is_revert(const RpcClient::NodeError& e) {
   return e.code == 3 || e.message.starts_with("execution reverted");
 }
 
-json call_object(const std::optional<Address>& from, const std::optional<Address>& to, ByteView data) {
+json call_object(const std::optional<Address>& from, const std::optional<Address>& to, ByteView data,
+                 const U256& value = U256()) {
   json call = {{"data", data_text(data)}};
+  if (!value.is_zero()) call["value"] = value.to_quantity();
   if (from) call["from"] = data_text(from->bytes);
   if (to) call["to"] = data_text(to->bytes);
   return call;
@@ -403,9 +405,9 @@ Result<CallResult> RpcClient::call(const std::optional<Address>& from, const Add
 }
 
 Result<std::variant<std::uint64_t, CallResult>> RpcClient::estimate_gas(const Address& from,
-                                                                         const std::optional<Address>& to,
-                                                                         ByteView data) {
-  auto r = exchange("eth_estimateGas", json::array({call_object(from, to, data)}));
+                                                                        const std::optional<Address>& to,
+                                                                        ByteView data, const U256& value) {
+  auto r = exchange("eth_estimateGas", json::array({call_object(from, to, data, value)}));
   if (!r) return std::unexpected(r.error());
   if (r->error) {
     if (is_revert(*r->error)) return CallResult{true, std::move(r->error->data)};

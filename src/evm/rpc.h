@@ -121,8 +121,9 @@ class RpcClient {
                           std::string_view block = "latest");
   // eth_estimateGas: the gas the transaction needs, or the revert of a
   // transaction that would fail.
-  Result<std::variant<std::uint64_t, CallResult>> estimate_gas(const Address& from, const std::optional<Address>& to,
-                                                               ByteView data);
+  Result<std::variant<std::uint64_t, CallResult>> estimate_gas(const Address& from,
+                                                               const std::optional<Address>& to,
+                                                               ByteView data, const U256& value = U256());
   Result<U256> max_priority_fee_per_gas();
   // Sends signed raw bytes; the hash the node files them under. A node that
   // already holds the same bytes ("already known") is not an error: sending

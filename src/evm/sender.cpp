@@ -117,7 +117,7 @@ Result<Fees> pick_fees(RpcClient& rpc, const SendOptions& options) {
   return fees;
 }
 
-// The sender must hold gas_limit × max_fee wei, or the node refuses the
+// The sender must hold gas_limit × max_fee + value wei, or the node refuses the
 // transaction; said before anything is signed, with what to do about it.
 Result<void> check_gas_money(RpcClient& rpc, const Address& from, const Eip1559Transaction& tx) {
   auto balance = rpc.balance(from);
@@ -125,8 +125,10 @@ Result<void> check_gas_money(RpcClient& rpc, const Address& from, const Eip1559T
   const auto max_fee = tx.max_fee_per_gas.to_uint64();
   if (!max_fee) return {};
   __extension__ using u128 = unsigned __int128;
-  const u128 need = static_cast<u128>(tx.gas_limit) * *max_fee;
-  if (balance->bit_length() > 128) return {};
+  if (balance->bit_length() > 127 || tx.value.bit_length() > 126) return {};
+  u128 value = 0;
+  for (std::uint8_t byte : tx.value.big_endian()) value = (value << 8) | byte;
+  const u128 need = static_cast<u128>(tx.gas_limit) * *max_fee + value;
   u128 have = 0;
   for (std::uint8_t byte : balance->big_endian()) have = (have << 8) | byte;
   if (have >= need) return {};
@@ -138,8 +140,9 @@ Result<void> check_gas_money(RpcClient& rpc, const Address& from, const Eip1559T
     } while (v != 0);
     return digits;
   };
-  return fail("evm.funds", from.to_checksum() + " holds " + wei(have) + " wei, and the transaction may cost up to " +
-                               wei(need) + " wei of gas: send the address ETH (or the chain's gas token) first");
+  return fail("evm.funds", from.to_checksum() + " holds " + wei(have) +
+                               " wei, and the transaction may cost up to " + wei(need) +
+                               " wei (gas and value): send the address ETH (or the chain's gas token) first");
 }
 
 // Whether the node knows the transaction (pending or mined).
@@ -234,7 +237,7 @@ Result<SendOutcome> send_call(RpcClient& rpc, const PrivateKey& key, const std::
   }
 
   SendOutcome outcome;
-  auto estimate = rpc.estimate_gas(from, to, data);
+  auto estimate = rpc.estimate_gas(from, to, data, options.value);
   if (!estimate) return std::unexpected(estimate.error());
   if (auto* reverted = std::get_if<CallResult>(&*estimate)) {
     outcome.reverted = true;
@@ -257,6 +260,7 @@ Result<SendOutcome> send_call(RpcClient& rpc, const PrivateKey& key, const std::
   // that changes before the transaction is mined and the 63/64 rule.
   tx.gas_limit = gas + gas / 5 + 10'000;
   tx.to = to;
+  tx.value = options.value;
   tx.data.assign(data.begin(), data.end());
   if (auto paid = check_gas_money(rpc, from, tx); !paid) return std::unexpected(paid.error());
   const SignedTransaction signed_tx = sign_transaction(tx, key);

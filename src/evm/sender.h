@@ -42,6 +42,8 @@ struct SendOptions {
   std::optional<std::uint64_t> max_fee_per_gas;
   // A nonce of the caller's choice (tests); nullopt: the node's count.
   std::optional<std::uint64_t> nonce;
+  // Wei sent with the call (a transfer of the chain's coin).
+  U256 value;
 };
 
 struct SendOutcome {
@@ -53,7 +55,8 @@ struct SendOutcome {
   std::optional<SignedTransaction> transaction;
 };
 
-// Sends `data` to `to` (a creation when nullopt) from `key`, and waits.
+// Sends `data` (and options.value) to `to` (a creation when nullopt) from
+// `key`, and waits.
 Result<SendOutcome> send_call(RpcClient& rpc, const PrivateKey& key, const std::optional<Address>& to,
                               ByteView data, const SendOptions& options = {});
 

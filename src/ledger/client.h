@@ -113,6 +113,17 @@ class LedgerClient {
   virtual Result<std::vector<Subscription>> subscriptions(std::uint64_t order) = 0;
   virtual Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) = 0;
 
+  // The proof that `report` (stored for order `order`, run by CVM `cvm`) is
+  // in the ledger's history, for a backend that proves it otherwise than by
+  // its Merkle log (an EVM chain: the transaction's receipt in its block);
+  // nullopt where record() and the checkpoints prove it. The value is one
+  // line saying what was checked, or the check that failed.
+  virtual std::optional<Result<std::string>> prove_report(std::uint64_t order, const Report& report,
+                                                          const CvmId& cvm) {
+    (void)order, (void)report, (void)cvm;
+    return std::nullopt;
+  }
+
   // Record `index` with its proof to the latest checkpoint, or to the tree of
   // `size` records (index < size <= the checkpoint's size); nullopt when no
   // checkpoint covers the record yet.

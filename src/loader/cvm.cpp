@@ -13,6 +13,7 @@
 #include "ca/binding.h"
 #include "ca/certificate.h"
 #include "ca/server.h"
+#include "ledger/evm/client.h"
 
 namespace ward::loader {
 namespace {
@@ -120,6 +121,16 @@ Result<CvmState> provision_cvm(const CvmOptions& options) {
   std::filesystem::permissions(options.dir, std::filesystem::perms::owner_all, ec);
   auto key = load_or_create_key(options.dir / "cvm.key");
   if (!key) return std::unexpected(key.error());
+  // The CVM's EVM identity, public, for a provider that lists it on an EVM
+  // ledger (it pays from there and proves nothing by itself: the binding
+  // signature ties the address to the key the certificate certifies).
+  auto identity = ledger::evm::cvm_identity(*key);
+  if (!identity) return std::unexpected(identity.error());
+  auto identity_file = AtomicFile::create(options.dir / ledger::evm::kCvmIdentityFile, 0644);
+  if (!identity_file) return std::unexpected(identity_file.error());
+  if (auto ok = identity_file->write(as_bytes(identity->dump() + "\n")); !ok)
+    return std::unexpected(ok.error());
+  if (auto ok = identity_file->commit(); !ok) return std::unexpected(ok.error());
 
   std::optional<crypto::Certificate> cert = kept_certificate(options.dir / "cvm.pem", *key, options);
   if (!cert) {

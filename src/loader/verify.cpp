@@ -190,6 +190,12 @@ OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order
                       "the report is the one on the ledger")) {
     return v;
   }
+  if (auto on_chain = ledger.prove_report(order_id, **stored, (*order)->cvm)) {
+    checks.record("ledger.inclusion",
+                  *on_chain ? Result<void>() : Result<void>(std::unexpected(on_chain->error())),
+                  *on_chain ? **on_chain : std::string());
+    return v;
+  }
   std::string vkey = options.ledger_key.empty() ? summary->verifier_key : options.ledger_key;
   auto verifier = ledger::parse_verifier_key(vkey);
   auto proof = ledger.record((*stored)->index, std::nullopt);

@@ -1,18 +1,20 @@
 #include "node/node.h"
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
-#include <fcntl.h>
 #include <cstring>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 #include "base/bytes.h"
 #include "base/file.h"
 #include "ca/certificate.h"
 #include "ledger/client.h"
+#include "ledger/evm/client.h"
 
 extern char** environ;
 
@@ -104,11 +106,21 @@ Result<bool> register_cvm(ledger::LedgerClient& ledger, const NodeOptions& optio
   auto listed = ledger.cvm(id.id);
   if (!listed) return std::unexpected(listed.error());
   if (*listed) return true;
-  auto receipt = ledger::submit_signed(ledger, *options.provider, "cvms.register",
-                                       {{"key", hex_encode(id.signing_key)},
-                                        {"recipient", id.recipient.to_string()},
-                                        {"certificate", cert->to_pem()},
-                                        {"offer", offer}});
+  nlohmann::json args = {{"key", hex_encode(id.signing_key)},
+                         {"recipient", id.recipient.to_string()},
+                         {"certificate", cert->to_pem()},
+                         {"offer", offer}};
+  if (ledger.target().starts_with(ledger::evm::kScheme)) {
+    // An EVM ledger lists the CVM with the address it sends from, which its
+    // loader wrote with its key's binding (docs/evm.md).
+    auto identity = read_file(dir / ledger::evm::kCvmIdentityFile, std::size_t{1} << 12);
+    if (!identity) return std::unexpected(identity.error());
+    auto parsed = nlohmann::json::parse(as_chars(*identity), nullptr, false);
+    if (parsed.is_discarded())
+      return fail("node.cvm", "the CVM's " + std::string(ledger::evm::kCvmIdentityFile) + " is not JSON");
+    args[std::string(ledger::evm::kCvmIdentityField)] = std::move(parsed);
+  }
+  auto receipt = ledger::submit_signed(ledger, *options.provider, "cvms.register", std::move(args));
   if (!receipt) return fail(receipt.error(), "registering CVM " + id.id_hex());
   log("CVM " + id.id_hex() + " listed on the ledger (offer " + std::to_string(offer) + ")");
   return true;

@@ -19,6 +19,22 @@ left=$(find /dev/shm -maxdepth 1 -name 'ward-demo-*' -newer "$DATA" 2>/dev/null 
 [[ -z $left ]] || fail "the demo left its tmpfs work directory $left"
 pass "ward demo: joint model at $both% accuracy, refusal shown, report verified, nothing left behind"
 
+# `ward demo --ledger evm`: the same order on the WardLedger contract, on an
+# anvil the demo starts and stops; the report is proven by its receipt.
+"$WARD" demo --ledger evm --data "$DATA" --dir "$TMP/demo-evm" >evm.out 2>evm.err ||
+  fail "ward demo --ledger evm: $(tail -5 evm.out) $(cat evm.err)"
+grep -q '(WardLedger on anvil)' evm.out || fail "the EVM demo did not use the contract: $(head -5 evm.out)"
+grep -q 'verdict: verified (SIMULATED' evm.out || fail "no verified report on the chain: $(cat evm.out)"
+grep -Eq 'ledger.inclusion: transaction 0x[0-9a-f]{64} from the CVM.s bound address 0x[0-9a-fA-F]{40}, in block [0-9]+ \(receipts root rebuilt' evm.out ||
+  fail "the report was not proven by its receipt: $(grep ledger.inclusion evm.out)"
+grep -Eq 'error: .*grant\.engine' evm.out || fail "the other engine's order was not refused on the chain"
+[[ ! -e $TMP/demo-evm ]] || fail "the EVM demo left $TMP/demo-evm behind"
+anvil_port=$(grep -oE 'evm\+http://127\.0\.0\.1:[0-9]+' evm.out | head -1 | sed 's/.*://')
+[[ -n $anvil_port ]] || fail "the EVM demo printed no chain URL"
+pgrep -f "anvil --host 127.0.0.1 --port $anvil_port " >/dev/null && fail "the EVM demo left its anvil running"
+pgrep -f "ward-loader --dir $TMP/demo-evm" >/dev/null && fail "the EVM demo left a loader running"
+pass "ward demo --ledger evm: the order on the contract, the report proven by its receipt, nothing left running"
+
 # `ward demo serve`: the model served from the CVM, verified, a man in the
 # middle refused, paid for by use and checked against the receipts, settled;
 # under a minute, nothing left running. It needs root (the loader enters the

@@ -1,11 +1,14 @@
 #include "ledger/evm/client.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
 #include "crypto/hash.h"
+#include "evm/abi.h"
 #include "evm/rpc.h"
 #include "evm/sender.h"
+#include "evm/trie.h"
 #include "evm/u256.h"
 #include "ledger/evm/calls.h"
 #include "ledger/evm/reader.h"
@@ -29,6 +32,17 @@ LedgerId ledger_id_for(std::uint64_t chain_id, const chain::Address& contract) {
   preimage.insert(preimage.end(), id.big_endian().begin(), id.big_endian().end());
   preimage.insert(preimage.end(), contract.bytes.begin(), contract.bytes.end());
   return crypto::sha256(preimage);
+}
+
+// What a provider gives each CVM it lists, in wei, so that the CVM can pay
+// for its own transactions (WARD_EVM_CVM_GAS, default 0.1 of the chain's
+// coin: about 200 calls at 2 gwei).
+chain::U256 cvm_gas() {
+  constexpr std::uint64_t kDefault = 100'000'000'000'000'000;  // 10^17 wei
+  const char* env = std::getenv("WARD_EVM_CVM_GAS");
+  if (!env || !*env) return chain::U256(kDefault);
+  auto v = chain::U256::from_decimal(env);
+  return v ? *v : chain::U256(kDefault);
 }
 
 // Blocks on top of a transaction's own before it counts (WARD_EVM_CONFIRMATIONS,
@@ -138,6 +152,11 @@ class EvmClient final : public LedgerClient {
     chain::SendOptions options;
     options.chain_id = deployment_.chain_id;
     options.confirmations = confirmations();
+    if (cvm) {
+      // The provider pays its CVM's gas: the CVM's address gets it before
+      // the listing, so a failure here lists nothing and can be retried.
+      if (auto paid = give_gas(*evm_key, cvm->address, options); !paid) return std::unexpected(paid.error());
+    }
     auto sent = chain::send_call(*rpc_, *evm_key, deployment_.contract, *data, options);
     if (!sent) return std::unexpected(sent.error());
     if (sent->reverted) return Receipt{rejection_from_revert(sent->revert_data), 0, {}, {}};
@@ -151,6 +170,28 @@ class EvmClient final : public LedgerClient {
     receipt.index = *index;
     receipt.leaf = sent->receipt->transaction_hash;
     return receipt;
+  }
+
+  // Brings `to`'s balance up to cvm_gas() when it holds less than half of it.
+  Result<void> give_gas(const chain::PrivateKey& payer, const chain::Address& to,
+                        chain::SendOptions options) {
+    const chain::U256 target = cvm_gas();
+    auto balance = rpc_->balance(to);
+    if (!balance) return std::unexpected(balance.error());
+    auto have = balance->to_uint64();
+    auto want = target.to_uint64();
+    if (!want || (have && *have >= *want / 2)) return {};
+    options.value = chain::U256(*want - (have ? *have : 0));
+    auto sent = chain::send_call(*rpc_, payer, to, {}, options);
+    if (!sent) return fail(sent.error(), "sending the CVM at " + to.to_checksum() + " its gas");
+    if (sent->reverted)
+      return fail("ledger.evm", "sending the CVM at " + to.to_checksum() + " its gas reverted");
+    return {};
+  }
+
+  std::optional<Result<std::string>> prove_report(std::uint64_t order, const Report& report,
+                                                  const CvmId& cvm) override {
+    return prove_on_chain(order, report, cvm);
   }
 
   Result<std::optional<Account>> account(const AccountId& id) override { return reader_.account(id); }
@@ -183,6 +224,100 @@ class EvmClient final : public LedgerClient {
   }
 
  private:
+  // The one log of `signature` from the contract whose topic 1 is `key`.
+  Result<chain::MinedLog> one_log(std::string_view signature, const Hash& key, std::string_view what) {
+    auto topic = chain::abi::event_topic(signature);
+    if (!topic) return std::unexpected(topic.error());
+    chain::LogFilter filter;
+    filter.address = deployment_.contract;
+    filter.topics = {{*topic}, {key}};
+    auto logs = rpc_->logs(filter);
+    if (!logs) return std::unexpected(logs.error());
+    std::erase_if(*logs, [](const chain::MinedLog& l) { return l.removed; });
+    if (logs->size() != 1) {
+      return fail("ledger.proof", "the chain holds " + std::to_string(logs->size()) + " " +
+                                      std::string(what) + " events, not one");
+    }
+    return std::move(logs->front());
+  }
+
+  // The report's event, in a receipt of the CVM's bound address, in a block
+  // whose receipts root the block's receipts rebuild, deep enough.
+  Result<std::string> prove_on_chain(std::uint64_t order, const Report& report, const CvmId& cvm_id) {
+    namespace abi = chain::abi;
+    // The CVM's address and its binding, from its listing.
+    auto listed = one_log("CvmRegistered(bytes32,bytes32,address,uint64,uint64,string,bytes,bytes)", cvm_id,
+                          "CvmRegistered");
+    if (!listed) return std::unexpected(listed.error());
+    auto listing =
+        abi::decode(*abi::parse_types("address,uint64,uint64,string,bytes,bytes"), listed->log.data);
+    if (!listing || listed->log.topics.size() != 3)
+      return fail("ledger.proof", "the CVM's listing does not decode");
+    const chain::Address cvm_address = *(*listing)[0].as_address();
+    crypto::Ed25519PublicKey cvm_key{};
+    std::copy(listed->log.topics[2].begin(), listed->log.topics[2].end(), cvm_key.begin());
+    auto binding_bytes = (*listing)[5].as_bytes();
+    crypto::Ed25519Signature binding{};
+    if (!binding_bytes || binding_bytes->size() != binding.size())
+      return fail("ledger.proof", "the CVM's binding is not 64 bytes");
+    std::copy(binding_bytes->begin(), binding_bytes->end(), binding.begin());
+    if (!verify_binding(cvm_key, cvm_address, binding)) {
+      return fail("ledger.proof", "the CVM's address " + cvm_address.to_checksum() +
+                                      " is not bound to its key: its binding signature does not verify");
+    }
+
+    // The report's event: the very bytes stored, hashed as the state keeps them.
+    auto event = one_log("ReportSubmitted(uint64,bytes32,uint64,bytes)", chain::U256(order).big_endian(),
+                         "ReportSubmitted");
+    if (!event) return std::unexpected(event.error());
+    auto fields = abi::decode(*abi::parse_types("bytes32,uint64,bytes"), event->log.data);
+    if (!fields) return fail("ledger.proof", "the report's event does not decode");
+    const auto bytes = (*fields)[2].as_bytes();
+    if (!bytes || as_chars(*bytes) != report.report || *(*fields)[0].as_bytes32() != crypto::sha256(*bytes) ||
+        *(*fields)[1].as_uint64() != report.index) {
+      return fail("ledger.proof", "the report's event holds other bytes than the stored report");
+    }
+
+    // The receipt, in its block.
+    auto receipts = rpc_->block_receipts(event->block_number);
+    if (!receipts) return std::unexpected(receipts.error());
+    std::vector<Bytes> encoded;
+    for (const auto& r : *receipts) encoded.push_back(chain::receipt_rlp(r.receipt));
+    auto block = rpc_->block(event->block_number);
+    if (!block) return std::unexpected(block.error());
+    if (!*block || (*block)->hash != event->block_hash) {
+      return fail("ledger.proof",
+                  "block " + std::to_string(event->block_number) + " is no longer the report's");
+    }
+    if (chain::ordered_trie_root(encoded) != (*block)->receipts_root) {
+      return fail("ledger.proof", "the receipts of block " + std::to_string(event->block_number) +
+                                      " do not rebuild its receipts root");
+    }
+    if (event->transaction_index >= receipts->size())
+      return fail("ledger.proof", "the report's receipt is missing");
+    const chain::MinedReceipt& receipt = (*receipts)[event->transaction_index];
+    const bool has_log = std::find(receipt.receipt.logs.begin(), receipt.receipt.logs.end(), event->log) !=
+                         receipt.receipt.logs.end();
+    if (receipt.transaction_hash != event->transaction_hash || !receipt.receipt.success || !has_log) {
+      return fail("ledger.proof", "the report's event is not in a successful receipt of its transaction");
+    }
+    if (receipt.from != cvm_address) {
+      return fail("ledger.proof", "the report was sent by " + receipt.from.to_checksum() +
+                                      ", not by the CVM's " + cvm_address.to_checksum());
+    }
+    auto head = rpc_->block_number();
+    if (!head) return std::unexpected(head.error());
+    const std::uint64_t depth = *head + 1 - event->block_number;
+    if (depth < confirmations()) {
+      return fail("ledger.proof", "the report's block has " + std::to_string(depth) +
+                                      " confirmation(s), not " + std::to_string(confirmations()));
+    }
+    return "transaction " + chain::data_text(receipt.transaction_hash) + " from the CVM's bound address " +
+           cvm_address.to_checksum() + ", in block " + std::to_string(event->block_number) +
+           " (receipts root rebuilt from its " + std::to_string(receipts->size()) + " receipts), " +
+           std::to_string(depth) + " confirmation(s)";
+  }
+
   std::string target_;
   std::unique_ptr<chain::RpcClient> rpc_;
   Deployment deployment_;
@@ -191,6 +326,14 @@ class EvmClient final : public LedgerClient {
 };
 
 }  // namespace
+
+Result<json> cvm_identity(const keys::PartyKey& cvm_key) {
+  auto evm_key = cvm_key.evm_key();
+  if (!evm_key) return std::unexpected(evm_key.error());
+  const chain::Address address = evm_key->address();
+  return json{{"address", address.to_checksum()},
+              {"binding", hex_encode(sign_binding(cvm_key.signing_key(), address))}};
+}
 
 Result<EvmTarget> parse_target(std::string_view target) {
   const auto bad = [&] {

@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "evm/address.h"
+#include "keys/party_key.h"
 #include "ledger/client.h"
 
 namespace ward::ledger::evm {
@@ -42,5 +43,11 @@ Result<std::unique_ptr<LedgerClient>> open_evm_client(std::string_view target);
 // and its Ed25519 key's binding of it (calls.h). The client removes it before
 // the Ward parser reads the args.
 inline constexpr std::string_view kCvmIdentityField = "evm";
+
+// That field's value for a CVM's key: its EVM address and its Ed25519 key's
+// binding of it. A CVM's loader writes it next to its certificate, in
+// kCvmIdentityFile, for the provider node that lists it.
+Result<nlohmann::json> cvm_identity(const keys::PartyKey& cvm_key);
+inline constexpr std::string_view kCvmIdentityFile = "cvm.evm.json";
 
 }  // namespace ward::ledger::evm
