@@ -40,10 +40,12 @@ struct RunArgs {
 
 Result<void> run_node_command(const RunArgs& args) {
   // The node and each CVM write to the ledger from their own processes;
-  // only a server serializes them.
-  if (!args.ledger.starts_with("http://") && !args.ledger.starts_with("https://")) {
+  // only a server (or a chain) serializes them.
+  if (!args.ledger.starts_with("http://") && !args.ledger.starts_with("https://") &&
+      !args.ledger.starts_with("evm+")) {
     return fail(std::string(kUsage),
-                "--ledger must be a `ward ledger serve` URL (the node and its CVMs all write to it)");
+                "--ledger must be a `ward ledger serve` URL or an EVM ledger (the node and its CVMs all write "
+                "to it)");
   }
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());

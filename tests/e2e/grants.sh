@@ -5,7 +5,9 @@
 # her own policy, Alice's header kept; then the header edited to match), and
 # a forged report. Then the owner's limits: --order-by, --uses and
 # `ward files revoke`, each refused by the CVM with its named check before
-# anything is decrypted.
+# anything is decrypted. With WARD_E2E_LEDGER=evm (CTest e2e_grants_evm) the
+# ledger is the WardLedger contract on an anvil: its counts and revocations
+# must refuse the same orders.
 : "${WARD_TEST_ENGINE:?set WARD_TEST_ENGINE to the static test engine}"
 : "${WARD_FORGE:?set WARD_FORGE to the e2e_forge tool}"
 WARD_TEST_ENGINE=$(realpath "$WARD_TEST_ENGINE")
@@ -30,6 +32,7 @@ start_ledger_and_ca
 recipient() { "$WARD" keys show --json "$1.key" | jq -r .recipient; }
 for p in alice carol mallory provider; do
   "$WARD" keys new -o "$p.key" >/dev/null 2>&1
+  give_gas "$p.key"
   "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
   "$WARD" accounts fund --ledger "$L" --key "$p.key" --to "$(account "$p")" --amount 1000 >/dev/null
 done

@@ -83,13 +83,54 @@ start_ward_server() {
   [[ $URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "ward $1 $2 printed '$URL', not its URL"
 }
 
-# start_ledger_and_ca [CA_SERVE_ARGS...]: a dev ledger (l.db) and a
-# certification center (ca/) that takes simulated evidence (ca-policy.json),
-# served here; sets L and CA to their URLs.
+# start_evm_ledger: an anvil on a free port (stopped by stop_servers) and the
+# WardLedger contract deployed on it (dev); sets L to its evm+ target and
+# EVM_NODE to the node's URL.
+start_evm_ledger() {
+  local anvil port i
+  anvil=$(cd "$E2E_DIR/../.." && pwd)/.deps/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+  [[ -x $anvil ]] || fail "no anvil at $anvil (run scripts/setup.sh)"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  EVM_NODE=http://127.0.0.1:$port
+  "$anvil" --host 127.0.0.1 --port "$port" --silent 2>"$TMP/anvil.err" &
+  SERVER_PIDS+=($!)
+  SERVER_LOGS+=("$TMP/anvil.err")
+  for ((i = 0; i < 100; i++)); do
+    evm_rpc eth_chainId '[]' >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  "$WARD" keys new -o deployer.key >/dev/null 2>&1
+  give_gas deployer.key
+  L=$("$WARD" ledger deploy --evm "$EVM_NODE" --key deployer.key --dev --json | jq -r .ledger)
+}
+
+# evm_rpc METHOD PARAMS: one JSON-RPC call to the test's anvil.
+evm_rpc() {
+  curl -sf -X POST -H 'content-type: application/json' \
+    --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$EVM_NODE"
+}
+
+# give_gas KEYFILE: on an EVM ledger, 1000 of anvil's coin for the key's
+# address (its transactions' gas); nothing on other ledgers.
+give_gas() {
+  [[ -n ${EVM_NODE:-} ]] || return 0
+  local address
+  address=$("$WARD" keys show --json "$1" | jq -r .evm_address)
+  evm_rpc anvil_setBalance "[\"$address\",\"0x3635c9adc5dea00000\"]" >/dev/null
+}
+
+# start_ledger_and_ca [CA_SERVE_ARGS...]: a dev ledger (l.db served here, or
+# with WARD_E2E_LEDGER=evm the contract on an anvil) and a certification
+# center (ca/) that takes simulated evidence (ca-policy.json), served here;
+# sets L and CA to their URLs.
 start_ledger_and_ca() {
-  "$WARD" ledger init --db l.db --dev >/dev/null
-  start_ward_server ledger serve --db l.db
-  L=$URL
+  if [[ ${WARD_E2E_LEDGER:-sqlite} == evm ]]; then
+    start_evm_ledger
+  else
+    "$WARD" ledger init --db l.db --dev >/dev/null
+    start_ward_server ledger serve --db l.db
+    L=$URL
+  fi
   "$WARD" ca init --dir ca >/dev/null
   echo '{"allow_simulated": true}' >ca-policy.json
   start_ward_server ca serve --dir ca --policy ca-policy.json "$@"

@@ -6,6 +6,8 @@
 # ciphertext, a tampered report, an engine that tries the network or runs
 # over its time or memory limit, and the loader killed mid-order. After the
 # orders no marker planted in the inputs is found outside the parties' files.
+# With WARD_E2E_LEDGER=evm (CTest e2e_order_evm) the ledger is the WardLedger
+# contract on an anvil the script starts, and everything must hold the same.
 : "${WARD_TEST_ENGINE:?set WARD_TEST_ENGINE to the static test engine}"
 WARD_TEST_ENGINE=$(realpath "$WARD_TEST_ENGINE")
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,6 +34,7 @@ start_ledger_and_ca
 
 for p in alice bob carol provider; do
   "$WARD" keys new -o "$p.key" >/dev/null 2>&1
+  give_gas "$p.key"
   "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
 done
 recipient() { "$WARD" keys show --json "$1.key" | jq -r .recipient; }
