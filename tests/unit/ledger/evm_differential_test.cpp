@@ -65,7 +65,7 @@
 // Left out: wrong_ledger, bad_nonce, bad_signature of the envelope and
 // too_large, which the chain replaces by its own transaction checks
 // (contracts/README.md); a report's bad_signature is in (the EVM client
-// checks it).
+// checks it). dev_only cannot happen on the dev ledger both sides run.
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
