@@ -77,6 +77,15 @@ const args::ReportClaims* report_claims(const Action& action) {
   return nullptr;
 }
 
+// Whether contract.cpp refuses with `r` only after it has checked the
+// report's signature, so that with a bad signature the SQLite ledger says
+// bad_signature: services.start's "already started with this TLS key", and
+// an overflow while settling or paying.
+bool refused_after_signature(const Action& action, const Rejection& r) {
+  if (r.reason == reason::kOverflow) return true;
+  return std::holds_alternative<args::ServicesStart>(action) && r.reason == reason::kAlreadyExists;
+}
+
 class EvmClient final : public LedgerClient {
  public:
   EvmClient(std::string target, std::unique_ptr<chain::RpcClient> rpc, Deployment deployment, LedgerInfo info)
@@ -133,20 +142,22 @@ class EvmClient final : public LedgerClient {
 
     if (const auto* claims = report_claims(parsed->tx.action)) {
       // The contract checks a report's claims but cannot check its Ed25519
-      // signature: the client does, after the contract's own checks, in
-      // contract.cpp's order (the claims first, then the signature).
+      // signature: the client does, in contract.cpp's order (the claims
+      // first, then the signature, then what comes after it).
       auto dry = rpc_->call(evm_key->address(), deployment_.contract, *data);
       if (!dry) return std::unexpected(dry.error());
-      if (dry->reverted) return Receipt{rejection_from_revert(dry->data), 0, {}, {}};
       std::string signed_bytes(kReportDomain);
       signed_bytes += claims->body;
-      if (!crypto::ed25519_verify(key.signing_public_key(), as_bytes(signed_bytes), claims->sig)) {
-        return Receipt{
-            Rejection{reason::kBadSignature, "the report's signature does not verify under the CVM's key"},
-            0,
-            {},
-            {}};
+      const bool signed_ok =
+          crypto::ed25519_verify(key.signing_public_key(), as_bytes(signed_bytes), claims->sig);
+      const Rejection bad_signature{reason::kBadSignature,
+                                    "the report's signature does not verify under the CVM's key"};
+      if (dry->reverted) {
+        Rejection refused = rejection_from_revert(dry->data);
+        if (!signed_ok && refused_after_signature(parsed->tx.action, refused)) refused = bad_signature;
+        return Receipt{std::move(refused), 0, {}, {}};
       }
+      if (!signed_ok) return Receipt{bad_signature, 0, {}, {}};
     }
 
     chain::SendOptions options;

@@ -808,6 +808,9 @@ Result<std::optional<Account>> ContractReader::account(const AccountId& id) {
     index = d.u64();
     a.recipient = d.text();
     if (!d.ok()) return unreadable(what, "CvmRegistered", d);
+    // The name apply_cvms_register gives a CVM's account, which no event
+    // needs to carry: it is made of the CVM id.
+    a.name = "cvm " + short_hex(cvm->front().indexed[0]);
   }
   if (event_owner != word_of(owner)) return disagree(what, "its registration names another address");
   if (index != a.created) return disagree(what, "its registration is not the recorded record");

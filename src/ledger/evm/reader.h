@@ -54,7 +54,8 @@ class ContractReader {
   Result<ChainTotals> totals();
 
   // Recipient and name from AccountRegistered (a CVM's account: recipient
-  // from CvmRegistered, name ""); `nonce` is the owner address's Ethereum
+  // from CvmRegistered, and the name contract.cpp gives it, "cvm " and the
+  // first 16 hex digits of the CVM id); `nonce` is the owner address's Ethereum
   // transaction count, the chain's counterpart of Ward's last accepted nonce.
   Result<std::optional<Account>> account(const AccountId& id);
 
