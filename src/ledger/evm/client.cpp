@@ -191,8 +191,9 @@ class EvmClient final : public LedgerClient {
     if (!balance) return std::unexpected(balance.error());
     auto have = balance->to_uint64();
     auto want = target.to_uint64();
-    if (!want || (have && *have >= *want / 2)) return {};
-    options.value = chain::U256(*want - (have ? *have : 0));
+    // A balance past 2^64 wei (18 of the coin) is plenty.
+    if (!want || !have || *have >= *want / 2) return {};
+    options.value = chain::U256(*want - *have);
     auto sent = chain::send_call(*rpc_, payer, to, {}, options);
     if (!sent) return fail(sent.error(), "sending the CVM at " + to.to_checksum() + " its gas");
     if (sent->reverted)
