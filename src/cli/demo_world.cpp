@@ -20,12 +20,10 @@
 #include "cli/cli.h"
 #include "engine/image.h"
 #include "engine/sandbox.h"
-#include "evm/rpc.h"
+#include "evm/anvil.h"
 #include "ledger/evm/deploy.h"
 #include "node/node.h"
 #include "serve/meter.h"
-
-extern char** environ;
 
 namespace ward::cli::demo {
 
@@ -190,68 +188,31 @@ DemoWorld::~DemoWorld() {
   if (ca_thread_.joinable()) ca_thread_.join();
   if (ledger_server_) ledger_server_->stop();
   if (ledger_thread_.joinable()) ledger_thread_.join();
-  if (anvil_ > 0) {
-    ::kill(anvil_, SIGTERM);
-    ::waitpid(anvil_, nullptr, 0);
-  }
+  anvil_.reset();
   if (!work_.empty()) (void)remove_tree(work_);
   if (!keep_ && !dir.empty()) (void)remove_tree(dir);
 }
 
 Result<void> DemoWorld::start_chain() {
-  auto anvil = first_existing(
-      {".deps/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
-       self_dir() / "../../../.deps/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"});
-  if (!anvil) return fail("demo.chain", "no anvil: run scripts/setup.sh (it installs npm @foundry-rs/anvil)");
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  const std::string path = anvil->string();
-  std::vector<std::string> args = {path, "--host", "127.0.0.1", "--port", std::to_string(port), "--silent"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  if (::posix_spawn(&anvil_, path.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
-    anvil_ = -1;
-    return fail("demo.chain", "cannot run " + path);
-  }
-  chain_url_ = "http://127.0.0.1:" + std::to_string(port);
-  auto rpc = evm::RpcClient::open(chain_url_);
-  if (!rpc) return std::unexpected(rpc.error());
-  bool up = false;
-  for (int i = 0; i < 200 && !up; ++i) {
-    up = (*rpc)->chain_id().has_value();
-    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (!up) return fail("demo.chain", "anvil did not answer at " + chain_url_);
+  auto binary = evm::find_anvil(self_dir());
+  if (!binary)
+    return fail("demo.chain", "no anvil: run scripts/setup.sh (it installs npm @foundry-rs/anvil)");
+  auto anvil = evm::Anvil::start(*binary);
+  if (!anvil) return std::unexpected(anvil.error());
+  anvil_ = std::move(*anvil);
   const keys::PartyKey deployer = keys::PartyKey::generate();
   if (auto ok = give_gas(deployer); !ok) return ok;
-  auto deployed = ledger::evm::deploy_ledger(chain_url_, deployer, /*dev=*/true);
+  auto deployed = ledger::evm::deploy_ledger(anvil_->url(), deployer, /*dev=*/true);
   if (!deployed) return std::unexpected(deployed.error());
   ledger_url = deployed->target;
   return give_gas(provider_);
 }
 
 Result<void> DemoWorld::give_gas(const keys::PartyKey& key) {
-  if (chain_url_.empty()) return {};
-  auto rpc = evm::RpcClient::open(chain_url_);
-  if (!rpc) return std::unexpected(rpc.error());
+  if (!anvil_) return {};
   auto evm_key = key.evm_key();
   if (!evm_key) return std::unexpected(evm_key.error());
-  // 1000 of the chain's coin: anvil's own play money.
-  auto set = (*rpc)->request(
-      "anvil_setBalance",
-      nlohmann::json::array({evm::data_text(evm_key->address().bytes), "0x3635c9adc5dea00000"}));
-  if (!set) return std::unexpected(set.error());
-  return {};
+  return anvil_->fund(evm_key->address());
 }
 
 Result<Party> DemoWorld::make_party(const std::string& name) {

@@ -21,6 +21,7 @@
 #include "base/error.h"
 #include "ca/center.h"
 #include "ca/server.h"
+#include "evm/anvil.h"
 #include "keys/party_key.h"
 #include "ledger/client.h"
 #include "ledger/ledger.h"
@@ -168,8 +169,7 @@ class DemoWorld {
   fs::path work_;
   Result<void> start_chain();
 
-  pid_t anvil_ = -1;
-  std::string chain_url_;
+  std::unique_ptr<evm::Anvil> anvil_;  // the chain of --ledger evm
   std::optional<ledger::Ledger> ledger_db_;
   std::unique_ptr<ledger::LedgerServer> ledger_server_;
   std::thread ledger_thread_;
