@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Compiles contracts/WardLedger.sol with the pinned solc-js (standard JSON)
-// and writes contracts/artifacts/WardLedger.json. The output is reproducible
-// (no metadata hash), so a test can recompile and compare byte for byte.
+// Compiles contracts/WardLedger.sol and contracts/WardAnchor.sol with the
+// pinned solc-js (standard JSON), each on its own, and writes
+// contracts/artifacts/WardLedger.json and WardAnchor.json. The output is
+// reproducible (no metadata hash), so a test can recompile and compare byte
+// for byte.
 //
-//   node contracts/build.js           writes the artifact
-//   node contracts/build.js --check   exits 1 when the artifact is not what the sources compile to
+//   node contracts/build.js           writes the artifacts
+//   node contracts/build.js --check   exits 1 when an artifact is not what the sources compile to
 'use strict';
 
 const fs = require('fs');
@@ -15,6 +17,8 @@ const SOLC_VERSION = '0.8.30';
 const CONTRACT = 'WardLedger';
 const SOURCES = ['WardLedger.sol', 'WardLedgerState.sol', 'WardLedgerViews.sol'];
 const ARTIFACT = path.join(__dirname, 'artifacts', `${CONTRACT}.json`);
+const ANCHOR = 'WardAnchor';
+const ANCHOR_ARTIFACT = path.join(__dirname, 'artifacts', `${ANCHOR}.json`);
 
 // Shanghai: BNB Chain and opBNB run it (no Cancun opcodes are needed).
 const SETTINGS = {
@@ -35,11 +39,10 @@ function loadSolc() {
   return solc;
 }
 
-// The artifact the sources compile to, as the text written to disk.
-function compile() {
-  const solc = loadSolc();
+// Compiles `names` (files in contracts/) as one unit; solc's output.
+function solcOutput(solc, names) {
   const sources = {};
-  for (const name of SOURCES) {
+  for (const name of names) {
     sources[name] = { content: fs.readFileSync(path.join(__dirname, name), 'utf8') };
   }
   const input = { language: 'Solidity', sources, settings: SETTINGS };
@@ -47,6 +50,13 @@ function compile() {
   const errors = (output.errors || []).filter((e) => e.severity === 'error');
   for (const e of output.errors || []) process.stderr.write(e.formattedMessage);
   if (errors.length) throw new Error(`${errors.length} compiler error(s)`);
+  return output;
+}
+
+// WardLedger's artifact, as the text written to disk.
+function compile() {
+  const solc = loadSolc();
+  const output = solcOutput(solc, SOURCES);
   const out = output.contracts['WardLedger.sol'][CONTRACT];
   const views = output.contracts['WardLedgerViews.sol'].WardLedgerViews;
   // One ABI for the one address: the views answer through WardLedger's fallback.
@@ -64,23 +74,46 @@ function compile() {
   return JSON.stringify(artifact, null, 2) + '\n';
 }
 
-module.exports = { compile, ARTIFACT, SETTINGS };
+// WardAnchor's artifact (the same shape, without views), as the text written to disk.
+function compileAnchor() {
+  const solc = loadSolc();
+  const out = solcOutput(solc, [`${ANCHOR}.sol`]).contracts[`${ANCHOR}.sol`][ANCHOR];
+  const artifact = {
+    contractName: ANCHOR,
+    abi: out.abi,
+    bytecode: '0x' + out.evm.bytecode.object,
+    deployedBytecode: '0x' + out.evm.deployedBytecode.object,
+    compiler: solc.version(),
+    settings: { ...SETTINGS, outputSelection: undefined },
+  };
+  return JSON.stringify(artifact, null, 2) + '\n';
+}
+
+module.exports = { compile, compileAnchor, ARTIFACT, ANCHOR_ARTIFACT, SETTINGS };
 
 if (require.main === module) {
-  const text = compile();
-  if (process.argv.includes('--check')) {
-    const stored = fs.existsSync(ARTIFACT) ? fs.readFileSync(ARTIFACT, 'utf8') : '';
-    if (stored !== text) {
-      console.error(`${path.relative(ROOT, ARTIFACT)} is stale: run node contracts/build.js`);
-      process.exit(1);
+  const size = (hex) => (hex.length - 2) / 2;
+  const targets = [
+    [ARTIFACT, compile(), (a) => `deployed code ${size(a.deployedBytecode)} bytes, views ` +
+      `${size(a.viewsDeployedBytecode)} bytes (EIP-170: 24576 each); creation code ${size(a.bytecode)} bytes`],
+    [ANCHOR_ARTIFACT, compileAnchor(), (a) => `deployed code ${size(a.deployedBytecode)} bytes; ` +
+      `creation code ${size(a.bytecode)} bytes`],
+  ];
+  let stale = 0;
+  for (const [file, text, describe] of targets) {
+    if (process.argv.includes('--check')) {
+      const stored = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+      if (stored !== text) {
+        console.error(`${path.relative(ROOT, file)} is stale: run node contracts/build.js`);
+        stale += 1;
+      } else {
+        console.log(`${path.relative(ROOT, file)} is up to date`);
+      }
+    } else {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, text);
+      console.log(`wrote ${path.relative(ROOT, file)}: ${describe(JSON.parse(text))}`);
     }
-    console.log(`${path.relative(ROOT, ARTIFACT)} is up to date`);
-  } else {
-    fs.mkdirSync(path.dirname(ARTIFACT), { recursive: true });
-    fs.writeFileSync(ARTIFACT, text);
-    const a = JSON.parse(text);
-    const size = (hex) => (hex.length - 2) / 2;
-    console.log(`wrote ${path.relative(ROOT, ARTIFACT)}: deployed code ${size(a.deployedBytecode)} bytes, ` +
-                `views ${size(a.viewsDeployedBytecode)} bytes (EIP-170: 24576 each); creation code ${size(a.bytecode)} bytes`);
   }
+  if (stale) process.exit(1);
 }

@@ -1,16 +1,19 @@
-// ward ledger init | deploy | serve | checkpoint | proof | verify | submit | records:
-// creating, serving and checking a ledger.
+// ward ledger init | deploy | serve | checkpoint | proof | verify | submit | records | anchor:
+// creating, serving, checking and anchoring a ledger.
 #include <memory>
 #include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "base/time.h"
 #include "cli/cli.h"
 #include "cli/ledger_common.h"
 #include "cli/serve.h"
 #include "keys/party_key.h"
 #include "ledger/client.h"
+#include "ledger/evm/anchor.h"
+#include "ledger/evm/client.h"
 #include "ledger/evm/deploy.h"
 #include "ledger/server.h"
 
@@ -59,6 +62,16 @@ struct VerifyArgs {
   std::string ledger;
   std::string db;  // the older spelling of --ledger FILE
   std::string verifier_key;
+  std::string anchors;  // evm+http://HOST:PORT#0xANCHOR: also check the ledger's anchors there
+  bool json = false;
+};
+
+struct AnchorArgs {
+  bool deploy = false;
+  std::string evm;      // --deploy: the node
+  std::string ledger;   // the ledger whose checkpoint is posted
+  std::string anchors;  // evm+http://HOST:PORT#0xANCHOR
+  std::string key;
   bool json = false;
 };
 
@@ -329,13 +342,86 @@ Result<ledger::VerifyReport> verify_server(const std::string& url, const std::st
   return ledger::verify_through_api(**client, *verifier);
 }
 
+// The anchors of a ledger whose log verified, one by one: the note opens
+// with the ledger's verifier key, its size and root are the event's, and the
+// ledger's latest checkpoint (whose root verify checked against the tree
+// rebuilt from the records) is consistent with the anchored root: the log at
+// the anchored size is the one that was anchored. The first failure is an
+// Error naming the anchor.
+Result<std::vector<ledger::evm::Anchor>> verify_anchors(const std::string& target,
+                                                        const std::string& pinned_key,
+                                                        const std::string& anchors_target) {
+  auto where = ledger::evm::parse_target(anchors_target);
+  if (!where) return fail(where.error(), "--anchors");
+  auto client = ledger::open_client(target);
+  if (!client) return std::unexpected(client.error());
+  auto summary = (*client)->summary();
+  if (!summary) return std::unexpected(summary.error());
+  auto verifier = verifier_for(client->get(), pinned_key);
+  if (!verifier) return std::unexpected(verifier.error());
+  auto note = (*client)->checkpoint();
+  if (!note) return std::unexpected(note.error());
+  auto latest = ledger::open_checkpoint(*note, *verifier);
+  if (!latest) return fail(latest.error(), "the latest checkpoint does not verify");
+  auto anchors = ledger::evm::read_anchors(where->node_url, where->contract, summary->info.id);
+  if (!anchors) return std::unexpected(anchors.error());
+  for (const auto& a : *anchors) {
+    const std::string name =
+        "anchor in block " + std::to_string(a.block) + " (size " + std::to_string(a.size) + ")";
+    auto cp = ledger::open_checkpoint(a.note, *verifier);
+    if (!cp) return fail("ledger.anchor", name + ": its note is not a checkpoint signed by the ledger's key");
+    if (cp->size != a.size || cp->root != a.root) {
+      return fail("ledger.anchor", name + ": its note's size and root are not the event's");
+    }
+    if (a.size > latest->size) {
+      return fail("ledger.anchor", name + ": the ledger's log has only " + std::to_string(latest->size) +
+                                       " records (rolled back?)");
+    }
+    std::vector<ledger::Hash> proof;
+    if (a.size < latest->size) {
+      auto got = (*client)->consistency_proof(a.size, latest->size);
+      if (!got) return std::unexpected(got.error());
+      proof = std::move(*got);
+    }
+    if (!ledger::verify_consistency(a.size, latest->size, a.root, latest->root, proof)) {
+      return fail("ledger.anchor",
+                  name + ": the anchored root is not the root of the ledger's log at that size");
+    }
+  }
+  return anchors;
+}
+
+std::string block_time(std::uint64_t seconds) {
+  auto t = from_unix_seconds(seconds);
+  return t ? format_rfc3339(*t) : std::to_string(seconds);
+}
+
 Result<void> run_verify(const VerifyArgs& args) {
   const std::string target = args.db.empty() ? args.ledger : args.db;
   const bool whole = target.find("://") == std::string::npos;
   auto report = whole ? verify_file(target, args.verifier_key) : verify_server(target, args.verifier_key);
   if (!report) return std::unexpected(report.error());
+  std::vector<ledger::evm::Anchor> anchors;
+  if (report->ok && !args.anchors.empty()) {
+    auto checked = verify_anchors(target, args.verifier_key, args.anchors);
+    if (!checked) return std::unexpected(checked.error());
+    anchors = std::move(*checked);
+  }
   if (args.json) {
-    if (auto ok = print_json(to_json(*report)); !ok) return ok;
+    json out = to_json(*report);
+    if (!args.anchors.empty() && report->ok) {
+      json list = json::array();
+      for (const auto& a : anchors) {
+        list.push_back({{"block", a.block},
+                        {"time", a.time},
+                        {"transaction", "0x" + hex_encode(a.transaction)},
+                        {"size", a.size},
+                        {"root", hex_encode(a.root)},
+                        {"ok", true}});
+      }
+      out["anchors"] = list;
+    }
+    if (auto ok = print_json(out); !ok) return ok;
   } else {
     std::string text = "records: " + std::to_string(report->records) +
                        "\ncheckpoints: " + std::to_string(report->checkpoints) + "\n";
@@ -353,10 +439,77 @@ Result<void> run_verify(const VerifyArgs& args) {
     } else {
       text += "FAILED: " + report->problem + "\n";
     }
+    if (!args.anchors.empty() && report->ok) {
+      text += "anchors: " + std::to_string(anchors.size()) + "\n";
+      for (const auto& a : anchors) {
+        text += "  size " + std::to_string(a.size) + ", block " + std::to_string(a.block) + " at " +
+                block_time(a.time) + ": signed by the ledger's key, root of its log at that size: ok\n";
+      }
+    }
     if (auto ok = print_stdout(text); !ok) return ok;
   }
   if (!report->ok) return fail("ledger.verify", "the ledger does not verify: " + report->problem);
   return {};
+}
+
+Result<void> run_anchor_deploy(const AnchorArgs& args, const keys::PartyKey& key) {
+  auto deployed = ledger::evm::deploy_anchor(args.evm, key);
+  if (!deployed) return std::unexpected(deployed.error());
+  if (args.json) {
+    return print_json({{"anchors", deployed->target},
+                       {"contract", deployed->contract.to_checksum()},
+                       {"chain_id", deployed->chain_id},
+                       {"block", deployed->block},
+                       {"transaction", "0x" + hex_encode(deployed->transaction)},
+                       {"gas_used", deployed->gas_used}});
+  }
+  return print_stdout("anchors: " + deployed->target + "\nchain id: " + std::to_string(deployed->chain_id) +
+                      "\nblock: " + std::to_string(deployed->block) +
+                      "\ngas used: " + std::to_string(deployed->gas_used) + "\n");
+}
+
+// Posts the ledger's latest checkpoint, checked with its own key first (a
+// note that does not open would only be an anchor every verifier rejects).
+Result<void> run_anchor_post(const AnchorArgs& args, const keys::PartyKey& key) {
+  auto where = ledger::evm::parse_target(args.anchors);
+  if (!where) return fail(where.error(), "--anchors");
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto summary = (*client)->summary();
+  if (!summary) return std::unexpected(summary.error());
+  auto verifier = ledger::parse_verifier_key(summary->verifier_key);
+  if (!verifier) return fail(verifier.error(), "the ledger's verifier key");
+  auto note = (*client)->checkpoint();
+  if (!note) return std::unexpected(note.error());
+  auto cp = ledger::open_checkpoint(*note, *verifier);
+  if (!cp) return fail(cp.error(), "the ledger's checkpoint does not verify");
+  auto posted = ledger::evm::post_anchor(where->node_url, where->contract, key, summary->info.id, cp->size,
+                                         cp->root, *note);
+  if (!posted) return std::unexpected(posted.error());
+  if (args.json) {
+    return print_json({{"ledger_id", hex_encode(summary->info.id)},
+                       {"size", cp->size},
+                       {"root", hex_encode(cp->root)},
+                       {"block", posted->block},
+                       {"transaction", "0x" + hex_encode(posted->transaction)},
+                       {"gas_used", posted->gas_used}});
+  }
+  return print_stdout("anchored: size " + std::to_string(cp->size) + ", root " + hex_encode(cp->root) +
+                      "\ntransaction: 0x" + hex_encode(posted->transaction) +
+                      "\nblock: " + std::to_string(posted->block) +
+                      "\ngas used: " + std::to_string(posted->gas_used) + "\n");
+}
+
+Result<void> run_anchor(const AnchorArgs& args) {
+  if (args.deploy ? (args.evm.empty() || !args.anchors.empty() || !args.ledger.empty())
+                  : (!args.evm.empty() || args.anchors.empty() || args.ledger.empty())) {
+    return fail(
+        std::string(kUsage),
+        "give --deploy --evm http://HOST:PORT, or --ledger FILE|URL --anchors evm+http://HOST:PORT#0xANCHOR");
+  }
+  auto key = keys::PartyKey::load(args.key);
+  if (!key) return std::unexpected(key.error());
+  return args.deploy ? run_anchor_deploy(args, *key) : run_anchor_post(args, *key);
 }
 
 Result<void> run_submit(const SubmitArgs& args) {
@@ -485,6 +638,9 @@ void add_ledger_commands(CLI::App& app, Action& action) {
       "them, and recomputes the tree, whose root must be the checkpoint's. The key is the server's own\n"
       "unless --verifier-key pins one (from 'ward ledger init'): pin it, or a server could sign a log\n"
       "of its own making.\n"
+      "--anchors: then reads every checkpoint of this ledger anchored in that WardAnchor contract\n"
+      "('ward ledger anchor'); each note must be signed by the ledger's key, carry the event's size\n"
+      "and root, and that root must be the root of the ledger's log at that size.\n"
       "Prints each check; exits 1 if any fails.");
   add_ledger_option(verify_cmd, verify->ledger);
   verify_cmd->add_option("--db", verify->db, "The ledger database file (the same as --ledger FILE)")
@@ -492,6 +648,10 @@ void add_ledger_commands(CLI::App& app, Action& action) {
       ->excludes(verify_cmd->get_option("--ledger"));
   verify_cmd->add_option("--verifier-key", verify->verifier_key, "Check checkpoints with this key")
       ->option_text("KEY");
+  verify_cmd
+      ->add_option("--anchors", verify->anchors,
+                   "Also check the ledger's anchored checkpoints in this WardAnchor contract")
+      ->option_text("evm+http://HOST:PORT#0xANCHOR");
   add_json_flag(verify_cmd, verify->json);
   verify_cmd->callback([&action, verify] { action = [verify] { return run_verify(*verify); }; });
 
@@ -504,6 +664,29 @@ void add_ledger_commands(CLI::App& app, Action& action) {
   submit_cmd->add_option("FILE", submit->input, "The envelope (default: standard input)")->option_text(" ");
   add_json_flag(submit_cmd, submit->json);
   submit_cmd->callback([&action, submit] { action = [submit] { return run_submit(*submit); }; });
+
+  auto anchor = std::make_shared<AnchorArgs>();
+  CLI::App* anchor_cmd = group->add_subcommand(
+      "anchor", "Post a ledger's signed checkpoint to an EVM chain, for a public timestamp");
+  anchor_cmd->footer(
+      "--deploy --evm URL: deploys the WardAnchor contract (contracts/, compiled into ward) and prints\n"
+      "the --anchors value that reaches it: evm+URL#0xANCHOR.\n"
+      "--ledger FILE|URL --anchors evm+URL#0xANCHOR: posts the ledger's latest signed checkpoint\n"
+      "(checked with the ledger's key first); refused unless it is larger than the last one anchored.\n"
+      "--key pays the gas from its EVM address. 'ward ledger verify --anchors' checks the anchors.\n"
+      "docs/evm.md, \"Anchoring the embedded ledger\".");
+  anchor_cmd->add_flag("--deploy", anchor->deploy, "Deploy a new anchor contract");
+  anchor_cmd->add_option("--evm", anchor->evm, "--deploy: the chain's JSON-RPC endpoint")
+      ->option_text("http://HOST:PORT");
+  anchor_cmd
+      ->add_option("--ledger", anchor->ledger,
+                   "The ledger: a database file, or http://HOST:PORT of a 'ward ledger serve'")
+      ->option_text("FILE|URL");
+  anchor_cmd->add_option("--anchors", anchor->anchors, "The anchor contract")
+      ->option_text("evm+http://HOST:PORT#0xANCHOR");
+  add_key_option(anchor_cmd, anchor->key);
+  add_json_flag(anchor_cmd, anchor->json);
+  anchor_cmd->callback([&action, anchor] { action = [anchor] { return run_anchor(*anchor); }; });
 
   auto records = std::make_shared<RecordsArgs>();
   CLI::App* records_cmd = group->add_subcommand("records", "Print records, waiting for new ones");

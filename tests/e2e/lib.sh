@@ -83,10 +83,9 @@ start_ward_server() {
   [[ $URL =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "ward $1 $2 printed '$URL', not its URL"
 }
 
-# start_evm_ledger: an anvil on a free port (stopped by stop_servers) and the
-# WardLedger contract deployed on it (dev); sets L to its evm+ target and
+# start_anvil: an anvil on a free port (stopped by stop_servers); sets
 # EVM_NODE to the node's URL.
-start_evm_ledger() {
+start_anvil() {
   local anvil port i
   anvil=$(cd "$E2E_DIR/../.." && pwd)/.deps/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
   [[ -x $anvil ]] || fail "no anvil at $anvil (run scripts/setup.sh)"
@@ -99,6 +98,13 @@ start_evm_ledger() {
     evm_rpc eth_chainId '[]' >/dev/null 2>&1 && break
     sleep 0.1
   done
+}
+
+# start_evm_ledger: an anvil (start_anvil) and the WardLedger contract
+# deployed on it (dev); sets L to its evm+ target and EVM_NODE to the node's
+# URL.
+start_evm_ledger() {
+  start_anvil
   "$WARD" keys new -o deployer.key >/dev/null 2>&1
   give_gas deployer.key
   L=$("$WARD" ledger deploy --evm "$EVM_NODE" --key deployer.key --dev --json | jq -r .ledger)

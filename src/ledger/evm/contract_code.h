@@ -1,6 +1,6 @@
-// The WardLedger contract's code, from the checked-in artifact
-// contracts/artifacts/WardLedger.json (contracts/build.js), embedded at build
-// time.
+// The WardLedger and WardAnchor contracts' code, from the checked-in
+// artifacts contracts/artifacts/WardLedger.json and WardAnchor.json
+// (contracts/build.js), embedded at build time (embed_contract.cmake).
 #pragma once
 
 #include <string_view>
@@ -8,11 +8,14 @@
 namespace ward::ledger::evm {
 
 struct ContractCode {
-  std::string_view creation_hex;  // "0x" and the creation code: constructor(bool dev) follows it
+  std::string_view creation_hex;  // "0x" and the creation code (WardLedger: constructor(bool dev) follows it)
   std::string_view runtime_hex;   // "0x" and the code a deployment leaves at its address
   std::string_view compiler;      // the solc version that compiled it
 };
 
+// WardLedger.
 ContractCode contract_code();
+// WardAnchor: its constructor takes no arguments.
+ContractCode anchor_code();
 
 }  // namespace ward::ledger::evm
