@@ -9,15 +9,12 @@
 const assert = require('assert');
 const crypto = require('crypto');
 const fs = require('fs');
-const net = require('net');
 const path = require('path');
-const { spawn } = require('child_process');
 
 const abi = require('./abi');
+const { rpc, startAnvil, stopAnvil } = require('./anvil');
 const build = require('../build');
 
-const ROOT = path.resolve(__dirname, '../..');
-const ANVIL = path.join(ROOT, '.deps/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil');
 const ARTIFACT = JSON.parse(fs.readFileSync(build.ANCHOR_ARTIFACT, 'utf8'));
 
 const entry = (type, name) => ARTIFACT.abi.find((e) => e.type === type && e.name === name);
@@ -25,54 +22,6 @@ const errors = {};
 for (const e of ARTIFACT.abi.filter((e) => e.type === 'error')) errors[abi.selector(e).toString('hex')] = e;
 const calldata = (f, args) => '0x' + Buffer.concat([abi.selector(f), abi.encodeList(f.inputs, args)]).toString('hex');
 
-let anvil;
-let url;
-let rpcId = 0;
-async function rpc(method, params = []) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method, params }),
-  });
-  const body = await res.json();
-  if (body.error) {
-    const err = new Error(`${method}: ${body.error.message}`);
-    err.data = body.error.data;
-    throw err;
-  }
-  return body.result;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-async function startAnvil() {
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  anvil = spawn(ANVIL, ['--port', String(port), '--silent', '--chain-id', '31337', '--timestamp', '1767225600'],
-                { stdio: 'ignore' });
-  for (let i = 0; i < 100; ++i) {
-    try {
-      await rpc('eth_chainId');
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('anvil did not start');
-}
-function stopAnvil() {
-  if (anvil && anvil.exitCode === null) anvil.kill('SIGTERM');
-}
-process.on('exit', stopAnvil);
 
 async function mined(hash) {
   for (let i = 0; i < 200; ++i) {
@@ -163,7 +112,7 @@ async function main() {
   let failed = 0;
   const anchorGas = [];
   try {
-    await startAnvil();
+    await startAnvil(['--chain-id', '31337', '--timestamp', '1767225600']);
     [from] = await rpc('eth_accounts');
     const receipt = await mined(await rpc('eth_sendTransaction', [{ from, data: ARTIFACT.bytecode, gas: '0x1000000' }]));
     assert.strictEqual(receipt.status, '0x1', 'deployment');

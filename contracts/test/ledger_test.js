@@ -9,15 +9,12 @@
 const assert = require('assert');
 const crypto = require('crypto');
 const fs = require('fs');
-const net = require('net');
 const path = require('path');
-const { spawn } = require('child_process');
 
 const abi = require('./abi');
+const { rpc, startAnvil, stopAnvil } = require('./anvil');
 const build = require('../build');
 
-const ROOT = path.resolve(__dirname, '../..');
-const ANVIL = path.join(ROOT, '.deps/npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil');
 const ARTIFACT = JSON.parse(fs.readFileSync(build.ARTIFACT, 'utf8'));
 const MAX = (1n << 63n) - 1n;
 const EIP170 = 24576;
@@ -39,51 +36,6 @@ function fn(name, arity) {
 const calldata = (f, args) => '0x' + Buffer.concat([abi.selector(f), abi.encodeList(f.inputs, args)]).toString('hex');
 
 // --- anvil ---
-let anvil;
-let url;
-let rpcId = 0;
-async function rpc(method, params = []) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method, params }),
-  });
-  const body = await res.json();
-  if (body.error) {
-    const err = new Error(`${method}: ${body.error.message}`);
-    err.data = body.error.data;
-    throw err;
-  }
-  return body.result;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-async function startAnvil() {
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  anvil = spawn(ANVIL, ['--port', String(port), '--silent', '--chain-id', '31337', '--accounts', '120',
-                        '--timestamp', '1767225600', '--code-size-limit', String(EIP170)],
-                { stdio: 'ignore' });
-  for (let i = 0; i < 100; ++i) {
-    try {
-      await rpc('eth_chainId');
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('anvil did not start');
-}
 
 // Anvil mines each transaction at once, but its receipt may take a moment.
 async function mined(hash) {
@@ -95,10 +47,6 @@ async function mined(hash) {
   throw new Error(`transaction ${hash} was not mined`);
 }
 
-function stopAnvil() {
-  if (anvil && anvil.exitCode === null) anvil.kill('SIGTERM');
-}
-process.on('exit', stopAnvil);
 
 // --- calls ---
 let ledger; // address
@@ -776,7 +724,7 @@ const threeParty = {};
 async function main() {
   let failed = 0;
   try {
-    await startAnvil();
+    await startAnvil(['--chain-id', '31337', '--accounts', '120', '--timestamp', '1767225600', '--code-size-limit', String(EIP170)]);
     addrs = await rpc('eth_accounts');
     const deployer = newAddr();
     const hash = await rpc('eth_sendTransaction', [{ from: deployer, data: ARTIFACT.bytecode + word(1).slice(2), gas: '0x1c9c380' }]);
