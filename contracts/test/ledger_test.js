@@ -9,7 +9,6 @@
 const assert = require('assert');
 const crypto = require('crypto');
 const fs = require('fs');
-const path = require('path');
 
 const abi = require('./abi');
 const { rpc, startAnvil, stopAnvil } = require('./anvil');
