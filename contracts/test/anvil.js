@@ -55,9 +55,20 @@ async function startAnvil(args) {
   throw new Error('anvil did not start');
 }
 
+// The receipt of a transaction anvil has taken: it mines at once, but on a
+// loaded machine (the CI's two cores) the receipt can take seconds.
+async function mined(hash) {
+  for (let i = 0; i < 4000; ++i) {
+    const receipt = await rpc('eth_getTransactionReceipt', [hash]);
+    if (receipt) return receipt;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`transaction ${hash} was not mined`);
+}
+
 function stopAnvil() {
   if (anvil && anvil.exitCode === null) anvil.kill('SIGTERM');
 }
 process.on('exit', stopAnvil);
 
-module.exports = { rpc, startAnvil, stopAnvil };
+module.exports = { mined, rpc, startAnvil, stopAnvil };

@@ -11,7 +11,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 
 const abi = require('./abi');
-const { rpc, startAnvil, stopAnvil } = require('./anvil');
+const { mined, rpc, startAnvil, stopAnvil } = require('./anvil');
 const build = require('../build');
 
 const ARTIFACT = JSON.parse(fs.readFileSync(build.ARTIFACT, 'utf8'));
@@ -36,15 +36,6 @@ const calldata = (f, args) => '0x' + Buffer.concat([abi.selector(f), abi.encodeL
 
 // --- anvil ---
 
-// Anvil mines each transaction at once, but its receipt may take a moment.
-async function mined(hash) {
-  for (let i = 0; i < 200; ++i) {
-    const receipt = await rpc('eth_getTransactionReceipt', [hash]);
-    if (receipt) return receipt;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`transaction ${hash} was not mined`);
-}
 
 
 // --- calls ---
