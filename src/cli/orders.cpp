@@ -1,6 +1,7 @@
 // ward orders create | list | get | cancel | wait | result | report | verify:
 // confidential work placed on a CVM, and what came of it.
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -18,6 +19,7 @@
 #include "files/grant.h"
 #include "files/resource.h"
 #include "files/transfer.h"
+#include "ledger/evm/bundle.h"
 #include "loader/report.h"
 #include "loader/verify.h"
 #include "store/store.h"
@@ -79,9 +81,17 @@ struct ReportArgs {
   std::uint64_t id = 0;
 };
 
+struct BundleArgs {
+  std::string ledger;
+  std::uint64_t id = 0;
+  std::string output;
+};
+
 struct VerifyArgs {
   std::string ledger;
   std::uint64_t id = 0;
+  std::string bundle;
+  std::vector<std::string> block_hashes;
   std::string ca;
   std::string ca_cert;
   std::string policy;
@@ -348,6 +358,32 @@ Result<void> run_report(const ReportArgs& args) {
   return print_json(report->json);
 }
 
+Result<void> run_bundle(const BundleArgs& args) {
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto bundle = (*client)->report_bundle(args.id);
+  if (!bundle) {
+    return fail("ledger.evm", "an offline bundle is made from an EVM ledger's blocks; " + args.ledger +
+                                  " proves its reports by its signed checkpoints ('ward ledger proof')");
+  }
+  if (!*bundle) return std::unexpected(bundle->error());
+  // Checked as its reader will check it, so a bundle that is written verifies.
+  auto checked = ledger::evm::check_report_bundle(**bundle);
+  if (!checked) return std::unexpected(checked.error());
+  auto out = Output::open(args.output, 0644);
+  if (!out) return std::unexpected(out.error());
+  const std::string text = (*bundle)->dump(1) + "\n";
+  if (auto w = write_all(out->fd(), as_bytes(text)); !w) return w;
+  if (auto c = out->commit(); !c) return c;
+  const auto& at = checked->report_block();
+  const std::string note = "order " + std::to_string(args.id) + ": its report is in block " +
+                           std::to_string(at.number) + " " + evm::data_text(at.hash) + " of chain " +
+                           std::to_string(checked->chain_id) +
+                           "; a verifier pins that hash (orders verify --bundle FILE --block-hash HASH)\n";
+  std::fputs(note.c_str(), stderr);
+  return {};
+}
+
 Result<crypto::Certificate> verifier_ca(const VerifyArgs& args) {
   if (!args.ca_cert.empty()) return load_certificate_file(args.ca_cert);
   if (!args.ca.empty()) return ca::fetch_ca_certificate(args.ca);
@@ -372,9 +408,27 @@ Result<void> run_verify(const VerifyArgs& args) {
     if (!doc) return fail("report.parse", args.report + ": " + doc.error().message);
     options.report = std::move(*doc);
   }
-  auto client = ledger::open_client(args.ledger);
-  if (!client) return std::unexpected(client.error());
-  const auto verification = loader::verify_order(**client, args.id, options);
+  loader::OrderVerification verification;
+  if (!args.bundle.empty()) {
+    std::vector<evm::Hash256> pins;
+    for (const auto& text : args.block_hashes) {
+      auto bytes = text.starts_with("0x") ? hex_decode(std::string_view(text).substr(2))
+                                          : Result<Bytes>(fail(std::string(kUsage), ""));
+      if (!bytes || bytes->size() != 32)
+        return fail(std::string(kUsage), "--block-hash " + text + ": not a 0x-prefixed 32-byte hash");
+      pins.push_back({});
+      std::copy(bytes->begin(), bytes->end(), pins.back().begin());
+    }
+    auto file = read_file(args.bundle, ledger::evm::kMaxBundleSize);
+    if (!file) return std::unexpected(file.error());
+    auto doc = ledger::parse_strict_json(as_chars(*file));
+    if (!doc) return fail("ledger.bundle", args.bundle + ": not a bundle: its JSON does not parse");
+    verification = loader::verify_bundle(*doc, args.id, pins, options);
+  } else {
+    auto client = ledger::open_client(args.ledger);
+    if (!client) return std::unexpected(client.error());
+    verification = loader::verify_order(**client, args.id, options);
+  }
   auto printed = args.json ? print_json(loader::verification_json(verification))
                            : print_stdout(loader::verification_text(verification));
   if (!printed) return printed;
@@ -498,7 +552,10 @@ void add_orders_commands(CLI::App& app, Action& action) {
       "certification center; its hardware evidence to the vendor root (or the simulated root, when the\n"
       "policy allows) and the policy's measurements; that the report is for this order, CVM and engine,\n"
       "used exactly the order's grants and encrypted to its recipients; your descriptors (--resources);\n"
-      "that the store holds the output; and the ledger's inclusion proof. Exit 0 verified, 1 rejected.");
+      "that the store holds the output; and the ledger's inclusion proof. Exit 0 verified, 1 rejected.\n"
+      "With --bundle, no ledger is asked: the order, the report and their blocks come from the bundle\n"
+      "('ward orders bundle'), each block's hash and roots are recomputed, and the report's block hash\n"
+      "must be one you pinned with --block-hash, read from a node or explorer you trust.");
   add_ledger_option(verify_cmd, verify->ledger);
   decimal(verify_cmd->add_option("ID", verify->id, "The order id"))->option_text(" ")->required();
   verify_cmd->add_option("--ca-cert", verify->ca_cert, "The certification center's certificate (PEM)")
@@ -515,8 +572,31 @@ void add_orders_commands(CLI::App& app, Action& action) {
   verify_cmd->add_option("--ledger-key", verify->ledger_key, "Pin the ledger's checkpoint verifier key")
       ->option_text("VKEY");
   verify_cmd->add_flag("--no-output-check", verify->no_output_check, "Do not ask the store for the output");
+  verify_cmd
+      ->add_option("--bundle", verify->bundle, "Verify from this offline bundle of an EVM ledger's blocks")
+      ->option_text("FILE");
+  repeatable(verify_cmd->add_option(
+                 "--block-hash", verify->block_hashes,
+                 "A block hash you trust; the bundle's report block must be one. Can be repeated"))
+      ->option_text("0xHASH");
   add_json_flag(verify_cmd, verify->json);
   verify_cmd->callback([&action, verify] { action = [verify] { return run_verify(*verify); }; });
+
+  auto bundle = std::make_shared<BundleArgs>();
+  CLI::App* bundle_cmd = group->add_subcommand(
+      "bundle",
+      "Write the offline proof of an order's report on an EVM ledger: its blocks' headers, receipts and "
+      "transactions");
+  bundle_cmd->footer(
+      "The bundle holds, for the CVM's listing, the order's creation, a service's start and the report, the\n"
+      "block's header and all its receipts and transactions. 'ward orders verify ID --bundle FILE\n"
+      "--block-hash HASH' checks it without a node (docs/evm.md).");
+  add_ledger_option(bundle_cmd, bundle->ledger);
+  decimal(bundle_cmd->add_option("ID", bundle->id, "The order id"))->option_text(" ")->required();
+  bundle_cmd->add_option("-o,--output", bundle->output, "The bundle file (JSON)")
+      ->option_text("FILE")
+      ->required();
+  bundle_cmd->callback([&action, bundle] { action = [bundle] { return run_bundle(*bundle); }; });
 
   auto cancel = std::make_shared<CancelArgs>();
   CLI::App* cancel_cmd =

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "base/error.h"
 #include "evm/address.h"
 #include "evm/keccak.h"
 
@@ -39,5 +40,10 @@ Bloom logs_bloom(const std::vector<Log>& logs);
 // without the type byte for a legacy (type 0) receipt: the bytes the receipts
 // trie stores.
 Bytes receipt_rlp(const Receipt& receipt);
+
+// The inverse of receipt_rlp: exactly those bytes, or a one-line reason
+// (a status other than 0 or 1, a bloom not 256 bytes, an address not 20, a
+// topic not 32, more than 4 topics). Errors: "evm.receipt".
+Result<Receipt> decode_receipt(ByteView encoded);
 
 }  // namespace ward::evm

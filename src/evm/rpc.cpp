@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "evm/rlp.h"
+
 namespace ward::evm {
 namespace {
 
@@ -478,6 +480,102 @@ Result<BlockInfo> RpcClient::latest_block() {
   auto r = request("eth_getBlockByNumber", json::array({"latest", false}));
   if (!r) return std::unexpected(r.error());
   return read_block(*r);
+}
+
+namespace {
+
+// A header's fields in the order its RLP lists them: the 15 every header has,
+// then those forks appended (London through Prague), each present only when
+// all before it are.
+enum class Kind { Hash, Address, Bloom, Quantity, Data, Nonce };
+constexpr std::pair<const char*, Kind> kHeaderFields[] = {
+    {"parentHash", Kind::Hash},
+    {"sha3Uncles", Kind::Hash},
+    {"miner", Kind::Address},
+    {"stateRoot", Kind::Hash},
+    {"transactionsRoot", Kind::Hash},
+    {"receiptsRoot", Kind::Hash},
+    {"logsBloom", Kind::Bloom},
+    {"difficulty", Kind::Quantity},
+    {"number", Kind::Quantity},
+    {"gasLimit", Kind::Quantity},
+    {"gasUsed", Kind::Quantity},
+    {"timestamp", Kind::Quantity},
+    {"extraData", Kind::Data},
+    {"mixHash", Kind::Hash},
+    {"nonce", Kind::Nonce},
+    {"baseFeePerGas", Kind::Quantity},
+    {"withdrawalsRoot", Kind::Hash},
+    {"blobGasUsed", Kind::Quantity},
+    {"excessBlobGas", Kind::Quantity},
+    {"parentBeaconBlockRoot", Kind::Hash},
+    {"requestsHash", Kind::Hash},
+};
+constexpr std::size_t kRequiredHeaderFields = 15;
+
+Result<RlpItem> header_field(const json& value, const char* name, Kind kind) {
+  const std::string what = std::string("the block's ") + name;
+  if (kind == Kind::Quantity) {
+    auto q = read_big_quantity(value, what);
+    if (!q) return std::unexpected(q.error());
+    return RlpItem::uint(*q);
+  }
+  auto data = read_data(value, what);
+  if (!data) return std::unexpected(data.error());
+  const std::size_t size = kind == Kind::Hash      ? 32
+                           : kind == Kind::Address ? 20
+                           : kind == Kind::Bloom   ? 256
+                                                   : 8;
+  if (kind != Kind::Data && data->size() != size)
+    return bad(what, "of " + std::to_string(data->size()) + " bytes, not " + std::to_string(size));
+  return RlpItem::string(*data);
+}
+
+}  // namespace
+
+Result<Bytes> RpcClient::raw_header(std::uint64_t number) {
+  auto r = request("eth_getBlockByNumber", json::array({quantity_text(number), false}));
+  if (!r) return std::unexpected(r.error());
+  if (r->is_null()) return bad("block " + std::to_string(number), "that the node does not have");
+  auto info = read_block(*r);
+  if (!info) return std::unexpected(info.error());
+  if (info->number != number) return bad("a block", "other than the one asked for");
+  std::vector<RlpItem> fields;
+  for (const auto& [name, kind] : kHeaderFields) {
+    const json* value = member(*r, name);
+    if (!value || value->is_null()) break;
+    auto field = header_field(*value, name, kind);
+    if (!field) return std::unexpected(field.error());
+    fields.push_back(std::move(*field));
+  }
+  if (fields.size() < kRequiredHeaderFields)
+    return bad("block " + std::to_string(number), "without all header fields");
+  Bytes header = rlp_encode(RlpItem::list(std::move(fields)));
+  if (keccak256(header) != info->hash) {
+    return bad("block " + std::to_string(number),
+               "whose header fields do not hash to its hash (fields this client does not know?)");
+  }
+  return header;
+}
+
+Result<std::vector<Bytes>> RpcClient::raw_transactions(std::uint64_t number) {
+  auto r = request("eth_getBlockByNumber", json::array({quantity_text(number), false}));
+  if (!r) return std::unexpected(r.error());
+  if (r->is_null()) return bad("block " + std::to_string(number), "that the node does not have");
+  const json* hashes = member(*r, "transactions");
+  if (!hashes || !hashes->is_array()) return bad("the block's transactions", "that are not an array");
+  std::vector<Bytes> out;
+  for (const auto& item : *hashes) {
+    auto hash = read_hash(item, "a transaction hash");
+    if (!hash) return std::unexpected(hash.error());
+    auto raw = request("eth_getRawTransactionByHash", json::array({data_text(*hash)}));
+    if (!raw) return std::unexpected(raw.error());
+    auto bytes = read_data(*raw, "a raw transaction");
+    if (!bytes) return std::unexpected(bytes.error());
+    if (keccak256(*bytes) != *hash) return bad("a raw transaction", "that does not hash to its hash");
+    out.push_back(std::move(*bytes));
+  }
+  return out;
 }
 
 Result<std::vector<MinedLog>> RpcClient::logs(const LogFilter& filter) {

@@ -135,6 +135,11 @@ class RpcClient {
   // nullopt for a block past the head.
   Result<std::optional<BlockInfo>> block(std::uint64_t number);
   Result<BlockInfo> latest_block();
+  // A block's header as its hash covers it (RLP rebuilt from the node's
+  // fields, and refused unless it hashes to the block's hash), and its
+  // transactions as sent (each refused unless it hashes to its hash).
+  Result<Bytes> raw_header(std::uint64_t number);
+  Result<std::vector<Bytes>> raw_transactions(std::uint64_t number);
   Result<std::vector<MinedLog>> logs(const LogFilter& filter);
 
  protected:

@@ -124,6 +124,13 @@ class LedgerClient {
     return std::nullopt;
   }
 
+  // The offline proof of order `order`'s report, for a backend whose proofs
+  // are blocks (ledger/evm/bundle.h); nullopt where the checkpoints prove it.
+  virtual std::optional<Result<nlohmann::json>> report_bundle(std::uint64_t order) {
+    (void)order;
+    return std::nullopt;
+  }
+
   // Record `index` with its proof to the latest checkpoint, or to the tree of
   // `size` records (index < size <= the checkpoint's size); nullopt when no
   // checkpoint covers the record yet.

@@ -6,6 +6,8 @@
 #include "base/bytes.h"
 #include "base/time.h"
 #include "ca/certificate.h"
+#include "evm/rpc.h"
+#include "ledger/evm/bundle.h"
 #include "store/store.h"
 
 namespace ward::loader {
@@ -110,9 +112,73 @@ void check_contents(OrderVerification& v, const ledger::Order& order, const ledg
   }
 }
 
+// From the report's signature to its being the ledger's copy; false at the
+// first failed check.
+bool check_report(OrderVerification& v, const ledger::Order& order, const ledger::LedgerId& ledger_id,
+                  const ledger::Report& stored, const VerifyOptions& options) {
+  attest::Checks& checks = v.checks;
+  json report_doc;
+  if (options.report) {
+    report_doc = *options.report;
+  } else {
+    auto doc = ledger::parse_strict_json(stored.report);
+    if (!doc) {
+      checks.fail("report.parse", doc.error().message);
+      return false;
+    }
+    report_doc = std::move(*doc);
+  }
+  auto parsed = parse_report(report_doc);
+  if (!checks.record("report.parse", parsed.has_value() ? Result<void>() : std::unexpected(parsed.error()))) {
+    return false;
+  }
+  v.report = std::move(*parsed);
+
+  auto cert = crypto::Certificate::from_pem(v.report->report.certificate);
+  auto contents = cert ? ca::read_cvm_certificate(*cert) : std::unexpected(cert.error());
+  if (!checks.record("report.certificate", contents ? Result<void>() : std::unexpected(contents.error()),
+                     contents ? "CVM " + short_hex(contents->identity.id) : "")) {
+    return false;
+  }
+  if (!checks.pass_if("report.signature",
+                      report_signature_valid(*v.report, contents->identity.signing_key),
+                      "signed by the certificate's key")) {
+    return false;
+  }
+  // The certificate and its evidence, as they stood when the ledger accepted the report.
+  const auto at = from_unix_seconds(stored.time);
+  if (!at) {
+    checks.fail("report.time", at.error().message);
+    return false;
+  }
+  auto cvm = ca::verify_cvm_certificate(*cert, options.ca_certificate, options.policy, *at);
+  v.simulated = cvm.appraisal.simulated;
+  for (const auto& c : cvm.appraisal.checks.results()) {
+    if (c.ok) {
+      checks.pass(c.name, c.detail);
+    } else {
+      checks.fail(c.name, c.detail);
+    }
+  }
+  v.evidence = cvm.appraisal;
+  if (!cvm.accepted()) return false;
+
+  check_contents(v, order, ledger_id, contents->identity, options);
+  if (!checks.ok()) return false;
+
+  // The ledger: the report is the one the CVM submitted (its inclusion is
+  // the caller's check).
+  if (!checks.pass_if("ledger.report", ledger::canonical_json(report_doc) == stored.report,
+                      "the report is the one on the ledger")) {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order_id, const VerifyOptions& options) {
+OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order_id,
+                               const VerifyOptions& options) {
   OrderVerification v;
   attest::Checks& checks = v.checks;
   auto summary = ledger.summary();
@@ -126,70 +192,18 @@ OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order
     return v;
   }
   if (!checks.pass_if("ledger.order", (*order)->status == ledger::OrderStatus::Done,
-                      "order " + std::to_string(order_id) + " is " + std::string(ledger::to_string((*order)->status)) +
+                      "order " + std::to_string(order_id) + " is " +
+                          std::string(ledger::to_string((*order)->status)) +
                           ((*order)->error.empty() ? "" : ": " + (*order)->error))) {
     return v;
   }
   auto stored = ledger.report(order_id);
   if (!stored || !*stored) {
-    checks.fail("ledger.report", stored ? "the ledger holds no report for the order" : stored.error().message);
+    checks.fail("ledger.report",
+                stored ? "the ledger holds no report for the order" : stored.error().message);
     return v;
   }
-  json report_doc;
-  if (options.report) {
-    report_doc = *options.report;
-  } else {
-    auto doc = ledger::parse_strict_json((*stored)->report);
-    if (!doc) {
-      checks.fail("report.parse", doc.error().message);
-      return v;
-    }
-    report_doc = std::move(*doc);
-  }
-  auto parsed = parse_report(report_doc);
-  if (!checks.record("report.parse", parsed.has_value() ? Result<void>() : std::unexpected(parsed.error()))) {
-    return v;
-  }
-  v.report = std::move(*parsed);
-
-  auto cert = crypto::Certificate::from_pem(v.report->report.certificate);
-  auto contents = cert ? ca::read_cvm_certificate(*cert) : std::unexpected(cert.error());
-  if (!checks.record("report.certificate", contents ? Result<void>() : std::unexpected(contents.error()),
-                     contents ? "CVM " + short_hex(contents->identity.id) : "")) {
-    return v;
-  }
-  if (!checks.pass_if("report.signature",
-                      report_signature_valid(*v.report, contents->identity.signing_key),
-                      "signed by the certificate's key")) {
-    return v;
-  }
-  // The certificate and its evidence, as they stood when the ledger accepted the report.
-  const auto at = from_unix_seconds((*stored)->time);
-  if (!at) {
-    checks.fail("report.time", at.error().message);
-    return v;
-  }
-  auto cvm = ca::verify_cvm_certificate(*cert, options.ca_certificate, options.policy, *at);
-  v.simulated = cvm.appraisal.simulated;
-  for (const auto& c : cvm.appraisal.checks.results()) {
-    if (c.ok) {
-      checks.pass(c.name, c.detail);
-    } else {
-      checks.fail(c.name, c.detail);
-    }
-  }
-  v.evidence = cvm.appraisal;
-  if (!cvm.accepted()) return v;
-
-  check_contents(v, **order, summary->info.id, contents->identity, options);
-  if (!checks.ok()) return v;
-
-  // The ledger: the report is the one the CVM submitted, in a record the
-  // signed checkpoint commits to.
-  if (!checks.pass_if("ledger.report", ledger::canonical_json(report_doc) == (*stored)->report,
-                      "the report is the one on the ledger")) {
-    return v;
-  }
+  if (!check_report(v, **order, summary->info.id, **stored, options)) return v;
   if (auto on_chain = ledger.prove_report(order_id, **stored, (*order)->cvm)) {
     checks.record("ledger.inclusion",
                   *on_chain ? Result<void>() : Result<void>(std::unexpected(on_chain->error())),
@@ -222,6 +236,53 @@ OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order
     }
   }
   checks.record("ledger.inclusion", included, detail);
+  return v;
+}
+
+OrderVerification verify_bundle(const json& bundle, std::uint64_t order_id,
+                                const std::vector<evm::Hash256>& pinned_blocks,
+                                const VerifyOptions& options) {
+  namespace bundles = ledger::evm;
+  OrderVerification v;
+  attest::Checks& checks = v.checks;
+  auto proven = bundles::check_report_bundle(bundle);
+  if (!proven) {
+    checks.fail("ledger.bundle", proven.error().message);
+    return v;
+  }
+  std::string blocks;
+  for (const auto& b : proven->blocks) {
+    blocks += (blocks.empty() ? "" : ", ") + b.event + " in block " + std::to_string(b.number);
+  }
+  checks.pass("ledger.bundle", blocks + " of chain " + std::to_string(proven->chain_id) +
+                                   ": each header hashed, its receipts and transactions roots rebuilt");
+  if (!checks.pass_if("ledger.order", proven->order.id == order_id,
+                      proven->order.id == order_id
+                          ? "order " + std::to_string(order_id) + " is Done: the contract took its report"
+                          : "the bundle is for order " + std::to_string(proven->order.id))) {
+    return v;
+  }
+  if (!check_report(v, proven->order, proven->ledger_id, proven->report, options)) return v;
+
+  // Which chain: the report's block must be one the verifier trusts.
+  const auto& at = proven->report_block();
+  for (const auto& pin : pinned_blocks) {
+    const bool known = std::any_of(proven->blocks.begin(), proven->blocks.end(),
+                                   [&](const auto& b) { return b.hash == pin; });
+    if (!known) {
+      checks.fail("ledger.inclusion",
+                  "the pinned block " + evm::data_text(pin) + " is none of the bundle's blocks");
+      return v;
+    }
+  }
+  const bool pinned = std::find(pinned_blocks.begin(), pinned_blocks.end(), at.hash) != pinned_blocks.end();
+  checks.pass_if("ledger.inclusion", pinned,
+                 pinned ? "sent from the CVM's bound address " + proven->cvm_address.to_checksum() +
+                              " in block " + std::to_string(at.number) + " (" + evm::data_text(at.hash) +
+                              ", pinned)"
+                        : "the report's block " + std::to_string(at.number) + " (" + evm::data_text(at.hash) +
+                              ") is not pinned: read its hash from a node or explorer you trust and pass it "
+                              "with --block-hash");
   return v;
 }
 

@@ -15,6 +15,7 @@
 #include "attest/appraisal.h"
 #include "attest/policy.h"
 #include "crypto/x509.h"
+#include "evm/keccak.h"
 #include "files/resource.h"
 #include "ledger/client.h"
 #include "loader/report.h"
@@ -46,6 +47,14 @@ struct OrderVerification {
 };
 
 OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order_id, const VerifyOptions& options);
+
+// The same checks on an offline bundle of an EVM ledger's blocks
+// (ledger/evm/bundle.h) in place of a ledger: the order as its events state
+// it, the report from its event, and, for "ledger.inclusion", the report's
+// block hash among `pinned_blocks` (hashes the verifier read from a chain it
+// trusts; a bundle alone proves no chain). No node is asked anything.
+OrderVerification verify_bundle(const nlohmann::json& bundle, std::uint64_t order_id,
+                                const std::vector<evm::Hash256>& pinned_blocks, const VerifyOptions& options);
 
 // One line per check, then the verdict (SIMULATED when the evidence is).
 std::string verification_text(const OrderVerification& v);

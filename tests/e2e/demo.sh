@@ -25,7 +25,7 @@ pass "ward demo: joint model at $both% accuracy, refusal shown, report verified,
   fail "ward demo --ledger evm: $(tail -5 evm.out) $(cat evm.err)"
 grep -q '(WardLedger on anvil)' evm.out || fail "the EVM demo did not use the contract: $(head -5 evm.out)"
 grep -q 'verdict: verified (SIMULATED' evm.out || fail "no verified report on the chain: $(cat evm.out)"
-grep -Eq 'ledger.inclusion: transaction 0x[0-9a-f]{64} from the CVM.s bound address 0x[0-9a-fA-F]{40}, in block [0-9]+ \(receipts root rebuilt' evm.out ||
+grep -Eq 'ledger.inclusion: sent from the CVM.s bound address 0x[0-9a-fA-F]{40}, in block [0-9]+ \(0x[0-9a-f]{64}; receipts and transactions roots rebuilt' evm.out ||
   fail "the report was not proven by its receipt: $(grep ledger.inclusion evm.out)"
 grep -Eq 'error: .*grant\.engine' evm.out || fail "the other engine's order was not refused on the chain"
 [[ ! -e $TMP/demo-evm ]] || fail "the EVM demo left $TMP/demo-evm behind"

@@ -206,6 +206,72 @@ done < <(jq -c 'paths(scalars)' report.json)
 ((n > 20)) || fail "only $n report fields"
 pass "each of the report's $n fields, changed alone, makes verify fail naming a check"
 
+# The offline bundle (EVM ledgers): the report proven from its blocks with no
+# node asked, given the report block's hash from a node we trust; each forged,
+# swapped or unpinned part is refused.
+if [[ ${WARD_E2E_LEDGER:-sqlite} == evm ]]; then
+  "$WARD" orders bundle "$ID" --ledger "$L" -o bundle.json 2>bundle.err || fail "orders bundle: $(cat bundle.err)"
+  number=$(grep -oE 'in block [0-9]+' bundle.err | grep -oE '[0-9]+')
+  HASH=$(evm_rpc eth_getBlockByNumber "[\"$(printf '0x%x' "$number")\",false]" | jq -r .result.hash)
+  PREV=$(evm_rpc eth_getBlockByNumber "[\"$(printf '0x%x' $((number - 1)))\",false]" | jq -r .result.hash)
+  grep -q "$HASH" bundle.err || fail "orders bundle named another block than the node's: $(cat bundle.err)"
+  nowhere='evm+http://127.0.0.1:1#0x0000000000000000000000000000000000000001'
+  offline() { # offline FILE [ARGS...]: verify from a bundle, the ledger option pointing nowhere
+    local file=$1
+    shift
+    "$WARD" orders verify "$ID" --ledger "$nowhere" --ca-cert ca/ca.pem --policy policy.json --no-output-check \
+      --bundle "$file" "$@"
+  }
+  offline bundle.json --block-hash "$HASH" >verify.txt || fail "the bundle does not verify: $(cat verify.txt)"
+  grep -q 'verdict: verified (SIMULATED' verify.txt || fail "bundle verdict: $(cat verify.txt)"
+  grep -q "ok    ledger.inclusion: sent from the CVM's bound address .* in block $number ($HASH, pinned)" verify.txt ||
+    fail "the bundle's inclusion: $(cat verify.txt)"
+  grep -q 'ok    ledger.bundle: CvmRegistered in block [0-9]*, OrderCreated in block [0-9]*, ReportSubmitted' verify.txt ||
+    fail "the bundle's blocks: $(cat verify.txt)"
+  rejected() { # rejected WHAT CHECK PATTERN FILE [ARGS...]
+    local what=$1 check=$2 pattern=$3 rc=0
+    shift 3
+    offline "$@" >verify.txt 2>err.txt || rc=$?
+    ((rc == 1)) || fail "$what: verify exited $rc: $(cat verify.txt err.txt)"
+    grep -q "REJECTED at $check" verify.txt && grep -q -- "$pattern" verify.txt ||
+      fail "$what: not rejected at $check ($pattern): $(cat verify.txt)"
+  }
+  rejected "no pinned block" ledger.inclusion 'is not pinned' bundle.json
+  rejected "another block pinned" ledger.inclusion 'none of the bundle' bundle.json --block-hash "$PREV"
+  # One hex digit of the report's receipt (inside the report bytes) changed.
+  jq '.events.report.receipts[0] |= (.[0:1000] + (if .[1000:1001] == "0" then "1" else "0" end) + .[1001:])' \
+    bundle.json >forged.json
+  rejected "a forged receipt" ledger.bundle 'do not rebuild its receipts root' forged.json --block-hash "$HASH"
+  # The header's timestamp field nudged: the block is no longer the pinned one.
+  jq '.events.report.header |= (.[0:-200] + (if .[-200:-199] == "0" then "1" else "0" end) + .[-199:])' \
+    bundle.json >forged.json
+  rc=0
+  offline forged.json --block-hash "$HASH" >verify.txt 2>&1 || rc=$?
+  ((rc == 1)) && grep -q 'REJECTED at ledger\.' verify.txt || fail "a forged header verified: $(cat verify.txt)"
+  # The order's creation swapped in for the report's block.
+  jq '.events.report = .events.order' bundle.json >forged.json
+  rejected "a swapped event" ledger.bundle 'is not ReportSubmitted' forged.json --block-hash "$HASH"
+  # Another transaction of the block named.
+  jq '.events.report.transaction = 7' bundle.json >forged.json
+  rejected "a transaction index past the block" ledger.bundle 'points past' forged.json --block-hash "$HASH"
+  # The bundle of this order shown as another's.
+  rc=0
+  "$WARD" orders verify $((ID + 1)) --ledger "$nowhere" --ca-cert ca/ca.pem --policy policy.json --no-output-check \
+    --bundle bundle.json --block-hash "$HASH" >verify.txt 2>&1 || rc=$?
+  ((rc == 1)) && grep -q 'REJECTED at ledger.order' verify.txt || fail "the bundle verified another order"
+  head -c 3000 bundle.json >truncated.json
+  expect_ward_error "a truncated bundle" "" 'not a bundle' -- orders verify "$ID" --ca-cert ca/ca.pem \
+    --bundle truncated.json --block-hash "$HASH"
+  rc=0
+  "$WARD" orders verify "$ID" --ca-cert ca/ca.pem --bundle bundle.json --block-hash 0x1234 >/dev/null 2>err.txt || rc=$?
+  ((rc == 2)) && grep -q 'block-hash 0x1234: not a 0x-prefixed 32-byte hash' err.txt ||
+    fail "a bad --block-hash: exit $rc: $(cat err.txt)"
+  pass "orders bundle: verified offline from its blocks with the pinned hash; unpinned, forged, swapped refused"
+else
+  expect_ward_error "a bundle of the embedded ledger" "" 'EVM ledger' -- orders bundle "$ID" --ledger "$L" -o b.json
+  [[ ! -e b.json ]] || fail "orders bundle left b.json behind"
+fi
+
 # 3. The order's engine is not the one the data was granted for.
 rc=0
 "$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM0" --engine net.res.json --grant g-alice.json \

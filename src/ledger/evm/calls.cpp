@@ -307,6 +307,14 @@ std::optional<std::uint64_t> word_as_u64(ByteView w) {
 
 }  // namespace
 
+LedgerId ledger_id_for(std::uint64_t chain_id, const ward::evm::Address& contract) {
+  Bytes preimage = to_bytes("ward/evm-ledger/v1");
+  const U256 id(chain_id);
+  preimage.insert(preimage.end(), id.big_endian().begin(), id.big_endian().end());
+  preimage.insert(preimage.end(), contract.bytes.begin(), contract.bytes.end());
+  return crypto::sha256(preimage);
+}
+
 Bytes binding_message(const ward::evm::Address& address) {
   Bytes m(kBindingDomain.size() + address.bytes.size());
   std::copy(kBindingDomain.begin(), kBindingDomain.end(), m.begin());

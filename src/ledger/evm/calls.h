@@ -27,6 +27,11 @@ struct Deployment {
   ward::evm::Address contract;
 };
 
+// The ledger id the contract computes: sha256("ward/evm-ledger/v1" ‖
+// uint256(chain id) ‖ address). A report names it, so a report signed for
+// one deployment cannot be shown as another's.
+LedgerId ledger_id_for(std::uint64_t chain_id, const ward::evm::Address& contract);
+
 // The message an account's Ed25519 key signs to tie its Ward id to its
 // Ethereum address: "ward/evm/binding/v1\n" ‖ address (20 bytes). Both keys
 // come from one key file, so the statement is true on every chain and

@@ -10,6 +10,7 @@
 #include "evm/sender.h"
 #include "evm/trie.h"
 #include "evm/u256.h"
+#include "ledger/evm/bundle.h"
 #include "ledger/evm/calls.h"
 #include "ledger/evm/reader.h"
 
@@ -22,16 +23,6 @@ namespace chain = ward::evm;
 std::unexpected<Error> no_log(std::string_view what) {
   return fail("ledger.evm", "an EVM ledger has no Merkle log, so no " + std::string(what) +
                                 ": its blocks and receipts are its log (see docs/evm.md)");
-}
-
-// The ledger id the contract computes: sha256("ward/evm-ledger/v1" ‖
-// uint256(chain id) ‖ address).
-LedgerId ledger_id_for(std::uint64_t chain_id, const chain::Address& contract) {
-  Bytes preimage = to_bytes("ward/evm-ledger/v1");
-  const chain::U256 id(chain_id);
-  preimage.insert(preimage.end(), id.big_endian().begin(), id.big_endian().end());
-  preimage.insert(preimage.end(), contract.bytes.begin(), contract.bytes.end());
-  return crypto::sha256(preimage);
 }
 
 // What a provider gives each CVM it lists, in wei, so that the CVM can pay
@@ -205,6 +196,9 @@ class EvmClient final : public LedgerClient {
                                                   const CvmId& cvm) override {
     return prove_on_chain(order, report, cvm);
   }
+  std::optional<Result<nlohmann::json>> report_bundle(std::uint64_t order) override {
+    return make_bundle(order);
+  }
 
   Result<std::optional<Account>> account(const AccountId& id) override { return reader_.account(id); }
   Result<std::vector<Offer>> offers() override { return reader_.offers(); }
@@ -253,81 +247,69 @@ class EvmClient final : public LedgerClient {
     return std::move(logs->front());
   }
 
-  // The report's event, in a receipt of the CVM's bound address, in a block
-  // whose receipts root the block's receipts rebuild, deep enough.
-  Result<std::string> prove_on_chain(std::uint64_t order, const Report& report, const CvmId& cvm_id) {
-    namespace abi = chain::abi;
-    // The CVM's address and its binding, from its listing.
-    auto listed = one_log("CvmRegistered(bytes32,bytes32,address,uint64,uint64,string,bytes,bytes)", cvm_id,
-                          "CvmRegistered");
+  // The order's events, one each (a service's latest start).
+  Result<BundleEvents> bundle_events(std::uint64_t order) {
+    const Hash order_topic = chain::U256(order).big_endian();
+    auto created = one_log("OrderCreated(uint64,bytes32,bytes32,bytes)", order_topic, "OrderCreated");
+    if (!created) return std::unexpected(created.error());
+    if (created->log.topics.size() != 4)
+      return fail("ledger.proof", "OrderCreated does not name the order's CVM");
+    auto listed = one_log("CvmRegistered(bytes32,bytes32,address,uint64,uint64,string,bytes,bytes)",
+                          created->log.topics[3], "CvmRegistered");
     if (!listed) return std::unexpected(listed.error());
-    auto listing =
-        abi::decode(*abi::parse_types("address,uint64,uint64,string,bytes,bytes"), listed->log.data);
-    if (!listing || listed->log.topics.size() != 3)
-      return fail("ledger.proof", "the CVM's listing does not decode");
-    const chain::Address cvm_address = *(*listing)[0].as_address();
-    crypto::Ed25519PublicKey cvm_key{};
-    std::copy(listed->log.topics[2].begin(), listed->log.topics[2].end(), cvm_key.begin());
-    auto binding_bytes = (*listing)[5].as_bytes();
-    crypto::Ed25519Signature binding{};
-    if (!binding_bytes || binding_bytes->size() != binding.size())
-      return fail("ledger.proof", "the CVM's binding is not 64 bytes");
-    std::copy(binding_bytes->begin(), binding_bytes->end(), binding.begin());
-    if (!verify_binding(cvm_key, cvm_address, binding)) {
-      return fail("ledger.proof", "the CVM's address " + cvm_address.to_checksum() +
-                                      " is not bound to its key: its binding signature does not verify");
-    }
+    auto submitted = one_log("ReportSubmitted(uint64,bytes32,uint64,bytes)", order_topic, "ReportSubmitted");
+    if (!submitted) return std::unexpected(submitted.error());
+    auto topic = chain::abi::event_topic("ServiceStarted(uint64,bytes32,bytes32,uint64,string,bytes)");
+    if (!topic) return std::unexpected(topic.error());
+    chain::LogFilter filter;
+    filter.address = deployment_.contract;
+    filter.topics = {{*topic}, {order_topic}};
+    auto starts = rpc_->logs(filter);
+    if (!starts) return std::unexpected(starts.error());
+    std::erase_if(*starts, [](const chain::MinedLog& l) { return l.removed; });
+    BundleEvents events{std::move(*listed), std::move(*created), std::nullopt, std::move(*submitted)};
+    if (!starts->empty()) events.service_started = std::move(starts->back());
+    return events;
+  }
 
-    // The report's event: the very bytes stored, hashed as the state keeps them.
-    auto event = one_log("ReportSubmitted(uint64,bytes32,uint64,bytes)", chain::U256(order).big_endian(),
-                         "ReportSubmitted");
-    if (!event) return std::unexpected(event.error());
-    auto fields = abi::decode(*abi::parse_types("bytes32,uint64,bytes"), event->log.data);
-    if (!fields) return fail("ledger.proof", "the report's event does not decode");
-    const auto bytes = (*fields)[2].as_bytes();
-    if (!bytes || as_chars(*bytes) != report.report || *(*fields)[0].as_bytes32() != crypto::sha256(*bytes) ||
-        *(*fields)[1].as_uint64() != report.index) {
+  Result<nlohmann::json> make_bundle(std::uint64_t order) {
+    auto events = bundle_events(order);
+    if (!events) return std::unexpected(events.error());
+    return make_report_bundle(*rpc_, deployment_.chain_id, deployment_.contract, order, *events);
+  }
+
+  // The report's bundle, checked as an offline verifier checks it, and then
+  // each of its blocks against the node's chain: still canonical, and the
+  // report's deep enough.
+  Result<std::string> prove_on_chain(std::uint64_t order, const Report& report, const CvmId& cvm_id) {
+    auto bundle = make_bundle(order);
+    if (!bundle) return std::unexpected(bundle.error());
+    auto checked = check_report_bundle(*bundle);
+    if (!checked) return fail("ledger.proof", checked.error().message);
+    if (checked->order.cvm != cvm_id) return fail("ledger.proof", "the chain's order names another CVM");
+    if (checked->report.report != report.report || checked->report.index != report.index) {
       return fail("ledger.proof", "the report's event holds other bytes than the stored report");
     }
-
-    // The receipt, in its block.
-    auto receipts = rpc_->block_receipts(event->block_number);
-    if (!receipts) return std::unexpected(receipts.error());
-    std::vector<Bytes> encoded;
-    for (const auto& r : *receipts) encoded.push_back(chain::receipt_rlp(r.receipt));
-    auto block = rpc_->block(event->block_number);
-    if (!block) return std::unexpected(block.error());
-    if (!*block || (*block)->hash != event->block_hash) {
-      return fail("ledger.proof",
-                  "block " + std::to_string(event->block_number) + " is no longer the report's");
+    for (const ProvenBlock& b : checked->blocks) {
+      auto block = rpc_->block(b.number);
+      if (!block) return std::unexpected(block.error());
+      if (!*block || (*block)->hash != b.hash) {
+        return fail("ledger.proof", "block " + std::to_string(b.number) + " of the " + b.event +
+                                        " event is no longer on the node's chain");
+      }
     }
-    if (chain::ordered_trie_root(encoded) != (*block)->receipts_root) {
-      return fail("ledger.proof", "the receipts of block " + std::to_string(event->block_number) +
-                                      " do not rebuild its receipts root");
-    }
-    if (event->transaction_index >= receipts->size())
-      return fail("ledger.proof", "the report's receipt is missing");
-    const chain::MinedReceipt& receipt = (*receipts)[event->transaction_index];
-    const bool has_log = std::find(receipt.receipt.logs.begin(), receipt.receipt.logs.end(), event->log) !=
-                         receipt.receipt.logs.end();
-    if (receipt.transaction_hash != event->transaction_hash || !receipt.receipt.success || !has_log) {
-      return fail("ledger.proof", "the report's event is not in a successful receipt of its transaction");
-    }
-    if (receipt.from != cvm_address) {
-      return fail("ledger.proof", "the report was sent by " + receipt.from.to_checksum() +
-                                      ", not by the CVM's " + cvm_address.to_checksum());
-    }
+    const ProvenBlock& at = checked->report_block();
     auto head = rpc_->block_number();
     if (!head) return std::unexpected(head.error());
-    const std::uint64_t depth = *head + 1 - event->block_number;
+    const std::uint64_t depth = *head + 1 - at.number;
     if (depth < confirmations()) {
       return fail("ledger.proof", "the report's block has " + std::to_string(depth) +
                                       " confirmation(s), not " + std::to_string(confirmations()));
     }
-    return "transaction " + chain::data_text(receipt.transaction_hash) + " from the CVM's bound address " +
-           cvm_address.to_checksum() + ", in block " + std::to_string(event->block_number) +
-           " (receipts root rebuilt from its " + std::to_string(receipts->size()) + " receipts), " +
-           std::to_string(depth) + " confirmation(s)";
+    return "sent from the CVM's bound address " + checked->cvm_address.to_checksum() + ", in block " +
+           std::to_string(at.number) + " (" + chain::data_text(at.hash) +
+           "; receipts and transactions roots rebuilt from its " + std::to_string(at.receipts) +
+           " transactions), " + std::to_string(depth) + " confirmation(s)";
   }
 
   std::string target_;

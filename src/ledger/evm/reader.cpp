@@ -561,28 +561,19 @@ Result<std::optional<Order>> make_order(Fields v, const OrderLogs& logs, const A
   Fields event((*created)->data);
   const Bytes encoded = event.bytes();
   if (!event.ok()) return unreadable(what, "OrderCreated", event);
-  auto decoded = abi::decode(abi.order_args, encoded);
-  if (!decoded) return fail(kCode, what + ": OrderCreated's args do not decode: " + decoded.error().message);
-  Fields a = Fields(std::move(*decoded)).nested();
-  const Hash256 args_cvm = a.word();
-  o.engine = a.text();
-  o.inputs = a.texts();
-  o.outputs = a.texts();
-  const std::vector<std::uint64_t> args_offers = a.u64s();
-  const std::uint64_t args_deposit = a.u64();
-  Fields serve = a.nested();
-  const bool present = serve.flag();
-  const auto args_access = static_cast<ServiceAccess>(serve.code(2, "access"));
-  const std::vector<Hash256> accounts = serve.words();
-  const UsagePrice args_price{serve.u64(), serve.u64()};
-  if (!a.ok()) return unreadable(what, "OrderCreated's args", a);
-  if (args_cvm != o.cvm || args_offers != o.offers || args_deposit != o.deposit) {
+  auto args = decode_order_created(encoded);
+  if (!args) return fail(kCode, what + ": " + args.error().message);
+  o.engine = std::move(args->engine);
+  o.inputs = std::move(args->inputs);
+  o.outputs = std::move(args->outputs);
+  if (args->cvm != o.cvm || args->offers != o.offers || args->deposit != o.deposit) {
     return disagree(what, "OrderCreated's args state another CVM, offers or deposit");
   }
   if (chain::keccak256(as_bytes(o.engine)) != engine_hash) {
     return disagree(what, "its engine in OrderCreated does not hash to the recorded engineHash");
   }
-  if (present != service || (service && (args_access != access || args_price != usage_price))) {
+  if (args->serve.has_value() != service ||
+      (service && (args->serve->access != access || args->serve->price != usage_price))) {
     return disagree(what, "OrderCreated's service terms are not the recorded ones");
   }
 
@@ -601,7 +592,7 @@ Result<std::optional<Order>> make_order(Fields v, const OrderLogs& logs, const A
   if (!service && !logs.started.empty()) return disagree(what, "a batch order has a ServiceStarted event");
   if (service) {
     ServiceTerms t;
-    t.rule = ServeRule(access, accounts, usage_price);
+    t.rule = std::move(*args->serve);
     if (started != !logs.started.empty()) {
       return disagree(
           what, std::string(started ? "started without" : "not started but has") + " a ServiceStarted event");
@@ -742,6 +733,29 @@ Result<std::vector<Order>> orders_of(Query& q, std::vector<Fields> views, const 
 }
 
 }  // namespace
+
+Result<CreatedOrder> decode_order_created(ByteView args) {
+  const auto& abi = contract_abi();
+  if (!abi) return std::unexpected(abi.error());
+  auto decoded = abi::decode(abi->order_args, args);
+  if (!decoded) return fail(kCode, "OrderCreated's args do not decode: " + decoded.error().message);
+  Fields a = Fields(std::move(*decoded)).nested();
+  CreatedOrder o;
+  o.cvm = a.word();
+  o.engine = a.text();
+  o.inputs = a.texts();
+  o.outputs = a.texts();
+  o.offers = a.u64s();
+  o.deposit = a.u64();
+  Fields serve = a.nested();
+  const bool present = serve.flag();
+  const auto access = static_cast<ServiceAccess>(serve.code(2, "access"));
+  std::vector<Hash256> accounts = serve.words();
+  const UsagePrice price{serve.u64(), serve.u64()};
+  if (!a.ok()) return fail(kCode, "OrderCreated's args hold " + a.problem());
+  if (present) o.serve = ServeRule(access, std::move(accounts), price);
+  return o;
+}
 
 Result<LedgerInfo> ContractReader::info() {
   const std::string what = "the ledger's id";

@@ -37,6 +37,21 @@ struct ChainTotals {
   bool operator==(const ChainTotals&) const = default;
 };
 
+// createOrder's arguments as OrderCreated logs them (the event's data is
+// `bytes args`, msg.data[4:]): what an order holds only in its event.
+struct CreatedOrder {
+  CvmId cvm{};
+  std::string engine;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  std::vector<std::uint64_t> offers;
+  std::uint64_t deposit = 0;
+  // A service's terms; nullopt for a batch order.
+  std::optional<ServeRule> serve;
+};
+// Decodes OrderCreated's `args` (the bytes its data holds). Errors: "ledger.evm".
+Result<CreatedOrder> decode_order_created(ByteView args);
+
 // Queries return nullopt (or nothing) for an entity that does not exist.
 // Not thread-safe: one reader, and its RpcClient, serve one thread at a time.
 class ContractReader {
