@@ -116,7 +116,9 @@ Result<std::vector<Bytes>> hex_array(const json& object, const char* key, const 
 
 Result<std::uint64_t> count_field(const json& object, const char* key, const std::string& what) {
   const json* value = member(object, key);
-  if (!value || !value->is_number_unsigned()) return bad(what + "'s " + key + " is not a count");
+  const bool count = value && (value->is_number_unsigned() ||
+                               (value->is_number_integer() && value->get<std::int64_t>() >= 0));
+  if (!count) return bad(what + "'s " + key + " is not a count");
   return value->get<std::uint64_t>();
 }
 

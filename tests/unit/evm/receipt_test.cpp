@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "evm/rlp.h"
 #include "evm/trie.h"
 #include "evm/u256.h"
 
@@ -112,6 +113,42 @@ TEST(ReceiptRlp, shouldPrefixTypedReceiptsOnly) {
   Bytes legacy = receipt_rlp(r);
   EXPECT_EQ(Bytes(typed.begin() + 1, typed.end()), legacy);
   EXPECT_EQ(hex_encode(legacy).substr(0, 14), "f9010801825208");
+}
+
+}  // namespace
+}  // namespace ward::evm
+
+namespace ward::evm {
+namespace {
+
+TEST(DecodeReceipt, shouldReadBackEveryReceiptOfABlockAnvilMined) {
+  for (const auto& j : anvil_block()["receipts"]) {
+    const Receipt r = receipt_from_json(j);
+    auto decoded = decode_receipt(receipt_rlp(r));
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(*decoded, r);
+  }
+}
+
+TEST(DecodeReceipt, shouldRefuseWhatNoReceiptIs) {
+  Receipt r;
+  r.success = true;
+  r.logs.push_back(Log{Address{}, {Hash256{}}, Bytes{1, 2}});
+  Bytes good = receipt_rlp(r);
+  ASSERT_TRUE(decode_receipt(good));
+  EXPECT_EQ(decode_receipt(ByteView(good).first(good.size() - 1)).error().code, "evm.receipt");
+  EXPECT_EQ(decode_receipt(Bytes{}).error().code, "evm.receipt");
+  Bytes typed_zero = good;
+  typed_zero[0] = 0;
+  EXPECT_EQ(decode_receipt(typed_zero).error().code, "evm.receipt");
+  // A status of 2 (a pre-Byzantium state root would be 32 bytes).
+  Bytes body = rlp_encode(RlpItem::list(
+      {RlpItem::uint(U256(2)), RlpItem::uint(U256(0)), RlpItem::string(Bytes(256, 0)), RlpItem::list({})}));
+  EXPECT_NE(decode_receipt(body).error().message.find("status"), std::string::npos);
+  // A bloom of 255 bytes.
+  body = rlp_encode(RlpItem::list(
+      {RlpItem::uint(U256(1)), RlpItem::uint(U256(0)), RlpItem::string(Bytes(255, 0)), RlpItem::list({})}));
+  EXPECT_NE(decode_receipt(body).error().message.find("bloom"), std::string::npos);
 }
 
 }  // namespace

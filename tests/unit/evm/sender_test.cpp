@@ -10,6 +10,8 @@
 #include "anvil_testing.h"
 #include "crypto/hash.h"
 #include "evm/abi.h"
+#include "evm/header.h"
+#include "evm/rlp.h"
 #include "evm/transaction.h"
 #include "evm/trie.h"
 
@@ -103,6 +105,46 @@ TEST_F(SenderTest, shouldRebuildTheBlocksReceiptsRootFromTheReceiptsItReads) {
     encoded.push_back(receipt_rlp(r.receipt));
   }
   EXPECT_NE(ordered_trie_root(encoded), (*block)->receipts_root);
+}
+
+TEST_F(SenderTest, shouldRebuildTheHeaderAndTransactionsThatTheBlocksHashCovers) {
+  const Address ledger = deploy();
+  auto sent = send_call(*rpc_, key_, ledger,
+                        calldata("register(bytes32,string,string,bytes)",
+                                 {abi::Value::bytes(Bytes(32, 9)), abi::Value::string("age1y"),
+                                  abi::Value::string("m"), abi::Value::bytes(Bytes(64, 2))}));
+  ASSERT_TRUE(sent && sent->receipt) << (sent ? "" : sent.error().message);
+  const std::uint64_t number = sent->receipt->block_number;
+  auto header_bytes = rpc_->raw_header(number);
+  ASSERT_TRUE(header_bytes) << header_bytes.error().message;
+  auto header = decode_header(*header_bytes);
+  ASSERT_TRUE(header) << header.error().message;
+  auto block = rpc_->block(number);
+  ASSERT_TRUE(block && *block);
+  EXPECT_EQ(header->hash, (*block)->hash);
+  EXPECT_EQ(header->receipts_root, (*block)->receipts_root);
+  EXPECT_EQ(header->number, number);
+  EXPECT_EQ(header->timestamp, (*block)->timestamp);
+  auto transactions = rpc_->raw_transactions(number);
+  ASSERT_TRUE(transactions) << transactions.error().message;
+  EXPECT_EQ(ordered_trie_root(*transactions), header->transactions_root);
+  auto receipts = rpc_->block_receipts(number);
+  ASSERT_TRUE(receipts);
+  for (const auto& r : *receipts) {
+    auto decoded = decode_receipt(receipt_rlp(r.receipt));
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(*decoded, r.receipt);
+  }
+  // A header byte changed: still a header, with another hash.
+  Bytes changed = *header_bytes;
+  changed[changed.size() - 40] ^= 1;
+  auto other = decode_header(changed);
+  ASSERT_TRUE(other);
+  EXPECT_NE(other->hash, (*block)->hash);
+  // Truncated, or a list too short, is refused.
+  EXPECT_EQ(decode_header(ByteView(*header_bytes).first(header_bytes->size() - 1)).error().code,
+            "evm.header");
+  EXPECT_EQ(decode_header(rlp_encode(RlpItem::list({RlpItem::uint(U256(1))}))).error().code, "evm.header");
 }
 
 TEST_F(SenderTest, shouldReturnTheRevertWithoutSendingWhenTheCallWouldRevert) {
