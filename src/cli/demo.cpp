@@ -256,8 +256,8 @@ Result<void> run_demo(const DemoArgs& args) {
       "...): error: " + bad_order->error);
 
   step("Anyone verifies order " + std::to_string(order_id) + ": ward orders verify");
-  loader::VerifyOptions verify_options{center->certificate(), policy, {*alice_res, *bob_res, *engine_res},
-                                       std::nullopt,          "",     true};
+  loader::VerifyOptions verify_options{
+      center->certificate(), policy, {*alice_res, *bob_res, *engine_res}, std::nullopt, "", true, ""};
   auto verification = loader::verify_order(**ledger, order_id, verify_options);
   std::cout << loader::verification_text(verification);
   if (!verification.accepted()) return fail("demo.verify", "the report did not verify");

@@ -13,6 +13,7 @@
 #include "keys/party_key.h"
 #include "ledger/client.h"
 #include "ledger/evm/anchor.h"
+#include "ledger/evm/anchored.h"
 #include "ledger/evm/client.h"
 #include "ledger/evm/deploy.h"
 #include "ledger/server.h"
@@ -342,53 +343,20 @@ Result<ledger::VerifyReport> verify_server(const std::string& url, const std::st
   return ledger::verify_through_api(**client, *verifier);
 }
 
-// The anchors of a ledger whose log verified, one by one: the note opens
-// with the ledger's verifier key, its size and root are the event's, and the
-// ledger's latest checkpoint (whose root verify checked against the tree
-// rebuilt from the records) is consistent with the anchored root: the log at
-// the anchored size is the one that was anchored. The first failure is an
-// Error naming the anchor.
+// The anchors of a ledger whose log verified, each checked against its
+// latest checkpoint (ledger/evm/anchored.h).
 Result<std::vector<ledger::evm::Anchor>> verify_anchors(const std::string& target,
                                                         const std::string& pinned_key,
                                                         const std::string& anchors_target) {
-  auto where = ledger::evm::parse_target(anchors_target);
-  if (!where) return fail(where.error(), "--anchors");
   auto client = ledger::open_client(target);
   if (!client) return std::unexpected(client.error());
-  auto summary = (*client)->summary();
-  if (!summary) return std::unexpected(summary.error());
   auto verifier = verifier_for(client->get(), pinned_key);
   if (!verifier) return std::unexpected(verifier.error());
   auto note = (*client)->checkpoint();
   if (!note) return std::unexpected(note.error());
   auto latest = ledger::open_checkpoint(*note, *verifier);
   if (!latest) return fail(latest.error(), "the latest checkpoint does not verify");
-  auto anchors = ledger::evm::read_anchors(where->node_url, where->contract, summary->info.id);
-  if (!anchors) return std::unexpected(anchors.error());
-  for (const auto& a : *anchors) {
-    const std::string name =
-        "anchor in block " + std::to_string(a.block) + " (size " + std::to_string(a.size) + ")";
-    auto cp = ledger::open_checkpoint(a.note, *verifier);
-    if (!cp) return fail("ledger.anchor", name + ": its note is not a checkpoint signed by the ledger's key");
-    if (cp->size != a.size || cp->root != a.root) {
-      return fail("ledger.anchor", name + ": its note's size and root are not the event's");
-    }
-    if (a.size > latest->size) {
-      return fail("ledger.anchor", name + ": the ledger's log has only " + std::to_string(latest->size) +
-                                       " records (rolled back?)");
-    }
-    std::vector<ledger::Hash> proof;
-    if (a.size < latest->size) {
-      auto got = (*client)->consistency_proof(a.size, latest->size);
-      if (!got) return std::unexpected(got.error());
-      proof = std::move(*got);
-    }
-    if (!ledger::verify_consistency(a.size, latest->size, a.root, latest->root, proof)) {
-      return fail("ledger.anchor",
-                  name + ": the anchored root is not the root of the ledger's log at that size");
-    }
-  }
-  return anchors;
+  return ledger::evm::verify_anchors(**client, *verifier, *latest, anchors_target);
 }
 
 std::string block_time(std::uint64_t seconds) {

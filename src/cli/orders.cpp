@@ -98,6 +98,7 @@ struct VerifyArgs {
   std::vector<std::string> resources;
   std::string report;
   std::string ledger_key;
+  std::string anchors;
   bool no_output_check = false;
   bool json = false;
 };
@@ -395,7 +396,8 @@ Result<void> run_verify(const VerifyArgs& args) {
   if (!ca_cert) return std::unexpected(ca_cert.error());
   auto policy = load_policy(args.policy, attest::Policy::strict());
   if (!policy) return std::unexpected(policy.error());
-  loader::VerifyOptions options{*ca_cert, *policy, {}, std::nullopt, args.ledger_key, !args.no_output_check};
+  loader::VerifyOptions options{
+      *ca_cert, *policy, {}, std::nullopt, args.ledger_key, !args.no_output_check, args.anchors};
   for (const auto& path : args.resources) {
     auto resource = files::load_resource(path);
     if (!resource) return fail(resource.error(), path);
@@ -555,7 +557,9 @@ void add_orders_commands(CLI::App& app, Action& action) {
       "that the store holds the output; and the ledger's inclusion proof. Exit 0 verified, 1 rejected.\n"
       "With --bundle, no ledger is asked: the order, the report and their blocks come from the bundle\n"
       "('ward orders bundle'), each block's hash and roots are recomputed, and the report's block hash\n"
-      "must be one you pinned with --block-hash, read from a node or explorer you trust.");
+      "must be one you pinned with --block-hash, read from a node or explorer you trust.\n"
+      "With --anchors (an embedded ledger), the report's record must also be in a checkpoint anchored\n"
+      "on that chain ('ward ledger anchor'), every anchor checked against the ledger: a public timestamp.");
   add_ledger_option(verify_cmd, verify->ledger);
   decimal(verify_cmd->add_option("ID", verify->id, "The order id"))->option_text(" ")->required();
   verify_cmd->add_option("--ca-cert", verify->ca_cert, "The certification center's certificate (PEM)")
@@ -572,6 +576,10 @@ void add_orders_commands(CLI::App& app, Action& action) {
   verify_cmd->add_option("--ledger-key", verify->ledger_key, "Pin the ledger's checkpoint verifier key")
       ->option_text("VKEY");
   verify_cmd->add_flag("--no-output-check", verify->no_output_check, "Do not ask the store for the output");
+  verify_cmd
+      ->add_option("--anchors", verify->anchors,
+                   "Also check that the report's record is in a checkpoint anchored at this WardAnchor")
+      ->option_text("evm+http://HOST:PORT#0xANCHOR");
   verify_cmd
       ->add_option("--bundle", verify->bundle, "Verify from this offline bundle of an EVM ledger's blocks")
       ->option_text("FILE");

@@ -34,6 +34,10 @@ struct VerifyOptions {
   std::string ledger_key;
   // Check that the store still holds the encrypted output.
   bool check_output = true;
+  // A WardAnchor (evm+http://HOST:PORT#0xANCHOR): the report's record must be
+  // in a checkpoint anchored there ("ledger.anchor"), every anchor of the
+  // ledger checked against it (ledger/evm/anchored.h).
+  std::string anchors;
 };
 
 struct OrderVerification {

@@ -766,7 +766,7 @@ http::Response Server::Impl::orders() {
     o["connected"] = connected.contains(order.id);
     auto report = (*client)->report(order.id);
     if (report && *report) {
-      loader::VerifyOptions verify{options.ca_cert, options.policy, {}, std::nullopt, "", !order.serve};
+      loader::VerifyOptions verify{options.ca_cert, options.policy, {}, std::nullopt, "", !order.serve, ""};
       const auto v = loader::verify_order(**client, order.id, verify);
       o["verification"] = loader::verification_json(v);
       o["verification"].erase("report");

@@ -270,6 +270,25 @@ if [[ ${WARD_E2E_LEDGER:-sqlite} == evm ]]; then
 else
   expect_ward_error "a bundle of the embedded ledger" "" 'EVM ledger' -- orders bundle "$ID" --ledger "$L" -o b.json
   [[ ! -e b.json ]] || fail "orders bundle left b.json behind"
+  # Anchors: the report's record must be in a checkpoint anchored on a chain.
+  start_anvil
+  "$WARD" keys new -o anchorer.key >/dev/null 2>&1
+  give_gas anchorer.key
+  A=$("$WARD" ledger anchor --deploy --evm "$EVM_NODE" --key anchorer.key --json | jq -r .anchors)
+  anchored() { # anchored [ARGS...]: orders verify with --anchors
+    "$WARD" orders verify "$ID" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json --anchors "$A" "$@"
+  }
+  rc=0
+  anchored >verify.txt 2>err.txt || rc=$?
+  ((rc == 1)) && grep -q 'FAIL  ledger.anchor: no anchored checkpoint holds record' verify.txt ||
+    fail "a report never anchored passed --anchors: $(cat verify.txt err.txt)"
+  "$WARD" ledger anchor --ledger "$L" --anchors "$A" --key anchorer.key >/dev/null
+  anchored >verify.txt || fail "the anchored report does not verify: $(cat verify.txt)"
+  grep -Eq 'ok    ledger.anchor: record [0-9]+ is in the checkpoint of size [0-9]+ anchored in block [0-9]+ at 20' \
+    verify.txt || fail "no anchor named: $(cat verify.txt)"
+  # Forged, re-rooted and rolled-back anchors: tests/e2e/anchor.sh (the same
+  # check, ledger/evm/anchored.h, through ledger verify).
+  pass "orders verify --anchors: refused before the ledger was anchored, the anchor named after"
 fi
 
 # 3. The order's engine is not the one the data was granted for.
