@@ -122,7 +122,8 @@ namespace ward::evm {
 namespace {
 
 TEST(DecodeReceipt, shouldReadBackEveryReceiptOfABlockAnvilMined) {
-  for (const auto& j : anvil_block()["receipts"]) {
+  const nlohmann::json block = anvil_block();
+  for (const auto& j : block["receipts"]) {
     const Receipt r = receipt_from_json(j);
     auto decoded = decode_receipt(receipt_rlp(r));
     ASSERT_TRUE(decoded) << decoded.error().message;
