@@ -285,11 +285,7 @@ void add_demo_command(CLI::App& app, Action& action) {
   cmd->add_option("--data", args->data, "breast_cancer.csv (default .deps/data/breast_cancer.csv)");
   cmd->add_option("--trainer", args->trainer, "The cancer-trainer binary (default: next to ward)");
   cmd->add_option("--loader", args->loader, "The ward-loader binary (default: next to ward)");
-  cmd->add_option(
-         "--ledger", args->ledger,
-         "sqlite (default: an embedded ledger served on loopback) or evm (the WardLedger contract on "
-         "an anvil the demo starts and stops)")
-      ->check(CLI::IsMember({"sqlite", "evm"}));
+  demo::add_ledger_choice(cmd, args->ledger);
   // `ward demo serve` sets its own action; the demo's runs only without it.
   cmd->callback([&action, args, cmd] {
     if (cmd->get_subcommands().empty()) action = [args] { return run_demo(*args); };

@@ -386,6 +386,7 @@ void add_demo_llm_command(CLI::App& demo, Action& action) {
   decimal(cmd->add_option("--max-tokens", args->max_tokens, "Tokens per answer (default 64)"), 1, 4096);
   cmd->add_option("--trainer", args->common.trainer, "The cancer-trainer binary (default: next to ward)");
   cmd->add_option("--loader", args->common.loader, "The ward-loader binary (default: next to ward)");
+  demo::add_ledger_choice(cmd, args->common.ledger);
   cmd->callback([&action, args] { action = [args] { return run_demo_llm(*args); }; });
 }
 

@@ -326,6 +326,7 @@ void add_demo_serve_command(CLI::App& demo, Action& action) {
                   "Serve this model.json (from `ward demo --keep`) instead of training one");
   cmd->add_option("--trainer", args->common.trainer, "The cancer-trainer binary (default: next to ward)");
   cmd->add_option("--loader", args->common.loader, "The ward-loader binary (default: next to ward)");
+  demo::add_ledger_choice(cmd, args->common.ledger);
   cmd->callback([&action, args] { action = [args] { return run_demo_serve(*args); }; });
 }
 

@@ -42,6 +42,15 @@ fs::path self_dir() {
   return fs::read_symlink("/proc/self/exe", ec).parent_path();
 }
 
+void add_ledger_choice(CLI::App* command, std::string& ledger) {
+  command
+      ->add_option(
+          "--ledger", ledger,
+          "sqlite (default: an embedded ledger served on loopback) or evm (the WardLedger contract on "
+          "an anvil the demo starts and stops)")
+      ->check(CLI::IsMember({"sqlite", "evm"}));
+}
+
 void say(const std::string& line) {
   std::cout << line << std::endl;
 }

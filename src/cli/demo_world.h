@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "attest/policy.h"
 #include "base/error.h"
 #include "ca/center.h"
@@ -50,6 +52,9 @@ struct DemoArgs {
 std::optional<fs::path> first_existing(const std::vector<fs::path>& candidates);
 // The directory of the running ward binary.
 fs::path self_dir();
+
+// `--ledger sqlite|evm` on a demo command, into `ledger` (DemoArgs::ledger).
+void add_ledger_choice(CLI::App* command, std::string& ledger);
 
 void say(const std::string& line);
 void step(const std::string& title);

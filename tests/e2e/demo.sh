@@ -87,6 +87,22 @@ if ((EUID == 0)); then
   left=$(find /dev/shm -maxdepth 1 -name 'ward-demo-*' -newer "$DATA" 2>/dev/null | head -1)
   [[ -z $left ]] || fail "the LLM demo left its tmpfs work directory $left"
   pass "ward demo llm --keep: streamed, metered, ward ui and the proxy served until SIGINT, then settled, nothing left"
+
+  # Both again on the WardLedger contract: services, subscriptions, usage and
+  # settlement on a chain.
+  for demo in serve llm; do
+    "$WARD" demo "$demo" --ledger evm --dir "$TMP/demo-$demo-evm" >"$demo-evm.out" 2>"$demo-evm.err" ||
+      fail "ward demo $demo --ledger evm: $(tail -5 "$demo-evm.out") $(cat "$demo-evm.err")"
+    for expect in '(WardLedger on anvil)' 'verdict: verified (SIMULATED' \
+      'ok: the ledger charges no more than the receipts show' 'order done'; do
+      grep -qF -- "$expect" "$demo-evm.out" || fail "ward demo $demo --ledger evm did not show \"$expect\": $(cat "$demo-evm.out")"
+    done
+    [[ ! -e $TMP/demo-$demo-evm ]] || fail "ward demo $demo --ledger evm left its directory behind"
+    port=$(grep -oE 'evm\+http://127\.0\.0\.1:[0-9]+' "$demo-evm.out" | head -1 | sed 's/.*://')
+    pgrep -f "anvil --host 127.0.0.1 --port $port " >/dev/null && fail "ward demo $demo --ledger evm left its anvil running"
+  done
+  grep -qF 'row 6: HTTP 402 exhausted' serve-evm.out || fail "the chain did not stop the sixth request: $(cat serve-evm.out)"
+  pass "ward demo serve and ward demo llm --ledger evm: served, metered and settled on the contract, nothing left"
 else
   echo "skip: ward demo serve and ward demo llm need root"
 fi
