@@ -230,8 +230,9 @@ class EvmClient final : public LedgerClient {
   }
 
  private:
-  // The one log of `signature` from the contract whose topic 1 is `key`.
-  Result<chain::MinedLog> one_log(std::string_view signature, const Hash& key, std::string_view what) {
+  // The logs of `signature` from the contract whose topic 1 is `key`, in
+  // chain order (none a reorg removed).
+  Result<std::vector<chain::MinedLog>> logs_of(std::string_view signature, const Hash& key) {
     auto topic = chain::abi::event_topic(signature);
     if (!topic) return std::unexpected(topic.error());
     chain::LogFilter filter;
@@ -240,6 +241,13 @@ class EvmClient final : public LedgerClient {
     auto logs = rpc_->logs(filter);
     if (!logs) return std::unexpected(logs.error());
     std::erase_if(*logs, [](const chain::MinedLog& l) { return l.removed; });
+    return logs;
+  }
+
+  // The one such log.
+  Result<chain::MinedLog> one_log(std::string_view signature, const Hash& key, std::string_view what) {
+    auto logs = logs_of(signature, key);
+    if (!logs) return std::unexpected(logs.error());
     if (logs->size() != 1) {
       return fail("ledger.proof", "the chain holds " + std::to_string(logs->size()) + " " +
                                       std::string(what) + " events, not one");
@@ -259,14 +267,8 @@ class EvmClient final : public LedgerClient {
     if (!listed) return std::unexpected(listed.error());
     auto submitted = one_log("ReportSubmitted(uint64,bytes32,uint64,bytes)", order_topic, "ReportSubmitted");
     if (!submitted) return std::unexpected(submitted.error());
-    auto topic = chain::abi::event_topic("ServiceStarted(uint64,bytes32,bytes32,uint64,string,bytes)");
-    if (!topic) return std::unexpected(topic.error());
-    chain::LogFilter filter;
-    filter.address = deployment_.contract;
-    filter.topics = {{*topic}, {order_topic}};
-    auto starts = rpc_->logs(filter);
+    auto starts = logs_of("ServiceStarted(uint64,bytes32,bytes32,uint64,string,bytes)", order_topic);
     if (!starts) return std::unexpected(starts.error());
-    std::erase_if(*starts, [](const chain::MinedLog& l) { return l.removed; });
     BundleEvents events{std::move(*listed), std::move(*created), std::nullopt, std::move(*submitted)};
     if (!starts->empty()) events.service_started = std::move(starts->back());
     return events;
