@@ -10,6 +10,7 @@
 #include "evm/trie.h"
 #include "ledger/evm/calls.h"
 #include "ledger/evm/reader.h"
+#include "ledger/fields.h"
 
 namespace ward::ledger::evm {
 namespace {
@@ -87,11 +88,8 @@ Result<json> block_proof(chain::RpcClient& rpc, const chain::MinedLog& log) {
 // Checking
 // ---------------------------------------------------------------------------
 
-const json* member(const json& object, const char* key) {
-  if (!object.is_object()) return nullptr;
-  const auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
-}
+// The value under `key`, or nullptr.
+const json* member(const json& object, const char* key) { return fields::get(object, key).value_or(nullptr); }
 
 Result<Bytes> hex_field(const json& value, const std::string& what) {
   if (!value.is_string() || !value.get_ref<const std::string&>().starts_with("0x"))
@@ -115,11 +113,9 @@ Result<std::vector<Bytes>> hex_array(const json& object, const char* key, const 
 }
 
 Result<std::uint64_t> count_field(const json& object, const char* key, const std::string& what) {
-  const json* value = member(object, key);
-  const bool count = value && (value->is_number_unsigned() ||
-                               (value->is_number_integer() && value->get<std::int64_t>() >= 0));
-  if (!count) return bad(what + "'s " + key + " is not a count");
-  return value->get<std::uint64_t>();
+  auto n = fields::get_uint(object, key);
+  if (!n) return bad(what + ": " + n.error());
+  return *n;
 }
 
 // An event proven in its block, and who signed the transaction that emitted it.
