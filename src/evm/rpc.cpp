@@ -533,7 +533,7 @@ Result<RlpItem> header_field(const json& value, const char* name, Kind kind) {
 
 }  // namespace
 
-Result<Bytes> RpcClient::raw_header(std::uint64_t number) {
+Result<RawBlock> RpcClient::raw_block(std::uint64_t number) {
   auto r = request("eth_getBlockByNumber", json::array({quantity_text(number), false}));
   if (!r) return std::unexpected(r.error());
   if (r->is_null()) return bad("block " + std::to_string(number), "that the node does not have");
@@ -550,21 +550,14 @@ Result<Bytes> RpcClient::raw_header(std::uint64_t number) {
   }
   if (fields.size() < kRequiredHeaderFields)
     return bad("block " + std::to_string(number), "without all header fields");
-  Bytes header = rlp_encode(RlpItem::list(std::move(fields)));
-  if (keccak256(header) != info->hash) {
+  RawBlock block;
+  block.header = rlp_encode(RlpItem::list(std::move(fields)));
+  if (keccak256(block.header) != info->hash) {
     return bad("block " + std::to_string(number),
                "whose header fields do not hash to its hash (fields this client does not know?)");
   }
-  return header;
-}
-
-Result<std::vector<Bytes>> RpcClient::raw_transactions(std::uint64_t number) {
-  auto r = request("eth_getBlockByNumber", json::array({quantity_text(number), false}));
-  if (!r) return std::unexpected(r.error());
-  if (r->is_null()) return bad("block " + std::to_string(number), "that the node does not have");
   const json* hashes = member(*r, "transactions");
   if (!hashes || !hashes->is_array()) return bad("the block's transactions", "that are not an array");
-  std::vector<Bytes> out;
   for (const auto& item : *hashes) {
     auto hash = read_hash(item, "a transaction hash");
     if (!hash) return std::unexpected(hash.error());
@@ -573,9 +566,9 @@ Result<std::vector<Bytes>> RpcClient::raw_transactions(std::uint64_t number) {
     auto bytes = read_data(*raw, "a raw transaction");
     if (!bytes) return std::unexpected(bytes.error());
     if (keccak256(*bytes) != *hash) return bad("a raw transaction", "that does not hash to its hash");
-    out.push_back(std::move(*bytes));
+    block.transactions.push_back(std::move(*bytes));
   }
-  return out;
+  return block;
 }
 
 Result<std::vector<MinedLog>> RpcClient::logs(const LogFilter& filter) {

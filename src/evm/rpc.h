@@ -82,6 +82,11 @@ struct BlockInfo {
   std::optional<U256> base_fee_per_gas;  // absent before London
 };
 
+struct RawBlock {
+  Bytes header;
+  std::vector<Bytes> transactions;
+};
+
 class RpcClient {
  public:
   // `url` is "http://HOST:PORT" with an optional path. Errors: "evm.rpc".
@@ -135,11 +140,10 @@ class RpcClient {
   // nullopt for a block past the head.
   Result<std::optional<BlockInfo>> block(std::uint64_t number);
   Result<BlockInfo> latest_block();
-  // A block's header as its hash covers it (RLP rebuilt from the node's
-  // fields, and refused unless it hashes to the block's hash), and its
+  // A block as its hash covers it: the header's RLP rebuilt from the node's
+  // fields (refused unless it hashes to the block's hash) and its
   // transactions as sent (each refused unless it hashes to its hash).
-  Result<Bytes> raw_header(std::uint64_t number);
-  Result<std::vector<Bytes>> raw_transactions(std::uint64_t number);
+  Result<RawBlock> raw_block(std::uint64_t number);
   Result<std::vector<MinedLog>> logs(const LogFilter& filter);
 
  protected:

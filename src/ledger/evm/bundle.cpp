@@ -55,9 +55,9 @@ json hex_list(const std::vector<Bytes>& items) {
 }
 
 Result<json> block_proof(chain::RpcClient& rpc, const chain::MinedLog& log) {
-  auto header = rpc.raw_header(log.block_number);
-  if (!header) return std::unexpected(header.error());
-  if (chain::keccak256(*header) != log.block_hash) {
+  auto block = rpc.raw_block(log.block_number);
+  if (!block) return std::unexpected(block.error());
+  if (chain::keccak256(block->header) != log.block_hash) {
     return bad("block " + std::to_string(log.block_number) +
                " is no longer the one the event was in (a reorg?)");
   }
@@ -70,16 +70,14 @@ Result<json> block_proof(chain::RpcClient& rpc, const chain::MinedLog& log) {
                  " changed while read (a reorg?)");
     encoded.push_back(chain::receipt_rlp(r.receipt));
   }
-  auto transactions = rpc.raw_transactions(log.block_number);
-  if (!transactions) return std::unexpected(transactions.error());
   // The log's position within its transaction's receipt.
   if (log.transaction_index >= receipts->size()) return bad("the event's receipt is not in its block");
   const auto& logs = (*receipts)[log.transaction_index].receipt.logs;
   const auto at = std::find(logs.begin(), logs.end(), log.log);
   if (at == logs.end()) return bad("the event is not in its transaction's receipt");
-  return json{{"header", chain::data_text(*header)},
+  return json{{"header", chain::data_text(block->header)},
               {"receipts", hex_list(encoded)},
-              {"transactions", hex_list(*transactions)},
+              {"transactions", hex_list(block->transactions)},
               {"transaction", log.transaction_index},
               {"log", static_cast<std::uint64_t>(at - logs.begin())}};
 }

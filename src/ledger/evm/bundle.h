@@ -19,7 +19,7 @@
 // the order, engine, inputs and outputs. What the bundle cannot prove is
 // which chain its blocks are on: anyone can mine a block on a private chain.
 // A verifier pins the report's block hash, read from a node or explorer it
-// trusts (`--block-hash`); the online client checks every block against its
+// trusts (`--block-hash`); the online client takes every block from its
 // node's canonical chain instead.
 #pragma once
 
@@ -73,8 +73,10 @@ struct BundleEvents {
 };
 
 // Reads the blocks of `events` from the node and writes the bundle. Each
-// header is rebuilt from the node's fields and must hash to the block's hash.
-// Errors: the RpcClient's.
+// block is read by number (the node's canonical one) and must be the block
+// its event names (else "ledger.bundle": a reorg); its header is rebuilt from
+// the node's fields and must hash to the block's hash. Errors: the
+// RpcClient's, "ledger.bundle".
 Result<nlohmann::json> make_report_bundle(ward::evm::RpcClient& rpc, std::uint64_t chain_id,
                                           const ward::evm::Address& contract, std::uint64_t order,
                                           const BundleEvents& events);

@@ -115,9 +115,10 @@ TEST_F(SenderTest, shouldRebuildTheHeaderAndTransactionsThatTheBlocksHashCovers)
                                   abi::Value::string("m"), abi::Value::bytes(Bytes(64, 2))}));
   ASSERT_TRUE(sent && sent->receipt) << (sent ? "" : sent.error().message);
   const std::uint64_t number = sent->receipt->block_number;
-  auto header_bytes = rpc_->raw_header(number);
-  ASSERT_TRUE(header_bytes) << header_bytes.error().message;
-  auto header = decode_header(*header_bytes);
+  auto raw = rpc_->raw_block(number);
+  ASSERT_TRUE(raw) << raw.error().message;
+  const Bytes& header_bytes = raw->header;
+  auto header = decode_header(header_bytes);
   ASSERT_TRUE(header) << header.error().message;
   auto block = rpc_->block(number);
   ASSERT_TRUE(block && *block);
@@ -125,9 +126,7 @@ TEST_F(SenderTest, shouldRebuildTheHeaderAndTransactionsThatTheBlocksHashCovers)
   EXPECT_EQ(header->receipts_root, (*block)->receipts_root);
   EXPECT_EQ(header->number, number);
   EXPECT_EQ(header->timestamp, (*block)->timestamp);
-  auto transactions = rpc_->raw_transactions(number);
-  ASSERT_TRUE(transactions) << transactions.error().message;
-  EXPECT_EQ(ordered_trie_root(*transactions), header->transactions_root);
+  EXPECT_EQ(ordered_trie_root(raw->transactions), header->transactions_root);
   auto receipts = rpc_->block_receipts(number);
   ASSERT_TRUE(receipts);
   for (const auto& r : *receipts) {
@@ -136,13 +135,13 @@ TEST_F(SenderTest, shouldRebuildTheHeaderAndTransactionsThatTheBlocksHashCovers)
     EXPECT_EQ(*decoded, r.receipt);
   }
   // A header byte changed: still a header, with another hash.
-  Bytes changed = *header_bytes;
+  Bytes changed = header_bytes;
   changed[changed.size() - 40] ^= 1;
   auto other = decode_header(changed);
   ASSERT_TRUE(other);
   EXPECT_NE(other->hash, (*block)->hash);
   // Truncated, or a list too short, is refused.
-  EXPECT_EQ(decode_header(ByteView(*header_bytes).first(header_bytes->size() - 1)).error().code,
+  EXPECT_EQ(decode_header(ByteView(header_bytes).first(header_bytes.size() - 1)).error().code,
             "evm.header");
   EXPECT_EQ(decode_header(rlp_encode(RlpItem::list({RlpItem::uint(U256(1))}))).error().code, "evm.header");
 }
