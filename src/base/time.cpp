@@ -36,6 +36,11 @@ Result<std::chrono::system_clock::time_point> from_unix_seconds(std::uint64_t se
   return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
 }
 
+std::string unix_seconds_text(std::uint64_t seconds) {
+  auto t = from_unix_seconds(seconds);
+  return t ? format_rfc3339(*t) : std::to_string(seconds);
+}
+
 Result<std::chrono::sys_seconds> parse_rfc3339(std::string_view text) {
   using namespace std::chrono;
   auto bad = [&] {

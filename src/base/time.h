@@ -25,6 +25,9 @@ std::string format_rfc3339(std::chrono::system_clock::time_point t);
 // Seconds since 1970 as stored in ledger records, as a clock time.
 // Errors: "time.range" above kLatestTime (such a number would wrap).
 Result<std::chrono::system_clock::time_point> from_unix_seconds(std::uint64_t seconds);
+// Those seconds in RFC 3339, or as the bare number past kLatestTime: for
+// showing a time someone else recorded (a block's timestamp).
+std::string unix_seconds_text(std::uint64_t seconds);
 
 // Accepts exactly "YYYY-MM-DDTHH:MM:SSZ", with an optional fraction of a
 // second (".123") that is dropped; a leap second (:60) reads as :59.

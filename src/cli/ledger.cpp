@@ -359,11 +359,6 @@ Result<std::vector<ledger::evm::Anchor>> verify_anchors(const std::string& targe
   return ledger::evm::verify_anchors(**client, *verifier, *latest, anchors_target);
 }
 
-std::string block_time(std::uint64_t seconds) {
-  auto t = from_unix_seconds(seconds);
-  return t ? format_rfc3339(*t) : std::to_string(seconds);
-}
-
 Result<void> run_verify(const VerifyArgs& args) {
   const std::string target = args.db.empty() ? args.ledger : args.db;
   const bool whole = target.find("://") == std::string::npos;
@@ -411,7 +406,8 @@ Result<void> run_verify(const VerifyArgs& args) {
       text += "anchors: " + std::to_string(anchors.size()) + "\n";
       for (const auto& a : anchors) {
         text += "  size " + std::to_string(a.size) + ", block " + std::to_string(a.block) + " at " +
-                block_time(a.time) + ": signed by the ledger's key, root of its log at that size: ok\n";
+                unix_seconds_text(a.time) +
+                ": signed by the ledger's key, root of its log at that size: ok\n";
       }
     }
     if (auto ok = print_stdout(text); !ok) return ok;

@@ -216,6 +216,7 @@ OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order
   auto proof = ledger.record((*stored)->index, std::nullopt);
   Result<void> included;
   std::string detail;
+  std::optional<ledger::Checkpoint> checkpoint;  // the checkpoint that holds the record
   if (!verifier) {
     included = std::unexpected(verifier.error());
   } else if (!proof) {
@@ -234,32 +235,28 @@ OrderVerification verify_order(ledger::LedgerClient& ledger, std::uint64_t order
     } else {
       detail = "record " + std::to_string((*stored)->index) + " in the checkpoint of size " +
                std::to_string(cp->size) + " signed by " + verifier->name;
+      checkpoint = *cp;
     }
   }
   if (!checks.record("ledger.inclusion", included, detail) || options.anchors.empty()) return v;
 
   // The public timestamp: an anchored checkpoint whose tree holds the record.
-  auto cp = ledger::verify_record_proof(**proof, *verifier);
-  auto anchors = ledger::evm::verify_anchors(ledger, *verifier, *cp, options.anchors);
+  auto anchors = ledger::evm::verify_anchors(ledger, *verifier, *checkpoint, options.anchors);
   if (!anchors) {
     checks.fail("ledger.anchor", anchors.error().message);
     return v;
   }
   const auto anchor = ledger::evm::first_anchor_holding(*anchors, (*stored)->index);
-  std::string when;
-  if (anchor) {
-    auto t = from_unix_seconds(anchor->time);
-    when = t ? format_rfc3339(*t) : std::to_string(anchor->time);
-  }
-  checks.pass_if(
-      "ledger.anchor", anchor.has_value(),
-      anchor ? "record " + std::to_string((*stored)->index) + " is in the checkpoint of size " +
-                   std::to_string(anchor->size) + " anchored in block " + std::to_string(anchor->block) +
-                   " at " + when + " (" + std::to_string(anchors->size()) + " anchor(s) checked)"
-             : "no anchored checkpoint holds record " + std::to_string((*stored)->index) + " yet (" +
-                   std::to_string(anchors->size()) + " anchor(s), the latest of size " +
-                   (anchors->empty() ? std::string("none") : std::to_string(anchors->back().size)) +
-                   "): run 'ward ledger anchor'");
+  checks.pass_if("ledger.anchor", anchor.has_value(),
+                 anchor
+                     ? "record " + std::to_string((*stored)->index) + " is in the checkpoint of size " +
+                           std::to_string(anchor->size) + " anchored in block " +
+                           std::to_string(anchor->block) + " at " + unix_seconds_text(anchor->time) + " (" +
+                           std::to_string(anchors->size()) + " anchor(s) checked)"
+                     : "no anchored checkpoint holds record " + std::to_string((*stored)->index) + " yet (" +
+                           std::to_string(anchors->size()) + " anchor(s), the latest of size " +
+                           (anchors->empty() ? std::string("none") : std::to_string(anchors->back().size)) +
+                           "): run 'ward ledger anchor'");
   return v;
 }
 
