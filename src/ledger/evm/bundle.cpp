@@ -87,7 +87,9 @@ Result<json> block_proof(chain::RpcClient& rpc, const chain::MinedLog& log) {
 // ---------------------------------------------------------------------------
 
 // The value under `key`, or nullptr.
-const json* member(const json& object, const char* key) { return fields::get(object, key).value_or(nullptr); }
+const json* member(const json& object, const char* key) {
+  return fields::get(object, key).value_or(nullptr);
+}
 
 Result<Bytes> hex_field(const json& value, const std::string& what) {
   if (!value.is_string() || !value.get_ref<const std::string&>().starts_with("0x"))

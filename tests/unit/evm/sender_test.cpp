@@ -141,8 +141,7 @@ TEST_F(SenderTest, shouldRebuildTheHeaderAndTransactionsThatTheBlocksHashCovers)
   ASSERT_TRUE(other);
   EXPECT_NE(other->hash, (*block)->hash);
   // Truncated, or a list too short, is refused.
-  EXPECT_EQ(decode_header(ByteView(header_bytes).first(header_bytes.size() - 1)).error().code,
-            "evm.header");
+  EXPECT_EQ(decode_header(ByteView(header_bytes).first(header_bytes.size() - 1)).error().code, "evm.header");
   EXPECT_EQ(decode_header(rlp_encode(RlpItem::list({RlpItem::uint(U256(1))}))).error().code, "evm.header");
 }
 
