@@ -43,6 +43,9 @@ class EmbeddedClient final : public LedgerClient {
   Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) override {
     return ledger_.subscription(order, account);
   }
+  Result<std::optional<Grant>> grant(const GrantId& id, const AccountId& owner) override {
+    return ledger_.grant(id, owner);
+  }
 
   Result<std::optional<RecordProof>> record(std::uint64_t index, std::optional<std::uint64_t> size) override {
     RecordProof out;

@@ -112,6 +112,9 @@ class LedgerClient {
   // order that does not exist), and one subscriber's.
   virtual Result<std::vector<Subscription>> subscriptions(std::uint64_t order) = 0;
   virtual Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) = 0;
+  // Grant `id` as the contract counts it for `owner` (its uses under a
+  // limit, its revocation); nullopt until it is used under a limit or revoked.
+  virtual Result<std::optional<Grant>> grant(const GrantId& id, const AccountId& owner) = 0;
 
   // The proof that `report` (stored for order `order`, run by CVM `cvm`) is
   // in the ledger's history, for a backend that proves it otherwise than by

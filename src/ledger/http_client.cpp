@@ -155,6 +155,10 @@ Subscription subscription_of(const json& j) {
   return *s;
 }
 
+Grant grant_of(const json& j) {
+  return Grant{id(j, "id"), id(j, "owner"), u64s(j, "orders"), boolean(j, "revoked"), u64(j, "revoked_at")};
+}
+
 LedgerSummary summary_of(const json& j) {
   LedgerSummary s;
   s.info.id = id(j, "id");
@@ -318,6 +322,12 @@ class HttpClient final : public LedgerClient {
         get_json("/v1/subscriptions/" + std::to_string(order) + "?account=" + hex_encode(account), true);
     if (!body) return std::unexpected(body.error());
     return decode_optional<Subscription>(*body, "subscription", subscription_of);
+  }
+
+  Result<std::optional<Grant>> grant(const GrantId& grant, const AccountId& owner) override {
+    auto body = get_json("/v1/grants/" + hex_encode(grant) + "?owner=" + hex_encode(owner), true);
+    if (!body) return std::unexpected(body.error());
+    return decode_optional<Grant>(*body, "grant", grant_of);
   }
 
   Result<std::optional<RecordProof>> record(std::uint64_t index, std::optional<std::uint64_t> size) override {

@@ -250,6 +250,14 @@ struct LedgerServer::Impl {
         send_optional(res, client->subscription(*order, *id),
                       "subscription of " + account + " to order " + m);
     });
+    add("GET", "/v1/grants/{}", [this](const Request& req, Response& res, const std::string& m) {
+      const auto grant = id_in(m, res);
+      if (!grant) return;
+      if (!req.has_param("owner")) return send_error(res, 400, kBadRequest, "the query needs owner=<account>");
+      const std::string owner = req.get_param("owner");
+      const auto id = id_in(owner, res);
+      if (id) send_optional(res, client->grant(*grant, *id), "grant " + m + " of " + owner);
+    });
   }
 
   void orders(const Request& req, Response& res) {

@@ -217,6 +217,9 @@ class EvmClient final : public LedgerClient {
   Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) override {
     return reader_.subscription(order, account);
   }
+  Result<std::optional<Grant>> grant(const GrantId& id, const AccountId& owner) override {
+    return reader_.grant(id, owner);
+  }
 
   Result<std::optional<RecordProof>> record(std::uint64_t, std::optional<std::uint64_t>) override {
     return no_log("record proofs");

@@ -205,6 +205,49 @@ TEST_F(HttpClientTest, ShouldCarryAServicesSubscriptions) {
   }
 }
 
+TEST_F(HttpClientTest, ShouldCarryAGrantsUsesAndRevocation) {
+  Party provider, vm, creator, alice;
+  for (Party* p : {&provider, &creator, &alice}) ok(*p, "accounts.register", {{"recipient", p->recipient()}});
+  ok(creator, "accounts.fund", {{"to", creator.hex()}, {"amount", 100}});
+  list_cvm(provider, vm);
+  const std::uint64_t id = ledger->size();
+  ok(creator, "orders.create",
+     {{"cvm", hex_encode(crypto::sha256(vm.id()))},
+      {"engine", "sha256:e"},
+      {"inputs", {"grant-1"}},
+      {"outputs", {alice.recipient()}},
+      {"offers", json::array()},
+      {"deposit", 10}});
+  ok(vm, "orders.start", {{"order", id}});
+  const std::string limited(64, 'a'), revoked(64, 'b');
+  ok(vm, "grants.use", {{"order", id}, {"grants", {{{"id", limited}, {"owner", alice.hex()}, {"uses", 2}}}}});
+  ok(alice, "grants.revoke", {{"grant", revoked}});
+
+  const auto grant_id = [](const std::string& hex) { return parse_id(hex).value(); };
+  auto used = http->grant(grant_id(limited), alice.id());
+  ASSERT_TRUE(used && *used) << (used ? "no grant" : used.error().message);
+  EXPECT_EQ(**used, ledger->grant(grant_id(limited), alice.id())->value());
+  EXPECT_EQ((*used)->orders, std::vector<std::uint64_t>{id});
+  EXPECT_FALSE((*used)->revoked);
+  auto gone = http->grant(grant_id(revoked), alice.id());
+  ASSERT_TRUE(gone && *gone) << (gone ? "no grant" : gone.error().message);
+  EXPECT_TRUE((*gone)->revoked);
+  EXPECT_NE((*gone)->revoked_at, 0u);
+  // Keyed by owner: the same id is another owner's, and unknown.
+  auto other = http->grant(grant_id(revoked), creator.id());
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_FALSE(*other);
+  EXPECT_EQ(embedded->grant(grant_id(revoked), alice.id()).value(), *gone);
+
+  httplib::Client raw("127.0.0.1", port_);
+  for (const std::string& bad : {"/v1/grants/" + revoked, "/v1/grants/" + revoked + "?owner=x",
+                                 "/v1/grants/xyz?owner=" + alice.hex()}) {
+    auto res = raw.Get(bad);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << bad;
+  }
+}
+
 // A server that lies: it forwards to a real client, then alters the records
 // it sends (`alter_records`) or sends another checkpoint (`checkpoint_note`).
 class LyingClient final : public LedgerClient {
@@ -233,6 +276,9 @@ class LyingClient final : public LedgerClient {
   }
   Result<std::optional<Subscription>> subscription(std::uint64_t order, const AccountId& account) override {
     return real_.subscription(order, account);
+  }
+  Result<std::optional<Grant>> grant(const GrantId& id, const AccountId& owner) override {
+    return real_.grant(id, owner);
   }
   Result<std::optional<RecordProof>> record(std::uint64_t index, std::optional<std::uint64_t> size) override {
     return real_.record(index, size);
