@@ -24,6 +24,7 @@
 #include "files/resource.h"
 #include "files/transfer.h"
 #include "keys/party_key.h"
+#include "kms/broker.h"
 #include "ledger/client.h"
 #include "ledger/tx.h"
 #include "store/store.h"
@@ -71,6 +72,10 @@ struct GrantArgs {
   std::uint64_t uses = 0;
   bool serve = false;
   bool json = false;
+  // A grant to a key broker instead of one CVM.
+  std::string broker;
+  std::string cvm_policy;
+  std::vector<std::string> providers;
 };
 
 struct RevokeArgs {
@@ -195,8 +200,19 @@ Result<void> run_grant(const GrantArgs& args) {
     return fail(std::string(kUsage), "give exactly one of --ca-cert FILE and --ca URL");
   auto validity = parse_duration("--expires", args.expires, kMaxGrantValidity);
   if (!validity) return std::unexpected(validity.error());
-  auto cvm_id = parse_id_arg("--cvm", args.cvm);
-  if (!cvm_id) return std::unexpected(cvm_id.error());
+  if (args.cvm.empty() == args.broker.empty())
+    return fail(std::string(kUsage), "give exactly one of --cvm ID and --broker URL");
+  if (args.broker.empty() && (!args.cvm_policy.empty() || !args.providers.empty()))
+    return fail(std::string(kUsage), "--cvm-policy and --provider go with --broker");
+  if (!args.broker.empty() && args.cvm_policy.empty())
+    return fail(std::string(kUsage),
+                "a grant to a broker needs --cvm-policy: what a CVM's evidence must meet");
+  ledger::CvmId cvm_id{};
+  if (!args.cvm.empty()) {
+    auto id = parse_id_arg("--cvm", args.cvm);
+    if (!id) return std::unexpected(id.error());
+    cvm_id = *id;
+  }
   auto engine = files::normalize_engine(args.engine);
   if (!engine) return fail(std::string(kUsage), "--engine: " + engine.error().message);
   for (const auto& output : args.outputs) {
@@ -228,15 +244,39 @@ Result<void> run_grant(const GrantArgs& args) {
   auto ca_cert = load_ca_certificate(args);
   if (!ca_cert) return std::unexpected(ca_cert.error());
 
-  // The CVM as the ledger lists it, and its certificate verified from the
-  // CA down to the hardware under the owner's policy.
-  const std::string id = hex_encode(*cvm_id);
-  auto client = ledger::open_client(args.ledger);
-  if (!client) return std::unexpected(client.error());
-  auto grantee = files::verify_grantee(**client, *cvm_id, *ca_cert, *policy, system_clock::now());
-  if (!grantee) return std::unexpected(grantee.error());
+  // The reader: a CVM as the ledger lists it, or a key broker as its
+  // statement says, its certificate verified from the CA down to the
+  // hardware under the owner's policy.
+  std::optional<files::VerifiedGrantee> grantee;
+  std::string reader;
+  if (!args.broker.empty()) {
+    auto cvm_policy = load_policy(args.cvm_policy, attest::Policy::strict());
+    if (!cvm_policy) return std::unexpected(cvm_policy.error());
+    files::BrokerTerms terms;
+    terms.attestation = std::move(*cvm_policy);
+    for (const auto& provider : args.providers) {
+      auto id = parse_id_arg("--provider", provider);
+      if (!id) return std::unexpected(id.error());
+      terms.providers.push_back(*id);
+    }
+    auto statement = kms::fetch_statement(args.broker, *ca_cert, *policy);
+    if (!statement) return std::unexpected(statement.error());
+    terms.recipient = statement->statement.recipient;
+    auto recipient = age::X25519Recipient::parse(terms.recipient);
+    if (!recipient) return std::unexpected(recipient.error());
+    grantee = files::VerifiedGrantee{*recipient, std::move(statement->appraisal)};
+    limits.broker = std::move(terms);
+    reader = "key broker " + args.broker + " (" + statement->statement.recipient + ")";
+  } else {
+    auto client = ledger::open_client(args.ledger);
+    if (!client) return std::unexpected(client.error());
+    auto verified = files::verify_grantee(**client, cvm_id, *ca_cert, *policy, system_clock::now());
+    if (!verified) return std::unexpected(verified.error());
+    grantee = std::move(*verified);
+    reader = "CVM " + hex_encode(cvm_id);
+  }
 
-  auto grant = files::make_grant(*res, *key, grantee->recipient, *cvm_id, *engine, args.outputs,
+  auto grant = files::make_grant(*res, *key, grantee->recipient, cvm_id, *engine, args.outputs,
                                  system_clock::now() + *validity, limits);
   if (!grant) return std::unexpected(grant.error());
   if (auto ok = out->write(as_bytes(files::grant_text(*grant))); !ok) return ok;
@@ -247,15 +287,16 @@ Result<void> run_grant(const GrantArgs& args) {
                        {"id", hex_encode(grant->id)},
                        {"resource", hex_encode(grant->policy.resource)},
                        {"name", res->resource.name},
-                       {"cvm", id},
+                       {args.broker.empty() ? "cvm" : "broker",
+                        args.broker.empty() ? hex_encode(cvm_id) : grant->policy.broker->recipient},
                        {"engine", grant->policy.engine},
                        {"outputs", grant->policy.outputs},
                        {"expires", grant->policy.expires},
                        {"simulated", simulated}});
   }
-  return print_stdout("grant of " + res->resource.name + " to CVM " + id + " for engine " + grant->policy.engine +
-                      ", until " + grant->policy.expires + ", written to " + args.output +
-                      (simulated ? " (SIMULATED evidence)\n" : "\n"));
+  return print_stdout("grant of " + res->resource.name + " to " + reader + " for engine " +
+                      grant->policy.engine + ", until " + grant->policy.expires + ", written to " +
+                      args.output + (simulated ? " (SIMULATED evidence)\n" : "\n"));
 }
 
 Result<void> run_show(const ShowArgs& args) {
@@ -283,7 +324,6 @@ Result<void> run_show(const ShowArgs& args) {
                   {"name", grant->descriptor.resource.name},
                   {"kind", grant->descriptor.resource.kind},
                   {"uri", grant->descriptor.resource.uri},
-                  {"cvm", hex_encode(p.cvm)},
                   {"engine", p.engine},
                   {"outputs", p.outputs},
                   {"expires", p.expires},
@@ -291,6 +331,17 @@ Result<void> run_show(const ShowArgs& args) {
                   {"id", hex_encode(grant->id)},
                   {"owner", hex_encode(p.owner)},
                   {"created", p.created}};
+  if (p.broker) {
+    summary["broker"] = p.broker->recipient;
+    summary["cvm_policy"] = json::parse(p.broker->attestation.to_json());
+    if (!p.broker->providers.empty()) {
+      json providers = json::array();
+      for (const auto& provider : p.broker->providers) providers.push_back(hex_encode(provider));
+      summary["providers"] = std::move(providers);
+    }
+  } else {
+    summary["cvm"] = hex_encode(p.cvm);
+  }
   if (p.order_by) summary["order_by"] = hex_encode(*p.order_by);
   if (p.uses != 0) summary["uses"] = p.uses;
   if (p.serve) summary["serve"] = true;
@@ -388,7 +439,21 @@ void add_files_commands(CLI::App& app, Action& action) {
       ->required();
   add_key_option(grant_cmd, grant->key);
   add_ledger_option(grant_cmd, grant->ledger);
-  grant_cmd->add_option("--cvm", grant->cvm, "The CVM's id (64 hex digits)")->option_text("ID")->required();
+  grant_cmd->add_option("--cvm", grant->cvm, "The CVM's id (64 hex digits)")->option_text("ID");
+  grant_cmd
+      ->add_option(
+          "--broker", grant->broker,
+          "Or a key broker (`ward kms serve` URL) that re-wraps the key for any CVM meeting --cvm-policy")
+      ->option_text("URL");
+  grant_cmd
+      ->add_option(
+          "--cvm-policy", grant->cvm_policy,
+          "With --broker: the attestation policy a CVM must meet, pinning the loader measurement (JSON)")
+      ->option_text("FILE");
+  repeatable(
+      grant_cmd->add_option("--provider", grant->providers,
+                            "With --broker: only CVMs listed by this provider account. Can be repeated"))
+      ->option_text("ACCOUNT");
   grant_cmd->add_option("--engine", grant->engine, "The engine allowed to read it (sha256:<hex>)")
       ->option_text("DIGEST")
       ->required();
@@ -405,7 +470,9 @@ void add_files_commands(CLI::App& app, Action& action) {
   grant_cmd->add_option("--ca-cert", grant->ca_cert, "The CA certificate (PEM)")->option_text("FILE");
   grant_cmd->add_option("--ca", grant->ca, "Or the certification center to fetch it from")
       ->option_text("http://HOST:PORT");
-  grant_cmd->add_option("--policy", grant->policy, "Appraisal policy pinning the loader measurement (JSON)")
+  grant_cmd
+      ->add_option("--policy", grant->policy,
+                   "Appraisal policy pinning the loader measurement, or with --broker the broker's (JSON)")
       ->option_text("FILE")
       ->required();
   grant_cmd->add_option("-o,--output", grant->output, "Where to write the grant")

@@ -24,6 +24,7 @@ int run(int argc, char** argv) {
   ward::cli::add_services_commands(app, action);
   ward::cli::add_attest_commands(app, action);
   ward::cli::add_ca_commands(app, action);
+  ward::cli::add_kms_commands(app, action);
   ward::cli::add_engine_commands(app, action);
   ward::cli::add_files_commands(app, action);
   ward::cli::add_node_commands(app, action);

@@ -36,6 +36,7 @@ struct RunArgs {
   std::string serve_host;
   std::uint64_t usage_interval_ms = 10000;
   std::uint64_t renew_before = 0;  // seconds; 0: the loader's default
+  std::vector<std::string> kms;
 };
 
 Result<void> run_node_command(const RunArgs& args) {
@@ -74,6 +75,7 @@ Result<void> run_node_command(const RunArgs& args) {
   if (args.renew_before != 0)
     options.loader_args.insert(options.loader_args.end(),
                                {"--renew-before", std::to_string(args.renew_before)});
+  for (const auto& url : args.kms) options.loader_args.insert(options.loader_args.end(), {"--kms", url});
   if (!args.work.empty()) options.work_root = std::filesystem::absolute(args.work);
   options.log = [](std::string_view line) { std::cout << "ward node: " << line << std::endl; };
 
@@ -157,6 +159,11 @@ void add_node_commands(CLI::App& app, Action& action) {
           1, std::uint64_t{1} << 42);
   run_cmd->add_option("--work", run->work,
                       "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
+  run_cmd
+      ->add_option(
+          "--kms", run->kms,
+          "A key broker (`ward kms serve` URL) the CVMs ask for grants made to it; repeat for replicas")
+      ->option_text("URL");
   run_cmd->add_option(
       "--serve-listen", run->serve_listen,
       "The address service orders' TLS gateways listen on, each CVM's on a free port (default "

@@ -63,15 +63,86 @@ Result<std::vector<std::string>> check_outputs(std::vector<std::string> outputs,
   return outputs;
 }
 
+json broker_object(const BrokerTerms& b) {
+  json o = {{"recipient", b.recipient}, {"attestation", json::parse(b.attestation.to_json())}};
+  if (!b.providers.empty()) {
+    json list = json::array();
+    for (const auto& p : b.providers) list.push_back(hex_encode(p));
+    o["providers"] = std::move(list);
+  }
+  return o;
+}
+
+// A broker's terms as an owner gives them: the recipient in its canonical
+// spelling, a policy that pins a measurement and no report data (which is
+// one CVM's), providers sorted and unique.
+Result<BrokerTerms> check_broker(BrokerTerms b) {
+  auto recipient = age::X25519Recipient::parse(b.recipient);
+  if (!recipient) return bad("broker: \"recipient\" is not an age recipient (age1...)");
+  b.recipient = recipient->to_string();
+  bool pinned = false;
+  for (const auto& [name, values] : b.attestation.allowed_measurements) pinned = pinned || !values.empty();
+  if (!pinned)
+    return bad(
+        "broker: the attestation policy pins no measurement; a broker's grant must say which loader may "
+        "read the data");
+  if (b.attestation.expected_report_data)
+    return bad("broker: the attestation policy names report_data, which is one CVM's");
+  std::sort(b.providers.begin(), b.providers.end());
+  b.providers.erase(std::unique(b.providers.begin(), b.providers.end()), b.providers.end());
+  return b;
+}
+
+Result<BrokerTerms> read_broker(const json& o) {
+  if (auto ok = fields::only_fields(o, {"recipient", "attestation", "providers"},
+                                    {"recipient", "attestation"}, "\"broker\"");
+      !ok)
+    return bad(ok.error());
+  BrokerTerms b;
+  auto recipient = field(fields::get_string(o, "recipient", kMaxRecipientSize));
+  if (!recipient) return std::unexpected(recipient.error());
+  b.recipient = *recipient;
+  const json& attestation = o.at("attestation");
+  if (!attestation.is_object()) return bad("broker: \"attestation\" is not an object");
+  auto policy = attest::Policy::from_json(attestation.dump());
+  if (!policy) return bad("broker: \"attestation\": " + policy.error().message);
+  // Every field spelled out, as the owner's Ward wrote them: readers that
+  // default differently cannot read another policy into the signed bytes.
+  if (json::parse(policy->to_json()) != attestation)
+    return bad("broker: \"attestation\" is not in its complete canonical form");
+  b.attestation = std::move(*policy);
+  if (o.contains("providers")) {
+    auto list = field(fields::get_strings(o, "providers", 64));
+    if (!list) return std::unexpected(list.error());
+    for (const auto& text : *list) {
+      auto id = ledger::parse_id(text);
+      if (!id || hex_encode(*id) != text) return bad("broker: a provider is not 64 lower-case hex digits");
+      b.providers.push_back(*id);
+    }
+    if (b.providers.empty()) return bad("broker: \"providers\" is empty (omit it for any provider)");
+    if (std::adjacent_find(b.providers.begin(), b.providers.end(), std::greater_equal<>()) !=
+        b.providers.end())
+      return bad("broker: \"providers\" are not sorted and unique");
+  }
+  auto checked = check_broker(b);
+  if (!checked) return std::unexpected(checked.error());
+  if (checked->recipient != b.recipient) return bad("broker: \"recipient\" is not in its canonical spelling");
+  return b;
+}
+
 json policy_object(const GrantPolicy& p) {
   json o = {{"v", 2},
             {"resource", hex_encode(p.resource)},
             {"engine", p.engine},
-            {"cvm", hex_encode(p.cvm)},
             {"outputs", p.outputs},
             {"expires", p.expires},
             {"owner", hex_encode(p.owner)},
             {"created", p.created}};
+  if (p.broker) {
+    o["broker"] = broker_object(*p.broker);
+  } else {
+    o["cvm"] = hex_encode(p.cvm);
+  }
   if (p.order_by) o["order_by"] = hex_encode(*p.order_by);
   if (p.uses != 0) o["uses"] = p.uses;
   if (p.serve) o["serve"] = true;
@@ -114,11 +185,11 @@ Result<GrantPolicy> read_policy(const json& o) {
     return bad(
         "grant.version: a version 1 grant does not bind its key to its policy; ask the owner to grant "
         "again");
-  if (auto ok = fields::only_fields(
-          o,
-          {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created", "order_by", "uses",
-           "serve"},
-          {"v", "resource", "engine", "cvm", "outputs", "expires", "owner", "created"}, "grant");
+  if (auto ok =
+          fields::only_fields(o,
+                              {"v", "resource", "engine", "cvm", "broker", "outputs", "expires", "owner",
+                               "created", "order_by", "uses", "serve"},
+                              {"v", "resource", "engine", "outputs", "expires", "owner", "created"}, "grant");
       !ok)
     return bad(ok.error());
   auto v = field(fields::get_uint(o, "v"));
@@ -133,9 +204,17 @@ Result<GrantPolicy> read_policy(const json& o) {
   auto normal = fields::parse_engine_digest(*engine, "\"engine\"");
   if (!normal || *normal != *engine) return bad("\"engine\" is not sha256:<64 lower-case hex digits>");
   p.engine = *engine;
-  auto cvm = field(fields::get_hex<32>(o, "cvm"));
-  if (!cvm) return std::unexpected(cvm.error());
-  p.cvm = *cvm;
+  if (o.contains("cvm") == o.contains("broker"))
+    return bad("a grant names exactly one reader: \"cvm\" or \"broker\"");
+  if (o.contains("cvm")) {
+    auto cvm = field(fields::get_hex<32>(o, "cvm"));
+    if (!cvm) return std::unexpected(cvm.error());
+    p.cvm = *cvm;
+  } else {
+    auto broker = read_broker(o.at("broker"));
+    if (!broker) return std::unexpected(broker.error());
+    p.broker = std::move(*broker);
+  }
   auto list = field(fields::get_strings(o, "outputs", kMaxRecipientSize));
   if (!list) return std::unexpected(list.error());
   if (o.contains("serve")) {
@@ -273,13 +352,27 @@ Result<Grant> make_grant(const SignedResource& descriptor, store::Store& store, 
   if (limits.uses > kMaxGrantUses)
     return bad("a grant allows at most " + std::to_string(kMaxGrantUses) + " uses");
 
+  std::optional<BrokerTerms> broker;
+  if (limits.broker) {
+    auto checked_broker = check_broker(*limits.broker);
+    if (!checked_broker) return std::unexpected(checked_broker.error());
+    if (checked_broker->recipient != cvm_recipient.to_string())
+      return bad("the header would be for " + cvm_recipient.to_string() + ", not the broker's recipient " +
+                 checked_broker->recipient);
+    broker = std::move(*checked_broker);
+  }
+
   auto prefix = read_header(store, r);
   if (!prefix) return std::unexpected(prefix.error());
 
   GrantPolicy policy;
   policy.resource = r.ciphertext_sha256;
   policy.engine = *engine_digest;
-  policy.cvm = cvm;
+  if (broker) {
+    policy.broker = std::move(broker);
+  } else {
+    policy.cvm = cvm;
+  }
   policy.outputs = std::move(*checked);
   policy.expires = format_rfc3339(expires);
   policy.owner = r.owner;
@@ -353,7 +446,7 @@ Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order,
                    ? "grant.serve: granted for a service order only, and this order is a batch order"
                    : "grant.serve: granted for batch orders only, and this order is a service (its engine "
                      "would answer clients with what it reads)");
-  if (p.cvm != order.cvm)
+  if (!p.broker && p.cvm != order.cvm)
     return bad("grant.cvm: granted to CVM " + hex_encode(p.cvm) + ", not to CVM " + hex_encode(order.cvm));
   auto order_engine = fields::parse_engine_digest(order.engine, "the order's engine");
   if (!order_engine || *order_engine != p.engine)
@@ -371,6 +464,56 @@ Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order,
                " may use the grant, not " + hex_encode(order.creator));
   auto expires = parse_rfc3339(p.expires);
   if (!expires || now >= *expires) return bad("grant.expired: the grant expired at " + p.expires);
+  return {};
+}
+
+crypto::Sha256Digest release_binding(const crypto::Sha256Digest& grant, const ledger::LedgerId& ledger,
+                                     std::uint64_t order, const ledger::CvmId& cvm) {
+  Bytes message(kReleaseDomain.begin(), kReleaseDomain.end());
+  message.insert(message.end(), grant.begin(), grant.end());
+  message.insert(message.end(), ledger.begin(), ledger.end());
+  for (int shift = 56; shift >= 0; shift -= 8) message.push_back(static_cast<std::uint8_t>(order >> shift));
+  message.insert(message.end(), cvm.begin(), cvm.end());
+  return crypto::sha256(message);
+}
+
+Result<Bytes> rewrap_for_release(const Grant& grant, const age::Identity& broker,
+                                 const age::X25519Recipient& cvm_recipient,
+                                 const crypto::Sha256Digest& binding) {
+  if (!grant.policy.broker) return bad("grant.broker: the grant is for one CVM, not for a broker");
+  if (auto ok = authenticate_grant(grant, broker); !ok) return std::unexpected(ok.error());
+  const age::Stanza stanzas[] = {
+      binding_stanza(grant.id),
+      age::Stanza{std::string(kReleaseStanza), {base64_encode(binding, false)}, {}}};
+  const age::Identity* identities[] = {&broker};
+  const age::Recipient* recipients[] = {&cvm_recipient};
+  auto rewrapped = age::rewrap_header(grant.header, identities, recipients, stanzas);
+  if (!rewrapped) return fail(rewrapped.error(), "re-wrapping the grant's header");
+  if (rewrapped->payload_offset != grant.header.size())
+    return bad("grant.header: the header is not exactly one age header");
+  return std::move(rewrapped->header);
+}
+
+Result<void> accept_release(Grant& grant, Bytes header, const age::Identity& cvm,
+                            const crypto::Sha256Digest& binding) {
+  if (!grant.policy.broker) return bad("grant.broker: the grant is for one CVM, not for a broker");
+  Grant released = grant;
+  released.header = std::move(header);
+  if (auto ok = authenticate_grant(released, cvm); !ok) return std::unexpected(ok.error());
+  auto parsed = age::parse_header(released.header);
+  if (!parsed || parsed->size != released.header.size())
+    return bad("grant.header: the released header is not exactly one age header");
+  std::vector<const age::Stanza*> found;
+  for (const auto& stanza : parsed->stanzas) {
+    if (stanza.type == kReleaseStanza) found.push_back(&stanza);
+  }
+  if (found.size() != 1)
+    return bad("grant.release: the released header carries " + std::to_string(found.size()) +
+               " ward-release stanzas, not one");
+  const age::Stanza& stanza = *found.front();
+  if (stanza.args.size() != 1 || !stanza.body.empty() || stanza.args.front() != base64_encode(binding, false))
+    return bad("grant.release: the broker released the key for another order, CVM or ledger than this one");
+  grant.header = std::move(released.header);
   return {};
 }
 

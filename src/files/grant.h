@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "age/recipients.h"
+#include "attest/policy.h"
 #include "base/bytes.h"
 #include "base/error.h"
 #include "crypto/hash.h"
@@ -40,10 +41,21 @@ inline constexpr std::size_t kMaxGrantOutputs = 256;
 // The most orders one grant may be limited to (the ledger's kMaxGrantUses).
 inline constexpr std::uint64_t kMaxGrantUses = ledger::kMaxGrantUses;
 
+// A grant whose reader is a key broker (docs/kms.md): the broker re-wraps the
+// file key for a CVM only when the CVM's certificate and evidence meet
+// `attestation`, the CVM is listed on the ledger (by one of `providers`, when
+// any are named), and an order on the ledger names that CVM and the grant.
+struct BrokerTerms {
+  std::string recipient;                     // the broker's age1... recipient, which the header is for
+  attest::Policy attestation;                // pins at least one measurement; no report_data
+  std::vector<ledger::AccountId> providers;  // sorted, unique; empty: any provider
+};
+
 struct GrantPolicy {
   crypto::Sha256Digest resource{};  // the descriptor's ciphertext_sha256
   std::string engine;               // "sha256:<hex>"
-  ledger::CvmId cvm{};
+  ledger::CvmId cvm{};              // the CVM the header is for; all zero for a broker's grant
+  std::optional<BrokerTerms> broker;  // set: the header is for this broker, which re-wraps it
   std::vector<std::string> outputs;  // age1... recipients, sorted, unique; at least one, none for a service
   std::string expires;               // RFC 3339 UTC
   crypto::Ed25519PublicKey owner{};
@@ -64,6 +76,9 @@ struct GrantLimits {
   std::optional<ledger::AccountId> order_by;
   std::uint64_t uses = 0;
   bool serve = false;
+  // Grant to a key broker instead of one CVM: `cvm_recipient` is then the
+  // broker's recipient (which must be broker->recipient) and `cvm` is unused.
+  std::optional<BrokerTerms> broker = std::nullopt;
 };
 
 struct Grant {
@@ -118,6 +133,32 @@ Result<void> authenticate_grant(const Grant& grant, const age::Identity& grantee
 // Pretty JSON and a newline: the text of a GRANT.json file.
 std::string grant_text(const Grant& grant);
 
+// The stanza a key broker adds when it re-wraps a grant for one order's CVM:
+// "-> ward-release <base64 of release_binding(...)>", covered by the new
+// header's MAC with the ward-grant stanza it keeps.
+inline constexpr std::string_view kReleaseStanza = "ward-release";
+inline constexpr std::string_view kReleaseDomain = "ward/kms/release/v1\n";
+// SHA-256(kReleaseDomain || grant id || ledger id || uint64 BE order || CVM id).
+crypto::Sha256Digest release_binding(const crypto::Sha256Digest& grant, const ledger::LedgerId& ledger,
+                                     std::uint64_t order, const ledger::CvmId& cvm);
+
+// The broker's side: `header` (the grant's, for the broker) is authenticated
+// with the broker's identity (authenticate_grant's checks), then re-wrapped to
+// `cvm_recipient` with the grant's ward-grant stanza and a ward-release
+// stanza carrying `binding`. Errors: "files.grant", age's.
+Result<Bytes> rewrap_for_release(const Grant& grant, const age::Identity& broker,
+                                 const age::X25519Recipient& cvm_recipient,
+                                 const crypto::Sha256Digest& binding);
+
+// The CVM's side: `header` (what the broker sent) is authenticated with the
+// CVM's identity: its MAC, its ward-grant stanza binds `grant`'s policy, and
+// exactly one ward-release stanza carries `binding` ("grant.release": the
+// broker released the key for another order, CVM or ledger). On success the
+// grant's header becomes `header`, so decrypt_granted reads with it.
+// Errors: "files.grant", age's.
+Result<void> accept_release(Grant& grant, Bytes header, const age::Identity& cvm,
+                            const crypto::Sha256Digest& binding);
+
 // The order a grant is checked against.
 struct OrderTerms {
   ledger::CvmId cvm{};
@@ -130,11 +171,10 @@ struct OrderTerms {
 // The loader's check of a grant against the order it is asked to run. Each
 // failure's message starts with its check: "grant.serve" (a service grant
 // for a batch order or the reverse), "grant.cvm" (granted to another
-// CVM), "grant.engine" (for another engine), "grant.outputs" (an order
-// output the grant does not allow), "grant.order_by" (the order's creator is
-// not the account the grant is limited to), "grant.expired" (at `now`).
-// Uses and revocation are the ledger's to check (grants.use).
-// Errors: "files.grant".
+// CVM; a broker's grant names no CVM: the broker checks the CVM), "grant.engine" (for another engine),
+// "grant.outputs" (an order output the grant does not allow), "grant.order_by" (the order's creator is not
+// the account the grant is limited to), "grant.expired" (at `now`). Uses and revocation are the ledger's to
+// check (grants.use). Errors: "files.grant".
 Result<void> check_grant_for_order(const Grant& grant, const OrderTerms& order,
                                    std::chrono::system_clock::time_point now);
 

@@ -43,6 +43,10 @@ int run(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"sim", "tsm"}));
   app.add_option("--work", work, "tmpfs directory for decrypted orders (default /dev/shm/ward-cvm-<id>)");
+  app.add_option(
+         "--kms", options.pipeline.kms,
+         "A key broker (`ward kms serve` URL) that re-wraps grants to it for this CVM; repeat for replicas")
+      ->option_text("URL");
   app.add_option("--time-limit", time_limit_s, "An engine's wall-clock limit, seconds (default 600)");
   app.add_option("--memory-limit", memory_limit_mb, "An engine's memory limit, MiB (default 4096)");
   app.add_option("--poll-ms", poll_ms, "How often to look for new orders (default 200)");

@@ -18,6 +18,7 @@
 #include "files/grant.h"
 #include "files/resource.h"
 #include "files/transfer.h"
+#include "kms/broker.h"
 #include "loader/prepare.h"
 #include "loader/service.h"
 #include "store/store.h"
@@ -112,8 +113,13 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
       return fail(ok.error(), "grant " + components[i].grant_uri);
     }
     // The key this grant releases must be bound to the policy just checked,
-    // by a holder of the file key: checked before any payload is fetched.
-    if (auto ok = files::authenticate_grant(grant, cvm.key.identity()); !ok) {
+    // by a holder of the file key: checked before any payload is fetched. A
+    // broker's grant is authenticated once the broker has released it.
+    if (grant.policy.broker) {
+      if (options.kms.empty())
+        return fail("files.grant", "grant " + components[i].grant_uri +
+                                       " is to a key broker, and this loader knows none (--kms URL)");
+    } else if (auto ok = files::authenticate_grant(grant, cvm.key.identity()); !ok) {
       return fail(ok.error(), "grant " + components[i].grant_uri);
     }
     if (grant.descriptor.resource.engine == order.engine) {
@@ -132,6 +138,30 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
                                         {{"order", order.id}, {"grants", std::move(uses)}});
       !used) {
     return grant_use_refusal(used.error());
+  }
+  // Grants to a key broker: the broker checks this CVM, the order and the
+  // ledger's count, and re-wraps the key for this order on this CVM alone.
+  std::optional<ledger::LedgerId> ledger_id;
+  for (std::size_t i = 0; i < components.size(); ++i) {
+    auto& grant = components[i].grant;
+    if (!grant.policy.broker) continue;
+    if (!ledger_id) {
+      auto summary = ledger.summary();
+      if (!summary) return std::unexpected(summary.error());
+      ledger_id = summary->info.id;
+    }
+    const auto binding = files::release_binding(grant.id, *ledger_id, order.id, cvm.id);
+    Result<kms::Released> released = fail("kms.client", "no key broker");
+    for (const auto& url : options.kms) {
+      released = kms::request_release(url, cvm.key, cvm.certificate_pem, order.id, i,
+                                      grant.policy.broker->recipient);
+      // A refusal is the broker's verdict; only an unreachable one is skipped.
+      if (released || released.error().code == "kms.refused") break;
+    }
+    if (!released) return fail(released.error(), "grant " + components[i].grant_uri);
+    if (auto ok = files::accept_release(grant, std::move(released->header), cvm.key.identity(), binding); !ok)
+      return fail(ok.error(), "grant " + components[i].grant_uri + " as the key broker released it");
+    log("the key broker released grant " + std::to_string(i) + ": " + released->entry);
   }
   clock.end("verify");
 

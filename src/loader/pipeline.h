@@ -49,6 +49,9 @@ struct PipelineOptions {
   std::filesystem::path work_root;
   // Where the encrypted output is uploaded.
   std::string store;
+  // Key brokers (`ward kms serve`) asked, in turn, for the key of a grant to
+  // a broker: replicas of one broker group.
+  std::vector<std::string> kms;
   engine::SandboxLimits limits;
   ServiceOptions service;
   // Set when the loader is stopping: a service being served stops without

@@ -14,6 +14,12 @@
 //   forge submit LEDGER KEY TYPE ARGS_JSON
 //     A transaction of any type signed by KEY (serve.sh: a CVM reporting
 //     more usage than its receipts show).
+//   forge release BROKER_URL CVM_DIR ORDER INPUT BROKER_RECIPIENT
+//     A release request to a key broker signed as the CVM whose key and
+//     certificate are in CVM_DIR (cvm.key, cvm.pem), as a loader would send
+//     it, whatever the order's state (kms.sh: requests the broker must
+//     refuse). Prints the broker's log entry, or its refusal on stderr (exit 1).
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -26,6 +32,7 @@
 #include "files/grant.h"
 #include "files/resource.h"
 #include "keys/party_key.h"
+#include "kms/broker.h"
 #include "ledger/client.h"
 #include "ledger/tx.h"
 #include "loader/report.h"
@@ -102,8 +109,29 @@ int forge_submit(const std::string& ledger, const keys::PartyKey& key, const std
   return 0;
 }
 
+int forge_release(char** argv) {
+  const std::filesystem::path dir = argv[3];
+  auto key = keys::PartyKey::load(dir / "cvm.key");
+  std::ifstream pem_file(dir / "cvm.pem");
+  std::stringstream pem;
+  pem << pem_file.rdbuf();
+  if (!key || pem.str().empty()) {
+    std::cerr << "forge: no CVM key and certificate in " << dir << "\n";
+    return 2;
+  }
+  auto released = ward::kms::request_release(argv[2], *key, pem.str(), std::stoull(argv[4]),
+                                             std::stoull(argv[5]), argv[6]);
+  if (!released) {
+    std::cerr << "forge: " << released.error().message << "\n";
+    return 1;
+  }
+  std::cout << released->entry << "\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "release" && argc == 7) return forge_release(argv);
   if (mode == "submit" && argc == 6) {
     auto key = keys::PartyKey::load(argv[3]);
     if (!key) {
@@ -124,6 +152,8 @@ int main(int argc, char** argv) {
     return forge_report(argv[2], *key, argv[4]);
   }
   std::cerr << "usage: forge grant GRANT.json KEY ENGINE RECIPIENT OUT.json [--rebind] | forge report "
-               "REPORT.json KEY OUT.json | forge submit LEDGER KEY TYPE ARGS_JSON\n";
+               "REPORT.json KEY OUT.json | forge submit LEDGER KEY TYPE ARGS_JSON | forge release BROKER_URL "
+               "CVM_DIR "
+               "ORDER INPUT BROKER_RECIPIENT\n";
   return 2;
 }
