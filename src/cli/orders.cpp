@@ -21,6 +21,7 @@
 #include "files/transfer.h"
 #include "ledger/evm/bundle.h"
 #include "loader/report.h"
+#include "kms/broker.h"
 #include "loader/verify.h"
 #include "store/store.h"
 
@@ -99,6 +100,8 @@ struct VerifyArgs {
   std::string report;
   std::string ledger_key;
   std::string anchors;
+  std::vector<std::string> kms;
+  std::string kms_policy;
   bool no_output_check = false;
   bool json = false;
 };
@@ -403,6 +406,21 @@ Result<void> run_verify(const VerifyArgs& args) {
     if (!resource) return fail(resource.error(), path);
     options.resources.push_back(std::move(*resource));
   }
+  if (!args.kms.empty() && args.kms_policy.empty())
+    return fail(std::string(kUsage), "--kms needs --kms-policy: the measurement a broker must prove");
+  if (!args.kms.empty()) {
+    auto kms_policy = load_policy(args.kms_policy, attest::Policy::strict());
+    if (!kms_policy) return std::unexpected(kms_policy.error());
+    for (const auto& url : args.kms) {
+      auto statement = kms::fetch_statement(url, *ca_cert, *kms_policy);
+      if (!statement) return std::unexpected(statement.error());
+      auto log = kms::fetch_log(url);
+      if (!log) return std::unexpected(log.error());
+      auto entries = kms::verify_log(*log, statement->statement.group_key);
+      if (!entries) return fail(entries.error(), "the release log of " + url);
+      options.brokers.push_back({url, statement->statement.recipient, std::move(*entries)});
+    }
+  }
   if (!args.report.empty()) {
     auto text = read_file(args.report, loader::kMaxReportSize);
     if (!text) return std::unexpected(text.error());
@@ -559,7 +577,9 @@ void add_orders_commands(CLI::App& app, Action& action) {
       "('ward orders bundle'), each block's hash and roots are recomputed, and the report's block hash\n"
       "must be one you pinned with --block-hash, read from a node or explorer you trust.\n"
       "With --anchors (an embedded ledger), the report's record must also be in a checkpoint anchored\n"
-      "on that chain ('ward ledger anchor'), every anchor checked against the ledger: a public timestamp.");
+      "on that chain ('ward ledger anchor'), every anchor checked against the ledger: a public timestamp.\n"
+      "With --kms (and --kms-policy), every input granted to a key broker must have its release for this\n"
+      "order, ledger and CVM in the broker's signed, hash-chained release log ('kms.release').");
   add_ledger_option(verify_cmd, verify->ledger);
   decimal(verify_cmd->add_option("ID", verify->id, "The order id"))->option_text(" ")->required();
   verify_cmd->add_option("--ca-cert", verify->ca_cert, "The certification center's certificate (PEM)")
@@ -580,6 +600,12 @@ void add_orders_commands(CLI::App& app, Action& action) {
       ->add_option("--anchors", verify->anchors,
                    "Also check that the report's record is in a checkpoint anchored at this WardAnchor")
       ->option_text("evm+http://HOST:PORT#0xANCHOR");
+  repeatable(verify_cmd->add_option("--kms", verify->kms,
+                                    "A key broker whose release log must hold the release of every input "
+                                    "granted to it. Can be repeated (replicas)"))
+      ->option_text("URL");
+  verify_cmd->add_option("--kms-policy", verify->kms_policy, "With --kms: the broker's attestation policy (JSON)")
+      ->option_text("FILE");
   verify_cmd
       ->add_option("--bundle", verify->bundle, "Verify from this offline bundle of an EVM ledger's blocks")
       ->option_text("FILE");

@@ -7,6 +7,7 @@
 #include "base/time.h"
 #include "ca/certificate.h"
 #include "evm/rpc.h"
+#include "files/grant.h"
 #include "ledger/evm/anchored.h"
 #include "ledger/evm/bundle.h"
 #include "store/store.h"
@@ -22,6 +23,48 @@ std::string short_hex(const crypto::Sha256Digest& d) {
 
 bool same_input(const ReportInput& in, const files::Resource& r) {
   return in.resource == r.ciphertext_sha256 && in.plaintext_sha256 == r.plaintext_sha256 && in.owner == r.owner;
+}
+
+// Every input the order granted through a key broker was released by it, for
+// this order, ledger and CVM, as its signed log says (kms/broker.h).
+bool check_releases(attest::Checks& checks, const ledger::Order& order, const ledger::LedgerId& ledger_id,
+                    const ledger::CvmId& cvm, const VerifyOptions& options) {
+  std::size_t released = 0;
+  for (std::size_t i = 0; i < order.inputs.size(); ++i) {
+    const std::string& uri = order.inputs[i];
+    auto text = store::fetch_bytes(uri, files::kMaxGrantSize);
+    auto ref = store::parse_blob_uri(uri);
+    if (!text || !ref || crypto::sha256(*text) != ref->sha256)
+      return checks.pass_if("kms.release", false,
+                            "grant " + uri + " cannot be read back: " + (text ? "it is not what its name says" : text.error().message));
+    auto grant = files::parse_grant(as_chars(*text));
+    if (!grant) return checks.pass_if("kms.release", false, "grant " + uri + ": " + grant.error().message);
+    if (!grant->policy.broker) continue;
+    const std::string& recipient = grant->policy.broker->recipient;
+    // Replicas share the group key and keep logs of their own: any of them may hold the release.
+    const auto binding = files::release_binding(grant->id, ledger_id, order.id, cvm);
+    std::size_t logs = 0;
+    bool found = false;
+    for (const auto& log : options.brokers) {
+      if (log.recipient != recipient) continue;
+      ++logs;
+      found = found || std::any_of(log.entries.begin(), log.entries.end(), [&](const kms::LogEntry& e) {
+                return e.grant == grant->id && e.order == order.id && e.cvm == cvm && e.ledger == ledger_id &&
+                       e.binding == binding;
+              });
+    }
+    if (!checks.pass_if("kms.release", found,
+                        logs == 0 ? "input " + std::to_string(i) + " is granted to key broker " + recipient +
+                                        ", whose log was not given (--kms URL)"
+                                  : "the " + std::to_string(logs) + " log(s) of its key broker hold no release of input " +
+                                        std::to_string(i) + " (grant " + short_hex(grant->id) +
+                                        ") for this order to CVM " + short_hex(cvm)))
+      return false;
+    ++released;
+  }
+  return checks.pass_if("kms.release", true,
+                        std::to_string(released) + " input(s) released by a key broker for this order and CVM, "
+                                                   "each in its signed log");
 }
 
 // The checks after the report is known to be signed by a verified CVM.
@@ -61,6 +104,7 @@ void check_contents(OrderVerification& v, const ledger::Order& order, const ledg
                                       : "the report's grants are not the order's")) {
     return;
   }
+  if (!options.brokers.empty() && !check_releases(checks, order, ledger_id, r.cvm, options)) return;
   // A service has no output: its report names the TLS key it served with,
   // which must be the one the ledger recorded from its start report.
   if (order.serve || r.service) {

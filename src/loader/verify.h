@@ -17,6 +17,7 @@
 #include "crypto/x509.h"
 #include "evm/keccak.h"
 #include "files/resource.h"
+#include "kms/broker.h"
 #include "ledger/client.h"
 #include "loader/report.h"
 
@@ -38,6 +39,16 @@ struct VerifyOptions {
   // in a checkpoint anchored there ("ledger.anchor"), every anchor of the
   // ledger checked against it (ledger/evm/anchored.h).
   std::string anchors;
+  // Key brokers' release logs (kms::verify_log'd under their verified
+  // statements): every input granted to one of them must have a release in
+  // its log for this order, ledger and CVM ("kms.release"). Empty: brokers'
+  // releases are not checked.
+  struct BrokerLog {
+    std::string url;
+    std::string recipient;
+    std::vector<kms::LogEntry> entries;
+  };
+  std::vector<BrokerLog> brokers = {};
 };
 
 struct OrderVerification {

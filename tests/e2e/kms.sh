@@ -115,6 +115,17 @@ grep -q "order $HONEST: the key broker released grant 1" node.out || fail "the l
 jq -e --argjson o "$HONEST" --arg c "$CVM" '.releases | length == 1 and .[0].order == $o and .[0].cvm == $c' \
   log.json >/dev/null || fail "the release log: $(cat log.json)"
 pass "order $HONEST ran on a grant to the broker; the release log names it and the CVM"
+verify() { # verify ID ARGS...: ward orders verify with the broker's log
+  local id=$1
+  shift
+  "$WARD" orders verify "$id" --ledger "$L" --ca-cert ca/ca.pem --policy policy.json "$@" >verify.out 2>&1
+}
+verify "$HONEST" --kms "$KMS" --kms-policy broker-policy.json || fail "orders verify --kms: $(cat verify.out)"
+grep -q "kms.release.*1 input(s) released by a key broker" verify.out || fail "no kms.release check: $(cat verify.out)"
+rc=0
+verify "$HONEST" --kms "$KMS" --kms-policy policy.json || rc=$?
+((rc != 0)) && grep -q "policy.measurement" verify.out || fail "a broker of another measurement was trusted: $(cat verify.out)"
+pass "ward orders verify --kms finds the release in the broker's verified log"
 
 # 3. A CVM whose evidence is not what Alice pinned: the broker refuses.
 echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$(printf '%096d' 7)\"]}}" >other-cvm.json
@@ -183,7 +194,12 @@ out=$("$WARD_FORGE" release "$REPLICA" node/cvm-0 "$FIRST" 1 "$BROKER" 2>&1) || 
   >/dev/null || fail "the replica's log"
 "$WARD" kms log "$KMS" --ca-cert ca/ca.pem --policy broker-policy.json >log.txt || fail "the broker's log: $(cat log.txt)"
 grep -q "3 releases, every signature and link checked" log.txt || fail "the broker's log: $(cat log.txt)"
-pass "a replica of the same measurement took the group key and releases with it"
+rc=0
+verify "$HONEST" --kms "$REPLICA" --kms-policy broker-policy.json || rc=$?
+((rc == 1)) && grep -q "REJECTED at kms.release" verify.out || fail "a log without the release verified: $(cat verify.out)"
+verify "$HONEST" --kms "$REPLICA" --kms "$KMS" --kms-policy broker-policy.json ||
+  fail "orders verify with both replicas' logs: $(cat verify.out)"
+pass "a replica of the same measurement took the group key and releases with it; orders verify needs the log that holds the release"
 
 # 6. Restarted, the broker unseals its key; a tampered sealed key is refused.
 stop_server "$REPLICA_I"
