@@ -585,5 +585,139 @@ TEST_F(GrantTest, ShouldKeepServiceGrantsAndBatchGrantsApart) {
                  "\"serve\" must be true");
 }
 
+
+// --- grants to a key broker (docs/kms.md) ---
+
+class BrokerGrantTest : public GrantTest {
+ protected:
+  BrokerTerms terms() const {
+    BrokerTerms t;
+    t.recipient = broker_.recipient().to_string();
+    t.attestation.allow_simulated = true;
+    t.attestation.allowed_measurements["mrtd"] = {Bytes(48, 0x11)};
+    return t;
+  }
+
+  Result<Grant> broker_grant(const SignedResource& res, BrokerTerms t) {
+    GrantLimits limits;
+    limits.broker = std::move(t);
+    return make_grant(res, store(), owner_, broker_.recipient(), ledger::CvmId{}, kEngine, outputs_,
+                      system_clock::now() + hours(1), limits);
+  }
+
+  keys::PartyKey broker_ = keys::PartyKey::generate();
+  const ledger::LedgerId ledger_ = crypto::sha256(as_bytes("a ledger"));
+};
+
+TEST_F(BrokerGrantTest, ShouldReleaseTheKeyForOneOrderOnOneCvm) {
+  const std::string text = "patient,label\n1,0\n";
+  auto res = upload_text("alice.csv", text);
+  auto g = broker_grant(res, terms());
+  ASSERT_TRUE(g) << g.error().message;
+  auto parsed = parse_grant(grant_text(*g));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_TRUE(parsed->policy.broker);
+  EXPECT_EQ(parsed->policy.broker->recipient, broker_.recipient().to_string());
+  EXPECT_EQ(parsed->policy.cvm, ledger::CvmId{});
+  EXPECT_FALSE(parsed->json["grant"].contains("cvm"));
+  // A broker's grant names no CVM: the loader's own check lets any CVM by.
+  EXPECT_TRUE(check_grant_for_order(*parsed, {cvm_id_, kEngine, outputs_, {}, false}, system_clock::now()));
+  // The header is the broker's: the CVM cannot open it as it is.
+  auto unreleased = authenticate_grant(*parsed, cvm_.identity());
+  ASSERT_FALSE(unreleased);
+  EXPECT_EQ(unreleased.error().code, "age.no_match");
+
+  const auto binding = release_binding(parsed->id, ledger_, 7, cvm_id_);
+  auto header = rewrap_for_release(*parsed, broker_.identity(), cvm_.recipient(), binding);
+  ASSERT_TRUE(header) << header.error().message;
+  Grant released = *parsed;
+  ASSERT_TRUE(accept_release(released, *header, cvm_.identity(), binding));
+  auto ok = decrypt_granted(released, store(), cvm_.identity(), out("input"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(read_text(out("input")), text);
+
+  // The same release taken for another order, CVM or ledger: refused.
+  for (const auto& other : {release_binding(parsed->id, ledger_, 8, cvm_id_),
+                            release_binding(parsed->id, ledger_, 7, crypto::sha256(as_bytes("x"))),
+                            release_binding(parsed->id, crypto::sha256(as_bytes("b")), 7, cvm_id_)}) {
+    Grant copy = *parsed;
+    fails(accept_release(copy, *header, cvm_.identity(), other), "grant.release");
+    EXPECT_EQ(copy.header, parsed->header) << "a refused release changed the grant";
+  }
+  // The broker's own header, unreleased, has no release stanza.
+  Grant copy = *parsed;
+  auto own = accept_release(copy, parsed->header, broker_.identity(), binding);
+  fails(own, "grant.release");
+  // The released header edited to carry another order's binding: its MAC fails.
+  std::string bytes(as_chars(*header));
+  const std::string want = base64_encode(binding, false);
+  const std::string swap = base64_encode(release_binding(parsed->id, ledger_, 8, cvm_id_), false);
+  bytes.replace(bytes.find(want), want.size(), swap);
+  fails(accept_release(copy, to_bytes(bytes), cvm_.identity(), release_binding(parsed->id, ledger_, 8, cvm_id_)),
+        "grant.mac");
+}
+
+TEST_F(BrokerGrantTest, ShouldNotReleaseUnderAnotherPolicyOrForAnotherBroker) {
+  auto res = upload_text("alice.csv", "x");
+  auto g = broker_grant(res, terms());
+  ASSERT_TRUE(g);
+  const auto binding = release_binding(g->id, ledger_, 7, cvm_id_);
+  // Another broker's identity does not open the header.
+  const auto other = keys::PartyKey::generate();
+  auto wrong = rewrap_for_release(*g, other.identity(), cvm_.recipient(), binding);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, "age.no_match");
+  // The broker's header under a policy the owner did not sign (re-signed by
+  // a thief as its own, header kept): the binding refuses it.
+  auto stolen = resign(
+      *g, [](json& d) { d["grant"]["broker"]["attestation"]["measurements"]["mrtd"] = {std::string(96, '2')}; },
+      owner_.signing_key());
+  expect_refused(stolen, "grant.binding");
+  // A CVM's grant is not released by a broker.
+  auto cvm_grant = grant(res);
+  ASSERT_TRUE(cvm_grant);
+  auto not_a_broker_grant = rewrap_for_release(*cvm_grant, cvm_.identity(), cvm_.recipient(), binding);
+  ASSERT_FALSE(not_a_broker_grant);
+  EXPECT_TRUE(not_a_broker_grant.error().message.starts_with("grant.broker: ")) << not_a_broker_grant.error().message;
+}
+
+TEST_F(BrokerGrantTest, ShouldRefuseBrokerTermsThatBindNothing) {
+  auto res = upload_text("alice.csv", "x");
+  BrokerTerms t = terms();
+  t.attestation.allowed_measurements.clear();
+  auto g = broker_grant(res, t);
+  ASSERT_FALSE(g);
+  EXPECT_NE(g.error().message.find("pins no measurement"), std::string::npos) << g.error().message;
+  t = terms();
+  t.attestation.expected_report_data = Bytes(64, 1);
+  g = broker_grant(res, t);
+  ASSERT_FALSE(g);
+  EXPECT_NE(g.error().message.find("report_data"), std::string::npos) << g.error().message;
+  t = terms();
+  t.recipient = other_.recipient().to_string();
+  g = broker_grant(res, t);
+  ASSERT_FALSE(g) << "a header for one broker under another's name";
+
+  auto good = broker_grant(res, terms());
+  ASSERT_TRUE(good);
+  const auto& key = owner_.signing_key();
+  expect_refused(resign(*good, [&](json& d) { d["grant"]["cvm"] = hex_encode(cvm_id_); }, key), "exactly one reader");
+  expect_refused(resign(*good, [](json& d) { d["grant"]["broker"]["attestation"].erase("allow_debug"); }, key),
+                 "complete canonical form");
+  expect_refused(resign(*good, [](json& d) { d["grant"]["broker"]["extra"] = 1; }, key), "\"extra\"");
+  expect_refused(resign(*good, [](json& d) { d["grant"]["broker"]["providers"] = json::array(); }, key),
+                 "is empty");
+  expect_refused(
+      resign(*good, [](json& d) { d["grant"]["broker"]["providers"] = {std::string(64, 'b'), std::string(64, 'a')}; },
+             key),
+      "sorted and unique");
+  BrokerTerms listed = terms();
+  listed.providers = {crypto::sha256(as_bytes("p2")), crypto::sha256(as_bytes("p1")), crypto::sha256(as_bytes("p2"))};
+  auto with_providers = broker_grant(res, listed);
+  ASSERT_TRUE(with_providers) << with_providers.error().message;
+  EXPECT_EQ(with_providers->policy.broker->providers.size(), 2u);
+  EXPECT_TRUE(parse_grant(grant_text(*with_providers)));
+}
+
 }  // namespace
 }  // namespace ward::files
