@@ -10,7 +10,7 @@
 # and a used-up one (the last three sent as the CVM itself, the way a
 # loader would, by the e2e_forge tool). A replica takes the group key from
 # the broker, a restarted broker unseals it, and a tampered sealed key is
-# refused.
+# refused, as is a would-be replica of other code.
 : "${WARD_TEST_ENGINE:?set WARD_TEST_ENGINE to the static test engine}"
 : "${WARD_FORGE:?set WARD_FORGE to the e2e_forge tool}"
 WARD_TEST_ENGINE=$(realpath "$WARD_TEST_ENGINE")
@@ -200,6 +200,18 @@ verify "$HONEST" --kms "$REPLICA" --kms-policy broker-policy.json || rc=$?
 verify "$HONEST" --kms "$REPLICA" --kms "$KMS" --kms-policy broker-policy.json ||
   fail "orders verify with both replicas' logs: $(cat verify.out)"
 pass "a replica of the same measurement took the group key and releases with it; orders verify needs the log that holds the release"
+
+# A broker of other code (the ward binary with one byte more: another
+# measurement) asks for the group key: refused, and nothing is kept.
+cp "$WARD" ward-other
+echo >>ward-other
+rc=0
+./ward-other kms serve --dir other --ledger "$L" --ca "$CA" --platform sim --peer "$KMS" --listen 127.0.0.1:0 \
+  >other.out 2>other.err || rc=$?
+((rc == 1)) && grep -q "peer\.evidence: .*policy\.measurement\.mrtd" other.err ||
+  fail "a broker of another measurement got the group key: exit $rc: $(cat other.out other.err)"
+[[ ! -e other/group.sealed ]] || fail "the refused broker kept a group key"
+pass "a broker of another measurement is refused the group key -> $(cat other.err)"
 
 # 6. Restarted, the broker unseals its key; a tampered sealed key is refused.
 stop_server "$REPLICA_I"
