@@ -37,6 +37,7 @@ struct RunArgs {
   std::uint64_t usage_interval_ms = 10000;
   std::uint64_t renew_before = 0;  // seconds; 0: the loader's default
   std::vector<std::string> kms;
+  std::uint64_t heartbeat_ms = 30000;
 };
 
 Result<void> run_node_command(const RunArgs& args) {
@@ -76,6 +77,8 @@ Result<void> run_node_command(const RunArgs& args) {
     options.loader_args.insert(options.loader_args.end(),
                                {"--renew-before", std::to_string(args.renew_before)});
   for (const auto& url : args.kms) options.loader_args.insert(options.loader_args.end(), {"--kms", url});
+  options.loader_args.insert(options.loader_args.end(),
+                             {"--heartbeat-ms", std::to_string(args.heartbeat_ms)});
   if (!args.work.empty()) options.work_root = std::filesystem::absolute(args.work);
   options.log = [](std::string_view line) { std::cout << "ward node: " << line << std::endl; };
 
@@ -159,6 +162,11 @@ void add_node_commands(CLI::App& app, Action& action) {
           1, std::uint64_t{1} << 42);
   run_cmd->add_option("--work", run->work,
                       "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
+  decimal(run_cmd->add_option(
+              "--heartbeat-ms", run->heartbeat_ms,
+              "How often each CVM sends a heartbeat, also while it runs an order (default 30000; a "
+              "tee offer's --timeout should be several of these)"),
+          100, 3600 * 1000);
   run_cmd
       ->add_option(
           "--kms", run->kms,

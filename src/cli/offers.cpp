@@ -20,6 +20,7 @@ struct CreateArgs {
   std::string name;
   std::string resource;
   std::string price;
+  std::uint64_t timeout = 0;
   bool json = false;
 };
 
@@ -75,9 +76,13 @@ Result<void> run_create(const CreateArgs& args) {
   if (!key) return std::unexpected(key.error());
   auto client = ledger::open_client(args.ledger);
   if (!client) return std::unexpected(client.error());
-  auto receipt = submit_transaction(
-      **client, *key, "offers.create",
-      {{"kind", args.kind}, {"name", args.name}, {"resource", args.resource}, {"price", std::move(*price)}});
+  json tx_args = {
+      {"kind", args.kind}, {"name", args.name}, {"resource", args.resource}, {"price", std::move(*price)}};
+  if (args.timeout != 0) {
+    if (args.kind != "tee") return fail(std::string(kUsage), "--timeout is a tee offer's");
+    tx_args["timeout"] = args.timeout;
+  }
+  auto receipt = submit_transaction(**client, *key, "offers.create", std::move(tx_args));
   if (!receipt) return std::unexpected(receipt.error());
   if (args.json) {
     json out = to_json(*receipt);
@@ -165,6 +170,12 @@ void add_offers_commands(CLI::App& app, Action& action) {
   create_cmd->add_option("--price", create->price, "The price")
       ->option_text("fixed:N|per-hour:N|revenue-share:BPS")
       ->required();
+  decimal(
+      create_cmd->add_option("--timeout", create->timeout,
+                             "A tee offer's failover timeout: seconds without a heartbeat after which its "
+                             "CVM's orders placed on the offer may be reassigned (default 90)"),
+      1, ledger::kMaxCvmTimeout)
+      ->option_text("SECONDS");
   add_json_flag(create_cmd, create->json);
   create_cmd->callback([&action, create] { action = [create] { return run_create(*create); }; });
 

@@ -34,6 +34,7 @@ struct CreateArgs {
   std::string ledger;
   std::string key;
   std::string cvm;
+  std::uint64_t tee_offer = 0;
   std::string engine;
   std::vector<std::string> inputs;
   std::vector<std::string> grants;
@@ -139,6 +140,12 @@ Result<std::vector<std::string>> upload_grants(const CreateArgs& args, const fil
   for (const auto& path : args.grants) {
     auto grant = files::load_grant(path);
     if (!grant) return std::unexpected(grant.error());
+    if (args.tee_offer != 0 && !grant->policy.broker) {
+      return fail("files.grant",
+                  path +
+                      ": grant.cvm: it is for one CVM, and an order on a tee offer runs on "
+                      "whichever CVM takes it: grant to a key broker (ward files grant --broker)");
+    }
     if (auto ok = files::check_grant_for_order(*grant, order, std::chrono::system_clock::now()); !ok) {
       return fail(ok.error(), path);
     }
@@ -190,6 +197,11 @@ Result<void> check_create_usage(const CreateArgs& args) {
     return fail(std::string(kUsage), "--output-to is required (at least one recipient), unless --serve");
   }
   if (!args.serve && !args.access.empty()) return fail(std::string(kUsage), "--access needs --serve");
+  if (args.cvm.empty() == (args.tee_offer == 0))
+    return fail(std::string(kUsage), "give exactly one of --cvm ID and --tee-offer ID");
+  if (args.serve && args.tee_offer != 0)
+    return fail(std::string(kUsage),
+                "a service order names its CVM (--cvm); only batch orders go on a tee offer");
   if (args.priced && args.access != "subscribers") {
     return fail(std::string(kUsage),
                 "--price-per-request and --price-per-1k-tokens need --serve --access subscribers");
@@ -199,18 +211,30 @@ Result<void> check_create_usage(const CreateArgs& args) {
 
 Result<void> run_create(const CreateArgs& args) {
   if (auto ok = check_create_usage(args); !ok) return ok;
-  auto cvm = parse_id_arg("--cvm", args.cvm);
-  if (!cvm) return std::unexpected(cvm.error());
+  ledger::CvmId cvm{};
+  if (!args.cvm.empty()) {
+    auto id = parse_id_arg("--cvm", args.cvm);
+    if (!id) return std::unexpected(id.error());
+    cvm = *id;
+  }
   auto engine = engine_digest(args.engine);
   if (!engine) return std::unexpected(engine.error());
   auto key = keys::PartyKey::load(args.key);
   if (!key) return std::unexpected(key.error());
   auto inputs = upload_grants(
-      args, files::OrderTerms{*cvm, *engine, args.outputs, key->signing_public_key(), args.serve});
+      args, files::OrderTerms{cvm, *engine, args.outputs, key->signing_public_key(), args.serve});
   if (!inputs) return std::unexpected(inputs.error());
   inputs->insert(inputs->end(), args.inputs.begin(), args.inputs.end());
-  json tx_args = {{"cvm", hex_encode(*cvm)},       {"engine", *engine},     {"inputs", *inputs},
-                  {"outputs", json(args.outputs)}, {"offers", args.offers}, {"deposit", args.deposit}};
+  json tx_args = {{"engine", *engine},
+                  {"inputs", *inputs},
+                  {"outputs", json(args.outputs)},
+                  {"offers", args.offers},
+                  {"deposit", args.deposit}};
+  if (args.tee_offer != 0) {
+    tx_args["offer"] = args.tee_offer;
+  } else {
+    tx_args["cvm"] = hex_encode(cvm);
+  }
   if (args.serve) {
     auto serve = serve_args(args, *key);
     if (!serve) return std::unexpected(serve.error());
@@ -274,6 +298,19 @@ Result<void> run_get(const GetArgs& args) {
       fields["serve." + key] = value.is_null() ? json("-") : value;
   }
   return print_fields(fields);
+}
+
+Result<void> run_reassign(const CancelArgs& args) {
+  auto key = keys::PartyKey::load(args.key);
+  if (!key) return std::unexpected(key.error());
+  auto client = ledger::open_client(args.ledger);
+  if (!client) return std::unexpected(client.error());
+  auto receipt = submit_transaction(**client, *key, "orders.reassign", {{"order", args.id}});
+  if (!receipt) return std::unexpected(receipt.error());
+  if (args.json) return print_json(to_json(*receipt));
+  return print_stdout("order " + std::to_string(args.id) +
+                      " is new again, for another CVM of its offer (record " +
+                      std::to_string(receipt->index) + ")\n");
 }
 
 Result<void> run_cancel(const CancelArgs& args) {
@@ -479,8 +516,12 @@ void add_orders_commands(CLI::App& app, Action& action) {
   add_ledger_option(create_cmd, create->ledger);
   add_key_option(create_cmd, create->key);
   create_cmd->add_option("--cvm", create->cvm, "The CVM to run on (its id, 64 hex digits)")
-      ->option_text("ID")
-      ->required();
+      ->option_text("ID");
+  decimal(create_cmd->add_option(
+              "--tee-offer", create->tee_offer,
+              "Or a tee offer: any of its CVMs takes the order, and another one if that CVM fails (a batch "
+              "order whose grants are to a key broker: docs/kms.md)"))
+      ->option_text("ID");
   create_cmd->add_option("--engine", create->engine,
                          "The engine: its descriptor (RES.json from ward files upload) or its image digest")
       ->option_text("RES.json|DIGEST")
@@ -644,6 +685,20 @@ void add_orders_commands(CLI::App& app, Action& action) {
   decimal(cancel_cmd->add_option("ID", cancel->id, "The order id"))->option_text(" ")->required();
   add_json_flag(cancel_cmd, cancel->json);
   cancel_cmd->callback([&action, cancel] { action = [cancel] { return run_cancel(*cancel); }; });
+
+  auto reassign = std::make_shared<CancelArgs>();
+  CLI::App* reassign_cmd = group->add_subcommand(
+      "reassign", "Move an order placed on a tee offer off a CVM that stopped sending heartbeats");
+  reassign_cmd->footer(
+      "Anyone may send it once the order's CVM has sent no heartbeat for longer than its tee offer's\n"
+      "timeout (docs/ledger.md, \"Orders on a tee offer\"): the order is new again and another CVM of the\n"
+      "offer takes it, through the key broker its grants name. Its per-hour billing counted up to the\n"
+      "failed CVM's last heartbeat. Idle CVMs of the offer send it themselves.");
+  add_ledger_option(reassign_cmd, reassign->ledger);
+  add_key_option(reassign_cmd, reassign->key);
+  decimal(reassign_cmd->add_option("ID", reassign->id, "The order id"))->option_text(" ")->required();
+  add_json_flag(reassign_cmd, reassign->json);
+  reassign_cmd->callback([&action, reassign] { action = [reassign] { return run_reassign(*reassign); }; });
 }
 
 }  // namespace ward::cli

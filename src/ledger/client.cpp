@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
 #include <utility>
 
 #include "ledger/evm/client.h"
@@ -336,6 +337,11 @@ Result<Receipt> LedgerClient::submit_as(const keys::PartyKey& key, std::string_v
 
 Result<Receipt> submit_signed(LedgerClient& client, const keys::PartyKey& key, std::string_view type,
                               nlohmann::json args) {
+  // One process's submissions go one at a time: a key's next nonce is read
+  // and then used, and two threads sending as one key (a loader's heartbeat
+  // beside its order) must not both take the same one.
+  static std::mutex submitting;
+  std::lock_guard lock(submitting);
   return refusal_as_error(client.submit_as(key, type, std::move(args)));
 }
 

@@ -73,9 +73,13 @@ std::expected<Order, Rejection> order_for_cvm(State& s, const Record& r, std::ui
 // The offers an order pays: the provider's (its CVM's tee offer) first, then
 // each listed offer in order.
 std::expected<std::vector<Offer>, Rejection> payees(const State& s, const Order& order) {
-  const auto cvm = s.cvm(order.cvm);
-  if (!cvm) return reject(reason::kNotFound, "the order's CVM is gone");
-  std::vector<std::uint64_t> ids{cvm->offer};
+  std::uint64_t tee = order.tee_offer;
+  if (tee == 0) {
+    const auto cvm = s.cvm(order.cvm);
+    if (!cvm) return reject(reason::kNotFound, "the order's CVM is gone");
+    tee = cvm->offer;
+  }
+  std::vector<std::uint64_t> ids{tee};
   ids.insert(ids.end(), order.offers.begin(), order.offers.end());
   std::vector<Offer> out;
   for (const std::uint64_t id : ids) {
@@ -90,7 +94,9 @@ std::expected<std::vector<Offer>, Rejection> payees(const State& s, const Order&
 // exactly the deposit out of escrow.
 RuleResult settle_batch(State& s, Order& order) {
   const bool done = order.status == OrderStatus::Done;
-  const std::uint64_t seconds = order.ended_at >= order.started_at ? order.ended_at - order.started_at : 0;
+  // Time on CVMs that failed counts up to each one's last heartbeat.
+  const std::uint64_t seconds =
+      order.billed + (order.ended_at >= order.started_at ? order.ended_at - order.started_at : 0);
   std::uint64_t left = order.deposit;
   auto offers = payees(s, order);
   if (!offers) return std::unexpected(offers.error());
@@ -281,7 +287,7 @@ RuleResult apply_accounts_transfer(State& s, const Record& r, const args::Accoun
 }
 
 RuleResult apply_offers_create(State& s, const Record& r, const args::OffersCreate& a) {
-  s.put(Offer{r.index, r.stx.tx.sender, a.kind, a.name, a.resource, a.price, true});
+  s.put(Offer{r.index, r.stx.tx.sender, a.kind, a.name, a.resource, a.price, true, a.timeout});
   return {};
 }
 
@@ -392,10 +398,19 @@ RuleResult check_revenue_shares(const State& s, const std::vector<std::uint64_t>
 }  // namespace
 
 RuleResult apply_orders_create(State& s, const Record& r, const args::OrdersCreate& a) {
-  const auto cvm = s.cvm(a.cvm);
-  if (!cvm) return reject(reason::kNotFound, "no CVM " + short_id(a.cvm));
-  const auto tee = s.offer(cvm->offer);
-  if (!tee || !tee->enabled) return reject(reason::kBadState, "the CVM's tee offer is disabled");
+  if (a.offer) {
+    const auto tee = s.offer(*a.offer);
+    if (!tee) return reject(reason::kNotFound, "no offer " + std::to_string(*a.offer));
+    if (tee->kind != OfferKind::Tee)
+      return reject(reason::kNotAllowed, "offer " + std::to_string(*a.offer) + " is not a tee offer");
+    if (!tee->enabled)
+      return reject(reason::kBadState, "tee offer " + std::to_string(*a.offer) + " is disabled");
+  } else {
+    const auto cvm = s.cvm(a.cvm);
+    if (!cvm) return reject(reason::kNotFound, "no CVM " + short_id(a.cvm));
+    const auto tee = s.offer(cvm->offer);
+    if (!tee || !tee->enabled) return reject(reason::kBadState, "the CVM's tee offer is disabled");
+  }
   for (const std::uint64_t id : a.offers) {
     const auto offer = s.offer(id);
     if (!offer) return reject(reason::kNotFound, "no offer " + std::to_string(id));
@@ -419,6 +434,7 @@ RuleResult apply_orders_create(State& s, const Record& r, const args::OrdersCrea
   order.offers = a.offers;
   order.deposit = a.deposit;
   order.created_at = r.time;
+  order.tee_offer = a.offer.value_or(0);
   if (a.serve) {
     order.serve.emplace();
     order.serve->rule = *a.serve;
@@ -435,6 +451,69 @@ RuleResult apply_orders_start(State& s, const Record& r, const args::OrdersStart
   }
   order->status = OrderStatus::Processing;
   order->started_at = r.time;
+  s.put(*order);
+  return {};
+}
+
+RuleResult apply_orders_take(State& s, const Record& r, const args::OrdersTake& a) {
+  auto order = s.order(a.order);
+  if (!order) return reject(reason::kNotFound, "no order " + std::to_string(a.order));
+  const CvmId id = cvm_id_of(r.stx.tx.sender);
+  const auto cvm = s.cvm(id);
+  if (!cvm) return reject(reason::kNotAllowed, "only a CVM takes orders");
+  if (order->tee_offer == 0)
+    return reject(reason::kNotAllowed,
+                  "order " + std::to_string(a.order) + " names its CVM; it is not to take");
+  if (cvm->offer != order->tee_offer) {
+    return reject(reason::kNotAllowed, "order " + std::to_string(a.order) + " is for tee offer " +
+                                           std::to_string(order->tee_offer) + ", not this CVM's offer " +
+                                           std::to_string(cvm->offer));
+  }
+  if (order->status != OrderStatus::New)
+    return reject(reason::kBadState, "order is " + std::string(to_string(order->status)) + ", not new");
+  if (order->cvm != CvmId{})
+    return reject(reason::kBadState,
+                  "order " + std::to_string(a.order) + " was taken by CVM " + short_id(order->cvm));
+  order->cvm = id;
+  s.put(*order);
+  return {};
+}
+
+RuleResult apply_orders_reassign(State& s, const Record& r, const args::OrdersReassign& a) {
+  auto order = s.order(a.order);
+  if (!order) return reject(reason::kNotFound, "no order " + std::to_string(a.order));
+  if (order->tee_offer == 0) {
+    return reject(reason::kNotAllowed,
+                  "order " + std::to_string(a.order) +
+                      " names its CVM (its grants are for it alone); only orders placed on "
+                      "an offer move");
+  }
+  const bool taken = order->cvm != CvmId{};
+  if (!taken || (order->status != OrderStatus::New && order->status != OrderStatus::Processing)) {
+    return reject(reason::kBadState, "order " + std::to_string(a.order) + " is " +
+                                         std::string(to_string(order->status)) +
+                                         (taken ? "" : " and on no CVM") + ": there is nothing to reassign");
+  }
+  const auto cvm = s.cvm(order->cvm);
+  const auto tee = s.offer(order->tee_offer);
+  if (!cvm || !tee) return reject(reason::kNotFound, "the order's CVM or tee offer is gone");
+  const std::uint64_t timeout = tee->timeout != 0 ? tee->timeout : kDefaultCvmTimeout;
+  const std::uint64_t silent = r.time > cvm->heartbeat_at ? r.time - cvm->heartbeat_at : 0;
+  if (silent <= timeout) {
+    return reject(reason::kBadState, "CVM " + short_id(cvm->id) + " sent a heartbeat " +
+                                         std::to_string(silent) + " s ago, within its offer's timeout of " +
+                                         std::to_string(timeout) + " s");
+  }
+  // Billing stops at the failed CVM's last heartbeat.
+  if (order->status == OrderStatus::Processing && cvm->heartbeat_at > order->started_at) {
+    const std::uint64_t ran = cvm->heartbeat_at - order->started_at;
+    if (ran > kMaxAmount - order->billed)
+      return reject(reason::kOverflow, "the order's billed time overflows");
+    order->billed += ran;
+  }
+  order->status = OrderStatus::New;
+  order->cvm = CvmId{};
+  order->started_at = 0;
   s.put(*order);
   return {};
 }
@@ -809,6 +888,10 @@ std::expected<void, Rejection> apply(State& state, const Record& record) {
             return apply_services_subscribe(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::ServicesUsage>) {
             return apply_services_usage(overlay, record, a);
+          } else if constexpr (std::is_same_v<A, args::OrdersTake>) {
+            return apply_orders_take(overlay, record, a);
+          } else if constexpr (std::is_same_v<A, args::OrdersReassign>) {
+            return apply_orders_reassign(overlay, record, a);
           } else {
             static_assert(std::is_same_v<A, args::GrantsRevoke>);
             return apply_grants_revoke(overlay, record, a);

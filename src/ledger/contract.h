@@ -34,6 +34,8 @@ RuleResult apply_orders_fail(State& s, const Record& r, const args::OrdersFail& 
 RuleResult apply_reports_submit(State& s, const Record& r, const args::ReportsSubmit& a);
 RuleResult apply_services_start(State& s, const Record& r, const args::ServicesStart& a);
 RuleResult apply_grants_use(State& s, const Record& r, const args::GrantsUse& a);
+RuleResult apply_orders_take(State& s, const Record& r, const args::OrdersTake& a);
+RuleResult apply_orders_reassign(State& s, const Record& r, const args::OrdersReassign& a);
 RuleResult apply_grants_revoke(State& s, const Record& r, const args::GrantsRevoke& a);
 RuleResult apply_services_subscribe(State& s, const Record& r, const args::ServicesSubscribe& a);
 RuleResult apply_services_usage(State& s, const Record& r, const args::ServicesUsage& a);

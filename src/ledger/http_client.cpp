@@ -105,8 +105,10 @@ Account account_of(const json& j) {
 }
 
 Offer offer_of(const json& j) {
-  return Offer{u64(j, "id"),       id(j, "owner"),    offer_kind(j, "kind"), str(j, "name"),
-               str(j, "resource"), price(j, "price"), boolean(j, "enabled")};
+  return Offer{u64(j, "id"),          id(j, "owner"),
+               offer_kind(j, "kind"), str(j, "name"),
+               str(j, "resource"),    price(j, "price"),
+               boolean(j, "enabled"), j.contains("timeout") ? u64(j, "timeout") : 0};
 }
 
 Cvm cvm_of(const json& j) {
@@ -141,6 +143,10 @@ Order order_of(const json& j) {
     auto terms = service_terms_from_json(*serve);
     if (!terms) throw BadValue{terms.error().message};
     o.serve = std::move(*terms);
+  }
+  if (j.contains("tee_offer")) {
+    o.tee_offer = u64(j, "tee_offer");
+    o.billed = u64(j, "billed");
   }
   return o;
 }

@@ -83,9 +83,11 @@ json to_json(const Account& a) {
 }
 
 json to_json(const Offer& o) {
-  return {{"id", o.id},          {"owner", hex_encode(o.owner)}, {"kind", to_string(o.kind)},
-          {"name", o.name},      {"resource", o.resource},       {"price", price_json(o.price)},
-          {"enabled", o.enabled}};
+  json out = {{"id", o.id},          {"owner", hex_encode(o.owner)}, {"kind", to_string(o.kind)},
+              {"name", o.name},      {"resource", o.resource},       {"price", price_json(o.price)},
+              {"enabled", o.enabled}};
+  if (o.timeout != 0) out["timeout"] = o.timeout;
+  return out;
 }
 
 json to_json(const Cvm& c) {
@@ -259,6 +261,10 @@ json to_json(const Order& o) {
               {"refund", o.refund}};
   // Batch orders keep the fields they always had.
   if (o.serve) out["serve"] = to_json(*o.serve);
+  if (o.tee_offer != 0) {
+    out["tee_offer"] = o.tee_offer;
+    out["billed"] = o.billed;
+  }
   return out;
 }
 

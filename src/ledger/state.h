@@ -42,6 +42,9 @@ struct Offer {
   std::string resource;
   Price price;
   bool enabled = true;
+  // A tee offer's failover timeout in seconds (args::OffersCreate::timeout);
+  // 0: kDefaultCvmTimeout.
+  std::uint64_t timeout = 0;
 
   bool operator==(const Offer&) const = default;
 };
@@ -117,6 +120,12 @@ struct Order {
   std::vector<Payment> payments;
   std::uint64_t refund = 0;           // returned to the creator when settled or canceled
   std::optional<ServiceTerms> serve;  // set for a service order
+  // An order placed on a tee offer (orders.create {offer}): `cvm` is all zero
+  // until a CVM of the offer takes it, and again after orders.reassign.
+  std::uint64_t tee_offer = 0;
+  // Seconds of the order already billed per hour on CVMs that failed: each
+  // from its orders.start to its last heartbeat.
+  std::uint64_t billed = 0;
 
   bool operator==(const Order&) const = default;
 };

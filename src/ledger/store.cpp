@@ -67,6 +67,9 @@ constexpr const char* kTableExists = "SELECT 1 FROM sqlite_master WHERE type = '
 // one existed holds its exact value, NULL (orders.serve: a batch order).
 constexpr const char* kLaterColumns[][3] = {
     {"orders", "serve", "ALTER TABLE orders ADD COLUMN serve TEXT"},
+    // NULL: an offer without a failover timeout, an order placed on a CVM.
+    {"offers", "timeout", "ALTER TABLE offers ADD COLUMN timeout INTEGER"},
+    {"orders", "placement", "ALTER TABLE orders ADD COLUMN placement TEXT"},
 };
 constexpr const char* kColumnExists = "SELECT 1 FROM pragma_table_info(?) WHERE name = ?";
 
@@ -83,12 +86,14 @@ constexpr const char* kSelectAccount =
     "SELECT id, recipient, name, balance, nonce, created FROM accounts WHERE id = ?";
 constexpr const char* kPutAccount =
     "INSERT OR REPLACE INTO accounts(id, recipient, name, balance, nonce, created) VALUES(?, ?, ?, ?, ?, ?)";
-constexpr const char* kOfferColumns = "SELECT id, owner, kind, name, resource, price, enabled FROM offers";
+constexpr const char* kOfferColumns =
+    "SELECT id, owner, kind, name, resource, price, enabled, timeout FROM offers";
 constexpr const char* kSelectOffer =
-    "SELECT id, owner, kind, name, resource, price, enabled FROM offers WHERE id = ?";
+    "SELECT id, owner, kind, name, resource, price, enabled, timeout FROM offers WHERE id = ?";
 constexpr const char* kPutOffer =
-    "INSERT OR REPLACE INTO offers(id, owner, kind, name, resource, price, enabled) VALUES(?, ?, ?, ?, ?, ?, "
-    "?)";
+    "INSERT OR REPLACE INTO offers(id, owner, kind, name, resource, price, enabled, timeout) VALUES(?, ?, ?, "
+    "?, "
+    "?, ?, ?, ?)";
 constexpr const char* kCvmColumns =
     "SELECT id, key, recipient, certificate, offer, provider, registered_at, heartbeat_at FROM cvms";
 constexpr const char* kSelectCvm =
@@ -101,22 +106,23 @@ constexpr const char* kPutCvm =
 constexpr const char* kOrderColumns =
     "SELECT id, creator, cvm, engine, inputs, outputs, offers, deposit, status, created_at, started_at, "
     "ended_at, "
-    "error, payments, refund, serve FROM orders";
+    "error, payments, refund, serve, placement FROM orders";
 constexpr const char* kSelectOrder =
     "SELECT id, creator, cvm, engine, inputs, outputs, offers, deposit, status, created_at, started_at, "
     "ended_at, "
-    "error, payments, refund, serve FROM orders WHERE id = ?";
+    "error, payments, refund, serve, placement FROM orders WHERE id = ?";
 constexpr const char* kFilterOrders =
     "SELECT id, creator, cvm, engine, inputs, outputs, offers, deposit, status, created_at, started_at, "
     "ended_at, "
-    "error, payments, refund, serve FROM orders WHERE id >= ?1 AND (?2 IS NULL OR creator = ?2) AND "
+    "error, payments, refund, serve, placement FROM orders WHERE id >= ?1 AND (?2 IS NULL OR creator = ?2) "
+    "AND "
     "(?3 IS NULL OR cvm = ?3) AND (?4 IS NULL OR status = ?4) ORDER BY id LIMIT ?5";
 constexpr const char* kPutOrder =
     "INSERT OR REPLACE INTO orders(id, creator, cvm, engine, inputs, outputs, offers, deposit, status, "
     "created_at, "
-    "started_at, ended_at, error, payments, refund, serve) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "started_at, ended_at, error, payments, refund, serve, placement) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
     "?, "
-    "?)";
+    "?, ?, ?, ?, ?, ?)";
 constexpr const char* kReportColumns = "SELECT order_id, report, idx, time FROM reports";
 constexpr const char* kSelectReport = "SELECT order_id, report, idx, time FROM reports WHERE order_id = ?";
 constexpr const char* kPutReport =
@@ -170,6 +176,13 @@ void bind_one(sqlite3_stmt* s, int i, const std::string& v) {
 void bind_one(sqlite3_stmt* s, int i, const std::array<std::uint8_t, 32>& v) {
   bind_one(s, i, ByteView(v));
 }
+void bind_one(sqlite3_stmt* s, int i, const std::optional<std::uint64_t>& v) {
+  if (v) {
+    bind_one(s, i, *v);
+  } else {
+    sqlite3_bind_null(s, i);
+  }
+}
 void bind_one(sqlite3_stmt* s, int i, const std::optional<std::string>& v) {
   if (v) {
     bind_one(s, i, *v);
@@ -221,10 +234,14 @@ Account account_row(sqlite3_stmt* s) {
 }
 
 Offer offer_row(sqlite3_stmt* s) {
-  return Offer{
-      col_u64(s, 0),     col_id(s, 1),   parse_kind(col_text(s, 2)),
-      col_text(s, 3),    col_text(s, 4), price_from_json(json::parse(col_text(s, 5), nullptr, false)),
-      col_u64(s, 6) != 0};
+  return Offer{col_u64(s, 0),
+               col_id(s, 1),
+               parse_kind(col_text(s, 2)),
+               col_text(s, 3),
+               col_text(s, 4),
+               price_from_json(json::parse(col_text(s, 5), nullptr, false)),
+               col_u64(s, 6) != 0,
+               sqlite3_column_type(s, 7) == SQLITE_NULL ? 0 : col_u64(s, 7)};
 }
 
 Cvm cvm_row(sqlite3_stmt* s) {
@@ -286,6 +303,13 @@ Order order_row(sqlite3_stmt* s) {
   if (sqlite3_column_type(s, 15) != SQLITE_NULL) {
     auto serve = service_terms_from_json(json::parse(col_text(s, 15), nullptr, false));
     if (serve) o.serve = std::move(*serve);
+  }
+  if (sqlite3_column_type(s, 16) != SQLITE_NULL) {
+    const json placement = json::parse(col_text(s, 16), nullptr, false);
+    if (placement.is_object()) {
+      o.tee_offer = placement.value("offer", std::uint64_t{0});
+      o.billed = placement.value("billed", std::uint64_t{0});
+    }
   }
   return o;
 }
@@ -360,7 +384,8 @@ struct Store::Impl {
     }
     void put(const Offer& o) override {
       keep(impl_.exec(kPutOffer, o.id, o.owner, std::string(to_string(o.kind)), o.name, o.resource,
-                      price_json(o.price).dump(), std::uint64_t{o.enabled}));
+                      price_json(o.price).dump(), std::uint64_t{o.enabled},
+                      o.timeout != 0 ? std::optional<std::uint64_t>(o.timeout) : std::nullopt));
     }
     void put(const Cvm& c) override {
       keep(impl_.exec(kPutCvm, c.id, c.key, c.recipient, c.certificate, c.offer, c.provider, c.registered_at,
@@ -368,11 +393,14 @@ struct Store::Impl {
     }
     void put(const Order& o) override {
       const json full = to_json(o);
-      keep(impl_.exec(kPutOrder, o.id, o.creator, o.cvm, o.engine, full["inputs"].dump(),
-                      full["outputs"].dump(), full["offers"].dump(), o.deposit,
-                      std::string(to_string(o.status)), o.created_at, o.started_at, o.ended_at, o.error,
-                      full["payments"].dump(), o.refund,
-                      o.serve ? std::optional<std::string>(full["serve"].dump()) : std::nullopt));
+      keep(impl_.exec(
+          kPutOrder, o.id, o.creator, o.cvm, o.engine, full["inputs"].dump(), full["outputs"].dump(),
+          full["offers"].dump(), o.deposit, std::string(to_string(o.status)), o.created_at, o.started_at,
+          o.ended_at, o.error, full["payments"].dump(), o.refund,
+          o.serve ? std::optional<std::string>(full["serve"].dump()) : std::nullopt,
+          o.tee_offer != 0
+              ? std::optional<std::string>(json{{"offer", o.tee_offer}, {"billed", o.billed}}.dump())
+              : std::nullopt));
     }
     void put(const Report& r) override { keep(impl_.exec(kPutReport, r.order, r.report, r.index, r.time)); }
     void put_start_report(const Report& r) override {

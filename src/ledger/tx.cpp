@@ -169,7 +169,7 @@ Parsed parse_accounts_transfer(const json& a) {
 }
 
 Parsed parse_offers_create(const json& a) {
-  WARD_FIELDS("kind", "name", "resource", "price");
+  WARD_FIELDS("kind", "name", "resource", "price", "timeout");
   WARD_TRY(kind_name, get_string(a, "kind", kMaxShortString));
   OfferKind kind;
   if (kind_name == "engine") {
@@ -186,7 +186,15 @@ Parsed parse_offers_create(const json& a) {
   WARD_TRY(name, get_string(a, "name", kMaxShortString));
   WARD_TRY(resource, get_string(a, "resource", kMaxLongString));
   WARD_TRY(price, get_price(a));
-  return args::OffersCreate{kind, std::move(name), std::move(resource), price};
+  std::uint64_t timeout = 0;
+  if (a.contains("timeout")) {
+    if (kind != OfferKind::Tee) return malformed("only a tee offer has a failover \"timeout\"");
+    WARD_TRY(seconds, get_uint(a, "timeout"));
+    if (seconds == 0 || seconds > kMaxCvmTimeout)
+      return malformed("\"timeout\" must be 1 to " + std::to_string(kMaxCvmTimeout) + " seconds");
+    timeout = seconds;
+  }
+  return args::OffersCreate{kind, std::move(name), std::move(resource), price, timeout};
 }
 
 Parsed parse_offers_enable(const json& a) {
@@ -272,8 +280,20 @@ std::expected<ServeRule, Rejection> serve_rule(const json& serve) {
 }
 
 Parsed parse_orders_create(const json& a) {
-  WARD_FIELDS("cvm", "engine", "inputs", "outputs", "offers", "deposit", "serve");
-  WARD_TRY(cvm, get_hex<32>(a, "cvm"));
+  WARD_FIELDS("cvm", "offer", "engine", "inputs", "outputs", "offers", "deposit", "serve");
+  if (a.contains("cvm") == a.contains("offer"))
+    return malformed("an order names exactly one of \"cvm\" and \"offer\" (a tee offer)");
+  CvmId cvm{};
+  std::optional<std::uint64_t> tee_offer;
+  if (a.contains("cvm")) {
+    WARD_TRY(id, get_hex<32>(a, "cvm"));
+    cvm = id;
+  } else {
+    WARD_TRY(id, get_uint(a, "offer"));
+    tee_offer = id;
+    if (a.contains("serve"))
+      return malformed("a service order names its CVM; only batch orders go on an offer");
+  }
   WARD_TRY(engine, get_string(a, "engine", kMaxShortString));
   WARD_TRY(inputs, get_strings(a, "inputs", kMaxLongString));
   WARD_TRY(outputs, get_strings(a, "outputs", kMaxLongString));
@@ -295,8 +315,20 @@ Parsed parse_orders_create(const json& a) {
   }
   WARD_TRY(deposit, get_uint(a, "deposit"));
   return args::OrdersCreate{
-      cvm,     std::move(engine), std::move(inputs), std::move(outputs), std::move(offers),
+      cvm,     tee_offer,       std::move(engine), std::move(inputs), std::move(outputs), std::move(offers),
       deposit, std::move(serve)};
+}
+
+Parsed parse_orders_take(const json& a) {
+  WARD_FIELDS("order");
+  WARD_TRY(order, get_uint(a, "order"));
+  return args::OrdersTake{order};
+}
+
+Parsed parse_orders_reassign(const json& a) {
+  WARD_FIELDS("order");
+  WARD_TRY(order, get_uint(a, "order"));
+  return args::OrdersReassign{order};
 }
 
 Parsed parse_orders_start(const json& a) {
@@ -481,6 +513,8 @@ constexpr TxParser kParsers[] = {
     {"cvms.update", parse_cvms_update},
     {"orders.create", parse_orders_create},
     {"orders.start", parse_orders_start},
+    {"orders.take", parse_orders_take},
+    {"orders.reassign", parse_orders_reassign},
     {"orders.cancel", parse_orders_cancel},
     {"orders.fail", parse_orders_fail},
     {"reports.submit", parse_reports_submit},

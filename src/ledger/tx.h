@@ -37,6 +37,9 @@ inline constexpr std::string_view kTxDomain = "ward/ledger/tx/v1\n";
 // What a CVM's integrity report signature covers: this, then the canonical
 // JSON of the report object (src/loader/report.h builds and signs reports).
 inline constexpr std::string_view kReportDomain = "ward/report/v1\n";
+// A tee offer's failover timeout when it names none, and the most it may name.
+inline constexpr std::uint64_t kDefaultCvmTimeout = 90;
+inline constexpr std::uint64_t kMaxCvmTimeout = 86400;
 // A grant's use limit is at most this; 0 means unlimited.
 inline constexpr std::uint64_t kMaxGrantUses = 100000;
 // The most grants one grants.use may name.
@@ -157,6 +160,10 @@ struct OffersCreate {
   std::string name;
   std::string resource;
   Price price;
+  // A tee offer's failover timeout: seconds after a CVM's last heartbeat
+  // from which anyone may reassign its orders placed on the offer
+  // (orders.reassign); 0: kDefaultCvmTimeout. Only tee offers have one.
+  std::uint64_t timeout = 0;
 };
 struct OffersEnable {
   std::uint64_t offer;
@@ -177,7 +184,10 @@ struct CvmsUpdate {
   CvmCertificateClaims claims;
 };
 struct OrdersCreate {
-  CvmId cvm;
+  CvmId cvm;  // all zero when the order is placed on `offer`
+  // A batch order placed on a tee offer instead of one CVM: any CVM of the
+  // offer takes it (orders.take), and another one when that CVM fails.
+  std::optional<std::uint64_t> offer;
   std::string engine;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
@@ -186,6 +196,16 @@ struct OrdersCreate {
   std::optional<ServeRule> serve;  // a service order: `outputs` is empty
 };
 struct OrdersStart {
+  std::uint64_t order;
+};
+// A CVM of the order's tee offer takes an order placed on the offer; the
+// first valid take wins.
+struct OrdersTake {
+  std::uint64_t order;
+};
+// Anyone: an order placed on an offer whose CVM has sent no heartbeat for
+// longer than the offer's timeout goes back to New, for another CVM to take.
+struct OrdersReassign {
   std::uint64_t order;
 };
 struct OrdersCancel {
@@ -260,12 +280,12 @@ struct ServicesUsage {
 };
 }  // namespace args
 
-using Action =
-    std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer, args::OffersCreate,
-                 args::OffersEnable, args::OffersDisable, args::CvmsRegister, args::CvmsHeartbeat,
-                 args::CvmsUpdate, args::OrdersCreate, args::OrdersStart, args::OrdersCancel,
-                 args::OrdersFail, args::ReportsSubmit, args::ServicesStart, args::GrantsUse,
-                 args::GrantsRevoke, args::ServicesSubscribe, args::ServicesUsage>;
+using Action = std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer,
+                            args::OffersCreate, args::OffersEnable, args::OffersDisable, args::CvmsRegister,
+                            args::CvmsHeartbeat, args::CvmsUpdate, args::OrdersCreate, args::OrdersStart,
+                            args::OrdersCancel, args::OrdersFail, args::ReportsSubmit, args::ServicesStart,
+                            args::GrantsUse, args::GrantsRevoke, args::ServicesSubscribe, args::ServicesUsage,
+                            args::OrdersTake, args::OrdersReassign>;
 
 struct Transaction {
   LedgerId ledger{};

@@ -1,6 +1,8 @@
 #include "loader/loader.h"
 
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "base/bytes.h"
@@ -40,6 +42,78 @@ Result<std::vector<ledger::Order>> pending_orders(ledger::LedgerClient& ledger, 
   return out;
 }
 
+// Heartbeats from a thread of their own while an order runs, so that a CVM
+// busy with a long order is not taken for a failed one (orders.reassign).
+class HeartbeatThread {
+ public:
+  HeartbeatThread(const std::string& ledger, const keys::PartyKey& key, std::chrono::milliseconds every)
+      : thread_([this, ledger, &key, every] { run(ledger, key, every); }) {}
+  ~HeartbeatThread() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run(const std::string& target, const keys::PartyKey& key, std::chrono::milliseconds every) {
+    auto client = ledger::open_client(target);
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, every, [this] { return stop_; })) {
+      lock.unlock();
+      if (client) (void)ledger::submit_signed(**client, key, "cvms.heartbeat", nlohmann::json::object());
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::uint64_t unix_now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+// Orders placed on this CVM's tee offer (docs/ledger.md, "Orders on a tee
+// offer"), seen by an idle CVM: an order held by a CVM of the offer that has
+// sent no heartbeat for longer than the offer's timeout is reassigned, and
+// the oldest order no CVM holds is taken. True when this CVM took one.
+bool take_from_offer(ledger::LedgerClient& ledger, const CvmState& cvm, std::uint64_t offer,
+                     std::uint64_t timeout) {
+  bool took = false;
+  for (auto status : {ledger::OrderStatus::Processing, ledger::OrderStatus::New}) {
+    ledger::OrderFilter filter;
+    filter.status = status;
+    auto orders = ledger.orders(filter);
+    if (!orders) return false;
+    for (const auto& order : *orders) {
+      if (order.tee_offer != offer || took) continue;
+      if (order.cvm != ledger::CvmId{}) {
+        if (order.cvm == cvm.id) continue;
+        auto holder = ledger.cvm(order.cvm);
+        if (!holder || !*holder || unix_now() <= (*holder)->heartbeat_at + timeout) continue;
+        auto moved = ledger::submit_signed(ledger, cvm.key, "orders.reassign", {{"order", order.id}});
+        if (!moved) continue;
+        say("order " + std::to_string(order.id) + ": CVM " + hex_encode(order.cvm).substr(0, 16) +
+            " sent no heartbeat for " + std::to_string(unix_now() - (*holder)->heartbeat_at) +
+            " s; reassigned it");
+      }
+      auto taken = ledger::submit_signed(ledger, cvm.key, "orders.take", {{"order", order.id}});
+      if (taken) {
+        say("order " + std::to_string(order.id) + ": took it from tee offer " + std::to_string(offer));
+        took = true;
+      }
+    }
+  }
+  return took;
+}
+
 }  // namespace
 
 std::filesystem::path default_work_root(const ledger::CvmId& id) {
@@ -69,6 +143,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
   std::uint64_t seen_size = summary->size;  // records already looked at for orders
   auto unreachable_since = Clock::now();
   bool registered = false;
+  std::uint64_t offer = 0, timeout = ledger::kDefaultCvmTimeout;
   Clock::time_point last_heartbeat{};
   while (!stop.load()) {
     // A transient ledger error is retried for a while; a persistent one ends the loader.
@@ -89,6 +164,8 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
         continue;
       }
       registered = true;
+      offer = (*listed)->offer;
+      if (auto tee = (*ledger)->offer(offer); tee && *tee && (*tee)->timeout != 0) timeout = (*tee)->timeout;
       say("listed on the ledger; waiting for orders");
     }
     if (Clock::now() - last_heartbeat >= options.heartbeat) {
@@ -106,6 +183,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       continue;
     }
     unreachable_since = Clock::now();
+    if (orders->empty() && take_from_offer(**ledger, *cvm, offer, timeout)) continue;
     if (orders->empty()) {
       if (options.exit_when_idle) return {};
       // Wake as soon as the ledger grows (a new order is a new record)
@@ -129,7 +207,11 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       } else {
         say("order " + std::to_string(order.id) + ": was left processing; running it again");
       }
+      std::optional<HeartbeatThread> beating;
+      beating.emplace(options.ledger, cvm->key, options.heartbeat);
       auto outcome = process_order(*cvm, **ledger, order, pipeline);
+      beating.reset();
+      last_heartbeat = Clock::now();
       if (!outcome) {
         say("order " + std::to_string(order.id) + ": could not record its end: " + outcome.error().message);
         continue;

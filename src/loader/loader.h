@@ -19,7 +19,7 @@ struct LoaderOptions {
   std::string ledger;  // a `ward ledger serve` URL (several processes write)
   PipelineOptions pipeline;
   std::chrono::milliseconds poll{200};
-  std::chrono::seconds heartbeat{30};
+  std::chrono::milliseconds heartbeat{30000};
   // When the CVM certificate is renewed, here and while a service runs.
   RenewalOptions renewal;
   // Stop once no order is waiting (tests and benchmarks).

@@ -50,6 +50,9 @@ int run(int argc, char** argv) {
   app.add_option("--time-limit", time_limit_s, "An engine's wall-clock limit, seconds (default 600)");
   app.add_option("--memory-limit", memory_limit_mb, "An engine's memory limit, MiB (default 4096)");
   app.add_option("--poll-ms", poll_ms, "How often to look for new orders (default 200)");
+  std::uint64_t heartbeat_ms = 30000;
+  app.add_option("--heartbeat-ms", heartbeat_ms, "How often the CVM sends a heartbeat (default 30000)")
+      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{3600000}));
   app.add_flag("--exit-when-idle", options.exit_when_idle, "Stop once no order is waiting");
   app.add_option(
       "--serve-listen", serve_listen,
@@ -106,6 +109,7 @@ int run(int argc, char** argv) {
   options.pipeline.limits.wall_time = std::chrono::seconds(time_limit_s);
   options.pipeline.limits.memory_bytes = memory_limit_mb << 20;
   options.poll = std::chrono::milliseconds(poll_ms);
+  options.heartbeat = std::chrono::milliseconds(heartbeat_ms);
 
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);

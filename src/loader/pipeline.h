@@ -37,7 +37,7 @@ struct ServiceOptions {
   std::chrono::seconds start_timeout{30};
   // How often the ledger is asked whether the order was canceled.
   std::chrono::milliseconds poll{500};
-  std::chrono::seconds heartbeat{30};
+  std::chrono::milliseconds heartbeat{30000};
   // How often a paid service tells the ledger what its subscribers used
   // (services.usage, which also charges per-hour offers).
   std::chrono::milliseconds usage_interval{10000};

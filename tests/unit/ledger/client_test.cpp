@@ -248,6 +248,39 @@ TEST_F(HttpClientTest, ShouldCarryAGrantsUsesAndRevocation) {
   }
 }
 
+TEST_F(HttpClientTest, ShouldCarryOrdersOnATeeOfferAndTheOffersTimeout) {
+  Party provider, vm, creator;
+  for (Party* p : {&provider, &creator}) ok(*p, "accounts.register", {{"recipient", p->recipient()}});
+  ok(creator, "accounts.fund", {{"to", creator.hex()}, {"amount", 100}});
+  const std::uint64_t tee = ledger->size();
+  ok(provider, "offers.create",
+     {{"kind", "tee"},
+      {"name", "h100"},
+      {"resource", "r"},
+      {"price", {{"model", "per_hour"}, {"amount", 60}}},
+      {"timeout", 7}});
+  ok(provider, "cvms.register",
+     {{"key", vm.hex()}, {"recipient", vm.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
+  const std::uint64_t id = ledger->size();
+  ok(creator, "orders.create",
+     {{"offer", tee},
+      {"engine", "sha256:e"},
+      {"inputs", {"grant-1"}},
+      {"outputs", {creator.recipient()}},
+      {"offers", json::array()},
+      {"deposit", 10}});
+  ok(vm, "orders.take", {{"order", id}});
+  auto offer = http->offer(tee);
+  ASSERT_TRUE(offer && *offer);
+  EXPECT_EQ((*offer)->timeout, 7u);
+  EXPECT_EQ(**offer, ledger->offer(tee)->value());
+  auto order = http->order(id);
+  ASSERT_TRUE(order && *order);
+  EXPECT_EQ((*order)->tee_offer, tee);
+  EXPECT_EQ((*order)->cvm, crypto::sha256(vm.id()));
+  EXPECT_EQ(**order, ledger->order(id)->value());
+}
+
 // A server that lies: it forwards to a real client, then alters the records
 // it sends (`alter_records`) or sends another checkpoint (`checkpoint_note`).
 class LyingClient final : public LedgerClient {

@@ -639,6 +639,125 @@ TEST_F(OrdersFail, ShouldRejectEveryStatusButProcessing) {
   }
 }
 
+// --- orders placed on a tee offer: take, reassign (failover) ---
+
+class OfferOrders : public OrderTest {
+ protected:
+  std::uint64_t offer_order(std::uint64_t deposit = 100) {
+    json args = order_args(vm, deposit);
+    args.erase("cvm");
+    args["offer"] = tee;
+    const std::uint64_t id = next_index;
+    ok(creator, "orders.create", args);
+    return id;
+  }
+  CvmId id_of(const Party& c) { return crypto::sha256(c.id()); }
+};
+
+TEST_F(OfferOrders, ShouldLetTheFirstCvmOfTheOfferTakeIt) {
+  const std::uint64_t id = offer_order();
+  EXPECT_EQ(state.order(id)->cvm, CvmId{}) << "no CVM holds it yet";
+  EXPECT_EQ(state.order(id)->tee_offer, tee);
+  EXPECT_EQ(reason(vm, "orders.start", {{"order", id}}), reason::kNotAllowed) << "start before take";
+  // A CVM of another offer, an account that is no CVM, the order's creator.
+  Party other_provider = account();
+  const std::uint64_t other_tee = offer(other_provider, "tee", per_hour(1));
+  Party outsider = cvm(other_provider, other_tee);
+  EXPECT_EQ(reason(outsider, "orders.take", {{"order", id}}), reason::kNotAllowed);
+  EXPECT_EQ(reason(stranger, "orders.take", {{"order", id}}), reason::kNotAllowed);
+  EXPECT_EQ(reason(vm, "orders.take", {{"order", id + 100}}), reason::kNotFound);
+  ok(vm, "orders.take", {{"order", id}});
+  EXPECT_EQ(state.order(id)->cvm, id_of(vm));
+  // The first valid take wins: a second is refused, the same CVM's too.
+  EXPECT_EQ(reason(other_vm, "orders.take", {{"order", id}}), reason::kBadState);
+  EXPECT_EQ(reason(vm, "orders.take", {{"order", id}}), reason::kBadState);
+  EXPECT_EQ(reason(other_vm, "orders.start", {{"order", id}}), reason::kNotAllowed);
+  ok(vm, "orders.start", {{"order", id}});
+  // An order that names its CVM is not to take.
+  const std::uint64_t named = order(creator, vm, 10);
+  EXPECT_EQ(reason(other_vm, "orders.take", {{"order", named}}), reason::kNotAllowed);
+}
+
+TEST_F(OfferOrders, ShouldRefuseAnOfferThatIsNoEnabledTeeOffer) {
+  json args = order_args(vm, 10);
+  args.erase("cvm");
+  const std::uint64_t dataset = offer(provider, "dataset", fixed(1));
+  args["offer"] = dataset;
+  EXPECT_EQ(reason(creator, "orders.create", args), reason::kNotAllowed);
+  args["offer"] = 999;
+  EXPECT_EQ(reason(creator, "orders.create", args), reason::kNotFound);
+  ok(provider, "offers.disable", {{"offer", tee}});
+  args["offer"] = tee;
+  EXPECT_EQ(reason(creator, "orders.create", args), reason::kBadState);
+  // Both readers, or a service on an offer: malformed before any rule.
+  args["cvm"] = hex_encode(id_of(vm));
+  EXPECT_FALSE(parse_and_verify(testing::signed_tx(ledger_id, creator, "orders.create", args)));
+  args.erase("cvm");
+  args["serve"] = {{"access", "public"}};
+  args["outputs"] = json::array();
+  EXPECT_FALSE(parse_and_verify(testing::signed_tx(ledger_id, creator, "orders.create", args)));
+  // Only a tee offer has a failover timeout, 1 s to a day.
+  json offer_args = {
+      {"kind", "dataset"}, {"name", "n"}, {"resource", "r"}, {"price", fixed(1)}, {"timeout", 5}};
+  EXPECT_FALSE(parse_and_verify(testing::signed_tx(ledger_id, provider, "offers.create", offer_args)));
+  offer_args["kind"] = "tee";
+  offer_args["timeout"] = 0;
+  EXPECT_FALSE(parse_and_verify(testing::signed_tx(ledger_id, provider, "offers.create", offer_args)));
+  offer_args["timeout"] = kMaxCvmTimeout + 1;
+  EXPECT_FALSE(parse_and_verify(testing::signed_tx(ledger_id, provider, "offers.create", offer_args)));
+}
+
+TEST_F(OfferOrders, ShouldReassignOnlyAfterTheOffersTimeoutAndBillToTheLastHeartbeat) {
+  ok(creator, "accounts.fund", {{"to", creator.hex()}, {"amount", 10000}});
+  const std::uint64_t id = offer_order(10000);
+  ok(vm, "orders.take", {{"order", id}});
+  ok(vm, "orders.start", {{"order", id}});
+  now += 1800;
+  ok(vm, "cvms.heartbeat", json::object());  // half an hour in, its last sign of life
+  now += kDefaultCvmTimeout;
+  EXPECT_EQ(reason(stranger, "orders.reassign", {{"order", id}}), reason::kBadState)
+      << "exactly the timeout is still alive";
+  now += 1;
+  // A CVM-named order never moves, whatever its CVM does.
+  const std::uint64_t named = order(creator, vm, 10);
+  EXPECT_EQ(reason(stranger, "orders.reassign", {{"order", named}}), reason::kNotAllowed);
+  ok(stranger, "orders.reassign", {{"order", id}});
+  Order moved = state.order(id).value();
+  EXPECT_EQ(moved.status, OrderStatus::New);
+  EXPECT_EQ(moved.cvm, CvmId{});
+  EXPECT_EQ(moved.billed, 1800u) << "billed up to the last heartbeat, not to the reassignment";
+  EXPECT_EQ(reason(stranger, "orders.reassign", {{"order", id}}), reason::kBadState) << "on no CVM";
+  // The failed CVM cannot act on it any more; another takes and finishes it.
+  EXPECT_EQ(reason(vm, "orders.fail", {{"order", id}, {"reason", "late"}}), reason::kNotAllowed);
+  ok(other_vm, "orders.take", {{"order", id}});
+  ok(other_vm, "orders.start", {{"order", id}});
+  now += 1800;
+  ok(other_vm, "reports.submit", {{"order", id}, {"report", report(other_vm, id)}});
+  EXPECT_EQ(status(id), OrderStatus::Done);
+  EXPECT_EQ(balance(provider), 3600u) << "one hour at 3600/h: 30 min on each CVM, the silent time unpaid";
+  EXPECT_EQ(balance(creator), 11000u - 3600u - 10u)
+      << "the rest of the deposit back; the named order's 10 held";
+}
+
+TEST_F(OfferOrders, ShouldUseTheOffersOwnTimeout) {
+  const std::uint64_t quick = next_index;
+  ok(provider, "offers.create",
+     {{"kind", "tee"}, {"name", "q"}, {"resource", "r"}, {"price", per_hour(60)}, {"timeout", 5}});
+  EXPECT_EQ(state.offer(quick)->timeout, 5u);
+  Party a = cvm(provider, quick);
+  json args = order_args(vm, 10);
+  args.erase("cvm");
+  args["offer"] = quick;
+  const std::uint64_t id = next_index;
+  ok(creator, "orders.create", args);
+  ok(a, "orders.take", {{"order", id}});  // taken, never started
+  now += 5;
+  EXPECT_EQ(reason(stranger, "orders.reassign", {{"order", id}}), reason::kBadState);
+  now += 1;
+  ok(stranger, "orders.reassign", {{"order", id}});
+  EXPECT_EQ(state.order(id)->billed, 0u);
+}
+
 // --- reports ---
 
 class ReportsSubmit : public OrderTest {};
