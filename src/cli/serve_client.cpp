@@ -137,7 +137,7 @@ Result<void> run_sign(const SignArgs& args) {
 }
 
 struct ProxyArgs {
-  std::string to;
+  std::vector<std::string> to;
   std::string listen = "127.0.0.1:0";
   std::string ledger;
   std::string ca_cert;
@@ -154,14 +154,19 @@ Result<void> run_proxy(const ProxyArgs& args) {
   if (!address) return fail(std::string(kUsage), address.error().message);
   auto stop_signals = StopSignals::block();
   if (!stop_signals) return std::unexpected(stop_signals.error());
-  auto client = open_client(args.to, args.ledger, args.ca_cert, args.policy, args.engine, args.models);
-  if (!client) return std::unexpected(client.error());
-  // Verified once before the proxy listens, so that a bad endpoint is a
-  // refusal at start rather than a 502 on the first request.
-  auto verified = (*client)->verify_now();
-  if (!verified) return fail(verified.error(), args.to);
-  if (!(*verified)->accepted())
-    return fail("serve.verify", args.to + ": " + serve::rejection_line(**verified));
+  // Each replica verified once before the proxy listens, so that a bad
+  // endpoint is a refusal at start rather than a 502 on the first request.
+  std::vector<std::unique_ptr<serve::VerifiedClient>> replicas;
+  std::vector<serve::EndpointVerification> verifications;
+  for (const auto& to : args.to) {
+    auto client = open_client(to, args.ledger, args.ca_cert, args.policy, args.engine, args.models);
+    if (!client) return std::unexpected(client.error());
+    auto verified = (*client)->verify_now();
+    if (!verified) return fail(verified.error(), to);
+    if (!(*verified)->accepted()) return fail("serve.verify", to + ": " + serve::rejection_line(**verified));
+    verifications.push_back(**verified);
+    replicas.push_back(std::move(*client));
+  }
 
   serve::ProxyOptions options;
   options.threads = static_cast<std::size_t>(args.threads);
@@ -172,14 +177,17 @@ Result<void> run_proxy(const ProxyArgs& args) {
     if (!loaded) return std::unexpected(loaded.error());
     options.key = loaded->signing_key();
   }
-  const serve::EndpointVerification v = **verified;
-  auto proxy = serve::Proxy::create(std::move(*client), std::move(options));
+  auto proxy = serve::Proxy::create(std::move(replicas), std::move(options));
   if (!proxy) return std::unexpected(proxy.error());
   auto port = (*proxy)->bind(address->host, address->port);
   if (!port) return std::unexpected(port.error());
-  std::string summary = url_of(*address, *port) + "\nverified " + args.to;
-  if (v.claims) summary += ": order " + std::to_string(v.claims->order) + ", engine " + v.claims->engine;
-  if (v.appraisal.simulated) summary += " (SIMULATED TEE, NOT SECURE)";
+  std::string summary = url_of(*address, *port);
+  for (std::size_t i = 0; i < args.to.size(); ++i) {
+    const serve::EndpointVerification& v = verifications[i];
+    summary += "\nverified " + args.to[i];
+    if (v.claims) summary += ": order " + std::to_string(v.claims->order) + ", engine " + v.claims->engine;
+    if (v.appraisal.simulated) summary += " (SIMULATED TEE, NOT SECURE)";
+  }
   if (auto printed = print_stdout(summary + "\n"); !printed) return printed;
   auto& server = **proxy;
   return stop_signals->serve([&server] { return server.serve(); }, [&server] { server.stop(); });
@@ -252,7 +260,11 @@ void add_proxy_command(CLI::App& app, Action& action) {
       "already verified is trusted for 60 s; a changed one is verified again. Prints its URL, then serves "
       "until\n"
       "SIGINT or SIGTERM.");
-  cmd->add_option("--to", args->to, "The service's endpoint, https://HOST:PORT (`ward orders get` shows it)")
+  repeatable(
+      cmd->add_option("--to", args->to,
+                      "The service's endpoint, https://HOST:PORT (`ward orders get` shows it). Repeat it "
+                      "for replicas (one service order each): requests go to them in turn, and a replica "
+                      "that cannot be reached is skipped for 5 s"))
       ->required();
   cmd->add_option("--listen", args->listen,
                   "HOST:PORT to serve plain HTTP on (default 127.0.0.1:0: a free port)");

@@ -6,11 +6,15 @@
 // verified is kept. A client's own Ward-* access headers never pass.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/error.h"
 #include "crypto/keys.h"
@@ -36,12 +40,21 @@ struct ProxyOptions {
   std::function<void(const std::string&)> warn;
 };
 
+// The replicas of a service (one service order each, on different CVMs):
+// requests go to them in turn; one that cannot be reached is skipped for
+// kReplicaPause and the request goes to the next, so only requests in
+// flight on a failed replica fail.
+inline constexpr std::chrono::seconds kReplicaPause{5};
+
 class Proxy {
  public:
   // `client` should have verified the endpoint already (verify_now), so that
   // a bad endpoint is refused at start rather than as a 502 later.
   // Errors: the receipt log's.
   static Result<std::unique_ptr<Proxy>> create(std::unique_ptr<VerifiedClient> client, ProxyOptions options);
+  // Several replicas, each verified on its own (its order, engine, key).
+  static Result<std::unique_ptr<Proxy>> create(std::vector<std::unique_ptr<VerifiedClient>> replicas,
+                                               ProxyOptions options);
   ~Proxy();
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
@@ -55,17 +68,25 @@ class Proxy {
   // One request as the proxy forwards it, for a server that embeds the
   // proxy in its own routes (ward ui) rather than binding it.
   http::Response handle(const http::Request& request);
-  // The client requests go through, to verify the endpoint again.
-  VerifiedClient& client() { return *client_; }
+  // The client requests go through (the first replica's), to verify the endpoint again.
+  VerifiedClient& client() { return *replicas_.front()->client; }
 
  private:
-  Proxy(std::unique_ptr<VerifiedClient> client, ProxyOptions options, std::unique_ptr<ReceiptLog> receipts);
+  struct Replica {
+    explicit Replica(std::unique_ptr<VerifiedClient> c) : client(std::move(c)), forwarder(client->dialer()) {}
+    std::unique_ptr<VerifiedClient> client;
+    Forwarder forwarder;
+    std::atomic<std::int64_t> down_until{0};  // steady-clock ns; skipped until then
+  };
+  Proxy(std::vector<std::unique_ptr<VerifiedClient>> replicas, ProxyOptions options,
+        std::unique_ptr<ReceiptLog> receipts);
+  http::Response forward(Replica& replica, const http::Request& request, bool& unreachable);
 
-  std::unique_ptr<VerifiedClient> client_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+  std::atomic<std::size_t> next_{0};
   ProxyOptions options_;
   std::unique_ptr<ReceiptLog> receipts_;
   std::optional<ledger::AccountId> account_;  // options_.key's
-  Forwarder forwarder_;
   std::unique_ptr<http::Server> server_;
 };
 

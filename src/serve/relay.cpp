@@ -368,7 +368,8 @@ struct Forwarder::Pool {
   // The exchange up to the response head: on a pooled connection if there
   // is one, else (or when that one turns out dead before answering) on a
   // fresh one. Retrying is safe then: the upstream never answered.
-  std::expected<std::pair<Upstream, ResponseHead>, http::Response> open(std::string_view request) {
+  std::expected<std::pair<Upstream, ResponseHead>, http::Response> open(std::string_view request,
+                                                                        bool& unreachable) {
     for (bool first_try = true;; first_try = false) {
       Upstream up;
       if (first_try) up.stream = take();
@@ -376,6 +377,7 @@ struct Forwarder::Pool {
       if (!pooled) {
         auto dialed = dial();
         if (!dialed) {
+          unreachable = true;
           return std::unexpected(
               http::error_response(502, "upstream", "cannot reach the upstream: " + dialed.error().message));
         }
@@ -491,9 +493,10 @@ Forwarder::Forwarder(Dialer dial, ForwarderOptions options) : pool_(std::make_sh
 Forwarder::~Forwarder() = default;
 
 http::Response Forwarder::forward(const http::Request& request, std::function<void(const Exchange&)> done) {
-  auto opened = pool_->open(upstream_request(request));
+  bool unreachable = false;
+  auto opened = pool_->open(upstream_request(request), unreachable);
   if (!opened) {
-    if (done) done(Exchange{opened.error().status, request.body.size(), 0, false});
+    if (done) done(Exchange{opened.error().status, request.body.size(), 0, false, !unreachable});
     return std::move(opened.error());
   }
   auto relay = std::make_shared<Relay>();

@@ -93,6 +93,9 @@ struct Exchange {
   std::uint64_t request_bytes = 0;
   std::uint64_t response_bytes = 0;
   bool complete = false;
+  // False when the upstream could not be reached at all (nothing was sent):
+  // the request may go to another replica.
+  bool reached = true;
 };
 
 // Thread-safe: many handler threads call forward() at once. The responses it
