@@ -38,6 +38,7 @@ struct RunArgs {
   std::uint64_t renew_before = 0;  // seconds; 0: the loader's default
   std::vector<std::string> kms;
   std::uint64_t heartbeat_ms = 30000;
+  std::uint64_t cores = 0, memory_mib = 0, gpus = 0;  // declared per CVM; all 0: none declared
 };
 
 Result<void> run_node_command(const RunArgs& args) {
@@ -79,6 +80,8 @@ Result<void> run_node_command(const RunArgs& args) {
   for (const auto& url : args.kms) options.loader_args.insert(options.loader_args.end(), {"--kms", url});
   options.loader_args.insert(options.loader_args.end(),
                              {"--heartbeat-ms", std::to_string(args.heartbeat_ms)});
+  if (args.cores + args.memory_mib + args.gpus != 0)
+    options.resources = ledger::Resources{args.cores, args.memory_mib, args.gpus};
   if (!args.work.empty()) options.work_root = std::filesystem::absolute(args.work);
   options.log = [](std::string_view line) { std::cout << "ward node: " << line << std::endl; };
 
@@ -162,6 +165,12 @@ void add_node_commands(CLI::App& app, Action& action) {
           1, std::uint64_t{1} << 42);
   run_cmd->add_option("--work", run->work,
                       "tmpfs directory under which each CVM decrypts its orders (default /dev/shm)");
+  decimal(
+      run_cmd->add_option("--cvm-cores", run->cores, "Cores each CVM declares on the ledger (orders.take)"),
+      0, ledger::kMaxCores);
+  decimal(run_cmd->add_option("--cvm-memory-mib", run->memory_mib, "Memory each CVM declares, MiB"), 0,
+          ledger::kMaxMemoryMib);
+  decimal(run_cmd->add_option("--cvm-gpus", run->gpus, "GPUs each CVM declares"), 0, ledger::kMaxGpus);
   decimal(run_cmd->add_option(
               "--heartbeat-ms", run->heartbeat_ms,
               "How often each CVM sends a heartbeat, also while it runs an order (default 30000; a "

@@ -35,6 +35,7 @@ struct CreateArgs {
   std::string key;
   std::string cvm;
   std::uint64_t tee_offer = 0;
+  std::uint64_t cores = 0, memory_mib = 0, gpus = 0;  // needs; all 0: none
   std::string engine;
   std::vector<std::string> inputs;
   std::vector<std::string> grants;
@@ -199,6 +200,8 @@ Result<void> check_create_usage(const CreateArgs& args) {
   if (!args.serve && !args.access.empty()) return fail(std::string(kUsage), "--access needs --serve");
   if (args.cvm.empty() == (args.tee_offer == 0))
     return fail(std::string(kUsage), "give exactly one of --cvm ID and --tee-offer ID");
+  if (args.tee_offer == 0 && args.cores + args.memory_mib + args.gpus != 0)
+    return fail(std::string(kUsage), "--need-cores, --need-memory-mib and --need-gpus go with --tee-offer");
   if (args.serve && args.tee_offer != 0)
     return fail(std::string(kUsage),
                 "a service order names its CVM (--cvm); only batch orders go on a tee offer");
@@ -232,6 +235,8 @@ Result<void> run_create(const CreateArgs& args) {
                   {"deposit", args.deposit}};
   if (args.tee_offer != 0) {
     tx_args["offer"] = args.tee_offer;
+    if (args.cores + args.memory_mib + args.gpus != 0)
+      tx_args["needs"] = {{"cores", args.cores}, {"memory_mib", args.memory_mib}, {"gpus", args.gpus}};
   } else {
     tx_args["cvm"] = hex_encode(cvm);
   }
@@ -522,6 +527,13 @@ void add_orders_commands(CLI::App& app, Action& action) {
               "Or a tee offer: any of its CVMs takes the order, and another one if that CVM fails (a batch "
               "order whose grants are to a key broker: docs/kms.md)"))
       ->option_text("ID");
+  decimal(create_cmd->add_option("--need-cores", create->cores, "With --tee-offer: cores a CVM must declare"),
+          0, ledger::kMaxCores);
+  decimal(create_cmd->add_option("--need-memory-mib", create->memory_mib,
+                                 "With --tee-offer: memory a CVM must declare, MiB"),
+          0, ledger::kMaxMemoryMib);
+  decimal(create_cmd->add_option("--need-gpus", create->gpus, "With --tee-offer: GPUs a CVM must declare"), 0,
+          ledger::kMaxGpus);
   create_cmd->add_option("--engine", create->engine,
                          "The engine: its descriptor (RES.json from ward files upload) or its image digest")
       ->option_text("RES.json|DIGEST")

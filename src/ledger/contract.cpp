@@ -324,7 +324,7 @@ RuleResult apply_cvms_register(State& s, const Record& r, const args::CvmsRegist
   const CvmId id = cvm_id_of(a.key);
   if (s.cvm(id)) return reject(reason::kAlreadyExists, "CVM " + short_id(id) + " exists");
   if (s.account(a.key)) return reject(reason::kAlreadyExists, "the CVM key already has an account");
-  s.put(Cvm{id, a.key, a.recipient, a.certificate, a.offer, r.stx.tx.sender, r.time, r.time});
+  s.put(Cvm{id, a.key, a.recipient, a.certificate, a.offer, r.stx.tx.sender, r.time, r.time, a.resources});
   s.put(Account{a.key, a.recipient, "cvm " + short_id(id), 0, 0, r.index});
   return {};
 }
@@ -435,6 +435,7 @@ RuleResult apply_orders_create(State& s, const Record& r, const args::OrdersCrea
   order.deposit = a.deposit;
   order.created_at = r.time;
   order.tee_offer = a.offer.value_or(0);
+  order.needs = a.needs;
   if (a.serve) {
     order.serve.emplace();
     order.serve->rule = *a.serve;
@@ -468,6 +469,17 @@ RuleResult apply_orders_take(State& s, const Record& r, const args::OrdersTake& 
     return reject(reason::kNotAllowed, "order " + std::to_string(a.order) + " is for tee offer " +
                                            std::to_string(order->tee_offer) + ", not this CVM's offer " +
                                            std::to_string(cvm->offer));
+  }
+  if (order->needs && !(cvm->resources && cvm->resources->fits(*order->needs))) {
+    const Resources have = cvm->resources.value_or(Resources{});
+    return reject(
+        reason::kNotAllowed,
+        "order " + std::to_string(a.order) + " needs " + std::to_string(order->needs->cores) + " cores, " +
+            std::to_string(order->needs->memory_mib) + " MiB and " + std::to_string(order->needs->gpus) +
+            " GPUs; CVM " + short_id(id) +
+            (cvm->resources ? " declares " + std::to_string(have.cores) + ", " +
+                                  std::to_string(have.memory_mib) + " and " + std::to_string(have.gpus)
+                            : " declares none"));
   }
   if (order->status != OrderStatus::New)
     return reject(reason::kBadState, "order is " + std::string(to_string(order->status)) + ", not new");

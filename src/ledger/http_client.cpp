@@ -111,9 +111,24 @@ Offer offer_of(const json& j) {
                boolean(j, "enabled"), j.contains("timeout") ? u64(j, "timeout") : 0};
 }
 
+std::optional<Resources> resources_of(const json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end()) return std::nullopt;
+  auto r = resources_from_json(*it);
+  if (!r) throw BadValue{std::string("\"") + key + "\" is not {cores, memory_mib, gpus}"};
+  return r;
+}
+
 Cvm cvm_of(const json& j) {
-  return Cvm{id(j, "id"),     id(j, "key"),      str(j, "recipient"),     str(j, "certificate"),
-             u64(j, "offer"), id(j, "provider"), u64(j, "registered_at"), u64(j, "heartbeat_at")};
+  return Cvm{id(j, "id"),
+             id(j, "key"),
+             str(j, "recipient"),
+             str(j, "certificate"),
+             u64(j, "offer"),
+             id(j, "provider"),
+             u64(j, "registered_at"),
+             u64(j, "heartbeat_at"),
+             resources_of(j, "resources")};
 }
 
 Order order_of(const json& j) {
@@ -148,6 +163,7 @@ Order order_of(const json& j) {
     o.tee_offer = u64(j, "tee_offer");
     o.billed = u64(j, "billed");
   }
+  o.needs = resources_of(j, "needs");
   return o;
 }
 

@@ -90,15 +90,33 @@ json to_json(const Offer& o) {
   return out;
 }
 
+json to_json(const Resources& r) {
+  return {{"cores", r.cores}, {"memory_mib", r.memory_mib}, {"gpus", r.gpus}};
+}
+
+std::optional<Resources> resources_from_json(const json& j) {
+  if (!j.is_object() || j.size() != 3) return std::nullopt;
+  Resources r;
+  for (auto [name, field] :
+       {std::pair{"cores", &r.cores}, {"memory_mib", &r.memory_mib}, {"gpus", &r.gpus}}) {
+    const auto it = j.find(name);
+    if (it == j.end() || !it->is_number_unsigned()) return std::nullopt;
+    *field = it->get<std::uint64_t>();
+  }
+  return r;
+}
+
 json to_json(const Cvm& c) {
-  return {{"id", hex_encode(c.id)},
-          {"key", hex_encode(c.key)},
-          {"recipient", c.recipient},
-          {"certificate", c.certificate},
-          {"offer", c.offer},
-          {"provider", hex_encode(c.provider)},
-          {"registered_at", c.registered_at},
-          {"heartbeat_at", c.heartbeat_at}};
+  json out = {{"id", hex_encode(c.id)},
+              {"key", hex_encode(c.key)},
+              {"recipient", c.recipient},
+              {"certificate", c.certificate},
+              {"offer", c.offer},
+              {"provider", hex_encode(c.provider)},
+              {"registered_at", c.registered_at},
+              {"heartbeat_at", c.heartbeat_at}};
+  if (c.resources) out["resources"] = to_json(*c.resources);
+  return out;
 }
 
 json to_json(const ServiceTerms& t) {
@@ -265,6 +283,7 @@ json to_json(const Order& o) {
     out["tee_offer"] = o.tee_offer;
     out["billed"] = o.billed;
   }
+  if (o.needs) out["needs"] = to_json(*o.needs);
   return out;
 }
 

@@ -58,6 +58,7 @@ struct Cvm {
   AccountId provider{};
   std::uint64_t registered_at = 0;
   std::uint64_t heartbeat_at = 0;
+  std::optional<Resources> resources = std::nullopt;  // as its provider declared them
 
   bool operator==(const Cvm&) const = default;
 };
@@ -100,6 +101,10 @@ nlohmann::json to_json(const ServiceTerms& t);
 // naming the field that does not fit.
 Result<ServiceTerms> service_terms_from_json(const nlohmann::json& j);
 
+// {"cores", "memory_mib", "gpus"}; nullopt for a value of another shape.
+nlohmann::json to_json(const Resources& r);
+std::optional<Resources> resources_from_json(const nlohmann::json& j);
+
 struct Order {
   std::uint64_t id = 0;  // index of the orders.create record
   AccountId creator{};
@@ -126,6 +131,7 @@ struct Order {
   // Seconds of the order already billed per hour on CVMs that failed: each
   // from its orders.start to its last heartbeat.
   std::uint64_t billed = 0;
+  std::optional<Resources> needs;  // what a CVM must declare to take it
 
   bool operator==(const Order&) const = default;
 };

@@ -70,6 +70,7 @@ constexpr const char* kLaterColumns[][3] = {
     // NULL: an offer without a failover timeout, an order placed on a CVM.
     {"offers", "timeout", "ALTER TABLE offers ADD COLUMN timeout INTEGER"},
     {"orders", "placement", "ALTER TABLE orders ADD COLUMN placement TEXT"},
+    {"cvms", "resources", "ALTER TABLE cvms ADD COLUMN resources TEXT"},
 };
 constexpr const char* kColumnExists = "SELECT 1 FROM pragma_table_info(?) WHERE name = ?";
 
@@ -95,14 +96,15 @@ constexpr const char* kPutOffer =
     "?, "
     "?, ?, ?, ?)";
 constexpr const char* kCvmColumns =
-    "SELECT id, key, recipient, certificate, offer, provider, registered_at, heartbeat_at FROM cvms";
+    "SELECT id, key, recipient, certificate, offer, provider, registered_at, heartbeat_at, resources FROM "
+    "cvms";
 constexpr const char* kSelectCvm =
-    "SELECT id, key, recipient, certificate, offer, provider, registered_at, heartbeat_at FROM cvms WHERE id "
-    "= ?";
+    "SELECT id, key, recipient, certificate, offer, provider, registered_at, heartbeat_at, resources FROM "
+    "cvms "
+    "WHERE id = ?";
 constexpr const char* kPutCvm =
     "INSERT OR REPLACE INTO cvms(id, key, recipient, certificate, offer, provider, registered_at, "
-    "heartbeat_at) "
-    "VALUES(?, ?, ?, ?, ?, ?, ?, ?)";
+    "heartbeat_at, resources) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* kOrderColumns =
     "SELECT id, creator, cvm, engine, inputs, outputs, offers, deposit, status, created_at, started_at, "
     "ended_at, "
@@ -245,8 +247,11 @@ Offer offer_row(sqlite3_stmt* s) {
 }
 
 Cvm cvm_row(sqlite3_stmt* s) {
-  return Cvm{col_id(s, 0),  col_id(s, 1), col_text(s, 2), col_text(s, 3),
-             col_u64(s, 4), col_id(s, 5), col_u64(s, 6),  col_u64(s, 7)};
+  Cvm c{col_id(s, 0),  col_id(s, 1), col_text(s, 2), col_text(s, 3),
+        col_u64(s, 4), col_id(s, 5), col_u64(s, 6),  col_u64(s, 7)};
+  if (sqlite3_column_type(s, 8) != SQLITE_NULL)
+    c.resources = resources_from_json(json::parse(col_text(s, 8), nullptr, false));
+  return c;
 }
 
 // Vectors are stored as JSON arrays; the rows were written by this file, so a
@@ -283,6 +288,14 @@ std::vector<Payment> payments_from_json(const std::string& text) {
   return out;
 }
 
+// An order placed on a tee offer: the offer, the time billed on failed CVMs,
+// what a CVM needs to take it.
+json placement_json(const Order& o) {
+  json out = {{"offer", o.tee_offer}, {"billed", o.billed}};
+  if (o.needs) out["needs"] = to_json(*o.needs);
+  return out;
+}
+
 Order order_row(sqlite3_stmt* s) {
   Order o;
   o.id = col_u64(s, 0);
@@ -309,6 +322,8 @@ Order order_row(sqlite3_stmt* s) {
     if (placement.is_object()) {
       o.tee_offer = placement.value("offer", std::uint64_t{0});
       o.billed = placement.value("billed", std::uint64_t{0});
+      if (const auto needs = placement.find("needs"); needs != placement.end())
+        o.needs = resources_from_json(*needs);
     }
   }
   return o;
@@ -389,7 +404,8 @@ struct Store::Impl {
     }
     void put(const Cvm& c) override {
       keep(impl_.exec(kPutCvm, c.id, c.key, c.recipient, c.certificate, c.offer, c.provider, c.registered_at,
-                      c.heartbeat_at));
+                      c.heartbeat_at,
+                      c.resources ? std::optional<std::string>(to_json(*c.resources).dump()) : std::nullopt));
     }
     void put(const Order& o) override {
       const json full = to_json(o);
@@ -398,9 +414,7 @@ struct Store::Impl {
           full["offers"].dump(), o.deposit, std::string(to_string(o.status)), o.created_at, o.started_at,
           o.ended_at, o.error, full["payments"].dump(), o.refund,
           o.serve ? std::optional<std::string>(full["serve"].dump()) : std::nullopt,
-          o.tee_offer != 0
-              ? std::optional<std::string>(json{{"offer", o.tee_offer}, {"billed", o.billed}}.dump())
-              : std::nullopt));
+          o.tee_offer != 0 ? std::optional<std::string>(placement_json(o).dump()) : std::nullopt));
     }
     void put(const Report& r) override { keep(impl_.exec(kPutReport, r.order, r.report, r.index, r.time)); }
     void put_start_report(const Report& r) override {

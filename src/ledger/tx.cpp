@@ -209,13 +209,31 @@ Parsed parse_offers_disable(const json& a) {
   return args::OffersDisable{offer};
 }
 
+// {"cores", "memory_mib", "gpus"}, each within its bound.
+std::expected<Resources, Rejection> resources_value(const json& j, const char* what) {
+  if (auto ok = only_fields(j, {"cores", "memory_mib", "gpus"}, what); !ok) return malformed(ok.error());
+  WARD_TRY(cores, get_uint(j, "cores"));
+  WARD_TRY(memory_mib, get_uint(j, "memory_mib"));
+  WARD_TRY(gpus, get_uint(j, "gpus"));
+  if (cores > kMaxCores || memory_mib > kMaxMemoryMib || gpus > kMaxGpus) {
+    return malformed(std::string("\"") + what + "\" holds more than " + std::to_string(kMaxCores) +
+                     " cores, 2^32 MiB or " + std::to_string(kMaxGpus) + " GPUs");
+  }
+  return Resources{cores, memory_mib, gpus};
+}
+
 Parsed parse_cvms_register(const json& a) {
-  WARD_FIELDS("key", "recipient", "certificate", "offer");
+  WARD_FIELDS("key", "recipient", "certificate", "offer", "resources");
   WARD_TRY(key, get_hex<32>(a, "key"));
   WARD_TRY(recipient, get_recipient(a, "recipient"));
   WARD_TRY(certificate, get_string(a, "certificate", kMaxEnvelopeSize));
   WARD_TRY(offer, get_uint(a, "offer"));
-  return args::CvmsRegister{key, std::move(recipient), std::move(certificate), offer};
+  std::optional<Resources> resources;
+  if (a.contains("resources")) {
+    WARD_TRY(declared, resources_value(a.at("resources"), "resources"));
+    resources = declared;
+  }
+  return args::CvmsRegister{key, std::move(recipient), std::move(certificate), offer, resources};
 }
 
 Parsed parse_cvms_heartbeat(const json& a) {
@@ -280,7 +298,7 @@ std::expected<ServeRule, Rejection> serve_rule(const json& serve) {
 }
 
 Parsed parse_orders_create(const json& a) {
-  WARD_FIELDS("cvm", "offer", "engine", "inputs", "outputs", "offers", "deposit", "serve");
+  WARD_FIELDS("cvm", "offer", "needs", "engine", "inputs", "outputs", "offers", "deposit", "serve");
   if (a.contains("cvm") == a.contains("offer"))
     return malformed("an order names exactly one of \"cvm\" and \"offer\" (a tee offer)");
   CvmId cvm{};
@@ -293,6 +311,12 @@ Parsed parse_orders_create(const json& a) {
     tee_offer = id;
     if (a.contains("serve"))
       return malformed("a service order names its CVM; only batch orders go on an offer");
+  }
+  std::optional<Resources> needs;
+  if (a.contains("needs")) {
+    if (!tee_offer) return malformed("\"needs\" goes with \"offer\": an order on a CVM needs no CVM to fit");
+    WARD_TRY(need, resources_value(a.at("needs"), "needs"));
+    needs = need;
   }
   WARD_TRY(engine, get_string(a, "engine", kMaxShortString));
   WARD_TRY(inputs, get_strings(a, "inputs", kMaxLongString));
@@ -314,9 +338,15 @@ Parsed parse_orders_create(const json& a) {
     return malformed("\"offers\" lists an offer twice");
   }
   WARD_TRY(deposit, get_uint(a, "deposit"));
-  return args::OrdersCreate{
-      cvm,     tee_offer,       std::move(engine), std::move(inputs), std::move(outputs), std::move(offers),
-      deposit, std::move(serve)};
+  return args::OrdersCreate{cvm,
+                            tee_offer,
+                            needs,
+                            std::move(engine),
+                            std::move(inputs),
+                            std::move(outputs),
+                            std::move(offers),
+                            deposit,
+                            std::move(serve)};
 }
 
 Parsed parse_orders_take(const json& a) {

@@ -85,6 +85,23 @@ inline std::unexpected<Rejection> reject(const char* reason, std::string message
 }
 
 enum class OfferKind { Engine, Dataset, Model, Tee };
+
+// A CVM's resources as its provider declares them (cvms.register), and what
+// an order placed on a tee offer needs (orders.create): a CVM takes only an
+// order that fits (orders.take).
+inline constexpr std::uint64_t kMaxCores = 4096;
+inline constexpr std::uint64_t kMaxMemoryMib = std::uint64_t{1} << 32;
+inline constexpr std::uint64_t kMaxGpus = 64;
+struct Resources {
+  std::uint64_t cores = 0;
+  std::uint64_t memory_mib = 0;
+  std::uint64_t gpus = 0;
+
+  bool fits(const Resources& need) const {
+    return cores >= need.cores && memory_mib >= need.memory_mib && gpus >= need.gpus;
+  }
+  bool operator==(const Resources&) const = default;
+};
 enum class PriceModel { Fixed, PerHour, RevenueShare };
 
 struct Price {
@@ -176,6 +193,7 @@ struct CvmsRegister {
   std::string recipient;
   std::string certificate;
   std::uint64_t offer;
+  std::optional<Resources> resources = std::nullopt;  // what the CVM has, as its provider declares it
 };
 struct CvmsHeartbeat {};
 // A listed CVM's renewed certificate, for the same keys.
@@ -188,6 +206,8 @@ struct OrdersCreate {
   // A batch order placed on a tee offer instead of one CVM: any CVM of the
   // offer takes it (orders.take), and another one when that CVM fails.
   std::optional<std::uint64_t> offer;
+  // With `offer`: what a CVM must declare to take the order.
+  std::optional<Resources> needs = std::nullopt;
   std::string engine;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;

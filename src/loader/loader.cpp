@@ -85,7 +85,7 @@ std::uint64_t unix_now() {
 // sent no heartbeat for longer than the offer's timeout is reassigned, and
 // the oldest order no CVM holds is taken. True when this CVM took one.
 bool take_from_offer(ledger::LedgerClient& ledger, const CvmState& cvm, std::uint64_t offer,
-                     std::uint64_t timeout) {
+                     std::uint64_t timeout, const std::optional<ledger::Resources>& have) {
   bool took = false;
   for (auto status : {ledger::OrderStatus::Processing, ledger::OrderStatus::New}) {
     ledger::OrderFilter filter;
@@ -94,6 +94,8 @@ bool take_from_offer(ledger::LedgerClient& ledger, const CvmState& cvm, std::uin
     if (!orders) return false;
     for (const auto& order : *orders) {
       if (order.tee_offer != offer || took) continue;
+      // Only what fits what this CVM declared (the ledger refuses the rest).
+      if (order.needs && !(have && have->fits(*order.needs))) continue;
       if (order.cvm != ledger::CvmId{}) {
         if (order.cvm == cvm.id) continue;
         auto holder = ledger.cvm(order.cvm);
@@ -144,6 +146,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
   auto unreachable_since = Clock::now();
   bool registered = false;
   std::uint64_t offer = 0, timeout = ledger::kDefaultCvmTimeout;
+  std::optional<ledger::Resources> resources;
   Clock::time_point last_heartbeat{};
   while (!stop.load()) {
     // A transient ledger error is retried for a while; a persistent one ends the loader.
@@ -165,6 +168,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       }
       registered = true;
       offer = (*listed)->offer;
+      resources = (*listed)->resources;
       if (auto tee = (*ledger)->offer(offer); tee && *tee && (*tee)->timeout != 0) timeout = (*tee)->timeout;
       say("listed on the ledger; waiting for orders");
     }
@@ -183,7 +187,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       continue;
     }
     unreachable_since = Clock::now();
-    if (orders->empty() && take_from_offer(**ledger, *cvm, offer, timeout)) continue;
+    if (orders->empty() && take_from_offer(**ledger, *cvm, offer, timeout, resources)) continue;
     if (orders->empty()) {
       if (options.exit_when_idle) return {};
       // Wake as soon as the ledger grows (a new order is a new record)

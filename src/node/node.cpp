@@ -110,6 +110,7 @@ Result<bool> register_cvm(ledger::LedgerClient& ledger, const NodeOptions& optio
                          {"recipient", id.recipient.to_string()},
                          {"certificate", cert->to_pem()},
                          {"offer", offer}};
+  if (options.resources) args["resources"] = ledger::to_json(*options.resources);
   if (ledger.target().starts_with(ledger::evm::kScheme)) {
     // An EVM ledger lists the CVM with the address it sends from, which its
     // loader wrote with its key's binding (docs/evm.md).

@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "keys/party_key.h"
+#include "ledger/tx.h"
 
 namespace ward::node {
 
@@ -32,6 +33,10 @@ struct NodeOptions {
   std::vector<std::string> loader_args;      // passed through (--time-limit, ...)
   std::filesystem::path work_root;           // each CVM's tmpfs work directory goes below (default: the loader's)
   std::filesystem::path loader_log;          // the loaders' stdout and stderr (default: the node's)
+  // What each CVM declares it has (cvms.register), for orders placed on the
+  // offer that name what they need; none declared: it takes only orders
+  // that need nothing.
+  std::optional<::ward::ledger::Resources> resources;
   std::function<void(std::string_view)> log;
 };
 

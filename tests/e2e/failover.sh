@@ -52,6 +52,7 @@ TEE=$("$WARD" offers create --ledger "$L" --key provider.key --kind tee --name h
 start_node() {
   setsid "$WARD" node run --ledger "$L" --key provider.key --store "$STORE" --ca "$CA" --platform sim --cvms 1 \
     --offer "$TEE" --dir "$1" --work "$TMP/work-$1" --heartbeat-ms "$HEARTBEAT_MS" --kms "$KMS" --time-limit 60 \
+    --cvm-cores 2 --cvm-memory-mib 4096 \
     >>"$1.out" 2>&1 &
   NODES+=($!)
 }
@@ -91,9 +92,13 @@ expect_ward_error "an order on an offer refuses a grant to one CVM" "" "grant\.c
   orders create --ledger "$L" --key carol.key --tee-offer "$TEE" --engine slow.res.json --grant g-engine.json \
   --grant g-one.json --output-to "$CAROL" --deposit 100000 --store "$STORE"
 
-ID=$("$WARD" orders create --ledger "$L" --key carol.key --tee-offer "$TEE" --engine slow.res.json \
-  --grant g-engine.json --grant g-alice.json --output-to "$CAROL" --deposit 100000 --store "$STORE" --json |
+# An order needing a GPU, which neither CVM declares: no CVM takes it.
+BIG=$("$WARD" orders create --ledger "$L" --key carol.key --tee-offer "$TEE" --need-gpus 1 --engine slow.res.json \
+  --grant g-engine.json --grant g-alice.json --output-to "$CAROL" --deposit 10 --store "$STORE" --json |
   jq -r .order)
+ID=$("$WARD" orders create --ledger "$L" --key carol.key --tee-offer "$TEE" --need-cores 2 --need-memory-mib 2048 \
+  --engine slow.res.json --grant g-engine.json --grant g-alice.json --output-to "$CAROL" --deposit 90000 \
+  --store "$STORE" --json | jq -r .order)
 order_field() { "$WARD" orders get "$ID" --ledger "$L" --json | jq -r "$1"; }
 for ((i = 0; i < 300; i++)); do
   [[ $(order_field .status) == processing ]] && break
@@ -104,6 +109,11 @@ FIRST=$(order_field .cvm)
 [[ $FIRST == "$CVM_A" || $FIRST == "$CVM_B" ]] || fail "order $ID is on CVM $FIRST, neither node's"
 if [[ $FIRST == "$CVM_A" ]]; then DEAD=0 SURVIVOR=$CVM_B; else DEAD=1 SURVIVOR=$CVM_A; fi
 pass "order $ID was taken from tee offer $TEE by CVM ${FIRST:0:16}"
+big=$("$WARD" orders get "$BIG" --ledger "$L" --json)
+jq -e '.status == "new" and (.cvm | test("^0+$"))' <<<"$big" >/dev/null ||
+  fail "an order needing a GPU was taken by a CVM without one: $big"
+"$WARD" orders cancel "$BIG" --ledger "$L" --key carol.key >/dev/null
+pass "order $BIG, needing a GPU no CVM declares, stays untaken (and is canceled)"
 sleep 2  # into the engine's run, heartbeats flowing meanwhile
 [[ $(order_field .status) == processing && $(order_field .cvm) == "$FIRST" ]] ||
   fail "the running order was moved off a live CVM: $(order_field .)"

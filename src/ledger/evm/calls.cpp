@@ -363,6 +363,7 @@ Result<Bytes> encode_call(const Transaction& tx, const crypto::Ed25519PrivateKey
       return call("disableOffer(uint64)", {u64(a.offer)});
     }
     Result<Bytes> operator()(const args::CvmsRegister& a) const {
+      if (a.resources) return not_yet("a CVM's declared resources");
       if (!cvm) {
         return fail(
             "ledger.evm",
@@ -381,7 +382,7 @@ Result<Bytes> encode_call(const Transaction& tx, const crypto::Ed25519PrivateKey
                    u64(seconds > 0 ? static_cast<std::uint64_t>(seconds) : 0)});
     }
     Result<Bytes> operator()(const args::OrdersCreate& a) const {
-      if (a.offer) return not_yet("an order placed on a tee offer");
+      if (a.offer || a.needs) return not_yet("an order placed on a tee offer");
       std::vector<Value> offers;
       for (auto o : a.offers) offers.push_back(u64(o));
       return call(

@@ -739,6 +739,37 @@ TEST_F(OfferOrders, ShouldReassignOnlyAfterTheOffersTimeoutAndBillToTheLastHeart
       << "the rest of the deposit back; the named order's 10 held";
 }
 
+TEST_F(OfferOrders, ShouldLetOnlyACvmThatFitsTakeIt) {
+  Party big;
+  json declared = cvm_args(big, tee);
+  declared["resources"] = {{"cores", 16}, {"memory_mib", 65536}, {"gpus", 1}};
+  ok(provider, "cvms.register", declared);
+  EXPECT_EQ(state.cvm(id_of(big))->resources, (Resources{16, 65536, 1}));
+  json args = order_args(vm, 10);
+  args.erase("cvm");
+  args["offer"] = tee;
+  args["needs"] = {{"cores", 8}, {"memory_mib", 32768}, {"gpus", 1}};
+  const std::uint64_t id = next_index;
+  ok(creator, "orders.create", args);
+  EXPECT_EQ(state.order(id)->needs, (Resources{8, 32768, 1}));
+  EXPECT_EQ(reason(vm, "orders.take", {{"order", id}}), reason::kNotAllowed) << "a CVM that declares nothing";
+  ok(big, "orders.take", {{"order", id}});
+  // More than any declared: nobody takes it; bounds and placement are parsed.
+  args["needs"]["gpus"] = 2;
+  const std::uint64_t too_big = next_index;
+  ok(creator, "orders.create", args);
+  EXPECT_EQ(reason(big, "orders.take", {{"order", too_big}}), reason::kNotAllowed);
+  args["needs"]["gpus"] = kMaxGpus + 1;
+  EXPECT_FALSE(parse_and_verify(testing::signed_tx(ledger_id, creator, "orders.create", args)));
+  json on_cvm = order_args(vm, 10);
+  on_cvm["needs"] = {{"cores", 1}, {"memory_mib", 1}, {"gpus", 0}};
+  EXPECT_FALSE(parse_and_verify(testing::signed_tx(ledger_id, creator, "orders.create", on_cvm)))
+      << "an order on a CVM needs nothing";
+  declared = cvm_args(Party{}, tee);
+  declared["resources"] = {{"cores", 1}};
+  EXPECT_FALSE(parse_and_verify(testing::signed_tx(ledger_id, provider, "cvms.register", declared)));
+}
+
 TEST_F(OfferOrders, ShouldUseTheOffersOwnTimeout) {
   const std::uint64_t quick = next_index;
   ok(provider, "offers.create",
