@@ -2,6 +2,7 @@
 
 #include "attest/dcap/collateral.h"
 #include "base/file.h"
+#include "ca/server.h"
 #include "cli/cli.h"
 #include "crypto/x509.h"
 
@@ -96,6 +97,15 @@ Result<crypto::Certificate> load_certificate_file(const std::string& path) {
   if (!text) return std::unexpected(text.error());
   auto cert = crypto::Certificate::from_pem(as_chars(*text));
   if (!cert) return fail(cert.error(), path);
+  return cert;
+}
+
+Result<crypto::Certificate> trusted_ca(const std::string& ca_cert_file, const std::string& ca_url) {
+  if (ca_cert_file.empty() == ca_url.empty())
+    return fail(std::string(kUsage), "give exactly one of --ca-cert FILE and --ca URL");
+  if (!ca_cert_file.empty()) return load_certificate_file(ca_cert_file);
+  auto cert = ca::fetch_ca_certificate(ca_url);
+  if (!cert) return fail(cert.error(), "fetching the CA certificate from " + ca_url);
   return cert;
 }
 

@@ -27,6 +27,11 @@ Result<attest::EvidenceBundle> load_evidence(const EvidenceFiles& files);
 // can be large).
 Result<crypto::Certificate> load_certificate_file(const std::string& path);
 
+// The certification center a command trusts: its certificate from
+// `ca_cert_file`, else fetched from `ca_url` (trust on first use). Giving
+// both or neither is a usage error.
+Result<crypto::Certificate> trusted_ca(const std::string& ca_cert_file, const std::string& ca_url);
+
 // `fallback` when `path` is empty.
 Result<attest::Policy> load_policy(const std::string& path, attest::Policy fallback);
 

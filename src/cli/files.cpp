@@ -180,21 +180,6 @@ Result<void> run_download(const DownloadArgs& args) {
                       " bytes, SHA-256 checked) written to " + args.output + "\n");
 }
 
-// A grant says which code may read the data: without pinned measurements
-// any loader the CA certified would do.
-Result<crypto::Certificate> load_ca_certificate(const GrantArgs& args) {
-  if (!args.ca.empty()) {
-    auto cert = ca::fetch_ca_certificate(args.ca);
-    if (!cert) return fail(cert.error(), "fetching the CA certificate from " + args.ca);
-    return cert;
-  }
-  auto text = read_file(args.ca_cert, std::size_t{1} << 20);
-  if (!text) return std::unexpected(text.error());
-  auto cert = crypto::Certificate::from_pem(as_chars(*text));
-  if (!cert) return fail(cert.error(), args.ca_cert);
-  return cert;
-}
-
 Result<void> run_grant(const GrantArgs& args) {
   if (args.ca.empty() == args.ca_cert.empty())
     return fail(std::string(kUsage), "give exactly one of --ca-cert FILE and --ca URL");
@@ -241,7 +226,7 @@ Result<void> run_grant(const GrantArgs& args) {
                                    hex_encode(res->resource.owner) + ")");
   auto out = AtomicFile::create(args.output, 0644);
   if (!out) return std::unexpected(out.error());
-  auto ca_cert = load_ca_certificate(args);
+  auto ca_cert = trusted_ca(args.ca_cert, args.ca);
   if (!ca_cert) return std::unexpected(ca_cert.error());
 
   // The reader: a CVM as the ledger lists it, or a key broker as its

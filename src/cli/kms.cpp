@@ -30,23 +30,11 @@ struct ServeArgs {
   bool json = false;
 };
 
-Result<crypto::Certificate> ca_certificate(const std::string& ca_cert, const std::string& ca) {
-  if (ca_cert.empty()) {
-    auto cert = ca::fetch_ca_certificate(ca);
-    if (!cert) return fail(cert.error(), "fetching the CA certificate from " + ca);
-    return cert;
-  }
-  auto text = read_file(ca_cert, std::size_t{1} << 20);
-  if (!text) return std::unexpected(text.error());
-  auto cert = crypto::Certificate::from_pem(as_chars(*text));
-  if (!cert) return fail(cert.error(), ca_cert);
-  return cert;
-}
-
 Result<void> run_serve(const ServeArgs& args) {
   auto address = ledger::parse_listen_address(args.listen);
   if (!address) return fail(std::string(kUsage), address.error().message);
-  auto ca_cert = ca_certificate(args.ca_cert, args.ca);
+  // Its own center's certificate, fetched from it unless given.
+  auto ca_cert = args.ca_cert.empty() ? trusted_ca("", args.ca) : trusted_ca(args.ca_cert, "");
   if (!ca_cert) return std::unexpected(ca_cert.error());
   // The broker's CVM: keys made inside it, certified over its evidence, as a
   // loader's CVM is.
@@ -89,9 +77,7 @@ struct LogArgs {
 // Fetches a broker's release log and checks it: the statement under the
 // owner's policy, then every entry's signature by the group key and the chain.
 Result<void> run_log(const LogArgs& args) {
-  if (args.ca.empty() == args.ca_cert.empty())
-    return fail(std::string(kUsage), "give exactly one of --ca-cert FILE and --ca URL");
-  auto ca_cert = ca_certificate(args.ca_cert, args.ca);
+  auto ca_cert = trusted_ca(args.ca_cert, args.ca);
   if (!ca_cert) return std::unexpected(ca_cert.error());
   auto policy = load_policy(args.policy, attest::Policy::strict());
   if (!policy) return std::unexpected(policy.error());

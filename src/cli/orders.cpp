@@ -430,14 +430,8 @@ Result<void> run_bundle(const BundleArgs& args) {
   return {};
 }
 
-Result<crypto::Certificate> verifier_ca(const VerifyArgs& args) {
-  if (!args.ca_cert.empty()) return load_certificate_file(args.ca_cert);
-  if (!args.ca.empty()) return ca::fetch_ca_certificate(args.ca);
-  return fail(std::string(kUsage), "give the certification center to trust: --ca-cert FILE or --ca URL");
-}
-
 Result<void> run_verify(const VerifyArgs& args) {
-  auto ca_cert = verifier_ca(args);
+  auto ca_cert = trusted_ca(args.ca_cert, args.ca);
   if (!ca_cert) return std::unexpected(ca_cert.error());
   auto policy = load_policy(args.policy, attest::Policy::strict());
   if (!policy) return std::unexpected(policy.error());

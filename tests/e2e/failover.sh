@@ -37,10 +37,7 @@ for p in alice carol provider; do
 done
 CAROL=$(recipient carol)
 STORE=$TMP/store
-start_ward_server kms serve --dir broker --ledger "$L" --ca "$CA" --platform sim
-KMS=$URL
-echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$(sha384sum "$WARD" | cut -d' ' -f1)\"]}}" \
-  >broker-policy.json
+start_kms
 echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$(sha384sum "$LOADER" | cut -d' ' -f1)\"]}}" \
   >policy.json
 

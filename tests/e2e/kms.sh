@@ -40,8 +40,7 @@ CAROL=$(recipient carol)
 STORE=$TMP/store
 
 # The broker: its own simulated CVM, measured as the `ward` binary.
-start_ward_server kms serve --dir broker --ledger "$L" --ca "$CA" --platform sim
-KMS=$URL
+start_kms
 BROKER_I=$((${#SERVER_PIDS[@]} - 1))
 # stop_server INDEX: stops one server started here, which must exit 0 with
 # nothing on stderr.
@@ -52,8 +51,6 @@ stop_server() {
   ((rc == 0)) && [[ ! -s ${SERVER_LOGS[$1]} ]] || fail "a server exited $rc: $(cat "${SERVER_LOGS[$1]}")"
   unset "SERVER_PIDS[$1]" "SERVER_LOGS[$1]"
 }
-echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$(sha384sum "$WARD" | cut -d' ' -f1)\"]}}" \
-  >broker-policy.json
 BROKER=$(curl -sf "$KMS/v1/broker" | jq -r .broker.recipient)
 [[ $BROKER == age1* ]] || fail "the broker serves no statement: $(curl -s "$KMS/v1/broker")"
 

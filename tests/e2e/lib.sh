@@ -143,6 +143,16 @@ start_ledger_and_ca() {
   CA=$URL
 }
 
+# start_kms [ARGS...]: a key broker (`ward kms serve`, its simulated CVM in
+# broker/) on $L and $CA; sets KMS to its URL and writes broker-policy.json,
+# which takes simulated evidence of this `ward` binary only.
+start_kms() {
+  start_ward_server kms serve --dir broker --ledger "$L" --ca "$CA" --platform sim "$@"
+  KMS=$URL
+  echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$(sha384sum "$WARD" | cut -d' ' -f1)\"]}}" \
+    >broker-policy.json
+}
+
 # Stops every server with SIGTERM; each must exit 0 (a graceful stop, and no
 # sanitizer report) with nothing on stderr.
 stop_servers() {
