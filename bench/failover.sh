@@ -24,7 +24,8 @@ for setting in ${SETTINGS:-1:500 2:1000}; do
     times+=("$(echo "$out" | sed -n 's/^failover_seconds=//p')")
   done
   median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  goal=$(echo "2 * $heartbeat / 1000 + 1" | bc -l)
+  goal=$(awk -v h="$heartbeat" 'BEGIN { print 2 * h / 1000 + 1 }')
+  verdict=$(awk -v m="$median" -v g="$goal" 'BEGIN { print (m <= g) ? "met" : "missed" }')
   printf 'timeout %s s, heartbeat %s ms: failover %s s (median %.2f s; goal <= %.2f s: %s)\n' "$timeout" \
-    "$heartbeat" "${times[*]}" "$median" "$goal" "$(echo "$median <= $goal" | bc -l | sed 's/1/met/;s/0/missed/')"
+    "$heartbeat" "${times[*]}" "$median" "$goal" "$verdict"
 done

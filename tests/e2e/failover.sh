@@ -125,7 +125,7 @@ for ((i = 0; i < 300; i++)); do
 done
 RESUMED=$(date +%s.%N)
 [[ $(order_field .cvm) == "$SURVIVOR" ]] || fail "order $ID did not move to CVM ${SURVIVOR:0:16}: $(order_field .)"
-FAILOVER=$(echo "$RESUMED - $KILLED" | bc)
+FAILOVER=$(awk -v a="$KILLED" -v b="$RESUMED" 'BEGIN { printf "%.2f", b - a }')
 "$WARD" orders wait "$ID" --ledger "$L" --timeout 60 >wait.out 2>&1 ||
   fail "order $ID after failover: $(cat wait.out; tail -5 a.out b.out)"
 pass "order $ID resumed on CVM ${SURVIVOR:0:16} ${FAILOVER} s after the kill (timeout $TIMEOUT s, heartbeat $HEARTBEAT_MS ms) and finished"
