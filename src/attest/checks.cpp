@@ -36,4 +36,9 @@ const CheckResult* Checks::first_failure() const {
   return nullptr;
 }
 
+std::string Checks::first_failure_text() const {
+  const CheckResult* failed = first_failure();
+  return failed ? failed->name + ": " + failed->detail : std::string("no checks ran");
+}
+
 }  // namespace ward::attest

@@ -36,6 +36,8 @@ class Checks {
   bool ran() const { return !results_.empty(); }
   // The first failed check, if any.
   const CheckResult* first_failure() const;
+  // The first failed check as "<name>: <detail>", or "no checks ran".
+  std::string first_failure_text() const;
   const std::vector<CheckResult>& results() const { return results_; }
 
  private:

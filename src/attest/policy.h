@@ -30,6 +30,13 @@ struct Policy {
   std::optional<SnpTcb> min_snp_tcb;
   // Measurement name -> allowed values; a name absent here is not constrained.
   std::map<std::string, std::vector<Bytes>> allowed_measurements;
+  // Whether any measurement is pinned: a policy that says which code may
+  // read (a grant's, a broker's) must pin one.
+  bool pins_measurement() const {
+    for (const auto& [name, values] : allowed_measurements)
+      if (!values.empty()) return true;
+    return false;
+  }
   // Claim name -> allowed values ("driver_version", "vbios_version").
   std::map<std::string, std::vector<std::string>> allowed_claims;
   bool allow_debug = false;

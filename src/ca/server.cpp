@@ -75,19 +75,8 @@ std::unexpected<Error> client_error(std::string_view url, const std::string& why
   return fail("ca.client", "the certification center at " + std::string(url) + ": " + why);
 }
 
-// "http://HOST:PORT" without a trailing slash, or nullopt.
-std::optional<std::string> base_url(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  std::string base(url);
-  while (base.ends_with('/')) base.pop_back();
-  if (!base.starts_with(kScheme)) return std::nullopt;
-  const std::string_view rest = std::string_view(base).substr(kScheme.size());
-  if (rest.empty() || rest.find_first_of("/?#@ ") != std::string_view::npos) return std::nullopt;
-  return base;
-}
-
 Result<httplib::Client> open_client(std::string_view url) {
-  const auto base = base_url(url);
+  const auto base = http::base_url(url);
   if (!base)
     return fail("ca.client",
                 "bad certification center URL '" + std::string(url) + "' (expected http://HOST:PORT)");

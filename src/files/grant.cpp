@@ -80,9 +80,7 @@ Result<BrokerTerms> check_broker(BrokerTerms b) {
   auto recipient = age::X25519Recipient::parse(b.recipient);
   if (!recipient) return bad("broker: \"recipient\" is not an age recipient (age1...)");
   b.recipient = recipient->to_string();
-  bool pinned = false;
-  for (const auto& [name, values] : b.attestation.allowed_measurements) pinned = pinned || !values.empty();
-  if (!pinned)
+  if (!b.attestation.pins_measurement())
     return bad(
         "broker: the attestation policy pins no measurement; a broker's grant must say which loader may "
         "read the data");

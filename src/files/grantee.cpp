@@ -8,9 +8,7 @@ namespace ward::files {
 Result<VerifiedGrantee> verify_grantee(ledger::LedgerClient& ledger, const ledger::CvmId& cvm_id,
                                        const crypto::Certificate& ca_certificate, const attest::Policy& policy,
                                        std::chrono::system_clock::time_point at) {
-  bool pinned = false;
-  for (const auto& [name, values] : policy.allowed_measurements) pinned = pinned || !values.empty();
-  if (!pinned) {
+  if (!policy.pins_measurement()) {
     return fail("files.grant",
                 "the policy pins no measurement; a grant must say which loader may read the data "
                 "(\"measurements\": {\"mrtd\": [\"<hex>\"]}, docs/attest.md)");
@@ -23,10 +21,7 @@ Result<VerifiedGrantee> verify_grantee(ledger::LedgerClient& ledger, const ledge
   auto cert = crypto::Certificate::from_pem((*cvm)->certificate);
   if (!cert) return refused("its certificate on the ledger is not a PEM certificate: " + cert.error().message);
   auto v = ca::verify_cvm_certificate(*cert, ca_certificate, policy, at);
-  if (!v.accepted()) {
-    const attest::CheckResult* failed = v.appraisal.checks.first_failure();
-    return refused(failed ? failed->name + ": " + failed->detail : std::string("no checks ran"));
-  }
+  if (!v.accepted()) return refused(v.appraisal.checks.first_failure_text());
   if (!v.cvm || v.cvm->id != cvm_id || v.cvm->signing_key != (*cvm)->key)
     return refused("its certificate is for another CVM");
   if (v.cvm->recipient.to_string() != (*cvm)->recipient)

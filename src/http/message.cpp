@@ -6,6 +6,16 @@
 
 namespace ward::http {
 
+std::optional<std::string> base_url(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  std::string base(url);
+  while (base.ends_with('/')) base.pop_back();
+  if (!base.starts_with(kScheme)) return std::nullopt;
+  const std::string_view rest = std::string_view(base).substr(kScheme.size());
+  if (rest.empty() || rest.find_first_of("/?#@ ") != std::string_view::npos) return std::nullopt;
+  return base;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   return std::ranges::equal(a, b, [](char x, char y) {
     const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };

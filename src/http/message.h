@@ -25,6 +25,11 @@ using Headers = std::vector<Header>;
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name);
 bool iequals(std::string_view a, std::string_view b);
 
+// A client's server URL "http://HOST:PORT" (trailing slashes dropped), or
+// nullopt for anything else: another scheme, a path, query, fragment,
+// userinfo or space.
+std::optional<std::string> base_url(std::string_view url);
+
 struct Request {
   std::string method;                                      // as sent: "GET", "HEAD", "POST", ...
   std::string target;                                      // the request target as sent

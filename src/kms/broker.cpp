@@ -73,12 +73,6 @@ Result<std::pair<crypto::Certificate, ca::CvmIdentity>> read_certificate(const j
   return std::pair{std::move(*cert), contents->identity};
 }
 
-// The first failed check of a CVM certificate, as "<check>: <detail>".
-std::string first_failure(const attest::Appraisal& a) {
-  const attest::CheckResult* failed = a.checks.first_failure();
-  return failed ? failed->name + ": " + failed->detail : std::string("no checks ran");
-}
-
 // --- sealing (simulated) -----------------------------------------------------
 
 Result<crypto::SecretBytes> sim_seal_key(ByteView measurement) {
@@ -131,12 +125,10 @@ std::unexpected<Error> client_error(std::string_view url, const std::string& why
 }
 
 Result<httplib::Client> open_http(std::string_view url) {
-  std::string base(url);
-  while (base.ends_with('/')) base.pop_back();
-  const std::string_view rest = std::string_view(base).substr(std::min<std::size_t>(base.size(), 7));
-  if (!base.starts_with("http://") || rest.empty() || rest.find_first_of("/?#@ ") != std::string_view::npos)
+  const auto base = http::base_url(url);
+  if (!base)
     return fail("kms.client", "bad key broker URL '" + std::string(url) + "' (expected http://HOST:PORT)");
-  httplib::Client http(base);
+  httplib::Client http(*base);
   http.set_connection_timeout(std::chrono::seconds(10));
   http.set_read_timeout(std::chrono::seconds(60));
   http.set_write_timeout(std::chrono::seconds(60));
@@ -200,11 +192,10 @@ Result<VerifiedStatement> verify_statement(const json& doc, const crypto::Certif
   auto cert = read_certificate(doc, code);
   if (!cert) return std::unexpected(cert.error());
 
-  bool pinned = false;
-  for (const auto& [name, values] : policy.allowed_measurements) pinned = pinned || !values.empty();
-  if (!pinned) return bad("the policy pins no measurement: say which broker code may hold the key");
+  if (!policy.pins_measurement())
+    return bad("the policy pins no measurement: say which broker code may hold the key");
   auto v = ca::verify_cvm_certificate(cert->first, ca_cert, policy, at);
-  if (!v.accepted()) return bad("the broker's CVM refused: " + first_failure(v.appraisal));
+  if (!v.accepted()) return bad("the broker's CVM refused: " + v.appraisal.checks.first_failure_text());
   if (!v.cvm || v.cvm->id != *cvm) return bad("the certificate is for another CVM than the statement names");
   if (!crypto::ed25519_verify(v.cvm->signing_key, as_bytes(signed_text(kStatementDomain, broker)), *sig))
     return bad("the signature is not the broker CVM's");
@@ -372,6 +363,7 @@ struct Broker::Impl {
 
   std::mutex ledger_mutex;
   std::unique_ptr<ledger::LedgerClient> ledger;
+  ledger::LedgerId ledger_id{};  // what releases bind
 
   Result<void> load_or_make_group();
   Result<void> take_from_peer();
@@ -472,7 +464,7 @@ Result<std::unique_ptr<Broker>> Broker::open(CvmCredentials cvm, BrokerOptions o
   auto own = ca::verify_cvm_certificate(impl->cvm.certificate, impl->options.ca_certificate, self,
                                         system_clock::now());
   if (!own.accepted())
-    return fail("kms.broker", "the broker's own certificate: " + first_failure(own.appraisal));
+    return fail("kms.broker", "the broker's own certificate: " + own.appraisal.checks.first_failure_text());
   impl->simulated = own.appraisal.simulated;
   auto measurement = launch_measurement(own.appraisal);
   if (!measurement) return std::unexpected(measurement.error());
@@ -490,6 +482,9 @@ Result<std::unique_ptr<Broker>> Broker::open(CvmCredentials cvm, BrokerOptions o
   if (auto ok = impl->open_log(); !ok) return std::unexpected(ok.error());
   auto client = ledger::open_client(impl->options.ledger);
   if (!client) return std::unexpected(client.error());
+  auto summary = (*client)->summary();
+  if (!summary) return std::unexpected(summary.error());
+  impl->ledger_id = summary->info.id;
   impl->ledger = std::move(*client);
   impl->recipient = impl->group->recipient().to_string();
   impl->statement = make_statement(impl->cvm, *impl->group);
@@ -547,8 +542,6 @@ Result<json> Broker::Impl::release(std::string_view body) {
   // What the ledger says: the order, the CVM's listing, the grant's state.
   std::lock_guard ledger_lock(ledger_mutex);
   const auto ledger_error = [](const Error& e) { return fail("ledger", e.message); };
-  auto summary = ledger->summary();
-  if (!summary) return ledger_error(summary.error());
   auto order = ledger->order(request->order);
   if (!order) return ledger_error(order.error());
   if (!*order) return refused("order: " + order_name + " is not on the ledger");
@@ -588,7 +581,7 @@ Result<json> Broker::Impl::release(std::string_view body) {
   const files::BrokerTerms& policy = *grant->policy.broker;
   auto v = ca::verify_cvm_certificate(*cert, options.ca_certificate, policy.attestation, now);
   if (!v.accepted())
-    return refused("cvm.evidence: CVM " + cvm_hex + " refused: " + first_failure(v.appraisal));
+    return refused("cvm.evidence: CVM " + cvm_hex + " refused: " + v.appraisal.checks.first_failure_text());
   if (!policy.providers.empty() &&
       !std::binary_search(policy.providers.begin(), policy.providers.end(), (*listed)->provider))
     return refused("grant.providers: CVM " + cvm_hex + " is listed by provider " +
@@ -606,7 +599,7 @@ Result<json> Broker::Impl::release(std::string_view body) {
   }
 
   // Re-wrap for the CVM, bound to this order, and log it before answering.
-  const auto binding = files::release_binding(grant->id, summary->info.id, request->order, cvm_id.id);
+  const auto binding = files::release_binding(grant->id, ledger_id, request->order, cvm_id.id);
   auto header = files::rewrap_for_release(*grant, group->identity(), cvm_id.recipient, binding);
   if (!header) return refused(header.error().message);
   std::lock_guard log_lock(log_mutex);
@@ -617,7 +610,7 @@ Result<json> Broker::Impl::release(std::string_view body) {
   e.broker = ca::cvm_id(cvm.key.signing_public_key());
   e.grant = grant->id;
   e.owner = grant->policy.owner;
-  e.ledger = summary->info.id;
+  e.ledger = ledger_id;
   e.order = request->order;
   e.cvm = cvm_id.id;
   e.binding = binding;
@@ -662,7 +655,7 @@ Result<json> Broker::Impl::replicate(std::string_view body) {
   auto v = ca::verify_cvm_certificate(cert->first, options.ca_certificate, same_code, now);
   if (!v.accepted())
     return refused("peer.evidence: the requesting CVM is not a broker of this measurement: " +
-                   first_failure(v.appraisal));
+                   v.appraisal.checks.first_failure_text());
   const std::string secret = group->identity_file_text(now);
   age::BytesReader in(as_bytes(secret));
   age::BytesWriter out;

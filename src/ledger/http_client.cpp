@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "http/message.h"
+
 namespace ward::ledger {
 namespace {
 
@@ -453,15 +455,10 @@ class HttpClient final : public LedgerClient {
 }  // namespace
 
 Result<std::unique_ptr<LedgerClient>> open_http_client(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  std::string base(url);
-  while (base.ends_with('/')) base.pop_back();
-  const std::string_view rest =
-      base.starts_with(kScheme) ? std::string_view(base).substr(kScheme.size()) : "";
-  if (rest.empty() || rest.find_first_of("/?#@ ") != std::string_view::npos) {
+  const auto base = http::base_url(url);
+  if (!base)
     return fail("ledger.client", "bad ledger URL '" + std::string(url) + "' (expected http://HOST:PORT)");
-  }
-  auto client = std::make_unique<HttpClient>(base);
+  auto client = std::make_unique<HttpClient>(*base);
   return std::unique_ptr<LedgerClient>(std::move(client));
 }
 

@@ -349,28 +349,12 @@ Parsed parse_orders_create(const json& a) {
                             std::move(serve)};
 }
 
-Parsed parse_orders_take(const json& a) {
+// {order}: all that orders.start, .cancel, .take and .reassign take.
+template <class A>
+Parsed parse_order_only(const json& a) {
   WARD_FIELDS("order");
   WARD_TRY(order, get_uint(a, "order"));
-  return args::OrdersTake{order};
-}
-
-Parsed parse_orders_reassign(const json& a) {
-  WARD_FIELDS("order");
-  WARD_TRY(order, get_uint(a, "order"));
-  return args::OrdersReassign{order};
-}
-
-Parsed parse_orders_start(const json& a) {
-  WARD_FIELDS("order");
-  WARD_TRY(order, get_uint(a, "order"));
-  return args::OrdersStart{order};
-}
-
-Parsed parse_orders_cancel(const json& a) {
-  WARD_FIELDS("order");
-  WARD_TRY(order, get_uint(a, "order"));
-  return args::OrdersCancel{order};
+  return A{order};
 }
 
 Parsed parse_orders_fail(const json& a) {
@@ -542,10 +526,10 @@ constexpr TxParser kParsers[] = {
     {"cvms.heartbeat", parse_cvms_heartbeat},
     {"cvms.update", parse_cvms_update},
     {"orders.create", parse_orders_create},
-    {"orders.start", parse_orders_start},
-    {"orders.take", parse_orders_take},
-    {"orders.reassign", parse_orders_reassign},
-    {"orders.cancel", parse_orders_cancel},
+    {"orders.start", parse_order_only<args::OrdersStart>},
+    {"orders.take", parse_order_only<args::OrdersTake>},
+    {"orders.reassign", parse_order_only<args::OrdersReassign>},
+    {"orders.cancel", parse_order_only<args::OrdersCancel>},
     {"orders.fail", parse_orders_fail},
     {"reports.submit", parse_reports_submit},
     {"services.start", parse_services_start},

@@ -80,7 +80,8 @@ std::unexpected<Error> grant_use_refusal(const Error& e) {
 
 }  // namespace
 
-Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger,
+                               const ledger::LedgerId& ledger_id, const ledger::Order& order,
                                const PipelineOptions& options, const fs::path& work,
                                std::map<std::string, std::uint64_t>& stages) {
   const auto log = [&](const std::string& line) {
@@ -141,16 +142,10 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
   }
   // Grants to a key broker: the broker checks this CVM, the order and the
   // ledger's count, and re-wraps the key for this order on this CVM alone.
-  std::optional<ledger::LedgerId> ledger_id;
   for (std::size_t i = 0; i < components.size(); ++i) {
     auto& grant = components[i].grant;
     if (!grant.policy.broker) continue;
-    if (!ledger_id) {
-      auto summary = ledger.summary();
-      if (!summary) return std::unexpected(summary.error());
-      ledger_id = summary->info.id;
-    }
-    const auto binding = files::release_binding(grant.id, *ledger_id, order.id, cvm.id);
+    const auto binding = files::release_binding(grant.id, ledger_id, order.id, cvm.id);
     Result<kms::Released> released = fail("kms.client", "no key broker");
     for (const auto& url : options.kms) {
       released = kms::request_release(url, cvm.key, cvm.certificate_pem, order.id, i,
@@ -234,7 +229,7 @@ Result<SignedReport> execute(const CvmState& cvm, ledger::LedgerClient& ledger,
   const auto log = [&](const std::string& line) {
     if (options.log) options.log("order " + std::to_string(order.id) + ": " + line);
   };
-  auto prepared = prepare_order(cvm, ledger, order, options, work, stages);
+  auto prepared = prepare_order(cvm, ledger, ledger_id, order, options, work, stages);
   if (!prepared) return std::unexpected(prepared.error());
   StageClock clock(stages);
   const auto& image = prepared->image;

@@ -30,7 +30,8 @@ struct Prepared {
 
 // Adds the fetch, verify and decrypt stages to `stages`. An error is the
 // order's failure reason; nothing is decrypted unless every check passed.
-Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger,
+                               const ledger::LedgerId& ledger_id, const ledger::Order& order,
                                const PipelineOptions& options, const std::filesystem::path& work,
                                std::map<std::string, std::uint64_t>& stages);
 

@@ -224,7 +224,7 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
     return fail("loader.serve",
                 "serving needs ward-loader to run as root (to reach the engine inside its sandbox)");
   }
-  auto prepared = prepare_order(cvm, ledger, order, options, work, stages);
+  auto prepared = prepare_order(cvm, ledger, ledger_id, order, options, work, stages);
   if (!prepared) return std::unexpected(prepared.error());
   if (!prepared->image.serve_port) {
     return fail("loader.engine", "the engine image declares no port to serve on (its label ward.serve.port)");
