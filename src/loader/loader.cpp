@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "base/bytes.h"
+#include "ledger/evm/client.h"
 
 namespace ward::loader {
 namespace {
@@ -147,6 +148,9 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
   bool registered = false;
   std::uint64_t offer = 0, timeout = ledger::kDefaultCvmTimeout;
   std::optional<ledger::Resources> resources;
+  // The EVM ledger has no orders placed on an offer (docs/ledger.md): its
+  // idle CVMs do not scan for them, which would cost two log queries a poll.
+  const bool offer_orders = !options.ledger.starts_with(ledger::evm::kScheme);
   Clock::time_point last_heartbeat{};
   while (!stop.load()) {
     // A transient ledger error is retried for a while; a persistent one ends the loader.
@@ -187,7 +191,8 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       continue;
     }
     unreachable_since = Clock::now();
-    if (orders->empty() && take_from_offer(**ledger, *cvm, offer, timeout, resources)) continue;
+    if (orders->empty() && offer_orders && take_from_offer(**ledger, *cvm, offer, timeout, resources))
+      continue;
     if (orders->empty()) {
       if (options.exit_when_idle) return {};
       // Wake as soon as the ledger grows (a new order is a new record)
