@@ -4,7 +4,8 @@
 # parties carol (who deploys), provider and alice (the client), starts a node
 # with one simulated CVM (ward node run gets NODE_ARGS too), and writes the
 # attestation policy that takes it. It sets TMP, L, CA, CVM and PIDS (killed
-# on exit); WARD and LOADER must be set.
+# on exit); WARD and LOADER must be set. WITH_KMS=1 also serves a key
+# broker (KMS) that the node asks.
 die() {
   echo "$BENCH: $*" >&2
   exit 1
@@ -49,6 +50,14 @@ start_world() {
   done
   "$WARD" accounts fund --ledger "$L" --key carol.key --to "$(account carol)" --amount 1000 >/dev/null
   "$WARD" accounts fund --ledger "$L" --key alice.key --to "$(account alice)" --amount 1000 >/dev/null
+  # WITH_KMS=1: a key broker too (KMS, broker-policy.json), which the node's loaders ask.
+  if [[ -n ${WITH_KMS:-} ]]; then
+    start kms "$WARD" kms serve --dir broker --ledger "$L" --ca "$CA" --platform sim --listen 127.0.0.1:0
+    KMS=$URL
+    NODE_ARGS="${NODE_ARGS:-} --kms $KMS"
+    echo "{\"allow_simulated\": true, \"measurements\": {\"mrtd\": [\"$(sha384sum "$WARD" | cut -d' ' -f1)\"]}}" \
+      >broker-policy.json
+  fi
   "$WARD" node run --ledger "$L" --key provider.key --store "$TMP/store" --ca "$CA" --platform sim --cvms 1 \
     --dir node --work "$TMP/work" ${NODE_ARGS:-} >node.out 2>&1 &
   PIDS+=($!)

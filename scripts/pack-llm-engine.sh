@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs the LLM engine image (engines/llm/README.md): ward-llm, its entrypoint,
-# and llama-server from scripts/build-llama.sh, in a rootfs of its own, with
+# and llama-server and rpc-server (a split order's workers run it) from
+# scripts/build-llama.sh, in a rootfs of its own, with
 # the serve port label. Extra arguments become the image's Cmd: llama-server
 # options that ward-llm passes on (e.g. --ctx-size 2048 --parallel 4).
 # usage: pack-llm-engine.sh OUT.tar [LLAMA-SERVER OPTION...]
@@ -18,6 +19,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cp "$launcher" "$dir/ward-llm"
 cp "$llama/bin/llama-server" "$dir/llama-server"
+cp "$llama/bin/rpc-server" "$dir/rpc-server"
 cmd=()
 for a in "$@"; do cmd+=(--cmd "$a"); done
 "$ward" engine pack "$dir" --entrypoint /ward-llm "${cmd[@]}" --serve-port 8080 \

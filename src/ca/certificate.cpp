@@ -75,4 +75,25 @@ CvmCertificateVerification verify_cvm_certificate(const crypto::Certificate& cer
   return out;
 }
 
+Result<OwnCode> own_code(const crypto::Certificate& cert, const crypto::Certificate& ca_cert,
+                         std::chrono::system_clock::time_point at) {
+  attest::Policy self = attest::Policy::report_only();
+  self.allow_simulated = true;
+  auto own = verify_cvm_certificate(cert, ca_cert, self, at);
+  if (!own.accepted())
+    return fail("ca.own", "this CVM's own certificate: " + own.appraisal.checks.first_failure_text());
+  OwnCode out;
+  out.simulated = own.appraisal.simulated;
+  for (const char* name : {"mrtd", "measurement", "mrenclave"}) {
+    if (const auto* m = own.appraisal.measurement(name)) {
+      out.name = name;
+      out.measurement = m->value;
+      out.same_code.allowed_measurements[name] = {m->value};
+      out.same_code.allow_simulated = out.simulated;
+      return out;
+    }
+  }
+  return fail("ca.own", "this CVM's evidence has no launch measurement (mrtd, measurement, mrenclave)");
+}
+
 }  // namespace ward::ca

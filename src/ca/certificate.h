@@ -64,6 +64,24 @@ CvmCertificateVerification verify_cvm_certificate(const crypto::Certificate& cer
                                                   const attest::Policy& policy,
                                                   std::chrono::system_clock::time_point at);
 
+// The code a CVM runs, from its own certificate: its platform's launch
+// measurement (mrtd, measurement or mrenclave), and a policy that a peer's
+// evidence meets only with that same measurement (simulated evidence allowed
+// only when this CVM's own is simulated). What peers of one kind (replicated
+// key brokers, the CVMs of one split order) require of each other.
+struct OwnCode {
+  std::string name;  // "mrtd", "measurement" or "mrenclave"
+  Bytes measurement;
+  bool simulated = false;
+  attest::Policy same_code;
+};
+
+// Verifies `cert` under `ca_cert` (its evidence appraised as report_only,
+// simulated allowed) and reads its launch measurement. Errors: "ca.own"
+// naming the failed check, or evidence with no launch measurement.
+Result<OwnCode> own_code(const crypto::Certificate& cert, const crypto::Certificate& ca_cert,
+                         std::chrono::system_clock::time_point at);
+
 // Appends "ca.binding" to `appraisal`: its report data must be
 // cvm_report_data(signing_key, recipient). Used by issuing and verifying alike.
 bool check_binding(attest::Appraisal& appraisal, const crypto::Ed25519PublicKey& signing_key,

@@ -39,6 +39,7 @@ void add_ca_commands(CLI::App& app, Action& action);
 void add_engine_commands(CLI::App& app, Action& action);
 void add_files_commands(CLI::App& app, Action& action);
 void add_kms_commands(CLI::App& app, Action& action);
+void add_tunnel_commands(CLI::App& app, Action& action);
 void add_node_commands(CLI::App& app, Action& action);
 void add_serve_commands(CLI::App& app, Action& action);
 void add_proxy_command(CLI::App& app, Action& action);

@@ -25,6 +25,7 @@ int run(int argc, char** argv) {
   ward::cli::add_attest_commands(app, action);
   ward::cli::add_ca_commands(app, action);
   ward::cli::add_kms_commands(app, action);
+  ward::cli::add_tunnel_commands(app, action);
   ward::cli::add_engine_commands(app, action);
   ward::cli::add_files_commands(app, action);
   ward::cli::add_node_commands(app, action);

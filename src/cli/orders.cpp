@@ -19,9 +19,9 @@
 #include "files/grant.h"
 #include "files/resource.h"
 #include "files/transfer.h"
+#include "kms/broker.h"
 #include "ledger/evm/bundle.h"
 #include "loader/report.h"
-#include "kms/broker.h"
 #include "loader/verify.h"
 #include "store/store.h"
 
@@ -47,7 +47,8 @@ struct CreateArgs {
   std::string access;
   std::uint64_t price_per_request = 0;
   std::uint64_t price_per_1k_tokens = 0;
-  bool priced = false;  // either price option was given
+  bool priced = false;               // either price option was given
+  std::vector<std::string> workers;  // a split service's worker CVMs
   bool json = false;
 };
 
@@ -120,7 +121,8 @@ Result<std::string> engine_digest(const std::string& engine) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(engine, ec)) {
     auto digest = files::normalize_engine(engine);
-    if (!digest) return fail(std::string(kUsage), "--engine is neither a descriptor file nor a digest: " + engine);
+    if (!digest)
+      return fail(std::string(kUsage), "--engine is neither a descriptor file nor a digest: " + engine);
     return digest;
   }
   auto descriptor = files::load_resource(engine);
@@ -209,6 +211,13 @@ Result<void> check_create_usage(const CreateArgs& args) {
     return fail(std::string(kUsage),
                 "--price-per-request and --price-per-1k-tokens need --serve --access subscribers");
   }
+  if (!args.workers.empty() && (!args.serve || args.cvm.empty()))
+    return fail(std::string(kUsage),
+                "--worker needs --serve --cvm: a service split over CVMs, headed by --cvm");
+  if (args.workers.size() > ledger::kMaxServiceWorkers) {
+    return fail(std::string(kUsage),
+                "at most " + std::to_string(ledger::kMaxServiceWorkers) + " --worker CVMs serve one head");
+  }
   return {};
 }
 
@@ -244,6 +253,15 @@ Result<void> run_create(const CreateArgs& args) {
     auto serve = serve_args(args, *key);
     if (!serve) return std::unexpected(serve.error());
     tx_args["serve"] = std::move(*serve);
+  }
+  if (!args.workers.empty()) {
+    json workers = json::array();
+    for (const auto& worker : args.workers) {
+      auto id = parse_id_arg("--worker", worker);
+      if (!id) return std::unexpected(id.error());
+      workers.push_back(hex_encode(*id));
+    }
+    tx_args["workers"] = std::move(workers);
   }
   auto client = ledger::open_client(args.ledger);
   if (!client) return std::unexpected(client.error());
@@ -287,6 +305,20 @@ Result<void> run_list(const ListArgs& args) {
   return print_stdout(text);
 }
 
+// serve.workers as one line: each worker CVM, with where its tunnel listens
+// once it joined.
+std::string workers_text(const json& workers) {
+  std::string out;
+  for (const auto& w : workers) {
+    if (!out.empty()) out += ", ";
+    out += w["cvm"].get<std::string>();
+    out += w["endpoint"].is_null()
+               ? " (not joined)"
+               : " at " + w["endpoint"].get<std::string>() + " (joined at " + w["joined_at"].dump() + ")";
+  }
+  return out;
+}
+
 Result<void> run_get(const GetArgs& args) {
   auto client = ledger::open_client(args.ledger);
   if (!client) return std::unexpected(client.error());
@@ -299,8 +331,13 @@ Result<void> run_get(const GetArgs& args) {
   if (const auto serve = fields.find("serve"); serve != fields.end()) {
     const json terms = std::move(*serve);
     fields.erase("serve");
-    for (const auto& [key, value] : terms.items())
-      fields["serve." + key] = value.is_null() ? json("-") : value;
+    for (const auto& [key, value] : terms.items()) {
+      if (key == "workers") {
+        fields["serve.workers"] = workers_text(value);
+      } else {
+        fields["serve." + key] = value.is_null() ? json("-") : value;
+      }
+    }
   }
   return print_fields(fields);
 }
@@ -490,8 +527,9 @@ Result<void> run_verify(const VerifyArgs& args) {
   if (!printed) return printed;
   if (verification.accepted()) return {};
   const auto* failed = verification.checks.first_failure();
-  return fail("cli.rejected", "order " + std::to_string(args.id) + " does not verify: " +
-                                  (failed ? failed->name + ": " + failed->detail : std::string("no check ran")));
+  return fail("cli.rejected",
+              "order " + std::to_string(args.id) + " does not verify: " +
+                  (failed ? failed->name + ": " + failed->detail : std::string("no check ran")));
 }
 
 }  // namespace
@@ -511,7 +549,9 @@ void add_orders_commands(CLI::App& app, Action& action) {
       "no --output-to. A service pays its fixed offers when it first starts and its per-hour ones as\n"
       "it runs. With --access subscribers, clients subscribe ('ward services subscribe') and are\n"
       "charged for what they use at the --price-per-* prices; that revenue goes to the revenue-share\n"
-      "offers (their basis points, at most 10000 in all) and the rest to you.");
+      "offers (their basis points, at most 10000 in all) and the rest to you. With --worker the service\n"
+      "is split: --cvm is its head, and each worker CVM serves it part of the engine (llama.cpp\n"
+      "rpc-server) over an attested tunnel.");
   add_ledger_option(create_cmd, create->ledger);
   add_key_option(create_cmd, create->key);
   create_cmd->add_option("--cvm", create->cvm, "The CVM to run on (its id, 64 hex digits)")
@@ -528,15 +568,18 @@ void add_orders_commands(CLI::App& app, Action& action) {
           0, ledger::kMaxMemoryMib);
   decimal(create_cmd->add_option("--need-gpus", create->gpus, "With --tee-offer: GPUs a CVM must declare"), 0,
           ledger::kMaxGpus);
-  create_cmd->add_option("--engine", create->engine,
-                         "The engine: its descriptor (RES.json from ward files upload) or its image digest")
+  create_cmd
+      ->add_option("--engine", create->engine,
+                   "The engine: its descriptor (RES.json from ward files upload) or its image digest")
       ->option_text("RES.json|DIGEST")
       ->required();
   repeatable(create_cmd->add_option("--grant", create->grants,
                                     "A grant to the CVM (ward files grant), the engine's included. Checked "
                                     "against the order, then put in the store. Can be repeated"))
       ->option_text("GRANT.json");
-  create_cmd->add_option("--store", create->store, "Where the grants are put (default $WARD_STORE, else ./ward-store)")
+  create_cmd
+      ->add_option("--store", create->store,
+                   "Where the grants are put (default $WARD_STORE, else ./ward-store)")
       ->option_text("URI");
   repeatable(create_cmd->add_option("--input", create->inputs,
                                     "A grant already in a store, by blob URI. Can be repeated"))
@@ -557,6 +600,11 @@ void add_orders_commands(CLI::App& app, Action& action) {
   add_amount_option(create_cmd, "--price-per-1k-tokens", create->price_per_1k_tokens,
                     "With --access subscribers: tokens a subscriber pays per 1000 tokens the engine "
                     "counts, rounded up (default 0)");
+  repeatable(
+      create_cmd->add_option("--worker", create->workers,
+                             "With --serve --cvm: a worker CVM (its id, 64 hex digits) of the service, "
+                             "headed by --cvm. Can be repeated, up to 7 times"))
+      ->option_text("ID");
   decimal(repeatable(create_cmd->add_option("--offer", create->offers,
                                             "An offer id the order pays. Can be repeated")))
       ->option_text("ID");
@@ -613,7 +661,8 @@ void add_orders_commands(CLI::App& app, Action& action) {
   report_cmd->callback([&action, report] { action = [report] { return run_report(*report); }; });
 
   auto verify = std::make_shared<VerifyArgs>();
-  CLI::App* verify_cmd = group->add_subcommand("verify", "Verify an order's integrity report, printing each check");
+  CLI::App* verify_cmd =
+      group->add_subcommand("verify", "Verify an order's integrity report, printing each check");
   verify_cmd->footer(
       "Checks: the report's signature by the CVM certificate's key; the certificate under the trusted\n"
       "certification center; its hardware evidence to the vendor root (or the simulated root, when the\n"
@@ -631,9 +680,11 @@ void add_orders_commands(CLI::App& app, Action& action) {
   decimal(verify_cmd->add_option("ID", verify->id, "The order id"))->option_text(" ")->required();
   verify_cmd->add_option("--ca-cert", verify->ca_cert, "The certification center's certificate (PEM)")
       ->option_text("FILE");
-  verify_cmd->add_option("--ca", verify->ca, "Or fetch it from the center (trust on first use)")->option_text("URL");
-  verify_cmd->add_option("--policy", verify->policy,
-                         "The attestation policy (JSON, docs/attest.md); default strict: no simulation")
+  verify_cmd->add_option("--ca", verify->ca, "Or fetch it from the center (trust on first use)")
+      ->option_text("URL");
+  verify_cmd
+      ->add_option("--policy", verify->policy,
+                   "The attestation policy (JSON, docs/attest.md); default strict: no simulation")
       ->option_text("FILE");
   repeatable(verify_cmd->add_option("--resources", verify->resources,
                                     "A descriptor you hold that the order must have used. Can be repeated"))
@@ -651,7 +702,8 @@ void add_orders_commands(CLI::App& app, Action& action) {
                                     "A key broker whose release log must hold the release of every input "
                                     "granted to it. Can be repeated (replicas)"))
       ->option_text("URL");
-  verify_cmd->add_option("--kms-policy", verify->kms_policy, "With --kms: the broker's attestation policy (JSON)")
+  verify_cmd
+      ->add_option("--kms-policy", verify->kms_policy, "With --kms: the broker's attestation policy (JSON)")
       ->option_text("FILE");
   verify_cmd
       ->add_option("--bundle", verify->bundle, "Verify from this offline bundle of an EVM ledger's blocks")

@@ -31,9 +31,12 @@ Result<UniqueFd> open_network_namespace(pid_t pid) {
   return fd;
 }
 
-Result<UniqueFd> connect_in_namespace(int netns, int port, std::chrono::milliseconds timeout) {
-  // setns changes the calling thread's namespace only, so a thread of its
-  // own creates the socket and ends; the caller's thread never moves.
+namespace {
+
+// A TCP socket made in `netns`. setns changes the calling thread's
+// namespace only, so a thread of its own creates the socket and ends; the
+// caller's thread never moves.
+Result<UniqueFd> socket_in_namespace(int netns) {
   int made = -1;
   int err = 0;
   std::thread([&] {
@@ -49,11 +52,38 @@ Result<UniqueFd> connect_in_namespace(int netns, int port, std::chrono::millisec
                 "cannot create a socket in the sandbox's network namespace: " + errno_text(err) +
                     (err == EPERM ? " (serving needs the loader to run as root)" : ""));
   }
-  UniqueFd fd(made);
+  return UniqueFd(made);
+}
+
+sockaddr_in loopback(int port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
+}  // namespace
+
+Result<UniqueFd> listen_in_namespace(int netns, int port) {
+  auto fd = socket_in_namespace(netns);
+  if (!fd) return std::unexpected(fd.error());
+  const int one = 1;
+  (void)::setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const sockaddr_in addr = loopback(port);
+  if (::bind(fd->get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd->get(), 16) != 0) {
+    return fail("engine.listen", "cannot listen on port " + std::to_string(port) +
+                                     " in the sandbox's network namespace: " + errno_text(errno));
+  }
+  return fd;
+}
+
+Result<UniqueFd> connect_in_namespace(int netns, int port, std::chrono::milliseconds timeout) {
+  auto made = socket_in_namespace(netns);
+  if (!made) return std::unexpected(made.error());
+  UniqueFd fd = std::move(*made);
+  const sockaddr_in addr = loopback(port);
   const std::string where = "the engine's port " + std::to_string(port);
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     if (errno != EINPROGRESS)

@@ -23,4 +23,10 @@ Result<UniqueFd> open_network_namespace(pid_t pid);
 // "engine.connect" (nothing listens yet, or it does not answer in time).
 Result<UniqueFd> connect_in_namespace(int netns, int port, std::chrono::milliseconds timeout);
 
+// A TCP socket in `netns` listening on 127.0.0.1:`port` there: a port the
+// engine connects to, which the loader serves (a split order's tunnels,
+// serve/tunnel.h). Errors "engine.netns" (the namespace cannot be entered),
+// "engine.listen" (the port is taken).
+Result<UniqueFd> listen_in_namespace(int netns, int port);
+
 }  // namespace ward::engine

@@ -44,6 +44,12 @@ std::unexpected<Error> refused(const std::string& m) {
   return fail("refused", m);
 }
 
+// Whether `cvm` is one of the worker CVMs of a split service order.
+bool is_worker(const ledger::Order& order, const ledger::CvmId& cvm) {
+  if (!order.serve) return false;
+  return std::ranges::any_of(order.serve->workers, [&](const ledger::Worker& w) { return w.cvm == cvm; });
+}
+
 template <class T>
 Result<T> read_field(fields::Read<T> value, std::string_view code) {
   if (!value) return fail(std::string(code), value.error());
@@ -108,14 +114,6 @@ Result<crypto::SecretBytes> unseal(std::string_view text, ByteView measurement) 
                           all.subspan(crypto::kAeadNonceSize));
   if (!plain) return bad("does not open: sealed by another measurement, or altered");
   return plain;
-}
-
-// The measurement a broker is known by: its platform's launch measurement.
-Result<Bytes> launch_measurement(const attest::Appraisal& a) {
-  for (const char* name : {"mrtd", "measurement", "mrenclave"}) {
-    if (const auto* m = a.measurement(name)) return m->value;
-  }
-  return fail("kms.seal", "the broker's evidence has no launch measurement (mrtd, measurement, mrenclave)");
 }
 
 // --- HTTP client ---------------------------------------------------------------
@@ -457,25 +455,13 @@ Result<void> Broker::Impl::open_log() {
 
 Result<std::unique_ptr<Broker>> Broker::open(CvmCredentials cvm, BrokerOptions options) {
   auto impl = std::make_unique<Impl>(std::move(cvm), std::move(options));
-  // The broker's own evidence: its measurement seals the group key and is
-  // what a peer broker must show.
-  attest::Policy self = attest::Policy::report_only();
-  self.allow_simulated = true;
-  auto own = ca::verify_cvm_certificate(impl->cvm.certificate, impl->options.ca_certificate, self,
-                                        system_clock::now());
-  if (!own.accepted())
-    return fail("kms.broker", "the broker's own certificate: " + own.appraisal.checks.first_failure_text());
-  impl->simulated = own.appraisal.simulated;
-  auto measurement = launch_measurement(own.appraisal);
-  if (!measurement) return std::unexpected(measurement.error());
-  impl->measurement = *measurement;
-  for (const char* name : {"mrtd", "measurement", "mrenclave"}) {
-    if (own.appraisal.measurement(name)) {
-      impl->same_code.allowed_measurements[name] = {*measurement};
-      break;
-    }
-  }
-  impl->same_code.allow_simulated = impl->simulated;
+  // The broker's own evidence: its launch measurement seals the group key
+  // and is what a peer broker must show.
+  auto own = ca::own_code(impl->cvm.certificate, impl->options.ca_certificate, system_clock::now());
+  if (!own) return fail("kms.broker", "the key broker: " + own.error().message);
+  impl->simulated = own->simulated;
+  impl->measurement = std::move(own->measurement);
+  impl->same_code = std::move(own->same_code);
   if (!fs::is_directory(impl->options.dir))
     return fail("kms.broker", impl->options.dir.string() + " is not a directory");
   if (auto ok = impl->load_or_make_group(); !ok) return std::unexpected(ok.error());
@@ -545,9 +531,15 @@ Result<json> Broker::Impl::release(std::string_view body) {
   auto order = ledger->order(request->order);
   if (!order) return ledger_error(order.error());
   if (!*order) return refused("order: " + order_name + " is not on the ledger");
-  if ((*order)->cvm != cvm_id.id)
-    return refused("order.cvm: " + order_name + " is for CVM " + hex_encode((*order)->cvm) + ", not CVM " +
-                   cvm_hex);
+  // The head (the order's CVM) may be released any of its grants; a worker
+  // of a split service order only the engine's (order.worker, below): the
+  // data reaches a worker from the head, over a tunnel the head verifies.
+  const bool head = (*order)->cvm == cvm_id.id;
+  const bool worker = !head && is_worker(**order, cvm_id.id);
+  if (!head && !worker)
+    return refused("order.cvm: " + order_name + " is for CVM " + hex_encode((*order)->cvm) +
+                   ((*order)->serve && !(*order)->serve->workers.empty() ? " and its workers" : "") +
+                   ", not CVM " + cvm_hex);
   if ((*order)->status != ledger::OrderStatus::Processing)
     return refused("order.status: " + order_name + " is " + std::string(ledger::to_string((*order)->status)) +
                    ", not processing");
@@ -572,6 +564,10 @@ Result<json> Broker::Impl::release(std::string_view body) {
     return fail("store", "grant " + uri + " does not hash to its name");
   auto grant = files::parse_grant(as_chars(*bytes));
   if (!grant) return refused(grant.error().message);
+  if (worker && grant->descriptor.resource.engine != (*order)->engine)
+    return refused("order.worker: CVM " + cvm_hex + " is a worker of " + order_name +
+                   ", and a worker is released the engine only: input " + std::to_string(request->input) +
+                   " is not the grant of the engine " + (*order)->engine);
   if (!grant->policy.broker || grant->policy.broker->recipient != recipient)
     return refused("grant.broker: " + order_name + "'s input " + std::to_string(request->input) +
                    " is not a grant to this broker");
@@ -595,7 +591,8 @@ Result<json> Broker::Impl::release(std::string_view body) {
                                              request->order) != (*state)->orders.end();
     if (!counted)
       return refused("grant.uses: the ledger has not counted " + order_name + " against the grant's " +
-                     std::to_string(grant->policy.uses) + " uses (used up, or grants.use not sent)");
+                     std::to_string(grant->policy.uses) +
+                     " uses (used up, or the order's CVM did not send grants.use)");
   }
 
   // Re-wrap for the CVM, bound to this order, and log it before answering.

@@ -3,9 +3,10 @@
 // any CVM; it holds a group key (an age identity with its Ed25519 key, as a
 // party's) that owners grant to, and re-wraps a grant's header for a CVM only
 // when the CVM's certificate and evidence meet the grant's policy, an order
-// on the ledger names that CVM and the grant, and the ledger has neither
-// seen the grant revoked nor used up. Every release is a signed, hash-chained
-// entry of the broker's release log. Brokers of the same measurement share
+// on the ledger names that CVM and the grant (a worker CVM of a split
+// service order is released the order's engine grant only), and the ledger
+// has neither seen the grant revoked nor used up. Every release is a
+// signed, hash-chained entry of the broker's release log. Brokers of the same measurement share
 // the group key: one releases it only to another that proves that measurement.
 //
 //   GET  /v1/broker    the broker statement (below)
@@ -135,7 +136,9 @@ struct BrokerOptions {
 
 // The group key, sealed in `dir`: made fresh, unsealed, or taken from `peer`.
 // The broker's own CVM proves its measurement to a peer with its
-// certificate. Errors: "kms.seal", "kms.peer", the CA's.
+// certificate. Errors: "kms.broker" (its own certificate does not verify or
+// shows no launch measurement, ca::own_code), "kms.seal", "kms.peer", the
+// ledger client's.
 class Broker {
  public:
   static Result<std::unique_ptr<Broker>> open(CvmCredentials cvm, BrokerOptions options);

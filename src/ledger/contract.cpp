@@ -411,6 +411,10 @@ RuleResult apply_orders_create(State& s, const Record& r, const args::OrdersCrea
     const auto tee = s.offer(cvm->offer);
     if (!tee || !tee->enabled) return reject(reason::kBadState, "the CVM's tee offer is disabled");
   }
+  for (const CvmId& worker : a.workers) {
+    if (!s.cvm(worker))
+      return reject(reason::kNotFound, "no CVM " + short_id(worker) + " (listed as a worker)");
+  }
   for (const std::uint64_t id : a.offers) {
     const auto offer = s.offer(id);
     if (!offer) return reject(reason::kNotFound, "no offer " + std::to_string(id));
@@ -439,6 +443,7 @@ RuleResult apply_orders_create(State& s, const Record& r, const args::OrdersCrea
   if (a.serve) {
     order.serve.emplace();
     order.serve->rule = *a.serve;
+    for (const CvmId& worker : a.workers) order.serve->workers.push_back(Worker{worker, {}, std::nullopt});
   }
   s.put(order);
   return {};
@@ -795,6 +800,31 @@ RuleResult apply_services_usage(State& s, const Record& r, const args::ServicesU
   return {};
 }
 
+RuleResult apply_services_join(State& s, const Record& r, const args::ServicesJoin& a) {
+  auto order = s.order(a.order);
+  const std::string id = std::to_string(a.order);
+  if (!order) return reject(reason::kNotFound, "no order " + id);
+  if (!order->serve) return reject(reason::kBadState, "order " + id + " is not a service order");
+  const CvmId sender = cvm_id_of(r.stx.tx.sender);
+  if (!s.cvm(sender))
+    return reject(reason::kNotAllowed, "only a listed CVM joins a service, sending with its key");
+  auto& workers = order->serve->workers;
+  const auto worker =
+      std::find_if(workers.begin(), workers.end(), [&](const Worker& w) { return w.cvm == sender; });
+  if (worker == workers.end()) {
+    return reject(reason::kNotAllowed, "CVM " + short_id(sender) + " is not a worker of order " + id);
+  }
+  if (order->status != OrderStatus::Processing) {
+    return reject(reason::kBadState,
+                  "order is " + std::string(to_string(order->status)) + ", not processing");
+  }
+  // A worker that restarted joins again, at its new endpoint.
+  worker->endpoint = a.endpoint;
+  worker->joined_at = r.time;
+  s.put(*order);
+  return {};
+}
+
 namespace {
 
 std::string grant_name(const GrantId& id) {
@@ -904,6 +934,8 @@ std::expected<void, Rejection> apply(State& state, const Record& record) {
             return apply_orders_take(overlay, record, a);
           } else if constexpr (std::is_same_v<A, args::OrdersReassign>) {
             return apply_orders_reassign(overlay, record, a);
+          } else if constexpr (std::is_same_v<A, args::ServicesJoin>) {
+            return apply_services_join(overlay, record, a);
           } else {
             static_assert(std::is_same_v<A, args::GrantsRevoke>);
             return apply_grants_revoke(overlay, record, a);

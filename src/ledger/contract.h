@@ -39,6 +39,7 @@ RuleResult apply_orders_reassign(State& s, const Record& r, const args::OrdersRe
 RuleResult apply_grants_revoke(State& s, const Record& r, const args::GrantsRevoke& a);
 RuleResult apply_services_subscribe(State& s, const Record& r, const args::ServicesSubscribe& a);
 RuleResult apply_services_usage(State& s, const Record& r, const args::ServicesUsage& a);
+RuleResult apply_services_join(State& s, const Record& r, const args::ServicesJoin& a);
 
 // What settlement pays a payee: fixed pays its amount on Done only, per_hour
 // ceil(amount * seconds / 3600), revenue_share nothing; never more than `left`.

@@ -137,6 +137,16 @@ json to_json(const ServiceTerms& t) {
   if (t.rule.access == ServiceAccess::Subscribers) {
     out["price"] = {{"per_request", t.rule.price.per_request}, {"per_1k_tokens", t.rule.price.per_1k_tokens}};
   }
+  // Only a split service has workers: the terms of others keep their bytes.
+  if (!t.workers.empty()) {
+    json workers = json::array();
+    for (const Worker& w : t.workers) {
+      workers.push_back({{"cvm", hex_encode(w.cvm)},
+                         {"endpoint", w.endpoint.empty() ? json(nullptr) : json(w.endpoint)},
+                         {"joined_at", time(w.joined_at)}});
+    }
+    out["workers"] = std::move(workers);
+  }
   return out;
 }
 
@@ -162,13 +172,41 @@ Result<std::vector<std::array<std::uint8_t, 32>>> id_list(const json& j, const c
   return out;
 }
 
-Result<std::optional<std::uint64_t>> optional_time(const json& j, const char* key) {
+Result<std::optional<std::uint64_t>> optional_time(const json& j, const char* key,
+                                                   const std::string& what = "serve") {
   if (!j.contains(key)) return std::nullopt;
   const json& v = j.at(key);
   if (v.is_null()) return std::nullopt;
-  if (!v.is_number_unsigned())
-    return fail("ledger.json", std::string("serve.") + key + " is not a time or null");
+  if (!v.is_number_unsigned()) return fail("ledger.json", what + "." + key + " is not a time or null");
   return v.get<std::uint64_t>();
+}
+
+// serve.workers: 1..kMaxServiceWorkers of {"cvm", "endpoint", "joined_at"},
+// as to_json writes them (it writes no empty list).
+Result<std::vector<Worker>> workers_from_json(const json& list) {
+  if (!list.is_array() || list.empty() || list.size() > kMaxServiceWorkers)
+    return fail("ledger.json", "serve.workers is not a list of 1 to " + std::to_string(kMaxServiceWorkers));
+  std::vector<Worker> out;
+  for (const auto& item : list) {
+    if (!item.is_object() || item.size() != 3 || !item.contains("cvm") || !item.contains("endpoint") ||
+        !item.contains("joined_at")) {
+      return fail("ledger.json", "serve.workers holds a value that is not {cvm, endpoint, joined_at}");
+    }
+    Worker w;
+    auto cvm = id_value(item.at("cvm"), "workers[].cvm");
+    if (!cvm) return std::unexpected(cvm.error());
+    w.cvm = *cvm;
+    if (const json& endpoint = item.at("endpoint"); !endpoint.is_null()) {
+      if (!endpoint.is_string() || endpoint.get_ref<const std::string&>().empty())
+        return fail("ledger.json", "serve.workers[].endpoint is not HOST:PORT or null");
+      w.endpoint = endpoint.get<std::string>();
+    }
+    auto joined = optional_time(item, "joined_at", "serve.workers[]");
+    if (!joined) return std::unexpected(joined.error());
+    w.joined_at = *joined;
+    out.push_back(std::move(w));
+  }
+  return out;
 }
 
 Result<std::uint64_t> amount_value(const json& j, const std::string& what) {
@@ -193,8 +231,9 @@ Result<ServiceTerms> service_terms_from_json(const json& j) {
   if (!j.is_object()) return fail("ledger.json", "serve is not an object");
   constexpr const char* kRequired[] = {"access",        "accounts",         "tls_key_sha256", "inputs",
                                        "serving_since", "cancel_requested", "endpoint"};
-  // Absent from the terms of service orders made before subscriptions.
-  constexpr const char* kLater[] = {"price", "exhausted_at", "revenue"};
+  // Absent from the terms of service orders made before subscriptions, and
+  // of every service that is not split over worker CVMs.
+  constexpr const char* kLater[] = {"price", "exhausted_at", "revenue", "workers"};
   for (const char* key : kRequired) {
     if (!j.contains(key)) return fail("ledger.json", std::string("serve has no ") + key);
   }
@@ -252,6 +291,11 @@ Result<ServiceTerms> service_terms_from_json(const json& j) {
     if (!endpoint.is_string() || endpoint.get_ref<const std::string&>().empty())
       return fail("ledger.json", "serve.endpoint is not a URL or null");
     t.endpoint = endpoint.get<std::string>();
+  }
+  if (j.contains("workers")) {
+    auto workers = workers_from_json(j.at("workers"));
+    if (!workers) return std::unexpected(workers.error());
+    t.workers = std::move(*workers);
   }
   return t;
 }

@@ -78,9 +78,20 @@ struct Payment {
   bool operator==(const Payment&) const = default;
 };
 
+// A worker CVM of a split service order: named by the creator in
+// orders.create, it publishes where its tunnel listens with services.join.
+struct Worker {
+  CvmId cvm{};
+  std::string endpoint;                    // HOST:PORT, set by services.join; empty until it joins
+  std::optional<std::uint64_t> joined_at;  // the last services.join's record time
+
+  bool operator==(const Worker&) const = default;
+};
+
 // A service order's terms: the creator's access rule, then what services.start
 // recorded (the TLS key and inputs the CVM serves with), the request to stop
-// (the creator's, or the deposit running out), and what its subscribers paid.
+// (the creator's, or the deposit running out), what its subscribers paid, and
+// a split service's workers.
 struct ServiceTerms {
   ServeRule rule;
   std::optional<crypto::Sha256Digest> tls_key_sha256;  // set by services.start
@@ -90,6 +101,7 @@ struct ServiceTerms {
   std::string endpoint;                                // where the gateway listens, set by services.start
   std::optional<std::uint64_t> exhausted_at;           // when the deposit could not pay the per-hour offers
   std::uint64_t revenue = 0;                           // charged to all its subscriptions so far
+  std::vector<Worker> workers;                         // a split service's workers, in the order listed
 
   bool started() const { return tls_key_sha256.has_value(); }
   bool operator==(const ServiceTerms&) const = default;
@@ -97,8 +109,9 @@ struct ServiceTerms {
 
 nlohmann::json to_json(const ServiceTerms& t);
 // The inverse of to_json; also reads the terms of ledgers made before
-// subscriptions (no price, exhausted_at or revenue). Errors: "ledger.json"
-// naming the field that does not fit.
+// subscriptions (no price, exhausted_at or revenue). "workers" appears only
+// for a split service, so the terms of others read and hash as before.
+// Errors: "ledger.json" naming the field that does not fit.
 Result<ServiceTerms> service_terms_from_json(const nlohmann::json& j);
 
 // {"cores", "memory_mib", "gpus"}; nullopt for a value of another shape.

@@ -297,8 +297,31 @@ std::expected<ServeRule, Rejection> serve_rule(const json& serve) {
   return rule;
 }
 
+// "workers": [CVM ids] of a split service: 1..kMaxServiceWorkers, none
+// twice, none its head `cvm`.
+std::expected<std::vector<CvmId>, Rejection> worker_list(const json& list, const CvmId& head) {
+  if (!list.is_array()) return malformed("\"workers\" must be an array of CVM ids");
+  if (list.empty() || list.size() > kMaxServiceWorkers) {
+    return malformed("\"workers\" must list 1 to " + std::to_string(kMaxServiceWorkers) + " CVMs");
+  }
+  std::vector<CvmId> workers;
+  for (const auto& item : list) {
+    WARD_TRY(worker, fields::hex_value<32>(item, "workers"));
+    if (worker == head) {
+      return malformed("\"workers\" lists the order's own CVM " + hex_encode(worker) +
+                       ": the head is not its own worker");
+    }
+    if (std::find(workers.begin(), workers.end(), worker) != workers.end()) {
+      return malformed("\"workers\" lists CVM " + hex_encode(worker) + " twice");
+    }
+    workers.push_back(worker);
+  }
+  return workers;
+}
+
 Parsed parse_orders_create(const json& a) {
-  WARD_FIELDS("cvm", "offer", "needs", "engine", "inputs", "outputs", "offers", "deposit", "serve");
+  WARD_FIELDS("cvm", "offer", "needs", "engine", "inputs", "outputs", "offers", "deposit", "serve",
+              "workers");
   if (a.contains("cvm") == a.contains("offer"))
     return malformed("an order names exactly one of \"cvm\" and \"offer\" (a tee offer)");
   CvmId cvm{};
@@ -330,6 +353,12 @@ Parsed parse_orders_create(const json& a) {
     return malformed("a service order has no downloadable output: \"outputs\" must be empty");
   }
   if (!serve && outputs.empty()) return malformed("\"outputs\" must name at least one recipient");
+  std::vector<CvmId> workers;
+  if (a.contains("workers")) {
+    if (!serve) return malformed("\"workers\" goes with \"serve\": only a service is split over CVMs");
+    WARD_TRY(listed, worker_list(a.at("workers"), cvm));
+    workers = std::move(listed);
+  }
   for (const auto& r : outputs) {
     if (!r.starts_with("age1")) return malformed("\"outputs\" holds a value that is not an age recipient");
   }
@@ -346,7 +375,8 @@ Parsed parse_orders_create(const json& a) {
                             std::move(outputs),
                             std::move(offers),
                             deposit,
-                            std::move(serve)};
+                            std::move(serve),
+                            std::move(workers)};
 }
 
 // {order}: all that orders.start, .cancel, .take and .reassign take.
@@ -507,6 +537,32 @@ Parsed parse_services_usage(const json& a) {
   return args::ServicesUsage{order, std::move(usage)};
 }
 
+// HOST:PORT as a worker's tunnel listens: printable ASCII without spaces, a
+// host (an IPv6 one in brackets) and a port 1..65535 in its one spelling.
+bool is_endpoint(std::string_view text) {
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f; })) return false;
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  const std::string_view host = text.substr(0, colon);
+  if (host.front() == '[' && (host.size() < 3 || host.back() != ']')) return false;
+  const std::string_view port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.front() == '0' ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  return std::stoul(std::string(port)) <= 65535;
+}
+
+Parsed parse_services_join(const json& a) {
+  WARD_FIELDS("order", "endpoint");
+  WARD_TRY(order, get_uint(a, "order"));
+  WARD_TRY(endpoint, get_string(a, "endpoint", kMaxWorkerEndpoint));
+  if (!is_endpoint(endpoint)) {
+    return malformed("\"endpoint\" must be HOST:PORT, port 1 to 65535, in printable ASCII without spaces");
+  }
+  return args::ServicesJoin{order, std::move(endpoint)};
+}
+
 #undef WARD_FIELDS
 #undef WARD_TRY
 
@@ -537,6 +593,7 @@ constexpr TxParser kParsers[] = {
     {"grants.revoke", parse_grants_revoke},
     {"services.subscribe", parse_services_subscribe},
     {"services.usage", parse_services_usage},
+    {"services.join", parse_services_join},
 };
 
 std::expected<Transaction, Rejection> parse_tx(const json& tx) {

@@ -50,6 +50,10 @@ inline constexpr std::size_t kMaxServiceAccounts = 256;
 inline constexpr std::uint32_t kMaxBps = 10000;
 // The most accounts one services.usage may report on.
 inline constexpr std::size_t kMaxUsageEntries = 256;
+// The most worker CVMs a split service order may name, and the longest
+// HOST:PORT a worker may publish (services.join).
+inline constexpr std::size_t kMaxServiceWorkers = 7;
+inline constexpr std::size_t kMaxWorkerEndpoint = 255;
 
 // Why a transaction was refused. `reason` is one of the codes below (stable;
 // callers branch on it), `message` one line for a person.
@@ -214,6 +218,10 @@ struct OrdersCreate {
   std::vector<std::uint64_t> offers;
   std::uint64_t deposit;
   std::optional<ServeRule> serve;  // a service order: `outputs` is empty
+  // A split service's worker CVMs, which serve its head (`cvm`) the engine's
+  // layers over attested tunnels: with `serve` and `cvm` only, 0 (none) to
+  // kMaxServiceWorkers, none twice, not `cvm`.
+  std::vector<CvmId> workers = {};
 };
 struct OrdersStart {
   std::uint64_t order;
@@ -298,6 +306,11 @@ struct ServicesUsage {
   std::uint64_t order;
   std::vector<Usage> usage;  // 0..kMaxUsageEntries, no account twice
 };
+// A worker CVM of a split service publishes where its tunnel listens.
+struct ServicesJoin {
+  std::uint64_t order;
+  std::string endpoint;  // HOST:PORT, port 1..65535, printable ASCII without spaces
+};
 }  // namespace args
 
 using Action = std::variant<args::AccountsRegister, args::AccountsFund, args::AccountsTransfer,
@@ -305,7 +318,7 @@ using Action = std::variant<args::AccountsRegister, args::AccountsFund, args::Ac
                             args::CvmsHeartbeat, args::CvmsUpdate, args::OrdersCreate, args::OrdersStart,
                             args::OrdersCancel, args::OrdersFail, args::ReportsSubmit, args::ServicesStart,
                             args::GrantsUse, args::GrantsRevoke, args::ServicesSubscribe, args::ServicesUsage,
-                            args::OrdersTake, args::OrdersReassign>;
+                            args::OrdersTake, args::OrdersReassign, args::ServicesJoin>;
 
 struct Transaction {
   LedgerId ledger{};

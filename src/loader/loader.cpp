@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "base/bytes.h"
+#include "ca/server.h"
 #include "ledger/evm/client.h"
 
 namespace ward::loader {
@@ -117,6 +118,22 @@ bool take_from_offer(ledger::LedgerClient& ledger, const CvmState& cvm, std::uin
   return took;
 }
 
+// A Processing split service order that lists this CVM among its workers
+// (docs/serving.md, "Split inference"), seen by an idle CVM; nullopt when
+// there is none.
+std::optional<ledger::Order> worker_order(ledger::LedgerClient& ledger, const ledger::CvmId& id) {
+  ledger::OrderFilter filter;
+  filter.status = ledger::OrderStatus::Processing;
+  auto orders = ledger.orders(filter);
+  if (!orders) return std::nullopt;
+  for (auto& order : *orders) {
+    if (!order.serve) continue;
+    for (const auto& w : order.serve->workers)
+      if (w.cvm == id) return std::move(order);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::filesystem::path default_work_root(const ledger::CvmId& id) {
@@ -140,6 +157,13 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
 
   auto ledger = ledger::open_client(options.ledger);
   if (!ledger) return std::unexpected(ledger.error());
+  // The CVMs of a split order verify each other under the center's certificate.
+  // Without it this CVM serves no split order (start_split_head says so).
+  if (auto ca = ca::fetch_ca_certificate(options.cvm.ca_url); ca) {
+    pipeline.ca_certificate = std::move(*ca);
+  } else {
+    say("no certification center certificate, so no split orders: " + ca.error().message);
+  }
 
   auto summary = (*ledger)->summary();
   if (!summary) return fail(summary.error(), "the ledger");
@@ -193,6 +217,21 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
     unreachable_since = Clock::now();
     if (orders->empty() && offer_orders && take_from_offer(**ledger, *cvm, offer, timeout, resources))
       continue;
+    if (orders->empty() && offer_orders) {
+      if (auto work = worker_order(**ledger, cvm->id)) {
+        say("order " + std::to_string(work->id) + ": a worker of this split order; starting its part");
+        auto done = process_worker(*cvm, **ledger, *work, pipeline);
+        last_heartbeat = Clock::now();
+        if (done) {
+          say("order " + std::to_string(work->id) + ": the worker's part is over");
+        } else {
+          say("order " + std::to_string(work->id) + ": the worker stopped: " + done.error().message);
+          // Not again for the same order at once: the head is told by its tunnels.
+          std::this_thread::sleep_for(options.poll);
+        }
+        continue;
+      }
+    }
     if (orders->empty()) {
       if (options.exit_when_idle) return {};
       // Wake as soon as the ledger grows (a new order is a new record)

@@ -80,6 +80,71 @@ std::unexpected<Error> grant_use_refusal(const Error& e) {
 
 }  // namespace
 
+namespace {
+
+// Fetches the grant of every input of `order` (each names its resource).
+Result<std::vector<Component>> fetch_grants(const ledger::Order& order) {
+  std::vector<Component> components;
+  for (const auto& uri : order.inputs) {
+    auto ref = store::parse_blob_uri(uri);
+    if (!ref) return fail(ref.error(), "grant " + uri);
+    auto text = store::fetch_bytes(uri, kMaxGrantSize);
+    if (!text) return fail(text.error(), "fetching grant " + uri);
+    auto grant = files::parse_grant(as_chars(*text));
+    if (!grant) return fail(grant.error(), "grant " + uri);
+    components.push_back(Component{uri, ref->sha256, std::move(*grant)});
+  }
+  return components;
+}
+
+// Asks the key brokers, in turn, for the key of input `index`, a grant to a
+// broker: the broker checks this CVM, the order and the ledger's count, and
+// re-wraps the key for this order on this CVM alone, which is what the
+// header must then say.
+Result<void> release_from_broker(const CvmState& cvm, const PipelineOptions& options,
+                                 const ledger::LedgerId& ledger_id, const ledger::Order& order,
+                                 std::size_t index, Component& component,
+                                 const std::function<void(const std::string&)>& log) {
+  auto& grant = component.grant;
+  const auto binding = files::release_binding(grant.id, ledger_id, order.id, cvm.id);
+  Result<kms::Released> released = fail("kms.client", "no key broker");
+  for (const auto& url : options.kms) {
+    released = kms::request_release(url, cvm.key, cvm.certificate_pem, order.id, index,
+                                    grant.policy.broker->recipient);
+    // A refusal is the broker's verdict; only an unreachable one is skipped.
+    if (released || released.error().code == "kms.refused") break;
+  }
+  if (!released) return fail(released.error(), "grant " + component.grant_uri);
+  if (auto ok = files::accept_release(grant, std::move(released->header), cvm.key.identity(), binding); !ok)
+    return fail(ok.error(), "grant " + component.grant_uri + " as the key broker released it");
+  log("the key broker released grant " + std::to_string(index) + ": " + released->entry);
+  return {};
+}
+
+// Decrypts the engine image into work/rootfs, which must be the order's.
+Result<void> unpack_engine(const CvmState& cvm, const ledger::Order& order, const Component& engine,
+                           const fs::path& work, Prepared& prepared) {
+  const fs::path engine_tar = work / "engine.tar";
+  if (auto ok = files::decrypt_granted(engine.grant, cvm.key.identity(), engine_tar); !ok) {
+    return fail(ok.error(), "decrypting the engine");
+  }
+  const fs::path rootfs = work / "rootfs";
+  auto image = engine::unpack_image(engine_tar, rootfs);
+  if (!image) return fail(image.error(), "the engine image");
+  if (image->digest != order.engine) {
+    return fail("loader.engine", "the engine image is " + image->digest + ", not " + order.engine +
+                                     " as the order and its grants say");
+  }
+  std::error_code ec;
+  fs::remove(engine_tar, ec);
+  prepared.rootfs = rootfs;
+  prepared.image = std::move(*image);
+  prepared.engine_resource = report_input(engine, engine.grant.descriptor.resource.plaintext_sha256);
+  return {};
+}
+
+}  // namespace
+
 Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger,
                                const ledger::LedgerId& ledger_id, const ledger::Order& order,
                                const PipelineOptions& options, const fs::path& work,
@@ -92,16 +157,9 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
   StageClock clock(stages);
 
   // Fetch the grants (each names its resource), then every ciphertext.
-  std::vector<Component> components;
-  for (const auto& uri : order.inputs) {
-    auto ref = store::parse_blob_uri(uri);
-    if (!ref) return fail(ref.error(), "grant " + uri);
-    auto text = store::fetch_bytes(uri, kMaxGrantSize);
-    if (!text) return fail(text.error(), "fetching grant " + uri);
-    auto grant = files::parse_grant(as_chars(*text));
-    if (!grant) return fail(grant.error(), "grant " + uri);
-    components.push_back(Component{uri, ref->sha256, std::move(*grant)});
-  }
+  auto fetched = fetch_grants(order);
+  if (!fetched) return std::unexpected(fetched.error());
+  std::vector<Component>& components = *fetched;
   clock.end("fetch");
 
   // Verify: every grant allows this order, exactly one of them is the engine.
@@ -120,6 +178,13 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
       if (options.kms.empty())
         return fail("files.grant", "grant " + components[i].grant_uri +
                                        " is to a key broker, and this loader knows none (--kms URL)");
+      prepared.broker_policies.push_back(grant.policy.broker->attestation);
+    } else if (order.serve && !order.serve->workers.empty()) {
+      // A split order sends what its grants give to its workers, which a
+      // grant to this CVM alone does not name (docs/serving.md).
+      return fail("files.grant", "grant " + components[i].grant_uri +
+                                     " is to this CVM alone, and a split order sends what it grants to its "
+                                     "workers: grant to a key broker instead");
     } else if (auto ok = files::authenticate_grant(grant, cvm.key.identity()); !ok) {
       return fail(ok.error(), "grant " + components[i].grant_uri);
     }
@@ -140,23 +205,10 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
       !used) {
     return grant_use_refusal(used.error());
   }
-  // Grants to a key broker: the broker checks this CVM, the order and the
-  // ledger's count, and re-wraps the key for this order on this CVM alone.
   for (std::size_t i = 0; i < components.size(); ++i) {
-    auto& grant = components[i].grant;
-    if (!grant.policy.broker) continue;
-    const auto binding = files::release_binding(grant.id, ledger_id, order.id, cvm.id);
-    Result<kms::Released> released = fail("kms.client", "no key broker");
-    for (const auto& url : options.kms) {
-      released = kms::request_release(url, cvm.key, cvm.certificate_pem, order.id, i,
-                                      grant.policy.broker->recipient);
-      // A refusal is the broker's verdict; only an unreachable one is skipped.
-      if (released || released.error().code == "kms.refused") break;
-    }
-    if (!released) return fail(released.error(), "grant " + components[i].grant_uri);
-    if (auto ok = files::accept_release(grant, std::move(released->header), cvm.key.identity(), binding); !ok)
-      return fail(ok.error(), "grant " + components[i].grant_uri + " as the key broker released it");
-    log("the key broker released grant " + std::to_string(i) + ": " + released->entry);
+    if (!components[i].grant.policy.broker) continue;
+    if (auto ok = release_from_broker(cvm, options, ledger_id, order, i, components[i], log); !ok)
+      return std::unexpected(ok.error());
   }
   clock.end("verify");
 
@@ -165,25 +217,9 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
   // before the next step, and nothing runs before every check passed. The
   // engine comes first: its image must be the one the grants name before
   // any data owner's input is decrypted.
-  const auto& engine_component = components[engine_index];
-  const fs::path engine_tar = work / "engine.tar";
-  if (auto ok = files::decrypt_granted(engine_component.grant, cvm.key.identity(), engine_tar); !ok) {
-    return fail(ok.error(), "decrypting the engine");
-  }
-  const fs::path rootfs = work / "rootfs";
-  auto image = engine::unpack_image(engine_tar, rootfs);
-  if (!image) return fail(image.error(), "the engine image");
-  if (image->digest != order.engine) {
-    return fail("loader.engine", "the engine image is " + image->digest + ", not " + order.engine +
-                                     " as the order and its grants say");
-  }
+  if (auto ok = unpack_engine(cvm, order, components[engine_index], work, prepared); !ok)
+    return std::unexpected(ok.error());
   std::error_code ec;
-  fs::remove(engine_tar, ec);
-
-  prepared.rootfs = rootfs;
-  prepared.image = std::move(*image);
-  prepared.engine_resource =
-      report_input(engine_component, engine_component.grant.descriptor.resource.plaintext_sha256);
   auto& inputs = prepared.inputs;
   auto& report_inputs = prepared.report_inputs;
   for (std::size_t i = 0; i < components.size(); ++i) {
@@ -202,6 +238,40 @@ Result<Prepared> prepare_order(const CvmState& cvm, ledger::LedgerClient& ledger
   }
   log("fetched, checked and decrypted the engine and " + std::to_string(inputs.size()) + " inputs");
   clock.end("decrypt");
+  return prepared;
+}
+
+Result<Prepared> prepare_worker(const CvmState& cvm, const ledger::LedgerId& ledger_id,
+                                const ledger::Order& order, const PipelineOptions& options,
+                                const fs::path& work) {
+  const auto log = [&](const std::string& line) {
+    if (options.log) options.log("order " + std::to_string(order.id) + ": " + line);
+  };
+  Prepared prepared;
+  prepared.started = format_rfc3339(std::chrono::system_clock::now());
+  auto fetched = fetch_grants(order);
+  if (!fetched) return std::unexpected(fetched.error());
+  auto& components = *fetched;
+  const auto engine = std::ranges::find_if(
+      components, [&](const Component& c) { return c.grant.descriptor.resource.engine == order.engine; });
+  if (engine == components.end()) return fail("loader.engine", "no grant carries the engine " + order.engine);
+  const files::OrderTerms terms{cvm.id, order.engine, order.outputs, order.creator, true};
+  if (auto ok = files::check_grant_for_order(engine->grant, terms, std::chrono::system_clock::now()); !ok)
+    return fail(ok.error(), "grant " + engine->grant_uri);
+  // Only a broker can follow an order to a CVM its owner did not name.
+  if (!engine->grant.policy.broker) {
+    return fail("files.grant", "grant " + engine->grant_uri +
+                                   " is to one CVM: a worker of a split order takes the engine from a key "
+                                   "broker (ward files grant --broker)");
+  }
+  if (options.kms.empty())
+    return fail("files.grant",
+                "grant " + engine->grant_uri + " is to a key broker, and this loader knows none (--kms URL)");
+  const auto index = static_cast<std::size_t>(engine - components.begin());
+  if (auto ok = release_from_broker(cvm, options, ledger_id, order, index, *engine, log); !ok)
+    return std::unexpected(ok.error());
+  if (auto ok = unpack_engine(cvm, order, *engine, work, prepared); !ok) return std::unexpected(ok.error());
+  log("fetched, checked and decrypted the engine, for a worker's part");
   return prepared;
 }
 
@@ -338,6 +408,15 @@ Result<OrderOutcome> process_order(CvmState& cvm, ledger::LedgerClient& ledger, 
   outcome.stages_ms["publish"] = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - publish_start).count());
   return outcome;
+}
+
+Result<void> process_worker(CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+                            const PipelineOptions& options) {
+  auto summary = ledger.summary();
+  if (!summary) return std::unexpected(summary.error());
+  auto work = order_dir(options.work_root, order.id);
+  if (!work) return std::unexpected(work.error());
+  return work_for_order(cvm, ledger, summary->info.id, order, options, work->path());
 }
 
 }  // namespace ward::loader

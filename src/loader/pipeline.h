@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "base/error.h"
+#include "crypto/x509.h"
 #include "engine/sandbox.h"
 #include "ledger/client.h"
 #include "loader/cvm.h"
@@ -62,6 +64,9 @@ struct PipelineOptions {
   // Set by the loader: a service renews the CVM certificate as it runs, and
   // serves the renewed one from then on.
   CertificateRenewal* renewal = nullptr;
+  // The certification center's certificate, under which the CVMs of a split
+  // order verify each other (serve/tunnel.h); set by the loader.
+  std::optional<crypto::Certificate> ca_certificate;
 };
 
 // What became of an order.
@@ -79,6 +84,15 @@ struct OrderOutcome {
 // (options.renewal).
 Result<OrderOutcome> process_order(CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
                                    const PipelineOptions& options);
+
+// A worker's part of a split service order (docs/serving.md, "Split
+// inference"), on an order that is Processing and lists this CVM among its
+// workers: runs the engine's worker, serves the tunnel the head connects
+// through, says where on the ledger (services.join), and keeps it up until
+// the order leaves Processing. A worker records no end: the head's report
+// lists it. An error says why it stopped early.
+Result<void> process_worker(CvmState& cvm, ledger::LedgerClient& ledger, const ledger::Order& order,
+                            const PipelineOptions& options);
 
 // Removes what a previous run left in `work_root` (a loader killed mid-order).
 void wipe_work_root(const std::filesystem::path& work_root);

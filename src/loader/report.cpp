@@ -73,9 +73,23 @@ std::string signed_bytes(const json& report) {
   return std::string(kReportDomain) + ledger::canonical_json(report);
 }
 
-Result<ReportService> parse_service(const json& s) {
-  if (auto ok = exactly_fields(s, {"tls_key_sha256", "tls_certificate", "endpoint"}, "\"service\""); !ok) {
+Result<ReportWorker> parse_worker(const json& w) {
+  if (auto ok = exactly_fields(w, {"cvm", "certificate", "endpoint"}, "a worker"); !ok)
     return std::unexpected(ok.error());
+  auto cvm = field(fields::get_hex<32>(w, "cvm"));
+  if (!cvm) return std::unexpected(cvm.error());
+  auto certificate = field(fields::get_string(w, "certificate", kMaxReportSize));
+  if (!certificate) return std::unexpected(certificate.error());
+  auto endpoint = field(fields::get_string(w, "endpoint", kMaxText));
+  if (!endpoint) return std::unexpected(endpoint.error());
+  return ReportWorker{*cvm, std::move(*certificate), std::move(*endpoint)};
+}
+
+Result<ReportService> parse_service(const json& s) {
+  if (auto ok = fields::only_fields(s, {"tls_key_sha256", "tls_certificate", "endpoint", "workers"},
+                                    {"tls_key_sha256", "tls_certificate", "endpoint"}, "\"service\"");
+      !ok) {
+    return bad(ok.error());
   }
   ReportService out;
   auto key = field(fields::get_hex<32>(s, "tls_key_sha256"));
@@ -87,6 +101,17 @@ Result<ReportService> parse_service(const json& s) {
   auto endpoint = field(fields::get_string(s, "endpoint", kMaxText));
   if (!endpoint) return std::unexpected(endpoint.error());
   out.endpoint = std::move(*endpoint);
+  if (s.contains("workers")) {
+    const json& workers = s.at("workers");
+    if (!workers.is_array() || workers.empty() || workers.size() > ledger::kMaxServiceWorkers)
+      return bad("\"service\".workers is not an array of 1 to " + std::to_string(ledger::kMaxServiceWorkers) +
+                 " workers");
+    for (const auto& w : workers) {
+      auto worker = parse_worker(w);
+      if (!worker) return std::unexpected(worker.error());
+      out.workers.push_back(std::move(*worker));
+    }
+  }
   return out;
 }
 
@@ -185,6 +210,13 @@ json report_json(const Report& report) {
     out["service"] = {{"tls_key_sha256", hex_encode(report.service->tls_key_sha256)},
                       {"tls_certificate", report.service->tls_certificate},
                       {"endpoint", report.service->endpoint}};
+    if (!report.service->workers.empty()) {
+      json workers = json::array();
+      for (const auto& w : report.service->workers)
+        workers.push_back(
+            {{"cvm", hex_encode(w.cvm)}, {"certificate", w.certificate}, {"endpoint", w.endpoint}});
+      out["service"]["workers"] = std::move(workers);
+    }
   } else {
     out["output"] = {{"uri", report.output.uri},
                      {"sha256", hex_encode(report.output.sha256)},

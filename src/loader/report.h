@@ -39,12 +39,23 @@ struct ReportOutput {
   std::vector<std::string> recipients;
 };
 
+// A worker CVM of a split service order, as the head verified it through
+// its tunnel before the engine started (serve/tunnel.h).
+struct ReportWorker {
+  ledger::CvmId cvm{};
+  std::string certificate;  // PEM of its CVM certificate (evidence inside)
+  std::string endpoint;     // "HOST:PORT", where its tunnel listens
+
+  bool operator==(const ReportWorker&) const = default;
+};
+
 // A service order's reports (the start report and the final one) carry the
 // service's TLS endpoint instead of an output: a service has no output.
 struct ReportService {
   crypto::Sha256Digest tls_key_sha256{};  // of the TLS key's DER SubjectPublicKeyInfo
   std::string tls_certificate;            // PEM of the service certificate when the report was made
   std::string endpoint;                   // "https://HOST:PORT", where the gateway listens
+  std::vector<ReportWorker> workers;      // a split order's; "workers" only when there are any
 };
 
 struct Report {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -13,6 +14,7 @@
 
 #include "base/bytes.h"
 #include "base/time.h"
+#include "ca/certificate.h"
 #include "engine/netns.h"
 #include "engine/sandbox.h"
 #include "ledger/contract.h"
@@ -22,6 +24,7 @@
 #include "serve/meter.h"
 #include "serve/stream.h"
 #include "serve/tls.h"
+#include "serve/tunnel.h"
 
 namespace ward::loader {
 namespace {
@@ -57,17 +60,24 @@ class EngineSupervisor {
     return failure_;
   }
   // A connection to the engine's port, inside its sandbox.
-  Result<std::unique_ptr<serve::Stream>> dial(int port) {
+  Result<UniqueFd> dial_fd(int port) {
     UniqueFd netns;
     {
       std::lock_guard lock(mutex_);
       if (netns_) netns = UniqueFd(::fcntl(netns_.get(), F_DUPFD_CLOEXEC, 0));
     }
     if (!netns) return fail("engine.connect", "the engine is not running");
-    auto fd = engine::connect_in_namespace(netns.get(), port, kDialTimeout);
+    return engine::connect_in_namespace(netns.get(), port, kDialTimeout);
+  }
+  Result<std::unique_ptr<serve::Stream>> dial(int port) {
+    auto fd = dial_fd(port);
     if (!fd) return std::unexpected(fd.error());
     return serve::socket_stream(fd->release(), kEngineIoTimeout);
   }
+  // Called with each new sandbox's network namespace as it starts, before
+  // the engine may connect anywhere: where a split order's head listens for
+  // its engine's connections to the workers.
+  void on_namespace(std::function<void(int netns)> hook) { on_namespace_ = std::move(hook); }
 
  private:
   void run() {
@@ -79,6 +89,7 @@ class EngineSupervisor {
       spec.stop = &stop_;
       spec.on_started = [this](pid_t pid) {
         auto ns = engine::open_network_namespace(pid);
+        if (ns && on_namespace_) on_namespace_(ns->get());
         std::lock_guard lock(mutex_);
         if (ns) netns_ = std::move(*ns);
       };
@@ -109,6 +120,7 @@ class EngineSupervisor {
   std::condition_variable wake_;
   UniqueFd netns_;
   std::optional<std::string> failure_;
+  std::function<void(int)> on_namespace_;
   std::thread thread_;
 };
 
@@ -208,6 +220,88 @@ std::vector<crypto::Sha256Digest> input_digests(const Prepared& prepared) {
   return out;
 }
 
+// Where a split order's engines meet inside their sandboxes: a worker's
+// engine listens on kRpcPort, and the head's engine finds worker i at
+// 127.0.0.1:kRpcPort+i, a port its loader serves with the tunnel to it. The
+// engine image reads the environment (engines/llm/launcher.cpp).
+constexpr int kRpcPort = 50052;
+constexpr std::string_view kRoleEnv = "WARD_ROLE=rpc-worker";
+constexpr std::string_view kRpcPortEnv = "WARD_RPC_PORT=";
+constexpr std::string_view kRpcServersEnv = "WARD_RPC_SERVERS=";
+// How long a tunnel certificate lasts: tunnels are verified at their
+// handshake, and the head's engine opens them when it starts.
+constexpr std::chrono::hours kTunnelCertificateLifetime{24};
+
+std::string host_port(const std::string& host, int port) {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// The head's side of a split order, set up before its engine starts.
+struct SplitHead {
+  std::unique_ptr<serve::TunnelClient> tunnels;
+  std::vector<ReportWorker> workers;  // as verified, for the start report
+};
+
+// What the CVMs of a split order require of each other: this CVM's own
+// launch measurement, and each broker grant's policy, so the weights the
+// head's engine sends reach only CVMs their owners' policies admit.
+Result<std::vector<attest::Policy>> split_policies(const CvmState& cvm, const PipelineOptions& options,
+                                                   std::vector<attest::Policy> grant_policies) {
+  if (!options.ca_certificate)
+    return fail("loader.worker", "this loader has no certification center certificate to verify peers with");
+  auto own = ca::own_code(cvm.certificate, *options.ca_certificate, system_clock::now());
+  if (!own) return std::unexpected(own.error());
+  grant_policies.insert(grant_policies.begin(), own->same_code);
+  return grant_policies;
+}
+
+// Waits for every worker to say on the ledger where its tunnel listens
+// (services.join), then opens and verifies a tunnel to each.
+Result<SplitHead> start_split_head(const CvmState& cvm, ledger::LedgerClient& ledger,
+                                   const ledger::LedgerId& ledger_id, const ledger::Order& order,
+                                   const Prepared& prepared, const PipelineOptions& options,
+                                   const std::function<void(const std::string&)>& log) {
+  auto policies = split_policies(cvm, options, prepared.broker_policies);
+  if (!policies) return std::unexpected(policies.error());
+  const serve::TunnelOrder tunnel_order{ledger_id, order.id, order.engine};
+  auto identity = serve::tunnel_identity(tunnel_order, cvm.key.signing_key(), cvm.certificate,
+                                         kTunnelCertificateLifetime);
+  if (!identity) return fail(identity.error(), "the tunnel certificate");
+
+  std::vector<ledger::Worker> workers;
+  const auto ready_by = Clock::now() + options.service.start_timeout;
+  for (;;) {
+    auto current = ledger.order(order.id);
+    if (current && *current && (*current)->serve) {
+      workers = (*current)->serve->workers;
+      const bool all = std::ranges::all_of(workers, [](const auto& w) { return !w.endpoint.empty(); });
+      if (all) break;
+    }
+    if (options.stop && options.stop->load())
+      return fail(std::string(kStoppedCode), "the loader is stopping");
+    if (Clock::now() >= ready_by) {
+      std::string missing;
+      for (const auto& w : workers)
+        if (w.endpoint.empty()) missing += (missing.empty() ? "" : ", ") + hex_encode(w.cvm).substr(0, 16);
+      return fail("loader.worker", "workers " + missing + " did not join within " +
+                                       std::to_string(options.service.start_timeout.count()) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  SplitHead head;
+  serve::TunnelTrust trust{*options.ca_certificate, std::move(*policies), tunnel_order, {}};
+  head.tunnels = std::make_unique<serve::TunnelClient>(std::move(*identity), std::move(trust), log);
+  for (const auto& w : workers) {
+    auto peer = head.tunnels->probe(w.endpoint, w.cvm);
+    if (!peer) return fail("loader.worker", peer.error().message);
+    head.workers.push_back(ReportWorker{w.cvm, peer->cvm_certificate->to_pem(), w.endpoint});
+    log("worker CVM " + hex_encode(w.cvm).substr(0, 16) + " at " + w.endpoint + " verified");
+  }
+  return head;
+}
+
 }  // namespace
 
 Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
@@ -263,10 +357,40 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
   spec.limits.wall_time = std::chrono::hours(24 * 365 * 10);  // a service runs until the order ends
   if (spec.argv.empty()) return fail("loader.engine", "the engine image names no entrypoint or command");
 
+  // A split order: the workers' tunnels first, then the engine, which finds
+  // worker i at 127.0.0.1:kRpcPort+i inside its sandbox.
+  std::optional<SplitHead> split;
+  if (!order.serve->workers.empty()) {
+    auto head = start_split_head(cvm, ledger, ledger_id, order, *prepared, options, log);
+    if (!head) return std::unexpected(head.error());
+    split = std::move(*head);
+    std::string servers;
+    for (std::size_t i = 0; i < split->workers.size(); ++i)
+      servers += (i ? "," : "") + host_port("127.0.0.1", kRpcPort + static_cast<int>(i));
+    spec.env.push_back(std::string(kRpcServersEnv) + servers);
+  }
+  const auto lost_worker = [&]() -> std::optional<std::string> {
+    return split ? split->tunnels->lost() : std::nullopt;
+  };
+
   EngineSupervisor engine(std::move(spec), service.max_restarts, log);
+  if (split) {
+    engine.on_namespace([&split, &log](int netns) {
+      for (std::size_t i = 0; i < split->workers.size(); ++i) {
+        const auto& w = split->workers[i];
+        auto listener = engine::listen_in_namespace(netns, kRpcPort + static_cast<int>(i));
+        if (!listener) {
+          log("cannot serve worker " + std::to_string(i) + "'s port: " + listener.error().message);
+          continue;
+        }
+        split->tunnels->serve(std::move(*listener), w.endpoint, w.cvm);
+      }
+    });
+  }
   engine.start();
   const auto ready_by = Clock::now() + service.start_timeout;
   for (;;) {
+    if (auto lost = lost_worker()) return fail("loader.worker", *lost);
     if (auto failed = engine.failure()) return fail("loader.engine", *failed);
     if (options.stop && options.stop->load())
       return fail(std::string(kStoppedCode), "the loader is stopping");
@@ -313,8 +437,9 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
       endpoint_url(service.public_host.empty() ? service.listen_host : service.public_host, *bound);
 
   Report report = report_of(cvm, ledger_id, order, *prepared);
-  report.service = ReportService{serve::tls_key_digest(credentials->certificate),
-                                 credentials->certificate.to_pem(), endpoint};
+  report.service =
+      ReportService{serve::tls_key_digest(credentials->certificate), credentials->certificate.to_pem(),
+                    endpoint, split ? split->workers : std::vector<ReportWorker>{}};
   report.outcome = "serving";
   report.stages_ms = stages;
   const SignedReport start = sign_report(report, cvm.key.signing_key());
@@ -343,6 +468,11 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
     if (options.stop && options.stop->load()) {
       failure =
           Error{std::string(kStoppedCode), "the loader is stopping; the service is left to its restart"};
+      break;
+    }
+    // A lost worker takes the engine down with it: the order fails, naming it.
+    if (auto lost = lost_worker()) {
+      failure = Error{"loader.worker", *lost};
       break;
     }
     if (auto failed = engine.failure()) {
@@ -384,6 +514,7 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
   }
   gateway.stop();
   engine.stop();
+  if (split) split->tunnels->stop();
   // What the last receipts showed is charged before the final report
   // settles the order and refunds the rest of each deposit.
   if (!failure) send_usage();
@@ -398,6 +529,106 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
   report.outcome = outcome;
   report.stages_ms = stages;
   return sign_report(report, cvm.key.signing_key());
+}
+
+Result<void> work_for_order(CvmState& cvm, ledger::LedgerClient& ledger, const ledger::LedgerId& ledger_id,
+                            const ledger::Order& order, const PipelineOptions& options,
+                            const fs::path& work) {
+  const auto log = [&](const std::string& line) {
+    if (options.log) options.log("order " + std::to_string(order.id) + " (worker): " + line);
+  };
+  const ServiceOptions& service = options.service;
+  if (::geteuid() != 0) {
+    return fail("loader.serve",
+                "a worker needs ward-loader to run as root (to reach the engine inside its sandbox)");
+  }
+  auto policies = split_policies(cvm, options, {});
+  if (!policies) return std::unexpected(policies.error());
+  auto prepared = prepare_worker(cvm, ledger_id, order, options, work);
+  if (!prepared) return std::unexpected(prepared.error());
+
+  std::error_code ec;
+  const fs::path output = work / "result" / "output";
+  fs::create_directories(output, ec);
+  if (ec) return fail("loader.work", "cannot create the engine's output directory: " + ec.message());
+  engine::SandboxSpec spec;
+  spec.rootfs = prepared->rootfs;
+  spec.output = output;
+  spec.args_json = nlohmann::json{{"order", order.id}}.dump();
+  spec.argv = prepared->image.entrypoint;
+  spec.argv.insert(spec.argv.end(), prepared->image.cmd.begin(), prepared->image.cmd.end());
+  spec.env = prepared->image.env;
+  spec.env.emplace_back(kRoleEnv);
+  spec.env.push_back(std::string(kRpcPortEnv) + std::to_string(kRpcPort));
+  spec.working_dir = prepared->image.working_dir;
+  spec.limits = options.limits;
+  spec.limits.wall_time = std::chrono::hours(24 * 365 * 10);  // until the order ends
+  if (spec.argv.empty()) return fail("loader.engine", "the engine image names no entrypoint or command");
+
+  EngineSupervisor engine(std::move(spec), service.max_restarts, log);
+  engine.start();
+  const auto ready_by = Clock::now() + service.start_timeout;
+  for (;;) {
+    if (auto failed = engine.failure()) return fail("loader.engine", *failed);
+    if (options.stop && options.stop->load())
+      return fail(std::string(kStoppedCode), "the loader is stopping");
+    if (engine.dial_fd(kRpcPort)) break;
+    if (Clock::now() >= ready_by)
+      return fail("loader.engine", "the engine's worker did not listen on its port " +
+                                       std::to_string(kRpcPort) + " within " +
+                                       std::to_string(service.start_timeout.count()) + " s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  // Only the order's head, running this same code, gets through.
+  const serve::TunnelOrder tunnel_order{ledger_id, order.id, order.engine};
+  auto identity = serve::tunnel_identity(tunnel_order, cvm.key.signing_key(), cvm.certificate,
+                                         kTunnelCertificateLifetime);
+  if (!identity) return fail(identity.error(), "the tunnel certificate");
+  serve::TunnelServer tunnel(
+      std::move(*identity),
+      serve::TunnelTrust{*options.ca_certificate, std::move(*policies), tunnel_order, {order.cvm}},
+      [&engine] { return engine.dial_fd(kRpcPort); }, log);
+  auto port = tunnel.start(service.listen_host, service.listen_port);
+  if (!port) return std::unexpected(port.error());
+  const std::string endpoint =
+      host_port(service.public_host.empty() ? service.listen_host : service.public_host, *port);
+  if (auto joined = ledger::submit_signed(ledger, cvm.key, "services.join",
+                                          {{"order", order.id}, {"endpoint", endpoint}});
+      !joined) {
+    return fail(joined.error(), "the ledger refused the worker's join");
+  }
+  log("the tunnel listens at " + endpoint + "; joined the order");
+
+  auto last_heartbeat = Clock::now();
+  Result<void> ended;
+  for (;;) {
+    std::this_thread::sleep_for(service.poll);
+    if (options.stop && options.stop->load()) {
+      ended = fail(std::string(kStoppedCode), "the loader is stopping");
+      break;
+    }
+    if (auto failed = engine.failure()) {
+      ended = fail("loader.engine", *failed);
+      break;
+    }
+    if (auto current = ledger.order(order.id); current && *current) {
+      if ((*current)->status != ledger::OrderStatus::Processing) {
+        log("the order is " + std::string(ledger::to_string((*current)->status)) + "; the worker stops");
+        break;
+      }
+    }
+    if (Clock::now() - last_heartbeat >= service.heartbeat) {
+      (void)ledger::submit_signed(ledger, cvm.key, "cvms.heartbeat", nlohmann::json::object());
+      last_heartbeat = Clock::now();
+    }
+  }
+  tunnel.stop();
+  engine.stop();
+  log("tunnels: " + std::to_string(tunnel.accepted()) + " accepted, " + std::to_string(tunnel.refused()) +
+      " refused; " + std::to_string(tunnel.traffic().from_peer.load()) + " bytes from the head, " +
+      std::to_string(tunnel.traffic().to_peer.load()) + " to it");
+  return ended;
 }
 
 }  // namespace ward::loader

@@ -35,4 +35,10 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
                                  const PipelineOptions& options, const std::filesystem::path& work,
                                  std::map<std::string, std::uint64_t>& stages);
 
+// A worker's part of a split service order (pipeline.h, process_worker),
+// in `work`.
+Result<void> work_for_order(CvmState& cvm, ledger::LedgerClient& ledger, const ledger::LedgerId& ledger_id,
+                            const ledger::Order& order, const PipelineOptions& options,
+                            const std::filesystem::path& work);
+
 }  // namespace ward::loader

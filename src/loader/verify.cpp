@@ -67,9 +67,38 @@ bool check_releases(attest::Checks& checks, const ledger::Order& order, const le
                                                    "each in its signed log");
 }
 
+// "report.workers": a split order's report lists exactly the workers the
+// order names, in its order, each with a CVM certificate of that CVM that
+// verifies under the center and the policy at `at`, as the head's does.
+bool check_workers(attest::Checks& checks, const ledger::Order& order, const Report& r,
+                   const VerifyOptions& options, std::chrono::system_clock::time_point at) {
+  constexpr std::string_view name = "report.workers";
+  const auto& listed = order.serve->workers;
+  const auto& reported = r.service->workers;
+  if (listed.size() != reported.size())
+    return checks.fail(name, "the order names " + std::to_string(listed.size()) + " workers, the report " +
+                                 std::to_string(reported.size()));
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    const std::string which = "worker " + std::to_string(i) + " (CVM " + short_hex(listed[i].cvm) + ")";
+    if (reported[i].cvm != listed[i].cvm)
+      return checks.fail(name, which + ": the report names CVM " + short_hex(reported[i].cvm) + " there");
+    auto cert = crypto::Certificate::from_pem(reported[i].certificate);
+    if (!cert) return checks.fail(name, which + ": its certificate does not parse: " + cert.error().message);
+    auto verified = ca::verify_cvm_certificate(*cert, options.ca_certificate, options.policy, at);
+    if (!verified.accepted())
+      return checks.fail(name, which + ": " + verified.appraisal.checks.first_failure_text());
+    if (verified.cvm->id != listed[i].cvm)
+      return checks.fail(name, which + ": the certificate is CVM " + verified.cvm->id_hex() + "'s");
+  }
+  return checks.pass(name, std::to_string(listed.size()) +
+                               " worker CVM(s), as the order names them, each "
+                               "certificate and its evidence verified");
+}
+
 // The checks after the report is known to be signed by a verified CVM.
 void check_contents(OrderVerification& v, const ledger::Order& order, const ledger::LedgerId& ledger_id,
-                    const ca::CvmIdentity& cvm, const VerifyOptions& options) {
+                    const ca::CvmIdentity& cvm, const VerifyOptions& options,
+                    std::chrono::system_clock::time_point at) {
   attest::Checks& checks = v.checks;
   const Report& r = v.report->report;
   if (!checks.pass_if("report.order", r.order == order.id && r.ledger == ledger_id,
@@ -117,6 +146,9 @@ void check_contents(OrderVerification& v, const ledger::Order& order, const ledg
                    : !r.service   ? "the order is a service, but its report has no service part"
                                   : "the report's TLS key is not the one the service started with");
     if (!same) return;
+    if ((!order.serve->workers.empty() || !r.service->workers.empty()) &&
+        !check_workers(checks, order, r, options, at))
+      return;
   }
   std::vector<std::string> want = order.outputs, got = r.output.recipients;
   std::sort(want.begin(), want.end());
@@ -208,7 +240,7 @@ bool check_report(OrderVerification& v, const ledger::Order& order, const ledger
   v.evidence = cvm.appraisal;
   if (!cvm.accepted()) return false;
 
-  check_contents(v, order, ledger_id, contents->identity, options);
+  check_contents(v, order, ledger_id, contents->identity, options, *at);
   if (!checks.ok()) return false;
 
   // The ledger: the report is the one the CVM submitted (its inclusion is

@@ -1,5 +1,6 @@
 #include "serve/tls.h"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 
@@ -276,8 +277,101 @@ TlsStream::~TlsStream() {
   SSL_free(ssl_);
 }
 
+Result<void> TlsStream::handshake(Clock::time_point deadline, const std::string& where) {
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) break;
+    const int error = SSL_get_error(ssl_, r);
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE)
+      return fail("serve.tls", "TLS handshake with " + where + " failed: " + openssl_reason());
+    if (auto waited = wait_for(fd_.get(), error == SSL_ERROR_WANT_WRITE, deadline, "serve.tls"); !waited)
+      return fail("serve.tls", "TLS handshake with " + where + ": " + waited.error().message);
+  }
+  // A client's chain as its peer sent it starts with the leaf; a server's
+  // does not, so the leaf is taken on its own and never twice.
+  std::vector<X509*> certs;
+  X509* leaf = SSL_get0_peer_certificate(ssl_);
+  if (leaf != nullptr) certs.push_back(leaf);
+  const STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_);
+  for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
+    X509* cert = sk_X509_value(chain, i);
+    if (i == 0 && leaf != nullptr && X509_cmp(cert, leaf) == 0) continue;
+    certs.push_back(cert);
+  }
+  for (X509* x : certs) {
+    unsigned char* der = nullptr;
+    const int size = i2d_X509(x, &der);
+    if (size <= 0) throw std::bad_alloc();
+    auto cert = crypto::Certificate::from_der(ByteView(der, static_cast<std::size_t>(size)));
+    OPENSSL_free(der);
+    if (!cert) return fail("serve.tls", "the peer at " + where + " sent a certificate that does not parse");
+    chain_.push_back(std::move(*cert));
+  }
+  if (chain_.empty()) return fail("serve.tls", "the peer at " + where + " sent no certificate");
+  return {};
+}
+
+namespace {
+
+// Loads `identity` into `ssl`: its key, its certificate and the rest of its
+// chain.
+Result<void> use_identity(SSL* ssl, const TlsIdentity& identity) {
+  if (identity.chain.empty()) return fail("serve.tls", "the certificate chain is empty");
+  if (EVP_PKEY_eq(identity.chain.front().public_key(), identity.key.evp()) != 1)
+    return fail("serve.tls", "the chain's leaf does not certify the TLS key");
+  bool ok = SSL_use_certificate(ssl, identity.chain.front().native()) == 1 &&
+            SSL_use_PrivateKey(ssl, identity.key.evp()) == 1 && SSL_check_private_key(ssl) == 1;
+  for (std::size_t i = 1; ok && i < identity.chain.size(); ++i)
+    ok = SSL_add1_chain_cert(ssl, identity.chain[i].native()) == 1;
+  if (!ok) return fail("serve.tls", "cannot load the certificate chain: " + openssl_reason());
+  return {};
+}
+
+// Accepts every chain during the handshake: OpenSSL still checks that the
+// peer holds its leaf's key; the chain itself is judged after (tunnel.h).
+int accept_any_chain(int, X509_STORE_CTX*) {
+  return 1;
+}
+
+SSL_CTX* mutual_server_ctx() {
+  static SSL_CTX* const ctx = [] {
+    SSL_CTX* c = SSL_CTX_new(TLS_server_method());
+    if (c == nullptr || !tls13_only(c)) throw std::bad_alloc();
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any_chain);
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(c, 0);
+    SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    return c;
+  }();
+  return ctx;
+}
+
+// Writes all of `data` to the non-blocking socket `fd` within `timeout` of
+// no progress.
+Result<void> send_all(int fd, std::string_view data, std::chrono::milliseconds timeout) {
+  while (!data.empty()) {
+    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (auto waited = wait_for(fd, true, Clock::now() + timeout, "serve.io"); !waited)
+        return fail(waited.error().code, "writing to the local end " + waited.error().message);
+      continue;
+    }
+    return fail("serve.io", std::string("writing to the local end failed: ") + std::strerror(errno));
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::unique_ptr<TlsStream>> TlsStream::connect(std::string_view host, int port,
-                                                      std::chrono::milliseconds timeout) {
+                                                      std::chrono::milliseconds timeout,
+                                                      const TlsIdentity* identity) {
   const std::string name(host);
   const auto deadline = Clock::now() + timeout;
   auto fd = connect_socket(name, port, deadline);
@@ -286,33 +380,102 @@ Result<std::unique_ptr<TlsStream>> TlsStream::connect(std::string_view host, int
   if (ssl == nullptr) throw std::bad_alloc();
   std::unique_ptr<TlsStream> stream(new TlsStream(std::move(*fd), ssl, timeout));
   if (!attach_socket(ssl, stream->fd_.get())) throw std::bad_alloc();
+  if (identity != nullptr) {
+    if (auto ok = use_identity(ssl, *identity); !ok) return std::unexpected(ok.error());
+  }
   SSL_set_connect_state(ssl);
   if (!is_ip_literal(name) && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)
     return fail("serve.tls", "cannot name the server " + name + " in the handshake");
-  const std::string where = name + ":" + std::to_string(port);
-  for (;;) {
-    ERR_clear_error();
-    const int r = SSL_do_handshake(ssl);
-    if (r == 1) break;
-    const int error = SSL_get_error(ssl, r);
-    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE)
-      return fail("serve.tls", "TLS handshake with " + where + " failed: " + openssl_reason());
-    if (auto waited = wait_for(stream->fd_.get(), error == SSL_ERROR_WANT_WRITE, deadline, "serve.tls");
-        !waited)
-      return fail("serve.tls", "TLS handshake with " + where + ": " + waited.error().message);
-  }
-  const STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
-  for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
-    unsigned char* der = nullptr;
-    const int size = i2d_X509(sk_X509_value(chain, i), &der);
-    if (size <= 0) throw std::bad_alloc();
-    auto cert = crypto::Certificate::from_der(ByteView(der, static_cast<std::size_t>(size)));
-    OPENSSL_free(der);
-    if (!cert) return fail("serve.tls", "the server at " + where + " sent a certificate that does not parse");
-    stream->chain_.push_back(std::move(*cert));
-  }
-  if (stream->chain_.empty()) return fail("serve.tls", "the server at " + where + " sent no certificate");
+  if (auto ok = stream->handshake(deadline, name + ":" + std::to_string(port)); !ok)
+    return std::unexpected(ok.error());
   return stream;
+}
+
+Result<std::unique_ptr<TlsStream>> TlsStream::accept(UniqueFd fd, const TlsIdentity& identity,
+                                                     std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0)
+    return fail("serve.tls", std::string("cannot make the socket non-blocking: ") + std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::string where = "a client";
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getpeername(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    if (::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, port, sizeof port,
+                      NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+      where = std::string(host) + ":" + port;
+  }
+  SSL* ssl = SSL_new(mutual_server_ctx());
+  if (ssl == nullptr) throw std::bad_alloc();
+  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(fd), ssl, timeout));
+  if (!attach_socket(ssl, stream->fd_.get())) throw std::bad_alloc();
+  if (auto ok = use_identity(ssl, identity); !ok) return std::unexpected(ok.error());
+  SSL_set_accept_state(ssl);
+  if (auto ok = stream->handshake(deadline, where); !ok) return std::unexpected(ok.error());
+  return stream;
+}
+
+Result<TlsStream::Ended> TlsStream::splice(int plain, const std::atomic<bool>& stop, Traffic* traffic) {
+  const int flags = ::fcntl(plain, F_GETFL);
+  if (flags < 0 || ::fcntl(plain, F_SETFL, flags | O_NONBLOCK) != 0)
+    return fail("serve.io", std::string("cannot make the local end non-blocking: ") + std::strerror(errno));
+  std::vector<char> buffer(64 * 1024);
+  while (!stop.load()) {
+    bool from_peer = SSL_pending(ssl_) > 0;
+    bool from_plain = false;
+    if (!from_peer) {
+      pollfd p[2] = {{fd_.get(), POLLIN, 0}, {plain, POLLIN, 0}};
+      const int r = ::poll(p, 2, 200);
+      if (r < 0 && errno != EINTR)
+        return fail("serve.io", std::string("poll failed: ") + std::strerror(errno));
+      if (r <= 0) continue;
+      from_peer = (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+      from_plain = (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    }
+    // Everything the peer's records hold now goes on at once; a partial
+    // record waits for the next poll.
+    while (from_peer) {
+      ERR_clear_error();
+      std::size_t n = 0;
+      const int r = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
+      if (r == 1) {
+        if (auto sent = send_all(plain, std::string_view(buffer.data(), n), timeout_); !sent)
+          return std::unexpected(sent.error());
+        if (traffic != nullptr) traffic->from_peer += n;
+        continue;
+      }
+      const int error = SSL_get_error(ssl_, r);
+      if (error == SSL_ERROR_WANT_READ) break;
+      if (error == SSL_ERROR_ZERO_RETURN) return Ended::ByPeer;
+      if (error == SSL_ERROR_WANT_WRITE) {
+        if (auto waited = wait_for(fd_.get(), true, Clock::now() + timeout_, "serve.io"); !waited)
+          return fail(waited.error().code, "TLS read " + waited.error().message);
+        continue;
+      }
+      if (error == SSL_ERROR_SYSCALL) return fail("serve.io", "the peer reset the TLS connection");
+      return fail("serve.tls", "TLS read failed: " + openssl_reason());
+    }
+    if (from_plain) {
+      const ssize_t n = ::recv(plain, buffer.data(), buffer.size(), 0);
+      if (n == 0) {
+        ERR_clear_error();
+        SSL_shutdown(ssl_);
+        ERR_clear_error();
+        return Ended::ByPlain;
+      }
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+        return fail("serve.io", std::string("reading the local end failed: ") + std::strerror(errno));
+      }
+      if (auto sent = write_all(std::string_view(buffer.data(), static_cast<std::size_t>(n))); !sent)
+        return std::unexpected(sent.error());
+      if (traffic != nullptr) traffic->to_peer += static_cast<std::uint64_t>(n);
+    }
+  }
+  return Ended::Stopped;
 }
 
 Result<std::size_t> TlsStream::read(std::span<char> into) {

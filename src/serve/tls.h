@@ -5,7 +5,9 @@
 // verify.h decides whether that chain is acceptable.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -49,28 +51,57 @@ class TlsServerContext : public std::enable_shared_from_this<TlsServerContext> {
   std::shared_ptr<SSL_CTX> ctx_;
 };
 
-// A blocking TLS 1.3 client connection. Errors: "serve.tls" for the connect
+// A TLS key and the chain it is presented with (its certificate first): one
+// end's identity in a mutually authenticated connection (tunnel.h).
+struct TlsIdentity {
+  crypto::EcPrivateKey key;
+  std::vector<crypto::Certificate> chain;
+};
+
+// A blocking TLS 1.3 connection. Errors: "serve.tls" for the connect
 // and the handshake and for a broken TLS record layer; "serve.io" (stream.h)
 // for a reset, "serve.timeout" for no progress within the timeout.
 class TlsStream final : public Stream {
  public:
   // Connects to HOST:PORT and completes the handshake within `timeout`,
   // sending no application data. Each later read or write times out after
-  // `timeout` without progress.
+  // `timeout` without progress. With `identity`, presents its chain when the
+  // server asks for a client certificate.
   static Result<std::unique_ptr<TlsStream>> connect(std::string_view host, int port,
-                                                    std::chrono::milliseconds timeout);
+                                                    std::chrono::milliseconds timeout,
+                                                    const TlsIdentity* identity = nullptr);
+  // The server side of a mutually authenticated connection on an accepted
+  // socket: presents `identity`'s chain, and completes the handshake within
+  // `timeout` only when the client presents a chain and proves it holds its
+  // leaf's key. Whether that chain is acceptable is the caller's decision
+  // (tunnel.h), as for a client's.
+  static Result<std::unique_ptr<TlsStream>> accept(UniqueFd fd, const TlsIdentity& identity,
+                                                   std::chrono::milliseconds timeout);
   ~TlsStream() override;
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
 
-  // The certificates the server sent, its leaf first.
+  // The certificates the peer sent, its leaf first.
   std::vector<crypto::Certificate> peer_chain() const { return chain_; }
 
   Result<std::size_t> read(std::span<char> into) override;
   Result<void> write_all(std::string_view data) override;
 
+  // Relays bytes both ways between this connection and `plain` (a connected
+  // stream socket, not owned), each chunk as soon as it arrives, until either
+  // side closes, fails, or `stop` is set (looked at every 200 ms). Returns
+  // which side ended it; an error names the side that failed. Adds the bytes
+  // relayed each way to `traffic`, when given, as they go.
+  enum class Ended { ByPeer, ByPlain, Stopped };
+  struct Traffic {
+    std::atomic<std::uint64_t> from_peer{0}, to_peer{0};
+  };
+  Result<Ended> splice(int plain, const std::atomic<bool>& stop, Traffic* traffic = nullptr);
+
  private:
   TlsStream(UniqueFd fd, SSL* ssl, std::chrono::milliseconds timeout);
+  // Completes the handshake by `deadline` and keeps the peer's chain.
+  Result<void> handshake(std::chrono::steady_clock::time_point deadline, const std::string& where);
 
   UniqueFd fd_;
   SSL* ssl_;

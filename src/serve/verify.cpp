@@ -18,13 +18,13 @@ std::string short_hex(ByteView bytes) {
   return hex_encode(bytes).substr(0, 16);
 }
 
-// "tls.chain": [leaf, CVM certificate], the leaf a TLS certificate the CVM's
-// key issued, in force at `at`.
+}  // namespace
+
 bool check_tls_chain(attest::Checks& checks, std::span<const crypto::Certificate> chain,
                      system_clock::time_point at) {
   constexpr std::string_view name = "tls.chain";
   if (chain.size() != 2)
-    return checks.fail(name, "the server sent " + std::to_string(chain.size()) +
+    return checks.fail(name, "the peer sent " + std::to_string(chain.size()) +
                                  " certificates, not 2 (its service certificate, then its CVM certificate)");
   const crypto::Certificate& leaf = chain[0];
   const crypto::Certificate& cvm = chain[1];
@@ -42,6 +42,8 @@ bool check_tls_chain(attest::Checks& checks, std::span<const crypto::Certificate
   return checks.pass(name, leaf.subject() + " issued by " + cvm.subject() + ", valid until " +
                                format_rfc3339(leaf.not_after()));
 }
+
+namespace {
 
 bool check_order(attest::Checks& checks, const ServiceClaims& claims, const ca::CvmIdentity& cvm,
                  const LedgerFacts& facts) {
@@ -86,6 +88,59 @@ bool check_inputs(attest::Checks& checks, const ServiceClaims& claims, const Ser
   return checks.pass(name,
                      std::to_string(claims.inputs.size()) + " inputs as on the ledger" +
                          (pins.models.empty() ? "" : ", " + std::to_string(pins.models.size()) + " pinned"));
+}
+
+// "service.workers": the start report lists the order's workers, in its
+// order, each CVM certificate that CVM's and verified under `ca_cert` and
+// `policy` at `at`.
+bool check_workers(attest::Checks& checks, const LedgerFacts& facts, const crypto::Certificate& ca_cert,
+                   const attest::Policy& policy, system_clock::time_point at) {
+  constexpr std::string_view name = "service.workers";
+  const auto& listed = facts.order->serve->workers;
+  if (!facts.workers) return checks.fail(name, "the start report lists no workers");
+  const auto& reported = *facts.workers;
+  if (reported.size() != listed.size())
+    return checks.fail(name, "the order names " + std::to_string(listed.size()) +
+                                 " workers, the start report " + std::to_string(reported.size()));
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    const std::string which = "worker " + std::to_string(i) + " (CVM " + short_hex(listed[i].cvm) + ")";
+    if (reported[i].cvm != listed[i].cvm)
+      return checks.fail(name, which + ": the start report names CVM " + short_hex(reported[i].cvm));
+    auto cert = crypto::Certificate::from_pem(reported[i].certificate);
+    if (!cert) return checks.fail(name, which + ": its certificate does not parse");
+    auto verified = ca::verify_cvm_certificate(*cert, ca_cert, policy, at);
+    if (!verified.accepted())
+      return checks.fail(name, which + ": " + verified.appraisal.checks.first_failure_text());
+    if (verified.cvm->id != listed[i].cvm)
+      return checks.fail(name, which + ": the certificate is CVM " + verified.cvm->id_hex() + "'s");
+  }
+  return checks.pass(name,
+                     std::to_string(listed.size()) + " worker CVM(s) verified, as the order names them");
+}
+
+// The workers a start report lists (report.service.workers), read as far as
+// check_workers needs; nullopt when there are none or they do not read.
+std::optional<std::vector<ReportedWorker>> reported_workers(const std::string& report_text) {
+  json doc = json::parse(report_text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
+  const json* list = nullptr;
+  if (auto r = doc.find("report"); r != doc.end() && r->is_object())
+    if (auto s = r->find("service"); s != r->end() && s->is_object())
+      if (auto w = s->find("workers"); w != s->end() && w->is_array()) list = &*w;
+  if (list == nullptr) return std::nullopt;
+  std::vector<ReportedWorker> out;
+  for (const auto& w : *list) {
+    if (!w.is_object() || !w.contains("cvm") || !w.contains("certificate") || !w.at("cvm").is_string() ||
+        !w.at("certificate").is_string())
+      return std::nullopt;
+    auto id = hex_decode(w.at("cvm").get<std::string>());
+    if (!id || id->size() != 32) return std::nullopt;
+    ReportedWorker rw;
+    std::copy(id->begin(), id->end(), rw.cvm.begin());
+    rw.certificate = w.at("certificate").get<std::string>();
+    out.push_back(std::move(rw));
+  }
+  return out;
 }
 
 using Lookup = std::function<Result<LedgerFacts>(std::uint64_t order)>;
@@ -133,11 +188,14 @@ EndpointVerification verify(std::span<const crypto::Certificate> chain, const cr
   if (!check_order(c, *claims, *out.cvm, *facts)) return out;
   if (!check_engine(c, *claims, *facts->order, pins)) return out;
   if (!check_inputs(c, *claims, *facts->service, pins)) return out;
-  c.pass_if("service.key", out.tls_key == facts->service->tls_key_sha256,
-            out.tls_key == facts->service->tls_key_sha256
-                ? "TLS key " + hex_encode(out.tls_key) + " as in the start report"
-                : "the TLS key " + hex_encode(out.tls_key) + " is not the start report's " +
-                      hex_encode(facts->service->tls_key_sha256));
+  if (!c.pass_if("service.key", out.tls_key == facts->service->tls_key_sha256,
+                 out.tls_key == facts->service->tls_key_sha256
+                     ? "TLS key " + hex_encode(out.tls_key) + " as in the start report"
+                     : "the TLS key " + hex_encode(out.tls_key) + " is not the start report's " +
+                           hex_encode(facts->service->tls_key_sha256)))
+    return out;
+  if (facts->order->serve && !facts->order->serve->workers.empty())
+    check_workers(c, *facts, ca_cert, policy, at);
   return out;
 }
 
@@ -162,6 +220,11 @@ Result<LedgerFacts> ledger_facts(ledger::LedgerClient& ledger, std::uint64_t ord
   if (!found) return std::unexpected(found.error());
   LedgerFacts facts{summary->info.id, std::move(*found), std::nullopt};
   if (facts.order) facts.service = service_state(*facts.order);
+  if (facts.order && facts.order->serve && !facts.order->serve->workers.empty()) {
+    auto start = ledger.start_report(order);
+    if (!start) return std::unexpected(start.error());
+    if (*start) facts.workers = reported_workers((*start)->report);
+  }
   return facts;
 }
 

@@ -26,6 +26,12 @@
 
 namespace ward::serve {
 
+// Appends "tls.chain" to `checks`: `chain` is [leaf, CVM certificate], the
+// leaf a TLS certificate the CVM's key issued (a service's or a tunnel's),
+// not a CA, in force at `at`.
+bool check_tls_chain(attest::Checks& checks, std::span<const crypto::Certificate> chain,
+                     std::chrono::system_clock::time_point at);
+
 // What the client insists on, beyond what the ledger says.
 struct EndpointPins {
   std::optional<std::string> engine;         // "sha256:<hex>": the engine must be this one
@@ -35,7 +41,10 @@ struct EndpointPins {
 struct EndpointVerification {
   // Checks in order, the first failure ending them: "tls.chain", those of
   // ca::verify_cvm_certificate, then "service.claims", "service.ledger",
-  // "service.order", "service.engine", "service.inputs", "service.key".
+  // "service.order", "service.engine", "service.inputs", "service.key", and
+  // for a split order "service.workers": every worker the order names, with
+  // the CVM certificate the start report lists for it verified under the
+  // same center and policy.
   attest::Appraisal appraisal;
   std::optional<ServiceClaims> claims;      // set once the extensions parse
   std::optional<ca::CvmIdentity> cvm;       // set once the CVM certificate's extensions parse
@@ -54,11 +63,21 @@ struct ServiceState {
   bool cancel_requested = false;
 };
 
+// A worker of a split order as the head's start report lists it.
+struct ReportedWorker {
+  ledger::CvmId cvm{};
+  std::string certificate;  // PEM of its CVM certificate
+};
+
 // What the ledger says about the order a certificate names.
 struct LedgerFacts {
   ledger::LedgerId ledger{};
   std::optional<ledger::Order> order;   // nullopt: the ledger has no such order
   std::optional<ServiceState> service;  // nullopt: not a service order
+  // A split order's workers, from the start report on the ledger; nullopt
+  // when the report has no list (or could not be read: "service.workers"
+  // says so).
+  std::optional<std::vector<ReportedWorker>> workers = std::nullopt;
 };
 
 // The one place the ledger is asked: its id, then order `order`.

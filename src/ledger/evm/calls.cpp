@@ -383,6 +383,7 @@ Result<Bytes> encode_call(const Transaction& tx, const crypto::Ed25519PrivateKey
     }
     Result<Bytes> operator()(const args::OrdersCreate& a) const {
       if (a.offer || a.needs) return not_yet("an order placed on a tee offer");
+      if (!a.workers.empty()) return not_yet("a service split over worker CVMs");
       std::vector<Value> offers;
       for (auto o : a.offers) offers.push_back(u64(o));
       return call(
@@ -393,6 +394,7 @@ Result<Bytes> encode_call(const Transaction& tx, const crypto::Ed25519PrivateKey
     }
     Result<Bytes> operator()(const args::OrdersTake&) const { return not_yet("orders.take"); }
     Result<Bytes> operator()(const args::OrdersReassign&) const { return not_yet("orders.reassign"); }
+    Result<Bytes> operator()(const args::ServicesJoin&) const { return not_yet("services.join"); }
     // What the WardLedger contract does not have yet (docs/kms.md, "Orders on an offer").
     static std::unexpected<Error> not_yet(const std::string& what) {
       return fail("ledger.evm", what + " is not on the EVM ledger yet: use an embedded or HTTP ledger");

@@ -140,6 +140,41 @@ TEST_F(HttpClientTest, ShouldCarryServiceOrdersAndTheirStartReport) {
   EXPECT_EQ(*listed, std::vector<Order>{ledger->order(batch)->value()});
 }
 
+TEST_F(HttpClientTest, ShouldCarryASplitServicesWorkers) {
+  Party provider, vm, worker, creator;
+  for (Party* p : {&provider, &creator}) ok(*p, "accounts.register", {{"recipient", p->recipient()}});
+  ok(creator, "accounts.fund", {{"to", creator.hex()}, {"amount", 100}});
+  list_cvm(provider, vm);
+  list_cvm(provider, worker);
+  const std::uint64_t id = ledger->size();
+  ok(creator, "orders.create",
+     {{"cvm", hex_encode(crypto::sha256(vm.id()))},
+      {"engine", "sha256:e"},
+      {"inputs", {"grant-1"}},
+      {"outputs", json::array()},
+      {"offers", json::array()},
+      {"deposit", 10},
+      {"serve", {{"access", "public"}}},
+      {"workers", {hex_encode(crypto::sha256(worker.id()))}}});
+  ok(vm, "orders.start", {{"order", id}});
+  auto fresh = http->order(id);
+  ASSERT_TRUE(fresh && *fresh) << (fresh ? "no order" : fresh.error().message);
+  EXPECT_EQ(**fresh, ledger->order(id)->value()) << "a worker not yet joined";
+  ASSERT_EQ((*fresh)->serve->workers.size(), 1u);
+
+  ok(worker, "services.join", {{"order", id}, {"endpoint", "[fd00::2]:50052"}});
+  const Order stored = ledger->order(id)->value();
+  ASSERT_EQ(stored.serve->workers.size(), 1u);
+  EXPECT_EQ(stored.serve->workers[0].endpoint, "[fd00::2]:50052");
+  auto got = http->order(id);
+  ASSERT_TRUE(got && *got) << (got ? "no order" : got.error().message);
+  EXPECT_EQ(**got, stored);
+  auto listed = http->orders(OrderFilter{});
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front(), stored);
+}
+
 TEST_F(HttpClientTest, ShouldCarryAServicesSubscriptions) {
   Party provider, vm, creator, alice, bob;
   for (Party* p : {&provider, &creator, &alice, &bob})
@@ -529,6 +564,56 @@ TEST(ServiceTermsJson, ShouldReadPricesAndWhatTheServicePaid) {
   json priced_public = to_json(ServiceTerms{});
   priced_public["price"] = good["price"];
   EXPECT_FALSE(service_terms_from_json(priced_public)) << "only subscribers pay a price";
+}
+
+TEST(ServiceTermsJson, ShouldCarryASplitServicesWorkers) {
+  ServiceTerms t;
+  t.workers = {{CvmId{1}, "10.0.0.2:50052", 7}, {CvmId{2}, "", std::nullopt}};
+  const json good = to_json(t);
+  EXPECT_EQ(good["workers"], json::parse(R"([{"cvm":")" + hex_encode(CvmId{1}) +
+                                         R"(","endpoint":"10.0.0.2:50052","joined_at":7},{"cvm":")" +
+                                         hex_encode(CvmId{2}) + R"(","endpoint":null,"joined_at":null}])"));
+  EXPECT_EQ(service_terms_from_json(good).value(), t);
+  const std::vector<json> bad = {
+      json::array(),
+      json("x"),
+      json::array({json{{"cvm", "AB"}, {"endpoint", nullptr}, {"joined_at", nullptr}}}),
+      json::array({json{{"cvm", hex_encode(CvmId{1})}, {"endpoint", ""}, {"joined_at", nullptr}}}),
+      json::array({json{{"cvm", hex_encode(CvmId{1})}, {"endpoint", 80}, {"joined_at", nullptr}}}),
+      json::array({json{{"cvm", hex_encode(CvmId{1})}, {"endpoint", nullptr}, {"joined_at", "now"}}}),
+      json::array({json{{"cvm", hex_encode(CvmId{1})}, {"endpoint", nullptr}, {"joined_at", -1}}}),
+      json::array({json{{"cvm", hex_encode(CvmId{1})}, {"endpoint", nullptr}}}),
+      json::array(
+          {json{{"cvm", hex_encode(CvmId{1})}, {"endpoint", nullptr}, {"joined_at", 1}, {"port", 1}}}),
+      json::array({hex_encode(CvmId{1})}),
+      json(std::vector<json>(kMaxServiceWorkers + 1, good["workers"][1]))};
+  for (const json& workers : bad) {
+    json j = good;
+    j["workers"] = workers;
+    EXPECT_FALSE(service_terms_from_json(j)) << workers.dump().substr(0, 200);
+  }
+}
+
+// Every ledger made before split services holds terms without "workers":
+// they must serialise to the same bytes, so their records' and states'
+// hashes do not change.
+TEST(ServiceTermsJson, ShouldWriteTermsWithoutWorkersExactlyAsBefore) {
+  ServiceTerms t;
+  t.rule = ServeRule{ServiceAccess::Subscribers, {}, UsagePrice{1, 2}};
+  t.tls_key_sha256 = crypto::Sha256Digest{2};
+  t.serving_since = 5;
+  t.endpoint = "https://127.0.0.1:1";
+  const std::string key = hex_encode(crypto::Sha256Digest{2});
+  EXPECT_EQ(
+      to_json(t).dump(),
+      R"({"access":"subscribers","accounts":[],"cancel_requested":null,"endpoint":"https://127.0.0.1:1",)"
+      R"("exhausted_at":null,"inputs":[],"price":{"per_1k_tokens":2,"per_request":1},"revenue":0,)"
+      R"("serving_since":5,"tls_key_sha256":")" +
+          key + R"("})");
+  EXPECT_EQ(to_json(ServiceTerms{}).dump(),
+            R"({"access":"public","accounts":[],"cancel_requested":null,"endpoint":null,"exhausted_at":null,)"
+            R"("inputs":[],"revenue":0,"serving_since":null,"tls_key_sha256":null})");
+  EXPECT_EQ(service_terms_from_json(to_json(t)).value(), t);
 }
 
 TEST(ServiceTermsJson, ShouldRefuseWhatToJsonNeverWrites) {

@@ -1525,6 +1525,206 @@ TEST_F(Services, FailShouldEndAServiceAndSettle) {
             reason::kBadState);
 }
 
+// --- split services: worker CVMs (orders.create "workers", services.join) ---
+
+// A service headed by OrderTest's `vm`, split over workers `w1` and `w2`,
+// CVMs of the same provider.
+class SplitServices : public Services {
+ protected:
+  void SetUp() override {
+    Services::SetUp();
+    w1 = cvm(provider, tee);
+    w2 = cvm(provider, tee);
+  }
+
+  static std::string id_of(const Party& c) { return hex_encode(crypto::sha256(c.id())); }
+
+  json split_args(json workers) {
+    json a = service_args();
+    a["workers"] = std::move(workers);
+    return a;
+  }
+
+  // A service split over w1 and w2; Processing after orders.start when `start`.
+  std::uint64_t split_service(bool start = true) {
+    const std::uint64_t id = next_index;
+    ok(creator, "orders.create", split_args({id_of(w1), id_of(w2)}));
+    if (start) ok(vm, "orders.start", {{"order", id}});
+    return id;
+  }
+
+  std::string join(Party& sender, std::uint64_t order, std::string_view endpoint = "10.0.0.2:50052") {
+    return reason(sender, "services.join", {{"order", order}, {"endpoint", endpoint}});
+  }
+
+  Party w1, w2;
+};
+
+TEST_F(SplitServices, ShouldRecordTheWorkersNotYetJoined) {
+  const std::uint64_t id = split_service(false);
+  const std::vector<Worker> workers = {{crypto::sha256(w1.id()), "", std::nullopt},
+                                       {crypto::sha256(w2.id()), "", std::nullopt}};
+  EXPECT_EQ(terms(id).workers, workers);
+  EXPECT_EQ(to_json(*state.order(id))["serve"]["workers"],
+            json::parse(R"([{"cvm":")" + id_of(w1) + R"(","endpoint":null,"joined_at":null},{"cvm":")" +
+                        id_of(w2) + R"(","endpoint":null,"joined_at":null}])"));
+  const std::uint64_t whole = service_order(false);
+  EXPECT_TRUE(terms(whole).workers.empty());
+  EXPECT_FALSE(to_json(*state.order(whole))["serve"].contains("workers")) << "a service on one CVM";
+}
+
+TEST_F(SplitServices, ShouldRefuseAWorkerThatIsNoListedCvm) {
+  Party unlisted;
+  auto r = run(creator, "orders.create", split_args({id_of(w1), id_of(unlisted)}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kNotFound);
+  EXPECT_EQ(r.error().message, "no CVM " + id_of(unlisted).substr(0, 16) + " (listed as a worker)");
+  EXPECT_EQ(reason(creator, "orders.create", split_args({id_of(stranger)})), reason::kNotFound)
+      << "an account's id hashed as if it were a CVM key";
+  EXPECT_EQ(reason(creator, "orders.create", split_args({stranger.hex()})), reason::kNotFound)
+      << "an account id";
+  EXPECT_EQ(balance(creator), 1000u) << "no deposit moved";
+}
+
+// Malformed before any rule: which CVMs split one service is the creator's
+// statement alone, so the parser refuses what no state could make valid.
+TEST_F(SplitServices, ShouldRefuseWorkersThatDoNotSplitOneNamedService) {
+  // The parser's message for a refused orders.create; its reason is malformed.
+  const auto refused = [&](json a) {
+    auto stx = parse_and_verify(testing::signed_tx(ledger_id, creator, "orders.create", std::move(a)));
+    if (stx) return std::string("accepted");
+    EXPECT_EQ(stx.error().reason, reason::kMalformed);
+    return stx.error().message;
+  };
+  EXPECT_EQ(refused(split_args({id_of(w1), id_of(w1)})), "\"workers\" lists CVM " + id_of(w1) + " twice");
+  EXPECT_EQ(refused(split_args({id_of(w1), id_of(vm)})),
+            "\"workers\" lists the order's own CVM " + id_of(vm) + ": the head is not its own worker");
+  json batch = order_args(vm, 10);
+  batch["workers"] = {id_of(w1)};
+  const std::string batch_only = "\"workers\" goes with \"serve\": only a service is split over CVMs";
+  EXPECT_EQ(refused(batch), batch_only) << "workers on a batch order";
+  json on_offer = order_args(vm, 10);
+  on_offer.erase("cvm");
+  on_offer["offer"] = tee;
+  on_offer["workers"] = {id_of(w1)};
+  EXPECT_EQ(refused(on_offer), batch_only) << "workers on a batch order placed on a tee offer";
+  on_offer["outputs"] = json::array();
+  on_offer["serve"] = {{"access", "public"}};
+  EXPECT_EQ(refused(on_offer), "a service order names its CVM; only batch orders go on an offer");
+  std::vector<std::string> eight;
+  for (int i = 0; i < 8; ++i) eight.push_back(id_of(cvm(provider, tee)));
+  EXPECT_EQ(refused(split_args(eight)), "\"workers\" must list 1 to 7 CVMs");
+  EXPECT_EQ(refused(split_args(json::array())), "\"workers\" must list 1 to 7 CVMs");
+  EXPECT_EQ(refused(split_args(id_of(w1))), "\"workers\" must be an array of CVM ids");
+  for (const json& workers : {json({1}), json({id_of(w1).substr(2)}), json({"AB" + id_of(w1).substr(2)}),
+                              json::array({json{{"cvm", id_of(w1)}}}), json(nullptr)}) {
+    EXPECT_NE(refused(split_args(workers)), "accepted") << workers.dump();
+  }
+  eight.pop_back();
+  const std::uint64_t id = next_index;
+  ok(creator, "orders.create", split_args(eight));
+  EXPECT_EQ(terms(id).workers.size(), kMaxServiceWorkers) << "7 workers";
+}
+
+TEST_F(SplitServices, JoinShouldPublishTheWorkersEndpointAndTime) {
+  const std::uint64_t id = split_service();
+  now += 3;
+  EXPECT_EQ(join(w1, id), "");
+  ServiceTerms t = terms(id);
+  EXPECT_EQ(t.workers[0], (Worker{crypto::sha256(w1.id()), "10.0.0.2:50052", now}));
+  EXPECT_EQ(t.workers[1], (Worker{crypto::sha256(w2.id()), "", std::nullopt})) << "the other has not joined";
+  EXPECT_EQ(status(id), OrderStatus::Processing);
+  EXPECT_FALSE(t.started()) << "a join starts nothing";
+  const json j = to_json(*state.order(id))["serve"]["workers"][0];
+  EXPECT_EQ(j, (json{{"cvm", id_of(w1)}, {"endpoint", "10.0.0.2:50052"}, {"joined_at", now}}));
+  // A worker that restarted joins again: its new endpoint replaces the old.
+  now += 60;
+  EXPECT_EQ(join(w1, id, "[fd00::2]:7000"), "");
+  EXPECT_EQ(terms(id).workers[0], (Worker{crypto::sha256(w1.id()), "[fd00::2]:7000", now}));
+  EXPECT_EQ(join(w2, id, "worker-2.internal:50052"), "");
+  EXPECT_EQ(terms(id).workers[1].endpoint, "worker-2.internal:50052");
+  // Joining while the creator asks the service to stop changes nothing else.
+  ok(creator, "orders.cancel", {{"order", id}});
+  EXPECT_EQ(join(w2, id, "10.0.0.3:50052"), "");
+}
+
+TEST_F(SplitServices, JoinShouldRefuseSendersThatAreNotAWorkerOfTheOrder) {
+  const std::uint64_t id = split_service();
+  auto r = run(other_vm, "services.join", {{"order", id}, {"endpoint", "10.0.0.9:50052"}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, reason::kNotAllowed);
+  EXPECT_EQ(r.error().message,
+            "CVM " + id_of(other_vm).substr(0, 16) + " is not a worker of order " + std::to_string(id));
+  EXPECT_EQ(join(vm, id), reason::kNotAllowed) << "the head";
+  EXPECT_EQ(join(stranger, id), reason::kNotAllowed) << "an account that is no CVM";
+  EXPECT_EQ(join(creator, id), reason::kNotAllowed) << "the creator";
+  EXPECT_EQ(join(provider, id), reason::kNotAllowed) << "the provider";
+  Party nobody;
+  EXPECT_EQ(join(nobody, id), reason::kUnknownAccount);
+  // A worker of one order is no worker of another.
+  const std::uint64_t whole = service_order();
+  EXPECT_EQ(join(w1, whole), reason::kNotAllowed) << "a service on one CVM";
+  const std::uint64_t other = next_index;
+  ok(creator, "orders.create", split_args({id_of(w2)}));
+  ok(vm, "orders.start", {{"order", other}});
+  EXPECT_EQ(join(w1, other), reason::kNotAllowed) << "another split service";
+  EXPECT_EQ(join(w1, put_order_in(OrderStatus::Processing)), reason::kBadState) << "a batch order";
+  EXPECT_EQ(join(w1, next_index + 10), reason::kNotFound);
+  EXPECT_TRUE(terms(id).workers[0].endpoint.empty());
+}
+
+TEST_F(SplitServices, JoinShouldRefuseEveryStatusButProcessing) {
+  const std::uint64_t fresh = split_service(false);
+  EXPECT_EQ(join(w1, fresh), reason::kBadState) << "new";
+  ok(creator, "orders.cancel", {{"order", fresh}});
+  EXPECT_EQ(join(w1, fresh), reason::kBadState) << "canceled";
+  const std::uint64_t done = split_service();
+  EXPECT_EQ(start(done, service_report(done, kKey)), "");
+  EXPECT_EQ(submit(done, service_report(done, kKey)), "");
+  EXPECT_EQ(status(done), OrderStatus::Done);
+  EXPECT_EQ(join(w1, done), reason::kBadState) << "done";
+  const std::uint64_t failed = split_service();
+  ok(vm, "orders.fail", {{"order", failed}, {"reason", "a worker never joined"}});
+  EXPECT_EQ(join(w1, failed), reason::kBadState) << "error";
+}
+
+TEST_F(SplitServices, JoinShouldRefuseAnEndpointThatIsNotHostAndPort) {
+  const std::uint64_t id = split_service();
+  const auto refused = [&](json args) { return parse_reason(w1, "services.join", std::move(args)); };
+  for (const json& endpoint : {json(""),
+                               json("10.0.0.2"),
+                               json("10.0.0.2:"),
+                               json(":50052"),
+                               json("10.0.0.2:0"),
+                               json("10.0.0.2:65536"),
+                               json("10.0.0.2:050052"),
+                               json("10.0.0.2:08080"),
+                               json("10.0.0.2:5o052"),
+                               json("10.0.0.2:+80"),
+                               json("10.0.0.2:123456"),
+                               json("10.0.0.2 :50052"),
+                               json("10.0.0.2:50052 "),
+                               json("\t10.0.0.2:50052"),
+                               json("10.0.0.2:50052\n"),
+                               json("h\xc3\xb3st:50052"),
+                               json("[]:50052"),
+                               json("[::1:50052"),
+                               json(std::string(250, 'h') + ":50052"),
+                               json(50052),
+                               json(nullptr),
+                               json({"10.0.0.2:50052"})}) {
+    EXPECT_EQ(refused({{"order", id}, {"endpoint", endpoint}}), reason::kMalformed) << endpoint.dump();
+  }
+  EXPECT_EQ(refused({{"order", id}}), reason::kMalformed) << "no endpoint";
+  EXPECT_EQ(refused({{"endpoint", "10.0.0.2:50052"}}), reason::kMalformed) << "no order";
+  EXPECT_EQ(refused({{"order", id}, {"endpoint", "10.0.0.2:50052"}, {"tls", 1}}), reason::kMalformed);
+  for (const std::string& endpoint : std::vector<std::string>{
+           "a:1", "10.0.0.2:65535", "[::1]:50052", "worker-2:50052", std::string(249, 'h') + ":50052"}) {
+    EXPECT_EQ(join(w1, id, endpoint), "") << endpoint;
+    EXPECT_EQ(terms(id).workers[0].endpoint, endpoint);
+  }
+}
+
 // --- paid use of a service: subscriptions, usage, pricing while it runs ---
 
 // Services for subscribers on OrderTest's provider (per_hour 3600: 1 token a

@@ -158,5 +158,27 @@ TEST(EvmCallsTest, shouldVerifyABindingOnlyForItsKeyAndAddress) {
   EXPECT_FALSE(verify_binding(crypto::Ed25519PrivateKey::generate().public_key(), address, binding));
 }
 
+// The contract has no split services yet: they are refused before anything
+// is sent, as orders on a tee offer are.
+TEST(EvmCallsTest, shouldRefuseASplitServiceAndItsJoinBeforeSending) {
+  auto key = crypto::Ed25519PrivateKey::generate();
+  const ward::evm::Address address{{7, 7, 7}};
+  Transaction tx;
+  tx.action = args::ServicesJoin{3, "10.0.0.2:50052"};
+  auto join = encode_call(tx, key, address, std::nullopt);
+  ASSERT_FALSE(join);
+  EXPECT_EQ(join.error().message,
+            "services.join is not on the EVM ledger yet: use an embedded or HTTP ledger");
+  args::OrdersCreate split{CvmId{1}, std::nullopt, std::nullopt, "sha256:e", {}, {}, {}, 10, ServeRule{}};
+  tx.action = split;
+  EXPECT_TRUE(encode_call(tx, key, address, std::nullopt)) << "a service on one CVM is sent";
+  split.workers = {CvmId{2}};
+  tx.action = split;
+  auto create = encode_call(tx, key, address, std::nullopt);
+  ASSERT_FALSE(create);
+  EXPECT_NE(create.error().message.find("is not on the EVM ledger yet"), std::string::npos)
+      << create.error().message;
+}
+
 }  // namespace
 }  // namespace ward::ledger::evm

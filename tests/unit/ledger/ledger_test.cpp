@@ -565,6 +565,48 @@ TEST_F(LedgerServiceTest, VerifyShouldNameATamperedServiceOrStartReport) {
       << report->problem;
 }
 
+// A split service's workers and where they joined live in the orders.serve
+// column, as to_json writes them, and replay rebuilds them.
+TEST_F(LedgerServiceTest, ShouldStoreASplitServicesWorkersAndRebuildThemByReplay) {
+  Party worker;
+  const std::uint64_t tee = ledger->size();
+  ok(provider, "offers.create",
+     {{"kind", "tee"},
+      {"name", "h100-worker"},
+      {"resource", "r"},
+      {"price", {{"model", "fixed"}, {"amount", 1}}}});
+  ok(provider, "cvms.register",
+     {{"key", worker.hex()}, {"recipient", worker.recipient()}, {"certificate", "PEM"}, {"offer", tee}});
+  const std::uint64_t id = ledger->size();
+  ok(creator, "orders.create",
+     {{"cvm", hex_encode(crypto::sha256(vm.id()))},
+      {"engine", "sha256:e"},
+      {"inputs", {"grant-1"}},
+      {"outputs", json::array()},
+      {"offers", json::array()},
+      {"deposit", 10},
+      {"serve", {{"access", "public"}}},
+      {"workers", {hex_encode(crypto::sha256(worker.id()))}}});
+  ok(vm, "orders.start", {{"order", id}});
+  EXPECT_EQ(ledger->order(id)->value().serve->workers,
+            (std::vector<Worker>{{crypto::sha256(worker.id()), "", std::nullopt}}));
+  ok(worker, "services.join", {{"order", id}, {"endpoint", "10.0.0.2:50052"}});
+  const Order joined = ledger->order(id)->value();
+  ASSERT_EQ(joined.serve->workers.size(), 1u);
+  EXPECT_EQ(joined.serve->workers[0].endpoint, "10.0.0.2:50052");
+  EXPECT_TRUE(joined.serve->workers[0].joined_at);
+  reopen();
+  EXPECT_EQ(ledger->order(id)->value(), joined);
+  expect_verified();
+  ledger.reset();
+  tamper(path, "UPDATE orders SET serve = replace(serve, '10.0.0.2:50052', '10.6.6.6:50052')");
+  reopen();
+  auto report = ledger->verify();
+  ASSERT_TRUE(report);
+  EXPECT_NE(report->problem.find("order " + std::to_string(id) + ": serve:"), std::string::npos)
+      << report->problem;
+}
+
 TEST_F(LedgerServiceTest, ALedgerMadeBeforeServicesShouldGainTheirColumnAndTableOnOpen) {
   const std::uint64_t batch = processing_order();
   ledger.reset();
