@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <utility>
 
@@ -280,6 +282,9 @@ void TunnelClient::accept_loop(int listener, std::string endpoint, ledger::CvmId
     if (!readable(listener)) continue;
     UniqueFd local(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
     if (!local) continue;
+    // RPC is small messages answered one by one: none may wait for Nagle.
+    const int one = 1;
+    ::setsockopt(local.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::lock_guard lock(mu_);
     if (stop_.load()) break;
     threads_.emplace_back([this, local = std::move(local), endpoint, worker]() mutable {
