@@ -49,6 +49,8 @@ void add_demo_command(CLI::App& app, Action& action);
 void add_demo_serve_command(CLI::App& demo, Action& action);
 // `ward demo llm`, under the demo command (demo_llm.cpp).
 void add_demo_llm_command(CLI::App& demo, Action& action);
+// `ward demo swarm`, under the demo command (demo_swarm.cpp).
+void add_demo_swarm_command(CLI::App& demo, Action& action);
 
 // Makes an option take one value per occurrence, any number of times
 // (-r A -r B), never swallowing the arguments after it.

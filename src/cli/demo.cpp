@@ -292,6 +292,7 @@ void add_demo_command(CLI::App& app, Action& action) {
   });
   add_demo_serve_command(*cmd, action);
   add_demo_llm_command(*cmd, action);
+  add_demo_swarm_command(*cmd, action);
 }
 
 }  // namespace ward::cli

@@ -94,6 +94,58 @@ TEST(ReportTest, shouldAcceptAnEmptyFinishedWhenTheReportIsAStartReport) {
   EXPECT_EQ(parsed->report.finished, "");
 }
 
+// docs/serving.md, "Split inference": a split order's service part lists
+// its workers; a report without them reads exactly as before.
+TEST(ReportTest, shouldCarryASplitOrdersWorkersAndRefuseBadLists) {
+  Report report = sample_report();
+  report.output = {};
+  report.service = ReportService{};
+  report.service->tls_key_sha256.fill(12);
+  report.service->tls_certificate = "PEM";
+  report.service->endpoint = "https://127.0.0.1:1";
+  const auto key = crypto::Ed25519PrivateKey::generate();
+  EXPECT_FALSE(sign_report(report, key).json["report"]["service"].contains("workers"));
+  ReportWorker worker;
+  worker.cvm.fill(13);
+  worker.certificate = "WORKER PEM";
+  worker.endpoint = "127.0.0.1:2";
+  report.service->workers = {worker, worker};
+  report.service->workers[1].cvm.fill(14);
+  const json good = sign_report(report, key).json;
+  auto parsed = parse_report(good);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->report.service->workers, report.service->workers);
+  EXPECT_TRUE(report_signature_valid(*parsed, key.public_key()));
+
+  const auto refused = [](json j, const char* what) {
+    auto r = parse_report(j);
+    EXPECT_FALSE(r) << what;
+  };
+  json j = good;
+  j["report"]["service"]["workers"] = json::array();
+  refused(j, "an empty list");
+  j = good;
+  j["report"]["service"]["workers"] = json::array();
+  for (int i = 0; i < 8; ++i)
+    j["report"]["service"]["workers"].push_back(good["report"]["service"]["workers"][0]);
+  refused(j, "8 workers");
+  j = good;
+  j["report"]["service"]["workers"][0].erase("certificate");
+  refused(j, "a worker without its certificate");
+  j = good;
+  j["report"]["service"]["workers"][0]["note"] = "x";
+  refused(j, "a worker's unknown field");
+  j = good;
+  j["report"]["service"]["workers"][1]["cvm"] = "00";
+  refused(j, "a short CVM id");
+  // A worker swapped in after signing: the signature fails.
+  j = good;
+  j["report"]["service"]["workers"][1]["cvm"] = std::string(64, 'f');
+  auto swapped = parse_report(j);
+  ASSERT_TRUE(swapped);
+  EXPECT_FALSE(report_signature_valid(*swapped, key.public_key()));
+}
+
 TEST(ReportTest, shouldRefuseWhenMalformed) {
   const auto key = crypto::Ed25519PrivateKey::generate();
   const json good = sign_report(sample_report(), key).json;
