@@ -31,6 +31,8 @@ cleanup() {
   for p in $PROXY $DIRECT; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   for pid in "${NODES[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
   for pid in "${NODES[@]}"; do wait "$pid" 2>/dev/null; done
+  # WARD_E2E_LOGS=DIR keeps the nodes' logs (sanitizer reports land there).
+  [[ -z ${WARD_E2E_LOGS:-} ]] || cp ./*.out "$WARD_E2E_LOGS"/
   stop_servers
   rm -rf "$TMP"
 }
