@@ -190,6 +190,44 @@ TEST_F(VerifyTest, shouldRejectInputsOtherThanTheOrdersOrAMissingModelPin) {
   EXPECT_EQ(first_failure(verify_served().appraisal), "service.inputs");
 }
 
+// A split order (docs/serving.md, "Split inference"): the start report must
+// list exactly the order's workers, each with a verifying certificate of
+// that CVM.
+TEST_F(VerifyTest, shouldCheckASplitOrdersWorkersAgainstTheStartReport) {
+  auto [w1_key, w1_cert] = other_cvm();
+  auto [w2_key, w2_cert] = other_cvm();
+  const auto w1 = ca::cvm_id(w1_key.signing_public_key());
+  const auto w2 = ca::cvm_id(w2_key.signing_public_key());
+  ledger::ServiceTerms terms;
+  terms.workers = {ledger::Worker{w1, "127.0.0.1:1", 100}, ledger::Worker{w2, "127.0.0.1:2", 100}};
+  facts_.order->serve = terms;
+  const std::vector<ReportedWorker> good = {{w1, w1_cert.to_pem()}, {w2, w2_cert.to_pem()}};
+  facts_.workers = good;
+  auto v = verify_served();
+  ASSERT_TRUE(v.accepted()) << first_failure(v.appraisal);
+  EXPECT_EQ(names(v).back(), "service.workers");
+
+  const auto refused = [&](std::optional<std::vector<ReportedWorker>> reported, const char* what) {
+    facts_.workers = std::move(reported);
+    EXPECT_EQ(first_failure(verify_served().appraisal), "service.workers") << what;
+  };
+  refused(std::nullopt, "no list in the start report");
+  refused(std::vector<ReportedWorker>{good[0]}, "a worker left out");
+  refused(std::vector<ReportedWorker>{good[1], good[0]}, "the workers swapped");
+  // w2's place taken by a certificate of another CVM (the head's own).
+  refused(std::vector<ReportedWorker>{good[0], {w2, cvm_cert().to_pem()}}, "another CVM's certificate");
+  refused(std::vector<ReportedWorker>{good[0], {w2, "not a certificate"}}, "garbage");
+  // A certificate from another center.
+  const auto other_dir = dir().string() + "-other";
+  auto other_center = ca::CertificationCenter::init(other_dir, kNow);
+  ASSERT_TRUE(other_center);
+  auto foreign = other_center->issue(ca::testing::sim_evidence_for(w2_key), w2_key.signing_public_key(),
+                                     w2_key.recipient(), sim_policy(), kNow);
+  ASSERT_TRUE(foreign && foreign->certificate);
+  refused(std::vector<ReportedWorker>{good[0], {w2, foreign->certificate->to_pem()}}, "another center");
+  std::filesystem::remove_all(other_dir);
+}
+
 TEST_F(VerifyTest, shouldRejectATlsKeyOtherThanTheStartReports) {
   const auto other = issue();
   facts_.service->tls_key_sha256 = tls_key_digest(other.certificate);
