@@ -60,6 +60,13 @@ std::optional<TcbStatus> parse_tcb_status(std::string_view name) {
   return std::nullopt;
 }
 
+void Appraisal::continue_with(Appraisal next) {
+  Checks before = std::move(checks);
+  before.append(next.checks);
+  *this = std::move(next);
+  checks = std::move(before);
+}
+
 const Measurement* Appraisal::measurement(std::string_view name) const {
   for (const auto& m : measurements) {
     if (m.name == name) return &m;

@@ -76,6 +76,10 @@ struct Appraisal {
 
   const Measurement* measurement(std::string_view name) const;
   bool accepted() const { return checks.ran() && checks.ok(); }
+  // Becomes `next` (an appraisal of evidence this one's checks led to), with
+  // these checks first: how a verifier makes another's appraisal part of its
+  // own list.
+  void continue_with(Appraisal next);
 };
 
 // The `ward attest verify --json` object: verdict, platform, simulated,

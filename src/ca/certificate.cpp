@@ -65,11 +65,7 @@ CvmCertificateVerification verify_cvm_certificate(const crypto::Certificate& cer
                   std::string(attest::platform_name(contents->evidence.platform)) + " evidence");
   out.cvm = contents->identity;
 
-  attest::Appraisal evidence = attest::verify_evidence(contents->evidence, policy, at);
-  attest::Checks combined = std::move(checks);
-  combined.append(evidence.checks);
-  evidence.checks = std::move(combined);
-  out.appraisal = std::move(evidence);
+  out.appraisal.continue_with(attest::verify_evidence(contents->evidence, policy, at));
   if (!out.appraisal.accepted()) return out;
   check_binding(out.appraisal, contents->identity.signing_key, contents->identity.recipient);
   return out;

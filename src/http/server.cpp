@@ -754,7 +754,7 @@ Server::~Server() {
   stop();
 }
 
-Result<int> Server::bind(std::string_view host, int port) {
+Result<Listener> listen_tcp(std::string_view host, int port) {
   const std::string h(host);
   const std::string where =
       (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(port);
@@ -765,7 +765,7 @@ Result<int> Server::bind(std::string_view host, int port) {
   addrinfo* found = nullptr;
   const std::string service = std::to_string(port);
   if (const int rc = ::getaddrinfo(h.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    return fail("http.server", "cannot listen on " + where + ": " + ::gai_strerror(rc));
+    return fail("http.listen", "cannot listen on " + where + ": " + ::gai_strerror(rc));
   }
   std::string why = "not an address of this machine";
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
@@ -783,11 +783,17 @@ Result<int> Server::bind(std::string_view host, int port) {
     const int bound = sa.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port)
                                                : ntohs(reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
     ::freeaddrinfo(found);
-    impl_->listeners.push_back(std::move(fd));
-    return bound;
+    return Listener{std::move(fd), bound};
   }
   ::freeaddrinfo(found);
-  return fail("http.server", "cannot listen on " + where + " (" + why + ")");
+  return fail("http.listen", "cannot listen on " + where + " (" + why + ")");
+}
+
+Result<int> Server::bind(std::string_view host, int port) {
+  auto listener = listen_tcp(host, port);
+  if (!listener) return fail("http.server", listener.error().message);
+  impl_->listeners.push_back(std::move(listener->fd));
+  return listener->port;
 }
 
 Result<void> Server::serve() {

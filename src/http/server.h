@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 #include "http/message.h"
 #include "http/parser.h"
 #include "http/transport.h"
@@ -50,6 +51,15 @@ struct ServerOptions {
   // The connection's byte stream; plain TCP when empty.
   TransportFactory transport{};
 };
+
+// A non-blocking TCP socket listening on HOST (a name or an IPv4/IPv6
+// address) at `port` (0: a free one), and the port it got. Errors:
+// "http.listen", saying where and why.
+struct Listener {
+  UniqueFd fd;
+  int port = 0;
+};
+Result<Listener> listen_tcp(std::string_view host, int port);
 
 class Server {
  public:

@@ -10,6 +10,7 @@
 #include "files/grant.h"
 #include "ledger/evm/anchored.h"
 #include "ledger/evm/bundle.h"
+#include "serve/verify.h"
 #include "store/store.h"
 
 namespace ward::loader {
@@ -68,31 +69,13 @@ bool check_releases(attest::Checks& checks, const ledger::Order& order, const le
 }
 
 // "report.workers": a split order's report lists exactly the workers the
-// order names, in its order, each with a CVM certificate of that CVM that
-// verifies under the center and the policy at `at`, as the head's does.
+// order names (serve::check_reported_workers), at the time `at`.
 bool check_workers(attest::Checks& checks, const ledger::Order& order, const Report& r,
                    const VerifyOptions& options, std::chrono::system_clock::time_point at) {
-  constexpr std::string_view name = "report.workers";
-  const auto& listed = order.serve->workers;
-  const auto& reported = r.service->workers;
-  if (listed.size() != reported.size())
-    return checks.fail(name, "the order names " + std::to_string(listed.size()) + " workers, the report " +
-                                 std::to_string(reported.size()));
-  for (std::size_t i = 0; i < listed.size(); ++i) {
-    const std::string which = "worker " + std::to_string(i) + " (CVM " + short_hex(listed[i].cvm) + ")";
-    if (reported[i].cvm != listed[i].cvm)
-      return checks.fail(name, which + ": the report names CVM " + short_hex(reported[i].cvm) + " there");
-    auto cert = crypto::Certificate::from_pem(reported[i].certificate);
-    if (!cert) return checks.fail(name, which + ": its certificate does not parse: " + cert.error().message);
-    auto verified = ca::verify_cvm_certificate(*cert, options.ca_certificate, options.policy, at);
-    if (!verified.accepted())
-      return checks.fail(name, which + ": " + verified.appraisal.checks.first_failure_text());
-    if (verified.cvm->id != listed[i].cvm)
-      return checks.fail(name, which + ": the certificate is CVM " + verified.cvm->id_hex() + "'s");
-  }
-  return checks.pass(name, std::to_string(listed.size()) +
-                               " worker CVM(s), as the order names them, each "
-                               "certificate and its evidence verified");
+  std::vector<serve::ReportedWorker> reported;
+  for (const auto& w : r.service->workers) reported.push_back({w.cvm, w.certificate});
+  return serve::check_reported_workers(checks, "report.workers", "the report", order.serve->workers, reported,
+                                       options.ca_certificate, options.policy, at);
 }
 
 // The checks after the report is known to be signed by a verified CVM.

@@ -74,6 +74,16 @@ bool tls13_only(SSL_CTX* ctx) {
          SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1;
 }
 
+// A server's: TLS 1.3 only, and every connection shows the full chain (a
+// resumed session would skip the certificates a client verifies).
+bool server_defaults(SSL_CTX* ctx) {
+  if (!tls13_only(ctx)) return false;
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(ctx, 0);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  return true;
+}
+
 // ---- server ----
 
 class TlsTransport final : public http::Transport {
@@ -218,13 +228,8 @@ Result<std::shared_ptr<SSL_CTX>> TlsServerContext::make_ctx(
   if (EVP_PKEY_eq(chain.front().public_key(), key_.evp()) != 1)
     return fail("serve.tls", "the chain's leaf does not certify the TLS key");
   std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
-  if (!ctx || !tls13_only(ctx.get()))
+  if (!ctx || !server_defaults(ctx.get()))
     return fail("serve.tls", "cannot make a TLS context: " + openssl_reason());
-  // Every connection shows the full chain: a resumed session would skip the
-  // certificates a client verifies.
-  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_num_tickets(ctx.get(), 0);
-  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
   // The server's loop appends to its buffer while a write waits to be retried.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   bool ok = SSL_CTX_use_certificate(ctx.get(), chain.front().native()) == 1 &&
@@ -337,11 +342,8 @@ int accept_any_chain(int, X509_STORE_CTX*) {
 SSL_CTX* mutual_server_ctx() {
   static SSL_CTX* const ctx = [] {
     SSL_CTX* c = SSL_CTX_new(TLS_server_method());
-    if (c == nullptr || !tls13_only(c)) throw std::bad_alloc();
+    if (c == nullptr || !server_defaults(c)) throw std::bad_alloc();
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any_chain);
-    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets(c, 0);
-    SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
     return c;
   }();
   return ctx;

@@ -1,17 +1,15 @@
 #include "serve/tunnel.h"
 
-#include <netdb.h>
 #include <poll.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <utility>
 
 #include "base/bytes.h"
+#include "http/server.h"
 #include "serve/certificate.h"
 #include "serve/verify.h"
 
@@ -49,10 +47,7 @@ TunnelPeer verify_tunnel_peer(std::span<const crypto::Certificate> chain, const 
   for (const auto& policy : trust.policies) {
     auto cvm = ca::verify_cvm_certificate(chain[1], trust.ca, policy, at);
     out.cvm = cvm.cvm;
-    attest::Checks checks = std::move(out.appraisal.checks);
-    checks.append(cvm.appraisal.checks);
-    out.appraisal = std::move(cvm.appraisal);
-    out.appraisal.checks = std::move(checks);
+    out.appraisal.continue_with(std::move(cvm.appraisal));
     if (!out.accepted()) return out;
   }
   attest::Checks& c = out.appraisal.checks;
@@ -132,37 +127,11 @@ TunnelServer::~TunnelServer() {
 }
 
 Result<int> TunnelServer::start(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string where = host + ":" + std::to_string(port);
-  if (const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0)
-    return fail("serve.tunnel", "cannot resolve " + where + ": " + ::gai_strerror(rc));
-  const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(found, ::freeaddrinfo);
-  std::string why = "no address";
-  for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-    UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
-    if (!fd) continue;
-    const int one = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd.get(), 16) != 0) {
-      why = std::strerror(errno);
-      continue;
-    }
-    sockaddr_storage bound{};
-    socklen_t len = sizeof bound;
-    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len);
-    char service[NI_MAXSERV];
-    if (::getnameinfo(reinterpret_cast<sockaddr*>(&bound), len, nullptr, 0, service, sizeof service,
-                      NI_NUMERICSERV) != 0)
-      return fail("serve.tunnel", "cannot read the port bound at " + where);
-    listener_ = std::move(fd);
-    acceptor_ = std::thread([this] { accept_loop(); });
-    return std::stoi(service);
-  }
-  return fail("serve.tunnel", "cannot listen on " + where + ": " + why);
+  auto listener = http::listen_tcp(host, port);
+  if (!listener) return fail("serve.tunnel", listener.error().message);
+  listener_ = std::move(listener->fd);
+  acceptor_ = std::thread([this] { accept_loop(); });
+  return listener->port;
 }
 
 void TunnelServer::stop() {

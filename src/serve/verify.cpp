@@ -90,34 +90,6 @@ bool check_inputs(attest::Checks& checks, const ServiceClaims& claims, const Ser
                          (pins.models.empty() ? "" : ", " + std::to_string(pins.models.size()) + " pinned"));
 }
 
-// "service.workers": the start report lists the order's workers, in its
-// order, each CVM certificate that CVM's and verified under `ca_cert` and
-// `policy` at `at`.
-bool check_workers(attest::Checks& checks, const LedgerFacts& facts, const crypto::Certificate& ca_cert,
-                   const attest::Policy& policy, system_clock::time_point at) {
-  constexpr std::string_view name = "service.workers";
-  const auto& listed = facts.order->serve->workers;
-  if (!facts.workers) return checks.fail(name, "the start report lists no workers");
-  const auto& reported = *facts.workers;
-  if (reported.size() != listed.size())
-    return checks.fail(name, "the order names " + std::to_string(listed.size()) +
-                                 " workers, the start report " + std::to_string(reported.size()));
-  for (std::size_t i = 0; i < listed.size(); ++i) {
-    const std::string which = "worker " + std::to_string(i) + " (CVM " + short_hex(listed[i].cvm) + ")";
-    if (reported[i].cvm != listed[i].cvm)
-      return checks.fail(name, which + ": the start report names CVM " + short_hex(reported[i].cvm));
-    auto cert = crypto::Certificate::from_pem(reported[i].certificate);
-    if (!cert) return checks.fail(name, which + ": its certificate does not parse");
-    auto verified = ca::verify_cvm_certificate(*cert, ca_cert, policy, at);
-    if (!verified.accepted())
-      return checks.fail(name, which + ": " + verified.appraisal.checks.first_failure_text());
-    if (verified.cvm->id != listed[i].cvm)
-      return checks.fail(name, which + ": the certificate is CVM " + verified.cvm->id_hex() + "'s");
-  }
-  return checks.pass(name,
-                     std::to_string(listed.size()) + " worker CVM(s) verified, as the order names them");
-}
-
 // The workers a start report lists (report.service.workers), read as far as
 // check_workers needs; nullopt when there are none or they do not read.
 std::optional<std::vector<ReportedWorker>> reported_workers(const std::string& report_text) {
@@ -157,10 +129,7 @@ EndpointVerification verify(std::span<const crypto::Certificate> chain, const cr
 
   auto cvm = ca::verify_cvm_certificate(chain[1], ca_cert, policy, at);
   out.cvm = cvm.cvm;
-  attest::Checks checks = std::move(out.appraisal.checks);
-  checks.append(cvm.appraisal.checks);
-  out.appraisal = std::move(cvm.appraisal);
-  out.appraisal.checks = std::move(checks);
+  out.appraisal.continue_with(std::move(cvm.appraisal));
   if (!out.accepted()) return out;
 
   auto claims = read_service_certificate(chain[0]);
@@ -194,12 +163,43 @@ EndpointVerification verify(std::span<const crypto::Certificate> chain, const cr
                      : "the TLS key " + hex_encode(out.tls_key) + " is not the start report's " +
                            hex_encode(facts->service->tls_key_sha256)))
     return out;
-  if (facts->order->serve && !facts->order->serve->workers.empty())
-    check_workers(c, *facts, ca_cert, policy, at);
+  if (facts->order->serve && !facts->order->serve->workers.empty()) {
+    if (!facts->workers) {
+      c.fail("service.workers", "the start report lists no workers");
+      return out;
+    }
+    check_reported_workers(c, "service.workers", "the start report", facts->order->serve->workers,
+                           *facts->workers, ca_cert, policy, at);
+  }
   return out;
 }
 
 }  // namespace
+
+bool check_reported_workers(attest::Checks& checks, std::string_view name, std::string_view source,
+                            const std::vector<ledger::Worker>& listed,
+                            const std::vector<ReportedWorker>& reported, const crypto::Certificate& ca_cert,
+                            const attest::Policy& policy, system_clock::time_point at) {
+  const std::string from(source);
+  if (reported.size() != listed.size())
+    return checks.fail(name, "the order names " + std::to_string(listed.size()) + " workers, " + from + " " +
+                                 std::to_string(reported.size()));
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    const std::string which = "worker " + std::to_string(i) + " (CVM " + short_hex(listed[i].cvm) + ")";
+    if (reported[i].cvm != listed[i].cvm)
+      return checks.fail(name, which + ": " + from + " names CVM " + short_hex(reported[i].cvm) + " there");
+    auto cert = crypto::Certificate::from_pem(reported[i].certificate);
+    if (!cert) return checks.fail(name, which + ": its certificate does not parse: " + cert.error().message);
+    auto verified = ca::verify_cvm_certificate(*cert, ca_cert, policy, at);
+    if (!verified.accepted())
+      return checks.fail(name, which + ": " + verified.appraisal.checks.first_failure_text());
+    if (verified.cvm->id != listed[i].cvm)
+      return checks.fail(name, which + ": the certificate is CVM " + verified.cvm->id_hex() + "'s");
+  }
+  return checks.pass(
+      name, std::to_string(listed.size()) +
+                " worker CVM(s) as the order names them, each certificate and its evidence verified");
+}
 
 std::optional<ServiceState> service_state(const ledger::Order& order) {
   if (!order.serve) return std::nullopt;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -68,6 +69,15 @@ struct ReportedWorker {
   ledger::CvmId cvm{};
   std::string certificate;  // PEM of its CVM certificate
 };
+
+// Appends `name` ("service.workers", "report.workers"): `reported`, the
+// workers that `source` ("the start report") lists, are exactly `listed`, in
+// order, each with a CVM certificate of that CVM that verifies under
+// `ca_cert` and `policy` at `at`.
+bool check_reported_workers(attest::Checks& checks, std::string_view name, std::string_view source,
+                            const std::vector<ledger::Worker>& listed,
+                            const std::vector<ReportedWorker>& reported, const crypto::Certificate& ca_cert,
+                            const attest::Policy& policy, std::chrono::system_clock::time_point at);
 
 // What the ledger says about the order a certificate names.
 struct LedgerFacts {
