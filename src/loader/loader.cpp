@@ -87,13 +87,10 @@ std::uint64_t unix_now() {
 // sent no heartbeat for longer than the offer's timeout is reassigned, and
 // the oldest order no CVM holds is taken. True when this CVM took one.
 bool take_from_offer(ledger::LedgerClient& ledger, const CvmState& cvm, std::uint64_t offer,
-                     std::uint64_t timeout, const std::optional<ledger::Resources>& have) {
+                     std::uint64_t timeout, const std::optional<ledger::Resources>& have,
+                     const std::vector<ledger::Order>& processing, const std::vector<ledger::Order>& fresh) {
   bool took = false;
-  for (auto status : {ledger::OrderStatus::Processing, ledger::OrderStatus::New}) {
-    ledger::OrderFilter filter;
-    filter.status = status;
-    auto orders = ledger.orders(filter);
-    if (!orders) return false;
+  for (const auto* orders : {&processing, &fresh}) {
     for (const auto& order : *orders) {
       if (order.tee_offer != offer || took) continue;
       // Only what fits what this CVM declared (the ledger refuses the rest).
@@ -118,18 +115,15 @@ bool take_from_offer(ledger::LedgerClient& ledger, const CvmState& cvm, std::uin
   return took;
 }
 
-// A Processing split service order that lists this CVM among its workers
-// (docs/serving.md, "Split inference"), seen by an idle CVM; nullopt when
-// there is none.
-std::optional<ledger::Order> worker_order(ledger::LedgerClient& ledger, const ledger::CvmId& id) {
-  ledger::OrderFilter filter;
-  filter.status = ledger::OrderStatus::Processing;
-  auto orders = ledger.orders(filter);
-  if (!orders) return std::nullopt;
-  for (auto& order : *orders) {
+// Among the Processing orders, a split service order that lists this CVM
+// among its workers (docs/serving.md, "Split inference"); nullopt when there
+// is none.
+std::optional<ledger::Order> worker_order(const std::vector<ledger::Order>& processing,
+                                          const ledger::CvmId& id) {
+  for (const auto& order : processing) {
     if (!order.serve) continue;
     for (const auto& w : order.serve->workers)
-      if (w.cvm == id) return std::move(order);
+      if (w.cvm == id) return order;
   }
   return std::nullopt;
 }
@@ -215,10 +209,20 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       continue;
     }
     unreachable_since = Clock::now();
-    if (orders->empty() && offer_orders && take_from_offer(**ledger, *cvm, offer, timeout, resources))
-      continue;
+    // An idle CVM reads the Processing and New orders once a poll: for its
+    // offer's orders, and for split orders it is a worker of.
     if (orders->empty() && offer_orders) {
-      if (auto work = worker_order(**ledger, cvm->id)) {
+      const auto in_status = [&](ledger::OrderStatus status) {
+        ledger::OrderFilter filter;
+        filter.status = status;
+        return (*ledger)->orders(filter);
+      };
+      auto processing = in_status(ledger::OrderStatus::Processing);
+      auto fresh = in_status(ledger::OrderStatus::New);
+      if (processing && fresh &&
+          take_from_offer(**ledger, *cvm, offer, timeout, resources, *processing, *fresh))
+        continue;
+      if (auto work = processing ? worker_order(*processing, cvm->id) : std::nullopt) {
         say("order " + std::to_string(work->id) + ": a worker of this split order; starting its part");
         auto done = process_worker(*cvm, **ledger, *work, pipeline);
         last_heartbeat = Clock::now();

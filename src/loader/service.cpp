@@ -124,9 +124,64 @@ class EngineSupervisor {
   std::thread thread_;
 };
 
-std::string endpoint_url(const std::string& host, int port) {
+// "HOST:PORT", an IPv6 host in brackets.
+std::string host_port(const std::string& host, int port) {
   const bool ipv6 = host.find(':') != std::string::npos;
-  return "https://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string endpoint_url(const std::string& host, int port) {
+  return "https://" + host_port(host, port);
+}
+
+// The sandbox a service's engine runs in, a split order's worker's too: the
+// image's entrypoint, command and environment (then `env`), the prepared
+// inputs, an output directory that is never delivered, and no wall-clock
+// limit of its own: it runs until the order ends.
+Result<engine::SandboxSpec> service_sandbox(const Prepared& prepared, const ledger::Order& order,
+                                            const PipelineOptions& options, const fs::path& work,
+                                            const std::vector<std::string>& env = {}) {
+  std::error_code ec;
+  const fs::path output = work / "result" / "output";
+  fs::create_directories(output, ec);
+  if (ec) return fail("loader.work", "cannot create the engine's output directory: " + ec.message());
+  engine::SandboxSpec spec;
+  spec.rootfs = prepared.rootfs;
+  spec.inputs = prepared.inputs;
+  spec.output = output;
+  spec.args_json = nlohmann::json{{"order", order.id}}.dump();
+  spec.argv = prepared.image.entrypoint;
+  spec.argv.insert(spec.argv.end(), prepared.image.cmd.begin(), prepared.image.cmd.end());
+  spec.env = prepared.image.env;
+  spec.env.insert(spec.env.end(), env.begin(), env.end());
+  spec.working_dir = prepared.image.working_dir;
+  spec.limits = options.limits;
+  spec.limits.wall_time = std::chrono::hours(24 * 365 * 10);
+  if (spec.argv.empty()) return fail("loader.engine", "the engine image names no entrypoint or command");
+  return spec;
+}
+
+// Waits, up to the service's start timeout, until `what` (the engine, or a
+// worker's) listens on `port` inside its sandbox. Ends early when the engine
+// gives up, the loader stops, or `lost` says a split order lost a worker.
+Result<void> wait_listening(EngineSupervisor& engine, int port, const std::string& what,
+                            const PipelineOptions& options,
+                            const std::function<std::optional<std::string>()>& lost = {}) {
+  const auto ready_by = Clock::now() + options.service.start_timeout;
+  for (;;) {
+    if (lost) {
+      if (auto gone = lost()) return fail("loader.worker", *gone);
+    }
+    if (auto failed = engine.failure()) return fail("loader.engine", *failed);
+    if (options.stop && options.stop->load())
+      return fail(std::string(kStoppedCode), "the loader is stopping");
+    if (engine.dial_fd(port)) return {};
+    if (Clock::now() >= ready_by) {
+      return fail("loader.engine", what + " did not listen on its port " + std::to_string(port) + " within " +
+                                       std::to_string(options.service.start_timeout.count()) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 // The subscriptions of a service for subscribers, as the ledger last said,
@@ -232,11 +287,6 @@ constexpr std::string_view kRpcServersEnv = "WARD_RPC_SERVERS=";
 // handshake, and the head's engine opens them when it starts.
 constexpr std::chrono::hours kTunnelCertificateLifetime{24};
 
-std::string host_port(const std::string& host, int port) {
-  const bool ipv6 = host.find(':') != std::string::npos;
-  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
 // The head's side of a split order, set up before its engine starts.
 struct SplitHead {
   std::unique_ptr<serve::TunnelClient> tunnels;
@@ -340,26 +390,10 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
   if (!tls) return fail(tls.error(), "the gateway's TLS");
   auto next_rotation = Clock::now() + service.certificate_lifetime / 2;
 
-  std::error_code ec;
-  const fs::path output = work / "result" / "output";
-  fs::create_directories(output, ec);
-  if (ec) return fail("loader.work", "cannot create the engine's output directory: " + ec.message());
-  engine::SandboxSpec spec;
-  spec.rootfs = prepared->rootfs;
-  spec.inputs = prepared->inputs;
-  spec.output = output;
-  spec.args_json = nlohmann::json{{"order", order.id}}.dump();
-  spec.argv = prepared->image.entrypoint;
-  spec.argv.insert(spec.argv.end(), prepared->image.cmd.begin(), prepared->image.cmd.end());
-  spec.env = prepared->image.env;
-  spec.working_dir = prepared->image.working_dir;
-  spec.limits = options.limits;
-  spec.limits.wall_time = std::chrono::hours(24 * 365 * 10);  // a service runs until the order ends
-  if (spec.argv.empty()) return fail("loader.engine", "the engine image names no entrypoint or command");
-
   // A split order: the workers' tunnels first, then the engine, which finds
   // worker i at 127.0.0.1:kRpcPort+i inside its sandbox.
   std::optional<SplitHead> split;
+  std::vector<std::string> env;
   if (!order.serve->workers.empty()) {
     auto head = start_split_head(cvm, ledger, ledger_id, order, *prepared, options, log);
     if (!head) return std::unexpected(head.error());
@@ -367,13 +401,15 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
     std::string servers;
     for (std::size_t i = 0; i < split->workers.size(); ++i)
       servers += (i ? "," : "") + host_port("127.0.0.1", kRpcPort + static_cast<int>(i));
-    spec.env.push_back(std::string(kRpcServersEnv) + servers);
+    env.push_back(std::string(kRpcServersEnv) + servers);
   }
+  auto spec = service_sandbox(*prepared, order, options, work, env);
+  if (!spec) return std::unexpected(spec.error());
   const auto lost_worker = [&]() -> std::optional<std::string> {
     return split ? split->tunnels->lost() : std::nullopt;
   };
 
-  EngineSupervisor engine(std::move(spec), service.max_restarts, log);
+  EngineSupervisor engine(std::move(*spec), service.max_restarts, log);
   if (split) {
     engine.on_namespace([&split, &log](int netns) {
       for (std::size_t i = 0; i < split->workers.size(); ++i) {
@@ -388,19 +424,8 @@ Result<SignedReport> serve_order(CvmState& cvm, ledger::LedgerClient& ledger,
     });
   }
   engine.start();
-  const auto ready_by = Clock::now() + service.start_timeout;
-  for (;;) {
-    if (auto lost = lost_worker()) return fail("loader.worker", *lost);
-    if (auto failed = engine.failure()) return fail("loader.engine", *failed);
-    if (options.stop && options.stop->load())
-      return fail(std::string(kStoppedCode), "the loader is stopping");
-    if (engine.dial(port)) break;
-    if (Clock::now() >= ready_by) {
-      return fail("loader.engine", "the engine did not listen on its port " + std::to_string(port) +
-                                       " within " + std::to_string(service.start_timeout.count()) + " s");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (auto ready = wait_listening(engine, port, "the engine", options, lost_worker); !ready)
+    return std::unexpected(ready.error());
 
   serve::GatewayOptions gateway_options;
   gateway_options.host = service.listen_host;
@@ -547,38 +572,13 @@ Result<void> work_for_order(CvmState& cvm, ledger::LedgerClient& ledger, const l
   auto prepared = prepare_worker(cvm, ledger_id, order, options, work);
   if (!prepared) return std::unexpected(prepared.error());
 
-  std::error_code ec;
-  const fs::path output = work / "result" / "output";
-  fs::create_directories(output, ec);
-  if (ec) return fail("loader.work", "cannot create the engine's output directory: " + ec.message());
-  engine::SandboxSpec spec;
-  spec.rootfs = prepared->rootfs;
-  spec.output = output;
-  spec.args_json = nlohmann::json{{"order", order.id}}.dump();
-  spec.argv = prepared->image.entrypoint;
-  spec.argv.insert(spec.argv.end(), prepared->image.cmd.begin(), prepared->image.cmd.end());
-  spec.env = prepared->image.env;
-  spec.env.emplace_back(kRoleEnv);
-  spec.env.push_back(std::string(kRpcPortEnv) + std::to_string(kRpcPort));
-  spec.working_dir = prepared->image.working_dir;
-  spec.limits = options.limits;
-  spec.limits.wall_time = std::chrono::hours(24 * 365 * 10);  // until the order ends
-  if (spec.argv.empty()) return fail("loader.engine", "the engine image names no entrypoint or command");
-
-  EngineSupervisor engine(std::move(spec), service.max_restarts, log);
+  auto spec = service_sandbox(*prepared, order, options, work,
+                              {std::string(kRoleEnv), std::string(kRpcPortEnv) + std::to_string(kRpcPort)});
+  if (!spec) return std::unexpected(spec.error());
+  EngineSupervisor engine(std::move(*spec), service.max_restarts, log);
   engine.start();
-  const auto ready_by = Clock::now() + service.start_timeout;
-  for (;;) {
-    if (auto failed = engine.failure()) return fail("loader.engine", *failed);
-    if (options.stop && options.stop->load())
-      return fail(std::string(kStoppedCode), "the loader is stopping");
-    if (engine.dial_fd(kRpcPort)) break;
-    if (Clock::now() >= ready_by)
-      return fail("loader.engine", "the engine's worker did not listen on its port " +
-                                       std::to_string(kRpcPort) + " within " +
-                                       std::to_string(service.start_timeout.count()) + " s");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (auto ready = wait_listening(engine, kRpcPort, "the engine's worker", options); !ready)
+    return std::unexpected(ready.error());
 
   // Only the order's head, running this same code, gets through.
   const serve::TunnelOrder tunnel_order{ledger_id, order.id, order.engine};
