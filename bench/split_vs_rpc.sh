@@ -113,16 +113,8 @@ done
 for n in 2 3; do
   workers=(--worker "$W1")
   ((n == 3)) && workers+=(--worker "$W2")
-  ID=$("$WARD" orders create --ledger "$L" --key carol.key --cvm "$CVM" "${workers[@]}" --engine llm.tar.res.json \
-    --grant llm.tar.grant.json --grant model.gguf.grant.json --serve --access public --deposit 10 \
-    --store "$TMP/store" --json | jq -r .order)
-  ENDPOINT=
-  for ((i = 0; i < 600; i++)); do
-    ENDPOINT=$("$WARD" orders get "$ID" --ledger "$L" --json | jq -r '.serve.endpoint // empty')
-    [[ -n $ENDPOINT ]] && break
-    sleep 0.1
-  done
-  [[ -n $ENDPOINT ]] || die "split order $ID did not start: $(tail node.out)"
+  serve_order llm.tar "${workers[@]}" --grant llm.tar.grant.json --grant model.gguf.grant.json --access public \
+    --deposit 10
   for ((i = 0; i < 300; i++)); do curl -skf "$ENDPOINT/health" >/dev/null && break; sleep 0.1; done
   RESULT[ward$n]=$(tps "$ENDPOINT" -k)
   "$WARD" orders cancel "$ID" --ledger "$L" --key carol.key >/dev/null

@@ -53,19 +53,6 @@ struct DemoLlmArgs {
   bool serve_on = false;
 };
 
-// llama-server as scripts/build-llama.sh leaves it: .deps/llama/<commit>-<variant>/bin/.
-std::optional<fs::path> built_llama_server(const fs::path& deps) {
-  std::error_code ec;
-  std::vector<fs::path> found;
-  for (const auto& entry : fs::directory_iterator(deps / "llama", ec)) {
-    const fs::path candidate = entry.path() / "bin" / "llama-server";
-    if (fs::is_regular_file(candidate, ec)) found.push_back(candidate);
-  }
-  if (found.empty()) return std::nullopt;
-  std::sort(found.begin(), found.end());
-  return found.front();
-}
-
 // Prints the text of each streamed OpenAI event as it arrives.
 class TokenPrinter {
  public:
@@ -117,9 +104,7 @@ Result<void> run_demo_llm(const DemoLlmArgs& args) {
       {args.model, here / "../../../../shared/models/stories260K.gguf", "../shared/models/stories260K.gguf"});
   if (!model)
     return fail("demo.model", "no model: give --model FILE.gguf (../shared/models/stories260K.gguf)");
-  std::optional<fs::path> llama = demo::first_existing({args.llama_server, here / "llama-server"});
-  if (!llama) llama = built_llama_server(here / "../../../.deps");
-  if (!llama) llama = built_llama_server(".deps");
+  const auto llama = demo::llama_binary("llama-server", args.llama_server);
   if (!llama)
     return fail("demo.llama", "no llama-server: run scripts/build-llama.sh, or give --llama-server FILE");
   auto launcher = demo::first_existing({here / "ward-llm"});

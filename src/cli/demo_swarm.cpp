@@ -166,23 +166,6 @@ std::string short_id(const ledger::CvmId& id) {
   return hex_encode(id).substr(0, 12) + "...";
 }
 
-// The llama.cpp binary `name` next to ward, or as scripts/build-llama.sh left it.
-std::optional<fs::path> llama_binary(const std::string& name) {
-  const fs::path here = demo::self_dir();
-  if (auto found = demo::first_existing({here / name})) return found;
-  for (const fs::path& deps : {here / "../../../.deps", fs::path(".deps")}) {
-    std::error_code ec;
-    std::vector<fs::path> found;
-    for (const auto& entry : fs::directory_iterator(deps / "llama", ec)) {
-      const fs::path candidate = entry.path() / "bin" / name;
-      if (fs::is_regular_file(candidate, ec)) found.push_back(fs::absolute(candidate));
-    }
-    std::sort(found.begin(), found.end());
-    if (!found.empty()) return found.front();
-  }
-  return std::nullopt;
-}
-
 Result<void> run_demo_swarm(const DemoSwarmArgs& args) {
   const auto started = std::chrono::steady_clock::now();
   if (::geteuid() != 0) {
@@ -195,8 +178,8 @@ Result<void> run_demo_swarm(const DemoSwarmArgs& args) {
       {args.model, here / "../../../../shared/models/stories260K.gguf", "../shared/models/stories260K.gguf"});
   if (!model)
     return fail("demo.model", "no model: give --model FILE.gguf (../shared/models/stories260K.gguf)");
-  const auto llama_server = llama_binary("llama-server");
-  const auto rpc_server = llama_binary("rpc-server");
+  const auto llama_server = demo::llama_binary("llama-server");
+  const auto rpc_server = demo::llama_binary("rpc-server");
   const auto launcher = demo::first_existing({here / "ward-llm"});
   if (!llama_server || !rpc_server || !launcher)
     return fail("demo.llama",

@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cstdio>
 #include <iostream>
@@ -40,6 +41,22 @@ std::optional<fs::path> first_existing(const std::vector<fs::path>& candidates) 
 fs::path self_dir() {
   std::error_code ec;
   return fs::read_symlink("/proc/self/exe", ec).parent_path();
+}
+
+std::optional<fs::path> llama_binary(const std::string& name, const std::string& given) {
+  const fs::path here = self_dir();
+  if (auto found = first_existing({given, here / name})) return found;
+  for (const fs::path& deps : {here / "../../../.deps", fs::path(".deps")}) {
+    std::error_code ec;
+    std::vector<fs::path> found;
+    for (const auto& entry : fs::directory_iterator(deps / "llama", ec)) {
+      const fs::path candidate = entry.path() / "bin" / name;
+      if (fs::is_regular_file(candidate, ec)) found.push_back(fs::absolute(candidate));
+    }
+    std::sort(found.begin(), found.end());
+    if (!found.empty()) return found.front();
+  }
+  return std::nullopt;
 }
 
 void add_ledger_choice(CLI::App* command, std::string& ledger) {

@@ -53,6 +53,11 @@ std::optional<fs::path> first_existing(const std::vector<fs::path>& candidates);
 // The directory of the running ward binary.
 fs::path self_dir();
 
+// A llama.cpp binary (llama-server, rpc-server): `given` when not empty,
+// else the one next to ward, else scripts/build-llama.sh's
+// (.deps/llama/<commit>-<variant>/bin/, from the build tree or here).
+std::optional<fs::path> llama_binary(const std::string& name, const std::string& given = "");
+
 // `--ledger sqlite|evm` on a demo command, into `ledger` (DemoArgs::ledger).
 void add_ledger_choice(CLI::App* command, std::string& ledger);
 
