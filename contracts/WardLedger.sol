@@ -11,99 +11,6 @@ import {WardLedgerViews} from "./WardLedgerViews.sol";
 /// reason code. Large data (certificates, reports, names) lives in events;
 /// storage keeps what a rule compares (hashes) or counts.
 contract WardLedger is WardLedgerState {
-    // --- errors: one per reason code; `what` codes are listed in contracts/README.md ---
-    error Malformed(uint8 what); // malformed
-    error UnknownAddress(address who); // unknown_account: this address owns no account
-    error UnknownAccount(bytes32 id); // unknown_account
-    error AlreadyExists(uint8 what, bytes32 key); // already_exists
-    error NotFound(uint8 what, bytes32 key); // not_found
-    error NotOwner(uint8 what, uint64 id); // not_owner
-    error NotAllowed(uint8 what, uint64 value); // not_allowed
-    error BadState(uint8 what, uint64 a, uint64 b); // bad_state
-    error InsufficientFunds(uint64 balance, uint64 amount); // insufficient_funds
-    error Overflow(uint8 what); // overflow
-    error DevOnly(); // dev_only
-    error ReportMismatch(uint8 what, bytes32 claimed, bytes32 expected); // report_mismatch
-    error Revoked(bytes32 grant, bytes32 owner); // revoked
-    error UsedUp(bytes32 grant, uint64 uses); // used_up
-    error UsageRegressed(bytes32 account, uint8 counter, uint64 reported, uint64 recorded); // usage_regressed
-    error CertificateMismatch(uint8 what, bytes32 claimed, bytes32 expected); // certificate_mismatch
-
-    // Malformed(what)
-    uint8 internal constant M_ID = 1;
-    uint8 internal constant M_RECIPIENT = 2;
-    uint8 internal constant M_NAME = 3;
-    uint8 internal constant M_BINDING = 4;
-    uint8 internal constant M_AMOUNT = 5;
-    uint8 internal constant M_KIND = 6;
-    uint8 internal constant M_PRICE = 7;
-    uint8 internal constant M_RESOURCE = 8;
-    uint8 internal constant M_CERTIFICATE = 9;
-    uint8 internal constant M_ENGINE = 10;
-    uint8 internal constant M_INPUTS = 11;
-    uint8 internal constant M_OUTPUTS = 12;
-    uint8 internal constant M_OFFERS = 13;
-    uint8 internal constant M_SERVE = 14;
-    uint8 internal constant M_ACCOUNTS = 15;
-    uint8 internal constant M_REASON = 16;
-    uint8 internal constant M_REPORT = 17;
-    uint8 internal constant M_ENDPOINT = 18;
-    uint8 internal constant M_GRANTS = 19;
-    uint8 internal constant M_USES = 20;
-    uint8 internal constant M_DEPOSIT = 21;
-    uint8 internal constant M_USAGE = 22;
-    // AlreadyExists / NotFound / NotOwner (what)
-    uint8 internal constant E_ACCOUNT = 1;
-    uint8 internal constant E_ADDRESS = 2;
-    uint8 internal constant E_OFFER = 3;
-    uint8 internal constant E_CVM = 4;
-    uint8 internal constant E_ORDER = 5;
-    uint8 internal constant E_REPORT = 6;
-    uint8 internal constant E_SERVICE_KEY = 7;
-    uint8 internal constant E_STOP_REQUEST = 8;
-    uint8 internal constant E_GRANT = 9;
-    uint8 internal constant E_SUBSCRIPTION = 10;
-    // NotAllowed(what)
-    uint8 internal constant A_NOT_ORDERS_CVM = 1;
-    uint8 internal constant A_NOT_A_CVM = 2;
-    uint8 internal constant A_NOT_TEE_OFFER = 3;
-    uint8 internal constant A_TEE_OFFER_LISTED = 4;
-    uint8 internal constant A_REVENUE_SHARES = 5;
-    uint8 internal constant A_NOT_FOR_SUBSCRIBERS = 6;
-    uint8 internal constant A_NOT_LISTED_CVM = 7;
-    // BadState(what)
-    uint8 internal constant S_OFFER_ENABLED = 1;
-    uint8 internal constant S_OFFER_DISABLED = 2;
-    uint8 internal constant S_TEE_OFFER_DISABLED = 3;
-    uint8 internal constant S_ORDER_STATUS = 4;
-    uint8 internal constant S_NOT_SERVICE = 5;
-    uint8 internal constant S_NOT_STARTED = 6;
-    uint8 internal constant S_STOP_REQUESTED = 7;
-    uint8 internal constant S_NOT_SUBSCRIBERS = 8;
-    uint8 internal constant S_CERTIFICATE_NOT_LATER = 9;
-    // Overflow(what)
-    uint8 internal constant O_BALANCE = 1;
-    uint8 internal constant O_SUPPLY = 2;
-    uint8 internal constant O_ESCROW = 3;
-    uint8 internal constant O_DEPOSIT = 4;
-    uint8 internal constant O_REVENUE = 5;
-    uint8 internal constant O_RECORDS = 6;
-    // ReportMismatch(what)
-    uint8 internal constant R_ORDER = 1;
-    uint8 internal constant R_LEDGER = 2;
-    uint8 internal constant R_CVM = 3;
-    uint8 internal constant R_ENGINE = 4;
-    uint8 internal constant R_NOT_A_SERVICE = 5;
-    uint8 internal constant R_NO_SERVICE = 6;
-    uint8 internal constant R_TLS_KEY = 7;
-    // CertificateMismatch(what)
-    uint8 internal constant C_KEY = 1;
-    uint8 internal constant C_RECIPIENT = 2;
-    // UsageRegressed(counter)
-    uint8 internal constant U_REQUESTS = 1;
-    uint8 internal constant U_TOKENS = 2;
-    uint8 internal constant U_BYTES = 3;
-
     // --- arguments ---
     struct ServeArgs {
         bool present; // false: a batch order (no "serve")
@@ -114,13 +21,17 @@ contract WardLedger is WardLedgerState {
     }
 
     struct OrderArgs {
-        bytes32 cvm;
+        bytes32 cvm; // 0 when onOffer
+        bool onOffer; // placed on tee offer `offer`: any CVM of it takes it
+        uint64 offer; // 0 unless onOffer
+        Resources needs; // with onOffer: what a CVM must declare to take it
         string engine;
         string[] inputs;
         string[] outputs;
         uint64[] offers;
         uint64 deposit;
         ServeArgs serve;
+        bytes32[] workers; // a split service's worker CVMs: with serve and cvm only, 0..7, none twice, not cvm
     }
 
     /// What the contract.cpp parser reads out of a signed report; the C++
@@ -155,28 +66,6 @@ contract WardLedger is WardLedgerState {
     /// The WardLedgerViews this contract delegatecalls for its views.
     address public immutable views;
 
-    // --- events: one per accepted call, with its record index ---
-    event Transfer(address indexed from, address indexed to, uint256 value); // ERC-20; escrow is this contract
-    event AccountRegistered(bytes32 indexed id, address indexed owner, uint64 index, string recipient, string name, bytes binding);
-    event Funded(bytes32 indexed to, uint64 amount, uint64 index);
-    event Transferred(bytes32 indexed from, bytes32 indexed to, uint64 amount, uint64 index);
-    event OfferCreated(uint64 indexed offer, bytes32 indexed owner, uint8 kind, Price price, string name, string resource);
-    event OfferEnabled(uint64 indexed offer, bool enabled, uint64 index);
-    event CvmRegistered(bytes32 indexed cvm, bytes32 indexed key, address cvmAddress, uint64 offer, uint64 index, string recipient, bytes certificate, bytes binding);
-    event CvmHeartbeat(bytes32 indexed cvm, uint64 index);
-    event CvmUpdated(bytes32 indexed cvm, bytes32 certificateSha256, uint64 notAfter, uint64 index, bytes certificate);
-    event OrderCreated(uint64 indexed order, bytes32 indexed creator, bytes32 indexed cvm, bytes args);
-    event OrderStarted(uint64 indexed order, uint64 index);
-    event OrderCanceled(uint64 indexed order, bool stopRequested, uint64 index);
-    event OrderFailed(uint64 indexed order, uint64 index, string reason);
-    event ReportSubmitted(uint64 indexed order, bytes32 reportSha256, uint64 index, bytes report);
-    event ServiceStarted(uint64 indexed order, bytes32 reportSha256, bytes32 tlsKeySha256, uint64 index, string endpoint, bytes report);
-    event Subscribed(uint64 indexed order, bytes32 indexed account, uint64 deposit, uint64 index);
-    event UsageRecorded(uint64 indexed order, uint64 index, bytes args);
-    event GrantsUsed(uint64 indexed order, uint64 index, bytes args);
-    event GrantRevoked(bytes32 indexed grant, bytes32 indexed owner, uint64 index);
-
-    /// `isDev`: the faucet (fund) works; on any other ledger it is dev_only.
     constructor(bool isDev) {
         dev = isDev;
         ledgerId = sha256(abi.encodePacked("ward/evm-ledger/v1", uint256(block.chainid), address(this)));
@@ -248,10 +137,15 @@ contract WardLedger is WardLedgerState {
     // ===================================================================
 
     /// offers.create: offer id = the record index.
-    function createOffer(uint8 kind, string calldata name, string calldata resource, Price calldata price)
-        external
-        returns (uint64 id)
-    {
+    /// `timeout`: a tee offer's failover timeout (orders.reassign), 1..86400
+    /// seconds; 0: none named (the default, 90).
+    function createOffer(
+        uint8 kind,
+        string calldata name,
+        string calldata resource,
+        Price calldata price,
+        uint64 timeout
+    ) external returns (uint64 id) {
         if (kind > KIND_TEE) revert Malformed(M_KIND);
         if (bytes(name).length == 0 || bytes(name).length > MAX_SHORT) revert Malformed(M_NAME);
         if (bytes(resource).length == 0 || bytes(resource).length > MAX_LONG) revert Malformed(M_RESOURCE);
@@ -266,9 +160,11 @@ contract WardLedger is WardLedgerState {
         } else {
             revert Malformed(M_PRICE);
         }
+        if (timeout != 0 && (kind != KIND_TEE || timeout > MAX_CVM_TIMEOUT)) revert Malformed(M_TIMEOUT);
         bytes32 owner = _sender();
         id = _record();
         offers_[id] = Offer(msg.sender, kind, price.model, true, stored);
+        if (timeout != 0) offerTimeouts_[id] = timeout;
         emit OfferCreated(id, owner, kind, price, name, resource);
     }
 
@@ -300,7 +196,8 @@ contract WardLedger is WardLedgerState {
     /// signature over cvmAddress, checked off chain. `notAfter` is the
     /// certificate's, as the provider read it (0 for one that does not
     /// parse), which the first cvms.update must pass; verifiers reread it
-    /// from the emitted certificate.
+    /// from the emitted certificate. `resources`: what the CVM has, as its
+    /// provider declares it (orders.take compares an order's needs).
     function registerCvm(
         bytes32 key,
         address cvmAddress,
@@ -308,13 +205,15 @@ contract WardLedger is WardLedgerState {
         string calldata recipient,
         bytes calldata certificate,
         uint64 offer,
-        uint64 notAfter
+        uint64 notAfter,
+        Resources calldata resources
     ) external {
         if (key == 0 || cvmAddress == address(0)) revert Malformed(M_ID);
         if (binding.length != BINDING_SIZE) revert Malformed(M_BINDING);
         _checkRecipient(recipient);
         _checkCertificate(certificate);
         _checkAmount(offer);
+        _checkResources(resources);
         _sender();
         Offer storage tee = offers_[offer];
         if (tee.owner == address(0)) revert NotFound(E_OFFER, bytes32(uint256(offer)));
@@ -333,6 +232,7 @@ contract WardLedger is WardLedgerState {
         cvm.recipientHash = keccak256(bytes(recipient));
         cvm.certificateSha256 = sha256(certificate);
         cvm.notAfter = notAfter;
+        if (resources.present) cvmResources_[id] = _packResources(resources);
         cvmIds_.push(id);
         uint64 index = _newAccount(key, cvmAddress);
         emit CvmRegistered(id, key, cvmAddress, offer, index, recipient, certificate, binding);
@@ -383,10 +283,24 @@ contract WardLedger is WardLedgerState {
     function createOrder(OrderArgs calldata a) external returns (uint64 id) {
         _checkOrderArgs(a);
         bytes32 creator = _sender();
-        Cvm storage cvm = cvms_[a.cvm];
-        if (cvm.cvmAddress == address(0)) revert NotFound(E_CVM, a.cvm);
-        uint64 teeOffer = cvm.offer;
-        if (!offers_[teeOffer].enabled) revert BadState(S_TEE_OFFER_DISABLED, teeOffer, 0);
+        uint64 teeOffer;
+        address cvmAddress;
+        if (a.onOffer) {
+            teeOffer = a.offer;
+            Offer storage tee = offers_[teeOffer];
+            if (tee.owner == address(0)) revert NotFound(E_OFFER, bytes32(uint256(teeOffer)));
+            if (tee.kind != KIND_TEE) revert NotAllowed(A_NOT_TEE_OFFER, teeOffer);
+            if (!tee.enabled) revert BadState(S_TEE_OFFER_DISABLED, teeOffer, 0);
+        } else {
+            Cvm storage cvm = cvms_[a.cvm];
+            cvmAddress = cvm.cvmAddress;
+            if (cvmAddress == address(0)) revert NotFound(E_CVM, a.cvm);
+            teeOffer = cvm.offer;
+            if (!offers_[teeOffer].enabled) revert BadState(S_TEE_OFFER_DISABLED, teeOffer, 0);
+        }
+        for (uint256 i = 0; i < a.workers.length; ++i) {
+            if (cvms_[a.workers[i]].cvmAddress == address(0)) revert NotFound(E_CVM, a.workers[i]);
+        }
         uint256 bps = 0;
         for (uint256 i = 0; i < a.offers.length; ++i) {
             uint64 oid = a.offers[i];
@@ -403,8 +317,12 @@ contract WardLedger is WardLedgerState {
         o.creator = msg.sender;
         o.deposit = a.deposit;
         o.offerCount = uint16(a.offers.length);
-        o.cvm = cvm.cvmAddress;
+        o.cvm = cvmAddress;
         o.teeOffer = teeOffer;
+        if (a.onOffer) {
+            o.flags = F_ON_OFFER;
+            if (a.needs.present) orderNeeds_[id] = _packResources(a.needs);
+        }
         o.engineHash = keccak256(bytes(a.engine));
         o.createdAt = uint64(block.timestamp);
         for (uint256 i = 0; i < a.offers.length; i += 2) {
@@ -414,6 +332,7 @@ contract WardLedger is WardLedgerState {
         }
         if (a.serve.present) {
             o.flags = F_SERVICE;
+            for (uint256 i = 0; i < a.workers.length; ++i) workers_[id].push().cvm = a.workers[i];
             Service storage s = services_[id];
             s.access = a.serve.access;
             s.perRequest = a.serve.perRequest;
@@ -451,6 +370,12 @@ contract WardLedger is WardLedgerState {
         if (o.status != NEW) revert BadState(S_ORDER_STATUS, id, o.status);
         o.status = CANCELED;
         o.endedAt = uint64(block.timestamp);
+        // Moved off a CVM that failed: that CVM's time is paid, the rest refunded.
+        if (o.billed != 0) {
+            _settleBatch(id, o);
+            emit OrderCanceled(id, false, _record());
+            return;
+        }
         o.refund = o.deposit;
         _outOfEscrow(accountOf[msg.sender], o.deposit);
         if (o.flags & F_SERVICE != 0) _closeSubscriptions(id);
@@ -642,10 +567,6 @@ contract WardLedger is WardLedgerState {
     // internals: arguments (the parser's checks: Malformed)
     // ===================================================================
 
-    function _checkAmount(uint256 n) internal pure {
-        if (n > MAX_AMOUNT) revert Malformed(M_AMOUNT);
-    }
-
     function _checkRecipient(string calldata r) internal pure {
         bytes calldata b = bytes(r);
         if (b.length < 4 || b.length > MAX_LONG || bytes4(b[:4]) != "age1") revert Malformed(M_RECIPIENT);
@@ -655,7 +576,28 @@ contract WardLedger is WardLedgerState {
         if (c.length == 0 || c.length > MAX_ENVELOPE) revert Malformed(M_CERTIFICATE);
     }
 
+    function _checkResources(Resources calldata r) internal pure {
+        if (r.present ? r.cores > MAX_CORES || r.memoryMib > MAX_MEMORY_MIB || r.gpus > MAX_GPUS
+                : r.cores != 0 || r.memoryMib != 0 || r.gpus != 0) {
+            revert Malformed(M_RESOURCES);
+        }
+    }
+
     function _checkOrderArgs(OrderArgs calldata a) internal pure {
+        if (a.onOffer ? a.cvm != 0 : a.offer != 0) revert Malformed(M_CVM_OR_OFFER);
+        if (a.onOffer && a.serve.present) revert Malformed(M_SERVE);
+        _checkResources(a.needs);
+        if (a.needs.present && !a.onOffer) revert Malformed(M_RESOURCES);
+        _checkAmount(a.offer);
+        if (a.workers.length != 0) {
+            if (!a.serve.present || a.workers.length > MAX_WORKERS) revert Malformed(M_WORKERS);
+            for (uint256 i = 0; i < a.workers.length; ++i) {
+                if (a.workers[i] == a.cvm) revert Malformed(M_WORKERS);
+                for (uint256 j = 0; j < i; ++j) {
+                    if (a.workers[j] == a.workers[i]) revert Malformed(M_WORKERS);
+                }
+            }
+        }
         uint256 engine = bytes(a.engine).length;
         if (engine == 0 || engine > MAX_SHORT) revert Malformed(M_ENGINE);
         for (uint256 i = 0; i < a.inputs.length; ++i) {
@@ -718,18 +660,6 @@ contract WardLedger is WardLedgerState {
     // ===================================================================
     // internals: accounts and money
     // ===================================================================
-
-    /// The sender's account id (every call but register needs one).
-    function _sender() internal view returns (bytes32 id) {
-        id = accountOf[msg.sender];
-        if (id == 0) revert UnknownAddress(msg.sender);
-    }
-
-    /// This call's record index; counts it.
-    function _record() internal returns (uint64 index) {
-        index = totals_.records;
-        totals_.records = index + 1;
-    }
 
     function _newAccount(bytes32 id, address owner) internal returns (uint64 index) {
         index = _record();
@@ -864,7 +794,10 @@ contract WardLedger is WardLedgerState {
     /// moves exactly the deposit out of escrow.
     function _settleBatch(uint64 id, Order storage o) internal {
         bool done = o.status == DONE;
-        uint256 secs = o.endedAt >= o.startedAt ? o.endedAt - o.startedAt : 0;
+        // Time on CVMs that failed counts up to each one's last heartbeat; a
+        // canceled order (New again after a failover) runs on no CVM now.
+        uint256 secs = o.billed;
+        if (o.status != CANCELED && o.endedAt >= o.startedAt) secs += o.endedAt - o.startedAt;
         uint64 deposit = o.deposit;
         uint256 left = deposit;
         Payee[] memory payees = _loadPayees(id, o);

@@ -53,6 +53,7 @@ contract WardLedgerViews is WardLedgerState {
         uint8 kind;
         Price price;
         bool enabled;
+        uint64 timeout; // a tee offer's failover timeout as created; 0: none named (the default, 90 s)
     }
 
     struct CvmView {
@@ -66,6 +67,7 @@ contract WardLedgerViews is WardLedgerState {
         bytes32 recipientHash; // keccak256 of its age recipient (the string is in CvmRegistered)
         bytes32 certificateSha256; // the certificate is in CvmRegistered / CvmUpdated
         uint64 notAfter; // 0 until the first cvms.update
+        Resources resources; // as its provider declared them
     }
 
     struct PaymentView {
@@ -86,6 +88,13 @@ contract WardLedgerViews is WardLedgerState {
         uint64 cancelRequested; // 0 = null
         uint64 exhaustedAt; // 0 = null
         uint64 revenue;
+        WorkerView[] workers; // a split service's worker CVMs, as listed
+    }
+
+    struct WorkerView {
+        bytes32 cvm;
+        string endpoint; // "" until it joins
+        uint64 joinedAt; // 0 = null
     }
 
     struct OrderView {
@@ -103,6 +112,9 @@ contract WardLedgerViews is WardLedgerState {
         uint64 refund;
         bool service;
         ServeView serve;
+        uint64 teeOffer; // an order placed on a tee offer: the offer (its cvm 0 until taken); else 0
+        uint64 billed; // seconds billed per hour on CVMs that failed
+        Resources needs; // what a CVM must declare to take it
     }
 
     struct ReportView {
@@ -158,7 +170,7 @@ contract WardLedgerViews is WardLedgerState {
         Offer storage o = offers_[id];
         if (o.owner == address(0)) return v;
         Price memory price = o.model == REVENUE_SHARE ? Price(o.model, 0, uint32(o.amount)) : Price(o.model, o.amount, 0);
-        v = OfferView(id, accountOf[o.owner], o.kind, price, o.enabled);
+        v = OfferView(id, accountOf[o.owner], o.kind, price, o.enabled, offerTimeouts_[id]);
     }
 
     /// Offers with id >= first, at most `limit`; `next` continues the scan
@@ -183,7 +195,8 @@ contract WardLedgerViews is WardLedgerState {
             c.heartbeatAt,
             c.recipientHash,
             c.certificateSha256,
-            c.notAfter
+            c.notAfter,
+            _unpackResources(cvmResources_[id])
         );
     }
 
@@ -198,7 +211,7 @@ contract WardLedgerViews is WardLedgerState {
         if (o.creator == address(0)) return v;
         v.id = id;
         v.creator = accountOf[o.creator];
-        v.cvm = _cvmIdOf(accountOf[o.cvm]);
+        if (o.cvm != address(0)) v.cvm = _cvmIdOf(accountOf[o.cvm]);
         v.engineHash = o.engineHash;
         v.deposit = o.deposit;
         v.status = o.status;
@@ -206,6 +219,11 @@ contract WardLedgerViews is WardLedgerState {
         v.startedAt = o.startedAt;
         v.endedAt = o.endedAt;
         v.refund = o.refund;
+        v.billed = o.billed;
+        if (o.flags & F_ON_OFFER != 0) {
+            v.teeOffer = o.teeOffer;
+            v.needs = _unpackResources(orderNeeds_[id]);
+        }
         Payee[] memory payees = _loadPayees(id, o);
         v.offers = new uint64[](payees.length - 1);
         for (uint256 i = 1; i < payees.length; ++i) v.offers[i - 1] = payees[i].offer;
@@ -230,8 +248,17 @@ contract WardLedgerViews is WardLedgerState {
                 s.servingSince,
                 s.cancelRequested,
                 s.exhaustedAt,
-                s.revenue
+                s.revenue,
+                _workerViews(id)
             );
+        }
+    }
+
+    function _workerViews(uint64 id) internal view returns (WorkerView[] memory list) {
+        Worker[] storage workers = workers_[id];
+        list = new WorkerView[](workers.length);
+        for (uint256 i = 0; i < list.length; ++i) {
+            list[i] = WorkerView(workers[i].cvm, workers[i].endpoint, workers[i].joinedAt);
         }
     }
 
@@ -265,7 +292,7 @@ contract WardLedgerViews is WardLedgerState {
             Order storage o = orders_[i];
             if (o.creator == address(0)) continue;
             if (f.creator != 0 && accountOf[o.creator] != f.creator) continue;
-            if (f.cvm != 0 && _cvmIdOf(accountOf[o.cvm]) != f.cvm) continue;
+            if (f.cvm != 0 && (o.cvm == address(0) || _cvmIdOf(accountOf[o.cvm]) != f.cvm)) continue;
             if (f.hasStatus && o.status != f.status) continue;
             ids[n++] = i;
         }
@@ -316,5 +343,117 @@ contract WardLedgerViews is WardLedgerState {
     /// Whether order `orderId` is recorded against grant (id, owner)'s limit.
     function grantUsedBy(bytes32 id, bytes32 owner, uint64 orderId) external view returns (bool) {
         return grantOrders_[keccak256(abi.encode(id, owner))][orderId];
+    }
+
+    // ===================================================================
+    // calls of orders placed on a tee offer and of split services: here, not
+    // in WardLedger, to keep each contract under EIP-170; they reach this
+    // code through WardLedger's fallback (delegatecall: WardLedger's
+    // storage, sender and events)
+    // ===================================================================
+
+    /// orders.take, sent by a CVM of the order's tee offer that has what it
+    /// needs: the first take of a New order on an offer wins.
+    function takeOrder(uint64 id) external {
+        _checkAmount(id);
+        bytes32 key = _sender();
+        Order storage o = orders_[id];
+        if (o.creator == address(0)) revert NotFound(E_ORDER, bytes32(uint256(id)));
+        bytes32 cvmId = _cvmIdOf(key);
+        Cvm storage c = cvms_[cvmId];
+        if (c.cvmAddress == address(0)) revert NotAllowed(A_NOT_A_CVM, 0);
+        if (o.flags & F_ON_OFFER == 0) revert NotAllowed(A_NOT_ON_OFFER, id);
+        if (c.offer != o.teeOffer) revert NotAllowed(A_OTHER_OFFER, id);
+        uint256 needs = orderNeeds_[id];
+        if (needs != 0 && !_fits(cvmResources_[cvmId], needs)) revert NotAllowed(A_DOES_NOT_FIT, id);
+        if (o.status != NEW) revert BadState(S_ORDER_STATUS, id, o.status);
+        if (o.cvm != address(0)) revert BadState(S_TAKEN, id, 0);
+        o.cvm = msg.sender;
+        emit OrderTaken(id, cvmId, _record());
+    }
+
+    /// orders.reassign, sent by anyone: an order on an offer whose CVM sent
+    /// no heartbeat for longer than the offer's timeout goes back to New;
+    /// the time it ran there is billed up to that CVM's last heartbeat.
+    function reassignOrder(uint64 id) external {
+        _checkAmount(id);
+        _sender();
+        Order storage o = orders_[id];
+        if (o.creator == address(0)) revert NotFound(E_ORDER, bytes32(uint256(id)));
+        if (o.flags & F_ON_OFFER == 0) revert NotAllowed(A_NOT_ON_OFFER, id);
+        uint8 status = o.status;
+        if (o.cvm == address(0) || (status != NEW && status != PROCESSING)) {
+            revert BadState(S_NOTHING_TO_REASSIGN, id, status);
+        }
+        bytes32 cvmId = _cvmIdOf(accountOf[o.cvm]);
+        uint64 heartbeat = cvms_[cvmId].heartbeatAt;
+        uint256 timeout = offerTimeouts_[o.teeOffer];
+        if (timeout == 0) timeout = DEFAULT_CVM_TIMEOUT;
+        uint256 silent = block.timestamp > heartbeat ? block.timestamp - heartbeat : 0;
+        if (silent <= timeout) revert BadState(S_HEARTBEAT_RECENT, uint64(silent), uint64(timeout));
+        if (status == PROCESSING && heartbeat > o.startedAt) {
+            uint64 ran = heartbeat - o.startedAt;
+            if (ran > MAX_AMOUNT - o.billed) revert Overflow(O_BILLED);
+            o.billed += ran;
+        }
+        o.status = NEW;
+        o.cvm = address(0);
+        o.startedAt = 0;
+        emit OrderReassigned(id, cvmId, o.billed, _record());
+    }
+
+    /// services.join, sent by a worker CVM of a Processing split service:
+    /// where its tunnel listens (HOST:PORT); a worker that restarted joins
+    /// again at its new endpoint.
+    function joinService(uint64 id, string calldata endpoint) external {
+        _checkAmount(id);
+        _checkWorkerEndpoint(bytes(endpoint));
+        bytes32 key = _sender();
+        Order storage o = orders_[id];
+        if (o.creator == address(0)) revert NotFound(E_ORDER, bytes32(uint256(id)));
+        if (o.flags & F_SERVICE == 0) revert BadState(S_NOT_SERVICE, id, 0);
+        bytes32 cvmId = _cvmIdOf(key);
+        if (cvms_[cvmId].cvmAddress == address(0)) revert NotAllowed(A_NOT_A_CVM, 0);
+        Worker[] storage workers = workers_[id];
+        uint256 i = 0;
+        while (i < workers.length && workers[i].cvm != cvmId) ++i;
+        if (i == workers.length) revert NotAllowed(A_NOT_WORKER, id);
+        if (o.status != PROCESSING) revert BadState(S_ORDER_STATUS, id, o.status);
+        workers[i].endpoint = endpoint;
+        workers[i].joinedAt = uint64(block.timestamp);
+        emit ServiceJoined(id, cvmId, _record(), endpoint);
+    }
+
+    /// Whether declared resources `have` cover `need` (both packed, need present).
+    function _fits(uint256 have, uint256 need) internal pure returns (bool) {
+        if (have == 0) return false;
+        for (uint256 shift = 0; shift < 192; shift += 64) {
+            if (uint64(have >> shift) < uint64(need >> shift)) return false;
+        }
+        return true;
+    }
+
+    /// HOST:PORT as a worker's tunnel listens (src/ledger/tx.cpp, is_endpoint):
+    /// 1..255 printable ASCII bytes without spaces, a host (an IPv6 one in
+    /// brackets) and a port 1..65535 without leading zeros.
+    function _checkWorkerEndpoint(bytes calldata e) internal pure {
+        uint256 n = e.length;
+        if (n == 0 || n > MAX_WORKER_ENDPOINT) revert Malformed(M_WORKER_ENDPOINT);
+        uint256 colon = n;
+        for (uint256 i = 0; i < n; ++i) {
+            bytes1 c = e[i];
+            if (c <= 0x20 || c >= 0x7f) revert Malformed(M_WORKER_ENDPOINT);
+            if (c == ":") colon = i;
+        }
+        if (colon == n || colon == 0) revert Malformed(M_WORKER_ENDPOINT);
+        if (e[0] == "[" && (colon < 3 || e[colon - 1] != "]")) revert Malformed(M_WORKER_ENDPOINT);
+        uint256 digits = n - colon - 1;
+        if (digits == 0 || digits > 5 || e[colon + 1] == "0") revert Malformed(M_WORKER_ENDPOINT);
+        uint256 port = 0;
+        for (uint256 i = colon + 1; i < n; ++i) {
+            if (e[i] < "0" || e[i] > "9") revert Malformed(M_WORKER_ENDPOINT);
+            port = port * 10 + uint8(e[i]) - 48;
+        }
+        if (port > 65535) revert Malformed(M_WORKER_ENDPOINT);
     }
 }

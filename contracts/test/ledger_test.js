@@ -3,7 +3,8 @@
 // happy path and each refusal (custom error and arguments), settlement
 // arithmetic, conservation of tokens after every accepted call, the
 // byte-for-byte rebuild of the checked-in artifact and EIP-170's size limit.
-// Prints a gas table. Exits non-zero on any failure.
+// Prints gas tables: per function, and a three-party order's steps, each
+// broken down by what it paid for. Exits non-zero on any failure.
 'use strict';
 
 const assert = require('assert');
@@ -58,12 +59,14 @@ async function view(name, args = [], arity) {
 }
 
 // Sends an accepted call; returns its receipt. The call is checked to be
-// accepted by eth_call first, so a refusal reports its error.
+// accepted by eth_call first, so a refusal reports its error. Both eth_calls
+// here run on the pending block, at the time the next transaction is mined
+// (`at`), so time rules are judged as they would be on chain.
 async function send(from, name, args = [], arity) {
   const f = fn(name, arity === undefined ? args.length : arity);
   const tx = { from, to: ledger, data: calldata(f, args) };
   try {
-    await rpc('eth_call', [tx, 'latest']);
+    await rpc('eth_call', [tx, 'pending']);
   } catch (e) {
     const d = decodeError(e.data);
     throw new Error(`${name} refused: ${d.name}(${d.args.join(', ')})`);
@@ -81,7 +84,7 @@ async function send(from, name, args = [], arity) {
 async function refused(from, name, args, error, expected) {
   const f = fn(name, args.length);
   try {
-    await rpc('eth_call', [{ from, to: ledger, data: calldata(f, args) }, 'latest']);
+    await rpc('eth_call', [{ from, to: ledger, data: calldata(f, args) }, 'pending']);
   } catch (e) {
     const d = decodeError(e.data);
     assert.strictEqual(d.name, error, `${name}: expected ${error}, got ${d.name}(${d.args.join(', ')})`);
@@ -92,6 +95,47 @@ async function refused(from, name, args, error, expected) {
     return;
   }
   throw new Error(`${name}: expected ${error}, but it was accepted`);
+}
+
+// A transaction's gas by what it paid for, from anvil's step trace
+// (--steps-tracing): the intrinsic 21,000, calldata (16 a non-zero byte, 4 a
+// zero one), SSTORE (net of the refund, which only SSTORE earns here), SLOAD,
+// LOG0-4 and everything else. An opcode's cost is the gas it took before the
+// next opcode of its frame; a call's leaves out what its callee's opcodes
+// took (those are counted as theirs). The parts must add up to gasUsed.
+const GAS_PARTS = ['intrinsic', 'calldata', 'SSTORE', 'SLOAD', 'LOG*', 'other'];
+async function gasBreakdown(receipt) {
+  const hash = receipt.transactionHash;
+  const input = Buffer.from((await rpc('eth_getTransactionByHash', [hash])).input.slice(2), 'hex');
+  const zeros = input.filter((b) => b === 0).length;
+  const parts = { intrinsic: 21000, calldata: 16 * (input.length - zeros) + 4 * zeros, SSTORE: 0, SLOAD: 0, 'LOG*': 0, other: 0 };
+  const steps = (await rpc('debug_traceTransaction', [hash, { disableStack: true, disableStorage: true, enableMemory: false }])).structLogs;
+  const open = []; // calls whose callee runs: the call's step and what the callee's steps took
+  const cost = new Array(steps.length).fill(0);
+  for (let i = 0; i < steps.length; ++i) {
+    const s = steps[i];
+    const next = steps[i + 1];
+    if (next && next.depth > s.depth) {
+      open.push({ at: i, took: 0 });
+      continue;
+    }
+    cost[i] = next && next.depth === s.depth ? s.gas - next.gas : s.gasCost;
+    if (open.length) open.at(-1).took += cost[i];
+    if (next && next.depth < s.depth) {
+      const call = open.pop();
+      cost[call.at] = steps[call.at].gas - next.gas - call.took;
+      if (open.length) open.at(-1).took += call.took + cost[call.at];
+    }
+  }
+  steps.forEach((s, i) => {
+    const part = s.op === 'SSTORE' || s.op === 'SLOAD' ? s.op : s.op.startsWith('LOG') ? 'LOG*' : 'other';
+    parts[part] += cost[i];
+  });
+  const spent = GAS_PARTS.reduce((n, k) => n + parts[k], 0);
+  const refund = Math.min(steps.length ? steps.at(-1).refund || 0 : 0, Math.floor(spent / 5)); // EIP-3529
+  parts.SSTORE -= refund;
+  assert.strictEqual(spent - refund, Number(receipt.gasUsed), `gas parts of ${hash} add up to gasUsed`);
+  return parts;
 }
 
 // --- the world ---
@@ -132,19 +176,22 @@ const FIXED = (n) => PRICE(0, n);
 const PER_HOUR = (n) => PRICE(1, n);
 const SHARE = (bps) => PRICE(2, 0, bps);
 
-async function newOffer(owner, kind, price) {
-  const r = await send(owner.address, 'createOffer', [kind, `offer of ${owner.label}`, 'res://x', price]);
+async function newOffer(owner, kind, price, timeout = 0) {
+  const r = await send(owner.address, 'createOffer', [kind, `offer of ${owner.label}`, 'res://x', price, timeout]);
   return BigInt(r.logs.at(-1).topics[1]);
 }
 
 const CERT = Buffer.alloc(800, 'C'); // a PEM certificate's size
 let ledgerIdHex;
 
-async function newCvm(provider, teeOffer) {
+const NO_RES = { present: false, cores: 0, memoryMib: 0, gpus: 0 };
+const RES = (cores, memoryMib, gpus) => ({ present: true, cores, memoryMib, gpus });
+
+async function newCvm(provider, teeOffer, resources = NO_RES) {
   const key = rand32();
   const address = newAddr();
   const recip = recipient('cvm' + key.slice(2, 8));
-  await send(provider.address, 'registerCvm', [key, address, binding, recip, CERT, teeOffer, 0]);
+  await send(provider.address, 'registerCvm', [key, address, binding, recip, CERT, teeOffer, 0, resources]);
   known.add(key);
   return { key, address, id: sha256(key), recipient: recip };
 }
@@ -152,12 +199,19 @@ async function newCvm(provider, teeOffer) {
 const NO_SERVE = { present: false, access: 0, accounts: [], perRequest: 0, per1kTokens: 0 };
 function orderArgs(cvm, offers, deposit, serve = NO_SERVE, engine = 'sha256:engine') {
   return {
-    cvm: cvm.id, engine, inputs: ['ward://input/1'],
-    outputs: serve.present ? [] : [recipient('out')], offers, deposit, serve,
+    cvm: cvm.id, onOffer: false, offer: 0, needs: NO_RES, engine, inputs: ['ward://input/1'],
+    outputs: serve.present ? [] : [recipient('out')], offers, deposit, serve, workers: [],
   };
 }
 async function newOrder(creator, cvm, offers, deposit, serve) {
   const r = await send(creator.address, 'createOrder', [orderArgs(cvm, offers, deposit, serve)]);
+  return BigInt(r.logs.at(-1).topics[1]);
+}
+// An order placed on tee offer `offer`: any CVM of it that has `needs` takes it.
+const onOfferArgs = (offer, offers, deposit, needs = NO_RES) =>
+  ({ ...orderArgs({ id: word(0) }, offers, deposit), onOffer: true, offer, needs });
+async function newOrderOnOffer(creator, offer, offers, deposit, needs) {
+  const r = await send(creator.address, 'createOrder', [onOfferArgs(offer, offers, deposit, needs)]);
   return BigInt(r.logs.at(-1).topics[1]);
 }
 
@@ -179,6 +233,12 @@ async function at(t) {
 const later = (s) => at(now + s);
 
 const balance = async (who) => (await view('account', [who.id])).balance;
+
+// An event's topic 0, and its data decoded.
+const eventAbi = (name) => ARTIFACT.abi.find((e) => e.type === 'event' && e.name === name);
+const topic = (name) => '0x' + abi.keccak(abi.signature(eventAbi(name))).toString('hex');
+const eventData = (name, log) =>
+  abi.decodeList(eventAbi(name).inputs.filter((i) => !i.indexed), Buffer.from(log.data.slice(2), 'hex'));
 
 // --- the tests ---
 const tests = [];
@@ -297,13 +357,13 @@ test('offers.create, offers.disable, offers.enable', async () => {
   const share = await newOffer(owner, 2, SHARE(2500));
   assert.deepStrictEqual((await view('offer', [share])).price, { model: 2n, amount: 0n, bps: 2500n });
   await newOffer(owner, 0, PER_HOUR(7));
-  await refused(owner.address, 'createOffer', [4, 'n', 'r', FIXED(1)], 'Malformed', [6]);
-  await refused(owner.address, 'createOffer', [0, '', 'r', FIXED(1)], 'Malformed', [3]);
-  await refused(owner.address, 'createOffer', [0, 'n', '', FIXED(1)], 'Malformed', [8]);
-  await refused(owner.address, 'createOffer', [0, 'n', 'r', PRICE(0, 1, 1)], 'Malformed', [7]);
-  await refused(owner.address, 'createOffer', [0, 'n', 'r', SHARE(10001)], 'Malformed', [7]);
-  await refused(owner.address, 'createOffer', [0, 'n', 'r', PRICE(3, 1)], 'Malformed', [7]);
-  await refused(owner.address, 'createOffer', [0, 'n', 'r', FIXED(MAX + 1n)], 'Malformed', [5]);
+  await refused(owner.address, 'createOffer', [4, 'n', 'r', FIXED(1), 0], 'Malformed', [6]);
+  await refused(owner.address, 'createOffer', [0, '', 'r', FIXED(1), 0], 'Malformed', [3]);
+  await refused(owner.address, 'createOffer', [0, 'n', '', FIXED(1), 0], 'Malformed', [8]);
+  await refused(owner.address, 'createOffer', [0, 'n', 'r', PRICE(0, 1, 1), 0], 'Malformed', [7]);
+  await refused(owner.address, 'createOffer', [0, 'n', 'r', SHARE(10001), 0], 'Malformed', [7]);
+  await refused(owner.address, 'createOffer', [0, 'n', 'r', PRICE(3, 1), 0], 'Malformed', [7]);
+  await refused(owner.address, 'createOffer', [0, 'n', 'r', FIXED(MAX + 1n), 0], 'Malformed', [5]);
   await refused(owner.address, 'disableOffer', [999999], 'NotFound', [3, word(999999)]);
   await refused(other.address, 'disableOffer', [id], 'NotOwner', [3, id]);
   await refused(owner.address, 'enableOffer', [id], 'BadState', [1, id, 0]);
@@ -315,6 +375,28 @@ test('offers.create, offers.disable, offers.enable', async () => {
   assert.ok(list.some((x) => x.id === share));
 });
 
+test('offers.create: a tee offer\'s failover timeout', async () => {
+  const owner = await newAccount('owner');
+  const plain = await newOffer(owner, 3, PER_HOUR(10));
+  assert.strictEqual((await view('offer', [plain])).timeout, 0n, 'none named: 0 (the default, 90 s)');
+  const named = await newOffer(owner, 3, PER_HOUR(10), 300);
+  assert.strictEqual((await view('offer', [named])).timeout, 300n);
+  const longest = await newOffer(owner, 3, FIXED(1), 86400);
+  assert.strictEqual((await view('offer', [longest])).timeout, 86400n);
+  await refused(owner.address, 'createOffer', [3, 'n', 'r', FIXED(1), 86401], 'Malformed', [23]);
+  await refused(owner.address, 'createOffer', [3, 'n', 'r', FIXED(1), MAX + 1n], 'Malformed', [23]);
+  for (const kind of [0, 1, 2]) await refused(owner.address, 'createOffer', [kind, 'n', 'r', FIXED(1), 1], 'Malformed', [23]);
+  // after the kind, name, resource and price checks; before the sender is looked up
+  await refused(owner.address, 'createOffer', [4, 'n', 'r', FIXED(1), 86401], 'Malformed', [6]);
+  await refused(owner.address, 'createOffer', [3, 'n', '', FIXED(1), 86401], 'Malformed', [8]);
+  await refused(owner.address, 'createOffer', [3, 'n', 'r', PRICE(3, 1), 86401], 'Malformed', [7]);
+  const stranger = newAddr();
+  await refused(stranger, 'createOffer', [3, 'n', 'r', FIXED(1), 86401], 'Malformed', [23]);
+  await refused(stranger, 'createOffer', [3, 'n', 'r', FIXED(1), 60], 'UnknownAddress', [stranger]);
+  const [list] = await view('offers', [named, 1]);
+  assert.deepStrictEqual(list.map((o) => [o.id, o.timeout]), [[named, 300n]]);
+});
+
 test('cvms.register, cvms.heartbeat, cvms.update', async () => {
   const provider = await newAccount('provider');
   const other = await newAccount('other');
@@ -322,9 +404,9 @@ test('cvms.register, cvms.heartbeat, cvms.update', async () => {
   const dataset = await newOffer(provider, 1, FIXED(1));
   const key = rand32();
   const address = newAddr();
-  const args = (k, a, o) => [k, a, binding, recipient('cvm'), CERT, o, 0];
-  await refused(provider.address, 'registerCvm', [key, address, '0x11', recipient('cvm'), CERT, tee, 0], 'Malformed', [4]);
-  await refused(provider.address, 'registerCvm', [key, address, binding, recipient('cvm'), '0x', tee, 0], 'Malformed', [9]);
+  const args = (k, a, o) => [k, a, binding, recipient('cvm'), CERT, o, 0, NO_RES];
+  await refused(provider.address, 'registerCvm', [key, address, '0x11', recipient('cvm'), CERT, tee, 0, NO_RES], 'Malformed', [4]);
+  await refused(provider.address, 'registerCvm', [key, address, binding, recipient('cvm'), '0x', tee, 0, NO_RES], 'Malformed', [9]);
   await refused(provider.address, 'registerCvm', args(key, address, 999999), 'NotFound', [3, word(999999)]);
   await refused(other.address, 'registerCvm', args(key, address, tee), 'NotOwner', [3, tee]);
   await refused(provider.address, 'registerCvm', args(key, address, dataset), 'NotAllowed', [3, dataset]);
@@ -360,11 +442,43 @@ test('cvms.register, cvms.heartbeat, cvms.update', async () => {
   // The registered certificate's notAfter, as the provider read it, is the first one to pass.
   const key2 = rand32();
   const address2 = newAddr();
-  await send(provider.address, 'registerCvm', [key2, address2, binding, recipient('cvm'), CERT, tee, t]);
+  await send(provider.address, 'registerCvm', [key2, address2, binding, recipient('cvm'), CERT, tee, t, NO_RES]);
   known.add(key2);
   assert.strictEqual((await view('cvm', [sha256(key2)])).notAfter, BigInt(t));
   await refused(address2, 'updateCvm', [cert2, key2, recipient('cvm'), t], 'BadState', [9, t, t]);
   await send(address2, 'updateCvm', [cert2, key2, recipient('cvm'), t + 1]);
+});
+
+test('cvms.register: declared resources', async () => {
+  const provider = await newAccount('provider');
+  const tee = await newOffer(provider, 3, PER_HOUR(10));
+  const key = rand32();
+  const address = newAddr();
+  const args = (resources, offer = tee, cert = CERT) => [key, address, binding, recipient('cvm'), cert, offer, 0, resources];
+  const bad = [
+    { present: false, cores: 1, memoryMib: 0, gpus: 0 }, // none declared: all zero
+    { present: false, cores: 0, memoryMib: 1, gpus: 0 },
+    { present: false, cores: 0, memoryMib: 0, gpus: 1 },
+    RES(4097, 1, 1), RES(1, 2n ** 32n + 1n, 1), RES(1, 1, 65), RES(2n ** 64n - 1n, 0, 0),
+  ];
+  for (const r of bad) await refused(provider.address, 'registerCvm', args(r), 'Malformed', [24]);
+  // after the certificate and the offer id; before the sender and the offer are looked up
+  await refused(provider.address, 'registerCvm', args(RES(1, 1, 65), tee, '0x'), 'Malformed', [9]);
+  await refused(provider.address, 'registerCvm', args(RES(1, 1, 65), MAX + 1n), 'Malformed', [5]);
+  await refused(provider.address, 'registerCvm', args(RES(1, 1, 65), 999999), 'Malformed', [24]);
+  const stranger = newAddr();
+  await refused(stranger, 'registerCvm', args(RES(1, 1, 65)), 'Malformed', [24]);
+  const most = RES(4096, 2n ** 32n, 64);
+  await send(provider.address, 'registerCvm', args(most));
+  known.add(key);
+  const full = { present: true, cores: 4096n, memoryMib: 2n ** 32n, gpus: 64n };
+  assert.deepStrictEqual((await view('cvm', [sha256(key)])).resources, full);
+  assert.deepStrictEqual((await view('cvms')).find((x) => x.id === sha256(key)).resources, full);
+  const zero = await newCvm(provider, tee, RES(0, 0, 0));
+  assert.deepStrictEqual((await view('cvm', [zero.id])).resources, { present: true, cores: 0n, memoryMib: 0n, gpus: 0n },
+    'declared, if nothing');
+  const none = await newCvm(provider, tee);
+  assert.deepStrictEqual((await view('cvm', [none.id])).resources, { present: false, cores: 0n, memoryMib: 0n, gpus: 0n });
 });
 
 // A provider with a tee offer and a CVM, a dataset owner, a creator.
@@ -525,6 +639,232 @@ test('grants.use and grants.revoke', async () => {
   await refused(cvm.address, 'useGrants', use(a, 2), 'Revoked', [g, owner.id]);
 });
 
+// --- orders placed on a tee offer ---
+const FITS = RES(8, 16384, 1);
+const NEEDS_VIEW = (r) => ({ present: r.present, cores: BigInt(r.cores), memoryMib: BigInt(r.memoryMib), gpus: BigInt(r.gpus) });
+
+test('orders.create on a tee offer', async () => {
+  const w = await world({ tee: PER_HOUR(3600), extra: [FIXED(5)] });
+  const { creator, cvm, provider, teeOffer } = w;
+  const dataset = w.offers[0];
+  const c = (over) => [{ ...onOfferArgs(teeOffer, w.offers, 100), ...over }];
+  await refused(creator.address, 'createOrder', c({ cvm: cvm.id }), 'Malformed', [25]);
+  await refused(creator.address, 'createOrder', c({ onOffer: false }), 'Malformed', [25]);
+  await refused(creator.address, 'createOrder', [{ ...orderArgs(cvm, w.offers, 100), offer: teeOffer }], 'Malformed', [25]);
+  await refused(creator.address, 'createOrder', c({ serve: SERVE(0), outputs: [] }), 'Malformed', [14]);
+  for (const needs of [{ present: false, cores: 0, memoryMib: 0, gpus: 1 }, RES(4097, 1, 1), RES(1, 2n ** 32n + 1n, 1), RES(1, 1, 65)]) {
+    await refused(creator.address, 'createOrder', c({ needs }), 'Malformed', [24]);
+  }
+  await refused(creator.address, 'createOrder', [{ ...orderArgs(cvm, w.offers, 100), needs: RES(1, 1, 0) }], 'Malformed', [24]);
+  await refused(creator.address, 'createOrder', c({ offer: MAX + 1n }), 'Malformed', [5]);
+  await refused(creator.address, 'createOrder', c({ offer: 999999 }), 'NotFound', [3, word(999999)]);
+  await refused(creator.address, 'createOrder', c({ offer: dataset }), 'NotAllowed', [3, dataset]);
+  await send(provider.address, 'disableOffer', [teeOffer]);
+  await refused(creator.address, 'createOrder', c({}), 'BadState', [3, teeOffer, 0]);
+  await send(provider.address, 'enableOffer', [teeOffer]);
+  // the listed offers' rules are any order's
+  await refused(creator.address, 'createOrder', c({ offers: [teeOffer] }), 'NotAllowed', [4, teeOffer]);
+  await refused(creator.address, 'createOrder', c({ deposit: 1001 }), 'InsufficientFunds', [1000, 1001]);
+  const [records] = await view('totals');
+  const r = await send(creator.address, 'createOrder', c({ needs: FITS }));
+  const id = BigInt(r.logs.at(-1).topics[1]);
+  assert.strictEqual(id, records, 'order id = the record index');
+  assert.strictEqual(r.logs.at(-1).topics[3], word(0), 'OrderCreated names no CVM');
+  const o = await view('order', [id]);
+  assert.deepStrictEqual([o.creator, o.cvm, o.teeOffer, o.status, o.deposit, o.billed, o.service],
+    [creator.id, word(0), teeOffer, 0n, 100n, 0n, false]);
+  assert.deepStrictEqual(o.needs, NEEDS_VIEW(FITS));
+  assert.deepStrictEqual(o.offers, w.offers);
+  assert.strictEqual(await balance(creator), 900n);
+  const plain = await newOrderOnOffer(creator, teeOffer, [], 10);
+  assert.deepStrictEqual((await view('order', [plain])).needs, NEEDS_VIEW(NO_RES));
+  const named = await newOrder(creator, cvm, [], 10);
+  const n = await view('order', [named]);
+  assert.deepStrictEqual([n.cvm, n.teeOffer, n.needs], [cvm.id, 0n, NEEDS_VIEW(NO_RES)], 'an order that names its CVM');
+  const [onCvm] = await view('orders', [{ creator: creator.id, cvm: cvm.id, hasStatus: false, status: 0, first: 0, limit: 1000 }]);
+  assert.deepStrictEqual(onCvm.map((x) => x.id), [named], 'an untaken order is on no CVM');
+});
+
+test('orders.take: the first CVM of the offer that has what the order needs', async () => {
+  const w = await world({ tee: PER_HOUR(3600) });
+  const { creator, provider, teeOffer } = w;
+  const a = await newCvm(provider, teeOffer, FITS);
+  const b = await newCvm(provider, teeOffer, RES(16, 32768, 2));
+  const small = await newCvm(provider, teeOffer, RES(8, 16384, 0));
+  const bare = await newCvm(provider, teeOffer);
+  const elsewhere = await newCvm(provider, await newOffer(provider, 3, PER_HOUR(3600)), FITS);
+  const id = await newOrderOnOffer(creator, teeOffer, [], 100, FITS);
+  const named = await newOrder(creator, w.cvm, [], 10);
+  await refused(a.address, 'takeOrder', [MAX + 1n], 'Malformed', [5]);
+  await refused(a.address, 'takeOrder', [999999], 'NotFound', [5, word(999999)]);
+  const stranger = newAddr();
+  await refused(stranger, 'takeOrder', [id], 'UnknownAddress', [stranger]);
+  await refused(creator.address, 'takeOrder', [id], 'NotAllowed', [2, 0]);
+  await refused(a.address, 'takeOrder', [named], 'NotAllowed', [8, named]);
+  await refused(elsewhere.address, 'takeOrder', [id], 'NotAllowed', [9, id]);
+  await refused(small.address, 'takeOrder', [id], 'NotAllowed', [10, id]);
+  await refused(bare.address, 'takeOrder', [id], 'NotAllowed', [10, id]);
+  await refused(a.address, 'startOrder', [id], 'NotAllowed', [1, id]);
+  // the first take wins
+  const [index] = await view('totals');
+  const r = await send(a.address, 'takeOrder', [id]);
+  const log = r.logs.at(-1);
+  assert.strictEqual(log.address, ledger.toLowerCase(), 'the ledger\'s event (by delegatecall)');
+  assert.deepStrictEqual(log.topics, [topic('OrderTaken'), word(id), a.id]);
+  assert.deepStrictEqual(eventData('OrderTaken', log), [index]);
+  let o = await view('order', [id]);
+  assert.deepStrictEqual([o.cvm, o.status, o.teeOffer], [a.id, 0n, teeOffer]);
+  await refused(b.address, 'takeOrder', [id], 'BadState', [10, id, 0]);
+  await refused(a.address, 'takeOrder', [id], 'BadState', [10, id, 0]);
+  await refused(b.address, 'startOrder', [id], 'NotAllowed', [1, id]);
+  await at(now + 10);
+  await send(a.address, 'startOrder', [id]);
+  o = await view('order', [id]);
+  assert.deepStrictEqual([o.status, o.startedAt], [1n, BigInt(now)]);
+  await refused(b.address, 'takeOrder', [id], 'BadState', [4, id, 1]);
+  const [onA] = await view('orders', [{ creator: word(0), cvm: a.id, hasStatus: false, status: 0, first: 0, limit: 1000 }]);
+  assert.deepStrictEqual(onA.map((x) => x.id), [id]);
+  // needs of nothing: any CVM that declares resources, none that declares none
+  const zero = await newOrderOnOffer(creator, teeOffer, [], 10, RES(0, 0, 0));
+  await refused(bare.address, 'takeOrder', [zero], 'NotAllowed', [10, zero]);
+  await send(small.address, 'takeOrder', [zero]);
+  // no needs: any CVM of the offer
+  const any = await newOrderOnOffer(creator, teeOffer, [], 10);
+  await send(bare.address, 'takeOrder', [any]);
+  // the status is checked after the CVM fits, then whether it was taken
+  const gone = await newOrderOnOffer(creator, teeOffer, [], 10, FITS);
+  await send(creator.address, 'cancelOrder', [gone]);
+  await refused(small.address, 'takeOrder', [gone], 'NotAllowed', [10, gone]);
+  await refused(b.address, 'takeOrder', [gone], 'BadState', [4, gone, 4]);
+  assert.strictEqual((await view('order', [gone])).refund, 10n);
+});
+
+test('orders.reassign: a silent CVM\'s order goes back to its offer, billed up to its last heartbeat', async () => {
+  const w = await world({ tee: PER_HOUR(3600), extra: [FIXED(50)] });
+  const { creator, provider, owner, teeOffer } = w;
+  const a = await newCvm(provider, teeOffer);
+  const b = await newCvm(provider, teeOffer);
+  const anyone = await newAccount('anyone');
+  const id = await newOrderOnOffer(creator, teeOffer, w.offers, 900);
+  const named = await newOrder(creator, w.cvm, [], 10);
+  await refused(anyone.address, 'reassignOrder', [MAX + 1n], 'Malformed', [5]);
+  await refused(anyone.address, 'reassignOrder', [999999], 'NotFound', [5, word(999999)]);
+  const stranger = newAddr();
+  await refused(stranger, 'reassignOrder', [id], 'UnknownAddress', [stranger]);
+  await refused(anyone.address, 'reassignOrder', [named], 'NotAllowed', [8, named]);
+  await refused(anyone.address, 'reassignOrder', [id], 'BadState', [11, id, 0]);
+  // taken, not started: silent since its last heartbeat (not its take), the default timeout 90 s
+  const t0 = now + 10;
+  await at(t0);
+  await send(a.address, 'heartbeat', []);
+  await at(t0 + 30);
+  await send(a.address, 'takeOrder', [id]);
+  await at(t0 + 90);
+  await refused(anyone.address, 'reassignOrder', [id], 'BadState', [12, 90, 90]);
+  await at(t0 + 91);
+  let [index] = await view('totals');
+  let r = await send(anyone.address, 'reassignOrder', [id]);
+  let log = r.logs.at(-1);
+  assert.strictEqual(log.address, ledger.toLowerCase());
+  assert.deepStrictEqual(log.topics, [topic('OrderReassigned'), word(id), a.id]);
+  assert.deepStrictEqual(eventData('OrderReassigned', log), [0n, index]);
+  let o = await view('order', [id]);
+  assert.deepStrictEqual([o.status, o.cvm, o.billed, o.startedAt], [0n, word(0), 0n, 0n]);
+  await refused(anyone.address, 'reassignOrder', [id], 'BadState', [11, id, 0]);
+  // taken and started: billed from its start to the CVM's last heartbeat
+  await send(b.address, 'takeOrder', [id]);
+  const t1 = now + 9;
+  await at(t1);
+  await send(b.address, 'startOrder', [id]);
+  await at(t1 + 500);
+  await send(b.address, 'heartbeat', []);
+  await at(t1 + 590);
+  await refused(anyone.address, 'reassignOrder', [id], 'BadState', [12, 90, 90]);
+  await at(t1 + 700);
+  [index] = await view('totals');
+  r = await send(creator.address, 'reassignOrder', [id]);
+  log = r.logs.at(-1);
+  assert.deepStrictEqual(log.topics, [topic('OrderReassigned'), word(id), b.id]);
+  assert.deepStrictEqual(eventData('OrderReassigned', log), [500n, index]);
+  o = await view('order', [id]);
+  assert.deepStrictEqual([o.status, o.cvm, o.billed, o.startedAt, o.payments.length], [0n, word(0), 500n, 0n, 0]);
+  assert.strictEqual(await balance(provider), 0n, 'nothing is paid until the order ends');
+  await refused(b.address, 'startOrder', [id], 'NotAllowed', [1, id]);
+  // another CVM takes it, runs 300 s and reports: per_hour pays 500 + 300 s
+  await send(a.address, 'takeOrder', [id]);
+  const t2 = now + 5;
+  await at(t2);
+  await send(a.address, 'startOrder', [id]);
+  await at(t2 + 300);
+  await send(a.address, 'submitReport', [id, REPORT, claims(a, id)]);
+  o = await view('order', [id]);
+  assert.deepStrictEqual([o.status, o.cvm, o.billed, o.startedAt, o.endedAt], [2n, a.id, 500n, BigInt(t2), BigInt(t2 + 300)]);
+  assert.deepStrictEqual(o.payments.map((p) => [p.offer, p.to, p.amount]),
+    [[teeOffer, provider.id, 800n], [w.offers[0], owner.id, 50n]]);
+  assert.strictEqual(o.refund, 50n);
+  assert.strictEqual(await balance(provider), 800n);
+  assert.strictEqual(await balance(owner), 50n);
+  assert.strictEqual(await balance(creator), 1000n - 900n - 10n + 50n);
+  await refused(anyone.address, 'reassignOrder', [id], 'BadState', [11, id, 2]);
+});
+
+test('orders.reassign: a named timeout; a CVM silent since its start bills nothing; ended orders stay', async () => {
+  const provider = await newAccount('provider');
+  const creator = await newAccount('creator', 1000n);
+  const tee = await newOffer(provider, 3, PER_HOUR(3600), 300);
+  const c = await newCvm(provider, tee);
+  const d = await newCvm(provider, tee);
+  const id = await newOrderOnOffer(creator, tee, [], 100);
+  const t0 = now + 10;
+  await at(t0);
+  await send(c.address, 'heartbeat', []);
+  await send(c.address, 'takeOrder', [id]);
+  await send(c.address, 'startOrder', [id]);
+  await at(t0 + 250);
+  await refused(creator.address, 'reassignOrder', [id], 'BadState', [12, 250, 300]);
+  await at(t0 + 300);
+  await refused(creator.address, 'reassignOrder', [id], 'BadState', [12, 300, 300]);
+  await at(t0 + 301);
+  await send(creator.address, 'reassignOrder', [id]);
+  let o = await view('order', [id]);
+  assert.deepStrictEqual([o.status, o.cvm, o.billed], [0n, word(0), 0n]);
+  // a failed run settles per_hour for billed + its own time
+  await send(d.address, 'heartbeat', []);
+  await send(d.address, 'takeOrder', [id]);
+  await send(d.address, 'startOrder', [id]);
+  await at(t0 + 361);
+  await send(d.address, 'failOrder', [id, 'the engine crashed']);
+  o = await view('order', [id]);
+  assert.deepStrictEqual([o.status, o.refund, o.payments.map((p) => p.amount)], [3n, 40n, [60n]]);
+  await later(1000);
+  await refused(creator.address, 'reassignOrder', [id], 'BadState', [11, id, 3]);
+  // a taken order not yet started is still its creator's to cancel
+  const gone = await newOrderOnOffer(creator, tee, [], 10);
+  await send(d.address, 'takeOrder', [gone]);
+  await send(creator.address, 'cancelOrder', [gone]);
+  await refused(creator.address, 'reassignOrder', [gone], 'BadState', [11, gone, 4]);
+  assert.strictEqual(await balance(creator), 1000n - 100n + 40n);
+  // canceled while New again after a failover: the failed CVM's billed time
+  // is paid (not the wait since), the rest refunded
+  const moved = await newOrderOnOffer(creator, tee, [], 500);
+  await send(c.address, 'heartbeat', []);
+  await send(c.address, 'takeOrder', [moved]);
+  const t1 = now + 5;
+  await at(t1);
+  await send(c.address, 'startOrder', [moved]);
+  await at(t1 + 120);
+  await send(c.address, 'heartbeat', []);
+  await at(t1 + 120 + 301);
+  await send(creator.address, 'reassignOrder', [moved]);
+  await later(5000);
+  const paid = await balance(provider);
+  await send(creator.address, 'cancelOrder', [moved]);
+  o = await view('order', [moved]);
+  assert.deepStrictEqual([o.status, o.billed, o.refund, o.payments.map((p) => p.amount)], [4n, 120n, 380n, [120n]]);
+  assert.strictEqual(await balance(provider), paid + 120n);
+  assert.strictEqual(await balance(creator), 1000n - 100n + 40n - 120n);
+});
+
 // --- service orders ---
 const SERVE = (access, accounts = [], perRequest = 0, per1kTokens = 0) => ({ present: true, access, accounts, perRequest, per1kTokens });
 
@@ -666,12 +1006,93 @@ test('services: per-hour payments as time passes, cancel while processing, fail 
   assert.strictEqual(await balance(alice), 50n);
 });
 
+test('orders.create with workers: a split service\'s worker CVMs', async () => {
+  const w = await world();
+  const { creator, provider, cvm, teeOffer } = w;
+  const ids = [];
+  for (let i = 0; i < 7; ++i) ids.push((await newCvm(provider, teeOffer)).id);
+  const c = (workers, serve = SERVE(0), over = {}) => [{ ...orderArgs(cvm, [], 10, serve), workers, ...over }];
+  await refused(creator.address, 'createOrder', c([ids[0]], NO_SERVE), 'Malformed', [26]);
+  await refused(creator.address, 'createOrder', c([...ids, rand32()]), 'Malformed', [26]);
+  await refused(creator.address, 'createOrder', c([ids[0], cvm.id]), 'Malformed', [26]);
+  await refused(creator.address, 'createOrder', c([ids[0], ids[1], ids[0]]), 'Malformed', [26]);
+  await refused(creator.address, 'createOrder', [{ ...onOfferArgs(teeOffer, [], 10), workers: [ids[0]] }], 'Malformed', [26]);
+  const ghost = rand32();
+  await refused(creator.address, 'createOrder', c([ids[0], ghost]), 'NotFound', [4, ghost]);
+  // after the order's own CVM, before its listed offers
+  await refused(creator.address, 'createOrder', c([ghost], SERVE(0), { cvm: ids[0] }), 'NotFound', [4, ghost]);
+  await refused(creator.address, 'createOrder', c([ghost], SERVE(0), { offers: [999999] }), 'NotFound', [4, ghost]);
+  const r = await send(creator.address, 'createOrder', c(ids));
+  const id = BigInt(r.logs.at(-1).topics[1]);
+  const o = await view('order', [id]);
+  assert.deepStrictEqual(o.serve.workers, ids.map((x) => ({ cvm: x, endpoint: '', joinedAt: 0n })));
+  assert.deepStrictEqual((await view('order', [await newOrder(creator, cvm, [], 10, SERVE(0))])).serve.workers, []);
+});
+
+test('services.join: a worker CVM\'s endpoint while the service runs', async () => {
+  const w = await world({ tee: PER_HOUR(3600) });
+  const { creator, provider, cvm, teeOffer } = w;
+  const w1 = await newCvm(provider, teeOffer);
+  const w2 = await newCvm(provider, await newOffer(provider, 3, FIXED(1))); // any CVM may be a worker
+  const outsider = await newCvm(provider, teeOffer);
+  const r = await send(creator.address, 'createOrder', [{ ...orderArgs(cvm, [], 100, SERVE(0)), workers: [w1.id, w2.id] }]);
+  const id = BigInt(r.logs.at(-1).topics[1]);
+  const batch = await newOrder(creator, cvm, [], 10);
+  // HOST:PORT: 1..255 printable ASCII bytes, no spaces; the last colon splits
+  // it; an IPv6 host in brackets; a port 1..65535 in its one spelling
+  const bad = ['', 'h'.repeat(251) + ':8443', 'host :80', 'host\t:80', 'hé:80', 'host\x7f:80', 'host', ':80',
+    'host:', 'host:0', 'host:080', 'host:65536', 'host:100000', 'host:8a', 'host:+80', 'host: 80',
+    '[::1:80', '[:80', '[]:80', '[::1]:'];
+  for (const e of bad) await refused(w1.address, 'joinService', [id, e], 'Malformed', [27]);
+  await refused(w1.address, 'joinService', [MAX + 1n, 'h:1'], 'Malformed', [5]);
+  // the endpoint is checked before the order and the sender are looked up
+  const stranger = newAddr();
+  await refused(stranger, 'joinService', [999999, 'h:0'], 'Malformed', [27]);
+  await refused(stranger, 'joinService', [id, 'h:1'], 'UnknownAddress', [stranger]);
+  await refused(w1.address, 'joinService', [999999, 'h:1'], 'NotFound', [5, word(999999)]);
+  await refused(w1.address, 'joinService', [batch, 'h:1'], 'BadState', [5, batch, 0]);
+  await refused(creator.address, 'joinService', [id, 'h:1'], 'NotAllowed', [2, 0]);
+  await refused(outsider.address, 'joinService', [id, 'h:1'], 'NotAllowed', [11, id]);
+  await refused(cvm.address, 'joinService', [id, 'h:1'], 'NotAllowed', [11, id]); // the head is no worker
+  await refused(w1.address, 'joinService', [id, 'h:1'], 'BadState', [4, id, 0]);
+  await at(now + 10);
+  await send(cvm.address, 'startOrder', [id]);
+  await later(5);
+  const good = ['h:1', 'a:b:80', '[a]:80', '[fd00::1]:65535', 'h'.repeat(249) + ':65535', 'w1.example:9000'];
+  for (const e of good) await send(w1.address, 'joinService', [id, e]);
+  const [index] = await view('totals');
+  const joined = await send(w2.address, 'joinService', [id, '10.0.0.2:9000']);
+  const log = joined.logs.at(-1);
+  assert.strictEqual(log.address, ledger.toLowerCase(), 'the ledger\'s event (by delegatecall)');
+  assert.deepStrictEqual(log.topics, [topic('ServiceJoined'), word(id), w2.id]);
+  assert.deepStrictEqual(eventData('ServiceJoined', log), [index, '10.0.0.2:9000']);
+  let o = await view('order', [id]);
+  const t1 = BigInt(now);
+  assert.deepStrictEqual(o.serve.workers, [
+    { cvm: w1.id, endpoint: 'w1.example:9000', joinedAt: t1 },
+    { cvm: w2.id, endpoint: '10.0.0.2:9000', joinedAt: t1 },
+  ]);
+  // a worker that restarted joins again: its new endpoint and time, the others unchanged
+  await later(60);
+  await send(w1.address, 'joinService', [id, '[fd00::1]:9001']);
+  o = await view('order', [id]);
+  assert.deepStrictEqual(o.serve.workers, [
+    { cvm: w1.id, endpoint: '[fd00::1]:9001', joinedAt: t1 + 60n },
+    { cvm: w2.id, endpoint: '10.0.0.2:9000', joinedAt: t1 },
+  ]);
+  assert.deepStrictEqual([o.status, o.serve.started, o.payments.length], [1n, false, 0], 'joins start and pay nothing');
+  // an ended service takes no joins; its workers stay in the view
+  await send(cvm.address, 'failOrder', [id, 'stopped']);
+  await refused(w2.address, 'joinService', [id, 'h:1'], 'BadState', [4, id, 3]);
+  assert.strictEqual((await view('order', [id])).serve.workers.length, 2);
+});
+
 test('a whole three-party order (gas)', async () => {
   const start = Object.fromEntries(Object.entries(gas).map(([k, v]) => [k, v.length]));
   const steps = [];
   const step = async (label, from, name, args, arity) => {
     const r = await send(from, name, args, arity);
-    steps.push([label, Number(r.gasUsed)]);
+    steps.push([label, Number(r.gasUsed), await gasBreakdown(r)]);
     return r;
   };
   const mk = async (label) => {
@@ -685,12 +1106,12 @@ test('a whole three-party order (gas)', async () => {
   const modelOwner = await mk('model owner');
   const provider = await mk('provider');
   const tee = BigInt((await step('offer: tee (per_hour)', provider.address, 'createOffer',
-    [3, 'h200 cvm', 'https://provider.example', PER_HOUR(360)])).logs.at(-1).topics[1]);
+    [3, 'h200 cvm', 'https://provider.example', PER_HOUR(360), 0])).logs.at(-1).topics[1]);
   const dataset = BigInt((await step('offer: dataset (fixed)', dataOwner.address, 'createOffer',
-    [1, 'cancer scans', 'ward://dataset/1', FIXED(50)])).logs.at(-1).topics[1]);
+    [1, 'cancer scans', 'ward://dataset/1', FIXED(50), 0])).logs.at(-1).topics[1]);
   const key = rand32();
   const cvmAddress = newAddr();
-  await step('registerCvm', provider.address, 'registerCvm', [key, cvmAddress, binding, recipient('cvm'), CERT, tee, 0]);
+  await step('registerCvm', provider.address, 'registerCvm', [key, cvmAddress, binding, recipient('cvm'), CERT, tee, 0, NO_RES]);
   known.add(key);
   const cvm = { id: sha256(key), address: cvmAddress };
   const fundGas = Number((await send(modelOwner.address, 'fund', [modelOwner.id, 1000])).gasUsed);
@@ -714,7 +1135,7 @@ const threeParty = {};
 async function main() {
   let failed = 0;
   try {
-    await startAnvil(['--chain-id', '31337', '--accounts', '120', '--timestamp', '1767225600', '--code-size-limit', String(EIP170)]);
+    await startAnvil(['--chain-id', '31337', '--accounts', '120', '--timestamp', '1767225600', '--code-size-limit', String(EIP170), '--steps-tracing']);
     // Block times move only when a test moves them (at, later): the wall
     // clock of a loaded machine never adds a second between two blocks.
     await rpc('anvil_setBlockTimestampInterval', [0]);
@@ -758,6 +1179,17 @@ async function main() {
     console.log(`  ${'total'.padEnd(26)} ${String(total).padStart(9)}`);
     console.log(`  ${'of which the order itself'.padEnd(26)} ${String(perOrder).padStart(9)}  (create, start, grants, report)`);
     console.log(`  (the dev faucet's fund, not counted: ${threeParty.fund})`);
+    console.log('\nits steps\' gas by what it paid for (debug_traceTransaction; SSTORE net of refunds)');
+    const cell = (v, w = 10) => String(v).padStart(w);
+    console.log(`  ${'step'.padEnd(26)}${GAS_PARTS.map((k) => cell(k)).join('')}${cell('gasUsed')}`);
+    const sums = Object.fromEntries(GAS_PARTS.map((k) => [k, 0]));
+    let all = 0;
+    for (const [label, g, parts] of threeParty.steps) {
+      console.log(`  ${label.padEnd(26)}${GAS_PARTS.map((k) => cell(parts[k])).join('')}${cell(g)}`);
+      for (const k of GAS_PARTS) sums[k] += parts[k];
+      all += g;
+    }
+    console.log(`  ${'total'.padEnd(26)}${GAS_PARTS.map((k) => cell(sums[k])).join('')}${cell(all)}`);
   }
   const size = (k) => (ARTIFACT[k].length - 2) / 2;
   console.log(`\ndeployed code: WardLedger ${size('deployedBytecode')} bytes, WardLedgerViews ${size('viewsDeployedBytecode')} bytes (limit ${EIP170})`);

@@ -528,7 +528,7 @@ void add_ledger_commands(CLI::App& app, Action& action) {
   CLI::App* deploy_cmd = group->add_subcommand("deploy", "Deploy a new ledger contract to an EVM chain");
   deploy_cmd->footer(
       "Deploys the WardLedger contract (contracts/, compiled into ward) from the EVM address of\n"
-      "--key (see 'ward keys show'; it pays the gas, about 6.6 M) and prints the --ledger value\n"
+      "--key (see 'ward keys show'; it pays the gas, about 8.0 M) and prints the --ledger value\n"
       "that reaches it: evm+URL#0xCONTRACT. --dev enables the faucet, for good. docs/evm.md.");
   deploy_cmd->add_option("--evm", deploy->evm, "The chain's JSON-RPC endpoint")
       ->option_text("http://HOST:PORT")

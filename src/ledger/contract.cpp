@@ -94,9 +94,11 @@ std::expected<std::vector<Offer>, Rejection> payees(const State& s, const Order&
 // exactly the deposit out of escrow.
 RuleResult settle_batch(State& s, Order& order) {
   const bool done = order.status == OrderStatus::Done;
-  // Time on CVMs that failed counts up to each one's last heartbeat.
+  // Time on CVMs that failed counts up to each one's last heartbeat; a
+  // canceled order (New again after a failover) runs on no CVM now.
+  const bool running = order.status != OrderStatus::Canceled;
   const std::uint64_t seconds =
-      order.billed + (order.ended_at >= order.started_at ? order.ended_at - order.started_at : 0);
+      order.billed + (running && order.ended_at >= order.started_at ? order.ended_at - order.started_at : 0);
   std::uint64_t left = order.deposit;
   auto offers = payees(s, order);
   if (!offers) return std::unexpected(offers.error());
@@ -561,6 +563,8 @@ RuleResult apply_orders_cancel(State& s, const Record& r, const args::OrdersCanc
   }
   order->status = OrderStatus::Canceled;
   order->ended_at = r.time;
+  // Moved off a CVM that failed: that CVM's time is paid, the rest refunded.
+  if (order->billed > 0) return settle(s, *order);
   order->refund = order->deposit;
   if (auto ok = out_of_escrow(s, order->creator, order->deposit); !ok) return ok;
   if (order->serve) {

@@ -166,9 +166,6 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
   bool registered = false;
   std::uint64_t offer = 0, timeout = ledger::kDefaultCvmTimeout;
   std::optional<ledger::Resources> resources;
-  // The EVM ledger has no orders placed on an offer (docs/ledger.md): its
-  // idle CVMs do not scan for them, which would cost two log queries a poll.
-  const bool offer_orders = !options.ledger.starts_with(ledger::evm::kScheme);
   Clock::time_point last_heartbeat{};
   while (!stop.load()) {
     // A transient ledger error is retried for a while; a persistent one ends the loader.
@@ -211,7 +208,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
     unreachable_since = Clock::now();
     // An idle CVM reads the Processing and New orders once a poll: for its
     // offer's orders, and for split orders it is a worker of.
-    if (orders->empty() && offer_orders) {
+    if (orders->empty()) {
       const auto in_status = [&](ledger::OrderStatus status) {
         ledger::OrderFilter filter;
         filter.status = status;

@@ -32,6 +32,7 @@ start_ledger_and_ca
 recipient() { "$WARD" keys show --json "$1.key" | jq -r .recipient; }
 for p in alice carol provider; do
   "$WARD" keys new -o "$p.key" >/dev/null 2>&1
+  give_gas "$p.key"
   "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
   "$WARD" accounts fund --ledger "$L" --key "$p.key" --to "$(account "$p")" --amount 100000 >/dev/null
 done
@@ -142,6 +143,23 @@ grep -q "report.cvm: CVM ${SURVIVOR:0:16}" verify.out || fail "the report is not
      (map(select(. == $b)) | length) == 2' >/dev/null ||
   fail "the broker's log does not hold both CVMs' releases: $("$WARD" kms log "$KMS" --ca-cert ca/ca.pem --policy broker-policy.json)"
 pass "the broker released both grants to each CVM in turn, each for this order; orders verify checks the survivor's"
+
+# On an EVM ledger, the offline bundle of the moved order proves the
+# survivor's take (OrderTaken, sent by its bound address) with the report.
+# WARD_E2E_BUNDLE_OUT keeps it (tests/unit/ledger/evm_bundle_taken.json).
+if [[ ${WARD_E2E_LEDGER:-sqlite} == evm ]]; then
+  "$WARD" orders bundle "$ID" --ledger "$L" -o bundle.json 2>bundle.err || fail "orders bundle: $(cat bundle.err)"
+  number=$(grep -oE 'in block [0-9]+' bundle.err | grep -oE '[0-9]+')
+  HASH=$(evm_rpc eth_getBlockByNumber "[\"$(printf '0x%x' "$number")\",false]" | jq -r .result.hash)
+  "$WARD" orders verify "$ID" --ledger 'evm+http://127.0.0.1:1#0x0000000000000000000000000000000000000001' \
+    --ca-cert ca/ca.pem --policy policy.json --no-output-check --bundle bundle.json --block-hash "$HASH" \
+    >bundle-verify.out || fail "the bundle does not verify: $(cat bundle-verify.out)"
+  grep -q 'ok    ledger.bundle: CvmRegistered in block [0-9]*, OrderCreated in block [0-9]*, OrderTaken in block' \
+    bundle-verify.out || fail "the bundle's blocks: $(cat bundle-verify.out)"
+  grep -q "report.cvm: CVM ${SURVIVOR:0:16}" bundle-verify.out || fail "the bundle's CVM: $(cat bundle-verify.out)"
+  [[ -z ${WARD_E2E_BUNDLE_OUT:-} ]] || cp bundle.json "$WARD_E2E_BUNDLE_OUT"
+  pass "orders bundle: the survivor's take and report verified offline from their blocks"
+fi
 
 # Billing: the dead CVM's time up to its last heartbeat, then the survivor's run.
 "$WARD" orders get "$ID" --ledger "$L" --json >order.json

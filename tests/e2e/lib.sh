@@ -174,6 +174,7 @@ register_parties() {
   local p
   for p in "$@"; do
     "$WARD" keys new -o "$p.key" >/dev/null 2>&1
+    give_gas "$p.key"
     "$WARD" accounts register --ledger "$L" --key "$p.key" --name "$p" >/dev/null
   done
 }

@@ -215,6 +215,8 @@ if [[ ${WARD_E2E_LEDGER:-sqlite} == evm ]]; then
   HASH=$(evm_rpc eth_getBlockByNumber "[\"$(printf '0x%x' "$number")\",false]" | jq -r .result.hash)
   PREV=$(evm_rpc eth_getBlockByNumber "[\"$(printf '0x%x' $((number - 1)))\",false]" | jq -r .result.hash)
   grep -q "$HASH" bundle.err || fail "orders bundle named another block than the node's: $(cat bundle.err)"
+  # WARD_E2E_BUNDLE_OUT keeps it (tests/unit/ledger/evm_bundle.json).
+  [[ -z ${WARD_E2E_BUNDLE_OUT:-} ]] || cp bundle.json "$WARD_E2E_BUNDLE_OUT"
   nowhere='evm+http://127.0.0.1:1#0x0000000000000000000000000000000000000001'
   offline() { # offline FILE [ARGS...]: verify from a bundle, the ledger option pointing nowhere
     local file=$1

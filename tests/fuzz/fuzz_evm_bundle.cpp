@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!doc) return 0;
   auto checked = ward::ledger::evm::check_report_bundle(*doc);
   if (checked) {
-    // A bundle that checks has its four (or three) blocks and a Done order.
+    // A bundle that checks has its three or four blocks and a Done order.
     if (checked->blocks.size() < 3 || checked->report.order != checked->order.id) std::abort();
   } else if (checked.error().message.empty()) {
     std::abort();

@@ -37,6 +37,7 @@ constexpr EventKind kOrderCreated{"order", "OrderCreated", "OrderCreated(uint64,
 constexpr EventKind kServiceStarted{"service", "ServiceStarted",
                                     "ServiceStarted(uint64,bytes32,bytes32,uint64,string,bytes)",
                                     "bytes32,bytes32,uint64,string,bytes", 2};
+constexpr EventKind kOrderTaken{"taken", "OrderTaken", "OrderTaken(uint64,bytes32,uint64)", "uint64", 3};
 constexpr EventKind kReportSubmitted{
     "report", "ReportSubmitted", "ReportSubmitted(uint64,bytes32,uint64,bytes)", "bytes32,uint64,bytes", 2};
 
@@ -198,6 +199,7 @@ Result<json> make_report_bundle(chain::RpcClient& rpc, std::uint64_t chain_id, c
                  {"events", json::object()}};
   std::vector<std::pair<const EventKind*, const chain::MinedLog*>> proofs = {
       {&kCvmRegistered, &events.cvm_registered}, {&kOrderCreated, &events.order_created}};
+  if (events.order_taken) proofs.push_back({&kOrderTaken, &*events.order_taken});
   if (events.service_started) proofs.push_back({&kServiceStarted, &*events.service_started});
   proofs.push_back({&kReportSubmitted, &events.report_submitted});
   for (const auto& [kind, log] : proofs) {
@@ -252,16 +254,34 @@ Result<BundledReport> check_report_bundle(const json& bundle) {
   auto created = prove_event(bundle, kOrderCreated, out.chain_id, out.contract);
   if (!created) return std::unexpected(created.error());
   if (created->log.topics[1] != order_topic) return bad("OrderCreated is for another order");
-  if (created->log.topics[3] != cvm_id) return bad("OrderCreated names another CVM than the listing's");
   auto created_data = event_data(*created, kOrderCreated);
   if (!created_data) return std::unexpected(created_data.error());
   auto args_bytes = (*created_data)[0].as_bytes();
   if (!args_bytes) return bad("OrderCreated holds no args");
   auto args = decode_order_created(*args_bytes);
   if (!args) return bad(args.error().message);
-  if (args->cvm != cvm_id) return bad("OrderCreated's args name another CVM than its topic");
-  if (created->block.number < listed->block.number)
-    return bad("the order was created before its CVM was listed");
+  if (args->cvm != created->log.topics[3]) return bad("OrderCreated's args name another CVM than its topic");
+  const json* events = member(bundle, "events");
+  if (args->offer) {
+    // Placed on a tee offer: the CVM is the one that took it, by its own
+    // transaction (the contract let only a CVM of the offer take it, and
+    // only the taker report).
+    auto taken = prove_event(bundle, kOrderTaken, out.chain_id, out.contract);
+    if (!taken) return std::unexpected(taken.error());
+    if (taken->log.topics[1] != order_topic) return bad("OrderTaken is for another order");
+    if (taken->log.topics[2] != cvm_id) return bad("OrderTaken names another CVM than the listing's");
+    if (taken->sender != *address) return bad("the order was taken by another address than the CVM's");
+    if (taken->block.number < created->block.number) return bad("the order was taken before it was made");
+    out.blocks.push_back(created->block);
+    out.blocks.push_back(taken->block);
+  } else {
+    if (created->log.topics[3] != cvm_id) return bad("OrderCreated names another CVM than the listing's");
+    if (created->block.number < listed->block.number)
+      return bad("the order was created before its CVM was listed");
+    if (events && member(*events, kOrderTaken.key))
+      return bad("the bundle has an OrderTaken proof for an order that names its CVM");
+    out.blocks.push_back(created->block);
+  }
   Order& o = out.order;
   o.id = *order_id;
   o.creator = created->log.topics[2];
@@ -272,7 +292,8 @@ Result<BundledReport> check_report_bundle(const json& bundle) {
   o.offers = std::move(args->offers);
   o.deposit = args->deposit;
   o.created_at = created->block.timestamp;
-  out.blocks.push_back(created->block);
+  o.tee_offer = args->offer.value_or(0);
+  o.needs = args->needs;
 
   // A service's start: the TLS key and endpoint its report must name.
   if (args->serve) {
@@ -297,7 +318,7 @@ Result<BundledReport> check_report_bundle(const json& bundle) {
     t.serving_since = started->block.timestamp;
     o.serve = std::move(t);
     out.blocks.push_back(started->block);
-  } else if (const json* events = member(bundle, "events"); events && member(*events, kServiceStarted.key)) {
+  } else if (events && member(*events, kServiceStarted.key)) {
     return bad("the bundle has a ServiceStarted proof for a batch order");
   }
 

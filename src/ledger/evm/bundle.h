@@ -3,15 +3,16 @@
 // (docs/evm.md, "Proving a report").
 //
 // For each event the proof rests on (the CVM's listing, the order's
-// creation, a service's start, the report) the bundle holds its block's
+// creation, its take by that CVM when it was placed on a tee offer, a
+// service's start, the report) the bundle holds its block's
 // header, all of the block's receipts and transactions, and where the event
 // sits. check_report_bundle() recomputes, without a node:
 //   - each block's hash, keccak256 of its header;
 //   - its receipts root and transactions root, from the receipts and
 //     transactions the bundle holds;
 //   - the transaction that emitted the event: an EIP-1559 call to the
-//     contract on the bundle's chain, and its signer (for the start and the
-//     report, the CVM's bound address);
+//     contract on the bundle's chain, and its signer (for the take, the start
+//     and the report, the CVM's bound address);
 //   - the event: from the contract, in that transaction's successful receipt.
 // What binds what: the CVM's key signs its address (the binding in its
 // listing); the CVM's address signs the report's transaction, and its key
@@ -44,7 +45,7 @@ inline constexpr std::size_t kMaxBundleSize = std::size_t{64} << 20;
 
 // A block the bundle proves an event in.
 struct ProvenBlock {
-  std::string event;  // "CvmRegistered", "OrderCreated", "ServiceStarted", "ReportSubmitted"
+  std::string event;  // "CvmRegistered", "OrderCreated", "OrderTaken", "ServiceStarted", "ReportSubmitted"
   std::uint64_t number = 0;
   ward::evm::Hash256 hash{};
   std::uint64_t timestamp = 0;
@@ -70,6 +71,8 @@ struct BundleEvents {
   ward::evm::MinedLog order_created;
   std::optional<ward::evm::MinedLog> service_started;
   ward::evm::MinedLog report_submitted;
+  // An order placed on a tee offer: the OrderTaken of the CVM that reported.
+  std::optional<ward::evm::MinedLog> order_taken = std::nullopt;
 };
 
 // Reads the blocks of `events` from the node and writes the bundle. Each

@@ -51,6 +51,12 @@ Value serve_args(const std::optional<ServeRule>& serve) {
                       u64(serve->price.per_1k_tokens)});
 }
 
+// WardLedgerState.Resources: (present, cores, memoryMib, gpus).
+Value resources(const std::optional<Resources>& r) {
+  const Resources v = r.value_or(Resources{});
+  return Value::list({Value::boolean(r.has_value()), u64(v.cores), u64(v.memory_mib), u64(v.gpus)});
+}
+
 Value report_claims(const args::ReportClaims& c) {
   const bool service = c.service.has_value();
   const crypto::Sha256Digest tls = service ? c.service->tls_key_sha256 : crypto::Sha256Digest{};
@@ -99,7 +105,9 @@ const char* const kMalformedWhat[] = {"",          "an id or address is zero",
                                       "reason",    "report",
                                       "endpoint",  "grants",
                                       "uses",      "deposit",
-                                      "usage"};
+                                      "usage",     "timeout",
+                                      "resources", "cvm or offer",
+                                      "workers",   "worker endpoint"};
 const char* const kEntity[] = {"",       "account",       "address",      "offer", "CVM",         "order",
                                "report", "service start", "stop request", "grant", "subscription"};
 const char* const kStatus[] = {"New", "Processing", "Done", "Error", "Canceled"};
@@ -167,12 +175,17 @@ const ErrorRule kErrors[] = {
      [](const auto& a) {
        static const char* const what[] = {"",
                                           "only the order's CVM may do this",
-                                          "only a CVM sends heartbeats",
+                                          "the sender is not a CVM",
                                           "the offer is not a tee offer",
                                           "a tee offer cannot be listed",
                                           "revenue shares add up to more than 10000 bps",
                                           "the service is not for subscribers",
-                                          "only a listed CVM renews its certificate, sending with its key"};
+                                          "only a listed CVM renews its certificate, sending with its key",
+                                          "the order names its CVM; only orders placed on an offer are taken "
+                                          "or reassigned",
+                                          "the order is for another tee offer than the CVM's",
+                                          "the CVM does not declare what the order needs",
+                                          "the CVM is not a worker of the order"};
        return rejected(reason::kNotAllowed, name_in(what, n(a[0])) + " (" + std::to_string(n(a[1])) + ")");
      }},
     {"BadState(uint8,uint64,uint64)",
@@ -208,6 +221,17 @@ const ErrorRule kErrors[] = {
            m = "the certificate expires at " + std::to_string(x) + ", not after the current one (" +
                std::to_string(y) + ")";
            break;
+         case 10:
+           m = "order " + std::to_string(x) + " was taken by another CVM";
+           break;
+         case 11:
+           m = "order " + std::to_string(x) + " is " + status_name(y) +
+               " or on no CVM: there is nothing to reassign";
+           break;
+         case 12:
+           m = "the order's CVM sent a heartbeat " + std::to_string(x) +
+               " s ago, within its offer's timeout of " + std::to_string(y) + " s";
+           break;
          default:
            m = "bad state #" + std::to_string(what);
        }
@@ -220,8 +244,9 @@ const ErrorRule kErrors[] = {
      }},
     {"Overflow(uint8)",
      [](const auto& a) {
-       static const char* const what[] = {"",          "a balance", "the supply",      "the escrow",
-                                          "a deposit", "revenue",   "the record count"};
+       static const char* const what[] = {
+           "",          "a balance", "the supply",       "the escrow",
+           "a deposit", "revenue",   "the record count", "the order's billed time"};
        return rejected(reason::kOverflow, name_in(what, n(a[0])) + " would pass 2^63-1");
      }},
     {"DevOnly()",
@@ -295,6 +320,9 @@ const IndexAt kIndexAt[] = {
     {"UsageRecorded(uint64,uint64,bytes)", false, 0},
     {"GrantsUsed(uint64,uint64,bytes)", false, 0},
     {"GrantRevoked(bytes32,bytes32,uint64)", false, 0},
+    {"OrderTaken(uint64,bytes32,uint64)", false, 0},
+    {"OrderReassigned(uint64,bytes32,uint64,uint64)", false, 1},
+    {"ServiceJoined(uint64,bytes32,uint64,string)", false, 0},
 };
 
 std::optional<std::uint64_t> word_as_u64(ByteView w) {
@@ -352,9 +380,9 @@ Result<Bytes> encode_call(const Transaction& tx, const crypto::Ed25519PrivateKey
       return call("transfer(bytes32,uint64)", {word(a.to), u64(a.amount)});
     }
     Result<Bytes> operator()(const args::OffersCreate& a) const {
-      if (a.timeout != 0) return not_yet("a tee offer's failover timeout");
-      return call("createOffer(uint8,string,string,(uint8,uint64,uint32))",
-                  {u64(static_cast<std::uint64_t>(a.kind)), text(a.name), text(a.resource), price(a.price)});
+      return call("createOffer(uint8,string,string,(uint8,uint64,uint32),uint64)",
+                  {u64(static_cast<std::uint64_t>(a.kind)), text(a.name), text(a.resource), price(a.price),
+                   u64(a.timeout)});
     }
     Result<Bytes> operator()(const args::OffersEnable& a) const {
       return call("enableOffer(uint64)", {u64(a.offer)});
@@ -363,16 +391,16 @@ Result<Bytes> encode_call(const Transaction& tx, const crypto::Ed25519PrivateKey
       return call("disableOffer(uint64)", {u64(a.offer)});
     }
     Result<Bytes> operator()(const args::CvmsRegister& a) const {
-      if (a.resources) return not_yet("a CVM's declared resources");
       if (!cvm) {
         return fail(
             "ledger.evm",
             "an EVM ledger lists a CVM with the address it sends from and its key's binding of it; none "
             "was given");
       }
-      return call("registerCvm(bytes32,address,bytes,string,bytes,uint64,uint64)",
+      return call("registerCvm(bytes32,address,bytes,string,bytes,uint64,uint64,(bool,uint64,uint64,uint64))",
                   {word(a.key), Value::address(cvm->address), word(cvm->binding), text(a.recipient),
-                   Value::bytes(as_bytes(a.certificate)), u64(a.offer), u64(not_after(a.certificate))});
+                   Value::bytes(as_bytes(a.certificate)), u64(a.offer), u64(not_after(a.certificate)),
+                   resources(a.resources)});
     }
     Result<Bytes> operator()(const args::CvmsHeartbeat&) const { return call("heartbeat()", {}); }
     Result<Bytes> operator()(const args::CvmsUpdate& a) const {
@@ -382,22 +410,24 @@ Result<Bytes> encode_call(const Transaction& tx, const crypto::Ed25519PrivateKey
                    u64(seconds > 0 ? static_cast<std::uint64_t>(seconds) : 0)});
     }
     Result<Bytes> operator()(const args::OrdersCreate& a) const {
-      if (a.offer || a.needs) return not_yet("an order placed on a tee offer");
-      if (!a.workers.empty()) return not_yet("a service split over worker CVMs");
       std::vector<Value> offers;
       for (auto o : a.offers) offers.push_back(u64(o));
       return call(
-          "createOrder((bytes32,string,string[],string[],uint64[],uint64,(bool,uint8,bytes32[],uint64,uint64)"
-          "))",
-          {Value::list({word(a.cvm), text(a.engine), strings(a.inputs), strings(a.outputs),
-                        Value::list(std::move(offers)), u64(a.deposit), serve_args(a.serve)})});
+          "createOrder((bytes32,bool,uint64,(bool,uint64,uint64,uint64),string,string[],string[],uint64[],"
+          "uint64,(bool,uint8,bytes32[],uint64,uint64),bytes32[]))",
+          {Value::list({word(a.cvm), Value::boolean(a.offer.has_value()), u64(a.offer.value_or(0)),
+                        resources(a.needs), text(a.engine), strings(a.inputs), strings(a.outputs),
+                        Value::list(std::move(offers)), u64(a.deposit), serve_args(a.serve),
+                        words(a.workers)})});
     }
-    Result<Bytes> operator()(const args::OrdersTake&) const { return not_yet("orders.take"); }
-    Result<Bytes> operator()(const args::OrdersReassign&) const { return not_yet("orders.reassign"); }
-    Result<Bytes> operator()(const args::ServicesJoin&) const { return not_yet("services.join"); }
-    // What the WardLedger contract does not have yet (docs/kms.md, "Orders on an offer").
-    static std::unexpected<Error> not_yet(const std::string& what) {
-      return fail("ledger.evm", what + " is not on the EVM ledger yet: use an embedded or HTTP ledger");
+    Result<Bytes> operator()(const args::OrdersTake& a) const {
+      return call("takeOrder(uint64)", {u64(a.order)});
+    }
+    Result<Bytes> operator()(const args::OrdersReassign& a) const {
+      return call("reassignOrder(uint64)", {u64(a.order)});
+    }
+    Result<Bytes> operator()(const args::ServicesJoin& a) const {
+      return call("joinService(uint64,string)", {u64(a.order), text(a.endpoint)});
     }
     Result<Bytes> operator()(const args::OrdersStart& a) const {
       return call("startOrder(uint64)", {u64(a.order)});

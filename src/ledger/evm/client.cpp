@@ -265,14 +265,31 @@ class EvmClient final : public LedgerClient {
     if (!created) return std::unexpected(created.error());
     if (created->log.topics.size() != 4)
       return fail("ledger.proof", "OrderCreated does not name the order's CVM");
-    auto listed = one_log("CvmRegistered(bytes32,bytes32,address,uint64,uint64,string,bytes,bytes)",
-                          created->log.topics[3], "CvmRegistered");
-    if (!listed) return std::unexpected(listed.error());
     auto submitted = one_log("ReportSubmitted(uint64,bytes32,uint64,bytes)", order_topic, "ReportSubmitted");
     if (!submitted) return std::unexpected(submitted.error());
+    // An order placed on a tee offer names no CVM when created: its CVM is
+    // the one whose take came last before the report.
+    std::optional<chain::MinedLog> taken;
+    Hash cvm = created->log.topics[3];
+    if (cvm == Hash{}) {
+      auto takes = logs_of("OrderTaken(uint64,bytes32,uint64)", order_topic);
+      if (!takes) return std::unexpected(takes.error());
+      std::erase_if(*takes, [&](const chain::MinedLog& l) {
+        return l.block_number > submitted->block_number ||
+               (l.block_number == submitted->block_number && l.log_index > submitted->log_index);
+      });
+      if (takes->empty() || takes->back().log.topics.size() != 3)
+        return fail("ledger.proof", "no CVM took the order before its report");
+      taken = std::move(takes->back());
+      cvm = taken->log.topics[2];
+    }
+    auto listed = one_log("CvmRegistered(bytes32,bytes32,address,uint64,uint64,string,bytes,bytes)", cvm,
+                          "CvmRegistered");
+    if (!listed) return std::unexpected(listed.error());
     auto starts = logs_of("ServiceStarted(uint64,bytes32,bytes32,uint64,string,bytes)", order_topic);
     if (!starts) return std::unexpected(starts.error());
-    BundleEvents events{std::move(*listed), std::move(*created), std::nullopt, std::move(*submitted)};
+    BundleEvents events{std::move(*listed), std::move(*created), std::nullopt, std::move(*submitted),
+                        std::move(taken)};
     if (!starts->empty()) events.service_started = std::move(starts->back());
     return events;
   }

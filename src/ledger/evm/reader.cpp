@@ -37,13 +37,15 @@ constexpr std::uint64_t kPageSize = 1000;
 // ---------------------------------------------------------------------------
 
 constexpr std::string_view kAccountView = "(bytes32,address,uint64,uint64)";
-constexpr std::string_view kOfferView = "(uint64,bytes32,uint8,(uint8,uint64,uint32),bool)";
+constexpr std::string_view kOfferView = "(uint64,bytes32,uint8,(uint8,uint64,uint32),bool,uint64)";
 constexpr std::string_view kCvmView =
-    "(bytes32,bytes32,address,uint64,bytes32,uint64,uint64,bytes32,bytes32,uint64)";
+    "(bytes32,bytes32,address,uint64,bytes32,uint64,uint64,bytes32,bytes32,uint64,(bool,uint64,uint64,uint64)"
+    ")";
 constexpr std::string_view kOrderView =
     "(uint64,bytes32,bytes32,bytes32,uint64[],uint64,uint8,uint64,uint64,uint64,"
     "(uint64,bytes32,(uint8,uint64,uint32),uint64)[],uint64,bool,"
-    "(uint8,uint64,uint64,bool,bytes32,bytes32[],uint64,uint64,uint64,uint64))";
+    "(uint8,uint64,uint64,bool,bytes32,bytes32[],uint64,uint64,uint64,uint64,(bytes32,string,uint64)[]),"
+    "uint64,uint64,(bool,uint64,uint64,uint64))";
 constexpr std::string_view kReportView = "(uint64,bytes32,uint64,uint64)";
 constexpr std::string_view kSubscriptionView =
     "(uint64,bytes32,uint64,uint64,uint64,uint64,uint64,uint64,uint64,bool,uint64)";
@@ -51,7 +53,8 @@ constexpr std::string_view kGrantView = "(bytes32,bytes32,uint64,bool,uint64)";
 // OrderCreated's and GrantsUsed's `args` are createOrder's and useGrants's
 // arguments as sent (msg.data[4:]).
 constexpr std::string_view kOrderArgs =
-    "(bytes32,string,string[],string[],uint64[],uint64,(bool,uint8,bytes32[],uint64,uint64))";
+    "(bytes32,bool,uint64,(bool,uint64,uint64,uint64),string,string[],string[],uint64[],uint64,"
+    "(bool,uint8,bytes32[],uint64,uint64),bytes32[])";
 constexpr std::string_view kGrantsUseArgs = "uint64,(bytes32,bytes32,uint64)[]";
 
 struct View {
@@ -202,6 +205,14 @@ class Fields {
     std::vector<std::string> out;
     for (std::size_t i = 0; i < items.size(); ++i) out.push_back(items.text());
     return out;
+  }
+  // WardLedgerState.Resources: nullopt when not present.
+  std::optional<Resources> resources() {
+    Fields r = nested();
+    const bool present = r.flag();
+    const Resources v{r.u64(), r.u64(), r.u64()};
+    if (!present) return std::nullopt;
+    return v;
   }
   Price price() {
     Fields p = nested();
@@ -439,6 +450,7 @@ Result<std::optional<Offer>> make_offer(Fields v, const std::vector<EventLog>& c
   o.kind = static_cast<OfferKind>(v.code(3, "kind"));
   o.price = v.price();
   o.enabled = v.flag();
+  o.timeout = v.u64();
   if (!v.ok()) return unreadable(what, "the view offer()", v);
   if (is_zero(o.owner)) return std::nullopt;
   if (o.id != expected_id) return disagree(what, "the view answered for offer " + std::to_string(o.id));
@@ -470,6 +482,7 @@ Result<std::optional<Cvm>> make_cvm(Fields v, const std::vector<EventLog>& regis
   const Hash256 recipient_hash = v.word();
   const Hash256 certificate_sha256 = v.word();
   v.u64();  // notAfter: the CVM's claim, which Ward's Cvm does not keep
+  c.resources = v.resources();
   if (!v.ok()) return unreadable(what, "the view cvm()", v);
   if (address == chain::Address{}) return std::nullopt;
   if (c.id != expected_id) return disagree(what, "the view answered for " + cvm_name(c.id));
@@ -549,13 +562,29 @@ Result<std::optional<Order>> make_order(Fields v, const OrderLogs& logs, const A
   const std::uint64_t cancel_requested = s.u64();
   const std::uint64_t exhausted_at = s.u64();
   const std::uint64_t revenue = s.u64();
+  std::vector<Worker> workers;
+  Fields listed = s.nested();
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    Fields w = listed.nested();
+    Worker worker;
+    worker.cvm = w.word();
+    worker.endpoint = w.text();
+    worker.joined_at = time_or_null(w.u64());
+    workers.push_back(std::move(worker));
+  }
+  o.tee_offer = v.u64();
+  o.billed = v.u64();
+  o.needs = v.resources();
   if (!v.ok()) return unreadable(what, "the view order()", v);
   if (is_zero(o.creator)) return std::nullopt;
   if (o.id != expected_id) return disagree(what, "the view answered for " + order_name(o.id));
 
   auto created = only_log(logs.created, abi.order_created, what);
   if (!created) return std::unexpected(created.error());
-  if ((*created)->indexed[1] != o.creator || (*created)->indexed[2] != o.cvm) {
+  // An order placed on an offer names no CVM when created; its CVM is the
+  // one that took it last (OrderTaken), which the view states.
+  const CvmId created_cvm = o.tee_offer != 0 ? CvmId{} : o.cvm;
+  if ((*created)->indexed[1] != o.creator || (*created)->indexed[2] != created_cvm) {
     return disagree(what, "OrderCreated names another creator or CVM");
   }
   Fields event((*created)->data);
@@ -566,9 +595,13 @@ Result<std::optional<Order>> make_order(Fields v, const OrderLogs& logs, const A
   o.engine = std::move(args->engine);
   o.inputs = std::move(args->inputs);
   o.outputs = std::move(args->outputs);
-  if (args->cvm != o.cvm || args->offers != o.offers || args->deposit != o.deposit) {
-    return disagree(what, "OrderCreated's args state another CVM, offers or deposit");
+  if (args->cvm != created_cvm || args->offers != o.offers || args->deposit != o.deposit ||
+      args->offer.value_or(0) != o.tee_offer || args->needs != o.needs) {
+    return disagree(what, "OrderCreated's args state another CVM, tee offer, needs, offers or deposit");
   }
+  std::vector<CvmId> listed_workers;
+  for (const Worker& w : workers) listed_workers.push_back(w.cvm);
+  if (args->workers != listed_workers) return disagree(what, "OrderCreated's args list other workers");
   if (chain::keccak256(as_bytes(o.engine)) != engine_hash) {
     return disagree(what, "its engine in OrderCreated does not hash to the recorded engineHash");
   }
@@ -612,6 +645,7 @@ Result<std::optional<Order>> make_order(Fields v, const OrderLogs& logs, const A
     t.cancel_requested = time_or_null(cancel_requested);
     t.exhausted_at = time_or_null(exhausted_at);
     t.revenue = revenue;
+    t.workers = std::move(workers);
     o.serve = std::move(t);
   }
   return o;
@@ -742,6 +776,9 @@ Result<CreatedOrder> decode_order_created(ByteView args) {
   Fields a = Fields(std::move(*decoded)).nested();
   CreatedOrder o;
   o.cvm = a.word();
+  const bool on_offer = a.flag();
+  const std::uint64_t offer = a.u64();
+  o.needs = a.resources();
   o.engine = a.text();
   o.inputs = a.texts();
   o.outputs = a.texts();
@@ -752,8 +789,10 @@ Result<CreatedOrder> decode_order_created(ByteView args) {
   const auto access = static_cast<ServiceAccess>(serve.code(2, "access"));
   std::vector<Hash256> accounts = serve.words();
   const UsagePrice price{serve.u64(), serve.u64()};
+  o.workers = a.words();
   if (!a.ok()) return fail(kCode, "OrderCreated's args hold " + a.problem());
   if (present) o.serve = ServeRule(access, std::move(accounts), price);
+  if (on_offer) o.offer = offer;
   return o;
 }
 

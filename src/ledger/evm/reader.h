@@ -40,7 +40,9 @@ struct ChainTotals {
 // createOrder's arguments as OrderCreated logs them (the event's data is
 // `bytes args`, msg.data[4:]): what an order holds only in its event.
 struct CreatedOrder {
-  CvmId cvm{};
+  CvmId cvm{};                         // all zero for an order placed on a tee offer
+  std::optional<std::uint64_t> offer;  // the tee offer it is placed on
+  std::optional<Resources> needs;      // what a CVM must declare to take it
   std::string engine;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
@@ -48,6 +50,7 @@ struct CreatedOrder {
   std::uint64_t deposit = 0;
   // A service's terms; nullopt for a batch order.
   std::optional<ServeRule> serve;
+  std::vector<CvmId> workers;  // a split service's worker CVMs
 };
 // Decodes OrderCreated's `args` (the bytes its data holds). Errors: "ledger.evm".
 Result<CreatedOrder> decode_order_created(ByteView args);

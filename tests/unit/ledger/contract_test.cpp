@@ -739,6 +739,27 @@ TEST_F(OfferOrders, ShouldReassignOnlyAfterTheOffersTimeoutAndBillToTheLastHeart
       << "the rest of the deposit back; the named order's 10 held";
 }
 
+TEST_F(OfferOrders, ShouldPayTheFailedCvmsTimeWhenTheCreatorCancelsAfterAFailover) {
+  ok(creator, "accounts.fund", {{"to", creator.hex()}, {"amount", 10000}});
+  const std::uint64_t id = offer_order(10000);
+  ok(vm, "orders.take", {{"order", id}});
+  ok(vm, "orders.start", {{"order", id}});
+  now += 600;
+  ok(vm, "cvms.heartbeat", json::object());
+  now += kDefaultCvmTimeout + 1;
+  ok(stranger, "orders.reassign", {{"order", id}});
+  now += 5000;  // nobody takes it: the creator gives up
+  ok(creator, "orders.cancel", {{"order", id}});
+  const Order canceled = state.order(id).value();
+  EXPECT_EQ(canceled.status, OrderStatus::Canceled);
+  ASSERT_EQ(canceled.payments.size(), 1u);
+  EXPECT_EQ(canceled.payments[0].amount, 600u) << "the failed CVM's 10 minutes at 3600/h, not the wait";
+  EXPECT_EQ(canceled.refund, 10000u - 600u);
+  EXPECT_EQ(balance(provider), 600u);
+  EXPECT_EQ(balance(creator), 11000u - 600u);
+  EXPECT_EQ(state.totals().escrow, 0u);
+}
+
 TEST_F(OfferOrders, ShouldLetOnlyACvmThatFitsTakeIt) {
   Party big;
   json declared = cvm_args(big, tee);

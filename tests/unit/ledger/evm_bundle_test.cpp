@@ -2,7 +2,10 @@
 // bytes changed, events swapped, and forged blocks that are consistent in
 // themselves (roots and header rebuilt), which only the checks on what the
 // blocks say can refuse. evm_bundle.json is a real bundle: `ward orders
-// bundle` of the copy order in tests/e2e/order.sh on anvil (e2e_order_evm).
+// bundle` of the copy order in tests/e2e/order.sh on anvil (e2e_order_evm);
+// evm_bundle_taken.json one of an order placed on a tee offer, which a CVM
+// took after another failed (tests/e2e/failover.sh, e2e_failover_evm). Both
+// scripts write theirs to WARD_E2E_BUNDLE_OUT when it is set.
 #include <fstream>
 #include <string>
 
@@ -25,9 +28,12 @@ namespace {
 namespace chain = ward::evm;
 using json = nlohmann::json;
 
-json real_bundle() {
-  std::ifstream in("tests/unit/ledger/evm_bundle.json");
+json real_bundle(const char* file = "tests/unit/ledger/evm_bundle.json") {
+  std::ifstream in(file);
   return json::parse(in);
+}
+json taken_bundle() {
+  return real_bundle("tests/unit/ledger/evm_bundle_taken.json");
 }
 
 Bytes unhex(const json& j) {
@@ -186,6 +192,65 @@ TEST(EvmBundleTest, shouldRefuseMissingAndMalformedParts) {
   bundle = real_bundle();
   bundle["events"]["report"]["receipts"][0] = "0xzz";
   EXPECT_NE(refusal(bundle).find("is not hex"), std::string::npos);
+}
+
+TEST(EvmBundleTest, shouldProveATakenOrderByTheTakersOrderTaken) {
+  const json bundle = taken_bundle();
+  auto checked = check_report_bundle(bundle);
+  ASSERT_TRUE(checked) << checked.error().message;
+  ASSERT_EQ(checked->blocks.size(), 4u);
+  EXPECT_EQ(checked->blocks[1].event, "OrderCreated");
+  EXPECT_EQ(checked->blocks[2].event, "OrderTaken");
+  EXPECT_NE(checked->order.tee_offer, 0u);
+  // The order's CVM is the listed one, which sent the take and the report.
+  const json& cvm = bundle["events"]["cvm"];
+  const auto listing =
+      chain::decode_receipt(unhex(cvm["receipts"][cvm["transaction"].get<std::size_t>()])).value();
+  EXPECT_EQ(checked->order.cvm, listing.logs.at(cvm["log"].get<std::size_t>()).topics[1]);
+}
+
+TEST(EvmBundleTest, shouldRefuseATakenOrderWithoutItsTake) {
+  json bundle = taken_bundle();
+  bundle["events"].erase("taken");
+  EXPECT_NE(refusal(bundle).find("has no OrderTaken proof"), std::string::npos);
+}
+
+TEST(EvmBundleTest, shouldRefuseATakeNamingAnotherCvmInAForgedBlock) {
+  json bundle = taken_bundle();
+  forge_receipt(bundle["events"]["taken"], [](chain::Log& log) { log.topics[2][0] ^= 1; });
+  const std::string why = refusal(bundle);
+  EXPECT_NE(why.find("OrderTaken names another CVM than the listing's"), std::string::npos) << why;
+}
+
+TEST(EvmBundleTest, shouldRefuseATakeOfAnotherOrderInAForgedBlock) {
+  json bundle = taken_bundle();
+  forge_receipt(bundle["events"]["taken"], [](chain::Log& log) { log.topics[1][31] ^= 1; });
+  const std::string why = refusal(bundle);
+  EXPECT_NE(why.find("OrderTaken is for another order"), std::string::npos) << why;
+}
+
+TEST(EvmBundleTest, shouldRefuseATakeSentByAnotherAddressInAForgedBlock) {
+  json bundle = taken_bundle();
+  json& proof = bundle["events"]["taken"];
+  const std::size_t i = proof["transaction"];
+  auto tx = chain::decode_signed_transaction(unhex(proof["transactions"][i])).value();
+  proof["transactions"][i] = hex(chain::sign_transaction(tx.tx, chain::PrivateKey::generate()).raw());
+  rebuild(proof);
+  const std::string why = refusal(bundle);
+  EXPECT_NE(why.find("the order was taken by another address than the CVM's"), std::string::npos) << why;
+}
+
+TEST(EvmBundleTest, shouldRefuseATakeAddedToAnOrderThatNamesItsCvm) {
+  json bundle = real_bundle();
+  bundle["events"]["taken"] = taken_bundle()["events"]["taken"];
+  const std::string why = refusal(bundle);
+  EXPECT_NE(why.find("OrderTaken proof for an order that names its CVM"), std::string::npos) << why;
+}
+
+TEST(EvmBundleTest, shouldRefuseAnotherEventInTheTakesPlace) {
+  json bundle = taken_bundle();
+  bundle["events"]["taken"] = bundle["events"]["order"];
+  EXPECT_NE(refusal(bundle).find("is not OrderTaken"), std::string::npos);
 }
 
 }  // namespace

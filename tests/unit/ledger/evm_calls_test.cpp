@@ -5,12 +5,14 @@
 // its key and address.
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "evm/abi.h"
 #include "ledger/evm/calls.h"
+#include "ledger/evm/reader.h"
 
 namespace ward::ledger::evm {
 namespace {
@@ -144,7 +146,7 @@ TEST(EvmCallsTest, shouldFindTheRecordIndexInEveryEventThatCarriesOne) {
     log.address.bytes[0] ^= 1;
     EXPECT_FALSE(record_index({log}, contract)) << sig;
   }
-  EXPECT_EQ(events, 18u);
+  EXPECT_EQ(events, 21u);
 }
 
 TEST(EvmCallsTest, shouldVerifyABindingOnlyForItsKeyAndAddress) {
@@ -158,26 +160,49 @@ TEST(EvmCallsTest, shouldVerifyABindingOnlyForItsKeyAndAddress) {
   EXPECT_FALSE(verify_binding(crypto::Ed25519PrivateKey::generate().public_key(), address, binding));
 }
 
-// The contract has no split services yet: they are refused before anything
-// is sent, as orders on a tee offer are.
-TEST(EvmCallsTest, shouldRefuseASplitServiceAndItsJoinBeforeSending) {
+// Orders on a tee offer, split services and their joins go to the contract
+// as calls whose arguments read back as they were given (OrderCreated keeps
+// createOrder's arguments: decode_order_created is what the reader uses).
+TEST(EvmCallsTest, shouldEncodeOrdersOnAnOfferSplitServicesAndJoins) {
   auto key = crypto::Ed25519PrivateKey::generate();
   const ward::evm::Address address{{7, 7, 7}};
   Transaction tx;
   tx.action = args::ServicesJoin{3, "10.0.0.2:50052"};
   auto join = encode_call(tx, key, address, std::nullopt);
-  ASSERT_FALSE(join);
-  EXPECT_EQ(join.error().message,
-            "services.join is not on the EVM ledger yet: use an embedded or HTTP ledger");
+  ASSERT_TRUE(join) << join.error().message;
+  auto f = abi::Function::parse("joinService(uint64,string)");
+  ASSERT_TRUE(f);
+  const abi::Selector selector = f->selector();
+  ASSERT_TRUE(std::equal(selector.begin(), selector.end(), join->begin()));
+  auto values = abi::decode(f->inputs, ByteView(*join).subspan(4));
+  ASSERT_TRUE(values);
+  EXPECT_EQ((*values)[0].as_uint64().value(), 3u);
+  EXPECT_EQ((*values)[1].as_string().value(), "10.0.0.2:50052");
+
   args::OrdersCreate split{CvmId{1}, std::nullopt, std::nullopt, "sha256:e", {}, {}, {}, 10, ServeRule{}};
-  tx.action = split;
-  EXPECT_TRUE(encode_call(tx, key, address, std::nullopt)) << "a service on one CVM is sent";
-  split.workers = {CvmId{2}};
-  tx.action = split;
-  auto create = encode_call(tx, key, address, std::nullopt);
-  ASSERT_FALSE(create);
-  EXPECT_NE(create.error().message.find("is not on the EVM ledger yet"), std::string::npos)
-      << create.error().message;
+  split.workers = {CvmId{2}, CvmId{3}};
+  args::OrdersCreate on_offer{CvmId{}, 7,  Resources{4, 8192, 1}, "sha256:e", {"ward://in"}, {"age1out"},
+                              {5},     90, std::nullopt};
+  for (const auto& order : {split, on_offer}) {
+    tx.action = order;
+    auto call = encode_call(tx, key, address, std::nullopt);
+    ASSERT_TRUE(call) << call.error().message;
+    auto created = decode_order_created(ByteView(*call).subspan(4));
+    ASSERT_TRUE(created) << created.error().message;
+    EXPECT_EQ(created->cvm, order.cvm);
+    EXPECT_EQ(created->offer, order.offer);
+    EXPECT_EQ(created->needs, order.needs);
+    EXPECT_EQ(created->workers, order.workers);
+    EXPECT_EQ(created->serve.has_value(), order.serve.has_value());
+    EXPECT_EQ(created->offers, order.offers);
+    EXPECT_EQ(created->deposit, order.deposit);
+  }
+  for (const auto& action : std::vector<Action>{args::OrdersTake{9}, args::OrdersReassign{9}}) {
+    tx.action = action;
+    auto call = encode_call(tx, key, address, std::nullopt);
+    ASSERT_TRUE(call) << call.error().message;
+    EXPECT_EQ(call->size(), 4u + 32u);
+  }
 }
 
 }  // namespace

@@ -19,7 +19,10 @@
 // and service orders (public, accounts, subscribers with and without prices),
 // the CVM's start, grants.use, reports, services.start (restarts too), usage,
 // fail and heartbeat, subscriptions, transfers, fund, cancel (a running
-// service's is a stop request), revocations. About 40% are refused, most on
+// service's is a stop request), revocations; tee offers with a failover
+// timeout, CVMs with declared resources, batch orders placed on a tee offer
+// (with needs) that CVMs take and anyone reassigns once the taker is silent
+// past the timeout (billing its run), split services with workers that join. About 40% are refused, most on
 // purpose: unknown ids, the wrong sender (not the owner, not the order's CVM,
 // no account at all), the wrong status, insufficient funds, disabled and tee
 // offers listed, revenue shares over 10000 bps, a report naming another order,
@@ -262,7 +265,8 @@ class Generator {
         {9, &Generator::start_order},   {5, &Generator::cancel_order},  {4, &Generator::fail_order},
         {9, &Generator::submit_report}, {7, &Generator::start_service}, {5, &Generator::use_grants},
         {3, &Generator::revoke_grant},  {7, &Generator::subscribe},     {8, &Generator::usage},
-        {3, &Generator::malformed},
+        {3, &Generator::malformed},     {6, &Generator::take_order},    {3, &Generator::reassign_order},
+        {4, &Generator::join_service},
     };
     int total = 0;
     for (const auto& c : kChoices) total += c.weight;
@@ -380,11 +384,16 @@ class Generator {
              {"price", price(model)}},
             {},
             "create a " + kind + " " + model + " offer"};
+    // A tee offer's failover timeout: from seconds (most reassigns succeed
+    // at the steps' 1..4000 s) to longer than most gaps.
+    if (kind == "tee" && rng_.percent(50)) d.args["timeout"] = rng_.between(1, 6000);
     if (may_break && rng_.percent(12)) {
-      const auto roll = rng_.between(0, 2);
+      const auto roll = rng_.between(0, 4);
       if (roll == 0) d.args["price"] = {{"model", "revenue_share"}, {"bps", rng_.between(10001, 20000)}};
       if (roll == 1) d.args["kind"] = "gpu";
       if (roll == 2) d.args["name"] = "";
+      if (roll == 3) d.args["timeout"] = kind == "tee" ? kMaxCvmTimeout + 1 : 60;
+      if (roll == 4) d.args["timeout"] = 0;
       d.intent = "an offer the parser refuses";
     }
     return d;
@@ -447,8 +456,9 @@ class Generator {
              {"offer", tee}},
             evm_identity(cvm),
             "list a CVM"};
+    if (rng_.percent(70)) d.args["resources"] = resources();
     if (valid) return d;
-    const auto roll = rng_.between(0, 9);
+    const auto roll = rng_.between(0, 10);
     if (roll == 0) {
       d.args["offer"] = pick_offer([&](const Offer& o) { return o.owner != provider->id(); });
       d.intent = "list a CVM under another's offer";
@@ -463,8 +473,22 @@ class Generator {
     } else if (roll == 3) {
       d.args["recipient"] = "x";
       d.intent = "list a CVM with a bad recipient";
+    } else if (roll == 4) {
+      d.args["resources"] = {{"cores", kMaxCores + 1}, {"memory_mib", 1}, {"gpus", 0}};
+      d.intent = "list a CVM with resources the parser refuses";
     }
     return d;
+  }
+
+  // Resources a CVM declares (`have`) or an order needs: most needs fit most CVMs.
+  json resources(bool have = true) {
+    if (have)
+      return {{"cores", rng_.between(2, 16)},
+              {"memory_mib", rng_.between(2, 16) * 1024},
+              {"gpus", rng_.between(0, 2)}};
+    return {{"cores", rng_.between(0, 6)},
+            {"memory_mib", rng_.between(0, 6) * 1024},
+            {"gpus", rng_.between(0, 1)}};
   }
   Draft register_any_cvm() { return register_cvm(rng_.between(0, world_.cvms.size() - 1), false); }
 
@@ -570,6 +594,43 @@ class Generator {
         }
       }
       d.intent = "create a service order";
+      if (rng_.percent(30)) {
+        // A split service: 1..2 other CVMs as workers (any listed one).
+        json workers = json::array();
+        for (const auto& [id, c] : s().cvms) {
+          if (id != cvm && workers.size() < 2 && rng_.percent(60)) workers.push_back(hex_encode(id));
+        }
+        if (workers.empty()) workers.push_back(hex_encode(rng_.pick(world_.cvms)->cvm_id()));
+        if (rng_.percent(10)) {
+          workers.push_back(rng_.percent(50) ? json(hex_encode(cvm)) : json(workers[0]));
+          d.intent += " listing the head or a worker twice";
+        } else if (rng_.percent(5)) {
+          workers.push_back(unknown_id());
+          d.intent += " listing an unknown worker";
+        }
+        d.args["workers"] = workers;
+        d.intent = "create a split service order";
+      }
+    } else if (rng_.percent(35)) {
+      // Placed on a tee offer: any CVM of it takes it.
+      d.args.erase("cvm");
+      // Mostly an enabled tee offer with CVMs listed under it, which can take it.
+      d.args["offer"] = pick_offer([this](const Offer& o) {
+        if (o.kind != OfferKind::Tee || !o.enabled) return false;
+        for (const auto& [id, c] : s().cvms) {
+          if (c.offer == o.id) return true;
+        }
+        return false;
+      });
+      if (rng_.percent(40)) d.args["needs"] = resources(false);
+      d.intent = "create a batch order on a tee offer";
+      if (rng_.percent(8)) {
+        d.args["cvm"] = hex_encode(cvm);
+        d.intent += " naming a CVM too";
+      }
+    } else if (rng_.percent(3)) {
+      d.args["needs"] = resources(false);
+      d.intent = "create an order on a CVM with needs";
     }
     const auto roll = rng_.between(0, 19);
     if (roll == 0) {
@@ -620,6 +681,53 @@ class Generator {
   Draft start_order() {
     const std::uint64_t id = pick_order([](const Order& o) { return o.status == OrderStatus::New; });
     return Draft{order_cvm(order(id)), "orders.start", {{"order", id}}, {}, "start an order"};
+  }
+
+  static bool on_offer(const Order& o) { return o.tee_offer != 0; }
+
+  // A CVM of the order's offer, usually; any CVM or a person sometimes.
+  Draft take_order() {
+    const std::uint64_t id = pick_order(
+        [](const Order& o) { return on_offer(o) && o.status == OrderStatus::New && o.cvm == CvmId{}; });
+    const Actor* sender = rng_.percent(10) ? person() : rng_.pick(world_.cvms);
+    if (const Order* o = order(id); o && rng_.percent(70)) {
+      std::vector<const Actor*> fit;
+      for (std::size_t i = 0; i < world_.cvms.size(); ++i) {
+        const auto c = s().cvms.find(world_.cvms[i]->cvm_id());
+        if (c != s().cvms.end() && c->second.offer == o->tee_offer) fit.push_back(world_.cvms[i]);
+      }
+      if (!fit.empty()) sender = rng_.pick(fit);
+    }
+    return Draft{sender, "orders.take", {{"order", id}}, {}, "take an order"};
+  }
+
+  Draft reassign_order() {
+    const std::uint64_t id = pick_order([](const Order& o) {
+      return on_offer(o) && o.cvm != CvmId{} &&
+             (o.status == OrderStatus::New || o.status == OrderStatus::Processing);
+    });
+    return Draft{anyone(), "orders.reassign", {{"order", id}}, {}, "reassign an order"};
+  }
+
+  Draft join_service() {
+    const std::uint64_t id =
+        pick_order([](const Order& o) { return running_service(o) && !o.serve->workers.empty(); });
+    const Actor* sender = rng_.pick(world_.cvms);
+    if (const Order* o = order(id); o && o->serve && !o->serve->workers.empty() && rng_.percent(85)) {
+      if (const Actor* w = world_.cvm_actor(rng_.pick(o->serve->workers).cvm)) sender = w;
+    }
+    Draft d{sender,
+            "services.join",
+            {{"order", id}, {"endpoint", "10.0.0." + std::to_string(rng_.between(1, 9)) + ":50052"}},
+            {},
+            "join a split service"};
+    if (rng_.percent(10)) {
+      static const char* const kBad[] = {"10.0.0.1",   ":50052",      "10.0.0.1:0",  "10.0.0.1:65536",
+                                         "[::1:50052", "10.0.0.1:05", "host name:1", "10.0.0.1:"};
+      d.args["endpoint"] = kBad[rng_.between(0, 7)];
+      d.intent = "join with an endpoint the parser refuses";
+    }
+    return d;
   }
 
   Draft cancel_order() {
@@ -1088,6 +1196,8 @@ TEST(LedgerEvmDifferential, shouldAgreeAfterEveryStepWhenReplayingRandomTransact
       ASSERT_EQ(by_rules->reason, by_chain->reason)
           << where << "\noutcome: rules " << outcome(by_rules) << ", chain " << outcome(by_chain);
       ++refused[by_rules->reason];
+      if (std::getenv("WARD_DIFF_TRACE"))
+        std::cerr << d.type << " (" << d.intent << "): " << by_rules->message << "\n";
       ++by_type[d.type].second;
     } else {
       ASSERT_EQ(receipt->index, accepted) << where << "\nthe chain's record index";

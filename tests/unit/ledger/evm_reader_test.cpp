@@ -161,9 +161,12 @@ class EvmReaderTest : public ::testing::Test {
                    std::vector<std::string> outputs) {
     std::vector<Value> listed;
     for (auto o : offers) listed.push_back(Value::uint(o));
-    return Value::list({id(cvm_id), Value::string(kEngine),
-                        strings({"ward://dana/data.csv", "ward://dana/more.csv"}), strings(outputs),
-                        Value::list(listed), Value::uint(deposit), serve});
+    return Value::list({id(cvm_id), Value::boolean(false), Value::uint(0), no_resources(),
+                        Value::string(kEngine), strings({"ward://dana/data.csv", "ward://dana/more.csv"}),
+                        strings(outputs), Value::list(listed), Value::uint(deposit), serve, Value::list({})});
+  }
+  static Value no_resources() {
+    return Value::list({Value::boolean(false), Value::uint(0), Value::uint(0), Value::uint(0)});
   }
   static Value batch() {
     return Value::list(
@@ -205,27 +208,31 @@ class EvmReaderTest : public ::testing::Test {
     reg(*sue);
     send(*mo, "fund(bytes32,uint64)", {id(mo->id), Value::uint(1'000'000)}, "fund mo");
     send(*sue, "fund(bytes32,uint64)", {id(sue->id), Value::uint(10'000)}, "fund sue");
-    constexpr std::string_view create = "createOffer(uint8,string,string,(uint8,uint64,uint32))";
+    constexpr std::string_view create = "createOffer(uint8,string,string,(uint8,uint64,uint32),uint64)";
     send(*pat, create,
          {Value::uint(3), Value::string("tee-small"), Value::string("https://pat.example/tee"),
-          price(1, 3600, 0)},
+          price(1, 3600, 0), Value::uint(0)},
          "offer tee");
     send(*dana, create,
-         {Value::uint(1), Value::string("census"), Value::string("ward://dana/census"), price(0, 100, 0)},
+         {Value::uint(1), Value::string("census"), Value::string("ward://dana/census"), price(0, 100, 0),
+          Value::uint(0)},
          "offer dataset");
     send(*dana, create,
-         {Value::uint(2), Value::string("weights"), Value::string("ward://dana/weights"), price(2, 0, 2500)},
+         {Value::uint(2), Value::string("weights"), Value::string("ward://dana/weights"), price(2, 0, 2500),
+          Value::uint(0)},
          "offer model");
     send(*pat, create,
-         {Value::uint(0), Value::string("engine"), Value::string("oci://pat/engine"), price(0, 5, 0)},
+         {Value::uint(0), Value::string("engine"), Value::string("oci://pat/engine"), price(0, 5, 0),
+          Value::uint(0)},
          "offer engine");
     send(*pat, "disableOffer(uint64)", {Value::uint(s_.index["offer engine"])}, "disable engine");
     tee = s_.index["offer tee"];
     dataset = s_.index["offer dataset"];
     model = s_.index["offer model"];
-    send(*pat, "registerCvm(bytes32,address,bytes,string,bytes,uint64,uint64)",
+    send(*pat, "registerCvm(bytes32,address,bytes,string,bytes,uint64,uint64,(bool,uint64,uint64,uint64))",
          {id(cvm->id), Value::address(cvm->key.address()), Value::bytes(binding),
-          Value::string(cvm->recipient), Value::bytes(as_bytes(kCert1)), Value::uint(tee), Value::uint(0)},
+          Value::string(cvm->recipient), Value::bytes(as_bytes(kCert1)), Value::uint(tee), Value::uint(0),
+          no_resources()},
          "register cvm");
     send(*cvm, "heartbeat()", {}, "heartbeat");
     send(*cvm, "updateCvm(bytes,bytes32,string,uint64)",
@@ -234,8 +241,9 @@ class EvmReaderTest : public ::testing::Test {
          "update cvm");
 
     constexpr std::string_view create_order =
-        "createOrder((bytes32,string,string[],string[],uint64[],uint64,(bool,uint8,bytes32[],uint64,uint64))"
-        ")";
+        "createOrder((bytes32,bool,uint64,(bool,uint64,uint64,uint64),string,string[],string[],uint64[],"
+        "uint64,"
+        "(bool,uint8,bytes32[],uint64,uint64),bytes32[]))";
     send(*mo, create_order, {order_args({dataset}, 1000, batch(), {"age1outputrecipient"})}, "order done");
     done_order = s_.index["order done"];
     send(*cvm, "startOrder(uint64)", {Value::uint(done_order)}, "start done");
