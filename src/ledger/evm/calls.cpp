@@ -181,8 +181,7 @@ const ErrorRule kErrors[] = {
                                           "revenue shares add up to more than 10000 bps",
                                           "the service is not for subscribers",
                                           "only a listed CVM renews its certificate, sending with its key",
-                                          "the order names its CVM; only orders placed on an offer are taken "
-                                          "or reassigned",
+                                          "the order names its CVM: only an order on an offer moves",
                                           "the order is for another tee offer than the CVM's",
                                           "the CVM does not declare what the order needs",
                                           "the CVM is not a worker of the order"};
