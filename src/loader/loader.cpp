@@ -1,13 +1,14 @@
 #include "loader/loader.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "base/bytes.h"
 #include "ca/server.h"
-#include "ledger/evm/client.h"
 
 namespace ward::loader {
 namespace {
@@ -30,13 +31,16 @@ std::string stages_text(const std::map<std::string, std::uint64_t>& stages) {
 }
 
 // The orders of this CVM that need work: Processing ones first (a previous
-// run died during them), then New ones, oldest first.
-Result<std::vector<ledger::Order>> pending_orders(ledger::LedgerClient& ledger, const ledger::CvmId& id) {
+// run died during them), then New ones, oldest first; none is older than
+// `open_from` (OpenOrders).
+Result<std::vector<ledger::Order>> pending_orders(ledger::LedgerClient& ledger, const ledger::CvmId& id,
+                                                  std::uint64_t open_from) {
   std::vector<ledger::Order> out;
   for (auto status : {ledger::OrderStatus::Processing, ledger::OrderStatus::New}) {
     ledger::OrderFilter filter;
     filter.cvm = id;
     filter.status = status;
+    filter.first_id = open_from;
     auto orders = ledger.orders(filter);
     if (!orders) return std::unexpected(orders.error());
     out.insert(out.end(), orders->begin(), orders->end());
@@ -130,6 +134,31 @@ std::optional<ledger::Order> worker_order(const std::vector<ledger::Order>& proc
 
 }  // namespace
 
+Result<OpenOrders> open_orders(ledger::LedgerClient& ledger, std::uint64_t& from, std::size_t page) {
+  OpenOrders out;
+  std::optional<std::uint64_t> oldest_open;
+  ledger::OrderFilter filter;
+  filter.first_id = from;
+  filter.limit = page;
+  std::uint64_t past = from;  // past every order listed
+  for (;;) {
+    auto listed = ledger.orders(filter);
+    if (!listed) return std::unexpected(listed.error());
+    for (auto& order : *listed) {
+      past = std::max(past, order.id + 1);
+      const bool open =
+          order.status == ledger::OrderStatus::New || order.status == ledger::OrderStatus::Processing;
+      if (!open) continue;
+      if (!oldest_open) oldest_open = order.id;
+      (order.status == ledger::OrderStatus::New ? out.fresh : out.processing).push_back(std::move(order));
+    }
+    if (listed->size() < page) break;
+    filter.first_id = past;
+  }
+  from = oldest_open.value_or(past);
+  return out;
+}
+
 std::filesystem::path default_work_root(const ledger::CvmId& id) {
   return std::filesystem::path("/dev/shm") / ("ward-cvm-" + hex_encode(id).substr(0, 16));
 }
@@ -162,6 +191,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
   auto summary = (*ledger)->summary();
   if (!summary) return fail(summary.error(), "the ledger");
   std::uint64_t seen_size = summary->size;  // records already looked at for orders
+  std::uint64_t open_from = 0;              // no order before it is open (open_orders)
   auto unreachable_since = Clock::now();
   bool registered = false;
   std::uint64_t offer = 0, timeout = ledger::kDefaultCvmTimeout;
@@ -200,26 +230,19 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       last_heartbeat = Clock::now();
     }
     renewal.renew_if_due(*cvm, **ledger);
-    auto orders = pending_orders(**ledger, cvm->id);
+    auto orders = pending_orders(**ledger, cvm->id, open_from);
     if (!orders) {
       if (auto ok = retry(orders.error()); !ok) return ok;
       continue;
     }
     unreachable_since = Clock::now();
-    // An idle CVM reads the Processing and New orders once a poll: for its
-    // offer's orders, and for split orders it is a worker of.
+    // An idle CVM reads the open orders once a poll: for its offer's
+    // orders, and for split orders it is a worker of.
     if (orders->empty()) {
-      const auto in_status = [&](ledger::OrderStatus status) {
-        ledger::OrderFilter filter;
-        filter.status = status;
-        return (*ledger)->orders(filter);
-      };
-      auto processing = in_status(ledger::OrderStatus::Processing);
-      auto fresh = in_status(ledger::OrderStatus::New);
-      if (processing && fresh &&
-          take_from_offer(**ledger, *cvm, offer, timeout, resources, *processing, *fresh))
+      auto open = open_orders(**ledger, open_from);
+      if (open && take_from_offer(**ledger, *cvm, offer, timeout, resources, open->processing, open->fresh))
         continue;
-      if (auto work = processing ? worker_order(*processing, cvm->id) : std::nullopt) {
+      if (auto work = open ? worker_order(open->processing, cvm->id) : std::nullopt) {
         say("order " + std::to_string(work->id) + ": a worker of this split order; starting its part");
         auto done = process_worker(*cvm, **ledger, *work, pipeline);
         last_heartbeat = Clock::now();

@@ -6,9 +6,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
+#include "ledger/client.h"
 #include "loader/cvm.h"
 #include "loader/pipeline.h"
 
@@ -29,6 +33,20 @@ struct LoaderOptions {
 // Runs until `stop` becomes true. Errors: provisioning failures, and a
 // ledger that cannot be reached for 30 s in a row.
 Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& stop);
+
+// The open orders (New and Processing) an idle CVM looks at each poll, read
+// from `from` on in pages of `page`, in id order. Then `from` is the oldest
+// order still open, or past every order listed when none is: an order that
+// ended stays ended and a later order has a larger id, so no order before
+// `from` is open, and a ledger with a long history is not read from its
+// start at every poll (on an EVM ledger that is views and logs). One listing
+// of every status, not one per status: an order moving between New and
+// Processing between two listings would be in neither.
+struct OpenOrders {
+  std::vector<ledger::Order> processing;
+  std::vector<ledger::Order> fresh;  // New
+};
+Result<OpenOrders> open_orders(ledger::LedgerClient& ledger, std::uint64_t& from, std::size_t page = 1000);
 
 // The default work root: a directory for this CVM on /dev/shm (a tmpfs).
 std::filesystem::path default_work_root(const ledger::CvmId& id);
