@@ -721,9 +721,10 @@ void add_orders_commands(CLI::App& app, Action& action) {
       "Write the offline proof of an order's report on an EVM ledger: its blocks' headers, receipts and "
       "transactions");
   bundle_cmd->footer(
-      "The bundle holds, for the CVM's listing, the order's creation, a service's start and the report, the\n"
-      "block's header and all its receipts and transactions. 'ward orders verify ID --bundle FILE\n"
-      "--block-hash HASH' checks it without a node (docs/evm.md).");
+      "The bundle holds, for the CVM's listing, the order's creation, its take by that CVM (an order\n"
+      "placed on a tee offer), a service's start and the report, the block's header and all its receipts\n"
+      "and transactions. 'ward orders verify ID --bundle FILE --block-hash HASH' checks it without a node\n"
+      "(docs/evm.md).");
   add_ledger_option(bundle_cmd, bundle->ledger);
   decimal(bundle_cmd->add_option("ID", bundle->id, "The order id"))->option_text(" ")->required();
   bundle_cmd->add_option("-o,--output", bundle->output, "The bundle file (JSON)")
