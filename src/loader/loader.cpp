@@ -30,20 +30,13 @@ std::string stages_text(const std::map<std::string, std::uint64_t>& stages) {
   return out;
 }
 
-// The orders of this CVM that need work: Processing ones first (a previous
-// run died during them), then New ones, oldest first; none is older than
-// `open_from` (OpenOrders).
-Result<std::vector<ledger::Order>> pending_orders(ledger::LedgerClient& ledger, const ledger::CvmId& id,
-                                                  std::uint64_t open_from) {
+// Among the open orders, this CVM's that need work: Processing ones first (a
+// previous run died during them), then New ones, oldest first.
+std::vector<ledger::Order> pending_orders(const OpenOrders& open, const ledger::CvmId& id) {
   std::vector<ledger::Order> out;
-  for (auto status : {ledger::OrderStatus::Processing, ledger::OrderStatus::New}) {
-    ledger::OrderFilter filter;
-    filter.cvm = id;
-    filter.status = status;
-    filter.first_id = open_from;
-    auto orders = ledger.orders(filter);
-    if (!orders) return std::unexpected(orders.error());
-    out.insert(out.end(), orders->begin(), orders->end());
+  for (const auto* orders : {&open.processing, &open.fresh}) {
+    for (const auto& order : *orders)
+      if (order.cvm == id) out.push_back(order);
   }
   return out;
 }
@@ -230,19 +223,18 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       last_heartbeat = Clock::now();
     }
     renewal.renew_if_due(*cvm, **ledger);
-    auto orders = pending_orders(**ledger, cvm->id, open_from);
-    if (!orders) {
-      if (auto ok = retry(orders.error()); !ok) return ok;
+    // One listing of the open orders a poll: this CVM's own, and when it has
+    // none, its offer's orders and the split orders it is a worker of.
+    auto open = open_orders(**ledger, open_from);
+    if (!open) {
+      if (auto ok = retry(open.error()); !ok) return ok;
       continue;
     }
     unreachable_since = Clock::now();
-    // An idle CVM reads the open orders once a poll: for its offer's
-    // orders, and for split orders it is a worker of.
-    if (orders->empty()) {
-      auto open = open_orders(**ledger, open_from);
-      if (open && take_from_offer(**ledger, *cvm, offer, timeout, resources, open->processing, open->fresh))
-        continue;
-      if (auto work = open ? worker_order(open->processing, cvm->id) : std::nullopt) {
+    const std::vector<ledger::Order> orders = pending_orders(*open, cvm->id);
+    if (orders.empty()) {
+      if (take_from_offer(**ledger, *cvm, offer, timeout, resources, open->processing, open->fresh)) continue;
+      if (auto work = worker_order(open->processing, cvm->id)) {
         say("order " + std::to_string(work->id) + ": a worker of this split order; starting its part");
         auto done = process_worker(*cvm, **ledger, *work, pipeline);
         last_heartbeat = Clock::now();
@@ -256,7 +248,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
         continue;
       }
     }
-    if (orders->empty()) {
+    if (orders.empty()) {
       if (options.exit_when_idle) return {};
       // Wake as soon as the ledger grows (a new order is a new record)
       // rather than after a fixed sleep.
@@ -268,7 +260,7 @@ Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& s
       }
       continue;
     }
-    for (const auto& order : *orders) {
+    for (const auto& order : orders) {
       if (stop.load()) break;
       if (order.status == ledger::OrderStatus::New) {
         auto started = ledger::submit_signed(**ledger, cvm->key, "orders.start", {{"order", order.id}});

@@ -34,7 +34,8 @@ struct LoaderOptions {
 // ledger that cannot be reached for 30 s in a row.
 Result<void> run_loader(const LoaderOptions& options, const std::atomic<bool>& stop);
 
-// The open orders (New and Processing) an idle CVM looks at each poll, read
+// The open orders (New and Processing) a CVM looks at each poll (its own,
+// and when it has none, its offer's and the split orders it works for), read
 // from `from` on in pages of `page`, in id order. Then `from` is the oldest
 // order still open, or past every order listed when none is: an order that
 // ended stays ended and a later order has a larger id, so no order before

@@ -262,6 +262,7 @@ Result<BundledReport> check_report_bundle(const json& bundle) {
   if (!args) return bad(args.error().message);
   if (args->cvm != created->log.topics[3]) return bad("OrderCreated's args name another CVM than its topic");
   const json* events = member(bundle, "events");
+  out.blocks.push_back(created->block);
   if (args->offer) {
     // Placed on a tee offer: the CVM is the one that took it, by its own
     // transaction (the contract let only a CVM of the offer take it, and
@@ -272,7 +273,6 @@ Result<BundledReport> check_report_bundle(const json& bundle) {
     if (taken->log.topics[2] != cvm_id) return bad("OrderTaken names another CVM than the listing's");
     if (taken->sender != *address) return bad("the order was taken by another address than the CVM's");
     if (taken->block.number < created->block.number) return bad("the order was taken before it was made");
-    out.blocks.push_back(created->block);
     out.blocks.push_back(taken->block);
   } else {
     if (created->log.topics[3] != cvm_id) return bad("OrderCreated names another CVM than the listing's");
@@ -280,7 +280,6 @@ Result<BundledReport> check_report_bundle(const json& bundle) {
       return bad("the order was created before its CVM was listed");
     if (events && member(*events, kOrderTaken.key))
       return bad("the bundle has an OrderTaken proof for an order that names its CVM");
-    out.blocks.push_back(created->block);
   }
   Order& o = out.order;
   o.id = *order_id;
