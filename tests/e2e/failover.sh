@@ -151,14 +151,20 @@ if [[ ${WARD_E2E_LEDGER:-sqlite} == evm ]]; then
   "$WARD" orders bundle "$ID" --ledger "$L" -o bundle.json 2>bundle.err || fail "orders bundle: $(cat bundle.err)"
   number=$(grep -oE 'in block [0-9]+' bundle.err | grep -oE '[0-9]+')
   HASH=$(evm_rpc eth_getBlockByNumber "[\"$(printf '0x%x' "$number")\",false]" | jq -r .result.hash)
-  "$WARD" orders verify "$ID" --ledger 'evm+http://127.0.0.1:1#0x0000000000000000000000000000000000000001' \
-    --ca-cert ca/ca.pem --policy policy.json --no-output-check --bundle bundle.json --block-hash "$HASH" \
-    >bundle-verify.out || fail "the bundle does not verify: $(cat bundle-verify.out)"
+  offline_verify "$ID" bundle.json --block-hash "$HASH" >bundle-verify.out ||
+    fail "the bundle does not verify: $(cat bundle-verify.out)"
   grep -q 'ok    ledger.bundle: CvmRegistered in block [0-9]*, OrderCreated in block [0-9]*, OrderTaken in block' \
     bundle-verify.out || fail "the bundle's blocks: $(cat bundle-verify.out)"
   grep -q "report.cvm: CVM ${SURVIVOR:0:16}" bundle-verify.out || fail "the bundle's CVM: $(cat bundle-verify.out)"
   [[ -z ${WARD_E2E_BUNDLE_OUT:-} ]] || cp bundle.json "$WARD_E2E_BUNDLE_OUT"
-  pass "orders bundle: the survivor's take and report verified offline from their blocks"
+  # The take left out, or the order's creation swapped in for it.
+  jq 'del(.events.taken)' bundle.json >forged.json
+  bundle_rejected "a bundle without the take" ledger.bundle 'has no OrderTaken proof' "$ID" forged.json \
+    --block-hash "$HASH"
+  jq '.events.taken = .events.order' bundle.json >forged.json
+  bundle_rejected "the creation in the take's place" ledger.bundle 'is not OrderTaken' "$ID" forged.json \
+    --block-hash "$HASH"
+  pass "orders bundle: the survivor's take and report verified offline from their blocks; a missing or swapped take refused"
 fi
 
 # Billing: the dead CVM's time up to its last heartbeat, then the survivor's run.

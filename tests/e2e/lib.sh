@@ -125,6 +125,26 @@ give_gas() {
   evm_rpc anvil_setBalance "[\"$address\",\"0x3635c9adc5dea00000\"]" >/dev/null
 }
 
+# offline_verify ID FILE [ARGS...]: `ward orders verify` of order ID from the
+# bundle FILE alone, the ledger option pointing nowhere (ca/ca.pem,
+# policy.json).
+offline_verify() {
+  local id=$1 file=$2
+  shift 2
+  "$WARD" orders verify "$id" --ledger 'evm+http://127.0.0.1:1#0x0000000000000000000000000000000000000001' \
+    --ca-cert ca/ca.pem --policy policy.json --no-output-check --bundle "$file" "$@"
+}
+# bundle_rejected WHAT CHECK PATTERN ID FILE [ARGS...]: offline_verify exits 1
+# with the verdict REJECTED at CHECK and PATTERN in its output.
+bundle_rejected() {
+  local what=$1 check=$2 pattern=$3 rc=0
+  shift 3
+  offline_verify "$@" >verify.txt 2>err.txt || rc=$?
+  ((rc == 1)) || fail "$what: verify exited $rc: $(cat verify.txt err.txt)"
+  grep -q "REJECTED at $check" verify.txt && grep -q -- "$pattern" verify.txt ||
+    fail "$what: not rejected at $check ($pattern): $(cat verify.txt)"
+}
+
 # start_ledger_and_ca [CA_SERVE_ARGS...]: a dev ledger (l.db served here, or
 # with WARD_E2E_LEDGER=evm the contract on an anvil) and a certification
 # center (ca/) that takes simulated evidence (ca-policy.json), served here;

@@ -217,12 +217,11 @@ if [[ ${WARD_E2E_LEDGER:-sqlite} == evm ]]; then
   grep -q "$HASH" bundle.err || fail "orders bundle named another block than the node's: $(cat bundle.err)"
   # WARD_E2E_BUNDLE_OUT keeps it (tests/unit/ledger/evm_bundle.json).
   [[ -z ${WARD_E2E_BUNDLE_OUT:-} ]] || cp bundle.json "$WARD_E2E_BUNDLE_OUT"
-  nowhere='evm+http://127.0.0.1:1#0x0000000000000000000000000000000000000001'
-  offline() { # offline FILE [ARGS...]: verify from a bundle, the ledger option pointing nowhere
-    local file=$1
-    shift
-    "$WARD" orders verify "$ID" --ledger "$nowhere" --ca-cert ca/ca.pem --policy policy.json --no-output-check \
-      --bundle "$file" "$@"
+  offline() { offline_verify "$ID" "$@"; }
+  rejected() { # rejected WHAT CHECK PATTERN FILE [ARGS...]
+    local what=$1 check=$2 pattern=$3
+    shift 3
+    bundle_rejected "$what" "$check" "$pattern" "$ID" "$@"
   }
   offline bundle.json --block-hash "$HASH" >verify.txt || fail "the bundle does not verify: $(cat verify.txt)"
   grep -q 'verdict: verified (SIMULATED' verify.txt || fail "bundle verdict: $(cat verify.txt)"
@@ -230,14 +229,6 @@ if [[ ${WARD_E2E_LEDGER:-sqlite} == evm ]]; then
     fail "the bundle's inclusion: $(cat verify.txt)"
   grep -q 'ok    ledger.bundle: CvmRegistered in block [0-9]*, OrderCreated in block [0-9]*, ReportSubmitted' verify.txt ||
     fail "the bundle's blocks: $(cat verify.txt)"
-  rejected() { # rejected WHAT CHECK PATTERN FILE [ARGS...]
-    local what=$1 check=$2 pattern=$3 rc=0
-    shift 3
-    offline "$@" >verify.txt 2>err.txt || rc=$?
-    ((rc == 1)) || fail "$what: verify exited $rc: $(cat verify.txt err.txt)"
-    grep -q "REJECTED at $check" verify.txt && grep -q -- "$pattern" verify.txt ||
-      fail "$what: not rejected at $check ($pattern): $(cat verify.txt)"
-  }
   rejected "no pinned block" ledger.inclusion 'is not pinned' bundle.json
   rejected "another block pinned" ledger.inclusion 'none of the bundle' bundle.json --block-hash "$PREV"
   # One hex digit of the report's receipt (inside the report bytes) changed.
@@ -258,8 +249,7 @@ if [[ ${WARD_E2E_LEDGER:-sqlite} == evm ]]; then
   rejected "a transaction index past the block" ledger.bundle 'points past' forged.json --block-hash "$HASH"
   # The bundle of this order shown as another's.
   rc=0
-  "$WARD" orders verify $((ID + 1)) --ledger "$nowhere" --ca-cert ca/ca.pem --policy policy.json --no-output-check \
-    --bundle bundle.json --block-hash "$HASH" >verify.txt 2>&1 || rc=$?
+  offline_verify $((ID + 1)) bundle.json --block-hash "$HASH" >verify.txt 2>&1 || rc=$?
   ((rc == 1)) && grep -q 'REJECTED at ledger.order' verify.txt || fail "the bundle verified another order"
   head -c 3000 bundle.json >truncated.json
   expect_ward_error "a truncated bundle" "" 'not a bundle' -- orders verify "$ID" --ca-cert ca/ca.pem \
